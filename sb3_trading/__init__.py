@@ -1,0 +1,13 @@
+"""sb3_trading: Stable-Baselines3 extensions for reinforcement-learning trading.
+
+Importing the package registers the ``sb3_trading/...`` Gymnasium env IDs.
+"""
+
+from sb3_trading.data import MarketData
+from sb3_trading.envs.registration import ENV_ENTRY_POINTS, register_envs
+from sb3_trading.sim import CostModel, Portfolio
+from sb3_trading.version import __version__
+
+register_envs()
+
+__all__ = ["ENV_ENTRY_POINTS", "CostModel", "MarketData", "Portfolio", "__version__", "register_envs"]

@@ -1,0 +1,31 @@
+"""Algorithms by name: SB3's and sb3-contrib's, under rl-zoo3's names."""
+
+from __future__ import annotations
+
+import difflib
+
+from sb3_contrib import MaskablePPO, RecurrentPPO
+from stable_baselines3 import PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+#: rl-zoo3 name -> algorithm class
+ALGOS: dict[str, type[BaseAlgorithm]] = {
+    "ppo": PPO,
+    "ppo_mask": MaskablePPO,
+    "ppo_lstm": RecurrentPPO,
+}
+#: other spellings accepted on the command line
+ALGO_ALIASES = {"recurrent_ppo": "ppo_lstm", "maskable_ppo": "ppo_mask"}
+
+
+def get_algo(name: str) -> tuple[str, type[BaseAlgorithm]]:
+    """Resolve an algorithm name to ``(zoo_name, class)``; unknown names raise ``ValueError`` with a suggestion."""
+    key = ALGO_ALIASES.get(name.lower(), name.lower())
+    if key in ALGOS:
+        return key, ALGOS[key]
+    close = difflib.get_close_matches(key, [*ALGOS, *ALGO_ALIASES], n=1, cutoff=0.4)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"unknown algorithm {name!r}{hint} Known: {sorted(ALGOS)} (aliases {sorted(ALGO_ALIASES)})")
+
+
+__all__ = ["ALGOS", "ALGO_ALIASES", "get_algo"]

@@ -1,0 +1,24 @@
+"""Market data: validated arrays, loaders and seeded synthetic markets."""
+
+from sb3_trading.data.loaders import from_dataframe, load_csv, load_market_data, load_parquet
+from sb3_trading.data.market_data import MarketData
+from sb3_trading.data.synthetic import (
+    make_gbm_market,
+    make_ou_market,
+    make_regime_market,
+    regime_expected_returns,
+    regime_signal_accuracy,
+)
+
+__all__ = [
+    "MarketData",
+    "from_dataframe",
+    "load_csv",
+    "load_market_data",
+    "load_parquet",
+    "make_gbm_market",
+    "make_ou_market",
+    "make_regime_market",
+    "regime_expected_returns",
+    "regime_signal_accuracy",
+]

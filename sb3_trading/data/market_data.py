@@ -1,0 +1,306 @@
+"""``MarketData``: validated, aligned float arrays for one market.
+
+Every environment, feature function and baseline in ``sb3_trading`` reads its
+data from a :class:`MarketData`. It holds NumPy arrays only (no pandas), so that
+environments can index them in ``step`` at NumPy speed.
+
+Shapes (``T`` bars, ``N`` assets, ``F`` extra feature columns):
+
+===============  ==========  ===============================================
+field            shape       meaning
+===============  ==========  ===============================================
+``prices``       ``(T, N)``  close prices, strictly positive, finite
+``features``     ``(T, F)``  user-supplied extra features (may have ``F=0``)
+``open``         ``(T, N)``  optional open prices (needed by ``next_open``)
+``high``         ``(T, N)``  optional high prices
+``low``          ``(T, N)``  optional low prices
+``volume``       ``(T, N)``  optional volumes, finite and ``>= 0``
+``timestamps``   ``(T,)``    optional ``datetime64[ns]``, strictly increasing
+===============  ==========  ===============================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+OHLCV_FIELDS = ("open", "high", "low", "volume")
+
+
+def _row_label(timestamps: np.ndarray | None, row: int) -> str:
+    """Human-readable name of a row for error messages."""
+    if timestamps is None:
+        return f"row {row}"
+    return f"row {row} ({np.datetime_as_string(timestamps[row], unit='s')})"
+
+
+def _as_datetime64(values: Any) -> np.ndarray:
+    """``(T,)`` ``datetime64[ns]`` via pandas, which raises on out-of-range dates instead of wrapping around."""
+    import pandas as pd
+
+    try:
+        index = pd.DatetimeIndex(np.asarray(values).reshape(-1) if not isinstance(values, pd.Index) else values)
+        if index.tz is not None:
+            index = index.tz_convert("UTC").tz_localize(None)
+        return index.as_unit("ns").to_numpy(copy=True)
+    except (TypeError, ValueError, OverflowError, pd.errors.OutOfBoundsDatetime) as exc:
+        raise TypeError(f"MarketData.timestamps could not be read as datetimes: {exc}") from exc
+
+
+def _as_2d_float(name: str, values: Any) -> np.ndarray:
+    try:
+        array = np.array(values, dtype=np.float64)  # copy: MarketData owns its arrays
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"MarketData.{name} must be numeric, got {type(values).__name__}: {exc}") from exc
+    if array.ndim == 1:
+        array = array[:, None]
+    if array.ndim != 2:
+        raise ValueError(f"MarketData.{name} must have shape (T, n), got shape {array.shape}")
+    return array
+
+
+def _check_finite(name: str, array: np.ndarray, columns: Sequence[str], timestamps: np.ndarray | None) -> None:
+    bad = ~np.isfinite(array)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        kind = "NaN" if np.isnan(array[row, col]) else "inf"
+        raise ValueError(
+            f"{name} column {columns[col]!r} has {kind} at {_row_label(timestamps, row)} "
+            f"({int(bad[:, col].sum())} non-finite values in that column); clean or drop them before loading"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class MarketData:
+    """Aligned, validated market arrays for ``N`` assets over ``T`` bars.
+
+    Construction validates everything and raises ``ValueError`` naming the
+    offending column and row: non-finite values, non-positive prices,
+    misaligned shapes, unsorted or duplicate timestamps.
+
+    :param prices: close prices, shape ``(T, N)`` (a 1-D array is one asset).
+    :param features: extra per-bar features, shape ``(T, F)``; ``None`` means ``F = 0``.
+    :param timestamps: bar times, shape ``(T,)``, anything ``numpy.datetime64`` accepts.
+    :param asset_names: ``N`` unique names; default ``asset_0 ...``.
+    :param feature_names: ``F`` unique names; default ``feature_0 ...``.
+    :param open: optional open prices ``(T, N)``.
+    :param high: optional high prices ``(T, N)``.
+    :param low: optional low prices ``(T, N)``.
+    :param volume: optional volumes ``(T, N)``.
+    """
+
+    prices: np.ndarray
+    features: np.ndarray | None = None
+    timestamps: np.ndarray | None = None
+    asset_names: Sequence[str] | None = None
+    feature_names: Sequence[str] | None = None
+    open: np.ndarray | None = None
+    high: np.ndarray | None = None
+    low: np.ndarray | None = None
+    volume: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        prices = _as_2d_float("prices", self.prices)
+        n_rows, n_assets = prices.shape
+        if n_rows == 0 or n_assets == 0:
+            raise ValueError(f"MarketData.prices is empty (shape {prices.shape}); need at least one row and one asset")
+
+        timestamps = None
+        if self.timestamps is not None:
+            timestamps = _as_datetime64(self.timestamps)
+            if len(timestamps) != n_rows:
+                raise ValueError(f"misaligned columns: timestamps have {len(timestamps)} rows but prices have {n_rows}")
+            if np.isnat(timestamps).any():
+                row = int(np.flatnonzero(np.isnat(timestamps))[0])
+                raise ValueError(f"timestamps has a missing value (NaT) at row {row}")
+            steps = np.diff(timestamps)
+            if (steps < np.timedelta64(0, "ns")).any():
+                row = int(np.flatnonzero(steps < np.timedelta64(0, "ns"))[0]) + 1
+                raise ValueError(
+                    f"timestamps are not sorted: {_row_label(timestamps, row)} comes before "
+                    f"{_row_label(timestamps, row - 1)}; sort the data by time first"
+                )
+            if (steps == np.timedelta64(0, "ns")).any():
+                row = int(np.flatnonzero(steps == np.timedelta64(0, "ns"))[0]) + 1
+                raise ValueError(
+                    f"duplicate timestamp at {_row_label(timestamps, row)} (same as row {row - 1}); "
+                    "each bar must have a unique time"
+                )
+
+        asset_names = self._names("asset_names", self.asset_names, n_assets, "asset")
+        _check_finite("prices", prices, asset_names, timestamps)
+        if (prices <= 0).any():
+            row, col = np.argwhere(prices <= 0)[0]
+            raise ValueError(
+                f"prices column {asset_names[col]!r} has a non-positive price {float(prices[row, col])} at "
+                f"{_row_label(timestamps, row)}; prices must be > 0"
+            )
+
+        if self.features is None:
+            features = np.zeros((n_rows, 0), dtype=np.float64)
+        else:
+            features = _as_2d_float("features", self.features)
+        if features.shape[0] != n_rows:
+            raise ValueError(f"misaligned columns: features have {features.shape[0]} rows but prices have {n_rows}")
+        feature_names = self._names("feature_names", self.feature_names, features.shape[1], "feature")
+        _check_finite("features", features, feature_names, timestamps)
+        clash = sorted(set(feature_names) & set(asset_names))
+        if clash:
+            raise ValueError(f"feature_names and asset_names must not overlap, both contain {clash}")
+
+        for name in OHLCV_FIELDS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            array = _as_2d_float(name, value)
+            if array.shape != prices.shape:
+                raise ValueError(f"misaligned columns: {name} has shape {array.shape} but prices have shape {prices.shape}")
+            _check_finite(name, array, asset_names, timestamps)
+            bad = array < 0 if name == "volume" else array <= 0
+            if bad.any():
+                row, col = np.argwhere(bad)[0]
+                bound = ">= 0" if name == "volume" else "> 0"
+                raise ValueError(
+                    f"{name} column {asset_names[col]!r} has value {float(array[row, col])} at "
+                    f"{_row_label(timestamps, row)}; it must be {bound}"
+                )
+            set_(self, name, array)
+        if self.high is not None and self.low is not None and (self.high < self.low).any():
+            row, col = np.argwhere(self.high < self.low)[0]
+            raise ValueError(
+                f"high < low for asset {asset_names[col]!r} at {_row_label(timestamps, row)} "
+                f"(high={float(self.high[row, col])}, low={float(self.low[row, col])})"
+            )
+
+        for array in (prices, features):
+            array.setflags(write=False)
+        for name in OHLCV_FIELDS:
+            if getattr(self, name) is not None:
+                getattr(self, name).setflags(write=False)
+        if timestamps is not None:
+            timestamps.setflags(write=False)
+        set_(self, "prices", prices)
+        set_(self, "features", features)
+        set_(self, "timestamps", timestamps)
+        set_(self, "asset_names", asset_names)
+        set_(self, "feature_names", feature_names)
+
+    @staticmethod
+    def _names(arg: str, names: Sequence[str] | None, count: int, prefix: str) -> tuple[str, ...]:
+        if names is None:
+            return tuple(f"{prefix}_{i}" for i in range(count))
+        names = tuple(str(name) for name in names)
+        if len(names) != count:
+            raise ValueError(f"misaligned columns: {arg} has {len(names)} names but the data has {count} columns")
+        if len(set(names)) != len(names):
+            dupes = sorted({name for name in names if names.count(name) > 1})
+            raise ValueError(f"{arg} must be unique, duplicated: {dupes}")
+        return names
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def n_steps(self) -> int:
+        """Number of bars ``T``."""
+        return int(self.prices.shape[0])
+
+    @property
+    def n_assets(self) -> int:
+        """Number of assets ``N``."""
+        return int(self.prices.shape[1])
+
+    @property
+    def n_features(self) -> int:
+        """Number of extra feature columns ``F``."""
+        return int(self.features.shape[1])
+
+    def __len__(self) -> int:
+        return self.n_steps
+
+    def __repr__(self) -> str:
+        span = ""
+        if self.timestamps is not None:
+            first, last = (np.datetime_as_string(self.timestamps[i], unit="D") for i in (0, -1))
+            span = f", {first}..{last}"
+        return f"MarketData(T={self.n_steps}, assets={list(self.asset_names)}, features={self.n_features}{span})"
+
+    def require_rows(self, window: int, extra: int = 2) -> None:
+        """Raise ``ValueError`` unless the data has at least ``window + extra`` rows.
+
+        :param window: look-back length an environment needs for one observation.
+        :param extra: further rows needed (one decision plus the bar it is marked at).
+        """
+        if window < 1:
+            raise ValueError(f"window must be >= 1, got {window}")
+        if self.n_steps < window + extra:
+            raise ValueError(
+                f"window={window} needs at least {window + extra} rows of data, but the data has {self.n_steps}; "
+                "use a shorter window or more data"
+            )
+
+    # ---------------------------------------------------------------- slicing
+    def slice(self, start: int | None = None, stop: int | None = None) -> MarketData:
+        """Rows ``start:stop`` by position (half-open, negative indices allowed)."""
+        rows = range(self.n_steps)[slice(start, stop)]
+        if len(rows) == 0:
+            raise ValueError(f"slice({start}, {stop}) of {self.n_steps} rows is empty")
+        return self._take(slice(rows.start, rows.stop))
+
+    def between(self, start: Any = None, end: Any = None) -> MarketData:
+        """Rows with ``start <= timestamp <= end`` (inclusive dates, like ``DataFrame.loc``).
+
+        :param start: anything ``numpy.datetime64`` accepts (``"2020-01-01"``, ``pd.Timestamp``...), or ``None``.
+        :param end: likewise; ``None`` means up to the last row.
+        """
+        if self.timestamps is None:
+            raise ValueError("between() needs timestamps; this MarketData has none (use slice() with row positions)")
+        lo = 0 if start is None else int(np.searchsorted(self.timestamps, np.datetime64(start, "ns"), side="left"))
+        hi = self.n_steps if end is None else int(np.searchsorted(self.timestamps, np.datetime64(end, "ns"), side="right"))
+        if hi <= lo:
+            raise ValueError(f"no rows between {start!r} and {end!r} (data spans {self!r})")
+        return self._take(slice(lo, hi))
+
+    def split(self, *fractions: float) -> tuple[MarketData, ...]:
+        """Chronological split into consecutive pieces, e.g. ``split(0.7, 0.15)`` -> train, validation, test.
+
+        :param fractions: fractions of the rows for the leading pieces; the last piece takes the rest.
+        :return: ``len(fractions) + 1`` slices, in time order.
+        """
+        if not fractions or any(not 0 < f < 1 for f in fractions) or sum(fractions) >= 1:
+            raise ValueError(f"split fractions must be in (0, 1) and sum to < 1, got {fractions}")
+        bounds = [0, *np.cumsum([round(f * self.n_steps) for f in fractions]).tolist(), self.n_steps]
+        sizes = np.diff(bounds)
+        if (sizes < 1).any():
+            raise ValueError(f"split{fractions} of {self.n_steps} rows leaves an empty piece (sizes {sizes.tolist()})")
+        return tuple(self.slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True))
+
+    def select_assets(self, names: Sequence[str]) -> MarketData:
+        """The same bars restricted to the named assets (in the given order)."""
+        unknown = [name for name in names if name not in self.asset_names]
+        if unknown:
+            raise ValueError(f"unknown assets {unknown}; available: {list(self.asset_names)}")
+        cols = [self.asset_names.index(name) for name in names]
+        kwargs = {f: None if getattr(self, f) is None else getattr(self, f)[:, cols] for f in OHLCV_FIELDS}
+        return replace(self, prices=self.prices[:, cols], asset_names=tuple(names), **kwargs)
+
+    def _take(self, rows: slice) -> MarketData:
+        kwargs: dict[str, Any] = {f: None if getattr(self, f) is None else getattr(self, f)[rows] for f in OHLCV_FIELDS}
+        return replace(
+            self,
+            prices=self.prices[rows],
+            features=self.features[rows],
+            timestamps=None if self.timestamps is None else self.timestamps[rows],
+            **kwargs,
+        )
+
+    def to_frame(self):  # -> pandas.DataFrame, imported lazily to keep pandas out of env hot paths
+        """Wide ``pandas.DataFrame`` of close prices and features, indexed by timestamp (or row)."""
+        import pandas as pd
+
+        index = pd.DatetimeIndex(self.timestamps, name="date") if self.timestamps is not None else None
+        columns = {name: self.prices[:, j] for j, name in enumerate(self.asset_names)}
+        columns.update({name: self.features[:, j] for j, name in enumerate(self.feature_names)})
+        return pd.DataFrame(columns, index=index)

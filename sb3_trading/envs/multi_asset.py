@@ -1,0 +1,179 @@
+"""``sb3_trading/MultiAsset-v0``: continuous long/short trading of ``N`` assets."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from sb3_trading.data import MarketData
+from sb3_trading.data.synthetic import make_regime_market
+from sb3_trading.envs.base import EXECUTIONS, MARKET_KEY, PORTFOLIO_BOUND, PORTFOLIO_KEY, NormalizerArg, TradingEnv
+from sb3_trading.sim import CostModel, Portfolio
+
+
+def multi_asset_targets(equity: np.ndarray, actions: np.ndarray, prices: np.ndarray) -> np.ndarray:
+    """MultiAsset action -> target share counts, batched.
+
+    Each asset gets the base scale ``E_t / N``: target value ``V_i = (E_t / N) * a_i``,
+    target shares ``V_i / S_i,t``.
+
+    :param equity: ``(B,)`` equity ``E_t`` marked at ``prices``.
+    :param actions: ``(B, N)`` actions in ``[-1, 1]``.
+    :param prices: ``(B, N)`` prices ``S_t`` known at decision time.
+    :return: ``(B, N)`` target shares (fractional; negative = short).
+    """
+    n_assets = actions.shape[1]
+    return (equity / n_assets)[:, None] * actions / prices
+
+
+class MultiAssetEnv(TradingEnv):
+    """Continuous multi-asset trading with long and short positions.
+
+    ## Description
+    At each bar ``t`` the agent sets a target exposure per asset. With equity
+    ``E_t`` each asset gets the base scale ``E_t / N``: target value
+    ``V_i = (E_t / N) * a_i``, target shares ``V_i / S_i,t``; the difference to the
+    current holding is traded (fractional shares, long and short) through the
+    accounting core, paying ``commission_bps`` and ``slippage_bps`` of traded
+    notional. Orders fill at the close of ``t`` (``execution="close"``) or at the
+    open of ``t + 1`` (``execution="next_open"``, needs ``data.open``).
+
+    ## Action Space
+    ``Box(-1, 1, (N,), float32)``: ``a_i = 1`` holds ``E_t / N`` long in asset ``i``,
+    ``-1`` the same short, ``0`` nothing. Actions outside ``[-1, 1]`` are clipped;
+    a wrong shape or a non-finite value raises ``ValueError``.
+
+    ## Observation Space
+    ``Dict`` in the shared layout (see :mod:`sb3_trading.envs.base`):
+
+    =============  ==============  ==============================================
+    key            shape           content
+    =============  ==============  ==============================================
+    ``market``     ``(window, F)``  normalised causal features, rows ``t-window+1..t``
+    ``portfolio``  ``(N + 1,)``     position value / equity per asset, cash / equity (clipped to +-10)
+    =============  ==============  ==============================================
+
+    With ``window=1`` the flattened observation is ``[features_t, position_value_pct, cash_pct]``.
+
+    ## Rewards
+    The portfolio return from ``t`` to ``t + 1`` net of costs: ``E_{t+1} / E_t - 1``,
+    with ``E_{t+1}`` marked at the close of ``t + 1``.
+
+    ## Starting State
+    All cash (``initial_cash``), no positions, at the first bar whose window is past
+    the indicators' warm-up, or at a uniformly drawn bar with ``random_start=True``.
+
+    ## Episode End
+    Terminated when equity falls to zero or below (ruin). Truncated after
+    ``episode_length`` decisions or at the last bar of the data.
+
+    ## Arguments
+    :param data: the market; ``None`` builds ``make_regime_market(seed=synthetic_seed)``.
+    :param initial_cash: starting cash, account currency.
+    :param commission_bps: commission in bps of filled notional.
+    :param slippage_bps: adverse fill price move in bps.
+    :param window: bars in the ``market`` observation.
+    :param episode_length: decisions per episode (``None``: to the end of the data).
+    :param random_start: draw the start bar uniformly from ``self.np_random``.
+    :param execution: ``"close"`` (fill at ``S_t``) or ``"next_open"`` (fill at ``O_{t+1}``).
+    :param indicators: indicator names (default :data:`sb3_trading.features.DEFAULT_INDICATORS`).
+    :param normalizer: ``"fit"`` (on this env's data), a fitted ``FeatureNormalizer``, or ``None``.
+    :param synthetic_seed: seed of the synthetic market used when ``data`` is ``None``.
+    :param render_mode: ``None`` or ``"ansi"``.
+    """
+
+    def __init__(
+        self,
+        data: MarketData | None = None,
+        initial_cash: float = 1_000_000.0,
+        commission_bps: float = 10.0,
+        slippage_bps: float = 0.0,
+        window: int = 1,
+        episode_length: int | None = None,
+        random_start: bool = False,
+        execution: str = "close",
+        indicators: Sequence[str] | None = None,
+        normalizer: NormalizerArg = "fit",
+        synthetic_seed: int = 0,
+        render_mode: str | None = None,
+    ) -> None:
+        if data is None:
+            data = make_regime_market(seed=synthetic_seed)
+        super().__init__(data, window, episode_length, random_start, indicators, normalizer, render_mode)
+        if execution not in EXECUTIONS:
+            raise ValueError(f"execution must be one of {EXECUTIONS}, got {execution!r}")
+        if execution == "next_open" and data.open is None:
+            raise ValueError('execution="next_open" needs open prices, but data.open is None')
+        if not np.isfinite(initial_cash) or initial_cash <= 0:
+            raise ValueError(f"initial_cash must be finite and > 0, got {initial_cash!r}")
+        self.execution = execution
+        self.initial_cash = float(initial_cash)
+        self.n_assets = data.n_assets
+        self._prices = data.prices  # (T, N) closes
+        self._fill_prices = data.prices if execution == "close" else data.open  # row t + shift
+        self._fill_shift = 0 if execution == "close" else 1
+        self.costs = CostModel(commission_bps, slippage_bps)
+        self._book = Portfolio(1, self.n_assets, self.costs)
+
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(self.n_assets,), dtype=np.float32)
+        self.observation_space = self._observation_space(self.n_assets + 1)
+        self._equity = self.initial_cash
+
+    def _observation(self, weights: np.ndarray, equity: float) -> dict[str, np.ndarray]:
+        portfolio = np.empty(self.n_assets + 1, dtype=np.float32)
+        portfolio[:-1] = weights
+        portfolio[-1] = self._book.cash[0] / equity if equity > 0 else 0.0
+        np.minimum(np.maximum(portfolio, -PORTFOLIO_BOUND, out=portfolio), PORTFOLIO_BOUND, out=portfolio)
+        return {MARKET_KEY: self._market_window(self._t), PORTFOLIO_KEY: portfolio}
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        super().reset(seed=seed)
+        self._t = self._start_t = self._sample_start()
+        self._book.reset(self.initial_cash)
+        self._equity = self.initial_cash
+        weights = np.zeros(self.n_assets)
+        info = self._info(self._equity, self.initial_cash, np.zeros(self.n_assets), weights, 0.0, 0.0, 0.0, 0.0)
+        return self._observation(weights, self._equity), info
+
+    def _check_action(self, action: Any) -> np.ndarray:
+        a = np.asarray(action, dtype=np.float64)
+        if a.shape != (self.n_assets,):
+            raise ValueError(f"action must have shape ({self.n_assets},) (one value per asset), got shape {a.shape}")
+        if not math.isfinite(a.sum()):  # one reduction catches any NaN or inf
+            raise ValueError(f"action must be finite, got {a}")
+        return np.minimum(np.maximum(a, -1.0), 1.0)
+
+    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        a = self._check_action(action)
+        t = self._t
+        equity_t = self._equity
+        prices_t = self._prices[t : t + 1]  # (1, N)
+        target = multi_asset_targets(np.array([equity_t]), a[None, :], prices_t)
+        fill_row = t + self._fill_shift
+        fills = self._book.trade_to(target, self._fill_prices[fill_row : fill_row + 1])
+
+        self._t = t + 1
+        prices_next = self._prices[t + 1 : t + 2]
+        equity, drawdown = self._book.mark(prices_next)
+        self._equity = float(equity[0])
+        portfolio_return = self._equity / equity_t - 1.0
+        weights = self._book.weights(prices_next, equity)[0]
+        terminated = self._equity <= 0.0
+        truncated = not terminated and self._episode_over()
+        info = self._info(
+            self._equity,
+            float(self._book.cash[0]),
+            self._book.positions[0].copy(),
+            weights,
+            portfolio_return,
+            float(fills.notional[0]) / equity_t,
+            float(fills.costs[0]),
+            float(drawdown[0]),
+        )
+        return self._observation(weights, self._equity), portfolio_return, terminated, truncated, info

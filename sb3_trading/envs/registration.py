@@ -1,0 +1,36 @@
+"""The table of registered environment IDs and the (idempotent) registration."""
+
+from __future__ import annotations
+
+import difflib
+
+import gymnasium as gym
+
+NAMESPACE = "sb3_trading"
+
+#: env ID -> lazy ``"module:Class"`` entry point
+ENV_ENTRY_POINTS: dict[str, str] = {
+    f"{NAMESPACE}/MultiAsset-v0": "sb3_trading.envs.multi_asset:MultiAssetEnv",
+}
+
+
+def register_envs() -> None:
+    """Register every ``sb3_trading/...`` ID with gymnasium; calling it again is a no-op."""
+    for env_id, entry_point in ENV_ENTRY_POINTS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry_point)
+
+
+def check_env_id(env_id: str) -> str:
+    """Return ``env_id`` if gymnasium knows it, else raise ``ValueError`` suggesting the closest ID.
+
+    :param env_id: a registered ID such as ``"sb3_trading/MultiAsset-v0"``.
+    """
+    if not isinstance(env_id, str):
+        raise TypeError(f"env ID must be a string, got {type(env_id).__name__}")
+    if env_id in gym.registry:
+        return env_id
+    known = list(ENV_ENTRY_POINTS) + [key for key in gym.registry if key not in ENV_ENTRY_POINTS]
+    close = difflib.get_close_matches(env_id, known, n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"unknown env ID {env_id!r}{hint} sb3_trading envs: {sorted(ENV_ENTRY_POINTS)}")

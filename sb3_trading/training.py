@@ -1,0 +1,222 @@
+"""The main job: train an SB3 algorithm on a training slice, backtest it on the held-out slice.
+
+``sb3-trading train`` is a thin argument parser over :func:`train`.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import stable_baselines3
+from stable_baselines3.common.env_util import make_vec_env
+
+from sb3_trading.algos import get_algo
+from sb3_trading.data import MarketData
+from sb3_trading.data.loaders import load_market_data
+from sb3_trading.data.synthetic import make_regime_market
+from sb3_trading.envs.registration import check_env_id
+from sb3_trading.evaluation import backtest, buy_and_hold, equal_weight
+from sb3_trading.sim import CostModel
+from sb3_trading.utils import atomic_write_json, save_model_atomic
+from sb3_trading.version import __version__
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ENV_ID = "sb3_trading/MultiAsset-v0"
+
+#: defaults of the main job, per algorithm (tuned configs belong in zoo_configs/)
+DEFAULT_HYPERPARAMS: dict[str, dict[str, Any]] = {
+    "ppo": {
+        "policy": "MultiInputPolicy",
+        "n_steps": 256,
+        "batch_size": 256,
+        "n_epochs": 10,
+        "learning_rate": 3e-4,
+        "gamma": 0.9,
+        "ent_coef": 0.0,
+        "policy_kwargs": {"net_arch": [64, 64]},
+    },
+    "ppo_mask": {
+        "policy": "MultiInputPolicy",
+        "n_steps": 256,
+        "batch_size": 256,
+        "n_epochs": 10,
+        "learning_rate": 3e-4,
+        "gamma": 0.9,
+        "ent_coef": 0.01,
+        "policy_kwargs": {"net_arch": [64, 64]},
+    },
+    "ppo_lstm": {
+        "policy": "MultiInputLstmPolicy",
+        "n_steps": 128,
+        "batch_size": 256,
+        "n_epochs": 10,
+        "learning_rate": 3e-4,
+        "gamma": 0.9,
+        "ent_coef": 0.0,
+        "policy_kwargs": {"net_arch": [64], "lstm_hidden_size": 64},
+    },
+}
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``sb3-trading train`` needs; the defaults are the no-argument main job.
+
+    :param env_id: registered env ID.
+    :param algo: ``ppo``, ``ppo_mask`` or ``ppo_lstm`` (RecurrentPPO).
+    :param timesteps: total environment steps of training.
+    :param seed: seeds the synthetic market, the envs and the algorithm.
+    :param device: torch device for the algorithm (``auto`` uses CUDA when present).
+    :param data_path: CSV/parquet market file; ``None`` uses the seeded synthetic regime market.
+    :param output_dir: parent folder of the run folder.
+    :param run_name: run folder name; default ``<algo>_<Env>_seed<seed>_<time>``.
+    :param test_fraction: trailing fraction of the data held out for the backtest.
+    :param n_envs: parallel training envs (SB3 ``DummyVecEnv``).
+    :param episode_length: training episode length with random starts.
+    :param env_kwargs: extra keyword arguments for the env (train and test alike).
+    :param hyperparams: overrides of :data:`DEFAULT_HYPERPARAMS` for ``algo``.
+    :param progress_bar: show SB3's progress bar while training.
+    """
+
+    env_id: str = DEFAULT_ENV_ID
+    algo: str = "ppo"
+    timesteps: int = 100_000
+    seed: int = 0
+    device: str = "auto"
+    data_path: str | None = None
+    output_dir: str = "runs"
+    run_name: str | None = None
+    test_fraction: float = 0.2
+    n_envs: int = 8
+    episode_length: int = 256
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+    progress_bar: bool = True
+
+
+def split_train_test(data: MarketData, test_fraction: float) -> tuple[MarketData, MarketData]:
+    """Chronological train / held-out split (the test slice is the last ``test_fraction`` of rows)."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    train, test = data.split(1.0 - test_fraction)
+    return train, test
+
+
+def _load_data(config: TrainConfig) -> MarketData:
+    if config.data_path is None:
+        return make_regime_market(seed=config.seed)
+    return load_market_data(config.data_path)
+
+
+def train(config: TrainConfig | None = None) -> dict[str, Any]:
+    """Train, save ``<run_dir>/model.zip``, backtest on the held-out slice, write ``<run_dir>/report.json``.
+
+    :param config: the run; ``None`` is the default main job.
+    :return: the report (also written as JSON), including ``run_dir`` and ``model_path``.
+    """
+    config = config or TrainConfig()
+    env_id = check_env_id(config.env_id)
+    algo_name, algo_class = get_algo(config.algo)
+    if config.timesteps < 1:
+        raise ValueError(f"timesteps must be >= 1, got {config.timesteps}")
+    if config.n_envs < 1:
+        raise ValueError(f"n_envs must be >= 1, got {config.n_envs}")
+
+    data = _load_data(config)
+    train_data, test_data = split_train_test(data, config.test_fraction)
+    env_kwargs = dict(config.env_kwargs)
+    # fit the feature normaliser once, on the training slice only; the test env reuses it
+    probe = gym.make(env_id, data=train_data, **env_kwargs)
+    normalizer = probe.unwrapped.normalizer
+    if algo_name == "ppo_mask" and not hasattr(probe.unwrapped, "action_masks"):
+        raise ValueError(
+            f"algorithm 'ppo_mask' (MaskablePPO) needs an env with action_masks() and a discrete action space; "
+            f"{env_id} has {probe.action_space}. Use --algo ppo or a masked env"
+        )
+    max_length = probe.unwrapped.last_t - probe.unwrapped.first_t
+    probe.close()
+    episode_length = min(config.episode_length, max_length)
+
+    vec_env = make_vec_env(
+        env_id,
+        n_envs=config.n_envs,
+        seed=config.seed,
+        env_kwargs={
+            **env_kwargs,
+            "data": train_data,
+            "normalizer": normalizer,
+            "random_start": True,
+            "episode_length": episode_length,
+            "render_mode": None,
+        },
+    )
+    hyperparams = {**DEFAULT_HYPERPARAMS[algo_name], **config.hyperparams}
+    policy = hyperparams.pop("policy")
+    model = algo_class(policy, vec_env, seed=config.seed, device=config.device, verbose=0, **hyperparams)
+
+    run_name = config.run_name or f"{algo_name}_{env_id.split('/')[-1]}_seed{config.seed}_{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = Path(config.output_dir) / run_name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    logger.info("training %s on %s for %d steps -> %s", algo_name, env_id, config.timesteps, run_dir)
+    start = time.perf_counter()
+    model.learn(total_timesteps=config.timesteps, progress_bar=config.progress_bar)
+    train_seconds = time.perf_counter() - start
+    vec_env.close()
+    model_path = save_model_atomic(model, run_dir / "model.zip")
+
+    test_env = gym.make(env_id, data=test_data, normalizer=normalizer, **env_kwargs)
+    agent = backtest(model, test_env, deterministic=True, name=algo_name)
+    test_env.close()
+    start_t, stop_t = int(agent.t[0]), int(agent.t[-1])
+    costs: CostModel = test_env.unwrapped.costs
+    initial_cash = float(agent.equity[0])
+    baselines = [
+        buy_and_hold(test_data, start_t, stop_t, initial_cash, costs),
+        equal_weight(test_data, start_t, stop_t, initial_cash, costs),
+    ]
+
+    report: dict[str, Any] = {
+        "sb3_trading_version": __version__,
+        "stable_baselines3_version": stable_baselines3.__version__,
+        "python": platform.python_version(),
+        "config": asdict(config),
+        "env_id": env_id,
+        "algo": algo_name,
+        "device": str(model.device),
+        "train_seconds": train_seconds,
+        "train_fps": config.timesteps / train_seconds if train_seconds > 0 else None,
+        "data": {
+            "source": config.data_path or f"synthetic regime market (seed={config.seed})",
+            "n_steps": data.n_steps,
+            "assets": list(data.asset_names),
+            "train_rows": train_data.n_steps,
+            "test_rows": test_data.n_steps,
+        },
+        "run_dir": str(run_dir),
+        "model_path": str(model_path),
+        "agent": agent.to_dict(),
+        "baselines": {result.name: result.to_dict() for result in baselines},
+    }
+    atomic_write_json(run_dir / "report.json", _jsonable(report))
+    return report
+
+
+def _jsonable(obj: Any) -> Any:
+    """Convert NumPy scalars/arrays inside ``obj`` to plain Python for ``json``."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj

@@ -1,0 +1,88 @@
+"""``sb3-trading`` smoke tests through a real subprocess, as a user would run it."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from sb3_trading.cli import parse_kwargs
+from sb3_trading.data import make_regime_market
+
+
+def cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    exe = shutil.which("sb3-trading")
+    command = [exe] if exe else [sys.executable, "-m", "sb3_trading.cli"]
+    return subprocess.run([*command, *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def test_train_end_to_end(tmp_path):
+    result = cli("train", "--timesteps", "512", "--n-envs", "2", "--output-dir", str(tmp_path), "--run-name", "smoke")
+    assert result.returncode == 0, result.stderr
+    run_dir = tmp_path / "smoke"
+    assert (run_dir / "model.zip").stat().st_size > 0
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["config"]["timesteps"] == 512
+    assert report["agent"]["metrics"]["n_periods"] > 0
+    assert "buy_and_hold" in result.stdout and "equal_weight" in result.stdout
+    assert not list(run_dir.glob(".*.tmp"))  # atomic writes leave no temp files
+
+
+def test_train_on_a_csv_file_with_env_kwargs(tmp_path):
+    data = make_regime_market(n_steps=400, n_assets=2, seed=3)
+    csv = tmp_path / "prices.csv"
+    data.to_frame().to_csv(csv)
+    result = cli(
+        "train",
+        "--data",
+        str(csv),
+        "--timesteps",
+        "256",
+        "--n-envs",
+        "1",
+        "--episode-length",
+        "64",
+        "--env-kwargs",
+        "window=4",
+        "commission_bps=5",
+        "--hyperparams",
+        "n_steps=64",
+        "batch_size=64",
+        "--output-dir",
+        str(tmp_path),
+        "--run-name",
+        "csv",
+        "--no-progress",
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "csv" / "report.json").read_text())
+    assert report["data"]["assets"] == ["asset_0", "asset_1"]
+    assert report["config"]["env_kwargs"] == {"window": 4, "commission_bps": 5}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--algo", "a2c_bad"], "unknown algorithm"),
+        (["--env", "sb3_trading/Nope-v0"], "unknown env ID"),
+        (["--data", "missing.csv"], "missing.csv"),
+        (["--env-kwargs", "window"], "key=value"),
+    ],
+)
+def test_bad_input_exits_with_a_clear_error(tmp_path, args, message):
+    result = cli("train", "--timesteps", "64", "--output-dir", str(tmp_path), *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_parse_kwargs_uses_literals_not_eval():
+    assert parse_kwargs(["a=1", "b=0.5", "c='x'", "d=next_open", "e=[1, 2]"], "--x") == {
+        "a": 1,
+        "b": 0.5,
+        "c": "x",
+        "d": "next_open",
+        "e": [1, 2],
+    }
+    assert parse_kwargs(["f=__import__('os')"], "--x") == {"f": "__import__('os')"}

@@ -1,0 +1,118 @@
+"""The main job end to end: learning beats random on held-out data; saved models reload elsewhere."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import sb3_trading  # noqa: F401
+from sb3_trading.data import make_regime_market
+from sb3_trading.evaluation import RandomPolicy, backtest
+from sb3_trading.training import TrainConfig, split_train_test, train
+
+ENV_ID = "sb3_trading/MultiAsset-v0"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """PPO on the predictable regime market's training slice (the default main job, shortened)."""
+    out = tmp_path_factory.mktemp("runs")
+    return train(TrainConfig(timesteps=LEARN_STEPS, seed=0, output_dir=str(out), run_name="ppo", progress_bar=False))
+
+
+LEARN_STEPS = 60_000
+
+
+def held_out_env(seed: int):
+    train_data, test_data = split_train_test(make_regime_market(seed=seed), 0.2)
+    normalizer = gym.make(ENV_ID, data=train_data).unwrapped.normalizer
+    return gym.make(ENV_ID, data=test_data, normalizer=normalizer)
+
+
+def test_ppo_beats_random_on_held_out_data(trained):
+    env = held_out_env(seed=0)
+    random_returns = [backtest(RandomPolicy(env.action_space, seed=s), env).metrics["total_return"] for s in range(5)]
+    agent = trained["agent"]["metrics"]
+    assert agent["total_return"] > max(random_returns)
+    assert agent["sharpe"] > 0.0  # it learned the signal, not just to stop trading
+    assert trained["agent"]["start_t"] == env.unwrapped.first_t  # backtested over the held-out slice
+
+
+def test_report_contents(trained):
+    with open(f"{trained['run_dir']}/report.json") as f:
+        report = json.load(f)
+    assert report["env_id"] == ENV_ID and report["algo"] == "ppo"
+    assert set(report["baselines"]) == {"buy_and_hold", "equal_weight"}
+    for result in [report["agent"], *report["baselines"].values()]:
+        assert {"total_return", "sharpe", "max_drawdown", "mean_turnover"} <= set(result["metrics"])
+    assert report["data"]["train_rows"] + report["data"]["test_rows"] == report["data"]["n_steps"]
+
+
+def test_model_reloads_in_fresh_process_with_identical_actions(trained, tmp_path):
+    from stable_baselines3 import PPO
+
+    model = PPO.load(trained["model_path"], device="cpu")
+    env = held_out_env(seed=0)
+    obs, _ = env.reset()
+    observations = []
+    for _ in range(25):
+        observations.append(obs)
+        obs, *_ = env.step(env.action_space.sample())
+    market = np.stack([o["market"] for o in observations])
+    portfolio = np.stack([o["portfolio"] for o in observations])
+    np.savez(tmp_path / "obs.npz", market=market, portfolio=portfolio)
+    expected, _ = model.predict({"market": market, "portfolio": portfolio}, deterministic=True)
+
+    script = textwrap.dedent(
+        f"""
+        import numpy as np
+        import sb3_trading
+        from stable_baselines3 import PPO
+        obs = dict(np.load({str(tmp_path / "obs.npz")!r}))
+        model = PPO.load({trained["model_path"]!r}, device="cpu")
+        actions, _ = model.predict(obs, deterministic=True)
+        np.save({str(tmp_path / "actions.npy")!r}, actions)
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)
+    np.testing.assert_array_equal(np.load(tmp_path / "actions.npy"), expected)
+
+
+def test_recurrent_ppo_trains_and_backtests(tmp_path):
+    report = train(
+        TrainConfig(
+            algo="ppo_lstm",
+            timesteps=256,
+            n_envs=2,
+            output_dir=str(tmp_path),
+            run_name="lstm",
+            progress_bar=False,
+            hyperparams={"n_steps": 64, "batch_size": 64, "n_epochs": 1},
+        )
+    )
+    assert report["algo"] == "ppo_lstm"
+    assert report["agent"]["metrics"]["n_periods"] > 100
+
+
+def test_ppo_mask_on_continuous_env_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="action_masks"):
+        train(TrainConfig(algo="ppo_mask", timesteps=64, output_dir=str(tmp_path), progress_bar=False))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"algo": "ppo2"}, "unknown algorithm 'ppo2'; did you mean 'ppo'"),
+        ({"env_id": "sb3_trading/MultiAset-v0"}, "did you mean 'sb3_trading/MultiAsset-v0'"),
+        ({"timesteps": 0}, "timesteps"),
+        ({"test_fraction": 1.5}, "test_fraction"),
+    ],
+)
+def test_bad_config_raises(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        train(TrainConfig(output_dir=str(tmp_path), progress_bar=False, **kwargs))
+    assert not any(tmp_path.iterdir())  # nothing half-written
