@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from sb3_trading.cli import parse_kwargs
+from sb3_trading.cli import main, parse_kwargs
 from sb3_trading.data import make_regime_market
 
 
@@ -32,7 +32,7 @@ def test_train_end_to_end(tmp_path):
 def test_train_on_a_csv_file_with_env_kwargs(tmp_path):
     data = make_regime_market(n_steps=400, n_assets=2, seed=3)
     csv = tmp_path / "prices.csv"
-    data.to_frame().to_csv(csv)
+    data.to_frame()[list(data.asset_names)].to_csv(csv)  # wide layout: a date index and one close column per asset
     result = cli(
         "train",
         "--data",
@@ -70,11 +70,11 @@ def test_train_on_a_csv_file_with_env_kwargs(tmp_path):
         (["--env-kwargs", "window"], "key=value"),
     ],
 )
-def test_bad_input_exits_with_a_clear_error(tmp_path, args, message):
-    result = cli("train", "--timesteps", "64", "--output-dir", str(tmp_path), *args)
-    assert result.returncode == 2
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
+def test_bad_input_exits_with_a_clear_error(tmp_path, capsys, args, message):
+    assert main(["train", "--timesteps", "64", "--output-dir", str(tmp_path), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not any(tmp_path.iterdir())  # no run folder left behind
 
 
 def test_parse_kwargs_uses_literals_not_eval():

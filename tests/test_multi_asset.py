@@ -126,7 +126,7 @@ def test_bad_action_raises(action, match):
         ({"initial_cash": -1.0}, ValueError, "initial_cash"),
         ({"normalizer": "zscore"}, ValueError, "normalizer"),
         ({"indicators": ["rsii"]}, ValueError, "rsi"),
-        ({"render_mode": "human"}, ValueError, "render_mode"),
+        ({"render_mode": "human"}, TypeError, "render_mode"),
         ({"data": np.ones((10, 2))}, TypeError, "MarketData"),
     ],
 )

@@ -3,7 +3,9 @@
 from sb3_trading.data.loaders import from_dataframe, load_csv, load_market_data, load_parquet
 from sb3_trading.data.market_data import MarketData
 from sb3_trading.data.synthetic import (
+    derive_leveraged_pair,
     make_gbm_market,
+    make_leveraged_pair_market,
     make_ou_market,
     make_regime_market,
     regime_expected_returns,
@@ -12,6 +14,8 @@ from sb3_trading.data.synthetic import (
 
 __all__ = [
     "MarketData",
+    "derive_leveraged_pair",
+    "make_leveraged_pair_market",
     "from_dataframe",
     "load_csv",
     "load_market_data",

@@ -321,3 +321,123 @@ def make_regime_market(
     if return_regimes:
         return data, regimes
     return data
+
+
+def derive_leveraged_pair(
+    index: MarketData,
+    asset: str | None = None,
+    leverage: float = 3.0,
+    expense_ratio: float = 0.0095,
+    periods_per_year: int = 252,
+    names: tuple[str, str] = ("bull", "bear"),
+) -> MarketData:
+    """A daily-rebalanced ``+leverage`` ETF and its ``-leverage`` inverse, derived from an index path.
+
+    Each bar the bull ETF returns ``leverage * r_t - fee`` and the bear ETF
+    ``-leverage * r_t - fee``, where ``r_t`` is the index's simple close-to-close
+    return and ``fee = expense_ratio / periods_per_year``. Compounding these daily
+    returns gives the volatility decay of real leveraged ETFs (both lose in a
+    choppy, flat market). A bar factor is floored at 1 % so prices stay positive
+    after an index move beyond ``1 / leverage``. ETF opens, highs and lows are the
+    index's intrabar moves from the previous close, levered the same way (the bear's
+    high comes from the index low). Volumes are the index's.
+
+    :param index: market holding the index (its other assets are ignored).
+    :param asset: name of the index asset in ``index``; default its first asset.
+    :param leverage: ETF leverage ``L > 0`` (3 for TQQQ/SQQQ-like products).
+    :param expense_ratio: annual fee as a fraction (0.0095 = 0.95 %).
+    :param periods_per_year: bars per year, to spread the fee.
+    :param names: the bull and bear asset names.
+    :return: ``MarketData`` with assets ``[index, bull, bear]`` (close, OHLC, volume), the index's
+        timestamps and its ``features``.
+    """
+    leverage = _check_real("leverage", leverage, 0.0, open_low=True)
+    expense_ratio = _check_real("expense_ratio", expense_ratio, 0.0, 1.0)
+    periods_per_year = _check_int("periods_per_year", periods_per_year, 1)
+    if len(names) != 2 or len(set(names)) != 2:
+        raise ValueError(f"names must be two distinct ETF names, got {names!r}")
+    if asset is not None and asset not in index.asset_names:
+        raise ValueError(f"asset {asset!r} not in the index data's assets {list(index.asset_names)}")
+    column = 0 if asset is None else list(index.asset_names).index(asset)
+    index_name = index.asset_names[column]
+    if index_name in names:
+        raise ValueError(f"ETF names {names!r} must differ from the index asset name {index_name!r}")
+    close = index.prices[:, column]
+    previous = close[:-1]
+    fee = expense_ratio / periods_per_year
+
+    def levered(index_level: np.ndarray, sign: float) -> np.ndarray:
+        """ETF growth factor from the previous close to ``index_level`` (an index price within the bar)."""
+        return np.maximum(1.0 + sign * leverage * (index_level / previous - 1.0) - fee, 0.01)
+
+    bull_factor = levered(close[1:], 1.0)
+    bear_factor = levered(close[1:], -1.0)
+    bull_close = close[0] * np.concatenate([[1.0], np.cumprod(bull_factor)])
+    bear_close = close[0] * np.concatenate([[1.0], np.cumprod(bear_factor)])
+    fields: dict[str, np.ndarray] = {}
+    if index.open is not None and index.high is not None and index.low is not None:
+        idx_open, idx_high, idx_low = (getattr(index, f)[:, column] for f in ("open", "high", "low"))
+
+        def intrabar(level: np.ndarray, sign: float, etf_close: np.ndarray) -> np.ndarray:
+            out = np.empty_like(etf_close)
+            out[0] = etf_close[0] * level[0] / close[0]
+            out[1:] = etf_close[:-1] * levered(level[1:], sign)
+            return out
+
+        bull = {
+            "open": intrabar(idx_open, 1.0, bull_close),
+            "high": intrabar(idx_high, 1.0, bull_close),
+            "low": intrabar(idx_low, 1.0, bull_close),
+        }
+        bear = {
+            "open": intrabar(idx_open, -1.0, bear_close),
+            "high": intrabar(idx_low, -1.0, bear_close),
+            "low": intrabar(idx_high, -1.0, bear_close),
+        }
+        for field, idx_values in (("open", idx_open), ("high", idx_high), ("low", idx_low)):
+            fields[field] = np.column_stack([idx_values, bull[field], bear[field]])
+        # the closes must lie inside the ETF bars as well
+        closes = np.column_stack([close, bull_close, bear_close])
+        fields["high"] = np.maximum.reduce([fields["high"], fields["open"], closes])
+        fields["low"] = np.minimum.reduce([fields["low"], fields["open"], closes])
+    if index.volume is not None:
+        fields["volume"] = np.repeat(index.volume[:, column : column + 1], 3, axis=1)
+    return MarketData(
+        prices=np.column_stack([close, bull_close, bear_close]),
+        features=index.features,
+        timestamps=index.timestamps,
+        asset_names=[index_name, *names],
+        feature_names=index.feature_names,
+        **fields,
+    )
+
+
+def make_leveraged_pair_market(
+    n_steps: int = 2520,
+    leverage: float = 3.0,
+    expense_ratio: float = 0.0095,
+    seed: int | None = 0,
+    **regime_kwargs: float,
+) -> MarketData:
+    """A predictable index (a one-asset :func:`make_regime_market`) and its bull/bear ETF pair.
+
+    :param n_steps: number of bars.
+    :param leverage: ETF leverage.
+    :param expense_ratio: annual ETF fee.
+    :param seed: seed of the index path.
+    :param regime_kwargs: further :func:`make_regime_market` arguments (``drift``, ``sigma``...).
+    :return: ``MarketData`` with assets ``["index", "bull", "bear"]`` and the ``signal[index]`` feature.
+    """
+    index = make_regime_market(n_steps=n_steps, n_assets=1, seed=seed, **regime_kwargs)
+    index = MarketData(
+        prices=index.prices,
+        features=index.features,
+        timestamps=index.timestamps,
+        asset_names=["index"],
+        feature_names=["signal[index]"],
+        open=index.open,
+        high=index.high,
+        low=index.low,
+        volume=index.volume,
+    )
+    return derive_leveraged_pair(index, leverage=leverage, expense_ratio=expense_ratio)

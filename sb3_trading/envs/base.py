@@ -73,6 +73,8 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         instead of the first usable one.
     :param indicators: technical indicators computed per asset (see :mod:`sb3_trading.features`);
         the data's own ``features`` columns are appended.
+    :param feature_assets: compute the indicators on these assets only (default: all), e.g. the
+        index that drives a traded ETF pair; the data's own ``features`` are always appended.
     :param render_mode: ``None`` or ``"ansi"`` (``render()`` returns a one-line text summary).
     :param normalizer: ``"fit"`` fits a z-score :class:`FeatureNormalizer` on this env's data
         (make the env on the *training* slice, then pass ``env.unwrapped.normalizer`` to the
@@ -90,9 +92,11 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         indicators: Sequence[str] | None = None,
         normalizer: NormalizerArg = "fit",
         render_mode: str | None = None,
+        feature_assets: Sequence[str] | None = None,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
+            # TypeError, not ValueError: SB3's make_vec_env asks for "rgb_array" and retries without it on TypeError
+            raise TypeError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.render_mode = render_mode
         if not isinstance(data, MarketData):
             raise TypeError(f"data must be a sb3_trading.data.MarketData, got {type(data).__name__}")
@@ -103,7 +107,8 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.window = int(window)
         self.random_start = bool(random_start)
 
-        matrix = compute_features(data, DEFAULT_INDICATORS if indicators is None else tuple(indicators))
+        source = data if feature_assets is None else data.select_assets(feature_assets)
+        matrix = compute_features(source, DEFAULT_INDICATORS if indicators is None else tuple(indicators))
         self.feature_names = matrix.names
         # first row whose whole look-back window is past the indicators' warm-up
         self.first_t = matrix.warmup + self.window - 1
