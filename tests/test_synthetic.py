@@ -189,3 +189,37 @@ def test_signal_accuracy() -> None:
 def test_bad_arguments(make: Callable[..., MarketData], kwargs: dict, name: str) -> None:
     with pytest.raises(ValueError, match=rf"^{name}"):
         make(**kwargs)
+
+
+# ----------------------------------------------------------------------------- leveraged ETF pair
+def test_leveraged_pair_daily_returns_and_decay():
+    from sb3_trading.data import derive_leveraged_pair, make_leveraged_pair_market
+
+    data = make_leveraged_pair_market(n_steps=600, seed=4)
+    assert data.asset_names == ("index", "bull", "bear")
+    assert data.feature_names == ("signal[index]",)
+    r = data.prices[1:] / data.prices[:-1] - 1.0
+    fee = 0.0095 / 252
+    np.testing.assert_allclose(r[:, 1], 3 * r[:, 0] - fee, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(r[:, 2], -3 * r[:, 0] - fee, rtol=0, atol=1e-12)
+    assert (data.high >= np.maximum(data.open, data.prices) - 1e-9).all()
+    assert (data.low <= np.minimum(data.open, data.prices) + 1e-9).all()
+
+    # volatility decay: an index that goes up 10 % then back to where it started loses money in both ETFs
+    flat = MarketData(prices=np.array([100.0, 110.0, 100.0]), asset_names=["spx"])
+    pair = derive_leveraged_pair(flat, expense_ratio=0.0)
+    assert pair.prices[-1, 0] == 100.0
+    assert pair.prices[-1, 1] == pytest.approx(100 * 1.3 * (1 - 3 * (1 / 11)))
+    assert pair.prices[-1, 1] < 100.0 and pair.prices[-1, 2] < 100.0
+
+
+def test_leveraged_pair_rejects_bad_arguments():
+    from sb3_trading.data import derive_leveraged_pair
+
+    index = MarketData(prices=np.array([100.0, 101.0, 99.0]), asset_names=["spx"])
+    with pytest.raises(ValueError, match="leverage"):
+        derive_leveraged_pair(index, leverage=0.0)
+    with pytest.raises(ValueError, match="'ndx'"):
+        derive_leveraged_pair(index, asset="ndx")
+    with pytest.raises(ValueError, match="names"):
+        derive_leveraged_pair(index, names=("a", "a"))
