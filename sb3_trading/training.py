@@ -20,7 +20,6 @@ from stable_baselines3.common.env_util import make_vec_env
 from sb3_trading.algos import get_algo
 from sb3_trading.data import MarketData
 from sb3_trading.data.loaders import load_market_data
-from sb3_trading.data.synthetic import make_regime_market
 from sb3_trading.envs.registration import check_env_id
 from sb3_trading.evaluation import backtest, buy_and_hold, equal_weight
 from sb3_trading.sim import CostModel
@@ -75,12 +74,13 @@ class TrainConfig:
     :param timesteps: total environment steps of training.
     :param seed: seeds the synthetic market, the envs and the algorithm.
     :param device: torch device for the algorithm (``auto`` uses CUDA when present).
-    :param data_path: CSV/parquet market file; ``None`` uses the seeded synthetic regime market.
+    :param data_path: CSV/parquet market file; ``None`` uses the env's seeded synthetic market.
     :param output_dir: parent folder of the run folder.
     :param run_name: run folder name; default ``<algo>_<Env>_seed<seed>_<time>``.
     :param test_fraction: trailing fraction of the data held out for the backtest.
     :param n_envs: parallel training envs (SB3 ``DummyVecEnv``).
-    :param episode_length: training episode length with random starts.
+    :param episode_length: training episode length with random starts, for envs that otherwise run to
+        the end of the data (an env with its own horizon, such as LeveragedPair's ``max_days``, keeps it).
     :param env_kwargs: extra keyword arguments for the env (train and test alike).
     :param hyperparams: overrides of :data:`DEFAULT_HYPERPARAMS` for ``algo``.
     :param progress_bar: show SB3's progress bar while training.
@@ -110,10 +110,14 @@ def split_train_test(data: MarketData, test_fraction: float) -> tuple[MarketData
     return train, test
 
 
-def _load_data(config: TrainConfig) -> MarketData:
-    if config.data_path is None:
-        return make_regime_market(seed=config.seed)
-    return load_market_data(config.data_path)
+def load_env_data(env_id: str, data_path: str | None, seed: int, env_kwargs: dict[str, Any] | None = None) -> MarketData:
+    """The market file at ``data_path``, or the env's own seeded synthetic market (``synthetic_seed=seed``)."""
+    if data_path is not None:
+        return load_market_data(data_path)
+    env = gym.make(env_id, synthetic_seed=seed, **(env_kwargs or {}))
+    data = env.unwrapped.data
+    env.close()
+    return data
 
 
 def train(config: TrainConfig | None = None) -> dict[str, Any]:
@@ -130,9 +134,9 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
     if config.n_envs < 1:
         raise ValueError(f"n_envs must be >= 1, got {config.n_envs}")
 
-    data = _load_data(config)
-    train_data, test_data = split_train_test(data, config.test_fraction)
     env_kwargs = dict(config.env_kwargs)
+    data = load_env_data(env_id, config.data_path, config.seed, env_kwargs)
+    train_data, test_data = split_train_test(data, config.test_fraction)
     # fit the feature normaliser once, on the training slice only; the test env reuses it
     probe = gym.make(env_id, data=train_data, **env_kwargs)
     normalizer = probe.unwrapped.normalizer
@@ -141,9 +145,12 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
             f"algorithm 'ppo_mask' (MaskablePPO) needs an env with action_masks() and a discrete action space; "
             f"{env_id} has {probe.action_space}. Use --algo ppo or a masked env"
         )
-    max_length = probe.unwrapped.last_t - probe.unwrapped.first_t
+    # envs that run to the end of the data by default get random-start episodes of ``episode_length``;
+    # envs with their own horizon (LeveragedPair's max_days) keep it
+    episode_kwargs: dict[str, Any] = {"random_start": True}
+    if probe.unwrapped.episode_length is None:
+        episode_kwargs["episode_length"] = min(config.episode_length, probe.unwrapped.last_t - probe.unwrapped.first_t)
     probe.close()
-    episode_length = min(config.episode_length, max_length)
 
     vec_env = make_vec_env(
         env_id,
@@ -153,8 +160,7 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
             **env_kwargs,
             "data": train_data,
             "normalizer": normalizer,
-            "random_start": True,
-            "episode_length": episode_length,
+            **episode_kwargs,
             "render_mode": None,
         },
     )
@@ -172,15 +178,16 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
     vec_env.close()
     model_path = save_model_atomic(model, run_dir / "model.zip")
 
-    test_env = gym.make(env_id, data=test_data, normalizer=normalizer, **env_kwargs)
+    test_env = gym.make(env_id, data=test_data, normalizer=normalizer, **{**env_kwargs, "random_start": False})
     agent = backtest(model, test_env, deterministic=True, name=algo_name)
     test_env.close()
     start_t, stop_t = int(agent.t[0]), int(agent.t[-1])
     costs: CostModel = test_env.unwrapped.costs
     initial_cash = float(agent.equity[0])
+    traded = test_data.select_assets(test_env.unwrapped.traded_assets)
     baselines = [
-        buy_and_hold(test_data, start_t, stop_t, initial_cash, costs),
-        equal_weight(test_data, start_t, stop_t, initial_cash, costs),
+        buy_and_hold(traded, start_t, stop_t, initial_cash, costs),
+        equal_weight(traded, start_t, stop_t, initial_cash, costs),
     ]
 
     report: dict[str, Any] = {
@@ -194,7 +201,7 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
         "train_seconds": train_seconds,
         "train_fps": config.timesteps / train_seconds if train_seconds > 0 else None,
         "data": {
-            "source": config.data_path or f"synthetic regime market (seed={config.seed})",
+            "source": config.data_path or f"{env_id} synthetic market (seed={config.seed})",
             "n_steps": data.n_steps,
             "assets": list(data.asset_names),
             "train_rows": train_data.n_steps,

@@ -11,6 +11,7 @@ from sb3_trading.data.synthetic import (
     regime_expected_returns,
     regime_signal_accuracy,
 )
+from sb3_trading.data.yield_market import make_yield_market
 
 __all__ = [
     "MarketData",
@@ -23,6 +24,7 @@ __all__ = [
     "make_gbm_market",
     "make_ou_market",
     "make_regime_market",
+    "make_yield_market",
     "regime_expected_returns",
     "regime_signal_accuracy",
 ]

@@ -104,6 +104,8 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             raise ValueError(f"window must be an integer >= 1, got {window!r}")
         data.require_rows(window)
         self.data = data
+        #: the assets the agent trades (subclasses narrow it, e.g. to an ETF pair); baselines use these
+        self.traded_assets: tuple[str, ...] = tuple(data.asset_names)
         self.window = int(window)
         self.random_start = bool(random_start)
 

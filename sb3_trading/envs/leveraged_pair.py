@@ -1,0 +1,326 @@
+"""``sb3_trading/LeveragedPair-v0``: split capital between a leveraged ETF and its inverse, in whole shares."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from numbers import Real
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from sb3_trading.data import MarketData
+from sb3_trading.data.synthetic import make_leveraged_pair_market
+from sb3_trading.envs.base import MARKET_KEY, PORTFOLIO_BOUND, PORTFOLIO_KEY, NormalizerArg, TradingEnv
+from sb3_trading.sim import CostModel, Fills, Portfolio, fill_trades, round_to_lots
+
+#: indicators computed on the index by default: 1 + 1 + 1 + 3 = 6 columns for one asset
+LEVERAGED_PAIR_INDICATORS: tuple[str, ...] = ("log_return", "volatility", "rsi", "macd")
+#: accepted ``reward`` values
+REWARDS: tuple[str, ...] = ("step_return", "cumulative_pnl")
+#: accepted ``initial_split`` strings (a number in ``[0, 1]`` is accepted as well)
+INITIAL_SPLITS: tuple[str, ...] = ("even", "random")
+#: size of the ``portfolio`` observation vector
+PORTFOLIO_SIZE = 5
+
+
+def leveraged_pair_targets(
+    fractions: np.ndarray,
+    equity: np.ndarray,
+    cash: np.ndarray,
+    positions: np.ndarray,
+    prices: np.ndarray,
+    costs: CostModel,
+) -> np.ndarray:
+    """LeveragedPair action -> affordable whole-share targets ``(bull, bear)``, batched. Pure function.
+
+    1. Target values ``V = E_t * (f, 1 - f)``; target shares ``floor(V / S_t)`` (whole shares,
+       rounded toward zero by :func:`~sb3_trading.sim.round_to_lots`); the rounding remainder stays cash.
+    2. Affordability: the trade from ``positions`` to those targets is priced with
+       :func:`~sb3_trading.sim.fill_trades`. If it would leave negative cash
+       ``C' = C - q . S - costs < 0`` (commission and slippage on top of whole shares that use almost
+       all the equity), the *buys* are cut by whole shares in proportion to the shares bought:
+       ``k_i = ceil(D * b_i / sum_j b_j u_j)`` with shortfall ``D = -C'``, shares bought ``b_i`` and
+       cash per bought share ``u_i = S_i (1 + slippage) (1 + commission)``. The cut frees
+       ``sum_i k_i u_i >= D``, so cash stays ``>= 0``, and ``k_i <= b_i`` (a buy never turns into a sell).
+       Sells are never changed.
+
+    :param fractions: ``(B,)`` fraction of equity in the bull ETF, in ``[0, 1]``.
+    :param equity: ``(B,)`` equity ``E_t`` marked at ``prices``.
+    :param cash: ``(B,)`` cash before the trade, ``>= 0``.
+    :param positions: ``(B, 2)`` current whole-share holdings ``(bull, bear)``, ``>= 0``.
+    :param prices: ``(B, 2)`` prices ``S_t`` ``(bull, bear)`` at which the trade fills.
+    :param costs: the friction model of the book that will execute the trade.
+    :return: ``(B, 2)`` whole-share targets, ``>= 0``.
+    """
+    values = np.empty(prices.shape)
+    values[:, 0] = equity * fractions
+    values[:, 1] = equity - values[:, 0]
+    target = round_to_lots(values / prices, 1.0)
+    traded = target - positions
+    fills = fill_trades(traded, prices, costs)
+    cash_after = cash - np.vecdot(traded, prices) - fills.costs
+    if (cash_after >= 0.0).all():
+        return target
+    bought = np.maximum(traded, 0.0)
+    outlay = np.vecdot(bought, prices * ((1.0 + costs.slippage) * (1.0 + costs.commission)))
+    shortfall = np.maximum(-cash_after, 0.0)
+    share = np.divide(shortfall, outlay, out=np.zeros_like(shortfall), where=outlay > 0)
+    return target - np.ceil(share[:, None] * bought)
+
+
+class LeveragedPairEnv(TradingEnv):
+    """Split capital between a leveraged ETF (bull) and its inverse ETF (bear), in whole shares.
+
+    ## Description
+    The market holds an index and two ETFs derived from it (see
+    :func:`sb3_trading.data.derive_leveraged_pair`): a daily-rebalanced ``+L`` ETF
+    (``bull``) and its ``-L`` inverse (``bear``). The agent sees the index only and
+    decides, at the close of each bar ``t``, which fraction of its equity ``E_t`` to hold
+    in the bull ETF; the rest goes to the bear ETF. Targets are whole shares
+    ``floor(a E_t / S^bull_t)`` and ``floor((1 - a) E_t / S^bear_t)``; the remainder stays
+    cash (no interest). The trade fills at the close of ``t`` through the accounting core,
+    paying ``commission_bps`` and ``slippage_bps`` of traded notional. If commission and
+    slippage would make cash negative, the buys are reduced by whole shares (see
+    :func:`leveraged_pair_targets`), so cash never goes below zero and there is no leverage
+    beyond the ETFs' own.
+
+    ## Action Space
+    ``Box(0, 1, (1,), float32)``: the fraction ``a`` of equity in the bull ETF, ``1 - a`` in
+    the bear ETF. Actions outside ``[0, 1]`` are clipped; a wrong shape or a non-finite value
+    raises ``ValueError``.
+
+    ## Observation Space
+    ``Dict`` in the shared layout (see :mod:`sb3_trading.envs.base`):
+
+    =============  ===============  ==============================================================
+    key            shape            content
+    =============  ===============  ==============================================================
+    ``market``     ``(window, F)``  rows ``t-window+1..t`` of the index's causal indicators
+                                    (default :data:`LEVERAGED_PAIR_INDICATORS`: log return,
+                                    volatility, RSI, MACD line/signal/histogram = 6 columns) followed
+                                    by the data's own ``features`` (``signal[index]`` on the synthetic
+                                    market), so ``F = 6 + data.n_features``; z-scored by the normaliser
+    ``portfolio``  ``(5,)``         ``[w_bull, w_bear, w_cash, E_t / E_0 - 1, d / D]``: position values
+                                    and cash as fractions of equity, the episode's P&L against the
+                                    starting capital ``E_0 = initial_cash``, and the decisions made
+                                    ``d`` over the horizon ``D`` (``max_days``, or the bars left to the
+                                    end of the data from the episode start when ``max_days`` is None);
+                                    clipped to +-10
+    =============  ===============  ==============================================================
+
+    Only the index drives the ``market`` block (``feature_assets=[index_asset]``); the ETF
+    prices enter the observation through the portfolio weights.
+
+    ## Rewards
+    ``reward="step_return"`` (default): the portfolio return from ``t`` to ``t + 1`` net of
+    costs, ``E_{t+1} / E_t - 1``. ``reward="cumulative_pnl"``: the cumulative P&L reward of
+    the source notebook, ``E_{t+1} / E_0 - 1`` with ``E_0 = initial_cash`` (it rewards the
+    level reached at every step, not the change). ``info["portfolio_return"]`` is always the
+    step return.
+
+    ## Starting State
+    At bar ``t_0`` (uniformly drawn with ``random_start=True``, else the first bar past the
+    indicators' warm-up) the account holds ``initial_cash`` and buys the initial split
+    ``a_0`` (``"even"``: 0.5; ``"random"``: ``U(0, 1)`` from ``self.np_random``; or a given
+    number) with the same whole-share and affordability rule, at the close of ``t_0``,
+    paying commission and slippage. The reset ``info`` reports that purchase: ``costs``,
+    ``turnover`` (notional / ``initial_cash``) and ``portfolio_return = E_{t_0} / E_0 - 1``
+    (minus the costs). The first ``step`` decides at the same close ``t_0`` and trades from
+    these holdings.
+
+    ## Episode End
+    Terminated on the step where equity reaches the stop-loss,
+    ``E_{t+1} <= (1 + stop_loss) E_0`` (default ``stop_loss=-0.05``: 5 % below the starting
+    capital). Truncated after ``max_days`` decisions or at the last bar of the data.
+
+    ## Arguments
+    All are fixed at construction (the attributes of the same names are for reading).
+
+    :param data: ``MarketData`` with the index and both ETFs; ``None`` builds
+        ``make_leveraged_pair_market(seed=synthetic_seed)``.
+    :param initial_cash: starting capital ``E_0``, account currency.
+    :param commission_bps: commission in bps of filled notional.
+    :param slippage_bps: adverse fill price move in bps.
+    :param window: bars in the ``market`` observation.
+    :param max_days: decisions per episode (``None``: to the end of the data).
+    :param stop_loss: episode P&L in ``(-1, 0)`` at or below which the episode terminates
+        (``None`` disables the stop-loss).
+    :param reward: ``"step_return"`` or ``"cumulative_pnl"``.
+    :param initial_split: bull fraction bought at reset: ``"even"`` (0.5), ``"random"`` or a number in ``[0, 1]``.
+    :param random_start: draw the start bar uniformly from ``self.np_random``.
+    :param index_asset: name of the index column in ``data``.
+    :param bull_asset: name of the leveraged ETF column.
+    :param bear_asset: name of the inverse ETF column.
+    :param indicators: indicator names computed on the index (default :data:`LEVERAGED_PAIR_INDICATORS`).
+    :param normalizer: ``"fit"`` (on this env's data: make it on the training slice), a fitted
+        ``FeatureNormalizer`` (e.g. the training env's, for evaluation), or ``None``.
+    :param synthetic_seed: seed of the synthetic market used when ``data`` is ``None``.
+    :param render_mode: ``None`` or ``"ansi"``.
+    """
+
+    def __init__(
+        self,
+        data: MarketData | None = None,
+        initial_cash: float = 100_000.0,
+        commission_bps: float = 10.0,
+        slippage_bps: float = 0.0,
+        window: int = 10,
+        max_days: int | None = 30,
+        stop_loss: float | None = -0.05,
+        reward: str = "step_return",
+        initial_split: str | float = "even",
+        random_start: bool = True,
+        index_asset: str = "index",
+        bull_asset: str = "bull",
+        bear_asset: str = "bear",
+        indicators: Sequence[str] | None = None,
+        normalizer: NormalizerArg = "fit",
+        synthetic_seed: int = 0,
+        render_mode: str | None = None,
+    ) -> None:
+        if data is None:
+            data = make_leveraged_pair_market(seed=synthetic_seed)
+        names = {"index_asset": index_asset, "bull_asset": bull_asset, "bear_asset": bear_asset}
+        if len(set(names.values())) != 3:
+            raise ValueError(f"index_asset, bull_asset and bear_asset must be three different assets, got {names}")
+        if isinstance(data, MarketData):
+            for arg, name in names.items():
+                if name not in data.asset_names:
+                    raise ValueError(f"{arg}={name!r} is not an asset of the data; its assets are {list(data.asset_names)}")
+        if max_days is not None and (
+            isinstance(max_days, bool) or not isinstance(max_days, (int, np.integer)) or max_days < 1
+        ):
+            raise ValueError(f"max_days must be an integer >= 1 or None, got {max_days!r}")
+        if stop_loss is not None and (
+            isinstance(stop_loss, bool) or not (isinstance(stop_loss, Real) and -1.0 < stop_loss < 0.0)
+        ):
+            raise ValueError(f"stop_loss must be a number in (-1, 0) (e.g. -0.05 for 5 %) or None, got {stop_loss!r}")
+        if reward not in REWARDS:
+            raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
+        if isinstance(initial_split, str):
+            if initial_split not in INITIAL_SPLITS:
+                raise ValueError(f"initial_split must be one of {INITIAL_SPLITS} or a number in [0, 1], got {initial_split!r}")
+        elif isinstance(initial_split, bool) or not isinstance(initial_split, Real) or not 0.0 <= initial_split <= 1.0:
+            raise ValueError(f"initial_split must be one of {INITIAL_SPLITS} or a number in [0, 1], got {initial_split!r}")
+        if not np.isfinite(initial_cash) or initial_cash <= 0:
+            raise ValueError(f"initial_cash must be finite and > 0, got {initial_cash!r}")
+        indicators = LEVERAGED_PAIR_INDICATORS if indicators is None else indicators
+        super().__init__(data, window, None, random_start, indicators, normalizer, render_mode, feature_assets=[index_asset])
+        max_length = self.last_t - self.first_t
+        if max_days is not None and max_days > max_length:
+            raise ValueError(
+                f"max_days must be in [1, {max_length}] for this data and window "
+                f"(usable bars {self.first_t}..{self.last_t}), got {max_days!r}"
+            )
+        self.episode_length = None if max_days is None else int(max_days)
+        self.max_days = self.episode_length
+        self.stop_loss = None if stop_loss is None else float(stop_loss)
+        self.reward_mode = reward
+        self.initial_split = initial_split if isinstance(initial_split, str) else float(initial_split)
+        self.index_asset, self.bull_asset, self.bear_asset = index_asset, bull_asset, bear_asset
+        self.initial_cash = float(initial_cash)
+        self.costs = CostModel(commission_bps, slippage_bps)
+        self.n_assets = 2  # the traded pair; info positions/weights are (bull, bear)
+        self.traded_assets = (bull_asset, bear_asset)
+        columns = [data.asset_names.index(bull_asset), data.asset_names.index(bear_asset)]
+        self._prices = np.ascontiguousarray(data.prices[:, columns])  # (T, 2) closes of (bull, bear)
+        self._book = Portfolio(1, 2, self.costs)
+        # equity at or below this level terminates the episode
+        self._stop_level = -np.inf if self.stop_loss is None else (1.0 + self.stop_loss) * self.initial_cash
+
+        self.action_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
+        self.observation_space = self._observation_space(PORTFOLIO_SIZE)
+        self._equity = self.initial_cash
+        self._horizon = 1
+        self._split = 0.5
+
+    # ------------------------------------------------------------ internals
+    def _observation(self, weights: np.ndarray, equity: float) -> dict[str, np.ndarray]:
+        portfolio = np.empty(PORTFOLIO_SIZE, dtype=np.float32)
+        portfolio[:2] = weights
+        portfolio[2] = self._book.cash[0] / equity if equity > 0 else 0.0
+        portfolio[3] = equity / self.initial_cash - 1.0
+        portfolio[4] = (self._t - self._start_t) / self._horizon
+        np.minimum(np.maximum(portfolio, -PORTFOLIO_BOUND, out=portfolio), PORTFOLIO_BOUND, out=portfolio)
+        return {MARKET_KEY: self._market_window(self._t), PORTFOLIO_KEY: portfolio}
+
+    def _rebalance(self, fraction: float, t: int, equity_t: float) -> Fills:
+        """Trade the book to the whole-share split ``fraction`` at the close of ``t`` (equity ``equity_t``)."""
+        prices_t = self._prices[t : t + 1]
+        target = leveraged_pair_targets(
+            np.array([fraction]), np.array([equity_t]), self._book.cash, self._book.positions, prices_t, self.costs
+        )
+        return self._book.trade_to(target, prices_t)
+
+    def _draw_split(self) -> float:
+        if self.initial_split == "even":
+            return 0.5
+        if self.initial_split == "random":
+            return float(self.np_random.uniform(0.0, 1.0))
+        return float(self.initial_split)
+
+    # ------------------------------------------------------------------ API
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        super().reset(seed=seed)
+        self._t = self._start_t = self._sample_start()
+        self._horizon = self.episode_length if self.episode_length is not None else self.last_t - self._start_t
+        self._book.reset(self.initial_cash)
+        self._split = self._draw_split()
+        fills = self._rebalance(self._split, self._t, self.initial_cash)
+        prices_t = self._prices[self._t : self._t + 1]
+        equity, drawdown = self._book.mark(prices_t)
+        self._equity = float(equity[0])
+        weights = self._book.weights(prices_t, equity)[0]
+        info = self._info(
+            self._equity,
+            float(self._book.cash[0]),
+            self._book.positions[0].copy(),
+            weights,
+            self._equity / self.initial_cash - 1.0,
+            float(fills.notional[0]) / self.initial_cash,
+            float(fills.costs[0]),
+            float(drawdown[0]),
+        )
+        info["bull_fraction"] = self._split
+        return self._observation(weights, self._equity), info
+
+    def _check_action(self, action: Any) -> float:
+        a = np.asarray(action, dtype=np.float64)
+        if a.shape != (1,):
+            raise ValueError(f"action must have shape (1,) (the bull ETF's fraction of equity), got shape {a.shape}")
+        value = float(a[0])
+        if not math.isfinite(value):
+            raise ValueError(f"action must be finite, got {a}")
+        return min(max(value, 0.0), 1.0)
+
+    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        fraction = self._check_action(action)
+        t = self._t
+        equity_t = self._equity
+        fills = self._rebalance(fraction, t, equity_t)
+
+        self._t = t + 1
+        prices_next = self._prices[t + 1 : t + 2]
+        equity, drawdown = self._book.mark(prices_next)
+        self._equity = float(equity[0])
+        portfolio_return = self._equity / equity_t - 1.0
+        reward = portfolio_return if self.reward_mode == "step_return" else self._equity / self.initial_cash - 1.0
+        weights = self._book.weights(prices_next, equity)[0]
+        terminated = self._equity <= self._stop_level
+        truncated = not terminated and self._episode_over()
+        info = self._info(
+            self._equity,
+            float(self._book.cash[0]),
+            self._book.positions[0].copy(),
+            weights,
+            portfolio_return,
+            float(fills.notional[0]) / equity_t,
+            float(fills.costs[0]),
+            float(drawdown[0]),
+        )
+        info["bull_fraction"] = fraction
+        return self._observation(weights, self._equity), reward, terminated, truncated, info

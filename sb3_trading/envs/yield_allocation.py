@@ -1,0 +1,329 @@
+"""``sb3_trading/YieldAllocation-v0``: allocate capital among ``K`` yield-bearing, pegged assets."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from sb3_trading.data import MarketData
+from sb3_trading.data.yield_market import PEG, apy_column, make_yield_market
+from sb3_trading.envs.base import MARKET_KEY, PORTFOLIO_BOUND, PORTFOLIO_KEY, NormalizerArg, TradingEnv
+from sb3_trading.sim import CostModel, Portfolio
+from sb3_trading.sim.accrual import accrue_yield, self_financing_value
+
+#: indicators computed per asset by default (prices barely move: returns and their volatility suffice;
+#: the data's own ``apy[...]`` and ``depeg[...]`` columns are appended)
+DEFAULT_YIELD_INDICATORS: tuple[str, ...] = ("log_return", "volatility")
+#: absolute slack allowed on ``sum(lower) <= 1 <= sum(upper)`` for float bounds such as ``10 * 0.1``
+BOUNDS_SLACK = 1e-12
+
+
+def project_capped_simplex(x: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Euclidean projection of each row of ``x`` onto ``{w : lower <= w <= upper, sum(w) = 1}``, batched.
+
+    The projection is ``w_i = clip(x_i - tau, lower_i, upper_i)`` with the scalar ``tau`` that makes
+    the row sum 1. ``g(tau) = sum_i clip(x_i - tau, lower_i, upper_i)`` is piecewise linear and
+    non-increasing with breakpoints ``x_i - lower_i`` and ``x_i - upper_i``; ``tau`` is found
+    exactly by evaluating ``g`` at the ``2K`` sorted breakpoints and interpolating on the piece
+    where it crosses 1 (no iteration, no loop over assets). Unlike clip-and-renormalise, the result
+    always lies within the bounds (exactly: it is a clip) and sums to 1 (up to float rounding).
+
+    :param x: ``(B, K)`` points, e.g. softmax weights.
+    :param lower: ``(K,)`` lower bounds with ``sum(lower) <= 1``.
+    :param upper: ``(K,)`` upper bounds with ``lower <= upper`` and ``sum(upper) >= 1``.
+    :return: ``(B, K)`` projected weights.
+    """
+    if ((x >= lower) & (x <= upper)).all() and (np.abs(x.sum(axis=1) - 1.0) <= 1e-12).all():
+        return x.copy()  # already feasible (the common case for softmax weights): the projection is the identity
+    n_rows = x.shape[0]
+    breaks = np.sort(np.concatenate([x - lower, x - upper], axis=1), axis=1)  # (B, 2K)
+    totals = np.minimum(np.maximum(x[:, None, :] - breaks[:, :, None], lower), upper).sum(axis=2)  # g at each breakpoint
+    below = totals <= 1.0
+    below[:, -1] = True  # g(last) = sum(lower) <= 1 up to rounding
+    hi = below.argmax(axis=1)  # first breakpoint with g <= 1
+    lo = np.maximum(hi - 1, 0)
+    rows = np.arange(n_rows)
+    g_lo, g_hi = totals[rows, lo], totals[rows, hi]
+    b_lo, b_hi = breaks[rows, lo], breaks[rows, hi]
+    drop = g_lo - g_hi
+    frac = np.divide(g_lo - 1.0, drop, out=np.zeros_like(drop), where=drop > 0)
+    tau = b_lo + frac * (b_hi - b_lo)
+    return np.minimum(np.maximum(x - tau[:, None], lower), upper)
+
+
+def yield_weights(actions: np.ndarray, lower: np.ndarray, upper: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """YieldAllocation action -> target weights, batched: softmax, then projection onto the bounds.
+
+    ``s = softmax(a / temperature)``, then ``w = project_capped_simplex(s, lower, upper)``.
+
+    :param actions: ``(B, K)`` actions in ``[-1, 1]``.
+    :param lower: ``(K,)`` per-asset lower bounds, ``sum(lower) <= 1``.
+    :param upper: ``(K,)`` per-asset upper bounds, ``sum(upper) >= 1``.
+    :param temperature: softmax temperature, ``> 0`` (lower is sharper).
+    :return: ``(B, K)`` weights with ``lower <= w <= upper`` and ``sum(w) = 1``.
+    """
+    z = actions / temperature
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return project_capped_simplex(z / z.sum(axis=1, keepdims=True), lower, upper)
+
+
+def _bounds(name: str, value: float | Sequence[float], n_assets: int) -> np.ndarray:
+    array = np.array(value, dtype=np.float64)
+    if array.ndim == 0:
+        array = np.full(n_assets, float(array))
+    if array.shape != (n_assets,):
+        raise ValueError(f"{name} must be a number or have one value per asset, shape ({n_assets},), got {array.shape}")
+    if not (np.isfinite(array).all() and (array >= 0).all() and (array <= 1).all()):
+        raise ValueError(f"{name} must be weights in [0, 1], got {array.tolist()}")
+    return array
+
+
+class YieldAllocationEnv(TradingEnv):
+    """Long-only allocation among ``K`` yield-bearing, pegged assets (stablecoin pools, T-bill funds).
+
+    ## Description
+    At each bar ``t`` the agent chooses target weights. With equity ``E_t`` the book is
+    rebalanced at the prices ``p_t`` through the accounting core so that the trade pays its own
+    cost: the invested value ``V_t`` solves ``V_t + c * sum_i |V_t w_i - v_i| = E_t``
+    (``v_i`` the current holding's value, ``c = rebalance_cost_bps * 1e-4``; see
+    :func:`sb3_trading.sim.accrual.self_financing_value`), target shares ``V_t w_i / p_i,t``,
+    leaving no cash. Over ``t -> t+1`` each asset then pays its yield *in shares*
+    (``shares_i *= 1 + APY_i,t / periods_per_year``, :func:`sb3_trading.sim.accrual.accrue_yield`;
+    ``APY_t`` is the rate quoted at ``t``, column ``apy[<asset>]`` of ``data.features``) and the
+    book is marked at ``p_{t+1}``. So with ``r_i = p_i,t+1 / p_i,t``::
+
+        E_{t+1} = V_t * sum_i w_i (1 + APY_i,t / periods_per_year) r_i
+
+    An asset is *de-pegged* at bar ``s`` when ``p_i,s < peg_i (1 - depeg_tolerance)``; its
+    de-peg depth is then ``1 - p_i,s / peg_i`` (0 otherwise).
+
+    ## Action Space
+    ``Box(-1, 1, (K,), float32)``, mapped to weights by ``softmax(a / temperature)`` and the
+    Euclidean projection onto ``{w : lower_bound <= w <= upper_bound, sum(w) = 1}``
+    (:func:`yield_weights`): the weights always sum to 1 and lie within the bounds. Actions
+    outside ``[-1, 1]`` are clipped; a wrong shape or a non-finite value raises ``ValueError``.
+
+    ## Observation Space
+    ``Dict`` in the shared layout (see :mod:`sb3_trading.envs.base`):
+
+    =============  ===============  ================================================================
+    key            shape            content
+    =============  ===============  ================================================================
+    ``market``     ``(window, F)``  normalised causal features, rows ``t-window+1..t``: the
+                                    ``indicators`` per asset, then the data's ``features``
+                                    (``apy[...]``, ``depeg[...]`` flags for the synthetic market)
+    ``portfolio``  ``(K + 2,)``     position value / equity per asset, cash / equity, drawdown
+                                    (clipped to +-10)
+    =============  ===============  ================================================================
+
+    ## Rewards
+    The portfolio return net of costs minus the de-peg penalty::
+
+        reward = (E_{t+1} / E_t - 1) - depeg_penalty * sum_i w_i,t * depth_i,t+1
+
+    where ``w_t`` are the target weights held over the step and ``depth_{t+1}`` the de-peg depths
+    at ``t + 1``. ``info["portfolio_return"]`` is the raw return, ``info["depeg_penalty"]`` the
+    subtracted term; ``info["target_weights"]`` holds ``w_t`` and ``info["yield_income"]`` the
+    value of the interest paid (currency, at ``p_{t+1}``).
+
+    ## Starting State
+    All cash (``initial_cash``), no positions, at the first bar whose window is past the
+    indicators' warm-up, or at a uniformly drawn bar with ``random_start=True``.
+
+    ## Episode End
+    Truncated when the drawdown ``1 - E_{t+1} / max E`` exceeds ``max_drawdown``, after
+    ``episode_length`` decisions, or at the last bar of the data. Terminated only on ruin
+    (equity ``<= 0``, impossible with positive prices and long-only weights).
+
+    ## Arguments
+    :param data: the market, with feature columns ``apy[<asset>]`` (annualised fractions) for every
+        asset; ``None`` builds ``make_yield_market(seed=synthetic_seed, periods_per_year=periods_per_year)``.
+    :param initial_cash: starting cash, account currency.
+    :param rebalance_cost_bps: cost in bps of traded notional (the ``CostModel`` commission).
+    :param window: bars in the ``market`` observation.
+    :param episode_length: decisions per episode (``None``: to the end of the data).
+    :param random_start: draw the start bar uniformly from ``self.np_random``.
+    :param lower_bound: per-asset minimum weight, a number or ``(K,)``; needs ``sum(lower) <= 1``
+        (``K * lower_bound <= 1``).
+    :param upper_bound: per-asset maximum weight, a number or ``(K,)``; needs ``sum(upper) >= 1``
+        (``K * upper_bound >= 1``).
+    :param temperature: softmax temperature, ``> 0``.
+    :param periods_per_year: bars per year over which an APY is spread (252: business-day bars, as
+        the synthetic market; 365 for calendar-day data).
+    :param depeg_penalty: weight of the de-peg penalty, ``>= 0``.
+    :param peg: the peg price, a number or ``(K,)`` (the synthetic market pegs at 1.0); a warning is
+        issued when the data's first prices are more than 50 % away from it.
+    :param depeg_tolerance: relative distance below the peg that counts as de-pegged, in ``[0, 1)``.
+    :param max_drawdown: drawdown in ``(0, 1]`` past which the episode is truncated; ``None`` disables it.
+    :param indicators: indicator names (default :data:`DEFAULT_YIELD_INDICATORS`).
+    :param normalizer: ``"fit"`` (on this env's data), a fitted ``FeatureNormalizer``, or ``None``.
+    :param synthetic_seed: seed of the synthetic market used when ``data`` is ``None``.
+    :param render_mode: ``None`` or ``"ansi"``.
+    """
+
+    def __init__(
+        self,
+        data: MarketData | None = None,
+        initial_cash: float = 1_000_000.0,
+        rebalance_cost_bps: float = 5.0,
+        window: int = 1,
+        episode_length: int | None = None,
+        random_start: bool = False,
+        lower_bound: float | Sequence[float] = 0.05,
+        upper_bound: float | Sequence[float] = 0.60,
+        temperature: float = 1.0,
+        periods_per_year: int = 252,
+        depeg_penalty: float = 1.0,
+        peg: float | Sequence[float] = PEG,
+        depeg_tolerance: float = 0.005,
+        max_drawdown: float | None = 0.15,
+        indicators: Sequence[str] | None = None,
+        normalizer: NormalizerArg = "fit",
+        synthetic_seed: int = 0,
+        render_mode: str | None = None,
+    ) -> None:
+        if isinstance(periods_per_year, bool) or not isinstance(periods_per_year, (int, np.integer)) or periods_per_year < 1:
+            raise ValueError(f"periods_per_year must be an integer >= 1, got {periods_per_year!r}")
+        if data is None:
+            data = make_yield_market(seed=synthetic_seed, periods_per_year=int(periods_per_year))
+        indicators = DEFAULT_YIELD_INDICATORS if indicators is None else indicators
+        super().__init__(data, window, episode_length, random_start, indicators, normalizer, render_mode)
+        n_assets = data.n_assets
+        if not np.isfinite(initial_cash) or initial_cash <= 0:
+            raise ValueError(f"initial_cash must be finite and > 0, got {initial_cash!r}")
+        if not (math.isfinite(rebalance_cost_bps) and 0 <= rebalance_cost_bps < 1e4):
+            raise ValueError(f"rebalance_cost_bps must be in [0, 10000), got {rebalance_cost_bps!r}")
+        lower = _bounds("lower_bound", lower_bound, n_assets)
+        upper = _bounds("upper_bound", upper_bound, n_assets)
+        if (lower > upper).any():
+            raise ValueError(f"lower_bound must be <= upper_bound per asset, got {lower.tolist()} > {upper.tolist()}")
+        if lower.sum() > 1.0 + BOUNDS_SLACK or upper.sum() < 1.0 - BOUNDS_SLACK:
+            raise ValueError(
+                f"weight bounds admit no allocation of {n_assets} assets: need sum(lower_bound) <= 1 <= sum(upper_bound) "
+                f"(K * lower <= 1 <= K * upper), got sum(lower_bound)={lower.sum():.6g}, sum(upper_bound)={upper.sum():.6g}"
+            )
+        if not (math.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"temperature must be finite and > 0, got {temperature!r}")
+        if not (math.isfinite(depeg_penalty) and depeg_penalty >= 0):
+            raise ValueError(f"depeg_penalty must be finite and >= 0, got {depeg_penalty!r}")
+        if not (math.isfinite(depeg_tolerance) and 0 <= depeg_tolerance < 1):
+            raise ValueError(f"depeg_tolerance must be in [0, 1), got {depeg_tolerance!r}")
+        if max_drawdown is not None and not (math.isfinite(max_drawdown) and 0 < max_drawdown <= 1):
+            raise ValueError(f"max_drawdown must be in (0, 1] or None, got {max_drawdown!r}")
+        peg_arr = np.array(peg, dtype=np.float64)
+        peg_arr = np.full(n_assets, float(peg_arr)) if peg_arr.ndim == 0 else peg_arr
+        if peg_arr.shape != (n_assets,) or not (np.isfinite(peg_arr).all() and (peg_arr > 0).all()):
+            raise ValueError(f"peg must be a price > 0 or one per asset, shape ({n_assets},), got {peg!r}")
+
+        start_gap = np.abs(data.prices[0] / peg_arr - 1.0)
+        if (start_gap > 0.5).any():
+            warnings.warn(
+                f"the first prices {data.prices[0].tolist()} are far from peg={peg_arr.tolist()}: de-peg penalties will be "
+                "wrong; pass peg=<the assets' peg prices>",
+                stacklevel=2,
+            )
+        missing = [apy_column(a) for a in data.asset_names if apy_column(a) not in data.feature_names]
+        if missing:
+            raise ValueError(
+                f"data lacks the APY feature columns {missing}: YieldAllocation needs one column 'apy[<asset>]' per asset "
+                "(annualised yield as a fraction, e.g. 0.04), see sb3_trading.data.yield_market.make_yield_market"
+            )
+        columns = [data.feature_names.index(apy_column(a)) for a in data.asset_names]
+        apy = data.features[:, columns]
+        if (apy / periods_per_year <= -1.0).any():
+            raise ValueError(f"APY / periods_per_year must be > -1 (a period cannot lose all), got min APY {apy.min()!r}")
+
+        self.initial_cash = float(initial_cash)
+        self.n_assets = n_assets
+        self.lower_bound = lower
+        self.upper_bound = upper
+        self.temperature = float(temperature)
+        self.periods_per_year = int(periods_per_year)
+        self.depeg_penalty = float(depeg_penalty)
+        self.peg = peg_arr
+        self.depeg_tolerance = float(depeg_tolerance)
+        self.max_drawdown = None if max_drawdown is None else float(max_drawdown)
+        self._prices = data.prices  # (T, K)
+        self._rates = np.ascontiguousarray(apy / periods_per_year)  # (T, K) yield of t -> t+1
+        # (T, K) de-peg depth of each bar: only read at t + 1 for the reward, never in the observation
+        depth = 1.0 - data.prices / peg_arr
+        self._depeg_depth = np.where(data.prices < peg_arr * (1.0 - depeg_tolerance), depth, 0.0)
+        self.costs = CostModel(commission_bps=rebalance_cost_bps, slippage_bps=0.0)
+        self._book = Portfolio(1, n_assets, self.costs)
+
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(n_assets,), dtype=np.float32)
+        self.observation_space = self._observation_space(n_assets + 2)
+        self._equity = self.initial_cash
+
+    def _observation(self, weights: np.ndarray, equity: float, drawdown: float) -> dict[str, np.ndarray]:
+        portfolio = np.empty(self.n_assets + 2, dtype=np.float32)
+        portfolio[: self.n_assets] = weights
+        portfolio[-2] = self._book.cash[0] / equity if equity > 0 else 0.0
+        portfolio[-1] = drawdown
+        np.minimum(np.maximum(portfolio, -PORTFOLIO_BOUND, out=portfolio), PORTFOLIO_BOUND, out=portfolio)
+        return {MARKET_KEY: self._market_window(self._t), PORTFOLIO_KEY: portfolio}
+
+    def _yield_info(self, info: dict[str, Any], target: np.ndarray, penalty: float, income: float) -> dict[str, Any]:
+        info["target_weights"] = target
+        info["depeg_penalty"] = penalty
+        info["yield_income"] = income
+        return info
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        super().reset(seed=seed)
+        self._t = self._start_t = self._sample_start()
+        self._book.reset(self.initial_cash)
+        self._equity = self.initial_cash
+        zeros = np.zeros(self.n_assets)
+        info = self._info(self._equity, self.initial_cash, zeros.copy(), zeros.copy(), 0.0, 0.0, 0.0, 0.0)
+        return self._observation(zeros, self._equity, 0.0), self._yield_info(info, zeros.copy(), 0.0, 0.0)
+
+    def _check_action(self, action: Any) -> np.ndarray:
+        a = np.asarray(action, dtype=np.float64)
+        if a.shape != (self.n_assets,):
+            raise ValueError(f"action must have shape ({self.n_assets},) (one value per asset), got shape {a.shape}")
+        if not math.isfinite(a.sum()):  # one reduction catches any NaN or inf
+            raise ValueError(f"action must be finite, got {a}")
+        return np.minimum(np.maximum(a, -1.0), 1.0)
+
+    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        a = self._check_action(action)
+        t = self._t
+        equity_t = self._equity
+        target = yield_weights(a[None, :], self.lower_bound, self.upper_bound, self.temperature)  # (1, K)
+        prices_t = self._prices[t : t + 1]
+        invest = self_financing_value(np.array([equity_t]), target, self._book.positions, prices_t, self.costs)
+        fills = self._book.trade_to(invest[:, None] * target / prices_t, prices_t)
+
+        self._t = t + 1
+        prices_next = self._prices[t + 1 : t + 2]
+        accrual = accrue_yield(self._book.positions, self._rates[t], prices_next)
+        self._book.positions[...] = accrual.positions
+        equity, drawdown = self._book.mark(prices_next)
+        self._equity = float(equity[0])
+        dd = float(drawdown[0])
+        portfolio_return = self._equity / equity_t - 1.0
+        penalty = self.depeg_penalty * float(target[0] @ self._depeg_depth[t + 1])
+        weights = self._book.weights(prices_next, equity)[0]
+        terminated = self._equity <= 0.0
+        breached = self.max_drawdown is not None and dd > self.max_drawdown
+        truncated = not terminated and (breached or self._episode_over())
+        info = self._info(
+            self._equity,
+            float(self._book.cash[0]),
+            self._book.positions[0].copy(),
+            weights,
+            portfolio_return,
+            float(fills.notional[0]) / equity_t,
+            float(fills.costs[0]),
+            dd,
+        )
+        info = self._yield_info(info, target[0], penalty, float(accrual.income[0]))
+        return self._observation(weights, self._equity, dd), portfolio_return - penalty, terminated, truncated, info

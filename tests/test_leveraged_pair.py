@@ -1,0 +1,428 @@
+"""sb3_trading/LeveragedPair-v0: whole shares by hand, stop-loss, max_days, checks, no look-ahead, bad input."""
+
+import pickle
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import sb3_trading  # noqa: F401  (registers the IDs)
+from sb3_trading.data import MarketData, make_leveraged_pair_market
+from sb3_trading.envs import INFO_KEYS, MARKET_KEY, PORTFOLIO_KEY
+from sb3_trading.envs.leveraged_pair import LEVERAGED_PAIR_INDICATORS, LeveragedPairEnv, leveraged_pair_targets
+from sb3_trading.features import FeatureNormalizer, compute_features
+from sb3_trading.sim import CostModel, fill_trades
+
+ENV_ID = "sb3_trading/LeveragedPair-v0"
+# SB3 recommends 1-D vectors; the (window, F) market block is our documented layout
+SB3_SHAPE_WARNING = "unconventional shape"
+# SB3 recommends Box[-1, 1] actions; the design fixes Box[0, 1] = the bull fraction
+SB3_BOX_WARNING = "symmetric and normalized Box action space"
+
+
+def hand_data(bull, bear, index=None) -> MarketData:
+    """Index, bull and bear closes; row 0 only warms up the 'return' indicator."""
+    index = [100.0] * len(bull) if index is None else index
+    return MarketData(prices=np.column_stack([index, bull, bear]), asset_names=["index", "bull", "bear"])
+
+
+def hand_env(data=None, **kwargs) -> LeveragedPairEnv:
+    if data is None:
+        data = hand_data(bull=[30.0, 30.0, 33.0, 31.0, 28.0], bear=[70.0, 70.0, 63.0, 66.0, 72.0])
+    kwargs = {
+        "initial_cash": 10_000.0,
+        "commission_bps": 10.0,
+        "indicators": ["return"],
+        "normalizer": None,
+        "window": 1,
+        "max_days": None,
+        "random_start": False,
+        **kwargs,
+    }
+    return LeveragedPairEnv(data=data, **kwargs)
+
+
+def test_hand_example_whole_shares_and_leftover_cash():
+    env = hand_env()
+    obs, info = env.reset(seed=0)
+    # t=1, E_0 = 10,000, even split: 5,000 each -> floor(5000/30) = 166 bull, floor(5000/70) = 71 bear
+    # notional 166*30 + 71*70 = 4,980 + 4,970 = 9,950; commission 10 bps = 9.95; leftover cash 40.05
+    cash_0 = 10_000.0 - 9_950.0 - 9.95
+    equity_0 = cash_0 + 166 * 30.0 + 71 * 70.0
+    assert info["t"] == 1 and info["bull_fraction"] == 0.5
+    np.testing.assert_array_equal(info["positions"], [166.0, 71.0])
+    assert info["cash"] == pytest.approx(cash_0, abs=1e-9)
+    assert info["equity"] == pytest.approx(equity_0, abs=1e-9)
+    assert info["costs"] == pytest.approx(9.95, abs=1e-9)
+    assert info["turnover"] == pytest.approx(9_950.0 / 10_000.0, abs=1e-12)
+    assert info["portfolio_return"] == pytest.approx(equity_0 / 10_000.0 - 1.0, abs=1e-12)
+    assert info["drawdown"] == pytest.approx(1.0 - equity_0 / 10_000.0, abs=1e-12)
+    np.testing.assert_array_equal(obs[MARKET_KEY], np.zeros((1, 1), dtype=np.float32))  # index return at t=1
+    expected = [166 * 30.0 / equity_0, 71 * 70.0 / equity_0, cash_0 / equity_0, equity_0 / 10_000.0 - 1.0, 0.0]
+    np.testing.assert_allclose(obs[PORTFOLIO_KEY], np.array(expected, dtype=np.float32), rtol=1e-6)
+
+    # a = 0.75 at E_1 = 9,990.05: 7,492.5375/30 -> 249 bull, 2,497.5125/70 -> 35 bear
+    # buy 83 bull (2,490), sell 36 bear (2,520): notional 5,010, commission 5.01
+    obs, reward, terminated, truncated, info = env.step(np.array([0.75], dtype=np.float32))
+    cash_1 = cash_0 - 83 * 30.0 + 36 * 70.0 - 5.01
+    equity_2 = cash_1 + 249 * 33.0 + 35 * 63.0
+    np.testing.assert_array_equal(info["positions"], [249.0, 35.0])
+    assert info["cash"] == pytest.approx(cash_1, abs=1e-9) and cash_1 == pytest.approx(65.04, abs=1e-9)
+    assert info["equity"] == pytest.approx(equity_2, abs=1e-9)
+    assert reward == pytest.approx(equity_2 / equity_0 - 1.0, abs=1e-9)
+    assert info["portfolio_return"] == reward
+    assert info["log_return"] == pytest.approx(np.log(equity_2 / equity_0), abs=1e-9)
+    assert info["costs"] == pytest.approx(5.01, abs=1e-9)
+    assert info["turnover"] == pytest.approx(5_010.0 / equity_0, abs=1e-12)
+    np.testing.assert_allclose(info["weights"], [249 * 33.0 / equity_2, 35 * 63.0 / equity_2], atol=1e-12)
+    assert info["drawdown"] == 0.0 and info["t"] == 2
+    assert obs[PORTFOLIO_KEY][4] == pytest.approx(1 / 3)  # 1 decision of the 3 left to the end of the data
+    assert not terminated and not truncated
+
+    # a = 0 at E_2: sell all 249 bull at 33, floor(E_2/63) = 166 bear -> buy 131
+    obs, reward, terminated, truncated, info = env.step(np.array([0.0]))
+    notional = 249 * 33.0 + 131 * 63.0
+    cash_2 = cash_1 + 249 * 33.0 - 131 * 63.0 - 0.001 * notional
+    equity_3 = cash_2 + 166 * 66.0
+    np.testing.assert_array_equal(info["positions"], [0.0, 166.0])
+    assert info["cash"] == pytest.approx(cash_2, abs=1e-9)
+    assert reward == pytest.approx(equity_3 / equity_2 - 1.0, abs=1e-9)
+    assert info["costs"] == pytest.approx(0.001 * notional, abs=1e-9)
+
+
+def test_cumulative_pnl_reward_by_hand():
+    env = hand_env(reward="cumulative_pnl")
+    env.reset()
+    cash_0 = 10_000.0 - 9_950.0 - 9.95
+    cash_1 = cash_0 - 83 * 30.0 + 36 * 70.0 - 5.01
+    equity_0 = cash_0 + 166 * 30.0 + 71 * 70.0
+    equity_2 = cash_1 + 249 * 33.0 + 35 * 63.0
+    _, reward, _, _, info = env.step(np.array([0.75]))
+    assert reward == pytest.approx(equity_2 / 10_000.0 - 1.0, abs=1e-9)  # E_{t+1} / E_0 - 1
+    assert info["portfolio_return"] == pytest.approx(equity_2 / equity_0 - 1.0, abs=1e-9)  # info keeps the step return
+    notional = 249 * 33.0 + 131 * 63.0
+    equity_3 = cash_1 + 249 * 33.0 - 131 * 63.0 - 0.001 * notional + 166 * 66.0
+    _, reward, _, _, _ = env.step(np.array([0.0]))
+    assert reward == pytest.approx(equity_3 / 10_000.0 - 1.0, abs=1e-9)
+
+
+def test_commission_cuts_buys_by_whole_shares():
+    """Whole shares that use all the cash leave nothing for commission: the buys are cut, cash stays >= 0."""
+    data = hand_data(bull=[50.0, 50.0, 50.0, 50.0], bear=[50.0, 50.0, 50.0, 50.0])
+    env = hand_env(data=data, commission_bps=100.0)
+    _, info = env.reset()
+    # floor(5000/50) = 100 each would cost 10,000 + 100 commission: shortfall 100, each bought share frees 50.5
+    # cut k_i = ceil(100 * 100 / (200 * 50.5)) = 1 share each -> 99, 99; commission 99; cash 1
+    np.testing.assert_array_equal(info["positions"], [99.0, 99.0])
+    assert info["cash"] == pytest.approx(1.0, abs=1e-9)
+    assert info["costs"] == pytest.approx(99.0, abs=1e-9)
+    # a = 1 at E = 9,901: floor(9901/50) = 198 bull (buy 99, sell 99 bear): cash 1 + 4,950 - 4,950 - 99 = -98
+    # shortfall 98 over one buy of 99 shares at 50.5: cut ceil(98 * 99 / (99 * 50.5)) = 2 -> 196 bull
+    _, _, _, _, info = env.step(np.array([1.0]))
+    np.testing.assert_array_equal(info["positions"], [196.0, 0.0])
+    assert info["cash"] == pytest.approx(1.0 - 97 * 50.0 + 99 * 50.0 - 0.01 * 196 * 50.0, abs=1e-9)
+    assert info["cash"] == pytest.approx(3.0, abs=1e-9)
+    assert info["equity"] == pytest.approx(3.0 + 196 * 50.0, abs=1e-9)
+
+
+def test_targets_are_whole_affordable_and_never_flip_buys():
+    rng = np.random.default_rng(0)
+    batch = 2_000
+    prices = rng.uniform(1.0, 500.0, size=(batch, 2))
+    positions = np.floor(rng.uniform(0.0, 300.0, size=(batch, 2)))
+    cash = rng.uniform(0.0, 2_000.0, size=batch) * rng.integers(0, 2, size=batch)
+    equity = cash + (positions * prices).sum(axis=1)
+    fractions = rng.uniform(0.0, 1.0, size=batch)
+    fractions[:100] = 1.0
+    fractions[100:200] = 0.0
+    for costs in (CostModel(10.0, 0.0), CostModel(250.0, 30.0)):
+        target = leveraged_pair_targets(fractions, equity, cash, positions, prices, costs)
+        assert np.array_equal(target, np.round(target)) and (target >= 0).all()
+        traded = target - positions
+        fills = fill_trades(traded, prices, costs)
+        cash_after = cash - np.vecdot(traded, prices) - fills.costs
+        assert (cash_after >= -1e-9 * equity).all()
+        uncut = np.floor(equity[:, None] * np.column_stack([fractions, 1 - fractions]) / prices)
+        assert (target <= uncut).all()
+        assert (target >= np.minimum(uncut, positions)).all()  # a cut buy never becomes a sell
+        assert (target[uncut < positions] == uncut[uncut < positions]).all()  # sells are never changed
+
+
+def test_stop_loss_terminates_on_the_step_it_is_crossed():
+    # all-in bull from t=1 (100 shares at 100, no commission): equity 9,800, 9,700, 9,400 (-6 %), ...
+    data = hand_data(bull=[100.0, 100.0, 98.0, 97.0, 94.0, 90.0, 91.0], bear=[100.0] * 7)
+    env = hand_env(data=data, commission_bps=0.0)
+    env.reset()
+    flags = []
+    for _ in range(3):
+        _, _, terminated, truncated, info = env.step(np.array([1.0]))
+        flags.append((terminated, truncated))
+    assert flags == [(False, False), (False, False), (True, False)]
+    assert info["t"] == 4 and info["equity"] == pytest.approx(9_400.0)
+
+    # exactly at the stop level (equity = 0.95 E_0) also terminates
+    data = hand_data(bull=[100.0, 100.0, 98.0, 95.0, 99.0], bear=[100.0] * 5)
+    env = hand_env(data=data, commission_bps=0.0)
+    env.reset()
+    assert env.step(np.array([1.0]))[2] is False
+    _, _, terminated, truncated, info = env.step(np.array([1.0]))
+    assert terminated and not truncated and info["equity"] == 9_500.0
+
+    # a looser stop (-7 %) waits for 9,000; no stop runs to the end of the data
+    data = hand_data(bull=[100.0, 100.0, 98.0, 97.0, 94.0, 90.0, 91.0], bear=[100.0] * 7)
+    for stop_loss, expected in ((-0.07, [False, False, False, True]), (None, [False] * 5)):
+        env = hand_env(data=data, commission_bps=0.0, stop_loss=stop_loss)
+        env.reset()
+        seen, done = [], False
+        while not done:
+            _, _, terminated, truncated, _ = env.step(np.array([1.0]))
+            seen.append(terminated)
+            done = terminated or truncated
+        assert seen == expected
+
+
+def test_max_days_truncates():
+    env = gym.make(ENV_ID, max_days=5, stop_loss=None)
+    _, info = env.reset(seed=1)
+    start = info["t"]
+    for day in range(1, 6):
+        obs, _, terminated, truncated, info = env.step(np.array([0.5]))
+        assert not terminated and truncated == (day == 5)
+        assert obs[PORTFOLIO_KEY][4] == pytest.approx(day / 5)
+    assert info["t"] == start + 5
+
+    env = gym.make(ENV_ID, stop_loss=None)  # default max_days = 30
+    env.reset(seed=2)
+    steps, truncated = 0, False
+    while not truncated:
+        _, _, terminated, truncated, _ = env.step(np.array([0.5]))
+        assert not terminated
+        steps += 1
+    assert steps == 30
+
+
+def test_end_of_data_truncates():
+    data = make_leveraged_pair_market(n_steps=80, seed=1)
+    env = LeveragedPairEnv(data=data, max_days=None, stop_loss=None, random_start=False)
+    _, info = env.reset()
+    steps, truncated = 0, False
+    while not truncated:
+        _, _, terminated, truncated, info = env.step(np.array([0.5]))
+        assert not terminated
+        steps += 1
+    assert info["t"] == 79 and steps == 79 - env.first_t
+
+
+def test_random_initial_split_reproducible_by_seed():
+    env = gym.make(ENV_ID, initial_split="random")
+
+    def split(seed):
+        _, info = env.reset(seed=seed)
+        return info["bull_fraction"], info["positions"].tolist(), info["t"]
+
+    first = split(3)
+    assert split(3) == first
+    assert split(4)[0] != first[0]
+    fractions = {split(seed)[0] for seed in range(20)}
+    assert len(fractions) == 20 and all(0.0 <= f <= 1.0 for f in fractions)
+    _, info = env.reset(seed=5)
+    prices = env.unwrapped._prices[info["t"]]
+    # whole shares bought from E_0 = initial_cash, less a few shares cut to pay the commission
+    target = env.unwrapped.initial_cash * np.array([info["bull_fraction"], 1 - info["bull_fraction"]])
+    held = info["positions"] * prices
+    assert (held <= target).all() and (target - held).sum() < 2 * prices.sum() + 2 * info["costs"]
+    assert 0.0 <= info["cash"] < 2 * prices.sum() + 2 * info["costs"]
+
+    even = gym.make(ENV_ID)
+    assert {even.reset(seed=s)[1]["bull_fraction"] for s in range(5)} == {0.5}
+    assert hand_env(initial_split=1.0).reset()[1]["positions"].tolist() == [333.0, 0.0]
+
+
+@pytest.mark.parametrize("window", [1, 10])
+def test_env_checkers(window):
+    env = gym.make(ENV_ID, window=window, max_days=20, initial_split="random")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gym_check_env(env.unwrapped)
+        sb3_check_env(env.unwrapped)
+    unexpected = [str(w.message) for w in caught if SB3_SHAPE_WARNING not in str(w.message)]
+    unexpected = [message for message in unexpected if SB3_BOX_WARNING not in message]
+    assert unexpected == []
+    n_features = len(env.unwrapped.feature_names)
+    assert n_features == 6 + env.unwrapped.data.n_features == 7
+    assert env.observation_space[MARKET_KEY].shape == (window, n_features)
+    assert env.observation_space[PORTFOLIO_KEY].shape == (5,)
+
+
+def test_make_with_no_arguments_uses_index_features():
+    env = gym.make("sb3_trading:" + ENV_ID)
+    obs, info = env.reset(seed=3)
+    unwrapped = env.unwrapped
+    assert unwrapped.data.asset_names == ("index", "bull", "bear")
+    assert unwrapped.window == 10 and unwrapped.max_days == 30 and unwrapped.random_start
+    assert unwrapped.feature_names == (
+        "log_return[index]",
+        "volatility[index]",
+        "rsi[index]",
+        "macd[index]",
+        "macd_signal[index]",
+        "macd_hist[index]",
+        "signal[index]",
+    )
+    assert env.observation_space.contains(obs)
+    assert info["positions"].shape == info["weights"].shape == (2,)
+
+
+def test_info_keys_every_step_and_reset():
+    env = gym.make(ENV_ID, max_days=5, stop_loss=None)
+    _, info = env.reset(seed=0)
+    for _ in range(5):
+        assert set(INFO_KEYS) | {"timestamp", "bull_fraction"} <= set(info)
+        _, _, terminated, truncated, info = env.step(env.action_space.sample())
+    assert set(INFO_KEYS) <= set(info)
+    assert truncated and not terminated
+
+
+def test_seeded_resets_reproduce():
+    def rollout(seed):
+        env = gym.make(ENV_ID, initial_split="random")
+        obs, info = env.reset(seed=seed)
+        env.action_space.seed(seed)
+        rewards, observations, done = [], [obs], False
+        while not done:
+            obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+            rewards.append(reward)
+            observations.append(obs)
+            done = terminated or truncated
+        return rewards, observations
+
+    rewards, observations = rollout(7)
+    again_rewards, again_observations = rollout(7)
+    assert again_rewards == rewards
+    for a, b in zip(observations, again_observations, strict=True):
+        np.testing.assert_array_equal(a[MARKET_KEY], b[MARKET_KEY])
+        np.testing.assert_array_equal(a[PORTFOLIO_KEY], b[PORTFOLIO_KEY])
+    assert rollout(8)[0] != rewards
+
+
+def test_actions_are_clipped():
+    env_a, env_b = hand_env(), hand_env()
+    env_a.reset()
+    env_b.reset()
+    assert env_a.step(np.array([3.0]))[1] == env_b.step(np.array([1.0]))[1]
+    assert env_a.step(np.array([-2.0]))[1] == env_b.step(np.array([0.0]))[1]
+
+
+@pytest.mark.parametrize(
+    "action, match",
+    [(np.zeros(2), r"shape \(1,\)"), (np.zeros((1, 1)), r"shape \(1,\)"), (np.array([np.nan]), "finite")],
+)
+def test_bad_action_raises(action, match):
+    env = hand_env()
+    env.reset()
+    with pytest.raises(ValueError, match=match):
+        env.step(action)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"bull_asset": "tqqq"}, ValueError, "bull_asset='tqqq'"),
+        ({"index_asset": "spx"}, ValueError, "index_asset"),
+        ({"bear_asset": "bull"}, ValueError, "three different"),
+        ({"max_days": 0}, ValueError, "max_days"),
+        ({"max_days": 4}, ValueError, "max_days"),
+        ({"max_days": True}, ValueError, "max_days"),
+        ({"stop_loss": 0.05}, ValueError, "stop_loss"),
+        ({"stop_loss": -1.0}, ValueError, "stop_loss"),
+        ({"reward": "pnl"}, ValueError, "reward"),
+        ({"initial_split": "half"}, ValueError, "initial_split"),
+        ({"initial_split": 1.5}, ValueError, "initial_split"),
+        ({"initial_cash": -1.0}, ValueError, "initial_cash"),
+        ({"commission_bps": -1.0}, ValueError, "commission_bps"),
+        ({"window": 5}, ValueError, "window=5"),
+        ({"window": 0}, ValueError, "window"),
+        ({"normalizer": "zscore"}, ValueError, "normalizer"),
+        ({"indicators": ["rsii"]}, ValueError, "rsi"),
+        ({"render_mode": "human"}, (TypeError, ValueError), "render_mode"),  # base raises TypeError (SB3 make_vec_env)
+        ({"data": np.ones((10, 3))}, TypeError, "MarketData"),
+    ],
+)
+def test_bad_arguments_raise(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        hand_env(**kwargs)
+
+
+def test_pickle_round_trip_and_render():
+    env = LeveragedPairEnv(max_days=10, initial_split="random", render_mode="ansi")
+    env.reset(seed=1)
+    clone = pickle.loads(pickle.dumps(env))
+    action = np.array([0.3])
+    assert env.step(action)[1] == clone.step(action)[1]
+    assert env.render().startswith("t=")
+
+
+def test_ppo_smoke():
+    from stable_baselines3 import PPO
+
+    env = gym.make(ENV_ID, max_days=20)
+    model = PPO("MultiInputPolicy", env, n_steps=64, batch_size=64, n_epochs=1, policy_kwargs={"net_arch": [16]}, seed=0)
+    model.learn(256)
+    obs, _ = env.reset(seed=0)
+    action, _ = model.predict(obs, deterministic=True)
+    assert action.shape == (1,) and 0.0 <= float(action[0]) <= 1.0
+
+
+@pytest.mark.parametrize("window", [1, 10])
+def test_no_look_ahead(window):
+    """Perturbing every data value after t leaves every observation up to t unchanged."""
+    data = make_leveraged_pair_market(n_steps=160, seed=5)
+    # normaliser fitted on a training prefix of the index features, as an evaluation env would receive it
+    train = compute_features(data.slice(0, 100).select_assets(["index"]), LEVERAGED_PAIR_INDICATORS)
+    normalizer = FeatureNormalizer.fit(train.values[train.warmup :])
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(0, 1, size=(200, 1))
+
+    def observations(market: MarketData):
+        env = LeveragedPairEnv(
+            data=market, window=window, normalizer=normalizer, max_days=None, stop_loss=None, random_start=False
+        )
+        obs, info = env.reset()
+        seen = {info["t"]: obs}
+        for action in actions:
+            obs, _, terminated, truncated, info = env.step(action)
+            seen[info["t"]] = obs
+            if terminated or truncated:
+                break
+        return seen
+
+    base = observations(data)
+    for t in (45, 77, 120, 150):
+        factors = rng.uniform(0.5, 1.5, size=(data.n_steps - t - 1, data.n_assets))
+
+        def perturb(x, t=t, factors=factors):
+            x = x.copy()
+            x[t + 1 :] *= factors
+            return x
+
+        perturbed = MarketData(
+            prices=perturb(data.prices),
+            open=perturb(data.open),
+            high=perturb(data.high),  # same factors as low, so high >= low still holds
+            low=perturb(data.low),
+            volume=perturb(data.volume),
+            features=data.features + np.where(np.arange(data.n_steps)[:, None] > t, 0.3, 0.0),
+            timestamps=data.timestamps,
+            asset_names=data.asset_names,
+            feature_names=data.feature_names,
+        )
+        changed = observations(perturbed)
+        for s, obs in base.items():
+            if s <= t:
+                np.testing.assert_array_equal(changed[s][MARKET_KEY], obs[MARKET_KEY])
+                np.testing.assert_array_equal(changed[s][PORTFOLIO_KEY], obs[PORTFOLIO_KEY])
+        assert any(not np.array_equal(changed[s][MARKET_KEY], base[s][MARKET_KEY]) for s in base if s > t)
+        assert any(not np.array_equal(changed[s][PORTFOLIO_KEY], base[s][PORTFOLIO_KEY]) for s in base if s > t)
