@@ -85,29 +85,44 @@ def bench_core(args: Args, n_envs: int) -> float:
     return best_rate(run)
 
 
+TECH = ("macd", "rsi", "cci", "dx", "boll_ub", "boll_lb", "sma_30", "sma_60")
+
+
 class PandasStepEnv:
-    """FinRL-style reference: prices looked up in a long DataFrame with pandas each step."""
+    """FinRL-style reference: a long DataFrame indexed by day, ``df.loc[day, :]`` every step,
+    the state built as Python lists, and trades executed in a Python loop over assets."""
 
     def __init__(self, data) -> None:
-        frames = [
-            pd.DataFrame({"date": data.timestamps, "tic": name, "close": data.prices[:, j]})
-            for j, name in enumerate(data.asset_names)
-        ]
-        self.df = pd.concat(frames).sort_values(["date", "tic"]).set_index("date")
-        self.dates = self.df.index.unique()
-        self.day, self.cash, self.shares = 0, 1e6, np.zeros(data.n_assets)
+        frames = []
+        for j, name in enumerate(data.asset_names):
+            frame = pd.DataFrame({"date": data.timestamps, "tic": name, "close": data.prices[:, j]})
+            for column in TECH:
+                frame[column] = data.prices[:, j]  # stand-in values: only the access pattern matters here
+            frames.append(frame)
+        df = pd.concat(frames).sort_values(["date", "tic"])
+        df.index = df["date"].factorize()[0]
+        self.df, self.n_days = df, int(df.index.max()) + 1
+        self.day, self.cash, self.shares = 0, 1e6, [0.0] * data.n_assets
+
+    def _state(self) -> list[float]:
+        today = self.df.loc[self.day, :]
+        return [self.cash] + today.close.values.tolist() + list(self.shares) + sum(
+            (today[tech].values.tolist() for tech in TECH), []
+        )
 
     def step(self, action: np.ndarray) -> float:
-        today = self.df.loc[self.dates[self.day]]
-        prices = today["close"].to_numpy()
-        equity = self.cash + float(self.shares @ prices)
-        target = equity / len(prices) * action / prices
-        trade = target - self.shares
-        self.cash -= float(trade @ prices) + 0.001 * float(np.abs(trade) @ prices)
-        self.shares = target
-        self.day = (self.day + 1) % (len(self.dates) - 1)
-        tomorrow = self.df.loc[self.dates[self.day]]["close"].to_numpy()
-        return (self.cash + float(self.shares @ tomorrow)) / equity - 1.0
+        n = len(self.shares)
+        state = self._state()
+        prices = state[1 : n + 1]
+        equity = self.cash + sum(s * p for s, p in zip(self.shares, prices, strict=True))
+        for i in range(n):  # FinRL's per-asset buy/sell loop
+            target = equity / n * float(action[i]) / prices[i]
+            trade = target - self.shares[i]
+            self.cash -= trade * prices[i] + 0.001 * abs(trade) * prices[i]
+            self.shares[i] = target
+        self.day = (self.day + 1) % (self.n_days - 1)
+        tomorrow = self._state()[1 : n + 1]
+        return (self.cash + sum(s * p for s, p in zip(self.shares, tomorrow, strict=True))) / equity - 1.0
 
 
 def bench_pandas(args: Args) -> float:

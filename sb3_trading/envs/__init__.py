@@ -2,6 +2,7 @@
 
 from sb3_trading.envs.base import INFO_KEYS, MARKET_KEY, PORTFOLIO_KEY, TradingEnv
 from sb3_trading.envs.leveraged_pair import LeveragedPairEnv, leveraged_pair_targets
+from sb3_trading.envs.market_impact import MarketImpactEnv
 from sb3_trading.envs.multi_asset import MultiAssetEnv, multi_asset_targets
 from sb3_trading.envs.registration import ENV_ENTRY_POINTS, check_env_id, register_envs
 from sb3_trading.envs.yield_allocation import YieldAllocationEnv, project_capped_simplex, yield_weights
@@ -12,6 +13,7 @@ __all__ = [
     "MARKET_KEY",
     "PORTFOLIO_KEY",
     "LeveragedPairEnv",
+    "MarketImpactEnv",
     "MultiAssetEnv",
     "TradingEnv",
     "YieldAllocationEnv",

@@ -155,6 +155,20 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         """``(window, F)`` float32 copy of feature rows ``t - window + 1 .. t``."""
         return self._features[t - self.window + 1 : t + 1].copy()
 
+    def _box_action(self, action: Any) -> np.ndarray:
+        """Validate a ``Box`` action and clip it to the space's bounds.
+
+        :raises ValueError: if the shape differs from ``action_space.shape`` or a value is NaN/inf.
+        :return: the action as ``float64``, clipped to ``[low, high]``.
+        """
+        a = np.asarray(action, dtype=np.float64)
+        space = self.action_space
+        if a.shape != space.shape:
+            raise ValueError(f"action must have shape {space.shape} for {space}, got shape {a.shape}")
+        if not math.isfinite(a.sum()):  # one reduction catches any NaN or inf
+            raise ValueError(f"action must be finite, got {a}")
+        return np.minimum(np.maximum(a, space.low), space.high)
+
     # --------------------------------------------------------------- episodes
     def _sample_start(self) -> int:
         """First decision bar of a new episode (uses ``self.np_random``)."""

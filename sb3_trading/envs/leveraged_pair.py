@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from numbers import Real
 from typing import Any
@@ -288,17 +287,8 @@ class LeveragedPairEnv(TradingEnv):
         info["bull_fraction"] = self._split
         return self._observation(weights, self._equity), info
 
-    def _check_action(self, action: Any) -> float:
-        a = np.asarray(action, dtype=np.float64)
-        if a.shape != (1,):
-            raise ValueError(f"action must have shape (1,) (the bull ETF's fraction of equity), got shape {a.shape}")
-        value = float(a[0])
-        if not math.isfinite(value):
-            raise ValueError(f"action must be finite, got {a}")
-        return min(max(value, 0.0), 1.0)
-
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        fraction = self._check_action(action)
+        fraction = float(self._box_action(action)[0])
         t = self._t
         equity_t = self._equity
         fills = self._rebalance(fraction, t, equity_t)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -141,16 +140,8 @@ class MultiAssetEnv(TradingEnv):
         info = self._info(self._equity, self.initial_cash, np.zeros(self.n_assets), weights, 0.0, 0.0, 0.0, 0.0)
         return self._observation(weights, self._equity), info
 
-    def _check_action(self, action: Any) -> np.ndarray:
-        a = np.asarray(action, dtype=np.float64)
-        if a.shape != (self.n_assets,):
-            raise ValueError(f"action must have shape ({self.n_assets},) (one value per asset), got shape {a.shape}")
-        if not math.isfinite(a.sum()):  # one reduction catches any NaN or inf
-            raise ValueError(f"action must be finite, got {a}")
-        return np.minimum(np.maximum(a, -1.0), 1.0)
-
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        a = self._check_action(action)
+        a = self._box_action(action)
         t = self._t
         equity_t = self._equity
         prices_t = self._prices[t : t + 1]  # (1, N)

@@ -285,16 +285,8 @@ class YieldAllocationEnv(TradingEnv):
         info = self._info(self._equity, self.initial_cash, zeros.copy(), zeros.copy(), 0.0, 0.0, 0.0, 0.0)
         return self._observation(zeros, self._equity, 0.0), self._yield_info(info, zeros.copy(), 0.0, 0.0)
 
-    def _check_action(self, action: Any) -> np.ndarray:
-        a = np.asarray(action, dtype=np.float64)
-        if a.shape != (self.n_assets,):
-            raise ValueError(f"action must have shape ({self.n_assets},) (one value per asset), got shape {a.shape}")
-        if not math.isfinite(a.sum()):  # one reduction catches any NaN or inf
-            raise ValueError(f"action must be finite, got {a}")
-        return np.minimum(np.maximum(a, -1.0), 1.0)
-
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        a = self._check_action(action)
+        a = self._box_action(action)
         t = self._t
         equity_t = self._equity
         target = yield_weights(a[None, :], self.lower_bound, self.upper_bound, self.temperature)  # (1, K)
