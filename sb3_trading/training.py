@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import platform
 import time
@@ -150,6 +151,10 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
     episode_kwargs: dict[str, Any] = {"random_start": True}
     if probe.unwrapped.episode_length is None:
         episode_kwargs["episode_length"] = min(config.episode_length, probe.unwrapped.last_t - probe.unwrapped.first_t)
+    # the backtest covers the whole held-out slice from its first usable bar, where the env allows it
+    test_kwargs: dict[str, Any] = {"random_start": False}
+    if "episode_length" in inspect.signature(type(probe.unwrapped)).parameters:
+        test_kwargs["episode_length"] = None
     probe.close()
 
     vec_env = make_vec_env(
@@ -178,7 +183,7 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
     vec_env.close()
     model_path = save_model_atomic(model, run_dir / "model.zip")
 
-    test_env = gym.make(env_id, data=test_data, normalizer=normalizer, **{**env_kwargs, "random_start": False})
+    test_env = gym.make(env_id, data=test_data, normalizer=normalizer, **{**env_kwargs, **test_kwargs})
     agent = backtest(model, test_env, deterministic=True, name=algo_name)
     test_env.close()
     start_t, stop_t = int(agent.t[0]), int(agent.t[-1])

@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 
 from sb3_trading.data import MarketData
-from sb3_trading.envs import MARKET_KEY, PORTFOLIO_KEY
+from sb3_trading.envs import MARKET_KEY
 
 
 def perturb_future(data: MarketData, t: int, rng: np.random.Generator) -> MarketData:
@@ -39,12 +39,18 @@ def perturb_future(data: MarketData, t: int, rng: np.random.Generator) -> Market
 
 
 def rollout_observations(env: gym.Env, actions: Iterable[Any]) -> dict[int, dict[str, np.ndarray]]:
-    """Observations by data row ``info["t"]`` over one episode driven by ``actions``."""
+    """Observations by data row ``info["t"]`` over one episode driven by ``actions``; with the env's
+    ``action_masks()`` under the extra key ``"action_masks"`` when it has them (masks are decisions' inputs too)."""
+    masks = getattr(env.unwrapped, "action_masks", None)
+
+    def record(obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return obs if masks is None else {**obs, "action_masks": masks()}
+
     obs, info = env.reset(seed=0)
-    seen = {info["t"]: obs}
+    seen = {info["t"]: record(obs)}
     for action in actions:
         obs, _, terminated, truncated, info = env.step(action)
-        seen[info["t"]] = obs
+        seen[info["t"]] = record(obs)
         if terminated or truncated:
             break
     return seen
@@ -66,9 +72,7 @@ def assert_no_look_ahead(
         changed = rollout_observations(make_env(perturb_future(data, t, rng)), actions)
         for s, obs in base.items():
             if s <= t:
-                np.testing.assert_array_equal(changed[s][MARKET_KEY], obs[MARKET_KEY], err_msg=f"market at {s} (cut {t})")
-                np.testing.assert_array_equal(
-                    changed[s][PORTFOLIO_KEY], obs[PORTFOLIO_KEY], err_msg=f"portfolio at {s} (cut {t})"
-                )
+                for key, value in obs.items():  # market, portfolio and any action masks
+                    np.testing.assert_array_equal(changed[s][key], value, err_msg=f"{key} at {s} (cut {t})")
         later = [s for s in base if s > t and s in changed]
         assert any(not np.array_equal(changed[s][MARKET_KEY], base[s][MARKET_KEY]) for s in later), f"cut {t}"

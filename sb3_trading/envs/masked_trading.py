@@ -1,0 +1,443 @@
+"""``sb3_trading/MaskedTrading-v0``: discrete trading of a bull/bear leveraged ETF pair with action masks."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from sb3_trading.data import MarketData, make_leveraged_pair_market
+from sb3_trading.envs.base import MARKET_KEY, PORTFOLIO_BOUND, PORTFOLIO_KEY, NormalizerArg, TradingEnv
+from sb3_trading.features import rolling_volatility
+from sb3_trading.sim import CostModel, Portfolio
+
+#: indicators computed on the index by default (ATR and the volume z-score need ``high``/``low``/``volume``)
+MASKED_INDICATORS: tuple[str, ...] = ("log_return", "rsi", "macd", "bollinger", "atr", "volume_zscore")
+#: names of the ``portfolio`` observation entries, in order
+PORTFOLIO_FIELDS: tuple[str, ...] = ("bull_weight", "bear_weight", "cash_weight", "drawdown", "growth")
+#: action 0 holds, whatever the state
+HOLD = 0
+# relative slack of the limit checks, so a buy landing exactly on a limit is legal despite rounding
+_LIMIT_TOL = 1e-9
+
+
+def _check_fraction(name: str, value: object, *, upper: float | None = None, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    value = float(value)
+    if value < 0 or (value == 0 and not allow_zero) or (upper is not None and value > upper):
+        low = ">= 0" if allow_zero else "> 0"
+        high = f" and <= {upper}" if upper is not None else ""
+        raise ValueError(f"{name} must be {low}{high}, got {value!r}")
+    return value
+
+
+def _check_int(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+class MaskedTradingEnv(TradingEnv):
+    """Discrete trading of a bull/bear leveraged ETF pair (TQQQ/SQQQ-like) with legal-action masks.
+
+    ## Description
+    The agent watches an index (causal indicators over a look-back window) and trades two
+    ETFs on it, a bull (``+L`` daily) and a bear (``-L`` daily) one, long only, in a few
+    discrete sizes. :meth:`action_masks` says which actions are legal at the current bar;
+    sb3-contrib's ``MaskablePPO`` finds it through any wrapper or ``VecEnv`` (the method
+    name ``action_masks`` is the contract) and never samples an illegal action.
+
+    All orders fill at the close of bar ``t`` (fractional shares), through the accounting
+    core, paying ``commission_bps`` and ``slippage_bps`` of traded notional. With equity
+    ``E_t``, positions' values ``V = (V_bull, V_bear)`` and cash ``C``, all marked at the close
+    of ``t`` (``E_t = C + V_bull + V_bear``):
+
+    * **buy X, size f** adds ``f * E_t`` of notional (at the mid price) to ETF ``X``:
+      ``q = f E_t / S_X,t`` more shares. With ``switch_sides=True`` (default) the same trade
+      first sells the whole position in the *other* ETF, so the book holds one side at a
+      time (buying bull while holding bear is a switch); with ``switch_sides=False`` both
+      can be held.
+    * **flatten** sells both ETFs; **hold** trades nothing.
+
+    **Legal actions** (each rule has its own argument; hold is always legal, so a mask is
+    never all ``False``). With ``b = (1 + s)(1 + c)`` (buy price factor incl. slippage ``s`` and
+    commission ``c``) and ``V'`` the values right after the buy at mid prices:
+
+    ==================  =========================================================================
+    rule                a buy is masked when
+    ==================  =========================================================================
+    cash                ``C + (1 - s)(1 - c) * V_other_sold - b f E_t < 0`` (no margin; the sale of
+                        the other side counts when ``switch_sides``)
+    position limit      ``(V'_bull + V'_bear) / E_t > max_position`` (gross exposure)
+    concentration       ``V'_X / E_t > max_concentration`` (the bought ETF)
+    drawdown            ``1 - E_t / peak_equity > max_drawdown``, peak since reset (no new risk; hold and
+                        flatten stay legal; a flat book past the limit stays flat for the episode)
+    session             ``session_bars`` set and ``t % session_bars`` not in ``[session_open, session_close)``
+                        (``t`` is the data row, so start the data at a session open); outside the
+                        session *all* trading is masked, flatten included: only hold is legal
+    volatility regime   ``max_volatility`` set and the index's rolling volatility at ``t`` (per-bar std
+                        of the last ``volatility_window`` log returns, the ``index_volatility``
+                        attribute) is ``> max_volatility`` or not defined yet
+    ==================  =========================================================================
+
+    Flatten is legal when some position is non-zero (and inside the session); it is
+    masked when flat, where it would do nothing.
+
+    A masked action chosen anyway (e.g. by plain ``PPO``) is **not executed**: it is a no-op,
+    treated exactly as hold, and ``info["invalid_action"]`` is ``True`` for that step while
+    ``info["n_invalid_actions"]`` counts them over the episode.
+
+    ## Action Space
+    ``Discrete(2 * len(sizes) + 2)``; with ``k = len(sizes)`` (default ``sizes=(0.1, 0.25, 0.5)``):
+
+    ==================  =========================================  =================
+    index               action                                     default
+    ==================  =========================================  =================
+    ``0``               hold                                       0
+    ``1 .. k``          buy bull, ``sizes[i - 1]`` of equity       1, 2, 3
+    ``k + 1 .. 2k``     buy bear, ``sizes[i - k - 1]`` of equity   4, 5, 6
+    ``2k + 1``          flatten (sell both ETFs)                   7
+    ==================  =========================================  =================
+
+    ``action_labels`` names them (``"hold"``, ``"buy_bull_0.1"``, ..., ``"flatten"``).
+    An integer (Python or NumPy, or a one-element integer array) is expected; anything else
+    raises ``TypeError``, an out-of-range index ``ValueError``.
+
+    ## Observation Space
+    ``Dict`` in the shared layout (see :mod:`sb3_trading.envs.base`):
+
+    =============  ==============  ==============================================================
+    key            shape           content
+    =============  ==============  ==============================================================
+    ``market``     ``(window, F)``  normalised causal features, rows ``t-window+1..t``: the
+                                    indicators on ``feature_assets`` (default: the index) then the
+                                    data's own features (``signal[index]`` for the synthetic market)
+    ``portfolio``  ``(5,)``         ``[V_bull / E, V_bear / E, C / E, drawdown, E / E_0 - 1]`` at the
+                                    close of ``t`` (``E_0``: equity at reset), clipped to +-10
+    =============  ==============  ==============================================================
+
+    ## Rewards
+    The portfolio return from ``t`` to ``t + 1`` net of costs: ``E_{t+1} / E_t - 1``.
+
+    ## Starting State
+    All cash (``initial_cash``), no positions, at the first bar whose window is past the
+    indicators' warm-up, or at a uniformly drawn bar with ``random_start=True`` (default; with
+    ``episode_length=None`` the episode then runs from that bar to the end of the data, so pass
+    ``random_start=False`` to backtest a whole slice).
+
+    ## Episode End
+    Terminated when equity falls to zero or below (ruin; the book is long only without margin,
+    so only prices that collapse to zero can ruin it). Truncated after ``episode_length``
+    decisions (default 256) or at the last bar of the data. The drawdown rule does not end the
+    episode: it only masks buys.
+
+    ## Info
+    The standard keys (``positions`` and ``weights`` are ``(2,)``: ``[bull, bear]``) plus
+    ``invalid_action`` (``bool``, this step's action was masked and not executed) and
+    ``n_invalid_actions`` (``int``, count since reset).
+
+    ## Arguments
+    :param data: the market, holding at least the index, bull and bear assets; ``None`` builds
+        ``make_leveraged_pair_market(seed=synthetic_seed)`` (a predictable regime index with a
+        causal ``signal[index]`` feature, and its 3x bull/bear ETFs).
+    :param index_asset: name of the index in ``data.asset_names`` (observed, never traded).
+    :param bull_asset: name of the bull ETF.
+    :param bear_asset: name of the bear ETF.
+    :param sizes: buy sizes as fractions of equity, each in ``(0, 1]``, distinct.
+    :param switch_sides: buying one ETF first sells all of the other one.
+    :param max_position: maximum gross exposure ``(V_bull + V_bear) / E`` a buy may reach, ``> 0``.
+    :param max_concentration: maximum ``V_X / E`` a buy of ETF ``X`` may reach, ``> 0``.
+    :param max_drawdown: drawdown (from the episode's peak equity) past which buys are masked,
+        in ``[0, 1]``; ``None`` disables the rule.
+    :param session_bars: bars per session for the session rule; ``None`` disables it.
+    :param session_open: first bar of the session (``t % session_bars``) where trading is allowed.
+    :param session_close: trading allowed while ``t % session_bars < session_close``; ``None``:
+        ``session_bars``.
+    :param max_volatility: per-bar index volatility above which buys are masked; ``None`` disables it.
+    :param volatility_window: number of log returns in the volatility of the volatility rule.
+    :param initial_cash: starting cash, account currency.
+    :param commission_bps: commission in bps of filled notional.
+    :param slippage_bps: adverse fill price move in bps.
+    :param window: bars in the ``market`` observation.
+    :param episode_length: decisions per episode (``None``: to the end of the data).
+    :param random_start: draw the start bar uniformly from ``self.np_random``.
+    :param indicators: indicator names (default :data:`MASKED_INDICATORS`, which need OHLCV data).
+    :param feature_assets: assets the indicators are computed on (default: ``[index_asset]``).
+    :param normalizer: ``"fit"`` (on this env's data), a fitted ``FeatureNormalizer``, or ``None``.
+    :param synthetic_seed: seed of the synthetic market used when ``data`` is ``None``.
+    :param render_mode: ``None`` or ``"ansi"``.
+    """
+
+    def __init__(
+        self,
+        data: MarketData | None = None,
+        index_asset: str = "index",
+        bull_asset: str = "bull",
+        bear_asset: str = "bear",
+        sizes: Sequence[float] = (0.1, 0.25, 0.5),
+        switch_sides: bool = True,
+        max_position: float = 1.0,
+        max_concentration: float = 0.75,
+        max_drawdown: float | None = 0.2,
+        session_bars: int | None = None,
+        session_open: int = 0,
+        session_close: int | None = None,
+        max_volatility: float | None = None,
+        volatility_window: int = 20,
+        initial_cash: float = 1_000_000.0,
+        commission_bps: float = 10.0,
+        slippage_bps: float = 0.0,
+        window: int = 120,
+        episode_length: int | None = 256,
+        random_start: bool = True,
+        indicators: Sequence[str] | None = None,
+        feature_assets: Sequence[str] | None = None,
+        normalizer: NormalizerArg = "fit",
+        synthetic_seed: int = 0,
+        render_mode: str | None = None,
+    ) -> None:
+        if data is None:
+            data = make_leveraged_pair_market(seed=synthetic_seed)
+        if not isinstance(data, MarketData):
+            raise TypeError(f"data must be a sb3_trading.data.MarketData, got {type(data).__name__}")
+        roles = {"index_asset": index_asset, "bull_asset": bull_asset, "bear_asset": bear_asset}
+        for name, asset in roles.items():
+            if asset not in data.asset_names:
+                raise ValueError(f"{name}={asset!r} is not in the data's assets {list(data.asset_names)}")
+        if len(set(roles.values())) != 3:
+            raise ValueError(f"index_asset, bull_asset and bear_asset must be three different assets, got {roles}")
+        if indicators is None:
+            missing = [field for field in ("high", "low", "volume") if getattr(data, field) is None]
+            if missing:
+                raise ValueError(
+                    f"the default indicators {MASKED_INDICATORS} need MarketData.{missing[0]}, which this data lacks; "
+                    "pass indicators=... without 'atr'/'volume_zscore' (e.g. ['log_return', 'rsi', 'macd', 'bollinger'])"
+                )
+            indicators = MASKED_INDICATORS
+        feature_assets = [index_asset] if feature_assets is None else list(feature_assets)
+        super().__init__(data, window, episode_length, random_start, indicators, normalizer, render_mode, feature_assets)
+
+        if not np.isfinite(initial_cash) or initial_cash <= 0:
+            raise ValueError(f"initial_cash must be finite and > 0, got {initial_cash!r}")
+        self.initial_cash = float(initial_cash)
+        self.costs = CostModel(commission_bps, slippage_bps)
+        self.index_asset, self.bull_asset, self.bear_asset = index_asset, bull_asset, bear_asset
+        self.n_assets = 2  # the traded pair; info positions/weights are (bull, bear)
+        self.traded_assets = (bull_asset, bear_asset)
+
+        # ---------------------------------------------------------- action table
+        try:
+            size_list = [] if isinstance(sizes, (str, bytes)) else list(sizes)
+        except TypeError:
+            size_list = []
+        if not size_list:
+            raise ValueError(f"sizes must be a non-empty sequence of fractions in (0, 1], got {sizes!r}")
+        self.sizes = tuple(_check_fraction(f"sizes[{i}]", f, upper=1.0) for i, f in enumerate(size_list))
+        if len(set(self.sizes)) != len(self.sizes):
+            raise ValueError(f"sizes must be distinct, got {self.sizes}")
+        self.switch_sides = bool(switch_sides)
+        k = len(self.sizes)
+        self.n_actions = 2 * k + 2
+        self.flatten_action = 2 * k + 1
+        self.action_labels = (
+            "hold",
+            *(f"buy_bull_{f:g}" for f in self.sizes),
+            *(f"buy_bear_{f:g}" for f in self.sizes),
+            "flatten",
+        )
+        # per action: keep[a] multiplies the current shares, add[a] * E_t / S_t shares are added
+        keep = np.ones((self.n_actions, 2))
+        add = np.zeros((self.n_actions, 2))
+        sizes_arr = np.asarray(self.sizes)
+        add[1 : k + 1, 0] = sizes_arr
+        add[k + 1 : 2 * k + 1, 1] = sizes_arr
+        if self.switch_sides:
+            keep[1 : k + 1, 1] = 0.0
+            keep[k + 1 : 2 * k + 1, 0] = 0.0
+        keep[self.flatten_action] = 0.0
+        self._keep, self._add = keep, add
+        self._sold = 1.0 - keep  # (n_actions, 2): 1 where the action sells the whole position
+        self._keep_bought = keep * (add > 0)  # (n_actions, 2): keep factor of the ETF a buy adds to
+        self._bought = add.sum(axis=1)  # (n_actions,): f of each buy, 0 otherwise
+        self._is_buy = self._bought > 0
+        self._is_hold = np.zeros(self.n_actions, dtype=bool)
+        self._is_hold[HOLD] = True
+        self._is_flatten = np.zeros(self.n_actions, dtype=bool)
+        self._is_flatten[self.flatten_action] = True
+
+        # ---------------------------------------------------------- mask rules
+        self.max_position = _check_fraction("max_position", max_position)
+        self.max_concentration = _check_fraction("max_concentration", max_concentration)
+        self.max_drawdown = (
+            None if max_drawdown is None else _check_fraction("max_drawdown", max_drawdown, upper=1.0, allow_zero=True)
+        )
+        commission, slippage = self.costs.commission, self.costs.slippage
+        self._buy_factor = (1.0 + slippage) * (1.0 + commission)
+        self._sell_factor = (1.0 - slippage) * (1.0 - commission)
+        limit = min(self.max_position, self.max_concentration, 1.0 / self._buy_factor)
+        never = [f for f in self.sizes if f > limit * (1.0 + _LIMIT_TOL)]
+        if never:
+            warnings.warn(
+                f"sizes {never} can never be bought: a buy from an empty book may reach at most {limit:.6g} of equity "
+                f"(max_position={self.max_position}, max_concentration={self.max_concentration}, cash after costs)",
+                stacklevel=2,
+            )
+
+        t_rows = np.arange(data.n_steps)
+        self.session_bars = None if session_bars is None else _check_int("session_bars", session_bars, 1)
+        if self.session_bars is None:
+            if session_open != 0 or session_close is not None:
+                raise ValueError(
+                    f"session_open={session_open!r} / session_close={session_close!r} need session_bars (bars per session)"
+                )
+            self.session_open, self.session_close = 0, None
+            self._session_ok = np.ones(data.n_steps, dtype=bool)
+        else:
+            self.session_open = _check_int("session_open", session_open, 0)
+            if self.session_open >= self.session_bars:
+                raise ValueError(f"session_open must be < session_bars={self.session_bars}, got {session_open!r}")
+            close = self.session_bars if session_close is None else _check_int("session_close", session_close, 1)
+            if not self.session_open < close <= self.session_bars:
+                raise ValueError(
+                    f"session_close must be in ({self.session_open}, {self.session_bars}] "
+                    f"(after session_open, at most session_bars), got {session_close!r}"
+                )
+            self.session_close = close
+            phase = t_rows % self.session_bars
+            self._session_ok = (phase >= self.session_open) & (phase < close)
+
+        self.volatility_window = _check_int("volatility_window", volatility_window, 2)
+        self.max_volatility = None if max_volatility is None else _check_fraction("max_volatility", max_volatility)
+        index_prices = data.prices[:, [data.asset_names.index(index_asset)]]
+        if self.max_volatility is None:
+            self.index_volatility = None
+            self._calm = np.ones(data.n_steps, dtype=bool)
+        else:
+            if self.volatility_window >= data.n_steps:
+                raise ValueError(f"volatility_window={volatility_window} must be < the {data.n_steps} rows of data")
+            self.index_volatility = rolling_volatility(index_prices, self.volatility_window)[:, 0]  # (T,), causal
+            self._calm = self.index_volatility <= self.max_volatility  # NaN (warm-up) -> False: buys masked
+        # buys need session and calm at t; flatten needs the session only
+        self._buys_open = self._session_ok & self._calm
+
+        # ---------------------------------------------------------- book and spaces
+        columns = [data.asset_names.index(bull_asset), data.asset_names.index(bear_asset)]
+        self._prices = np.ascontiguousarray(data.prices[:, columns])  # (T, 2) closes of [bull, bear]
+        self._book = Portfolio(1, 2, self.costs)
+        self._book.reset(self.initial_cash)  # a valid flat book, so action_masks() works before reset()
+        self._n_invalid = 0
+        self.action_space = spaces.Discrete(self.n_actions)
+        self.observation_space = self._observation_space(len(PORTFOLIO_FIELDS))
+
+    # ------------------------------------------------------------------ masks
+    def _legal(self, t: int) -> tuple[np.ndarray, float]:
+        """``(mask (n_actions,) bool, E_t)`` for the current book at the close of ``t``."""
+        book = self._book
+        values = book.positions[0] * self._prices[t]  # (2,)
+        cash = float(book.cash[0])
+        equity = cash + float(values.sum())
+        held = bool(values.any())
+        session = bool(self._session_ok[t])
+        mask = self._is_hold | (self._is_flatten & (held and session))
+        drawdown_ok = self.max_drawdown is None or 1.0 - equity / float(book.peak_equity[0]) <= self.max_drawdown
+        if equity <= 0.0 or not (drawdown_ok and self._buys_open[t]):
+            return mask, equity
+        # per action (n_actions,), at mid prices: V' = keep * V + add * E_t is the book right after it
+        added = self._bought * equity
+        slack = _LIMIT_TOL * equity
+        cash_ok = cash + self._sold @ values * self._sell_factor - self._buy_factor * added >= -slack
+        gross_ok = self._keep @ values + added <= self.max_position * equity + slack  # sum V'
+        concentration_ok = self._keep_bought @ values + added <= self.max_concentration * equity + slack  # V'_X
+        return mask | (self._is_buy & cash_ok & gross_ok & concentration_ok), equity
+
+    def action_masks(self) -> np.ndarray:
+        """Which actions are legal at the current bar.
+
+        :return: ``(n_actions,)`` bool array; ``True`` = legal. Hold (index 0) is always legal.
+        """
+        return self._legal(self._t)[0]
+
+    # ------------------------------------------------------------ observation
+    def _observation(self, weights: np.ndarray, equity: float, drawdown: float) -> dict[str, np.ndarray]:
+        portfolio = np.empty(len(PORTFOLIO_FIELDS), dtype=np.float32)
+        if equity > 0:
+            portfolio[:2] = weights
+            portfolio[2] = self._book.cash[0] / equity
+        else:
+            portfolio[:3] = 0.0
+        portfolio[3] = drawdown
+        portfolio[4] = equity / self._book.initial_equity[0] - 1.0
+        np.minimum(np.maximum(portfolio, -PORTFOLIO_BOUND, out=portfolio), PORTFOLIO_BOUND, out=portfolio)
+        return {MARKET_KEY: self._market_window(self._t), PORTFOLIO_KEY: portfolio}
+
+    def _info_extra(self, info: dict[str, Any], invalid: bool) -> dict[str, Any]:
+        info["invalid_action"] = invalid
+        info["n_invalid_actions"] = self._n_invalid
+        return info
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        super().reset(seed=seed)
+        self._t = self._start_t = self._sample_start()
+        self._book.reset(self.initial_cash)
+        self._n_invalid = 0
+        zeros = np.zeros(2)
+        info = self._info(self.initial_cash, self.initial_cash, zeros.copy(), zeros, 0.0, 0.0, 0.0, 0.0)
+        return self._observation(zeros, self.initial_cash, 0.0), self._info_extra(info, False)
+
+    def _check_action(self, action: Any) -> int:
+        if isinstance(action, (int, np.integer)) and not isinstance(action, bool):
+            a = int(action)
+        else:
+            array = np.asarray(action)
+            if array.dtype.kind not in "iu":
+                raise TypeError(f"action must be an integer in [0, {self.n_actions}), got {action!r}")
+            if array.size != 1:
+                raise ValueError(f"action must be one integer (shape () or (1,)), got shape {array.shape}")
+            a = int(array.reshape(()))
+        if not 0 <= a < self.n_actions:
+            raise ValueError(f"action must be in [0, {self.n_actions}) ({', '.join(self.action_labels)}), got {a}")
+        return a
+
+    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        a = self._check_action(action)
+        t = self._t
+        mask, equity_t = self._legal(t)
+        invalid = not mask[a]
+        if invalid:
+            self._n_invalid += 1
+            a = HOLD
+        notional = costs = 0.0
+        if a != HOLD:
+            prices_t = self._prices[t : t + 1]  # (1, 2)
+            target = self._book.positions * self._keep[a] + (self._add[a] * equity_t) / prices_t
+            fills = self._book.trade_to(target, prices_t)
+            notional, costs = float(fills.notional[0]), float(fills.costs[0])
+
+        self._t = t + 1
+        prices_next = self._prices[t + 1 : t + 2]
+        equity, drawdown = self._book.mark(prices_next)
+        equity_next, drawdown_next = float(equity[0]), float(drawdown[0])
+        portfolio_return = equity_next / equity_t - 1.0
+        weights = self._book.weights(prices_next, equity)[0]
+        terminated = equity_next <= 0.0
+        truncated = not terminated and self._episode_over()
+        info = self._info(
+            equity_next,
+            float(self._book.cash[0]),
+            self._book.positions[0].copy(),
+            weights,
+            portfolio_return,
+            notional / equity_t,
+            costs,
+            drawdown_next,
+        )
+        obs = self._observation(weights, equity_next, drawdown_next)
+        return obs, portfolio_return, terminated, truncated, self._info_extra(info, invalid)
