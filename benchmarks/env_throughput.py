@@ -106,8 +106,11 @@ class PandasStepEnv:
 
     def _state(self) -> list[float]:
         today = self.df.loc[self.day, :]
-        return [self.cash] + today.close.values.tolist() + list(self.shares) + sum(
-            (today[tech].values.tolist() for tech in TECH), []
+        return (
+            [self.cash]
+            + today.close.values.tolist()
+            + list(self.shares)
+            + sum((today[tech].values.tolist() for tech in TECH), [])
         )
 
     def step(self, action: np.ndarray) -> float:
