@@ -441,3 +441,49 @@ def make_leveraged_pair_market(
         volume=index.volume,
     )
     return derive_leveraged_pair(index, leverage=leverage, expense_ratio=expense_ratio)
+
+
+def make_echo_market(
+    n_steps: int = 2520,
+    n_assets: int = 1,
+    lag: int = 4,
+    strength: float = 0.004,
+    sigma: float = 0.01,
+    start_price: float = 100.0,
+    seed: int | None = 0,
+) -> MarketData:
+    """A market whose signal is spread across a window: each return echoes the sign of one ``lag`` bars earlier.
+
+    The log return into bar ``s`` is ``strength * sign(r_{s - lag}) + sigma * eps_s`` (``eps`` i.i.d.
+    standard normal; the first ``lag`` returns are pure noise). At the close of bar ``t`` the drift of
+    the next return is ``strength * sign(r_{t + 1 - lag})``: it is known, but only to a policy that sees
+    the return ``lag - 1`` bars back. A policy that sees the last bar only (its return, or any
+    function of it) cannot predict it, since the echo is independent of ``r_t`` for ``lag >= 2``.
+
+    **Oracle**: holding ``sign(r_{t + 1 - lag})`` earns ``strength`` per bar per asset before costs
+    (0.004 by default: 1.0 per 252 bars); a last-bar policy earns 0 in expectation.
+
+    :param n_steps: number of bars ``T``.
+    :param n_assets: independent assets ``N``.
+    :param lag: echo distance in bars, ``>= 2``.
+    :param strength: per-bar drift magnitude of the echo, ``>= 0``.
+    :param sigma: per-bar std of the noise, ``> 0``.
+    :param start_price: ``close[0]``.
+    :param seed: seed for ``np.random.default_rng``.
+    :return: ``MarketData`` with prices/OHLCV ``(T, N)``, no extra features.
+    """
+    n_steps = _check_int("n_steps", n_steps, 2)
+    n_assets = _check_int("n_assets", n_assets, 1)
+    lag = _check_int("lag", lag, 2)
+    strength = _check_real("strength", strength, 0.0)
+    sigma = _check_real("sigma", sigma, 0.0, open_low=True)
+    start_price = _check_real("start_price", start_price, 0.0, open_low=True)
+    rng = np.random.default_rng(seed)
+    noise = sigma * rng.standard_normal((n_steps - 1, n_assets))
+    log_returns = noise.copy()
+    for s in range(lag, n_steps - 1):  # sequential by nature: each return depends on an earlier one
+        log_returns[s] += strength * np.sign(log_returns[s - lag])
+    close = _path_from_log_returns(start_price, log_returns)
+    return MarketData(
+        prices=close, timestamps=_timestamps(n_steps), asset_names=_asset_names(n_assets), **_ohlcv(close, sigma, rng)
+    )
