@@ -75,13 +75,15 @@ def main() -> None:
     env = gym.make("sb3_trading/MultiAsset-v0", data=data, window=args.window)
     devices = ["cpu"] + (["cuda"] if th.cuda.is_available() else [])
     shape = env.observation_space["market"].shape
-    print(f"# policy speed: batch {args.batch_size}, market window {shape}, torch {th.__version__}, threads {th.get_num_threads()}")
+    threads = th.get_num_threads()
+    print(f"# policy speed: batch {args.batch_size}, market window {shape}, torch {th.__version__}, threads {threads}")
     print(f"| {'policy':<32} | {'device':<6} | {'parameters':>10} | {'fwd+bwd ms':>10} | {'samples/s':>10} |")
     print(f"|{'-' * 34}|{'-' * 8}|{'-' * 12}|{'-' * 12}|{'-' * 12}|")
     for name, (policy, kwargs) in POLICIES.items():
         for device in devices:
             seconds, n_params = time_policy(policy, kwargs, env, device, args)
-            print(f"| {name:<32} | {device:<6} | {n_params:>10,} | {seconds * 1e3:>10.1f} | {args.batch_size / seconds:>10,.0f} |")
+            rate = args.batch_size / seconds
+            print(f"| {name:<32} | {device:<6} | {n_params:>10,} | {seconds * 1e3:>10.1f} | {rate:>10,.0f} |")
 
 
 if __name__ == "__main__":
