@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         "against buy-and-hold and equal-weight, write report.json.",
     )
     train.add_argument("--env", default=DEFAULT_ENV_ID, help="registered env ID (default: %(default)s)")
-    train.add_argument("--algo", default=defaults.algo, help="ppo, ppo_mask or ppo_lstm (default: %(default)s)")
+    train.add_argument("--algo", default=defaults.algo, help="ppo, ppo_mask, ppo_lstm, qppo, qppo_mask")
     train.add_argument("--timesteps", type=int, default=defaults.timesteps, help="training steps (default: %(default)s)")
     train.add_argument("--seed", type=int, default=defaults.seed, help="seed of data, envs and algorithm")
     train.add_argument("--device", default=defaults.device, help="torch device: auto, cpu, cuda... (default: %(default)s)")

@@ -53,6 +53,28 @@ DEFAULT_HYPERPARAMS: dict[str, dict[str, Any]] = {
         "ent_coef": 0.01,
         "policy_kwargs": {"net_arch": [64, 64]},
     },
+    "qppo": {
+        "policy": "MultiInputPolicy",
+        "n_steps": 256,
+        "batch_size": 256,
+        "n_epochs": 10,
+        "learning_rate": 3e-4,
+        "gamma": 0.5,
+        "ent_coef": 0.0,
+        "huber_kappa": 0.001,
+        "policy_kwargs": {"net_arch": [64, 64], "n_quantiles": 32},
+    },
+    "qppo_mask": {
+        "policy": "MultiInputPolicy",
+        "n_steps": 256,
+        "batch_size": 256,
+        "n_epochs": 10,
+        "learning_rate": 3e-4,
+        "gamma": 0.5,
+        "ent_coef": 0.01,
+        "huber_kappa": 0.001,
+        "policy_kwargs": {"net_arch": [64, 64], "n_quantiles": 32},
+    },
     "ppo_lstm": {
         "policy": "MultiInputLstmPolicy",
         "n_steps": 128,
@@ -71,7 +93,7 @@ class TrainConfig:
     """Everything ``sb3-trading train`` needs; the defaults are the no-argument main job.
 
     :param env_id: registered env ID.
-    :param algo: ``ppo``, ``ppo_mask`` or ``ppo_lstm`` (RecurrentPPO).
+    :param algo: ``ppo``, ``ppo_mask``, ``ppo_lstm`` (RecurrentPPO), ``qppo`` (QuantilePPO) or ``qppo_mask``.
     :param timesteps: total environment steps of training.
     :param seed: seeds the synthetic market, the envs and the algorithm.
     :param device: torch device for the algorithm (``auto`` uses CUDA when present).
@@ -141,10 +163,10 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
     # fit the feature normaliser once, on the training slice only; the test env reuses it
     probe = gym.make(env_id, data=train_data, **env_kwargs)
     normalizer = probe.unwrapped.normalizer
-    if algo_name == "ppo_mask" and not hasattr(probe.unwrapped, "action_masks"):
+    if algo_name.endswith("_mask") and not hasattr(probe.unwrapped, "action_masks"):
         raise ValueError(
-            f"algorithm 'ppo_mask' (MaskablePPO) needs an env with action_masks() and a discrete action space; "
-            f"{env_id} has {probe.action_space}. Use --algo ppo or a masked env"
+            f"algorithm {algo_name!r} needs an env with action_masks() and a discrete action space; "
+            f"{env_id} has {probe.action_space}. Use a masked env (sb3_trading/MaskedTrading-v0) or an unmasked algorithm"
         )
     # envs that run to the end of the data by default get random-start episodes of ``episode_length``;
     # envs with their own horizon (LeveragedPair's max_days) keep it

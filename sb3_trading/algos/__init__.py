@@ -1,4 +1,4 @@
-"""Algorithms by name: SB3's and sb3-contrib's, under rl-zoo3's names."""
+"""Algorithms by name (rl-zoo3's names for SB3's and sb3-contrib's) and sb3_trading's QuantilePPO."""
 
 from __future__ import annotations
 
@@ -8,14 +8,23 @@ from sb3_contrib import MaskablePPO, RecurrentPPO
 from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from sb3_trading.algos.quantile_ppo import MaskableQuantilePPO, QuantilePPO
+
 #: rl-zoo3 name -> algorithm class
 ALGOS: dict[str, type[BaseAlgorithm]] = {
     "ppo": PPO,
     "ppo_mask": MaskablePPO,
     "ppo_lstm": RecurrentPPO,
+    "qppo": QuantilePPO,
+    "qppo_mask": MaskableQuantilePPO,
 }
 #: other spellings accepted on the command line
-ALGO_ALIASES = {"recurrent_ppo": "ppo_lstm", "maskable_ppo": "ppo_mask"}
+ALGO_ALIASES = {
+    "recurrent_ppo": "ppo_lstm",
+    "maskable_ppo": "ppo_mask",
+    "quantile_ppo": "qppo",
+    "maskable_quantile_ppo": "qppo_mask",
+}
 
 
 def get_algo(name: str) -> tuple[str, type[BaseAlgorithm]]:
@@ -28,4 +37,4 @@ def get_algo(name: str) -> tuple[str, type[BaseAlgorithm]]:
     raise ValueError(f"unknown algorithm {name!r}{hint} Known: {sorted(ALGOS)} (aliases {sorted(ALGO_ALIASES)})")
 
 
-__all__ = ["ALGOS", "ALGO_ALIASES", "get_algo"]
+__all__ = ["ALGOS", "ALGO_ALIASES", "MaskableQuantilePPO", "QuantilePPO", "get_algo"]

@@ -1,0 +1,1 @@
+"""Shared helpers that are not trading-specific (tiny purpose-built test envs)."""
