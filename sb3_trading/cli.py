@@ -1,4 +1,4 @@
-"""Command line: ``sb3-trading train``.
+"""Command line: ``sb3-trading train | backtest | walk-forward``.
 
 ``sb3-trading train`` with no arguments trains PPO on the seeded synthetic
 regime market's training slice and writes ``runs/<run>/model.zip`` and
@@ -65,7 +65,44 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--episode-length", type=int, default=defaults.episode_length, help="training episode length")
     train.add_argument("--env-kwargs", nargs="*", metavar="KEY=VALUE", help="env arguments, e.g. window=5")
     train.add_argument("--hyperparams", nargs="*", metavar="KEY=VALUE", help="algorithm arguments, e.g. n_steps=128")
+    train.add_argument(
+        "--reward",
+        nargs="+",
+        metavar="NAME[:ARG]",
+        default=[],
+        help="reward wrappers, innermost first, e.g. differential_sharpe:0.05 drawdown:0.5 scale:10 "
+        "(log_return, differential_sharpe, drawdown, cvar, turnover, smoothness, scale)",
+    )
+    train.add_argument(
+        "--eval-freq",
+        type=int,
+        default=0,
+        metavar="N",
+        help="every N timesteps backtest on a validation tail of the training slice and keep best_model.zip (0: off)",
+    )
+    train.add_argument("--eval-metric", default="sharpe", help="validation metric picking the best model")
+    train.add_argument("--patience", type=int, default=None, help="stop after N evaluations without a new best")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    from sb3_trading.evaluation.commands import add_backtest_arguments, add_walk_forward_arguments
+
+    add_backtest_arguments(
+        sub.add_parser(
+            "backtest",
+            help="backtest a saved model on held-out data and write a report",
+            description="Backtest MODEL.zip deterministically on held-out data against cash, buy-and-hold, equal-weight "
+            "and random baselines; write report.json, PNG plots and a self-contained report.html.",
+        )
+    )
+    add_walk_forward_arguments(
+        sub.add_parser(
+            "walk-forward",
+            help="walk-forward train/test over the data and report the stitched out-of-sample path",
+            description="Train on each expanding (or --rolling) training window and backtest the test block after it, "
+            "with the feature normaliser fitted on the training window only; write per-fold results "
+            "(walk_forward.json, fold_<k>/model.zip) and the report of the stitched out-of-sample paths.",
+        )
+    )
     return parser
 
 
@@ -87,6 +124,10 @@ def _run_train(args: argparse.Namespace) -> int:
         env_kwargs=parse_kwargs(args.env_kwargs, "--env-kwargs"),
         hyperparams=parse_kwargs(args.hyperparams, "--hyperparams"),
         progress_bar=not args.no_progress,
+        reward=list(args.reward),
+        eval_freq=args.eval_freq,
+        eval_metric=args.eval_metric,
+        patience=args.patience,
     )
     report = train(config)
     agent, baselines = report["agent"]["metrics"], report["baselines"]
@@ -110,7 +151,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "train":
             return _run_train(args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+        if args.command in ("backtest", "walk-forward"):
+            from sb3_trading.evaluation.commands import backtest_from_args, format_summary, walk_forward_from_args
+
+            run = backtest_from_args if args.command == "backtest" else walk_forward_from_args
+            print(format_summary(run(args)))
+            return 0
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
         logger.debug("traceback", exc_info=True)
         print(f"sb3-trading {args.command}: error: {exc}", file=sys.stderr)
         return 2

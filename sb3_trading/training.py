@@ -16,16 +16,20 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import stable_baselines3
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import configure as configure_logger
 
 from sb3_trading.algos import get_algo
+from sb3_trading.callbacks import TradingMetricsCallback, make_eval_callback
 from sb3_trading.data import MarketData
 from sb3_trading.data.loaders import load_market_data
 from sb3_trading.envs.registration import check_env_id
-from sb3_trading.evaluation import backtest, buy_and_hold, equal_weight
+from sb3_trading.evaluation import backtest, buy_and_hold, equal_weight, infer_periods_per_year
 from sb3_trading.sim import CostModel
 from sb3_trading.utils import atomic_write_json, save_model_atomic
 from sb3_trading.version import __version__
+from sb3_trading.wrappers import parse_reward_spec, wrap_reward
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +111,14 @@ class TrainConfig:
     :param env_kwargs: extra keyword arguments for the env (train and test alike).
     :param hyperparams: overrides of :data:`DEFAULT_HYPERPARAMS` for ``algo``.
     :param progress_bar: show SB3's progress bar while training.
+    :param reward: reward wrappers, innermost first (:func:`sb3_trading.wrappers.wrap_reward` specs such as
+        ``["differential_sharpe:0.05", "drawdown:0.5"]``); the backtest always reports the env's own returns.
+    :param eval_freq: every ``eval_freq`` timesteps backtest on a validation slice and keep ``best_model.zip``;
+        0 disables it.
+    :param eval_metric: validation metric that picks the best model (``sharpe``...).
+    :param patience: stop after this many evaluations without a new best (``None``: never).
+    :param validation_fraction: tail of the *training* slice used for validation when ``eval_freq > 0``
+        (the held-out test slice is never used to pick a model).
     """
 
     env_id: str = DEFAULT_ENV_ID
@@ -123,6 +135,11 @@ class TrainConfig:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     hyperparams: dict[str, Any] = field(default_factory=dict)
     progress_bar: bool = True
+    reward: list[str] = field(default_factory=list)
+    eval_freq: int = 0
+    eval_metric: str = "sharpe"
+    patience: int | None = None
+    validation_fraction: float = 0.1
 
 
 def split_train_test(data: MarketData, test_fraction: float) -> tuple[MarketData, MarketData]:
@@ -157,9 +174,18 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
     if config.n_envs < 1:
         raise ValueError(f"n_envs must be >= 1, got {config.n_envs}")
 
+    if config.eval_freq < 0:
+        raise ValueError(f"eval_freq must be >= 0, got {config.eval_freq}")
+    for spec in config.reward:
+        parse_reward_spec(spec)  # fail before any work on a bad --reward
     env_kwargs = dict(config.env_kwargs)
     data = load_env_data(env_id, config.data_path, config.seed, env_kwargs)
     train_data, test_data = split_train_test(data, config.test_fraction)
+    validation_data = None
+    if config.eval_freq > 0:
+        if not 0.0 < config.validation_fraction < 1.0:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {config.validation_fraction}")
+        train_data, validation_data = train_data.split(1.0 - config.validation_fraction)
     # fit the feature normaliser once, on the training slice only; the test env reuses it
     probe = gym.make(env_id, data=train_data, **env_kwargs)
     normalizer = probe.unwrapped.normalizer
@@ -190,6 +216,8 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
             **episode_kwargs,
             "render_mode": None,
         },
+        wrapper_class=wrap_reward if config.reward else None,
+        wrapper_kwargs={"specs": config.reward} if config.reward else None,
     )
     hyperparams = {**DEFAULT_HYPERPARAMS[algo_name], **config.hyperparams}
     policy = hyperparams.pop("policy")
@@ -198,15 +226,33 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
     run_name = config.run_name or f"{algo_name}_{env_id.split('/')[-1]}_seed{config.seed}_{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = Path(config.output_dir) / run_name
     run_dir.mkdir(parents=True, exist_ok=True)
+    model.set_logger(configure_logger(str(run_dir), ["csv"]))  # progress.csv: train/, trading/, eval/
+    callbacks: list[BaseCallback] = [TradingMetricsCallback(periods_per_year=infer_periods_per_year(train_data.timestamps))]
+    eval_callback = None
+    if validation_data is not None:
+        validation_env = gym.make(env_id, data=validation_data, normalizer=normalizer, **{**env_kwargs, **test_kwargs})
+        eval_callback = make_eval_callback(
+            validation_env,
+            config.eval_freq,
+            best_model_save_path=str(run_dir),
+            patience=config.patience,
+            metric=config.eval_metric,
+            n_envs=config.n_envs,
+        )
+        callbacks.append(eval_callback)
     logger.info("training %s on %s for %d steps -> %s", algo_name, env_id, config.timesteps, run_dir)
     start = time.perf_counter()
-    model.learn(total_timesteps=config.timesteps, progress_bar=config.progress_bar)
+    model.learn(total_timesteps=config.timesteps, callback=callbacks, progress_bar=config.progress_bar)
     train_seconds = time.perf_counter() - start
     vec_env.close()
     model_path = save_model_atomic(model, run_dir / "model.zip")
 
     test_env = gym.make(env_id, data=test_data, normalizer=normalizer, **{**env_kwargs, **test_kwargs})
     agent = backtest(model, test_env, deterministic=True, name=algo_name)
+    best_agent = None
+    if eval_callback is not None and (run_dir / "best_model.zip").exists():
+        best_model = algo_class.load(run_dir / "best_model.zip", device=config.device)
+        best_agent = backtest(best_model, test_env, deterministic=True, name=f"{algo_name} (best on validation)")
     test_env.close()
     start_t, stop_t = int(agent.t[0]), int(agent.t[-1])
     costs: CostModel = test_env.unwrapped.costs
@@ -236,7 +282,19 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
         },
         "run_dir": str(run_dir),
         "model_path": str(model_path),
+        "trained_timesteps": int(model.num_timesteps),
+        "reward_wrappers": list(config.reward),
+        "validation": None
+        if eval_callback is None
+        else {
+            "rows": validation_data.n_steps,
+            "metric": config.eval_metric,
+            "best": eval_callback.best_metrics,
+            "best_model_path": str(run_dir / "best_model.zip"),
+            "stopped_early": model.num_timesteps < config.timesteps,
+        },
         "agent": agent.to_dict(),
+        "best_model_agent": None if best_agent is None else best_agent.to_dict(),
         "baselines": {result.name: result.to_dict() for result in baselines},
     }
     atomic_write_json(run_dir / "report.json", _jsonable(report))

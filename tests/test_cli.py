@@ -86,3 +86,42 @@ def test_parse_kwargs_uses_literals_not_eval():
         "e": [1, 2],
     }
     assert parse_kwargs(["f=__import__('os')"], "--x") == {"f": "__import__('os')"}
+
+
+def test_train_with_reward_wrappers_and_validation_callback(tmp_path, capsys):
+    code = main(
+        [
+            "train", "--timesteps", "1024", "--n-envs", "2", "--output-dir", str(tmp_path), "--run-name", "shaped",
+            "--reward", "differential_sharpe:0.05", "drawdown:0.5", "--eval-freq", "256", "--patience", "1", "--no-progress",
+        ]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    run_dir = tmp_path / "shaped"
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["reward_wrappers"] == ["differential_sharpe:0.05", "drawdown:0.5"]
+    assert report["validation"]["metric"] == "sharpe" and "sharpe" in report["validation"]["best"]
+    assert (run_dir / "best_model.zip").exists() and report["best_model_agent"]["metrics"]["n_periods"] > 0
+    header = (run_dir / "progress.csv").read_text().splitlines()[0].split(",")
+    assert {"trading/episode_return", "trading/sharpe", "eval/sharpe"} <= set(header)
+
+
+def test_bad_reward_spec_is_a_clear_error(tmp_path, capsys):
+    assert main(["train", "--timesteps", "64", "--output-dir", str(tmp_path), "--reward", "sharpe_ratio"]) == 2
+    assert "differential_sharpe" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_walk_forward_then_backtest(tmp_path):
+    result = cli(
+        "walk-forward", "--splits", "2", "--timesteps", "128", "--hyperparams", "n_steps=64", "batch_size=64",
+        "--output-dir", str(tmp_path / "wf"), "--n-boot", "100", "--device", "cpu",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    result = cli(
+        "backtest", str(tmp_path / "wf" / "fold_1" / "model.zip"),
+        "--normalizer", str(tmp_path / "wf" / "fold_1" / "normalizer.json"),
+        "--output-dir", str(tmp_path / "bt"), "--n-boot", "100",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    html = (tmp_path / "bt" / "report.html").read_text()
+    assert "data:image/png;base64," in html and (tmp_path / "bt" / "report.json").exists()

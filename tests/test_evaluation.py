@@ -6,8 +6,34 @@ import pytest
 
 import sb3_trading  # noqa: F401
 from sb3_trading.data import MarketData, make_gbm_market
-from sb3_trading.evaluation import RandomPolicy, backtest, buy_and_hold, cash_baseline, compute_metrics, equal_weight
-from sb3_trading.evaluation.metrics import infer_periods_per_year, max_drawdown
+from sb3_trading.evaluation import (
+    RandomPolicy,
+    backtest,
+    buy_and_hold,
+    cash_baseline,
+    compute_metrics,
+    concat_results,
+    env_baselines,
+    equal_weight,
+    random_baseline,
+    regime_breakdown,
+    volatility_regimes,
+    yield_rates,
+)
+from sb3_trading.evaluation.metrics import (
+    annual_return,
+    calmar_ratio,
+    conditional_value_at_risk,
+    drawdown_periods,
+    infer_periods_per_year,
+    max_drawdown,
+    max_drawdown_duration,
+    rolling_sharpe,
+    sharpe_ratio,
+    sortino_ratio,
+    value_at_risk,
+)
+from sb3_trading.evaluation.regimes import market_returns, rolling_volatility
 from sb3_trading.sim import CostModel
 
 
@@ -95,3 +121,252 @@ def test_periods_per_year_inference():
     hours = np.arange("2020-01-01T00", "2020-01-05T00", dtype="datetime64[h]")
     assert infer_periods_per_year(hours) == 252 * 24
     assert infer_periods_per_year(None) == 252
+
+
+# ----------------------------------------------------------------------------- metrics by hand
+def test_drawdown_durations_by_hand():
+    # curve 1, 0.5, 1.0 (recovered exactly), 0.9, 0.81, 0.729, 0.729 (never recovers)
+    r = np.array([-0.5, 1.0, -0.1, -0.1, -0.1, 0.0])
+    periods = drawdown_periods(r)
+    assert [(p["peak"], p["trough"], p["recovery"], p["duration"]) for p in periods] == [(0, 1, 2, 2), (2, 5, -1, 4)]
+    assert periods[0]["depth"] == pytest.approx(0.5) and periods[1]["depth"] == pytest.approx(0.271)
+    m = compute_metrics(r)
+    assert m["max_drawdown"] == pytest.approx(0.5)
+    assert m["max_drawdown_duration"] == 2  # the deepest drawdown: peak at 0, back at the peak on bar 2
+    assert m["longest_drawdown"] == 4  # the unrecovered one runs from its peak (bar 2) to the end (bar 6)
+    assert max_drawdown_duration(r) == 2
+    assert compute_metrics([0.01, 0.02])["max_drawdown_duration"] == 0
+
+
+def test_calmar_sortino_volatility_by_hand():
+    r = np.array([0.10, -0.50, 0.20, 1.0, -0.10])  # curve 1, 1.1, .55, .66, 1.32, 1.188
+    m = compute_metrics(r, periods_per_year=5)  # one year of data: CAGR = total return
+    assert m["total_return"] == pytest.approx(0.188)
+    assert m["annual_return"] == pytest.approx(0.188)
+    assert m["max_drawdown"] == pytest.approx(0.5)
+    assert m["calmar"] == pytest.approx(0.188 / 0.5)
+    assert m["max_drawdown_duration"] == 3 and m["longest_drawdown"] == 3
+    assert m["annual_volatility"] == pytest.approx(np.std(r, ddof=1) * np.sqrt(5))
+    assert calmar_ratio(r, 5) == pytest.approx(0.376)
+    s = np.array([0.02, -0.01, 0.03, -0.02])
+    downside = np.sqrt((0.01**2 + 0.02**2) / 4)  # over all four bars, as empyrical
+    assert sortino_ratio(s) == pytest.approx(0.005 / downside * np.sqrt(252))
+    assert sharpe_ratio(s, 252, risk_free=0.001) == pytest.approx(0.004 / np.std(s, ddof=1) * np.sqrt(252))
+    assert annual_return([0.01] * 12, 12) == pytest.approx(1.01**12 - 1)
+
+
+def test_var_cvar_by_hand():
+    r = np.linspace(-0.10, 0.10, 21)[::-1]  # order does not matter
+    # 5th percentile of 21 points: position 20 * 0.05 = 1 -> the second lowest
+    assert value_at_risk(r) == pytest.approx(-0.09)
+    # empyrical: the int(20 * 0.05) + 1 = 2 lowest
+    assert conditional_value_at_risk(r) == pytest.approx(-0.095)
+    m = compute_metrics(r)
+    assert m["var_5"] == pytest.approx(-0.09) and m["cvar_5"] == pytest.approx(-0.095)
+    assert value_at_risk([0.01, -0.02, 0.03, 0.0]) == pytest.approx(-0.02 + 0.15 * 0.02)  # interpolated
+    rng = np.random.default_rng(0)
+    for n in (5, 20, 21, 99, 250):
+        x = rng.normal(size=n)
+        assert conditional_value_at_risk(x) <= value_at_risk(x)
+    with pytest.raises(ValueError, match="tail"):
+        value_at_risk(r, tail=1.5)
+
+
+def test_hit_win_exposure_turnover_by_hand():
+    r = np.array([0.01, -0.02, 0.03, 0.0])
+    weights = np.array([[0.5, -0.5], [1.0, 0.0], [0.2, 0.3], [0.0, 0.0]])
+    m = compute_metrics(r, 252, turnover=[1.0, 0.5, 0.0, 0.5], costs=[1.0, 2.0, 0.0, 0.5], weights=weights)
+    assert m["hit_rate"] == pytest.approx(0.5)  # 2 of 4 bars
+    assert m["win_rate"] == pytest.approx(2 / 3)  # 2 of 3 non-flat bars (quantstats)
+    assert m["exposure"] == pytest.approx((1.0 + 1.0 + 0.5 + 0.0) / 4)
+    assert m["net_exposure"] == pytest.approx((0.0 + 1.0 + 0.5 + 0.0) / 4)
+    assert m["mean_turnover"] == pytest.approx(0.5) and m["annual_turnover"] == pytest.approx(126.0)
+    assert m["total_costs"] == pytest.approx(3.5)
+
+
+def test_rolling_sharpe():
+    r = np.array([0.01, 0.02, 0.0, 0.0, 0.0, -0.01])
+    out = rolling_sharpe(r, 3, 252)
+    assert np.isnan(out[:2]).all()
+    assert out[2] == pytest.approx(np.mean(r[:3]) / np.std(r[:3], ddof=1) * np.sqrt(252))
+    assert out[4] == 0.0  # a flat window
+    with pytest.raises(ValueError, match="window"):
+        rolling_sharpe(r, 1)
+
+
+@pytest.mark.parametrize("returns", [[0.05], [-0.05], [0.0], [-0.01, -0.01]])
+def test_metrics_single_bar_and_constant_series(returns):
+    m = compute_metrics(returns, weights=np.zeros((len(returns), 2)))
+    assert all(np.isfinite(v) for v in m.values()), m
+    assert m["annual_volatility"] == 0.0 and m["sharpe"] == 0.0 and m["calmar"] >= -np.inf
+    assert m["var_5"] == pytest.approx(returns[0]) and m["cvar_5"] == pytest.approx(returns[0])
+
+
+def test_all_zero_returns_are_all_zero():
+    m = compute_metrics(np.zeros(10), turnover=np.zeros(10), costs=np.zeros(10), weights=np.zeros((10, 3)))
+    assert {k: v for k, v in m.items() if k != "n_periods"} == dict.fromkeys(set(m) - {"n_periods"}, 0.0)
+
+
+def test_annual_return_overflow_warns_and_ruin_is_minus_one():
+    with pytest.warns(RuntimeWarning, match="overflows"):
+        assert annual_return([1000.0]) == np.inf  # 1001 ** 252 > 1e308
+    assert annual_return([-1.0, 0.5]) == -1.0
+    assert compute_metrics([-1.0, 0.5])["annual_return"] == -1.0
+    with pytest.raises(ValueError, match="periods_per_year"):
+        compute_metrics([0.1], periods_per_year=0)
+
+
+# ----------------------------------------------------------------------------- backtester
+def test_backtest_records_positions_trades_and_cash():
+    data = make_gbm_market(n_steps=120, n_assets=3, seed=4)
+    env = gym.make("sb3_trading/MultiAsset-v0", data=data)
+    result = random_baseline(env, seed=3)
+    n = result.n_steps
+    assert result.positions.shape == result.trades.shape == (n, 3) and result.cash.shape == (n + 1,)
+    np.testing.assert_allclose(np.cumsum(result.trades, axis=0), result.positions, atol=1e-9)
+    marks = data.prices[result.t[1:]]
+    np.testing.assert_allclose(result.cash[1:] + np.sum(result.positions * marks, axis=1), result.equity[1:], rtol=1e-10)
+    np.testing.assert_allclose(result.drawdown, 1 - result.equity / np.maximum.accumulate(result.equity), atol=1e-12)
+    assert result.asset_names == data.asset_names and result.market is data
+    frame = result.to_frame()
+    assert len(frame) == n and "weight[asset_0]" in frame.columns
+    again = random_baseline(gym.make("sb3_trading/MultiAsset-v0", data=data), seed=3)
+    np.testing.assert_array_equal(again.equity, result.equity)
+    other = random_baseline(gym.make("sb3_trading/MultiAsset-v0", data=data), seed=4)
+    assert not np.array_equal(other.equity, result.equity)
+    assert result.to_dict()["periods_per_year"] == 252
+
+
+def test_backtest_from_env_id_and_data_matches_a_built_env():
+    data = make_gbm_market(n_steps=200, n_assets=2, seed=5)
+    train, test = data.split(0.6)
+    normalizer = gym.make("sb3_trading/MultiAsset-v0", data=train).unwrapped.normalizer
+    policy = ConstantPolicy([0.5, -0.25])
+    by_id = backtest(policy, "sb3_trading/MultiAsset-v0", data=test, normalizer=normalizer, env_kwargs={"commission_bps": 3})
+    env = gym.make("sb3_trading/MultiAsset-v0", data=test, normalizer=normalizer, commission_bps=3)
+    np.testing.assert_allclose(by_id.equity, backtest(policy, env).equity, rtol=1e-12)
+    assert by_id.t[-1] == test.n_steps - 1  # the whole slice
+    sliced = backtest(
+        policy,
+        "sb3_trading/MultiAsset-v0",
+        data=data,
+        normalizer=normalizer,
+        env_kwargs={"commission_bps": 3},
+        start=120,
+        stop=200,
+    )
+    np.testing.assert_allclose(sliced.equity, by_id.equity, rtol=1e-12)
+    with pytest.raises(ValueError, match="normalizer"):
+        backtest(policy, "sb3_trading/MultiAsset-v0", data=test)
+    with pytest.raises(ValueError, match="data="):
+        backtest(policy, "sb3_trading/MultiAsset-v0", normalizer=None)
+
+
+def test_yield_accrual_in_baselines_by_hand():
+    n, apy = 30, 0.0252
+    prices = np.ones((n, 2))
+    features = np.full((n, 2), apy)
+    data = MarketData(prices=prices, features=features, asset_names=["a", "b"], feature_names=["apy[a]", "apy[b]"])
+    rates = yield_rates(data, periods_per_year=252)
+    np.testing.assert_allclose(rates, 1e-4)
+    for fn in (buy_and_hold, equal_weight):
+        result = fn(data, initial_cash=1_000.0, costs=CostModel(0.0, 0.0), rates=rates)
+        np.testing.assert_allclose(result.equity, 1_000.0 * 1.0001 ** np.arange(n), rtol=1e-12)
+        assert fn(data, initial_cash=1_000.0, costs=CostModel(0.0, 0.0)).metrics["total_return"] == 0.0
+    with pytest.raises(ValueError, match="APY"):
+        yield_rates(make_gbm_market(n_steps=10, n_assets=2, seed=0))
+    with pytest.raises(ValueError, match="shape"):
+        buy_and_hold(data, rates=rates[:, :1])
+
+
+def test_env_baselines_use_the_env_costs_assets_and_yield():
+    env = gym.make("sb3_trading/YieldAllocation-v0", episode_length=60)
+    base = env.unwrapped
+    agent = backtest(ConstantPolicy(np.zeros(base.n_assets)), env)
+    start, stop = int(agent.t[0]), int(agent.t[-1])
+    results = env_baselines(env, start, stop, ("cash", "equal_weight"), random_seed=1)
+    assert list(results) == ["cash", "equal_weight", "random"]
+    expected = equal_weight(base.data, start, stop, base.initial_cash, base.costs, rates=yield_rates(base.data, 252))
+    np.testing.assert_allclose(results["equal_weight"].equity, expected.equity, rtol=1e-12)
+    no_yield = equal_weight(base.data, start, stop, base.initial_cash, base.costs)
+    assert results["equal_weight"].metrics["total_return"] > no_yield.metrics["total_return"]
+    assert results["cash"].metrics["total_return"] == 0.0
+    # the agent (equal softmax weights, inside the bounds) and the equal-weight baseline earn the same yield
+    assert agent.metrics["total_return"] == pytest.approx(results["equal_weight"].metrics["total_return"], abs=2e-4)
+    with pytest.raises(ValueError, match="unknown baselines"):
+        env_baselines(env, start, stop, ("momentum",))
+
+
+def test_concat_results_compounds_the_pieces():
+    data = make_gbm_market(n_steps=100, n_assets=2, seed=6)
+    a, b = equal_weight(data, 0, 40), equal_weight(data, 50, 99)
+    stitched = concat_results([a, b], name="oos")
+    np.testing.assert_array_equal(stitched.returns, np.concatenate([a.returns, b.returns]))
+    assert stitched.equity[-1] == pytest.approx(
+        a.equity[0] * (1 + a.metrics["total_return"]) * (1 + b.metrics["total_return"])
+    )
+    assert stitched.metrics == pytest.approx(
+        compute_metrics(stitched.returns, turnover=stitched.turnover, costs=stitched.costs, weights=stitched.weights)
+    )
+    assert stitched.t[0] == 0 and stitched.t[-1] == 99 and stitched.name == "oos" and len(stitched.t) == 40 + 49 + 1
+
+
+# ----------------------------------------------------------------------------- regimes
+def _vol_market(n=600, seed=0):
+    """Volatility 0.5 %, then 1 %, then 2 % per bar, in thirds."""
+    rng = np.random.default_rng(seed)
+    sigma = np.repeat([0.005, 0.01, 0.02], n // 3)
+    prices = 100 * np.exp(np.cumsum(sigma * rng.standard_normal(n)))
+    return MarketData(prices=np.stack([prices, prices], axis=1))
+
+
+def test_volatility_regimes_follow_the_market():
+    data = _vol_market()
+    result = equal_weight(data, 30, 599)
+    labels, thresholds = volatility_regimes(result, window=20)
+    assert thresholds[0] < thresholds[1]
+    assert np.bincount(labels, minlength=3).tolist() == pytest.approx([190, 190, 189], abs=2)
+    # the regimes are mostly where the volatility was set
+    rows = result.t[:-1]
+    assert np.mean(labels[rows < 200] == 0) > 0.8 and np.mean(labels[rows >= 420] == 2) > 0.8
+    table = regime_breakdown(result, window=20)
+    regimes = table["regimes"]
+    assert sum(regimes[r]["n_periods"] for r in ("low", "mid", "high")) == result.n_steps
+    assert regimes["low"]["annual_volatility"] < regimes["mid"]["annual_volatility"] < regimes["high"]["annual_volatility"]
+    fixed = regime_breakdown(result, window=20, thresholds=(0.0, 1.0))  # everything "mid"
+    assert fixed["regimes"]["mid"]["n_periods"] == result.n_steps
+    assert fixed["regimes"]["low"] == {"n_periods": 0.0, "share": 0.0}
+    with pytest.raises(ValueError, match="method"):
+        volatility_regimes(result, method="garch")
+
+
+def test_rolling_volatility_is_causal():
+    data = _vol_market(n=300, seed=1)
+    returns = market_returns(data)
+    vol = rolling_volatility(returns, 10)
+    assert np.isnan(vol[:2]).all() and np.isfinite(vol[2:]).all()
+    assert vol[50] == pytest.approx(np.std(returns[41:51], ddof=1))
+    changed = returns.copy()
+    changed[150:] *= 5.0
+    np.testing.assert_array_equal(rolling_volatility(changed, 10)[:150], vol[:150])
+
+
+def test_hmm_regimes_need_hmmlearn(monkeypatch):
+    import sys
+
+    result = equal_weight(_vol_market(n=150), 20, 149)
+    monkeypatch.setitem(sys.modules, "hmmlearn", None)
+    monkeypatch.setitem(sys.modules, "hmmlearn.hmm", None)
+    with pytest.raises(ImportError, match=r'pip install "sb3-trading\[hmm\]"'):
+        volatility_regimes(result, method="hmm")
+
+
+def test_hmm_regimes():
+    pytest.importorskip("hmmlearn")
+    result = equal_weight(_vol_market(n=600, seed=2), 30, 599)
+    table = regime_breakdown(result, method="hmm")
+    regimes = table["regimes"]
+    assert table["thresholds"] is None
+    assert sum(regimes[r]["n_periods"] for r in ("low", "mid", "high")) == result.n_steps
+    vols = [regimes[r]["annual_volatility"] for r in ("low", "high") if regimes[r]["n_periods"] > 1]
+    assert vols == sorted(vols)

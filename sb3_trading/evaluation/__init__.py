@@ -1,23 +1,85 @@
-"""Honest evaluation: metrics, a deterministic backtester and baselines."""
+"""Honest evaluation: metrics, a deterministic backtester and baselines, purged walk-forward CV,
+stationary-bootstrap confidence intervals, volatility regimes and reports."""
 
 from sb3_trading.evaluation.backtest import (
+    BASELINES,
     BacktestResult,
     RandomPolicy,
     backtest,
     buy_and_hold,
     cash_baseline,
+    concat_results,
+    env_baselines,
     equal_weight,
+    make_backtest_env,
+    random_baseline,
+    yield_rates,
 )
-from sb3_trading.evaluation.metrics import compute_metrics, infer_periods_per_year, max_drawdown
+from sb3_trading.evaluation.bootstrap import (
+    BootstrapCI,
+    return_ci,
+    sharpe_ci,
+    stationary_bootstrap_ci,
+    stationary_bootstrap_indices,
+)
+from sb3_trading.evaluation.metrics import (
+    annual_return,
+    annual_volatility,
+    calmar_ratio,
+    compute_metrics,
+    conditional_value_at_risk,
+    drawdown_periods,
+    infer_periods_per_year,
+    max_drawdown,
+    max_drawdown_duration,
+    rolling_sharpe,
+    sharpe_ratio,
+    sortino_ratio,
+    value_at_risk,
+)
+from sb3_trading.evaluation.regimes import regime_breakdown, volatility_regimes
+from sb3_trading.evaluation.report import write_report
+from sb3_trading.evaluation.splits import purged_kfold, walk_forward_bounds, walk_forward_splits
+from sb3_trading.evaluation.walk_forward import FoldResult, WalkForwardResult, walk_forward
 
 __all__ = [
+    "BASELINES",
     "BacktestResult",
+    "BootstrapCI",
+    "FoldResult",
     "RandomPolicy",
+    "WalkForwardResult",
+    "annual_return",
+    "annual_volatility",
     "backtest",
     "buy_and_hold",
+    "calmar_ratio",
     "cash_baseline",
     "compute_metrics",
+    "concat_results",
+    "conditional_value_at_risk",
+    "drawdown_periods",
+    "env_baselines",
     "equal_weight",
     "infer_periods_per_year",
+    "make_backtest_env",
     "max_drawdown",
+    "max_drawdown_duration",
+    "purged_kfold",
+    "random_baseline",
+    "regime_breakdown",
+    "return_ci",
+    "rolling_sharpe",
+    "sharpe_ci",
+    "sharpe_ratio",
+    "sortino_ratio",
+    "stationary_bootstrap_ci",
+    "stationary_bootstrap_indices",
+    "value_at_risk",
+    "volatility_regimes",
+    "walk_forward",
+    "walk_forward_bounds",
+    "walk_forward_splits",
+    "write_report",
+    "yield_rates",
 ]

@@ -3,13 +3,19 @@
 A backtest runs one episode of a single (non-vectorised) ``sb3_trading`` env
 and reads the standard ``info`` keys, so it works with every env. Baselines
 (cash, buy-and-hold, equal-weight rebalanced) run the same bars through the
-same accounting core and costs, without an env.
+same accounting core and costs, without an env; the random baseline runs the
+env itself with :class:`RandomPolicy`.
+
+Timing (as in the envs): step ``k`` decides at the close of row ``t[k]``, trades
+there, and is marked at row ``t[k + 1]``; ``returns[k] = equity[k + 1] / equity[k] - 1``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,9 +23,18 @@ import gymnasium as gym
 import numpy as np
 
 from sb3_trading.data import MarketData
+from sb3_trading.data.yield_market import apy_column
 from sb3_trading.envs.multi_asset import multi_asset_targets
-from sb3_trading.evaluation.metrics import compute_metrics, infer_periods_per_year
+from sb3_trading.evaluation.metrics import compute_metrics, drawdown_series, infer_periods_per_year
+from sb3_trading.features import FeatureNormalizer
 from sb3_trading.sim import CostModel, Portfolio
+from sb3_trading.sim.accrual import accrue_yield
+
+logger = logging.getLogger(__name__)
+
+#: the baselines :func:`env_baselines` builds by default
+BASELINES = ("cash", "buy_and_hold", "equal_weight")
+_UNSET: Any = object()
 
 
 @dataclass
@@ -32,9 +47,17 @@ class BacktestResult:
     :ivar returns: ``(n,)`` simple return of each step net of costs.
     :ivar turnover: ``(n,)`` traded notional / equity before the trade.
     :ivar costs: ``(n,)`` frictions paid per step, account currency.
-    :ivar weights: ``(n, N)`` position weights after each step.
+    :ivar weights: ``(n, N)`` position weights after each step (position value / equity, marked at ``t[k + 1]``).
     :ivar timestamps: ``(n + 1,)`` times of ``t`` when the data has them.
     :ivar metrics: :func:`~sb3_trading.evaluation.metrics.compute_metrics` of ``returns``.
+    :ivar positions: ``(n, N)`` share counts held after each step's trade.
+    :ivar trades: ``(n, N)`` shares traded at each step, ``positions[k] - positions[k - 1]`` (``positions[-1]``
+        = the holdings at the start, which are zero except for envs that invest at reset, e.g. LeveragedPair).
+    :ivar cash: ``(n + 1,)`` cash at each mark, account currency.
+    :ivar periods_per_year: the annualisation used for ``metrics``.
+    :ivar asset_names: names of the ``N`` columns of ``weights``/``positions``.
+    :ivar market: the market the strategy traded on (the whole :class:`MarketData` whose rows ``t`` index),
+        used for volatility regimes; not serialised.
     """
 
     name: str
@@ -46,16 +69,51 @@ class BacktestResult:
     weights: np.ndarray
     timestamps: np.ndarray | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    positions: np.ndarray | None = None
+    trades: np.ndarray | None = None
+    cash: np.ndarray | None = None
+    periods_per_year: float = 252.0
+    asset_names: tuple[str, ...] | None = None
+    market: MarketData | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def n_steps(self) -> int:
+        """Number of decisions ``n``."""
+        return int(self.returns.shape[0])
+
+    @property
+    def drawdown(self) -> np.ndarray:
+        """``(n + 1,)`` drawdown ``1 - equity / running peak`` of the equity curve."""
+        return drawdown_series(self.returns)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary: name, span and metrics."""
+        """JSON-ready summary: name, span, final equity, annualisation and metrics."""
         summary: dict[str, Any] = {"name": self.name, "start_t": int(self.t[0]), "end_t": int(self.t[-1])}
         if self.timestamps is not None:
             summary["start"] = str(np.datetime_as_string(self.timestamps[0], unit="D"))
             summary["end"] = str(np.datetime_as_string(self.timestamps[-1], unit="D"))
         summary["final_equity"] = float(self.equity[-1])
+        summary["periods_per_year"] = float(self.periods_per_year)
         summary["metrics"] = self.metrics
         return summary
+
+    def to_frame(self):  # -> pandas.DataFrame
+        """One row per decision: ``t``, ``equity`` (after the step), ``return``, ``turnover``, ``costs``,
+        ``drawdown`` and ``weight[<asset>]`` columns; indexed by the mark's timestamp when known."""
+        import pandas as pd
+
+        names = self.asset_names or tuple(f"asset_{i}" for i in range(self.weights.shape[1]))
+        columns: dict[str, Any] = {
+            "t": self.t[1:],
+            "equity": self.equity[1:],
+            "return": self.returns,
+            "turnover": self.turnover,
+            "costs": self.costs,
+            "drawdown": self.drawdown[1:],
+        }
+        columns.update({f"weight[{name}]": self.weights[:, j] for j, name in enumerate(names)})
+        index = None if self.timestamps is None else pd.DatetimeIndex(self.timestamps[1:], name="date")
+        return pd.DataFrame(columns, index=index)
 
 
 def _finish(
@@ -67,10 +125,18 @@ def _finish(
     weights: np.ndarray,
     data: MarketData,
     periods_per_year: float | None,
+    positions: np.ndarray | None = None,
+    start_positions: np.ndarray | None = None,
+    cash: np.ndarray | None = None,
+    asset_names: Sequence[str] | None = None,
 ) -> BacktestResult:
     returns = equity[1:] / equity[:-1] - 1.0
     timestamps = None if data.timestamps is None else data.timestamps[t]
-    ppy = infer_periods_per_year(data.timestamps) if periods_per_year is None else periods_per_year
+    ppy = infer_periods_per_year(data.timestamps) if periods_per_year is None else float(periods_per_year)
+    trades = None
+    if positions is not None:
+        before = np.zeros(positions.shape[1]) if start_positions is None else start_positions
+        trades = np.diff(positions, axis=0, prepend=before[None, :])
     return BacktestResult(
         name=name,
         t=t,
@@ -80,7 +146,13 @@ def _finish(
         costs=costs,
         weights=weights,
         timestamps=timestamps,
-        metrics=compute_metrics(returns, ppy, turnover=turnover, costs=costs),
+        metrics=compute_metrics(returns, ppy, turnover=turnover, costs=costs, weights=weights),
+        positions=positions,
+        trades=trades,
+        cash=cash,
+        periods_per_year=ppy,
+        asset_names=None if asset_names is None else tuple(asset_names),
+        market=data,
     )
 
 
@@ -104,25 +176,92 @@ class RandomPolicy:
         return np.asarray(self.action_space.sample()), None
 
 
+def make_backtest_env(
+    env_id: str,
+    data: MarketData,
+    normalizer: FeatureNormalizer | str | None,
+    env_kwargs: Mapping[str, Any] | None = None,
+) -> gym.Env:
+    """A single env that backtests ``data`` from its first usable bar to its end.
+
+    Sets ``random_start=False`` and, for envs that take it, ``episode_length=None`` (the same
+    held-out setup as ``sb3-trading train``); an env's own horizon (LeveragedPair's ``max_days``,
+    stop-losses, drawdown limits) still applies unless ``env_kwargs`` switch it off.
+
+    :param env_id: registered env ID.
+    :param data: the backtest slice (the first ``window`` + indicator warm-up rows are look-back only).
+    :param normalizer: the feature normaliser *fitted on training data* (``train_env.unwrapped.normalizer``);
+        ``"fit"`` fits it on ``data`` itself, which leaks the backtest's statistics into the observations.
+    :param env_kwargs: further env arguments (those above win over them).
+    """
+    kwargs = dict(env_kwargs or {})
+    kwargs.pop("data", None)
+    kwargs["normalizer"] = normalizer
+    kwargs["random_start"] = False
+    spec = gym.spec(env_id)
+    entry = spec.entry_point
+    env_class = _load_entry_point(entry) if isinstance(entry, str) else entry
+    if "episode_length" in inspect.signature(env_class).parameters and "episode_length" not in (env_kwargs or {}):
+        kwargs["episode_length"] = None
+    return gym.make(env_id, data=data, **kwargs)
+
+
+def _load_entry_point(entry_point: str) -> Any:
+    import importlib
+
+    module, _, attr = entry_point.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
 def backtest(
     policy: Any,
-    env: gym.Env,
+    env: gym.Env | str,
     deterministic: bool = True,
     name: str = "agent",
     seed: int | None = None,
     periods_per_year: float | None = None,
+    *,
+    data: MarketData | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
+    normalizer: FeatureNormalizer | str | None = _UNSET,
+    start: int | None = None,
+    stop: int | None = None,
 ) -> BacktestResult:
     """Run ``policy`` over one episode of ``env`` and collect the path.
 
     :param policy: anything with SB3's ``predict(obs, state, episode_start, deterministic)``: an
         algorithm (``PPO``, ``MaskablePPO``, ``RecurrentPPO``...), a policy, or :class:`RandomPolicy`.
         Recurrent state is carried; action masks are passed when the env has ``action_masks()``.
-    :param env: a single gymnasium env (``gym.make(...)`` or an env instance) of ``sb3_trading``.
+    :param env: a single gymnasium env (``gym.make(...)`` or an env instance) of ``sb3_trading``, or a
+        registered env ID, then built on ``data`` rows ``start:stop`` by :func:`make_backtest_env`.
     :param deterministic: use the policy's deterministic action.
     :param name: label stored in the result.
     :param seed: passed to ``env.reset``.
     :param periods_per_year: annualisation; inferred from the data's timestamps when ``None``.
+    :param data: with an env ID: the market to backtest on (required).
+    :param env_kwargs: with an env ID: further env arguments.
+    :param normalizer: with an env ID (required there): the feature normaliser fitted on the *training*
+        data, ``"fit"`` to fit on the backtest slice (leaks its statistics), or ``None`` for raw features.
+    :param start: with an env ID: first row of ``data`` given to the env (look-back included).
+    :param stop: with an env ID: end row (exclusive) of ``data`` given to the env.
+    :return: the :class:`BacktestResult`; its ``t`` index rows of the env's data (the slice, with an ID).
+    :raises TypeError: for a vectorised env.
     """
+    if isinstance(env, str):
+        if data is None:
+            raise ValueError("backtest(policy, env_id) needs data=MarketData(...) to build the env on")
+        if normalizer is _UNSET:
+            raise ValueError(
+                "backtest(policy, env_id, data=...) needs normalizer=: the normaliser fitted on the training data "
+                "(train_env.unwrapped.normalizer), 'fit' to fit on the backtest slice itself (leaks its statistics), "
+                "or None for raw features"
+            )
+        sliced = data if start is None and stop is None else data.slice(start, stop)
+        built = make_backtest_env(env, sliced, normalizer, env_kwargs)
+        try:
+            return backtest(policy, built, deterministic, name, seed, periods_per_year)
+        finally:
+            built.close()
     if isinstance(env, gym.vector.VectorEnv) or hasattr(env, "num_envs"):
         raise TypeError("backtest needs a single env (e.g. gymnasium.make(...)), not a vectorised env")
     base = env.unwrapped
@@ -132,7 +271,9 @@ def backtest(
         masks_fn = None
 
     obs, info = env.reset(seed=seed)
-    ts, equity, turnover, costs, weights = [info["t"]], [info["equity"]], [], [], []
+    start_positions = np.asarray(info["positions"], dtype=np.float64).copy()
+    ts, equity, cash = [info["t"]], [info["equity"]], [info["cash"]]
+    turnover, costs, weights, positions = [], [], [], []
     state, episode_start = None, np.ones((1,), dtype=bool)
     done = False
     while not done:
@@ -143,9 +284,11 @@ def backtest(
         done = terminated or truncated
         ts.append(info["t"])
         equity.append(info["equity"])
+        cash.append(info["cash"])
         turnover.append(info["turnover"])
         costs.append(info["costs"])
         weights.append(np.asarray(info["weights"], dtype=np.float64))
+        positions.append(np.asarray(info["positions"], dtype=np.float64).copy())
     return _finish(
         name,
         np.asarray(ts),
@@ -155,7 +298,22 @@ def backtest(
         np.stack(weights),
         base.data,
         periods_per_year,
+        positions=np.stack(positions),
+        start_positions=start_positions,
+        cash=np.asarray(cash, dtype=np.float64),
+        asset_names=getattr(base, "traded_assets", None),
     )
+
+
+def random_baseline(
+    env: gym.Env, seed: int = 0, name: str = "random", periods_per_year: float | None = None
+) -> BacktestResult:
+    """Backtest seeded uniformly random actions (:class:`RandomPolicy`, legal ones only on masked envs).
+
+    :param env: a single env, as for :func:`backtest` (it is reset with ``seed``).
+    :param seed: seeds both the action sampler and ``env.reset``.
+    """
+    return backtest(RandomPolicy(env.action_space, seed=seed), env, False, name, seed, periods_per_year)
 
 
 TargetFn = Callable[[int, np.ndarray, np.ndarray, Portfolio], np.ndarray]
@@ -170,35 +328,76 @@ def _run_targets(
     initial_cash: float,
     costs: CostModel,
     periods_per_year: float | None,
+    rates: np.ndarray | None = None,
 ) -> BacktestResult:
-    """Trade to ``target_fn(step, equity (1,), prices (1, N), book)`` at each close ``start..stop-1``."""
+    """Trade to ``target_fn(step, equity (1,), prices (1, N), book)`` at each close ``start..stop-1``.
+
+    With ``rates`` ``(T, N)`` (simple yield per bar), holdings over ``t -> t+1`` earn ``rates[t]`` in
+    shares before being marked at ``t + 1``, as in ``YieldAllocation-v0``.
+    """
     if not 0 <= start < stop < data.n_steps:
         raise ValueError(f"need 0 <= start < stop < {data.n_steps}, got start={start}, stop={stop}")
+    if rates is not None:
+        rates = np.asarray(rates, dtype=np.float64)
+        if rates.shape != data.prices.shape:
+            raise ValueError(f"rates must have the prices' shape {data.prices.shape} (per bar, per asset), got {rates.shape}")
+        if not (np.isfinite(rates).all() and (rates > -1.0).all()):
+            raise ValueError("rates must be finite and > -1 (a simple yield per bar, e.g. APY / periods_per_year)")
     book = Portfolio(1, data.n_assets, costs)
     book.reset(initial_cash)
     n = stop - start
     equity = np.empty(n + 1)
     equity[0] = initial_cash
-    turnover, paid, weights = np.empty(n), np.empty(n), np.empty((n, data.n_assets))
+    cash = np.empty(n + 1)
+    cash[0] = initial_cash
+    turnover, paid = np.empty(n), np.empty(n)
+    weights, positions = np.empty((n, data.n_assets)), np.empty((n, data.n_assets))
     for k, t in enumerate(range(start, stop)):
         prices = data.prices[t : t + 1]
         fills = book.trade_to(target_fn(k, equity[k : k + 1], prices, book), prices)
         next_prices = data.prices[t + 1 : t + 2]
+        if rates is not None:
+            book.positions[...] = accrue_yield(book.positions, rates[t], next_prices).positions
         value, _ = book.mark(next_prices)
         equity[k + 1] = value[0]
+        cash[k + 1] = book.cash[0]
         turnover[k] = fills.notional[0] / equity[k]
         paid[k] = fills.costs[0]
         weights[k] = book.weights(next_prices, value)[0]
-    return _finish(name, np.arange(start, stop + 1), equity, turnover, paid, weights, data, periods_per_year)
+        positions[k] = book.positions[0]
+    return _finish(
+        name,
+        np.arange(start, stop + 1),
+        equity,
+        turnover,
+        paid,
+        weights,
+        data,
+        periods_per_year,
+        positions=positions,
+        cash=cash,
+        asset_names=data.asset_names,
+    )
 
 
 def cash_baseline(
-    data: MarketData, start: int = 0, stop: int | None = None, initial_cash: float = 1_000_000.0
+    data: MarketData,
+    start: int = 0,
+    stop: int | None = None,
+    initial_cash: float = 1_000_000.0,
+    periods_per_year: float | None = None,
 ) -> BacktestResult:
-    """Hold cash: zero return every step."""
+    """Hold cash: zero return every step (cash earns nothing in the accounting core)."""
     stop = data.n_steps - 1 if stop is None else stop
     return _run_targets(
-        "cash", data, start, stop, lambda k, e, p, book: book.positions.copy(), initial_cash, CostModel(0.0, 0.0), None
+        "cash",
+        data,
+        start,
+        stop,
+        lambda k, e, p, book: book.positions.copy(),
+        initial_cash,
+        CostModel(0.0, 0.0),
+        periods_per_year,
     )
 
 
@@ -209,11 +408,17 @@ def buy_and_hold(
     initial_cash: float = 1_000_000.0,
     costs: CostModel | None = None,
     periods_per_year: float | None = None,
+    rates: np.ndarray | None = None,
 ) -> BacktestResult:
     """Invest ``initial_cash / N`` in each asset at the close of ``start`` (paying costs), then hold.
 
     :param data: the market.
-    :param start: first decision row; ``stop``: last marked row (default: the last row).
+    :param start: first decision row.
+    :param stop: last marked row (default: the last row).
+    :param initial_cash: starting cash, account currency.
+    :param costs: frictions (default ``CostModel()``).
+    :param periods_per_year: annualisation (default: inferred from the timestamps).
+    :param rates: optional ``(T, N)`` simple yield per bar paid in shares (see :func:`yield_rates`).
     """
     stop = data.n_steps - 1 if stop is None else stop
 
@@ -222,7 +427,7 @@ def buy_and_hold(
             return multi_asset_targets(equity, np.ones_like(prices), prices)
         return book.positions.copy()
 
-    return _run_targets("buy_and_hold", data, start, stop, target, initial_cash, costs or CostModel(), periods_per_year)
+    return _run_targets("buy_and_hold", data, start, stop, target, initial_cash, costs or CostModel(), periods_per_year, rates)
 
 
 def equal_weight(
@@ -232,8 +437,9 @@ def equal_weight(
     initial_cash: float = 1_000_000.0,
     costs: CostModel | None = None,
     periods_per_year: float | None = None,
+    rates: np.ndarray | None = None,
 ) -> BacktestResult:
-    """Rebalance to ``E_t / N`` in every asset at every close (paying costs)."""
+    """Rebalance to ``E_t / N`` in every asset at every close (paying costs); arguments as :func:`buy_and_hold`."""
     stop = data.n_steps - 1 if stop is None else stop
     return _run_targets(
         "equal_weight",
@@ -244,4 +450,119 @@ def equal_weight(
         initial_cash,
         costs or CostModel(),
         periods_per_year,
+        rates,
+    )
+
+
+def yield_rates(data: MarketData, periods_per_year: float = 252) -> np.ndarray:
+    """``(T, N)`` simple yield per bar, ``apy[<asset>] / periods_per_year``, from the data's APY columns.
+
+    :raises ValueError: if an asset has no ``apy[<asset>]`` feature column.
+    """
+    missing = [apy_column(a) for a in data.asset_names if apy_column(a) not in data.feature_names]
+    if missing:
+        raise ValueError(f"data lacks the APY feature columns {missing} (annualised yields, one per asset)")
+    columns = [list(data.feature_names).index(apy_column(a)) for a in data.asset_names]
+    return data.features[:, columns] / float(periods_per_year)
+
+
+def env_baselines(
+    env: gym.Env,
+    start: int,
+    stop: int,
+    names: Sequence[str] = BASELINES,
+    periods_per_year: float | None = None,
+    random_seed: int | None = None,
+) -> dict[str, BacktestResult]:
+    """The baselines of an env's backtest, on the same rows, assets, cash and costs.
+
+    Cash, buy-and-hold and equal-weight trade the env's ``traded_assets`` of ``env.unwrapped.data``
+    from row ``start`` to ``stop`` with the env's ``initial_cash`` and ``costs``; on
+    ``YieldAllocation-v0`` they also earn the assets' yield (:func:`yield_rates`). Baselines ignore
+    env-specific mechanics (price impact, stop-losses, weight bounds). ``"random"`` (or
+    ``random_seed`` set) adds :func:`random_baseline`, which runs the env itself.
+
+    :param env: the single env the agent was backtested on.
+    :param start: first decision row (``result.t[0]``).
+    :param stop: last marked row (``result.t[-1]``).
+    :param names: any of ``"cash"``, ``"buy_and_hold"``, ``"equal_weight"``, ``"random"``.
+    :param periods_per_year: annualisation (default: inferred).
+    :param random_seed: seed of the random baseline (default 0 when ``"random"`` is named).
+    :return: ``{name: result}`` in the order of ``names``.
+    """
+    from sb3_trading.envs.yield_allocation import YieldAllocationEnv
+
+    unknown = sorted(set(names) - {*BASELINES, "random"})
+    if unknown:
+        raise ValueError(f"unknown baselines {unknown}; choose from {[*BASELINES, 'random']}")
+    base = env.unwrapped
+    data: MarketData = base.data
+    traded = data.select_assets(list(getattr(base, "traded_assets", data.asset_names)))
+    costs: CostModel = getattr(base, "costs", CostModel())
+    initial_cash = float(getattr(base, "initial_cash", 1_000_000.0))
+    rates = yield_rates(traded, base.periods_per_year) if isinstance(base, YieldAllocationEnv) else None
+    results: dict[str, BacktestResult] = {}
+    for name in names:
+        if name == "cash":
+            result = cash_baseline(traded, start, stop, initial_cash, periods_per_year)
+        elif name == "buy_and_hold":
+            result = buy_and_hold(traded, start, stop, initial_cash, costs, periods_per_year, rates)
+        elif name == "equal_weight":
+            result = equal_weight(traded, start, stop, initial_cash, costs, periods_per_year, rates)
+        else:
+            result = random_baseline(env, 0 if random_seed is None else random_seed, periods_per_year=periods_per_year)
+        results[name] = dataclasses.replace(result, market=data)
+    if random_seed is not None and "random" not in names:
+        results["random"] = random_baseline(env, random_seed, periods_per_year=periods_per_year)
+    return results
+
+
+def concat_results(results: Sequence[BacktestResult], name: str | None = None) -> BacktestResult:
+    """Stitch consecutive out-of-sample results (e.g. walk-forward folds) into one path.
+
+    Returns are concatenated and compounded from the first result's starting equity; ``t`` holds the
+    first start row followed by every result's mark rows, so it may jump between pieces. Costs, cash
+    and positions are rescaled to the stitched equity of each piece.
+
+    :param results: results in time order, with the same assets.
+    :param name: label (default: the first result's).
+    """
+    if not results:
+        raise ValueError("concat_results needs at least one result")
+    first = results[0]
+    returns = np.concatenate([r.returns for r in results])
+    equity = first.equity[0] * np.concatenate([[1.0], np.cumprod(1.0 + returns)])
+    scale = np.concatenate(
+        [np.full(r.n_steps, equity[sum(x.n_steps for x in results[:i])] / r.equity[0]) for i, r in enumerate(results)]
+    )
+    t = np.concatenate([first.t[:1], *(r.t[1:] for r in results)])
+    timestamps = None
+    if all(r.timestamps is not None for r in results):
+        timestamps = np.concatenate([first.timestamps[:1], *(r.timestamps[1:] for r in results)])
+    weights = np.concatenate([r.weights for r in results])
+    turnover = np.concatenate([r.turnover for r in results])
+    costs = np.concatenate([r.costs for r in results]) * scale
+    positions = trades = cash = None
+    if all(r.positions is not None for r in results):
+        positions = np.concatenate([r.positions for r in results]) * scale[:, None]
+        trades = np.concatenate([r.trades for r in results]) * scale[:, None]
+    if all(r.cash is not None for r in results):
+        cash = np.concatenate([first.cash[:1], *(r.cash[1:] for r in results)]) * np.concatenate([[1.0], scale])
+    ppy = first.periods_per_year
+    return BacktestResult(
+        name=name or first.name,
+        t=t,
+        equity=equity,
+        returns=returns,
+        turnover=turnover,
+        costs=costs,
+        weights=weights,
+        timestamps=timestamps,
+        metrics=compute_metrics(returns, ppy, turnover=turnover, costs=costs, weights=weights),
+        positions=positions,
+        trades=trades,
+        cash=cash,
+        periods_per_year=ppy,
+        asset_names=first.asset_names,
+        market=first.market,
     )

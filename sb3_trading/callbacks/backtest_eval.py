@@ -1,0 +1,298 @@
+"""Periodic deterministic backtest on a held-out env: log ``eval/...`` metrics, keep the best model, stop early."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import logging
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback, EventCallback, StopTrainingOnNoModelImprovement
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+
+from sb3_trading.envs.registration import check_env_id
+from sb3_trading.evaluation import backtest, compute_metrics
+from sb3_trading.utils import save_model_atomic
+
+logger = logging.getLogger(__name__)
+
+BEST_MODEL_NAME = "best_model.zip"
+#: metrics where smaller is better; every other metric of ``compute_metrics`` is maximised
+LOWER_IS_BETTER = frozenset(
+    {
+        "max_drawdown",
+        "max_drawdown_duration",
+        "longest_drawdown",
+        "annual_volatility",
+        "mean_turnover",
+        "annual_turnover",
+        "total_costs",
+    }
+)
+
+
+def known_metrics() -> list[str]:
+    """Names of the metrics a backtest reports (the keys of :func:`~sb3_trading.evaluation.compute_metrics`)."""
+    zeros = np.zeros(2)
+    optional = {"turnover": zeros, "costs": zeros, "weights": np.zeros((2, 1))}
+    accepted = inspect.signature(compute_metrics).parameters
+    return sorted(compute_metrics(zeros, **{key: value for key, value in optional.items() if key in accepted}))
+
+
+class _ObsNormalizingPolicy:
+    """Wrap a model trained under ``VecNormalize`` so ``predict`` sees normalised observations, as in training."""
+
+    def __init__(self, model: Any, vec_normalize: VecNormalize) -> None:
+        self.model = model
+        self.vec_normalize = vec_normalize
+        self._takes_masks = "action_masks" in inspect.signature(model.predict).parameters
+
+    def predict(
+        self,
+        observation: Any,
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = False,
+        action_masks: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, Any]:
+        kwargs = {"action_masks": action_masks} if self._takes_masks and action_masks is not None else {}
+        observation = self.vec_normalize.normalize_obs(observation)
+        return self.model.predict(observation, state=state, episode_start=episode_start, deterministic=deterministic, **kwargs)
+
+
+class BacktestEvalCallback(EventCallback):
+    """Every ``eval_freq`` calls, backtest the policy on a held-out env; keep the best model; optionally stop.
+
+    The evaluation runs :func:`sb3_trading.evaluation.backtest` (deterministic actions by default)
+    over ``n_eval_episodes`` episodes of ``eval_env``, averages each metric over them, and records
+    every metric of the result as ``eval/<name>`` (``eval/sharpe``, ``eval/max_drawdown``,
+    ``eval/total_return``...) plus ``eval/final_equity`` and ``eval/best_<metric>``, then dumps the
+    logger at the current timestep (as SB3's ``EvalCallback`` does).
+
+    The model is scored by ``metric``: ``score = value`` when higher is better, ``-value`` when lower
+    is better (``max_drawdown``, ``annual_volatility``, ``mean_turnover``, ``total_costs``). A score
+    strictly above the best so far saves the model to ``best_model_save_path/best_model.zip``
+    atomically (never a half-written file) and triggers ``callback_on_new_best``. Like
+    ``EvalCallback`` it exposes ``best_mean_reward`` (the best score, ``-inf`` before the first
+    evaluation) and ``last_mean_reward``, and is the ``parent`` of its child callbacks, so SB3's
+    ``StopTrainingOnNoModelImprovement`` (as ``callback_after_eval``) and
+    ``StopTrainingOnRewardThreshold`` (as ``callback_on_new_best``, threshold in score units)
+    work unchanged.
+
+    A model trained under ``VecNormalize`` is evaluated on observations normalised with the
+    training statistics. With several training envs one call is ``n_envs`` timesteps:
+    ``eval_freq = max(eval_freq_in_steps // n_envs, 1)`` (see :func:`make_eval_callback`).
+
+    :param eval_env: the held-out env: a single gymnasium env (not a ``VecEnv``), or a registered
+        env ID built with ``gymnasium.make(eval_env, **eval_env_kwargs)`` when training starts; for an
+        ID, the feature normaliser of the *training* env is reused (unless ``eval_env_kwargs``
+        names one) so the held-out features are scaled with training statistics only. The ID
+        form is what an rl-zoo3 yml ``callback:`` entry can pass.
+    :param eval_freq: evaluate every ``eval_freq`` calls of the callback (``<= 0`` never).
+    :param metric: the metric that selects the best model (a key of ``compute_metrics``).
+    :param best_model_save_path: folder for ``best_model.zip``; ``None`` saves nothing.
+    :param callback_on_new_best: called when the score improves.
+    :param callback_after_eval: called after every evaluation (e.g. ``StopTrainingOnNoModelImprovement``).
+    :param deterministic: use the policy's deterministic action.
+    :param n_eval_episodes: episodes per evaluation (different with a ``random_start`` env).
+    :param eval_env_kwargs: keyword arguments when ``eval_env`` is an ID (e.g. ``data``, ``synthetic_seed``).
+    :param seed: seed of the first evaluation episode's ``reset`` (episode ``k`` uses ``seed + k``);
+        ``None`` leaves the env's RNG running.
+    :param periods_per_year: annualisation of the metrics; ``None`` infers it from the data's timestamps.
+    :param verbose: 1 logs each evaluation at INFO level (``logging``), 0 is silent.
+    """
+
+    def __init__(
+        self,
+        eval_env: gym.Env | str,
+        eval_freq: int = 10_000,
+        metric: str = "sharpe",
+        best_model_save_path: str | Path | None = None,
+        callback_on_new_best: BaseCallback | None = None,
+        callback_after_eval: BaseCallback | None = None,
+        deterministic: bool = True,
+        n_eval_episodes: int = 1,
+        eval_env_kwargs: dict[str, Any] | None = None,
+        seed: int | None = None,
+        periods_per_year: float | None = None,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(callback_after_eval, verbose=verbose)
+        if isinstance(eval_env, (VecEnv, gym.vector.VectorEnv)):
+            raise TypeError("BacktestEvalCallback needs one held-out env (gymnasium.make(...)) or an env ID, not a VecEnv")
+        self.eval_env_id: str | None = None
+        self.eval_env_kwargs = dict(eval_env_kwargs or {})
+        if isinstance(eval_env, str):
+            self.eval_env_id = check_env_id(eval_env)
+        elif self.eval_env_kwargs:
+            raise ValueError("eval_env_kwargs is only used when eval_env is an env ID; got an env instance")
+        elif not isinstance(eval_env, gym.Env):
+            raise TypeError(f"eval_env must be a gymnasium.Env or an env ID, got {type(eval_env).__name__}")
+        if isinstance(eval_freq, bool) or not isinstance(eval_freq, (int, np.integer)):
+            raise TypeError(f"eval_freq must be an integer, got {eval_freq!r}")
+        if isinstance(n_eval_episodes, bool) or not isinstance(n_eval_episodes, (int, np.integer)) or n_eval_episodes < 1:
+            raise ValueError(f"n_eval_episodes must be an integer >= 1, got {n_eval_episodes!r}")
+        names = known_metrics()
+        if metric not in names:
+            close = difflib.get_close_matches(metric, names, n=1, cutoff=0.5)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"unknown metric {metric!r}{hint} Known: {names}")
+
+        #: the held-out env (built in ``_init_callback`` when ``eval_env`` is an ID)
+        self.eval_env: gym.Env | None = None if isinstance(eval_env, str) else eval_env
+        self.eval_freq = int(eval_freq)
+        self.metric = metric
+        self.greater_is_better = metric not in LOWER_IS_BETTER
+        self.best_model_save_path = None if best_model_save_path is None else Path(best_model_save_path)
+        self.callback_on_new_best = callback_on_new_best
+        if callback_on_new_best is not None:
+            callback_on_new_best.parent = self
+        self.deterministic = deterministic
+        self.n_eval_episodes = int(n_eval_episodes)
+        self.seed = seed
+        self.periods_per_year = periods_per_year
+        #: best score so far (``metric``'s value, negated when lower is better); read by SB3's stop callbacks
+        self.best_mean_reward = -np.inf
+        #: score of the latest evaluation
+        self.last_mean_reward = -np.inf
+        #: averaged metrics of the latest evaluation and of the best one
+        self.last_metrics: dict[str, float] = {}
+        self.best_metrics: dict[str, float] = {}
+        #: ``(num_timesteps, metrics)`` of every evaluation
+        self.evaluations: list[tuple[int, dict[str, float]]] = []
+
+    @property
+    def best_model_path(self) -> Path | None:
+        """``best_model_save_path / "best_model.zip"``, or ``None`` when not saving."""
+        return None if self.best_model_save_path is None else self.best_model_save_path / BEST_MODEL_NAME
+
+    def _init_callback(self) -> None:
+        if self.best_model_save_path is not None:
+            self.best_model_save_path.mkdir(parents=True, exist_ok=True)
+        if self.eval_env is None:
+            self.eval_env = self._make_eval_env()
+        if self.callback_on_new_best is not None:
+            self.callback_on_new_best.init_callback(self.model)
+
+    def _make_eval_env(self) -> gym.Env:
+        """``gymnasium.make(eval_env_id, **eval_env_kwargs)``, with the training env's normaliser by default."""
+        if self.eval_env_id is None:
+            raise RuntimeError("BacktestEvalCallback has neither an eval env nor an env ID to build one")
+        kwargs = dict(self.eval_env_kwargs)
+        training_env = None if self.model is None else self.model.get_env()
+        if "normalizer" not in kwargs and training_env is not None and training_env.has_attr("normalizer"):
+            kwargs["normalizer"] = training_env.get_attr("normalizer", indices=[0])[0]
+        return gym.make(self.eval_env_id, **kwargs)
+
+    def evaluate(self) -> dict[str, float]:
+        """Backtest the current policy ``n_eval_episodes`` times; return the mean of each metric.
+
+        Also sets ``last_metrics``. Does not log, save or compare (``_on_step`` does).
+        """
+        if self.eval_env is None:
+            self.eval_env = self._make_eval_env()
+        vec_normalize = self.model.get_vec_normalize_env()
+        policy: Any = self.model if vec_normalize is None else _ObsNormalizingPolicy(self.model, vec_normalize)
+        runs = []
+        for k in range(self.n_eval_episodes):
+            seed = None if self.seed is None else self.seed + k
+            result = backtest(
+                policy,
+                self.eval_env,
+                deterministic=self.deterministic,
+                seed=seed,
+                periods_per_year=self.periods_per_year,
+            )
+            runs.append({**result.metrics, "final_equity": float(result.equity[-1])})
+        self.last_metrics = {key: float(np.mean([run[key] for run in runs])) for key in runs[0]}
+        return self.last_metrics
+
+    def _on_step(self) -> bool:
+        if self.eval_freq <= 0 or self.n_calls % self.eval_freq != 0:
+            return True
+        metrics = self.evaluate()
+        if self.metric not in metrics:
+            raise ValueError(f"the backtest did not report metric {self.metric!r}; it reported {sorted(metrics)}")
+        value = metrics[self.metric]
+        score = value if self.greater_is_better else -value
+        self.last_mean_reward = score
+        self.evaluations.append((self.num_timesteps, metrics))
+        for key, metric_value in metrics.items():
+            self.logger.record(f"eval/{key}", metric_value)
+
+        continue_training = True
+        new_best = score > self.best_mean_reward
+        if new_best:
+            self.best_mean_reward = score
+            self.best_metrics = dict(metrics)
+            if self.best_model_path is not None:
+                save_model_atomic(self.model, self.best_model_path)
+        self.logger.record(f"eval/best_{self.metric}", self.best_metrics.get(self.metric, value))
+        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+        self.logger.dump(self.num_timesteps)
+        if self.verbose >= 1:
+            logger.info(
+                "eval at %d steps: %s=%.4f (best %.4f)%s",
+                self.num_timesteps,
+                self.metric,
+                value,
+                self.best_metrics.get(self.metric, float("nan")),
+                f", saved {self.best_model_path}" if new_best and self.best_model_path is not None else "",
+            )
+        if new_best and self.callback_on_new_best is not None:
+            continue_training = self.callback_on_new_best.on_step()
+        if self.callback is not None:
+            continue_training = continue_training and self._on_event()
+        return continue_training
+
+    def update_child_locals(self, locals_: dict[str, Any]) -> None:
+        if self.callback is not None:
+            self.callback.update_locals(locals_)
+        if self.callback_on_new_best is not None:
+            self.callback_on_new_best.update_locals(locals_)
+
+
+def make_eval_callback(
+    eval_env: gym.Env | str,
+    eval_freq: int,
+    best_model_save_path: str | Path | None = None,
+    patience: int | None = None,
+    metric: str = "sharpe",
+    n_envs: int = 1,
+    min_evals: int = 0,
+    **kwargs: Any,
+) -> BacktestEvalCallback:
+    """The trainer's evaluation callback: backtest every ``eval_freq`` timesteps, keep the best, stop on a plateau.
+
+    :param eval_env: the held-out env (or an env ID, see :class:`BacktestEvalCallback`).
+    :param eval_freq: evaluate every ``eval_freq`` environment steps (timesteps, summed over the
+        ``n_envs`` training envs); converted to callback calls as ``max(eval_freq // n_envs, 1)``.
+    :param best_model_save_path: folder for ``best_model.zip``; ``None`` saves nothing.
+    :param patience: stop after this many consecutive evaluations without a new best score
+        (SB3's ``StopTrainingOnNoModelImprovement(max_no_improvement_evals=patience)``, which stops
+        at the ``patience + 1``-th evaluation without improvement); ``None`` never stops early.
+    :param metric: the selection metric.
+    :param n_envs: number of training envs.
+    :param min_evals: evaluations before non-improvement starts to count.
+    :param kwargs: other :class:`BacktestEvalCallback` arguments.
+    """
+    if isinstance(eval_freq, bool) or not isinstance(eval_freq, (int, np.integer)) or eval_freq < 1:
+        raise ValueError(f"eval_freq must be an integer >= 1 (timesteps), got {eval_freq!r}")
+    if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
+        raise ValueError(f"n_envs must be an integer >= 1, got {n_envs!r}")
+    stop = None
+    if patience is not None:
+        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
+            raise ValueError(f"patience must be an integer >= 0 or None, got {patience!r}")
+        stop = StopTrainingOnNoModelImprovement(max_no_improvement_evals=int(patience), min_evals=min_evals)
+    return BacktestEvalCallback(
+        eval_env,
+        eval_freq=max(int(eval_freq) // int(n_envs), 1),
+        metric=metric,
+        best_model_save_path=best_model_save_path,
+        callback_after_eval=stop,
+        **kwargs,
+    )

@@ -1,0 +1,123 @@
+"""Per-episode trading metrics of the training envs, logged to SB3's logger (TensorBoard, CSV, stdout)."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+
+from sb3_trading.evaluation import compute_metrics
+
+logger = logging.getLogger(__name__)
+
+#: the ``info`` keys the callback reads (standard keys of every sb3_trading env)
+REQUIRED_INFO_KEYS = ("equity", "portfolio_return", "turnover", "costs")
+#: metric name -> logger key
+METRIC_KEYS = {
+    "episode_return": "trading/episode_return",
+    "sharpe": "trading/sharpe",
+    "max_drawdown": "trading/max_drawdown",
+    "turnover": "trading/turnover",
+    "cost_share": "trading/cost_share",
+    "episode_length": "trading/episode_length",
+}
+
+
+class TradingMetricsCallback(BaseCallback):
+    """Log trading metrics of each finished training episode, from the standard ``info`` keys.
+
+    On every step the callback appends, for each sub-env ``i`` of the training ``VecEnv``, the
+    step's ``portfolio_return``, ``turnover`` and ``costs`` from ``infos[i]``; when ``dones[i]``
+    the episode's metrics are computed, the per-env buffers cleared, and the mean over the last
+    ``stats_window_size`` finished episodes (like SB3's ``rollout/ep_rew_mean``) is recorded:
+
+    ============================  ====================================================================
+    key                           per episode of ``n`` steps with returns ``R_1..R_n``
+    ============================  ====================================================================
+    ``trading/episode_return``    ``prod(1 + R_t) - 1`` (= ``E_n / E_0 - 1``, a fraction)
+    ``trading/sharpe``            ``mean(R) / std(R, ddof=1) * sqrt(periods_per_year)`` (0 if std = 0)
+    ``trading/max_drawdown``      largest peak-to-trough loss of the episode's equity, a fraction
+    ``trading/turnover``          mean per-step turnover (traded notional / equity)
+    ``trading/cost_share``        ``sum(costs_t) / E_0``: frictions paid, as a fraction of the
+                                  starting equity (the return the costs took away)
+    ``trading/episode_length``    ``n``
+    ============================  ====================================================================
+
+    Sharpe and drawdown follow :func:`sb3_trading.evaluation.compute_metrics`. The starting equity
+    is ``E_0 = E_1 / (1 + R_1)`` (the standard keys' identity ``R_t = E_t / E_{t-1} - 1``). It reads
+    ``self.locals["infos"]``/``["dones"]`` of SB3's rollout loop, so it works with ``DummyVecEnv``,
+    ``SubprocVecEnv``, ``Monitor``-wrapped envs and reward wrappers (which keep the keys), on-policy
+    and off-policy algorithms. Usable from an rl-zoo3 yml: ``callback: - sb3_trading.callbacks.TradingMetricsCallback``.
+
+    :param periods_per_year: bars per year used to annualise the Sharpe ratio (252 for daily bars).
+    :param stats_window_size: number of recent episodes averaged in each logged value.
+    :param verbose: 1 logs each finished episode at INFO level (``logging``), 0 is silent.
+    """
+
+    def __init__(self, periods_per_year: float = 252.0, stats_window_size: int = 100, verbose: int = 0) -> None:
+        super().__init__(verbose=verbose)
+        if not np.isfinite(periods_per_year) or periods_per_year <= 0:
+            raise ValueError(f"periods_per_year must be finite and > 0, got {periods_per_year!r}")
+        if isinstance(stats_window_size, bool) or not isinstance(stats_window_size, int) or stats_window_size < 1:
+            raise ValueError(f"stats_window_size must be an integer >= 1, got {stats_window_size!r}")
+        self.periods_per_year = float(periods_per_year)
+        self.stats_window_size = stats_window_size
+        #: metrics of the last ``stats_window_size`` finished episodes, oldest first
+        self.episodes: deque[dict[str, float]] = deque(maxlen=stats_window_size)
+        #: number of episodes finished since training started
+        self.n_episodes = 0
+        self._buffers: list[dict[str, list[float]]] = []
+
+    def _init_callback(self) -> None:
+        self._buffers = [self._empty() for _ in range(self.training_env.num_envs)]
+
+    @staticmethod
+    def _empty() -> dict[str, list[float]]:
+        return {"returns": [], "turnover": [], "costs": [], "equity": []}
+
+    def _on_step(self) -> bool:
+        infos: list[dict[str, Any]] = self.locals["infos"]
+        dones = np.asarray(self.locals["dones"], dtype=bool).reshape(-1)
+        finished = False
+        for i, info in enumerate(infos):
+            missing = [key for key in REQUIRED_INFO_KEYS if key not in info]
+            if missing:
+                raise KeyError(
+                    f"TradingMetricsCallback needs the standard sb3_trading info keys; env {i} of the training "
+                    f"VecEnv does not report {missing}"
+                )
+            buffer = self._buffers[i]
+            buffer["returns"].append(float(info["portfolio_return"]))
+            buffer["turnover"].append(float(info["turnover"]))
+            buffer["costs"].append(float(info["costs"]))
+            buffer["equity"].append(float(info["equity"]))
+            if dones[i]:
+                self._finish_episode(i)
+                finished = True
+        if finished:
+            for name, key in METRIC_KEYS.items():
+                self.logger.record(key, float(np.mean([episode[name] for episode in self.episodes])))
+            self.logger.record("trading/n_episodes", self.n_episodes)
+        return True
+
+    def _finish_episode(self, i: int) -> None:
+        buffer, self._buffers[i] = self._buffers[i], self._empty()
+        returns = np.asarray(buffer["returns"])
+        metrics = compute_metrics(returns, self.periods_per_year, turnover=buffer["turnover"], costs=buffer["costs"])
+        growth = 1.0 + returns[0]
+        start_equity = buffer["equity"][0] / growth if growth > 0 else float("nan")
+        episode = {
+            "episode_return": metrics["total_return"],
+            "sharpe": metrics["sharpe"],
+            "max_drawdown": metrics["max_drawdown"],
+            "turnover": metrics["mean_turnover"],
+            "cost_share": metrics["total_costs"] / start_equity if np.isfinite(start_equity) and start_equity > 0 else 0.0,
+            "episode_length": float(returns.size),
+        }
+        self.episodes.append(episode)
+        self.n_episodes += 1
+        if self.verbose >= 1:
+            logger.info("episode %d (env %d): %s", self.n_episodes, i, {k: round(v, 6) for k, v in episode.items()})

@@ -1,0 +1,164 @@
+"""Purged cross-validation splits over time indices (López de Prado, *Advances in Financial ML*, ch. 7).
+
+Both splitters work on positions ``0 .. n-1`` of a time series (bars) and yield
+``(train_idx, test_idx)`` pairs of sorted ``int64`` NumPy arrays. Each test set
+is one contiguous block ``[test_start, test_end)``.
+
+* **Purging** — a training sample at ``i`` whose label looks ``h`` bars ahead
+  (it uses prices up to ``i + h``) overlaps a test block starting at
+  ``test_start`` when ``i + h >= test_start``. ``purge = h`` removes the
+  training indices ``[test_start - purge, test_start)``.
+* **Embargo** — serial correlation lets information from the test block leak
+  into training samples right after it; ``embargo`` removes the training
+  indices ``[test_end, test_end + embargo)``.
+
+So with either splitter, no training index ``i`` satisfies
+``test_start - purge <= i < test_end + embargo``.
+
+A reinforcement-learning agent in ``sb3_trading`` that decides at ``t`` is
+rewarded with the mark from ``t`` to ``t + 1``, and a training slice of rows
+``[a, b)`` only marks rows ``< b``: contiguous walk-forward slices need no purge
+for the reward itself. Use ``purge`` for longer label horizons (multi-bar
+rewards, n-step targets) and as a safety margin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+Split = tuple[np.ndarray, np.ndarray]
+
+
+def _check_int(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def purged_kfold(n: int, n_splits: int = 5, purge: int = 0, embargo: int = 0) -> Iterator[Split]:
+    """Purged k-fold: ``n_splits`` contiguous test blocks, training on everything else minus purge/embargo.
+
+    Test blocks are ``numpy.array_split(arange(n), n_splits)`` (sizes differ by at most one). Training
+    indices lie before *and after* the test block (as in AFML's ``PurgedKFold``).
+
+    :param n: number of bars.
+    :param n_splits: number of folds, ``2 <= n_splits <= n``.
+    :param purge: bars before each test block removed from training (the label horizon), ``>= 0``.
+    :param embargo: bars after each test block removed from training, ``>= 0``.
+    :return: an iterator of ``(train_idx, test_idx)``; a fold whose training set is empty raises ``ValueError``.
+    """
+    n = _check_int("n", n, 2)
+    n_splits = _check_int("n_splits", n_splits, 2)
+    purge = _check_int("purge", purge, 0)
+    embargo = _check_int("embargo", embargo, 0)
+    if n_splits > n:
+        raise ValueError(f"n_splits={n_splits} is more than the n={n} bars")
+    indices = np.arange(n, dtype=np.int64)
+    bounds = np.cumsum([0, *(len(block) for block in np.array_split(indices, n_splits))])
+    for test_start, test_end in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        keep = (indices < test_start - purge) | (indices >= test_end + embargo)
+        train = indices[keep]
+        if train.size == 0:
+            raise ValueError(
+                f"fold with test rows [{test_start}, {test_end}) has no training rows left after purge={purge} and "
+                f"embargo={embargo} (n={n}); use more data, more folds or a smaller purge/embargo"
+            )
+        yield train, indices[test_start:test_end]
+
+
+def walk_forward_bounds(
+    n: int,
+    n_splits: int | None = None,
+    train_size: int | None = None,
+    test_size: int | None = None,
+    purge: int = 0,
+    embargo: int = 0,
+    expanding: bool = True,
+) -> list[tuple[int, int, int, int]]:
+    """Row bounds ``(train_start, train_end, test_start, test_end)`` (half-open) of each walk-forward fold.
+
+    The test blocks are the last ``n_splits * test_size`` bars, consecutive and non-overlapping.
+    Fold ``k`` trains on ``[train_start, test_start - purge)``: from bar 0 when ``expanding``,
+    else the ``train_size`` bars before ``test_start - purge`` (a rolling window). Training always
+    ends before its test block starts, so ``embargo`` (which removes bars *after* a test block from
+    training) never removes anything here; it is validated and accepted for symmetry with
+    :func:`purged_kfold`.
+
+    Sizes: give ``n_splits`` (then ``test_size`` defaults to the largest size leaving the first
+    training window at least as long as one test block, or ``train_size`` bars when that is given),
+    or ``train_size`` and ``test_size`` (then ``n_splits`` is as many folds as fit).
+
+    :param n: number of bars.
+    :param n_splits: number of folds, ``>= 1``.
+    :param train_size: bars of the first (expanding) or every (rolling) training window.
+    :param test_size: bars per test block.
+    :param purge: bars between a training window's end and its test block, ``>= 0``.
+    :param embargo: validated, no effect (see above).
+    :param expanding: grow the training window from bar 0 (``True``) or roll it (``False``).
+    :raises ValueError: on inconsistent sizes or a fold that cannot fit.
+    """
+    n = _check_int("n", n, 2)
+    purge = _check_int("purge", purge, 0)
+    _check_int("embargo", embargo, 0)
+    if train_size is not None:
+        train_size = _check_int("train_size", train_size, 1)
+    if n_splits is not None:
+        n_splits = _check_int("n_splits", n_splits, 1)
+    if test_size is None:
+        if n_splits is None:
+            raise ValueError("walk-forward needs n_splits, or train_size and test_size")
+        if train_size is None:
+            test_size = (n - purge) // (n_splits + 1)
+        else:
+            test_size = (n - purge - train_size) // n_splits
+        if test_size < 1:
+            raise ValueError(
+                f"n={n} bars are too few for n_splits={n_splits} walk-forward folds with purge={purge}"
+                + ("" if train_size is None else f" and train_size={train_size}")
+            )
+    else:
+        test_size = _check_int("test_size", test_size, 1)
+    if n_splits is None:
+        if train_size is None:
+            raise ValueError("walk-forward needs n_splits, or train_size and test_size")
+        n_splits = (n - purge - train_size) // test_size
+        if n_splits < 1:
+            raise ValueError(
+                f"n={n} bars hold no fold of train_size={train_size} + purge={purge} + test_size={test_size} bars"
+            )
+    first_test = n - n_splits * test_size
+    if train_size is None:
+        train_size = first_test - purge
+    if first_test - purge < train_size or train_size < 1:
+        raise ValueError(
+            f"walk-forward with n={n}, n_splits={n_splits}, test_size={test_size}, purge={purge} leaves "
+            f"{first_test - purge} bars for the first training window, need train_size={train_size} >= 1"
+        )
+    bounds = []
+    for k in range(n_splits):
+        test_start = first_test + k * test_size
+        train_end = test_start - purge
+        train_start = 0 if expanding else train_end - train_size
+        bounds.append((train_start, train_end, test_start, test_start + test_size))
+    return bounds
+
+
+def walk_forward_splits(
+    n: int,
+    n_splits: int | None = None,
+    train_size: int | None = None,
+    test_size: int | None = None,
+    purge: int = 0,
+    embargo: int = 0,
+    expanding: bool = True,
+) -> Iterator[Split]:
+    """Walk-forward (anchored or rolling) splits: each fold trains on bars strictly before its test block.
+
+    Arguments and layout as :func:`walk_forward_bounds`; yields ``(train_idx, test_idx)`` arrays.
+    """
+    for train_start, train_end, test_start, test_end in walk_forward_bounds(
+        n, n_splits, train_size, test_size, purge, embargo, expanding
+    ):
+        yield np.arange(train_start, train_end, dtype=np.int64), np.arange(test_start, test_end, dtype=np.int64)

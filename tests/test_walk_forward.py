@@ -1,0 +1,158 @@
+"""Walk-forward train/test end to end, and the backtest command's round trip on a saved model."""
+
+import argparse
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import sb3_trading  # noqa: F401
+from sb3_trading.data import load_market_data, make_regime_market
+from sb3_trading.evaluation import walk_forward
+from sb3_trading.evaluation.commands import (
+    add_backtest_arguments,
+    add_walk_forward_arguments,
+    backtest_from_args,
+    format_summary,
+    infer_algo,
+    run_backtest_command,
+    walk_forward_from_args,
+)
+from sb3_trading.features import FeatureNormalizer
+
+ENV_ID = "sb3_trading/MultiAsset-v0"
+TINY = ["n_steps=64", "batch_size=64", "n_epochs=1", "policy_kwargs={'net_arch': [16]}"]
+TINY_PARAMS = {"n_steps": 64, "batch_size": 64, "n_epochs": 1, "policy_kwargs": {"net_arch": [16]}}
+
+
+@pytest.fixture(scope="module")
+def market_csv(tmp_path_factory):
+    data = make_regime_market(n_steps=240, n_assets=2, seed=3)
+    path = tmp_path_factory.mktemp("data") / "prices.csv"
+    data.to_frame()[list(data.asset_names)].to_csv(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def walk_forward_run(market_csv, tmp_path_factory):
+    """``sb3-trading walk-forward`` through its argument parser: 2 folds of 256 steps of a tiny PPO."""
+    out = tmp_path_factory.mktemp("wf")
+    parser = add_walk_forward_arguments(argparse.ArgumentParser())
+    args = parser.parse_args(
+        ["--data", str(market_csv), "--splits", "2", "--timesteps", "256", "--purge", "2", "--output-dir", str(out)]
+        + ["--device", "cpu", "--n-boot", "200", "--hyperparams", *TINY]
+    )
+    return walk_forward_from_args(args), out
+
+
+def test_walk_forward_writes_folds_and_the_stitched_report(walk_forward_run):
+    summary, out = walk_forward_run
+    written = json.loads((out / "walk_forward.json").read_text())
+    assert written["config"]["n_splits"] == 2 and written["config"]["purge"] == 2
+    folds = written["folds"]
+    assert len(folds) == 2
+    for fold in folds:
+        (train_start, train_end), (test_start, test_end) = fold["train_rows"], fold["test_rows"]
+        assert train_start == 0 and train_end + 2 == test_start  # expanding window, purge gap
+        # the first decision is the first test row; the last mark is the last test row
+        assert fold["agent"]["start_t"] == test_start and fold["agent"]["end_t"] == test_end - 1
+        for baseline in fold["baselines"].values():
+            assert (baseline["start_t"], baseline["end_t"]) == (test_start, test_end - 1)
+        assert (out / f"fold_{fold['fold']}" / "model.zip").stat().st_size > 0
+    assert folds[0]["test_rows"][1] == folds[1]["test_rows"][0] and folds[1]["test_rows"][1] == 240
+    aggregate = written["aggregate"]
+    assert {"mean", "std", "min", "max"} <= set(aggregate["agent"]["folds"]["sharpe"])
+    stitched_n = aggregate["agent"]["stitched"]["n_periods"]
+    assert stitched_n == sum(f["agent"]["metrics"]["n_periods"] for f in folds)
+    assert set(aggregate["agent_beats_baseline_sharpe"]) == {"buy_and_hold", "equal_weight"}
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["strategies"]) == ["ppo", "buy_and_hold", "equal_weight"]
+    assert report["strategies"]["ppo"]["metrics"]["n_periods"] == stitched_n
+    assert (out / "report.html").stat().st_size > 0
+    assert "ppo" in format_summary(summary)
+
+
+def test_walk_forward_fits_the_normaliser_on_the_training_window_only(walk_forward_run, market_csv):
+    summary, out = walk_forward_run
+    data = load_market_data(market_csv)
+    for fold in summary["folds"]:
+        train_start, train_end = fold["train_rows"]
+        saved = FeatureNormalizer.from_dict(json.loads((out / f"fold_{fold['fold']}" / "normalizer.json").read_text()))
+        expected = gym.make(ENV_ID, data=data.slice(train_start, train_end)).unwrapped.normalizer
+        np.testing.assert_allclose(saved.mean, expected.mean)
+        np.testing.assert_allclose(saved.std, expected.std)
+        on_all = gym.make(ENV_ID, data=data).unwrapped.normalizer
+        assert not np.allclose(saved.mean, on_all.mean)  # the test rows did not enter the statistics
+
+
+def test_backtest_command_with_a_saved_normaliser(walk_forward_run, market_csv, tmp_path):
+    _, out = walk_forward_run
+    parser = add_backtest_arguments(argparse.ArgumentParser())
+    args = parser.parse_args(
+        [str(out / "fold_1" / "model.zip"), "--data", str(market_csv), "--normalizer", str(out / "fold_1" / "normalizer.json")]
+        + ["--output-dir", str(tmp_path), "--n-boot", "50", "--no-plots"]
+    )
+    report = backtest_from_args(args)
+    assert list(report["strategies"]) == ["ppo", "cash", "buy_and_hold", "equal_weight", "random"]
+    assert report["strategies"]["ppo"]["end_t"] == 239 and report["config"]["normalizer"].startswith("file")
+    with pytest.raises(SystemExit):  # one normaliser source at a time
+        parser.parse_args(["m.zip", "--normalizer", "a.json", "--train-data", "b.csv"])
+
+
+def test_walk_forward_validates(market_csv):
+    data = load_market_data(market_csv)
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        walk_forward("ppo2", ENV_ID, data)
+    with pytest.raises(ValueError, match="action_masks"):
+        walk_forward("ppo_mask", ENV_ID, data, n_splits=2, timesteps=64)
+    with pytest.raises(ValueError, match="too few"):
+        walk_forward("ppo", ENV_ID, data, n_splits=500)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A tiny ``sb3-trading train`` run on the default synthetic market."""
+    from sb3_trading.training import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("runs")
+    config = TrainConfig(
+        timesteps=64, n_envs=1, output_dir=str(out), run_name="tiny", progress_bar=False, device="cpu", hyperparams=TINY_PARAMS
+    )
+    return train(config)
+
+
+def test_backtest_command_reproduces_the_training_runs_held_out_backtest(trained_run):
+    report = run_backtest_command(trained_run["model_path"], n_boot=100)
+    agent = report["strategies"]["ppo"]
+    assert agent["metrics"] == pytest.approx(trained_run["agent"]["metrics"])  # same slice, normaliser, actions
+    assert (agent["start_t"], agent["end_t"]) == (trained_run["agent"]["start_t"], trained_run["agent"]["end_t"])
+    for name in ("buy_and_hold", "equal_weight"):
+        assert report["strategies"][name]["metrics"] == pytest.approx(trained_run["baselines"][name]["metrics"])
+    out = report["files"]["html"].rsplit("/", 1)[0]
+    assert out.endswith("tiny/backtest")  # default: beside the model
+    assert report["config"]["algo"] == "ppo" and "leading 80%" in report["config"]["normalizer"]
+    assert {"sharpe", "total_return", "annual_return"} == set(agent["ci"])
+
+
+def test_backtest_command_errors(trained_run, tmp_path):
+    with pytest.raises(ValueError, match="does not fit"):
+        run_backtest_command(trained_run["model_path"], env_kwargs={"window": 3}, n_boot=0, plots=False)
+    with pytest.raises(FileNotFoundError):
+        run_backtest_command(tmp_path / "missing.zip")
+    not_a_model = tmp_path / "x.zip"
+    not_a_model.write_text("hello")
+    with pytest.raises(ValueError, match="not a Stable-Baselines3 model"):
+        infer_algo(not_a_model)
+
+
+@pytest.mark.parametrize("algo", ["ppo_mask", "qppo", "qppo_mask", "ppo_lstm"])
+def test_infer_algo_from_the_zip(algo, tmp_path):
+    from sb3_trading.algos import get_algo
+
+    env_id = "sb3_trading/MaskedTrading-v0" if algo.endswith("_mask") else ENV_ID
+    env = gym.make(env_id, **({"window": 8} if algo.endswith("_mask") else {}))
+    policy = "MultiInputLstmPolicy" if algo == "ppo_lstm" else "MultiInputPolicy"
+    _, algo_class = get_algo(algo)
+    algo_class(policy, env, n_steps=16, batch_size=16, device="cpu").save(tmp_path / "m.zip")
+    assert infer_algo(tmp_path / "m.zip") == algo

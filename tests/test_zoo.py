@@ -1,0 +1,60 @@
+"""zoo_configs/ run unchanged through rl-zoo3 (and the thin launcher for algorithms rl-zoo3 lacks)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import sb3_trading
+
+ZOO = Path(__file__).resolve().parents[1] / "zoo_configs"
+TINY = ["-n", "256", "-params", "n_envs:2", "n_steps:64", "batch_size:64", "--seed", "0"]
+# (algo, env for the run test, entry module): rl-zoo3 itself for the algorithms it lists, the launcher otherwise
+RUNS = [
+    ("ppo", "sb3_trading/LeveragedPair-v0", "rl_zoo3"),
+    ("ppo_lstm", "sb3_trading/MultiAsset-v0", "rl_zoo3"),
+    ("ppo_mask", "sb3_trading/MaskedTrading-v0", "sb3_trading.zoo"),
+    ("qppo", "sb3_trading/YieldAllocation-v0", "sb3_trading.zoo"),
+    ("qppo_mask", "sb3_trading/MaskedTrading-v0", "sb3_trading.zoo"),
+]
+
+
+def zoo(entry: str, command: str, *args: str) -> subprocess.CompletedProcess:
+    module = f"rl_zoo3.{command}" if entry == "rl_zoo3" else "sb3_trading.zoo"
+    prefix = [] if entry == "rl_zoo3" else [command]
+    gym_packages = ["--gym-packages", "sb3_trading"] if entry == "rl_zoo3" else []
+    return subprocess.run(
+        [sys.executable, "-m", module, *prefix, *args, *gym_packages], capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.mark.parametrize("algo, env_id, entry", RUNS, ids=[run[0] for run in RUNS])
+def test_zoo_trains_saves_and_enjoy_loads(tmp_path, algo, env_id, entry):
+    logs = tmp_path / "logs"
+    train = zoo(
+        entry, "train", "--algo", algo, "--env", env_id, "--conf-file", str(ZOO / f"{algo}.yml"), "-f", str(logs), *TINY
+    )
+    assert train.returncode == 0, train.stderr[-3000:]
+    saved = list(logs.glob(f"{algo}/*/{env_id.replace('/', '-')}.zip"))
+    assert len(saved) == 1 and saved[0].stat().st_size > 0
+    enjoy = zoo(entry, "enjoy", "--algo", algo, "--env", env_id, "-f", str(logs), "--no-render", "-n", "20")
+    assert enjoy.returncode == 0, enjoy.stderr[-3000:]
+    assert "Loading" in enjoy.stdout
+
+
+@pytest.mark.parametrize("config", ["ppo", "ppo_lstm", "qppo"])
+def test_configs_are_keyed_by_every_env_id(config):
+    keys = set(yaml.safe_load((ZOO / f"{config}.yml").read_text()))
+    assert keys == set(sb3_trading.ENV_ENTRY_POINTS)
+
+
+@pytest.mark.parametrize("config", ["ppo_mask", "qppo_mask"])
+def test_masked_configs_cover_the_discrete_env(config):
+    assert set(yaml.safe_load((ZOO / f"{config}.yml").read_text())) == {"sb3_trading/MaskedTrading-v0"}
+
+
+def test_launcher_rejects_unknown_commands():
+    result = subprocess.run([sys.executable, "-m", "sb3_trading.zoo", "fly"], capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "usage" in result.stderr
