@@ -1,4 +1,4 @@
-"""Command line: ``sb3-trading train | backtest | walk-forward``.
+"""Command line: ``sb3-trading train | backtest | walk-forward | tune``.
 
 ``sb3-trading train`` with no arguments trains PPO on the seeded synthetic
 regime market's training slice and writes ``runs/<run>/model.zip`` and
@@ -103,6 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
             "(walk_forward.json, fold_<k>/model.zip) and the report of the stitched out-of-sample paths.",
         )
     )
+    from sb3_trading.tuning.commands import add_tune_arguments
+
+    add_tune_arguments(
+        sub.add_parser(
+            "tune",
+            help="tune hyperparameters with Optuna (resumable; SQLite or a shared PostgreSQL study)",
+            description="Run or resume an Optuna study: each trial trains on the training fold and is scored by its "
+            "validation Sharpe (the test tail stays untouched); writes <output-dir>/best_<algo>.yml for rl-zoo3.",
+        )
+    )
     return parser
 
 
@@ -156,6 +166,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             run = backtest_from_args if args.command == "backtest" else walk_forward_from_args
             print(format_summary(run(args)))
+            return 0
+        if args.command == "tune":
+            from sb3_trading.tuning.commands import format_tune_summary, tune_from_args
+
+            print(format_tune_summary(tune_from_args(args)))
             return 0
     except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
         logger.debug("traceback", exc_info=True)

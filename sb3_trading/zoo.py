@@ -13,8 +13,11 @@ Nothing of rl-zoo3's trainer is re-written here.
 
 from __future__ import annotations
 
+import ast
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 from sb3_contrib import MaskablePPO
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -29,6 +32,55 @@ ZOO_ALGOS: dict[str, type[BaseAlgorithm]] = {
     "qppo_mask": MaskableQuantilePPO,
 }
 COMMANDS = ("train", "enjoy")
+#: zoo keys that configure the run rather than the algorithm
+ZOO_RUN_KEYS = (
+    "n_envs",
+    "n_timesteps",
+    "normalize",
+    "env_kwargs",
+    "env_wrapper",
+    "callback",
+    "vec_env_wrapper",
+    "frame_stack",
+)
+
+
+def parse_zoo_dict(text: str) -> dict[str, Any]:
+    """Read rl-zoo3's ``"dict(net_arch=[64, 64], n_quantiles=32)"`` strings without ``eval``.
+
+    Only keyword arguments whose values are Python literals are accepted (``ast.literal_eval``).
+    """
+    try:
+        call = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError as exc:
+        raise ValueError(f"not a dict(...) expression: {text!r}") from exc
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "dict" and not call.args):
+        raise ValueError(f"expected dict(key=literal, ...), got {text!r}")
+    try:
+        return {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords if kw.arg is not None}
+    except ValueError as exc:
+        raise ValueError(f"only literal values are supported in {text!r} (no activation functions or classes)") from exc
+
+
+def load_zoo_hyperparams(algo: str, env_id: str, path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One ``zoo_configs/<algo>.yml`` entry split into ``(algorithm kwargs, run settings)``.
+
+    :param algo: algorithm name (only used in error messages).
+    :param env_id: the entry's key.
+    :param path: the yml file.
+    :return: algorithm keyword arguments (``policy`` included, ``policy_kwargs`` parsed) and the run
+        settings (``n_envs``, ``n_timesteps``, ``env_kwargs``...).
+    """
+    import yaml
+
+    config = yaml.safe_load(Path(path).read_text())
+    if env_id not in config:
+        raise ValueError(f"{path} has no entry for {env_id!r} (algo {algo}); entries: {sorted(config)}")
+    entry = dict(config[env_id])
+    run = {key: entry.pop(key) for key in ZOO_RUN_KEYS if key in entry}
+    if isinstance(entry.get("policy_kwargs"), str):
+        entry["policy_kwargs"] = parse_zoo_dict(entry["policy_kwargs"])
+    return entry, run
 
 
 def register_zoo_algos() -> None:

@@ -370,3 +370,21 @@ def test_hmm_regimes():
     assert sum(regimes[r]["n_periods"] for r in ("low", "mid", "high")) == result.n_steps
     vols = [regimes[r]["annual_volatility"] for r in ("low", "high") if regimes[r]["n_periods"] > 1]
     assert vols == sorted(vols)
+
+
+def test_invalid_action_rate_on_masked_envs():
+    """Masks honoured -> 0; a policy that ignores them picks masked no-ops and the rate says how often."""
+
+    class IgnoresMasks:
+        def __init__(self, space):
+            self.inner = RandomPolicy(space, seed=0)
+
+        def predict(self, observation, state=None, episode_start=None, deterministic=True):
+            return self.inner.predict(observation)
+
+    env = gym.make("sb3_trading/MaskedTrading-v0", window=20, episode_length=120, random_start=False, max_drawdown=0.01)
+    honoured = backtest(RandomPolicy(env.action_space, seed=0), env, deterministic=False)
+    ignored = backtest(IgnoresMasks(env.action_space), env, deterministic=False)
+    assert honoured.metrics["invalid_action_rate"] == 0.0
+    assert 0.0 < ignored.metrics["invalid_action_rate"] < 1.0
+    assert "invalid_action_rate" not in backtest(ConstantPolicy(np.zeros(5)), gym.make("sb3_trading/MultiAsset-v0")).metrics

@@ -49,7 +49,8 @@ class BacktestResult:
     :ivar costs: ``(n,)`` frictions paid per step, account currency.
     :ivar weights: ``(n, N)`` position weights after each step (position value / equity, marked at ``t[k + 1]``).
     :ivar timestamps: ``(n + 1,)`` times of ``t`` when the data has them.
-    :ivar metrics: :func:`~sb3_trading.evaluation.metrics.compute_metrics` of ``returns``.
+    :ivar metrics: :func:`~sb3_trading.evaluation.metrics.compute_metrics` of ``returns``; on envs with
+        ``action_masks()`` also ``invalid_action_rate``, the share of decisions that chose a masked action.
     :ivar positions: ``(n, N)`` share counts held after each step's trade.
     :ivar trades: ``(n, N)`` shares traded at each step, ``positions[k] - positions[k - 1]`` (``positions[-1]``
         = the holdings at the start, which are zero except for envs that invest at reset, e.g. LeveragedPair).
@@ -276,6 +277,7 @@ def backtest(
     turnover, costs, weights, positions = [], [], [], []
     state, episode_start = None, np.ones((1,), dtype=bool)
     done = False
+    invalid = 0
     while not done:
         kwargs = {} if masks_fn is None else {"action_masks": masks_fn()}
         action, state = policy.predict(obs, state=state, episode_start=episode_start, deterministic=deterministic, **kwargs)
@@ -289,7 +291,8 @@ def backtest(
         costs.append(info["costs"])
         weights.append(np.asarray(info["weights"], dtype=np.float64))
         positions.append(np.asarray(info["positions"], dtype=np.float64).copy())
-    return _finish(
+        invalid += bool(info.get("invalid_action", False))
+    result = _finish(
         name,
         np.asarray(ts),
         np.asarray(equity, dtype=np.float64),
@@ -303,6 +306,10 @@ def backtest(
         cash=np.asarray(cash, dtype=np.float64),
         asset_names=getattr(base, "traded_assets", None),
     )
+    if masks_fn is not None or hasattr(base, "action_masks"):
+        # masked envs: the share of decisions that chose a masked (no-op) action
+        result.metrics["invalid_action_rate"] = invalid / max(len(turnover), 1)
+    return result
 
 
 def random_baseline(

@@ -1,0 +1,276 @@
+"""The tuning objective: validation Sharpe of an agent trained on a chronological training fold.
+
+The data (the env's seeded synthetic market or a file) is split in time order, as ``sb3-trading train``
+splits it::
+
+    |---------------- train ----------------|--- validation ---|----- test -----|
+     fit normaliser, train the agent here     objective, pruning   never touched
+
+``test_fraction`` (0.2) is the held-out tail of ``sb3-trading train`` and stays untouched, so a tuned
+configuration can still be judged honestly on it afterwards; ``validation_fraction`` (0.2) is the tail
+of the remaining rows. The feature normaliser is fitted on the training fold only and handed to the
+validation env. The validation env starts its look-back window inside the training rows just before
+the fold (past bars only, as the walk-forward does), so its first decision is on the first validation bar.
+
+Each trial trains ``algo`` with the sampled hyperparameters (on top of
+:data:`sb3_trading.training.DEFAULT_HYPERPARAMS`) and, every ``eval_freq`` timesteps, backtests the
+deterministic policy on the validation fold (:class:`TrialEvalCallback`, a
+:class:`~sb3_trading.callbacks.BacktestEvalCallback`), reports the validation Sharpe to Optuna and stops
+when the pruner says so. The trial's value is the validation Sharpe of the *last* model (``score="last"``,
+evaluated once more at the end of training when the last periodic evaluation came earlier), as rl-zoo3's
+objective does: it is what training with these hyperparameters for this budget produces. ``score="best"``
+returns the best periodic evaluation instead, which is the best-checkpoint selection of
+``sb3-trading train --eval-freq`` but an optimistic (maximum-of-noisy-estimates) number.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium as gym
+import optuna
+from stable_baselines3.common.env_util import make_vec_env
+
+from sb3_trading.algos import get_algo
+from sb3_trading.callbacks import BacktestEvalCallback
+from sb3_trading.callbacks.backtest_eval import LOWER_IS_BETTER, known_metrics
+from sb3_trading.data import MarketData
+from sb3_trading.envs.registration import check_env_id
+from sb3_trading.evaluation import make_backtest_env
+from sb3_trading.training import DEFAULT_HYPERPARAMS, split_train_test
+from sb3_trading.tuning.spaces import merge_hyperparams, params_to_hyperparams, sample_params
+
+logger = logging.getLogger(__name__)
+
+#: what a trial returns: the last evaluation (default) or the best one
+SCORES = ("last", "best")
+#: trial user attributes written by the objective
+WORKER_ATTR = "worker_id"
+PARAMS_ATTR = "params"
+
+
+def default_worker_id() -> str:
+    """``<hostname>-<pid>``: tells apart the processes that share a study."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class TrialEvalCallback(BacktestEvalCallback):
+    """:class:`~sb3_trading.callbacks.BacktestEvalCallback` that reports each evaluation to an Optuna trial.
+
+    After every evaluation it calls ``trial.report(score, num_timesteps)`` (``score`` is the metric,
+    negated for lower-is-better metrics so the study always maximises) and, when
+    ``trial.should_prune()``, sets :attr:`is_pruned` and stops training (the caller raises
+    ``optuna.TrialPruned``; raising inside SB3's loop would skip its clean-up).
+
+    :param trial: the trial to report to.
+    :param eval_env: the validation env (see :class:`~sb3_trading.callbacks.BacktestEvalCallback`).
+    :param eval_freq: evaluate every ``eval_freq`` callback calls (one call = ``n_envs`` timesteps).
+    :param metric: the reported metric (``sharpe``).
+    :param kwargs: further :class:`~sb3_trading.callbacks.BacktestEvalCallback` arguments.
+    """
+
+    def __init__(
+        self, trial: optuna.Trial, eval_env: gym.Env | str, eval_freq: int, metric: str = "sharpe", **kwargs: Any
+    ) -> None:
+        super().__init__(eval_env, eval_freq=eval_freq, metric=metric, **kwargs)
+        self.trial = trial
+        #: whether the pruner stopped training
+        self.is_pruned = False
+
+    def _on_step(self) -> bool:
+        n_before = len(self.evaluations)
+        continue_training = super()._on_step()
+        if len(self.evaluations) > n_before:
+            self.trial.report(self.last_mean_reward, self.num_timesteps)
+            if self.trial.should_prune():
+                self.is_pruned = True
+                return False
+        return continue_training
+
+    def final_evaluation(self) -> float:
+        """Evaluate the current model unless the last evaluation was at this timestep; report it; return its score.
+
+        Not a pruning point: the trial is over anyway.
+        """
+        if self.evaluations and self.evaluations[-1][0] == self.num_timesteps:
+            return self.last_mean_reward
+        metrics = self.evaluate()
+        value = metrics[self.metric]
+        score = value if self.greater_is_better else -value
+        self.last_mean_reward = score
+        self.evaluations.append((self.num_timesteps, metrics))
+        if score > self.best_mean_reward:
+            self.best_mean_reward = score
+            self.best_metrics = dict(metrics)
+        self.trial.report(score, self.num_timesteps)
+        return score
+
+
+class TradingObjective:
+    """Optuna objective: train ``algo`` on the training fold, return the validation score (see the module doc).
+
+    Build it once per worker (it splits the data and fits the normaliser once); call it per trial.
+
+    :param env_id: registered env ID.
+    :param algo: ``ppo``, ``ppo_mask``, ``ppo_lstm``, ``qppo`` or ``qppo_mask``.
+    :param data: the whole market (``sb3_trading.training.load_env_data``).
+    :param timesteps: training timesteps per trial.
+    :param eval_freq: validation backtest every ``eval_freq`` timesteps (summed over the ``n_envs`` envs).
+    :param n_envs: parallel training envs (``DummyVecEnv``).
+    :param seed: seed of the training envs and the algorithm, the same for every trial so trials differ
+        only by their hyperparameters.
+    :param env_kwargs: env arguments, training and validation alike.
+    :param test_fraction: held-out tail left untouched (the ``sb3-trading train`` test slice).
+    :param validation_fraction: tail of the remaining rows used for validation.
+    :param episode_length: training episode length with random starts, for envs that otherwise run to the
+        end of the data (as ``sb3-trading train``).
+    :param device: torch device of the algorithm.
+    :param choices: categorical choices replacing :data:`~sb3_trading.tuning.spaces.DEFAULT_CHOICES` entries.
+    :param metric: validation metric (``sharpe``; lower-is-better metrics are negated).
+    :param score: ``"last"`` (the final model's validation score) or ``"best"`` (the best evaluation).
+    :param worker_id: recorded in each trial's ``user_attrs["worker_id"]``; default ``<hostname>-<pid>``.
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        algo: str,
+        data: MarketData,
+        timesteps: int = 20_000,
+        eval_freq: int = 5_000,
+        n_envs: int = 4,
+        seed: int = 0,
+        env_kwargs: Mapping[str, Any] | None = None,
+        test_fraction: float = 0.2,
+        validation_fraction: float = 0.2,
+        episode_length: int = 256,
+        device: str = "auto",
+        choices: Mapping[str, Sequence[Any]] | None = None,
+        metric: str = "sharpe",
+        score: str = "last",
+        worker_id: str | None = None,
+    ) -> None:
+        self.env_id = check_env_id(env_id)
+        self.algo, self.algo_class = get_algo(algo)
+        for name, value, minimum in (("timesteps", timesteps, 1), ("eval_freq", eval_freq, 1), ("n_envs", n_envs, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        if eval_freq > timesteps:
+            raise ValueError(f"eval_freq ({eval_freq}) > timesteps ({timesteps}): no trial could be pruned; lower --eval-freq")
+        if score not in SCORES:
+            raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+        if metric not in known_metrics():
+            raise ValueError(f"unknown metric {metric!r}; known: {known_metrics()}")
+        if not 0.0 < validation_fraction < 1.0:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
+        self.timesteps, self.eval_freq, self.n_envs, self.seed = timesteps, eval_freq, n_envs, seed
+        self.env_kwargs = dict(env_kwargs or {})
+        for key in ("data", "normalizer"):
+            if key in self.env_kwargs:
+                raise ValueError(f"env_kwargs may not set {key!r}: the objective builds the folds and fits the normaliser")
+        self.device, self.choices, self.metric, self.score = device, dict(choices or {}), metric, score
+        self.worker_id = worker_id or default_worker_id()
+
+        train_all, self.test_data = split_train_test(data, test_fraction)
+        self.train_data, validation = train_all.split(1.0 - validation_fraction)
+        probe = gym.make(self.env_id, data=self.train_data, **self.env_kwargs)
+        try:
+            #: feature normaliser fitted on the training fold only
+            self.normalizer = probe.unwrapped.normalizer
+            if self.algo.endswith("_mask") and not hasattr(probe.unwrapped, "action_masks"):
+                raise ValueError(
+                    f"algorithm {self.algo!r} needs an env with action_masks() and a discrete action space; "
+                    f"{self.env_id} has {probe.action_space}. Use sb3_trading/MaskedTrading-v0 or an unmasked algorithm"
+                )
+            lookback = int(probe.unwrapped.first_t)
+            self.episode_kwargs: dict[str, Any] = {"random_start": True}
+            if probe.unwrapped.episode_length is None:
+                self.episode_kwargs["episode_length"] = max(
+                    1, min(episode_length, probe.unwrapped.last_t - probe.unwrapped.first_t)
+                )
+        finally:
+            probe.close()
+        # validation rows with the look-back context just before them (past bars only)
+        context = min(lookback, self.train_data.n_steps)
+        self.validation_data = train_all.slice(self.train_data.n_steps - context, train_all.n_steps)
+        self.validation_rows = validation.n_steps
+
+    def make_validation_env(self) -> gym.Env:
+        """The validation env: the whole validation fold, deterministic start, the training normaliser."""
+        return make_backtest_env(self.env_id, self.validation_data, self.normalizer, self.env_kwargs)
+
+    def hyperparams(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Algorithm kwargs (incl. ``policy``) of sampled ``params``: ``DEFAULT_HYPERPARAMS[algo]`` overridden by them."""
+        return merge_hyperparams(DEFAULT_HYPERPARAMS[self.algo], params_to_hyperparams(self.algo, params))
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        """Run one trial; return its validation score or raise ``optuna.TrialPruned``."""
+        trial.set_user_attr(WORKER_ATTR, self.worker_id)
+        params = sample_params(self.algo, trial, self.n_envs, self.choices)
+        trial.set_user_attr(PARAMS_ATTR, params)
+        hyperparams = self.hyperparams(params)
+        policy = hyperparams.pop("policy")
+        vec_env = make_vec_env(
+            self.env_id,
+            n_envs=self.n_envs,
+            seed=self.seed,
+            env_kwargs={
+                **self.env_kwargs,
+                "data": self.train_data,
+                "normalizer": self.normalizer,
+                **self.episode_kwargs,
+                "render_mode": None,
+            },
+        )
+        eval_env = self.make_validation_env()
+        start = time.perf_counter()
+        try:
+            model = self.algo_class(policy, vec_env, seed=self.seed, device=self.device, verbose=0, **hyperparams)
+            callback = TrialEvalCallback(trial, eval_env, eval_freq=max(self.eval_freq // self.n_envs, 1), metric=self.metric)
+            model.learn(total_timesteps=self.timesteps, callback=callback)
+            trial.set_user_attr("trained_timesteps", int(model.num_timesteps))
+            if callback.is_pruned:
+                trial.set_user_attr("train_seconds", time.perf_counter() - start)
+                raise optuna.TrialPruned(
+                    f"validation {self.metric} {callback.last_metrics.get(self.metric, float('nan')):.4f} "
+                    f"at {model.num_timesteps} of {self.timesteps} steps"
+                )
+            last = callback.final_evaluation()
+        finally:
+            vec_env.close()
+            eval_env.close()
+        trial.set_user_attr("train_seconds", time.perf_counter() - start)
+        trial.set_user_attr("last_score", float(last))
+        trial.set_user_attr("best_score", float(callback.best_mean_reward))
+        trial.set_user_attr("validation_metrics", {k: float(v) for k, v in callback.last_metrics.items()})
+        value = last if self.score == "last" else callback.best_mean_reward
+        logger.info("trial %d (%s): validation %s score %.4f", trial.number, self.worker_id, self.metric, value)
+        return float(value)
+
+    def config(self) -> dict[str, Any]:
+        """The settings that make trial values comparable (stored on the study; a resumed study must match)."""
+        return {
+            "env_id": self.env_id,
+            "algo": self.algo,
+            "timesteps": self.timesteps,
+            "eval_freq": self.eval_freq,
+            "n_envs": self.n_envs,
+            "seed": self.seed,
+            "env_kwargs": self.env_kwargs,
+            "episode_length": self.episode_kwargs.get("episode_length"),
+            "train_rows": self.train_data.n_steps,
+            "validation_rows": self.validation_rows,
+            "test_rows": self.test_data.n_steps,
+            "choices": {k: list(v) for k, v in sorted(self.choices.items())},
+            "metric": self.metric,
+            "score": self.score,
+            "lower_is_better": self.metric in LOWER_IS_BETTER,
+        }
+
+
+__all__ = ["SCORES", "TradingObjective", "TrialEvalCallback", "default_worker_id"]

@@ -1,0 +1,648 @@
+"""Optuna studies over sb3_trading's objective: storage, resumability, distributed workers, zoo export.
+
+Storage
+-------
+By default a study lives in an embedded SQLite file, ``sqlite:///<output_dir>/<study_name>.db``
+(``study_name`` defaults to ``<algo>_<Env>``, e.g. ``ppo_MultiAsset-v0``): nothing needs a server.
+Any SQLAlchemy URL works as well; with ``postgresql://user:password@host:port/db`` (``pip install
+"sb3-trading[postgres]"``) any number of worker processes on any number of machines run the *same*
+study name against the same database, which is Optuna's own distributed mode. Optuna's RDB storage
+writes every trial change in a database transaction, so a killed worker never corrupts the study.
+
+Resuming
+--------
+``n_trials`` is the study's **total** of finished (``COMPLETE`` or ``PRUNED``) trials over all runs and
+workers (``optuna.study.MaxTrialsCallback``). Rerunning the same command after a crash or a kill loads
+the study (``load_if_exists=True``), keeps every finished trial as it was, and runs only the missing
+ones; a study that already holds ``n_trials`` finished trials runs nothing. Workers that run
+concurrently stop after the trial that reaches the total, so the study may end with up to
+``workers - 1`` trials more than ``n_trials`` (each worker finishes the trial it is running).
+The study records the settings that make values comparable (env, algorithm, budget, data
+fingerprint...) and a rerun with different settings is refused.
+
+Heartbeat: what happens to a killed worker's trial
+--------------------------------------------------
+While a trial runs, its worker writes a heartbeat to the storage every ``heartbeat_interval``
+seconds (default 60). A trial still ``RUNNING`` whose last heartbeat is more than ``grace_period``
+seconds old (default ``2 * heartbeat_interval``) is marked ``FAIL`` by the next worker that starts a
+trial (Optuna checks before every trial), and is re-queued once with the same parameters as a new
+trial (``RetryHeartbeatStaleTrialCallback(max_retry=1)``; the copy's ``system_attrs["failed_trial"]``
+names the original). So with the defaults, a killed worker's trial turns ``FAIL`` when some worker
+starts a trial 60 to 120 s after the kill (``grace_period - heartbeat_interval`` to ``grace_period``
+after the kill, as the last heartbeat was up to one interval earlier), or at the first trial start
+after that; until then it shows as ``RUNNING``. ``FAIL`` trials do not count towards ``n_trials``.
+
+Sampler and pruner
+------------------
+TPE (``TPESampler``, ``constant_liar=True`` so concurrent workers avoid each other's running
+trials) seeded per trial with ``seed + trial.number`` (:class:`TrialSeededTPESampler`): a fresh
+single-worker study is reproducible, a resumed one does not replay its first trials' random draws,
+and concurrent workers (whose trial numbers differ) never draw the same random startup points.
+``MedianPruner(n_startup_trials=5, n_warmup_steps=timesteps // 3)`` on the reported validation
+scores (steps are training timesteps).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import inspect
+import json
+import logging
+import math
+import re
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import sqlalchemy.exc
+import yaml
+from optuna.samplers import BaseSampler, TPESampler
+from optuna.trial import FrozenTrial, TrialState
+
+from sb3_trading.algos import get_algo
+from sb3_trading.data import MarketData
+from sb3_trading.envs.registration import check_env_id
+from sb3_trading.training import DEFAULT_HYPERPARAMS, load_env_data
+from sb3_trading.tuning.objective import PARAMS_ATTR, TradingObjective, default_worker_id
+from sb3_trading.tuning.spaces import algo_init_parameters, params_to_hyperparams
+from sb3_trading.utils import atomic_write
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_OUTPUT_DIR = "runs/tune"
+DEFAULT_TIMESTEPS = 20_000
+DEFAULT_EVAL_FREQ = 5_000
+DEFAULT_N_ENVS = 4
+DEFAULT_HEARTBEAT_INTERVAL = 60
+#: connection attempts of :func:`make_storage` (workers racing to create the schema of an empty database)
+STORAGE_ATTEMPTS = 4
+#: the study user attribute holding the settings a resumed run must match
+CONFIG_ATTR = "sb3_trading_config"
+#: trial states that count towards ``n_trials``
+FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+#: keys of an rl-zoo3 hyperparameter entry that are not algorithm arguments (rl_zoo3/exp_manager.py)
+ZOO_KEYS = frozenset(
+    {
+        "n_timesteps",
+        "n_envs",
+        "policy",
+        "policy_kwargs",
+        "normalize",
+        "normalize_kwargs",
+        "env_kwargs",
+        "env_wrapper",
+        "vec_env_wrapper",
+        "callback",
+        "frame_stack",
+        "monitor_kwargs",
+        "noise_type",
+        "noise_std",
+    }
+)
+ZOO_CONFIG_DIR = Path(__file__).resolve().parents[2] / "zoo_configs"
+
+
+# ----------------------------------------------------------------------------- sampler, pruner, storage
+class TrialSeededTPESampler(BaseSampler):
+    """``TPESampler(seed=seed + trial.number, **tpe_kwargs)``, built afresh for each trial.
+
+    TPE keeps no state between trials except its random generator (it reads the history from the
+    storage), so re-seeding per trial changes nothing but the randomness: with a fixed ``seed`` a
+    fresh study samples the same sequence every time, a resumed study continues with new draws
+    instead of repeating the first trials', and two workers never share a trial number, hence
+    never share random draws.
+
+    :param seed: base seed (``None``: unseeded TPE).
+    :param tpe_kwargs: other ``TPESampler`` arguments (``n_startup_trials``, ``constant_liar``...).
+    """
+
+    def __init__(self, seed: int | None = None, **tpe_kwargs: Any) -> None:
+        self.seed = seed
+        self.tpe_kwargs = tpe_kwargs
+        self._sampler = self._make(seed)
+
+    def _make(self, seed: int | None) -> TPESampler:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return TPESampler(seed=seed, **self.tpe_kwargs)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if self.seed is not None:
+            self._sampler = self._make((self.seed + trial.number) % 2**32)
+        self._sampler.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
+        return self._sampler.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, Any]) -> dict[str, Any]:
+        return self._sampler.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: Any) -> Any:
+        return self._sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
+        self._sampler.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._sampler.reseed_rng()
+
+
+def default_study_name(algo: str, env_id: str) -> str:
+    """``<algo>_<Env>``, e.g. ``ppo_MultiAsset-v0``."""
+    return f"{get_algo(algo)[0]}_{check_env_id(env_id).split('/')[-1]}"
+
+
+def default_storage_url(output_dir: str | Path, study_name: str) -> str:
+    """``sqlite:///<output_dir>/<study_name>.db`` (absolute path; the folder is created)."""
+    folder = Path(output_dir).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", study_name)
+    return f"sqlite:///{folder / safe}.db"
+
+
+def redact_url(url: str) -> str:
+    """The storage URL with its password hidden (for logs and summaries)."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a display helper must not fail
+        return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+def resolve_storage_url(url: str) -> str:
+    """Pick an installed PostgreSQL driver for a driverless ``postgresql://`` (or ``postgres://``) URL.
+
+    SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3 and 2.0 to psycopg2; this keeps whichever
+    of the two is installed (psycopg 3 first), so ``pip install "sb3-trading[postgres]"`` (psycopg2-binary)
+    works with either SQLAlchemy. URLs naming a driver (``postgresql+psycopg2://``) and other databases are
+    returned unchanged.
+
+    :raises ImportError: no PostgreSQL driver is installed.
+    """
+    import importlib.util
+
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # noqa: BLE001 - sqlalchemy raises ArgumentError with the reason
+        raise ValueError(f"storage {redact_url(url)!r} is not a SQLAlchemy URL: {exc}") from exc
+    if parsed.drivername not in ("postgresql", "postgres"):
+        return url
+    for module, driver in (("psycopg", "postgresql+psycopg"), ("psycopg2", "postgresql+psycopg2")):
+        if importlib.util.find_spec(module) is not None:
+            return parsed.set(drivername=driver).render_as_string(hide_password=False)
+    raise ImportError(f'storage {redact_url(url)!r} needs a PostgreSQL driver: pip install "sb3-trading[postgres]"')
+
+
+def make_storage(
+    url: str,
+    heartbeat_interval: int = DEFAULT_HEARTBEAT_INTERVAL,
+    grace_period: int | None = None,
+    max_retry: int | None = 1,
+) -> optuna.storages.RDBStorage:
+    """An Optuna ``RDBStorage`` at ``url`` with a heartbeat and a retry of trials whose worker died.
+
+    :param url: SQLAlchemy URL (``sqlite:///file.db``, ``postgresql://user:pw@host:port/db``...); a
+        driverless ``postgresql://`` uses whichever of psycopg / psycopg2 is installed.
+    :param heartbeat_interval: seconds between a running trial's heartbeats.
+    :param grace_period: seconds without a heartbeat after which a ``RUNNING`` trial is failed
+        (default ``2 * heartbeat_interval``; must exceed ``heartbeat_interval``).
+    :param max_retry: how often a failed-by-heartbeat trial is re-queued with the same parameters
+        (``0``: never; ``None``: always).
+    """
+    if isinstance(heartbeat_interval, bool) or not isinstance(heartbeat_interval, int) or heartbeat_interval < 1:
+        raise ValueError(f"heartbeat_interval must be an integer >= 1 (seconds), got {heartbeat_interval!r}")
+    grace = 2 * heartbeat_interval if grace_period is None else grace_period
+    if isinstance(grace, bool) or not isinstance(grace, int) or grace <= heartbeat_interval:
+        raise ValueError(
+            f"grace_period must be an integer > heartbeat_interval ({heartbeat_interval} s), got {grace!r}: a live "
+            "worker's trial could be failed between two heartbeats"
+        )
+    url = resolve_storage_url(url)
+    engine_kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        engine_kwargs["connect_args"] = {"timeout": 60}  # wait for another local worker's write lock
+    else:
+        engine_kwargs["pool_pre_ping"] = True  # survive a database restart between trials
+    callback_arg = (
+        "heartbeat_stale_trial_callback"
+        if "heartbeat_stale_trial_callback" in inspect.signature(optuna.storages.RDBStorage).parameters
+        else "failed_trial_callback"  # Optuna < 4.9
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry_class = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)  # Optuna >= 4.9
+        retry_class = retry_class or optuna.storages.RetryFailedTrialCallback
+        callback = None if max_retry == 0 else retry_class(max_retry=max_retry)
+        for attempt in range(STORAGE_ATTEMPTS):
+            try:
+                return optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=heartbeat_interval,
+                    grace_period=grace,
+                    **{callback_arg: callback},
+                )
+            except ImportError as exc:
+                hint = ' (pip install "sb3-trading[postgres]")' if url.startswith("postgres") else ""
+                raise ImportError(f"no database driver for storage {redact_url(url)!r}{hint}: {exc}") from exc
+            except sqlalchemy.exc.OperationalError as exc:
+                reason = str(getattr(exc, "orig", exc)).strip()
+                raise ValueError(
+                    f"cannot open the study storage {redact_url(url)!r}: {reason}. Check the URL, that the database "
+                    "server runs and is reachable, and that the database exists"
+                ) from exc
+            except sqlalchemy.exc.IntegrityError as exc:
+                # workers starting together on an empty database race to create Optuna's tables;
+                # the loser's CREATE/INSERT fails once the winner's exist: connect again
+                if attempt == STORAGE_ATTEMPTS - 1:
+                    raise
+                logger.info("storage %s: concurrent schema creation (%s); retrying", redact_url(url), type(exc).__name__)
+                time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def make_pruner(n_startup_trials: int = 5, n_warmup_steps: int = 0) -> optuna.pruners.MedianPruner:
+    """``MedianPruner``: prune a trial whose validation score is below the median of earlier trials at the same step.
+
+    :param n_startup_trials: trials that run to the end before pruning starts.
+    :param n_warmup_steps: training timesteps before a trial can be pruned.
+    """
+    return optuna.pruners.MedianPruner(n_startup_trials=n_startup_trials, n_warmup_steps=n_warmup_steps)
+
+
+def data_fingerprint(data: MarketData) -> str:
+    """Short hash of the prices and features: the same data on any machine, whatever its file path."""
+    digest = hashlib.sha1()
+    for array in (data.prices, data.features):
+        if array is not None:
+            digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+    return f"{data.n_steps}x{data.prices.shape[1]}:{digest.hexdigest()[:16]}"
+
+
+def count_trials(study: optuna.Study, states: Sequence[TrialState] = FINISHED_STATES) -> int:
+    """Trials of ``study`` in ``states`` (default: finished, i.e. ``COMPLETE`` or ``PRUNED``)."""
+    return len(study.get_trials(deepcopy=False, states=tuple(states)))
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+
+
+def _check_study_config(study: optuna.Study, config: dict[str, Any]) -> None:
+    """Store ``config`` on a new study; refuse to resume a study created with different settings."""
+    config = _jsonable(config)
+    stored = study.user_attrs.get(CONFIG_ATTR)
+    if stored is None:
+        study.set_user_attr(CONFIG_ATTR, config)
+        return
+    keys = sorted(set(stored) | set(config))
+    differing = {key: (stored.get(key), config.get(key)) for key in keys if stored.get(key) != config.get(key)}
+    if differing:
+        details = "; ".join(f"{key}: study has {old!r}, this run {new!r}" for key, (old, new) in differing.items())
+        raise ValueError(
+            f"study {study.study_name!r} was created with other settings ({details}). Its trial values would not be "
+            "comparable: rerun with the study's settings or choose another --study-name"
+        )
+
+
+# ----------------------------------------------------------------------------- run
+def run_study(
+    env_id: str,
+    algo: str,
+    n_trials: int,
+    timeout: float | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
+    output_dir: str | Path = DEFAULT_OUTPUT_DIR,
+    timesteps: int = DEFAULT_TIMESTEPS,
+    eval_freq: int = DEFAULT_EVAL_FREQ,
+    seed: int = 0,
+    n_envs: int = DEFAULT_N_ENVS,
+    env_kwargs: Mapping[str, Any] | None = None,
+    data_path: str | None = None,
+    *,
+    device: str = "auto",
+    worker_id: str | None = None,
+    choices: Mapping[str, Sequence[Any]] | None = None,
+    test_fraction: float = 0.2,
+    validation_fraction: float = 0.2,
+    episode_length: int = 256,
+    metric: str = "sharpe",
+    score: str = "last",
+    heartbeat_interval: int = DEFAULT_HEARTBEAT_INTERVAL,
+    grace_period: int | None = None,
+    max_retry: int | None = 1,
+    n_startup_trials: int = 5,
+    n_warmup_steps: int | None = None,
+    catch: tuple[type[Exception], ...] = (),
+) -> optuna.Study:
+    """Create or resume the study and run trials until it holds ``n_trials`` finished trials (or ``timeout``).
+
+    See the module documentation for storage, resuming and the heartbeat. Many workers may call this
+    with the same ``storage`` and ``study_name`` at once.
+
+    :param env_id: registered env ID.
+    :param algo: ``ppo``, ``ppo_mask``, ``ppo_lstm``, ``qppo`` or ``qppo_mask``.
+    :param n_trials: total finished (``COMPLETE``/``PRUNED``) trials the study should hold, over all runs and workers.
+    :param timeout: stop this worker after the trial running at ``timeout`` seconds (``None``: no limit).
+    :param storage: SQLAlchemy URL; ``None``: ``sqlite:///<output_dir>/<study_name>.db``.
+    :param study_name: default ``<algo>_<Env>``.
+    :param output_dir: folder of the default SQLite file.
+    :param timesteps: training timesteps per trial.
+    :param eval_freq: validation backtest (and pruning point) every ``eval_freq`` timesteps.
+    :param seed: data seed (synthetic market), training seed of every trial, and the sampler's base seed.
+    :param n_envs: parallel training envs per trial.
+    :param env_kwargs: env arguments.
+    :param data_path: CSV/parquet market file; ``None``: the env's seeded synthetic market.
+    :param device: torch device.
+    :param worker_id: recorded in ``trial.user_attrs["worker_id"]``; default ``<hostname>-<pid>``.
+    :param choices: replacements of categorical choices (:data:`~sb3_trading.tuning.spaces.DEFAULT_CHOICES`).
+    :param test_fraction: untouched held-out tail.
+    :param validation_fraction: tail of the rest used for validation.
+    :param episode_length: training episode length (see :class:`~sb3_trading.tuning.objective.TradingObjective`).
+    :param metric: validation metric (``sharpe``).
+    :param score: ``"last"`` or ``"best"`` validation score as the trial value.
+    :param heartbeat_interval: seconds between heartbeats of a running trial.
+    :param grace_period: seconds without heartbeat before a running trial is failed (default twice the interval).
+    :param max_retry: re-queues of a failed-by-heartbeat trial with the same parameters.
+    :param n_startup_trials: trials before the pruner (and TPE, which samples randomly until then) kick in.
+    :param n_warmup_steps: timesteps before a trial can be pruned (default ``timesteps // 3``).
+    :param catch: exception types a trial may raise without stopping the worker (the trial is ``FAIL``).
+    :return: the study (loaded from the storage; holds every worker's trials).
+    """
+    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
+        raise ValueError(f"n_trials must be an integer >= 1 (the study's total of finished trials), got {n_trials!r}")
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"timeout must be > 0 seconds or None, got {timeout!r}")
+    env_id = check_env_id(env_id)
+    algo_name, _ = get_algo(algo)
+    env_kwargs = dict(env_kwargs or {})
+    data = load_env_data(env_id, data_path, seed, env_kwargs)
+    objective = TradingObjective(
+        env_id,
+        algo_name,
+        data,
+        timesteps=timesteps,
+        eval_freq=eval_freq,
+        n_envs=n_envs,
+        seed=seed,
+        env_kwargs=env_kwargs,
+        test_fraction=test_fraction,
+        validation_fraction=validation_fraction,
+        episode_length=episode_length,
+        device=device,
+        choices=choices,
+        metric=metric,
+        score=score,
+        worker_id=worker_id or default_worker_id(),
+    )
+    study_name = study_name or default_study_name(algo_name, env_id)
+    url = storage or default_storage_url(output_dir, study_name)
+    rdb = make_storage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period, max_retry=max_retry)
+    warmup = timesteps // 3 if n_warmup_steps is None else n_warmup_steps
+    study = optuna.create_study(
+        storage=rdb,
+        study_name=study_name,
+        load_if_exists=True,
+        direction="maximize",
+        sampler=TrialSeededTPESampler(seed=seed, n_startup_trials=n_startup_trials, constant_liar=True),
+        pruner=make_pruner(n_startup_trials, warmup),
+    )
+    _check_study_config(study, {**objective.config(), "data": data_fingerprint(data), "test_fraction": test_fraction})
+
+    done = count_trials(study)
+    if done >= n_trials:
+        logger.info("study %r already holds %d finished trials (n_trials=%d): nothing to run", study_name, done, n_trials)
+        return study
+    logger.info(
+        "study %r in %s: %d finished trials, running until %d (worker %s)",
+        study_name,
+        redact_url(url),
+        done,
+        n_trials,
+        objective.worker_id,
+    )
+    study.optimize(
+        objective,
+        timeout=timeout,
+        callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=FINISHED_STATES)],
+        catch=catch,
+        gc_after_trial=True,
+    )
+    return study
+
+
+# ----------------------------------------------------------------------------- zoo export
+def zoo_config_path(algo: str) -> Path:
+    """``zoo_configs/<algo>.yml`` of the source tree."""
+    return ZOO_CONFIG_DIR / f"{get_algo(algo)[0]}.yml"
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"cannot write non-finite {value!r} into policy_kwargs")
+    return repr(value)
+
+
+def merge_policy_kwargs(base: str | Mapping[str, Any] | None, tuned: Mapping[str, Any]) -> str:
+    """Override keys of a zoo ``policy_kwargs`` string (``"dict(net_arch=[64, 64], n_quantiles=32)"``).
+
+    Keywords of ``base`` that are not tuned keep their source text (``activation_fn=nn.ReLU`` stays as
+    written); tuned ones are replaced or appended with their ``repr``.
+
+    :raises ValueError: ``base`` is not a ``dict(key=value, ...)`` expression.
+    """
+    items: dict[str, str] = {}
+    if isinstance(base, Mapping):
+        items = {str(k): _format_value(v) for k, v in base.items()}
+    elif isinstance(base, str) and base.strip():
+        try:
+            node = ast.parse(base.strip(), mode="eval").body
+        except SyntaxError as exc:
+            raise ValueError(f"policy_kwargs {base!r} is not a Python expression: {exc}") from exc
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args):
+            raise ValueError(f"policy_kwargs {base!r} is not a dict(key=value, ...) expression; edit the base config")
+        for keyword in node.keywords:
+            if keyword.arg is None:
+                raise ValueError(f"policy_kwargs {base!r} uses **; write its keys out")
+            items[keyword.arg] = ast.get_source_segment(base.strip(), keyword.value) or ""
+    elif base is not None and not isinstance(base, str):
+        raise ValueError(f"policy_kwargs must be a string or a mapping, got {type(base).__name__}")
+    for key, value in tuned.items():
+        items[key] = _format_value(value)
+    return "dict(" + ", ".join(f"{key}={value}" for key, value in items.items()) + ")"
+
+
+def _base_entry(algo: str, env_id: str, base_config: str | Path | None, n_envs: int) -> tuple[dict[str, Any], str]:
+    path = Path(base_config) if base_config is not None else zoo_config_path(algo)
+    if path.is_file():
+        configs = yaml.safe_load(path.read_text()) or {}
+        if env_id in configs:
+            return dict(configs[env_id]), str(path)
+        if base_config is not None:
+            raise ValueError(f"{path} has no entry for {env_id}; it has {sorted(configs)}")
+    elif base_config is not None:
+        raise FileNotFoundError(f"base config {str(path)!r} does not exist")
+    defaults = dict(DEFAULT_HYPERPARAMS[algo])
+    entry: dict[str, Any] = {
+        "n_envs": n_envs,
+        "n_timesteps": 2e5,
+        "policy": defaults.pop("policy"),
+        "normalize": False,
+    }
+    policy_kwargs = defaults.pop("policy_kwargs", None)
+    entry.update(defaults)
+    if policy_kwargs:
+        entry["policy_kwargs"] = merge_policy_kwargs(None, policy_kwargs)
+    return entry, "sb3_trading.training.DEFAULT_HYPERPARAMS"
+
+
+def best_trial_params(study: optuna.Study) -> tuple[FrozenTrial, dict[str, Any]]:
+    """The best ``COMPLETE`` trial and its readable parameters (the effective ones the objective recorded).
+
+    :raises ValueError: the study has no completed trial yet.
+    """
+    try:
+        best = study.best_trial
+    except ValueError as exc:
+        raise ValueError(f"study {study.study_name!r} has no completed trial yet; run more trials") from exc
+    return best, dict(best.user_attrs.get(PARAMS_ATTR) or best.params)
+
+
+def export_best_params(
+    study: optuna.Study,
+    algo: str,
+    env_id: str,
+    path: str | Path,
+    base_config: str | Path | None = None,
+    n_envs: int | None = None,
+) -> Path:
+    """Write the best trial's hyperparameters as an rl-zoo3 yml keyed by ``env_id`` (atomically), and check it.
+
+    Starts from ``env_id``'s entry of ``zoo_configs/<algo>.yml`` (or ``base_config``; without either,
+    from :data:`~sb3_trading.training.DEFAULT_HYPERPARAMS`) and overrides the tuned keys: algorithm
+    arguments directly, ``net_arch``/``n_quantiles``/``lstm_hidden_size`` inside the ``policy_kwargs``
+    string. ``n_envs`` becomes the study's tuning ``n_envs`` (``n_steps`` and ``batch_size`` were tuned
+    for that rollout size); ``n_timesteps``, ``policy``, ``normalize``, ``env_kwargs`` and the rest are kept.
+
+    :param study: a study with at least one completed trial.
+    :param algo: the study's algorithm.
+    :param env_id: the study's env ID (the yml key).
+    :param path: output ``.yml``.
+    :param base_config: zoo yml to start from (default ``zoo_configs/<algo>.yml``).
+    :param n_envs: ``n_envs`` to write (default: the study's tuning ``n_envs``, else the base entry's).
+    :return: ``path``.
+    """
+    algo_name, _ = get_algo(algo)
+    env_id = check_env_id(env_id)
+    best, params = best_trial_params(study)
+    config = study.user_attrs.get(CONFIG_ATTR, {})
+    for key, value in (("algo", algo_name), ("env_id", env_id)):
+        if config.get(key, value) != value:
+            raise ValueError(f"study {study.study_name!r} tuned {key}={config[key]!r}, not {value!r}")
+    n_envs = n_envs or config.get("n_envs")
+    entry, source = _base_entry(algo_name, env_id, base_config, n_envs or DEFAULT_N_ENVS)
+    if n_envs:
+        entry["n_envs"] = int(n_envs)
+    hyperparams = params_to_hyperparams(algo_name, params)
+    policy_kwargs = hyperparams.pop("policy_kwargs", None)
+    for key, value in hyperparams.items():
+        entry[key] = value.item() if isinstance(value, np.generic) else value
+    if policy_kwargs:
+        entry["policy_kwargs"] = merge_policy_kwargs(entry.get("policy_kwargs"), policy_kwargs)
+    if entry.get("batch_size") and entry.get("n_steps") and entry["batch_size"] > entry["n_steps"] * entry.get("n_envs", 1):
+        entry["batch_size"] = entry["n_steps"] * entry.get("n_envs", 1)
+
+    header = (
+        f"# rl-zoo3 hyperparameters for {algo_name} on {env_id}, tuned by sb3-trading tune.\n"
+        f"# study {study.study_name!r}, best trial #{best.number}: validation score {best.value:.6g} "
+        f"({config.get('metric', 'sharpe')}, {config.get('score', 'last')} evaluation, "
+        f"{config.get('timesteps', '?')} timesteps per trial); base entry: {source}\n"
+        f"#   python -m sb3_trading.zoo train --algo {algo_name} --env {env_id} --conf-file {Path(path).name}\n"
+    )
+    text = header + yaml.safe_dump({env_id: entry}, sort_keys=False, default_flow_style=False)
+    out = atomic_write(path, lambda tmp: tmp.write_text(text))
+    check_zoo_config(out, algo_name, env_id)
+    logger.info("wrote the best parameters of study %r (trial %d) to %s", study.study_name, best.number, out)
+    return out
+
+
+def check_zoo_config(path: str | Path, algo: str, env_id: str) -> dict[str, Any]:
+    """Check that rl-zoo3 can load ``path`` for ``algo``/``env_id``: YAML parses (``yaml.safe_load``, as rl-zoo3),
+    the entry is keyed by the env ID, has ``n_timesteps`` and ``policy``, every other key is an rl-zoo3 key or an
+    argument of the algorithm, ``policy_kwargs`` is a ``dict(...)`` expression, and ``batch_size <= n_steps * n_envs``.
+
+    :return: the entry.
+    :raises ValueError: naming what is wrong.
+    """
+    algo_name, _ = get_algo(algo)
+    try:
+        configs = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(configs, dict) or env_id not in configs:
+        raise ValueError(f"{path} has no entry keyed by {env_id!r}")
+    entry = configs[env_id]
+    missing = [key for key in ("n_timesteps", "policy") if key not in entry]
+    if missing:
+        raise ValueError(f"{path}: entry {env_id!r} lacks {missing}")
+    unknown = sorted(set(entry) - ZOO_KEYS - algo_init_parameters(algo_name))
+    if unknown:
+        raise ValueError(f"{path}: {unknown} are neither rl-zoo3 keys nor arguments of {algo_name}")
+    if "policy_kwargs" in entry and isinstance(entry["policy_kwargs"], str):
+        merge_policy_kwargs(entry["policy_kwargs"], {})  # parses, or raises
+    n_rollout = entry.get("n_steps", 0) * entry.get("n_envs", 1)
+    if "batch_size" in entry and n_rollout and entry["batch_size"] > n_rollout:
+        raise ValueError(f"{path}: batch_size {entry['batch_size']} > n_steps * n_envs = {n_rollout}")
+    return entry
+
+
+def study_summary(study: optuna.Study) -> dict[str, Any]:
+    """Counts by state and the best trial, as plain data."""
+    trials = study.get_trials(deepcopy=False)
+    counts = {state.name: sum(t.state == state for t in trials) for state in TrialState}
+    summary: dict[str, Any] = {
+        "study_name": study.study_name,
+        "n_trials": len(trials),
+        "states": {name: n for name, n in counts.items() if n},
+        "workers": sorted({str(t.user_attrs.get("worker_id")) for t in trials if "worker_id" in t.user_attrs}),
+        "best": None,
+    }
+    if counts["COMPLETE"]:
+        best, params = best_trial_params(study)
+        summary["best"] = {
+            "number": best.number,
+            "value": best.value,
+            "params": params,
+            "worker_id": best.user_attrs.get("worker_id"),
+        }
+    return summary
+
+
+__all__ = [
+    "CONFIG_ATTR",
+    "DEFAULT_OUTPUT_DIR",
+    "FINISHED_STATES",
+    "TrialSeededTPESampler",
+    "check_zoo_config",
+    "count_trials",
+    "data_fingerprint",
+    "default_storage_url",
+    "default_study_name",
+    "export_best_params",
+    "make_pruner",
+    "make_storage",
+    "merge_policy_kwargs",
+    "redact_url",
+    "run_study",
+    "study_summary",
+    "zoo_config_path",
+]

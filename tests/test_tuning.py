@@ -1,0 +1,297 @@
+"""Optuna tuning: valid search spaces, a pruning validation-Sharpe objective, studies that survive a kill, zoo export."""
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import sqlalchemy.exc
+import yaml
+
+optuna = pytest.importorskip("optuna", reason='tuning needs Optuna: pip install "sb3-trading[tune]"')
+
+from stable_baselines3.common.env_util import make_vec_env  # noqa: E402
+
+import sb3_trading  # noqa: E402, F401
+from sb3_trading.algos import get_algo  # noqa: E402
+from sb3_trading.training import DEFAULT_HYPERPARAMS, load_env_data  # noqa: E402
+from sb3_trading.tuning.commands import add_tune_arguments, format_tune_summary, tune_from_args  # noqa: E402
+from sb3_trading.tuning.objective import TradingObjective  # noqa: E402
+from sb3_trading.tuning.spaces import (  # noqa: E402
+    LOG_RANGES,
+    merge_hyperparams,
+    params_to_hyperparams,
+    sample_params,
+)
+from sb3_trading.tuning.study import (  # noqa: E402
+    CONFIG_ATTR,
+    check_zoo_config,
+    export_best_params,
+    make_storage,
+    merge_policy_kwargs,
+    run_study,
+    zoo_config_path,
+)
+
+ENV = "sb3_trading/MultiAsset-v0"
+MASKED_ENV = "sb3_trading/MaskedTrading-v0"
+ALGO_ENVS = [("ppo", ENV), ("ppo_mask", MASKED_ENV), ("ppo_lstm", ENV), ("qppo", ENV), ("qppo_mask", MASKED_ENV)]
+# tiny search space and budget: every trial trains 512 steps of a [64] network, evaluated every 128 steps
+TINY_CHOICES = {"n_steps": [64], "batch_size": [64], "net_arch": ["tiny"], "n_epochs": [1, 2]}
+TINY = dict(timesteps=512, eval_freq=128, n_envs=2, device="cpu", choices=TINY_CHOICES)
+SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+# ----------------------------------------------------------------------------- search spaces
+@pytest.mark.parametrize("algo, env_id", ALGO_ENVS, ids=[algo for algo, _ in ALGO_ENVS])
+def test_samplers_give_hyperparameters_the_algorithm_accepts(algo, env_id):
+    """Random draws of the full default space construct the algorithm with exactly those settings."""
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0), direction="maximize")
+    vec_env = make_vec_env(env_id, n_envs=2, seed=0, env_kwargs={"render_mode": None})
+    _, algo_class = get_algo(algo)
+    if algo.startswith("qppo"):  # both branches of the conditional CVaR level
+        study.enqueue_trial({"risk": "cvar"})
+        study.enqueue_trial({"risk": "mean"})
+    for _ in range(4):
+        trial = study.ask()
+        params = sample_params(algo, trial, n_envs=2)
+        assert params["batch_size"] <= params["n_steps"] * 2
+        assert LOG_RANGES["learning_rate"][0] <= params["learning_rate"] <= LOG_RANGES["learning_rate"][1]
+        hyperparams = merge_hyperparams(DEFAULT_HYPERPARAMS[algo], params_to_hyperparams(algo, params))
+        policy = hyperparams.pop("policy")
+        model = algo_class(policy, vec_env, device="cpu", **hyperparams)
+        assert (model.n_steps, model.batch_size) == (params["n_steps"], params["batch_size"])
+        assert model.n_epochs == params["n_epochs"]
+        assert (model.gamma, model.gae_lambda, model.ent_coef) == (params["gamma"], params["gae_lambda"], params["ent_coef"])
+        assert model.policy_kwargs["net_arch"] == {"tiny": [64], "small": [64, 64], "medium": [256, 256]}[params["net_arch"]]
+        if algo.startswith("qppo"):
+            assert model.policy_kwargs["n_quantiles"] == params["n_quantiles"] and 25 <= params["n_quantiles"] <= 51
+            assert (model.risk, model.huber_kappa) == (params["risk"], params["huber_kappa"])
+            assert ("alpha" in params) == (params["risk"] == "cvar")
+        if algo == "ppo_lstm":
+            assert model.policy_kwargs["lstm_hidden_size"] == params["lstm_hidden_size"]
+        study.tell(trial, 0.0)
+    vec_env.close()
+    # learning rate, entropy and the Huber threshold are sampled on a log scale
+    distributions = study.trials[0].distributions
+    assert distributions["learning_rate"].log and distributions["ent_coef"].log
+    if algo.startswith("qppo"):
+        assert distributions["huber_kappa"].log
+
+
+def test_batch_size_is_capped_by_the_rollout():
+    trial = optuna.create_study().ask()
+    params = sample_params("ppo", trial, n_envs=2, choices={"n_steps": [64], "batch_size": [512]})
+    assert trial.params["batch_size"] == 512 and params["batch_size"] == 128 == trial.user_attrs["batch_size"]
+
+
+def test_converter_rejects_parameters_the_algorithm_lacks():
+    assert params_to_hyperparams("qppo", {"net_arch": "small", "n_quantiles": 30, "risk": "mean"}) == {
+        "risk": "mean",
+        "policy_kwargs": {"net_arch": [64, 64], "n_quantiles": 30},
+    }
+    with pytest.raises(ValueError, match="n_quantiles"):
+        params_to_hyperparams("ppo", {"n_quantiles": 30})
+    with pytest.raises(ValueError, match="net_arch"):
+        params_to_hyperparams("ppo", {"net_arch": "huge"})
+    with pytest.raises(ValueError, match="unknown categorical"):
+        sample_params("ppo", optuna.create_study().ask(), choices={"n_step": [64]})
+
+
+# ----------------------------------------------------------------------------- objective and pruning
+@pytest.fixture(scope="module")
+def objective():
+    data = load_env_data(ENV, None, seed=0)
+    return TradingObjective(ENV, "ppo", data, timesteps=512, eval_freq=128, n_envs=2, device="cpu", choices=TINY_CHOICES)
+
+
+def test_objective_folds_are_chronological_and_the_normaliser_sees_training_rows_only(objective):
+    data = load_env_data(ENV, None, seed=0)
+    assert objective.train_data.n_steps + objective.validation_rows + objective.test_data.n_steps == data.n_steps
+    assert objective.test_data.n_steps == round(0.2 * data.n_steps)
+    np.testing.assert_array_equal(objective.test_data.prices, data.prices[-objective.test_data.n_steps :])
+    train_only = gym.make(ENV, data=objective.train_data).unwrapped.normalizer
+    assert objective.normalizer.to_dict() == train_only.to_dict()
+    env = objective.make_validation_env()
+    try:
+        assert env.unwrapped.normalizer is objective.normalizer
+        # the validation env decides from the first validation bar on; earlier rows are look-back context only
+        assert objective.validation_data.n_steps - env.unwrapped.first_t == objective.validation_rows
+        assert env.unwrapped.episode_length is None
+    finally:
+        env.close()
+
+
+def test_objective_returns_the_last_validation_sharpe(objective):
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    assert sorted(trial.intermediate_values) == [128, 256, 384, 512]
+    assert trial.value == trial.intermediate_values[512] == trial.user_attrs["validation_metrics"]["sharpe"]
+    assert trial.user_attrs["trained_timesteps"] == 512 and trial.user_attrs["worker_id"]
+
+
+def test_pruned_trials_stop_training_early(objective):
+    """A real pruner that always prunes: training stops at the first evaluation and the trial is PRUNED."""
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1e9))
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert list(trial.intermediate_values) == [128]
+    assert trial.user_attrs["trained_timesteps"] < 512
+
+
+# ----------------------------------------------------------------------------- studies, resuming, export
+def test_heartbeat_settings_are_checked():
+    with pytest.raises(ValueError, match="grace_period"):
+        make_storage("sqlite:///:memory:", heartbeat_interval=10, grace_period=5)
+
+
+@pytest.fixture(scope="module")
+def qppo_study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tune")
+    study = run_study(ENV, "qppo", n_trials=2, output_dir=out, seed=0, heartbeat_interval=1, grace_period=5, **TINY)
+    return study, out
+
+
+def test_default_storage_is_a_sqlite_file_named_after_the_study(qppo_study):
+    study, out = qppo_study
+    assert study.study_name == "qppo_MultiAsset-v0"
+    assert (out / "qppo_MultiAsset-v0.db").is_file()
+    loaded = optuna.load_study(study_name=study.study_name, storage=f"sqlite:///{out / 'qppo_MultiAsset-v0.db'}")
+    assert len(loaded.trials) == 2 and loaded.user_attrs[CONFIG_ATTR]["algo"] == "qppo"
+
+
+def test_a_finished_study_runs_nothing_more_and_refuses_other_settings(qppo_study):
+    study, out = qppo_study
+    again = run_study(ENV, "qppo", n_trials=2, output_dir=out, seed=0, heartbeat_interval=1, grace_period=5, **TINY)
+    assert [t.datetime_complete for t in again.trials] == [t.datetime_complete for t in study.trials]
+    with pytest.raises(ValueError, match="timesteps"):
+        run_study(ENV, "qppo", n_trials=3, output_dir=out, seed=0, **{**TINY, "timesteps": 256})
+
+
+def test_policy_kwargs_merge_keeps_untuned_expressions():
+    merged = merge_policy_kwargs("dict(net_arch=[64, 64], activation_fn=nn.ReLU, n_quantiles=32)", {"n_quantiles": 40})
+    assert merged == "dict(net_arch=[64, 64], activation_fn=nn.ReLU, n_quantiles=40)"
+    with pytest.raises(ValueError, match="dict"):
+        merge_policy_kwargs("[64, 64]", {})
+
+
+def test_best_params_export_round_trips_and_trains_in_rl_zoo3(qppo_study, tmp_path):
+    study, _ = qppo_study
+    path = export_best_params(study, "qppo", ENV, tmp_path / "best_qppo.yml")
+    configs = yaml.safe_load(path.read_text())
+    assert list(configs) == [ENV]
+    entry = configs[ENV]
+    base = yaml.safe_load(zoo_config_path("qppo").read_text())[ENV]
+    assert entry["n_timesteps"] == base["n_timesteps"] and entry["env_kwargs"] == base["env_kwargs"]
+    best = study.best_trial
+    for key in ("n_steps", "batch_size", "gamma", "gae_lambda", "learning_rate", "ent_coef", "clip_range", "n_epochs"):
+        assert entry[key] == best.params[key], key
+    assert (entry["risk"], entry["huber_kappa"]) == (best.params["risk"], best.params["huber_kappa"])
+    assert entry["policy_kwargs"] == f"dict(net_arch=[64], n_quantiles={best.params['n_quantiles']})"
+    assert entry["n_envs"] == 2  # the rollout size the parameters were tuned for
+    check_zoo_config(path, "qppo", ENV)
+
+    bad = tmp_path / "bad.yml"
+    bad.write_text(yaml.safe_dump({ENV: {**entry, "learning_rat": 0.1}}))
+    with pytest.raises(ValueError, match="learning_rat"):
+        check_zoo_config(bad, "qppo", ENV)
+
+    logs = tmp_path / "logs"
+    command = [sys.executable, "-m", "sb3_trading.zoo", "train", "--algo", "qppo", "--env", ENV, "--conf-file", str(path)]
+    command += ["-f", str(logs), "-n", "256", "-params", "n_envs:2", "n_steps:64", "batch_size:64", "--seed", "0"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=SUBPROCESS_ENV)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(list(logs.glob(f"qppo/*/{ENV.replace('/', '-')}.zip"))) == 1
+
+
+# ----------------------------------------------------------------------------- a killed worker
+WORKER = textwrap.dedent(
+    """
+    import argparse, sys
+    from sb3_trading.tuning.commands import add_tune_arguments, tune_from_args
+    tune_from_args(add_tune_arguments(argparse.ArgumentParser()).parse_args(sys.argv[1:]))
+    """
+)
+HEARTBEAT, GRACE = 1, 2
+
+
+def tune_args(out, *extra):
+    return [
+        "--env", ENV, "--algo", "ppo", "--n-trials", "3", "--output-dir", str(out), "--timesteps", "1024",
+        "--eval-freq", "128", "--n-envs", "2", "--device", "cpu", "--heartbeat-interval", str(HEARTBEAT),
+        "--grace-period", str(GRACE), "--choices", "n_steps=[64]", "batch_size=[64]", "net_arch=['tiny']", "n_epochs=[1]",
+        *extra,
+    ]  # fmt: skip
+
+
+def snapshot(trial):
+    return trial.number, trial.state, trial.value, trial.params, trial.datetime_complete
+
+
+def test_sqlite_study_survives_a_killed_worker(tmp_path):
+    """SIGKILL a worker mid-trial; the rerun keeps the finished trials, fails and retries the killed one, ends at 3."""
+    db = tmp_path / "ppo_MultiAsset-v0.db"
+    storage = f"sqlite:///{db}"
+    worker = subprocess.Popen(
+        [sys.executable, "-c", WORKER, *tune_args(tmp_path, "--worker-id", "killed")],
+        env=SUBPROCESS_ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    killed, deadline = False, time.monotonic() + 240
+    try:
+        while not killed:
+            assert worker.poll() is None, f"the worker ended before it could be killed: {worker.stderr.read()[-3000:]}"
+            assert time.monotonic() < deadline, "no trial completed in time"
+            try:
+                trials = optuna.load_study(study_name="ppo_MultiAsset-v0", storage=storage).trials if db.exists() else []
+            except (KeyError, sqlalchemy.exc.SQLAlchemyError):
+                trials = []  # the worker has not created the study yet, or holds the write lock
+            complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+            # kill mid-training: a trial that has already reported (so its heartbeat is recorded) and is still running
+            running = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING and t.intermediate_values]
+            if complete and running:
+                worker.send_signal(signal.SIGKILL)
+                killed = True
+            else:
+                time.sleep(0.05)
+    finally:
+        worker.kill()
+        worker.wait()
+    assert worker.returncode == -signal.SIGKILL
+    before = {t.number: snapshot(t) for t in optuna.load_study(study_name="ppo_MultiAsset-v0", storage=storage).trials}
+    # the trial the kill interrupted (the one polled above, or the next if that one finished in the meantime)
+    stale = [number for number, old in before.items() if old[1] == optuna.trial.TrialState.RUNNING]
+    assert len(stale) == 1, before
+    killed_trial = optuna.load_study(study_name="ppo_MultiAsset-v0", storage=storage).trials[stale[0]]
+
+    # wait out the grace period (+1 s for SQLite's whole-second clock): the rerun's first trial start fails it
+    time.sleep(GRACE + 2)
+    parser = add_tune_arguments(argparse.ArgumentParser())
+    summary = tune_from_args(parser.parse_args(tune_args(tmp_path, "--worker-id", "rerun")))
+
+    study = optuna.load_study(study_name="ppo_MultiAsset-v0", storage=storage)
+    trials = study.trials
+    for number, old in before.items():  # finished trials untouched
+        if old[1] == optuna.trial.TrialState.COMPLETE:
+            assert snapshot(trials[number]) == old
+    assert trials[killed_trial.number].state == optuna.trial.TrialState.FAIL
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == killed_trial.number]
+    assert len(retries) == 1 and retries[0].params == killed_trial.params
+    assert retries[0].state == optuna.trial.TrialState.COMPLETE and retries[0].user_attrs["worker_id"] == "rerun"
+    finished = [t for t in trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    assert len(finished) == 3
+    assert [t.number for t in trials] == list(range(len(trials)))
+
+    assert summary["best_config"] and (tmp_path / "best_ppo.yml").is_file()
+    text = format_tune_summary(summary)
+    assert "3 complete, 1 fail" in text and f"best trial #{study.best_trial.number}" in text
