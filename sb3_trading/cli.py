@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--eval-metric", default="sharpe", help="validation metric picking the best model")
     train.add_argument("--patience", type=int, default=None, help="stop after N evaluations without a new best")
+    train.add_argument(
+        "--vec",
+        choices=("auto", "batched", "dummy"),
+        default="auto",
+        help="vectorised env: batched NumPy env where supported (auto: unless --reward), or SB3's DummyVecEnv",
+    )
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     from sb3_trading.evaluation.commands import add_backtest_arguments, add_walk_forward_arguments
@@ -138,6 +144,7 @@ def _run_train(args: argparse.Namespace) -> int:
         eval_freq=args.eval_freq,
         eval_metric=args.eval_metric,
         patience=args.patience,
+        vec=args.vec,
     )
     report = train(config)
     agent, baselines = report["agent"]["metrics"], report["baselines"]

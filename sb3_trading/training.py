@@ -28,6 +28,8 @@ from sb3_trading.envs.registration import check_env_id
 from sb3_trading.evaluation import backtest, buy_and_hold, equal_weight, infer_periods_per_year
 from sb3_trading.sim import CostModel
 from sb3_trading.utils import atomic_write_json, save_model_atomic
+from sb3_trading.vec import SUPPORTED_ENV_IDS
+from sb3_trading.vec import make_vec_env as make_batched_vec_env
 from sb3_trading.version import __version__
 from sb3_trading.wrappers import parse_reward_spec, wrap_reward
 
@@ -105,7 +107,7 @@ class TrainConfig:
     :param output_dir: parent folder of the run folder.
     :param run_name: run folder name; default ``<algo>_<Env>_seed<seed>_<time>``.
     :param test_fraction: trailing fraction of the data held out for the backtest.
-    :param n_envs: parallel training envs (SB3 ``DummyVecEnv``).
+    :param n_envs: parallel training envs (accounts of the batched env, or ``DummyVecEnv`` members).
     :param episode_length: training episode length with random starts, for envs that otherwise run to
         the end of the data (an env with its own horizon, such as LeveragedPair's ``max_days``, keeps it).
     :param env_kwargs: extra keyword arguments for the env (train and test alike).
@@ -119,6 +121,9 @@ class TrainConfig:
     :param patience: stop after this many evaluations without a new best (``None``: never).
     :param validation_fraction: tail of the *training* slice used for validation when ``eval_freq > 0``
         (the held-out test slice is never used to pick a model).
+    :param vec: ``"batched"`` (:mod:`sb3_trading.vec`, all accounts in one NumPy step), ``"dummy"`` (SB3's
+        ``DummyVecEnv``) or ``"auto"``: batched where the env has a batched kernel and no Gymnasium reward
+        wrapper is requested (those wrap single envs), else dummy. The report records the choice.
     """
 
     env_id: str = DEFAULT_ENV_ID
@@ -140,6 +145,24 @@ class TrainConfig:
     eval_metric: str = "sharpe"
     patience: int | None = None
     validation_fraction: float = 0.1
+    vec: str = "auto"
+
+
+VEC_KINDS = ("auto", "batched", "dummy")
+
+
+def choose_vec_env(env_id: str, vec: str, reward: list[str]) -> str:
+    """Resolve ``TrainConfig.vec`` to ``"batched"`` or ``"dummy"`` (see :class:`TrainConfig`)."""
+    if vec not in VEC_KINDS:
+        raise ValueError(f"vec must be one of {VEC_KINDS}, got {vec!r}")
+    batched_ok = env_id in SUPPORTED_ENV_IDS
+    if vec == "batched" and not batched_ok:
+        raise ValueError(f"vec='batched' supports {list(SUPPORTED_ENV_IDS)}, not {env_id!r}; use vec='dummy'")
+    if vec == "batched" and reward:
+        raise ValueError("reward wrappers wrap single Gymnasium envs: use vec='dummy' (or 'auto') with --reward")
+    if vec == "auto":
+        return "batched" if batched_ok and not reward else "dummy"
+    return vec
 
 
 def split_train_test(data: MarketData, test_fraction: float) -> tuple[MarketData, MarketData]:
@@ -178,6 +201,7 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
         raise ValueError(f"eval_freq must be >= 0, got {config.eval_freq}")
     for spec in config.reward:
         parse_reward_spec(spec)  # fail before any work on a bad --reward
+    vec_kind = choose_vec_env(env_id, config.vec, config.reward)
     env_kwargs = dict(config.env_kwargs)
     data = load_env_data(env_id, config.data_path, config.seed, env_kwargs)
     train_data, test_data = split_train_test(data, config.test_fraction)
@@ -205,20 +229,18 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
         test_kwargs["episode_length"] = None
     probe.close()
 
-    vec_env = make_vec_env(
-        env_id,
-        n_envs=config.n_envs,
-        seed=config.seed,
-        env_kwargs={
-            **env_kwargs,
-            "data": train_data,
-            "normalizer": normalizer,
-            **episode_kwargs,
-            "render_mode": None,
-        },
-        wrapper_class=wrap_reward if config.reward else None,
-        wrapper_kwargs={"specs": config.reward} if config.reward else None,
-    )
+    train_env_kwargs = {**env_kwargs, "data": train_data, "normalizer": normalizer, **episode_kwargs}
+    if vec_kind == "batched":
+        vec_env = make_batched_vec_env(env_id, n_envs=config.n_envs, seed=config.seed, env_kwargs=train_env_kwargs)
+    else:
+        vec_env = make_vec_env(
+            env_id,
+            n_envs=config.n_envs,
+            seed=config.seed,
+            env_kwargs={**train_env_kwargs, "render_mode": None},
+            wrapper_class=wrap_reward if config.reward else None,
+            wrapper_kwargs={"specs": config.reward} if config.reward else None,
+        )
     hyperparams = {**DEFAULT_HYPERPARAMS[algo_name], **config.hyperparams}
     policy = hyperparams.pop("policy")
     model = algo_class(policy, vec_env, seed=config.seed, device=config.device, verbose=0, **hyperparams)
@@ -283,6 +305,7 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
         "run_dir": str(run_dir),
         "model_path": str(model_path),
         "trained_timesteps": int(model.num_timesteps),
+        "vec_env": vec_kind,
         "reward_wrappers": list(config.reward),
         "validation": None
         if eval_callback is None

@@ -132,3 +132,36 @@ def test_bad_config_raises(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
         train(TrainConfig(output_dir=str(tmp_path), progress_bar=False, **kwargs))
     assert not any(tmp_path.iterdir())  # nothing half-written
+
+
+def test_batched_and_dummy_vec_envs_train_the_same_model(tmp_path):
+    """The batched env equals DummyVecEnv step for step, so the same seed trains the same agent."""
+    reports = {
+        vec: train(
+            TrainConfig(
+                timesteps=512,
+                n_envs=4,
+                seed=3,
+                vec=vec,
+                output_dir=str(tmp_path),
+                run_name=vec,
+                progress_bar=False,
+                hyperparams={"n_steps": 64, "batch_size": 128, "n_epochs": 2},
+            )
+        )  # fmt: skip
+        for vec in ("batched", "dummy")
+    }
+    assert reports["batched"]["vec_env"] == "batched" and reports["dummy"]["vec_env"] == "dummy"
+    assert reports["batched"]["agent"]["metrics"] == pytest.approx(reports["dummy"]["agent"]["metrics"], rel=1e-6)
+
+
+def test_vec_choice_is_explicit():
+    from sb3_trading.training import choose_vec_env
+
+    assert choose_vec_env("sb3_trading/MultiAsset-v0", "auto", []) == "batched"
+    assert choose_vec_env("sb3_trading/MultiAsset-v0", "auto", ["drawdown"]) == "dummy"  # wrappers need single envs
+    assert choose_vec_env("sb3_trading/YieldAllocation-v0", "auto", []) == "dummy"
+    with pytest.raises(ValueError, match="supports"):
+        choose_vec_env("sb3_trading/YieldAllocation-v0", "batched", [])
+    with pytest.raises(ValueError, match="reward wrappers"):
+        choose_vec_env("sb3_trading/MultiAsset-v0", "batched", ["drawdown"])

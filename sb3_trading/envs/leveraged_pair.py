@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from numbers import Real
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from gymnasium import spaces
 
 from sb3_trading.data import MarketData
 from sb3_trading.data.synthetic import make_leveraged_pair_market
-from sb3_trading.envs.base import MARKET_KEY, PORTFOLIO_BOUND, PORTFOLIO_KEY, NormalizerArg, TradingEnv
-from sb3_trading.sim import CostModel, Fills, Portfolio, fill_trades, round_to_lots
+from sb3_trading.envs.base import (
+    ONE_INT,
+    KernelTradingEnv,
+    NormalizerArg,
+    TradingKernel,
+    Transition,
+    clip_portfolio,
+    equity_shares,
+    sample_start,
+)
+from sb3_trading.sim import CostModel, Portfolio, fill_trades
 
 #: indicators computed on the index by default: 1 + 1 + 1 + 3 = 6 columns for one asset
 LEVERAGED_PAIR_INDICATORS: tuple[str, ...] = ("log_return", "volatility", "rsi", "macd")
@@ -56,11 +65,11 @@ def leveraged_pair_targets(
     values = np.empty(prices.shape)
     values[:, 0] = equity * fractions
     values[:, 1] = equity - values[:, 0]
-    target = round_to_lots(values / prices, 1.0)
+    target = np.trunc(values / prices)  # round_to_lots(values / prices, 1.0): whole shares, toward zero
     traded = target - positions
     fills = fill_trades(traded, prices, costs)
     cash_after = cash - np.vecdot(traded, prices) - fills.costs
-    if (cash_after >= 0.0).all():
+    if min(cash_after.tolist()) >= 0.0:  # every account can pay (a Python min is cheaper than .all() here)
         return target
     bought = np.maximum(traded, 0.0)
     outlay = np.vecdot(bought, prices * ((1.0 + costs.slippage) * (1.0 + costs.commission)))
@@ -69,7 +78,7 @@ def leveraged_pair_targets(
     return target - np.ceil(share[:, None] * bought)
 
 
-class LeveragedPairEnv(TradingEnv):
+class LeveragedPairEnv(KernelTradingEnv):
     """Split capital between a leveraged ETF (bull) and its inverse ETF (bear), in whole shares.
 
     ## Description
@@ -225,92 +234,167 @@ class LeveragedPairEnv(TradingEnv):
         self.traded_assets = (bull_asset, bear_asset)
         columns = [data.asset_names.index(bull_asset), data.asset_names.index(bear_asset)]
         self._prices = np.ascontiguousarray(data.prices[:, columns])  # (T, 2) closes of (bull, bear)
-        self._book = Portfolio(1, 2, self.costs)
         # equity at or below this level terminates the episode
         self._stop_level = -np.inf if self.stop_loss is None else (1.0 + self.stop_loss) * self.initial_cash
 
         self.action_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
         self.observation_space = self._observation_space(PORTFOLIO_SIZE)
-        self._equity = self.initial_cash
-        self._horizon = 1
-        self._split = 0.5
+        self._kernel = self.make_kernel(1)
 
-    # ------------------------------------------------------------ internals
-    def _observation(self, weights: np.ndarray, equity: float) -> dict[str, np.ndarray]:
-        portfolio = np.empty(PORTFOLIO_SIZE, dtype=np.float32)
-        portfolio[:2] = weights
-        portfolio[2] = self._book.cash[0] / equity if equity > 0 else 0.0
-        portfolio[3] = equity / self.initial_cash - 1.0
-        portfolio[4] = (self._t - self._start_t) / self._horizon
-        np.minimum(np.maximum(portfolio, -PORTFOLIO_BOUND, out=portfolio), PORTFOLIO_BOUND, out=portfolio)
-        return {MARKET_KEY: self._market_window(self._t), PORTFOLIO_KEY: portfolio}
+    def make_kernel(self, n_envs: int) -> LeveragedPairKernel:
+        """The batched dynamics of this env for ``n_envs`` accounts (the env itself runs ``n_envs=1``)."""
+        return LeveragedPairKernel(self, n_envs)
 
-    def _rebalance(self, fraction: float, t: int, equity_t: float) -> Fills:
-        """Trade the book to the whole-share split ``fraction`` at the close of ``t`` (equity ``equity_t``)."""
-        prices_t = self._prices[t : t + 1]
-        target = leveraged_pair_targets(
-            np.array([fraction]), np.array([equity_t]), self._book.cash, self._book.positions, prices_t, self.costs
-        )
-        return self._book.trade_to(target, prices_t)
 
-    def _draw_split(self) -> float:
-        if self.initial_split == "even":
-            return 0.5
-        if self.initial_split == "random":
-            return float(self.np_random.uniform(0.0, 1.0))
-        return float(self.initial_split)
+class _Opening(NamedTuple):
+    """Fresh accounts right after buying their initial split: ``(k,)`` or ``(k, 2)`` arrays."""
 
-    # ------------------------------------------------------------------ API
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        super().reset(seed=seed)
-        self._t = self._start_t = self._sample_start()
-        self._horizon = self.episode_length if self.episode_length is not None else self.last_t - self._start_t
-        self._book.reset(self.initial_cash)
-        self._split = self._draw_split()
-        fills = self._rebalance(self._split, self._t, self.initial_cash)
-        prices_t = self._prices[self._t : self._t + 1]
-        equity, drawdown = self._book.mark(prices_t)
-        self._equity = float(equity[0])
-        weights = self._book.weights(prices_t, equity)[0]
-        info = self._info(
-            self._equity,
-            float(self._book.cash[0]),
-            self._book.positions[0].copy(),
+    cash: np.ndarray
+    positions: np.ndarray
+    peak_equity: np.ndarray
+    initial_equity: np.ndarray
+    equity: np.ndarray
+    drawdown: np.ndarray
+    notional: np.ndarray
+    costs: np.ndarray
+    weights: np.ndarray
+    portfolio: np.ndarray
+
+
+class LeveragedPairKernel(TradingKernel):
+    """Batched LeveragedPair-v0 dynamics: ``B`` accounts splitting equity between the bull and bear ETF
+    (see :class:`LeveragedPairEnv`). ``step`` takes ``(B, 1)`` bull fractions already clipped to ``[0, 1]``.
+
+    Extra state: :attr:`horizon` ``(B,)``, the decisions an episode may last (the observation's clock).
+    """
+
+    def __init__(self, env: LeveragedPairEnv, n_envs: int) -> None:
+        super().__init__(env, n_envs, 2, env.costs, env.initial_cash)
+        self.costs = env.costs
+        self.initial_split = env.initial_split
+        self.reward_mode = env.reward_mode
+        self._prices = env._prices  # (T, 2) closes of (bull, bear)
+        self._stop_level = env._stop_level
+        self._horizons(self.start_t)
+        # with a fixed initial split, an opening depends on the start bar only: compute them all once
+        self._openings: _Opening | None = None
+        if self.initial_split != "random":
+            starts = np.arange(self.first_t, self.last_t)  # every bar that has a next bar
+            self._openings = self._open(starts, np.full(starts.shape[0], float(self._fixed_split())))
+
+    def _fixed_split(self) -> float:
+        return 0.5 if self.initial_split == "even" else float(self.initial_split)
+
+    def _horizons(self, start: np.ndarray) -> None:
+        self.horizon = np.full_like(start, self.episode_length) if self.episode_length is not None else self.last_t - start
+
+    def set_clock(self, rows: np.ndarray, t: np.ndarray | int | None = None, start: np.ndarray | int | None = None) -> None:
+        super().set_clock(rows, t, start)
+        if start is not None:
+            self._horizons(self.start_t)
+
+    def draw(self, rngs: Sequence[np.random.Generator]) -> dict[str, np.ndarray]:
+        """Per reset: the start bar, then the initial bull fraction (``U(0, 1)`` with ``initial_split="random"``)."""
+        starts, splits = [], []
+        random_split = self.initial_split == "random"
+        for rng in rngs:
+            starts.append(sample_start(rng, self.first_t, self.last_t, self.episode_length, self.random_start))
+            splits.append(float(rng.uniform(0.0, 1.0)) if random_split else self._fixed_split())
+        return {"start": np.array(starts, dtype=np.int64), "split": np.array(splits)}
+
+    def _portfolio(self, weights: np.ndarray, cash_weight: np.ndarray, equity: np.ndarray, clock: np.ndarray) -> np.ndarray:
+        """``(k, 5)``: ``[w_bull, w_bear, w_cash, E / E_0 - 1, clock]``, ``clock`` = decisions made / horizon."""
+        portfolio = np.empty((equity.shape[0], PORTFOLIO_SIZE), dtype=np.float32)
+        portfolio[:, :2] = weights
+        portfolio[:, 2] = cash_weight
+        portfolio[:, 3] = equity / self.initial_cash - 1.0
+        portfolio[:, 4] = clock
+        return clip_portfolio(portfolio)
+
+    def _open(self, start: np.ndarray, split: np.ndarray) -> _Opening:
+        """Fresh accounts buy the bull fractions ``split`` ``(k,)`` at the close of the bars ``start`` ``(k,)``,
+        in whole shares, paying costs (the same rule as every step, from all cash)."""
+        k = start.shape[0]
+        fresh = Portfolio(k, 2, self.costs)
+        fresh.reset(self.initial_cash)
+        prices = self._prices.take(start, axis=0)
+        target = leveraged_pair_targets(split, np.full(k, self.initial_cash), fresh.cash, fresh.positions, prices, self.costs)
+        fills = fresh.trade_to(target, prices)
+        equity, drawdown = fresh.mark(prices)
+        weights, cash_weight = equity_shares(fresh.positions * prices, fresh.cash, equity)
+        portfolio = self._portfolio(weights, cash_weight, equity, np.zeros(k))  # no decision made yet
+        return _Opening(
+            fresh.cash,
+            fresh.positions,
+            fresh.peak_equity,
+            fresh.initial_equity,
+            equity,
+            drawdown,
+            fills.notional,
+            fills.costs,
             weights,
-            self._equity / self.initial_cash - 1.0,
-            float(fills.notional[0]) / self.initial_cash,
-            float(fills.costs[0]),
-            float(drawdown[0]),
+            portfolio,
         )
-        info["bull_fraction"] = self._split
-        return self._observation(weights, self._equity), info
 
-    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        fraction = float(self._box_action(action)[0])
-        t = self._t
-        equity_t = self._equity
-        fills = self._rebalance(fraction, t, equity_t)
+    def reset(self, rows: np.ndarray, draws: dict[str, np.ndarray]) -> Transition:
+        """Fresh accounts buy the drawn split at the close of the start bar (see :meth:`_open`)."""
+        start, split = draws["start"], draws["split"]
+        self.set_clock(rows, t=start, start=start)
+        if self._openings is None:
+            opening = self._open(start, split)
+        else:  # a fresh copy of the precomputed openings of these start bars
+            index = start - self.first_t
+            opening = _Opening(*(column.take(index, axis=0) for column in self._openings))
+        book = self.book
+        book.cash[rows] = opening.cash
+        book.positions[rows] = opening.positions
+        book.peak_equity[rows] = opening.peak_equity
+        book.initial_equity[rows] = opening.initial_equity
+        self._set_equity(rows, opening.equity)
+        return Transition(
+            equity=opening.equity,
+            equity_t=np.full(start.shape[0], self.initial_cash),
+            cash=opening.cash,
+            positions=opening.positions,
+            weights=opening.weights,
+            notional=opening.notional,
+            costs=opening.costs,
+            drawdown=opening.drawdown,
+            t=start.copy(),
+            portfolio=opening.portfolio,
+            extras={"bull_fraction": split},
+        )
 
-        self._t = t + 1
-        prices_next = self._prices[t + 1 : t + 2]
-        equity, drawdown = self._book.mark(prices_next)
-        self._equity = float(equity[0])
-        portfolio_return = self._equity / equity_t - 1.0
-        reward = portfolio_return if self.reward_mode == "step_return" else self._equity / self.initial_cash - 1.0
-        weights = self._book.weights(prices_next, equity)[0]
-        terminated = self._equity <= self._stop_level
-        truncated = not terminated and self._episode_over()
-        info = self._info(
-            self._equity,
-            float(self._book.cash[0]),
-            self._book.positions[0].copy(),
+    def step(self, actions: np.ndarray) -> Transition:
+        fraction = actions[:, 0]
+        t, equity_t, book = self.t, self.equity, self.book
+        prices_t = self._prices.take(t, axis=0)  # (B, 2)
+        target = leveraged_pair_targets(fraction, equity_t, book.cash, book.positions, prices_t, self.costs)
+        fills = book.trade_to(target, prices_t)
+
+        t_next = t + ONE_INT
+        prices_next = self._prices.take(t_next, axis=0)
+        equity, drawdown = book.mark(prices_next)
+        weights, cash_weight = equity_shares(book.positions * prices_next, book.cash, equity)
+        portfolio = self._portfolio(weights, cash_weight, equity, (t_next - self.start_t) / self.horizon)
+        self.t, self.equity = t_next, equity
+        return Transition(  # positional: a third cheaper than keywords on this hot path
+            equity,
+            equity_t,
+            book.cash.copy(),
+            book.positions.copy(),
             weights,
-            portfolio_return,
-            float(fills.notional[0]) / equity_t,
-            float(fills.costs[0]),
-            float(drawdown[0]),
+            fills.notional,
+            fills.costs,
+            drawdown,
+            t_next,
+            portfolio,
+            {"bull_fraction": fraction},
         )
-        info["bull_fraction"] = fraction
-        return self._observation(weights, self._equity), reward, terminated, truncated, info
+
+    def outcome(self, equity: Any, equity_t: Any, notional: Any, t: Any, end_t: Any) -> tuple[Any, Any, Any, Any, Any]:
+        """The step return (or ``E / E_0 - 1`` with ``reward="cumulative_pnl"``); terminated at the stop-loss level."""
+        portfolio_return = equity / equity_t - 1.0
+        reward = portfolio_return if self.reward_mode == "step_return" else equity / self.initial_cash - 1.0
+        terminated = equity <= self._stop_level
+        return reward, portfolio_return, terminated, (t >= end_t) > terminated, notional / equity_t

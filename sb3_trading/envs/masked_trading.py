@@ -12,9 +12,17 @@ import numpy as np
 from gymnasium import spaces
 
 from sb3_trading.data import MarketData, make_leveraged_pair_market
-from sb3_trading.envs.base import MARKET_KEY, PORTFOLIO_BOUND, PORTFOLIO_KEY, NormalizerArg, TradingEnv
+from sb3_trading.envs.base import (
+    ONE_INT,
+    KernelTradingEnv,
+    NormalizerArg,
+    TradingKernel,
+    Transition,
+    clip_portfolio,
+    equity_shares,
+)
 from sb3_trading.features import rolling_volatility
-from sb3_trading.sim import CostModel, Portfolio
+from sb3_trading.sim import CostModel
 
 #: indicators computed on the index by default (ATR and the volume z-score need ``high``/``low``/``volume``)
 MASKED_INDICATORS: tuple[str, ...] = ("log_return", "rsi", "macd", "bollinger", "atr", "volume_zscore")
@@ -43,7 +51,7 @@ def _check_int(name: str, value: object, minimum: int) -> int:
     return int(value)
 
 
-class MaskedTradingEnv(TradingEnv):
+class MaskedTradingEnv(KernelTradingEnv):
     """Discrete trading of a bull/bear leveraged ETF pair (TQQQ/SQQQ-like) with legal-action masks.
 
     ## Description
@@ -329,68 +337,20 @@ class MaskedTradingEnv(TradingEnv):
         # ---------------------------------------------------------- book and spaces
         columns = [data.asset_names.index(bull_asset), data.asset_names.index(bear_asset)]
         self._prices = np.ascontiguousarray(data.prices[:, columns])  # (T, 2) closes of [bull, bear]
-        self._book = Portfolio(1, 2, self.costs)
-        self._book.reset(self.initial_cash)  # a valid flat book, so action_masks() works before reset()
-        self._n_invalid = 0
         self.action_space = spaces.Discrete(self.n_actions)
         self.observation_space = self._observation_space(len(PORTFOLIO_FIELDS))
+        self._kernel = self.make_kernel(1)  # a valid flat book, so action_masks() works before reset()
 
-    # ------------------------------------------------------------------ masks
-    def _legal(self, t: int) -> tuple[np.ndarray, float]:
-        """``(mask (n_actions,) bool, E_t)`` for the current book at the close of ``t``."""
-        book = self._book
-        values = book.positions[0] * self._prices[t]  # (2,)
-        cash = float(book.cash[0])
-        equity = cash + float(values.sum())
-        held = bool(values.any())
-        session = bool(self._session_ok[t])
-        mask = self._is_hold | (self._is_flatten & (held and session))
-        drawdown_ok = self.max_drawdown is None or 1.0 - equity / float(book.peak_equity[0]) <= self.max_drawdown
-        if equity <= 0.0 or not (drawdown_ok and self._buys_open[t]):
-            return mask, equity
-        # per action (n_actions,), at mid prices: V' = keep * V + add * E_t is the book right after it
-        added = self._bought * equity
-        slack = _LIMIT_TOL * equity
-        cash_ok = cash + self._sold @ values * self._sell_factor - self._buy_factor * added >= -slack
-        gross_ok = self._keep @ values + added <= self.max_position * equity + slack  # sum V'
-        concentration_ok = self._keep_bought @ values + added <= self.max_concentration * equity + slack  # V'_X
-        return mask | (self._is_buy & cash_ok & gross_ok & concentration_ok), equity
+    def make_kernel(self, n_envs: int) -> MaskedTradingKernel:
+        """The batched dynamics of this env for ``n_envs`` accounts (the env itself runs ``n_envs=1``)."""
+        return MaskedTradingKernel(self, n_envs)
 
     def action_masks(self) -> np.ndarray:
         """Which actions are legal at the current bar.
 
         :return: ``(n_actions,)`` bool array; ``True`` = legal. Hold (index 0) is always legal.
         """
-        return self._legal(self._t)[0]
-
-    # ------------------------------------------------------------ observation
-    def _observation(self, weights: np.ndarray, equity: float, drawdown: float) -> dict[str, np.ndarray]:
-        portfolio = np.empty(len(PORTFOLIO_FIELDS), dtype=np.float32)
-        if equity > 0:
-            portfolio[:2] = weights
-            portfolio[2] = self._book.cash[0] / equity
-        else:
-            portfolio[:3] = 0.0
-        portfolio[3] = drawdown
-        portfolio[4] = equity / self._book.initial_equity[0] - 1.0
-        np.minimum(np.maximum(portfolio, -PORTFOLIO_BOUND, out=portfolio), PORTFOLIO_BOUND, out=portfolio)
-        return {MARKET_KEY: self._market_window(self._t), PORTFOLIO_KEY: portfolio}
-
-    def _info_extra(self, info: dict[str, Any], invalid: bool) -> dict[str, Any]:
-        info["invalid_action"] = invalid
-        info["n_invalid_actions"] = self._n_invalid
-        return info
-
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        super().reset(seed=seed)
-        self._t = self._start_t = self._sample_start()
-        self._book.reset(self.initial_cash)
-        self._n_invalid = 0
-        zeros = np.zeros(2)
-        info = self._info(self.initial_cash, self.initial_cash, zeros.copy(), zeros, 0.0, 0.0, 0.0, 0.0)
-        return self._observation(zeros, self.initial_cash, 0.0), self._info_extra(info, False)
+        return self._kernel.action_masks()[0]
 
     def _check_action(self, action: Any) -> int:
         if isinstance(action, (int, np.integer)) and not isinstance(action, bool):
@@ -406,38 +366,136 @@ class MaskedTradingEnv(TradingEnv):
             raise ValueError(f"action must be in [0, {self.n_actions}) ({', '.join(self.action_labels)}), got {a}")
         return a
 
-    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        a = self._check_action(action)
-        t = self._t
-        mask, equity_t = self._legal(t)
-        invalid = not mask[a]
-        if invalid:
-            self._n_invalid += 1
-            a = HOLD
-        notional = costs = 0.0
-        if a != HOLD:
-            prices_t = self._prices[t : t + 1]  # (1, 2)
-            target = self._book.positions * self._keep[a] + (self._add[a] * equity_t) / prices_t
-            fills = self._book.trade_to(target, prices_t)
-            notional, costs = float(fills.notional[0]), float(fills.costs[0])
+    def _batch_action(self, action: Any) -> np.ndarray:
+        return np.array([self._check_action(action)], dtype=np.int64)
 
-        self._t = t + 1
-        prices_next = self._prices[t + 1 : t + 2]
-        equity, drawdown = self._book.mark(prices_next)
-        equity_next, drawdown_next = float(equity[0]), float(drawdown[0])
-        portfolio_return = equity_next / equity_t - 1.0
-        weights = self._book.weights(prices_next, equity)[0]
-        terminated = equity_next <= 0.0
-        truncated = not terminated and self._episode_over()
-        info = self._info(
-            equity_next,
-            float(self._book.cash[0]),
-            self._book.positions[0].copy(),
-            weights,
-            portfolio_return,
-            notional / equity_t,
-            costs,
-            drawdown_next,
+
+class MaskedTradingKernel(TradingKernel):
+    """Batched MaskedTrading-v0 dynamics: ``B`` accounts trading the bull/bear pair with discrete actions
+    and legal-action masks (see :class:`MaskedTradingEnv`). ``step`` takes ``(B,)`` int64 actions in range.
+
+    Extra state: :attr:`n_invalid` ``(B,)``, the masked actions chosen since each account's reset.
+    """
+
+    def __init__(self, env: MaskedTradingEnv, n_envs: int) -> None:
+        super().__init__(env, n_envs, 2, env.costs, env.initial_cash)
+        self._prices = env._prices  # (T, 2) closes of [bull, bear]
+        self.n_invalid = np.zeros(self.n_envs, dtype=np.int64)
+        self._row_starts = np.arange(self.n_envs) * env.n_actions  # offsets of each account's row in a flat mask
+        # the action table and the mask rules, from the env (see MaskedTradingEnv.__init__)
+        self._keep, self._add = env._keep, env._add
+        self._is_buy = env._is_buy
+        # The buy rules as one product: with X = [C, V_bull, V_bear, E_t] (B, 4), an action passes the cash,
+        # gross-exposure and concentration rules when each column of X @ W is <= 0, W (4, 3 * n_actions):
+        #   cash:          -C - sold . V (1 - s)(1 - c) + (b f - tol) E <= 0
+        #   gross:         keep . V + (f - max_position - tol) E <= 0
+        #   concentration: keep_bought . V + (f - max_concentration - tol) E <= 0
+        # (the slack tol = _LIMIT_TOL * E lets a buy that lands exactly on a limit pass despite rounding)
+        f = env._bought
+        rules = np.zeros((4, 3, env.n_actions))
+        rules[0, 0] = -1.0
+        rules[1:3, 0] = -env._sold.T * env._sell_factor
+        rules[3, 0] = env._buy_factor * f - _LIMIT_TOL
+        rules[1:3, 1] = env._keep.T
+        rules[3, 1] = f - env.max_position - _LIMIT_TOL
+        rules[1:3, 2] = env._keep_bought.T
+        rules[3, 2] = f - env.max_concentration - _LIMIT_TOL
+        self._rules = rules.reshape(4, -1)
+        self._session_ok, self._buys_open = env._session_ok, env._buys_open
+        # the mask before the buy rules: row 0 = hold only, row 1 = hold and flatten
+        self._base_masks = np.stack([env._is_hold, env._is_hold | env._is_flatten])
+        self._buy_factor, self._sell_factor = env._buy_factor, env._sell_factor
+        self.max_position, self.max_concentration, self.max_drawdown = (
+            env.max_position,
+            env.max_concentration,
+            env.max_drawdown,
         )
-        obs = self._observation(weights, equity_next, drawdown_next)
-        return obs, portfolio_return, terminated, truncated, self._info_extra(info, invalid)
+
+    # ------------------------------------------------------------------ masks
+    def legal(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(mask (B, n_actions) bool, E_t (B,), prices (B, 2))`` for the current books at the close of ``t`` ``(B,)``."""
+        book = self.book
+        prices = self._prices.take(t, axis=0)
+        values = book.positions * prices  # (B, 2)
+        cash = book.cash
+        equity = cash + np.add.reduce(values, axis=1)
+        # hold is always legal, flatten when something is held inside the session
+        can_flatten = np.logical_or.reduce(values, axis=1) & self._session_ok.take(t)
+        mask = self._base_masks.take(can_flatten.view(np.int8), axis=0)  # (B, n_actions), a fresh array
+        buys = (equity > 0.0) & self._buys_open.take(t)
+        if self.max_drawdown is not None:
+            buys &= 1.0 - equity / book.peak_equity <= self.max_drawdown
+        if not any(buys.tolist()):  # no account may buy: skip the per-action checks (a Python any is cheap)
+            return mask, equity, prices
+        x = np.empty((equity.shape[0], 4))
+        x[:, 0] = cash
+        x[:, 1:3] = values
+        x[:, 3] = equity
+        passed = np.logical_and.reduce((x @ self._rules).reshape(-1, 3, mask.shape[1]) <= 0.0, axis=1)  # (B, n_actions)
+        mask |= passed & self._is_buy & buys[:, None]
+        return mask, equity, prices
+
+    def action_masks(self) -> np.ndarray:
+        """``(B, n_actions)`` bool: which actions are legal at each account's current bar."""
+        return self.legal(self.t)[0]
+
+    # ------------------------------------------------------------ dynamics
+    def _portfolio(self, weights: np.ndarray, cash_weight: np.ndarray, drawdown: np.ndarray, equity: np.ndarray) -> np.ndarray:
+        """``(B, 5)``: ``[w_bull, w_bear, w_cash, drawdown, E / E_0 - 1]`` after a step (``E_0``: equity at reset)."""
+        portfolio = np.empty((equity.shape[0], len(PORTFOLIO_FIELDS)), dtype=np.float32)
+        portfolio[:, :2] = weights
+        portfolio[:, 2] = cash_weight
+        portfolio[:, 3] = drawdown
+        portfolio[:, 4] = equity / self.book.initial_equity - 1.0
+        return clip_portfolio(portfolio)
+
+    def reset(self, rows: np.ndarray, draws: dict[str, np.ndarray]) -> Transition:
+        start = draws["start"]
+        self.set_clock(rows, t=start, start=start)
+        self.book.reset(self.initial_cash, index=rows)
+        self._set_equity(rows, self.initial_cash)
+        self.n_invalid = self.n_invalid.copy()
+        self.n_invalid[rows] = 0
+        k = start.shape[0]
+        portfolio = np.zeros((k, len(PORTFOLIO_FIELDS)), dtype=np.float32)
+        portfolio[:, 2] = 1.0  # all cash
+        return self._flat(start, portfolio)._replace(
+            extras={"invalid_action": np.zeros(k, dtype=bool), "n_invalid_actions": np.zeros(k, dtype=np.int64)}
+        )
+
+    def step(self, actions: np.ndarray) -> Transition:
+        """A masked action is not executed: it is a hold, flagged in ``invalid_action`` and counted."""
+        t, book = self.t, self.book
+        legal, equity_t, prices_t = self.legal(t)
+        valid = legal.ravel().take(self._row_starts + actions)  # legal[b, actions[b]]
+        executed = actions * valid  # a masked action becomes HOLD (= 0)
+        if any(executed.tolist()):
+            # hold keeps every share and adds none: for the accounts that hold, an exact no-op trade (no cost)
+            keep, add = self._keep.take(executed, axis=0), self._add.take(executed, axis=0)
+            target = book.positions * keep + (add * equity_t[:, None]) / prices_t
+            fills = book.trade_to(target, prices_t)
+            notional, costs = fills.notional, fills.costs
+        else:  # every account holds: nothing to trade
+            notional, costs = np.zeros(self.n_envs), np.zeros(self.n_envs)
+        invalid = ~valid
+        n_invalid = self.n_invalid + invalid
+
+        t_next = t + ONE_INT
+        prices_next = self._prices.take(t_next, axis=0)
+        equity, drawdown = book.mark(prices_next)
+        weights, cash_weight = equity_shares(book.positions * prices_next, book.cash, equity)
+        portfolio = self._portfolio(weights, cash_weight, drawdown, equity)
+        self.t, self.equity, self.n_invalid = t_next, equity, n_invalid
+        return Transition(  # positional: a third cheaper than keywords on this hot path
+            equity,
+            equity_t,
+            book.cash.copy(),
+            book.positions.copy(),
+            weights,
+            notional,
+            costs,
+            drawdown,
+            t_next,
+            portfolio,
+            {"invalid_action": invalid, "n_invalid_actions": n_invalid},
+        )

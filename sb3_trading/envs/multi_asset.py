@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
 from sb3_trading.data import MarketData
 from sb3_trading.data.synthetic import make_regime_market
-from sb3_trading.envs.base import EXECUTIONS, MARKET_KEY, PORTFOLIO_BOUND, PORTFOLIO_KEY, NormalizerArg, TradingEnv
-from sb3_trading.sim import CostModel, Portfolio
+from sb3_trading.envs.base import (
+    EXECUTIONS,
+    NO_EXTRAS,
+    ONE_INT,
+    KernelTradingEnv,
+    NormalizerArg,
+    TradingKernel,
+    Transition,
+    clip_portfolio,
+    equity_shares,
+)
+from sb3_trading.sim import CostModel
 
 
 def multi_asset_targets(equity: np.ndarray, actions: np.ndarray, prices: np.ndarray) -> np.ndarray:
@@ -29,7 +38,7 @@ def multi_asset_targets(equity: np.ndarray, actions: np.ndarray, prices: np.ndar
     return (equity / n_assets)[:, None] * actions / prices
 
 
-class MultiAssetEnv(TradingEnv):
+class MultiAssetEnv(KernelTradingEnv):
     """Continuous multi-asset trading with long and short positions.
 
     ## Description
@@ -116,55 +125,63 @@ class MultiAssetEnv(TradingEnv):
         self._fill_prices = data.prices if execution == "close" else data.open  # row t + shift
         self._fill_shift = 0 if execution == "close" else 1
         self.costs = CostModel(commission_bps, slippage_bps)
-        self._book = Portfolio(1, self.n_assets, self.costs)
 
         self.action_space = spaces.Box(-1.0, 1.0, shape=(self.n_assets,), dtype=np.float32)
         self.observation_space = self._observation_space(self.n_assets + 1)
-        self._equity = self.initial_cash
+        self._kernel = self.make_kernel(1)
 
-    def _observation(self, weights: np.ndarray, equity: float) -> dict[str, np.ndarray]:
-        portfolio = np.empty(self.n_assets + 1, dtype=np.float32)
-        portfolio[:-1] = weights
-        portfolio[-1] = self._book.cash[0] / equity if equity > 0 else 0.0
-        np.minimum(np.maximum(portfolio, -PORTFOLIO_BOUND, out=portfolio), PORTFOLIO_BOUND, out=portfolio)
-        return {MARKET_KEY: self._market_window(self._t), PORTFOLIO_KEY: portfolio}
+    def make_kernel(self, n_envs: int) -> MultiAssetKernel:
+        """The batched dynamics of this env for ``n_envs`` accounts (the env itself runs ``n_envs=1``)."""
+        return MultiAssetKernel(self, n_envs)
 
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        super().reset(seed=seed)
-        self._t = self._start_t = self._sample_start()
-        self._book.reset(self.initial_cash)
-        self._equity = self.initial_cash
-        weights = np.zeros(self.n_assets)
-        info = self._info(self._equity, self.initial_cash, np.zeros(self.n_assets), weights, 0.0, 0.0, 0.0, 0.0)
-        return self._observation(weights, self._equity), info
 
-    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        a = self._box_action(action)
-        t = self._t
-        equity_t = self._equity
-        prices_t = self._prices[t : t + 1]  # (1, N)
-        target = multi_asset_targets(np.array([equity_t]), a[None, :], prices_t)
-        fill_row = t + self._fill_shift
-        fills = self._book.trade_to(target, self._fill_prices[fill_row : fill_row + 1])
+class MultiAssetKernel(TradingKernel):
+    """Batched MultiAsset-v0 dynamics: ``B`` accounts trading the env's ``N`` assets (see :class:`MultiAssetEnv`).
 
-        self._t = t + 1
-        prices_next = self._prices[t + 1 : t + 2]
-        equity, drawdown = self._book.mark(prices_next)
-        self._equity = float(equity[0])
-        portfolio_return = self._equity / equity_t - 1.0
-        weights = self._book.weights(prices_next, equity)[0]
-        terminated = self._equity <= 0.0
-        truncated = not terminated and self._episode_over()
-        info = self._info(
-            self._equity,
-            float(self._book.cash[0]),
-            self._book.positions[0].copy(),
+    ``step`` takes ``(B, N)`` actions already clipped to ``[-1, 1]``.
+    """
+
+    def __init__(self, env: MultiAssetEnv, n_envs: int) -> None:
+        super().__init__(env, n_envs, env.n_assets, env.costs, env.initial_cash)
+        self.n_assets = env.n_assets
+        self._prices = env._prices  # (T, N) closes
+        self._fill_prices = env._fill_prices  # (T, N), row t + fill_shift fills the order of t
+        self._fill_shift = env._fill_shift
+
+    def reset(self, rows: np.ndarray, draws: dict[str, np.ndarray]) -> Transition:
+        start = draws["start"]
+        self.set_clock(rows, t=start, start=start)
+        self.book.reset(self.initial_cash, index=rows)
+        self._set_equity(rows, self.initial_cash)
+        portfolio = np.zeros((start.shape[0], self.n_assets + 1), dtype=np.float32)
+        portfolio[:, -1] = 1.0  # all cash
+        return self._flat(start, portfolio)
+
+    def step(self, actions: np.ndarray) -> Transition:
+        t, equity_t, book, n = self.t, self.equity, self.book, self.n_assets
+        prices_t = self._prices.take(t, axis=0)  # (B, N)
+        target = multi_asset_targets(equity_t, actions, prices_t)
+        fill_prices = prices_t if self._fill_shift == 0 else self._fill_prices.take(t + self._fill_shift, axis=0)
+        fills = book.trade_to(target, fill_prices)
+
+        t_next = t + ONE_INT
+        prices_next = self._prices.take(t_next, axis=0)
+        equity, drawdown = book.mark(prices_next)
+        weights, cash_weight = equity_shares(book.positions * prices_next, book.cash, equity)
+        portfolio = np.empty((equity.shape[0], n + 1), dtype=np.float32)
+        portfolio[:, :n] = weights
+        portfolio[:, n] = cash_weight
+        self.t, self.equity = t_next, equity
+        return Transition(  # positional: a third cheaper than keywords on this hot path
+            equity,
+            equity_t,
+            book.cash.copy(),
+            book.positions.copy(),
             weights,
-            portfolio_return,
-            float(fills.notional[0]) / equity_t,
-            float(fills.costs[0]),
-            float(drawdown[0]),
+            fills.notional,
+            fills.costs,
+            drawdown,
+            t_next,
+            clip_portfolio(portfolio),  # portfolio observation
+            NO_EXTRAS,
         )
-        return self._observation(weights, self._equity), portfolio_return, terminated, truncated, info
