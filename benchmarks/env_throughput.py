@@ -4,8 +4,11 @@
     python benchmarks/env_throughput.py --quick    # a few seconds
 
 Rows:
-* ``MultiAsset-v0 (gym.make)``: one env with 10 assets, through ``gymnasium.make``
-  (so with its ``OrderEnforcing``/``PassiveEnvChecker`` wrappers), random actions.
+* ``gym-anytrading stocks-v0, 1 env``: the peer env, same machine, same run
+  (``pip install "sb3-trading[bench]"``).
+* ``<Env> 1 env``: every registered sb3_trading env through ``gymnasium.make`` (so with its
+  ``OrderEnforcing``/``PassiveEnvChecker`` wrappers), 10 assets where it trades several, random
+  actions, resets included, with the ratio to stocks-v0.
 * ``accounting core, batch B``: ``Portfolio.trade_to`` + ``Portfolio.mark`` on ``B``
   portfolios of 10 assets; the figure is portfolio-steps/s (``B`` x batched steps/s).
 * ``pandas-per-step reference``: a FinRL-style env that looks its prices up in a
@@ -21,7 +24,7 @@ Rows:
   (default 1) threads, two iterations).
   Measured interleaved: each DummyVecEnv/batched pair alternates its repeats, so both see the same load.
 
-Targets on the 2-core development machine: single env >= 30,000 steps/s;
+Targets on the 2-core development machine: every single env >= 30,000 steps/s; batched x64 >= 3x stocks-v0;
 core at batch 1024 >= 2,000,000 portfolio-steps/s; batched VecEnv >= 20x DummyVecEnv at 64 envs;
 env stepping < 5 % of PPO's wall time with the batched VecEnv.
 """
@@ -42,7 +45,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
-import sb3_trading  # noqa: F401  (registers the env IDs)
+import sb3_trading
 from sb3_trading.data import make_regime_market
 from sb3_trading.sim import CostModel, Portfolio
 from sb3_trading.vec import SUPPORTED_ENV_IDS, make_vec_env
@@ -74,10 +77,22 @@ def best_rate(run: Callable[[], int], repeats: int = 3) -> float:
     return max(rates)
 
 
-def bench_env(args: Args) -> float:
-    env = gym.make("sb3_trading/MultiAsset-v0", data=make_regime_market(n_assets=args.n_assets, seed=args.seed))
+def single_env_kwargs(env_id: str, args: Args) -> dict:
+    """Each env with ``n_assets`` assets where it trades several (its own defaults otherwise)."""
+    from sb3_trading.data.yield_market import make_yield_market
+
+    if env_id.endswith(("MultiAsset-v0", "MarketImpact-v0")):
+        return {"data": make_regime_market(n_assets=args.n_assets, seed=args.seed)}
+    if env_id.endswith("YieldAllocation-v0"):
+        return {"data": make_yield_market(n_assets=args.n_assets, seed=args.seed)}
+    return {}
+
+
+def bench_single(env: gym.Env, args: Args) -> float:
+    """Steps/s of one env through its ``gym.make`` wrappers, random actions, resets included."""
     env.reset(seed=args.seed)
-    actions = np.random.default_rng(args.seed).uniform(-1, 1, size=(1024, args.n_assets)).astype(np.float32)
+    env.action_space.seed(args.seed)
+    actions = [env.action_space.sample() for _ in range(1024)]
 
     def run() -> int:
         for i in range(args.env_steps):
@@ -87,6 +102,15 @@ def bench_env(args: Args) -> float:
         return args.env_steps
 
     return best_rate(run)
+
+
+def make_anytrading() -> gym.Env:
+    """gym-anytrading's ``stocks-v0`` (``pip install "sb3-trading[bench]"``)."""
+    try:
+        import gym_anytrading  # noqa: F401  (registers stocks-v0)
+    except ImportError as exc:
+        raise ImportError('the gym-anytrading comparison needs it: pip install "sb3-trading[bench]"') from exc
+    return gym.make("stocks-v0")
 
 
 def bench_core(args: Args, n_envs: int) -> float:
@@ -250,11 +274,16 @@ def main() -> None:
         quick = {"env_steps": 5_000, "core_seconds": 0.3, "pandas_steps": 200, "batched_steps": 100, "dummy_steps": 10}
         args = Args(n_assets=cli.n_assets, torch_threads=cli.torch_threads, ppo_timesteps=64 * 256, **quick)
 
-    rows = [("MultiAsset-v0 (gym.make), 1 env", "steps/s", bench_env(args), 30_000)]
+    rows = []
     for n_envs in (1, 64, 1024):
         target = 2_000_000 if n_envs == 1024 else None
         rows.append((f"accounting core, batch {n_envs}", "portfolio-steps/s", bench_core(args, n_envs), target))
     rows.append(("pandas-per-step reference, 1 env", "steps/s", bench_pandas(args), None))
+    anytrading = bench_single(make_anytrading(), args)
+    rows.append(("gym-anytrading stocks-v0, 1 env", "steps/s", anytrading, None))
+    for env_id in sorted(sb3_trading.ENV_ENTRY_POINTS):
+        rate = bench_single(gym.make(env_id, **single_env_kwargs(env_id, args)), args)
+        rows.append((f"{env_id.split('/')[1]} 1 env ({rate / anytrading:.1f}x stocks-v0)", "steps/s", rate, 30_000))
     n = args.n_envs
     for env_id in SUPPORTED_ENV_IDS:
         name, kwargs = env_id.split("/")[1], vec_env_kwargs(env_id, args)
@@ -262,6 +291,9 @@ def main() -> None:
         dummy, batched = bench_vec_pair(make_dummy(env_id, n, args.seed, kwargs), batched_env, args)
         rows.append((f"{name} DummyVecEnv x{n}", "env-steps/s", dummy, None))
         rows.append((f"{name} batched x{n} ({batched / dummy:.1f}x)", "env-steps/s", batched, round(20 * dummy)))
+        rows.append(
+            (f"{name} batched x{n} vs stocks-v0 ({batched / anytrading:.1f}x)", "env-steps/s", batched, round(3 * anytrading))
+        )
     env_id, kwargs = SUPPORTED_ENV_IDS[0], vec_env_kwargs(SUPPORTED_ENV_IDS[0], args)
     for label, venv in (
         ("batched", make_vec_env(env_id, n, seed=args.seed, env_kwargs=kwargs)),
