@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import logging
 import platform
@@ -37,58 +38,28 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_ENV_ID = "sb3_trading/MultiAsset-v0"
 
+_PPO_FAMILY: dict[str, Any] = {
+    "policy": "MultiInputPolicy",
+    "n_steps": 256,
+    "batch_size": 256,
+    "n_epochs": 10,
+    "learning_rate": 3e-4,
+    "gamma": 0.5,
+    "ent_coef": 0.0,
+    "policy_kwargs": {"net_arch": [64, 64]},
+}
+_QUANTILE = {"huber_kappa": 0.001, "policy_kwargs": {"net_arch": [64, 64], "n_quantiles": 32}}
+
 #: defaults of the main job, per algorithm (tuned configs belong in zoo_configs/)
 DEFAULT_HYPERPARAMS: dict[str, dict[str, Any]] = {
-    "ppo": {
-        "policy": "MultiInputPolicy",
-        "n_steps": 256,
-        "batch_size": 256,
-        "n_epochs": 10,
-        "learning_rate": 3e-4,
-        "gamma": 0.5,
-        "ent_coef": 0.0,
-        "policy_kwargs": {"net_arch": [64, 64]},
-    },
-    "ppo_mask": {
-        "policy": "MultiInputPolicy",
-        "n_steps": 256,
-        "batch_size": 256,
-        "n_epochs": 10,
-        "learning_rate": 3e-4,
-        "gamma": 0.5,
-        "ent_coef": 0.01,
-        "policy_kwargs": {"net_arch": [64, 64]},
-    },
-    "qppo": {
-        "policy": "MultiInputPolicy",
-        "n_steps": 256,
-        "batch_size": 256,
-        "n_epochs": 10,
-        "learning_rate": 3e-4,
-        "gamma": 0.5,
-        "ent_coef": 0.0,
-        "huber_kappa": 0.001,
-        "policy_kwargs": {"net_arch": [64, 64], "n_quantiles": 32},
-    },
-    "qppo_mask": {
-        "policy": "MultiInputPolicy",
-        "n_steps": 256,
-        "batch_size": 256,
-        "n_epochs": 10,
-        "learning_rate": 3e-4,
-        "gamma": 0.5,
-        "ent_coef": 0.01,
-        "huber_kappa": 0.001,
-        "policy_kwargs": {"net_arch": [64, 64], "n_quantiles": 32},
-    },
+    "ppo": dict(_PPO_FAMILY),
+    "ppo_mask": {**_PPO_FAMILY, "ent_coef": 0.01},
+    "qppo": {**_PPO_FAMILY, **_QUANTILE},
+    "qppo_mask": {**_PPO_FAMILY, **_QUANTILE, "ent_coef": 0.01},
     "ppo_lstm": {
+        **_PPO_FAMILY,
         "policy": "MultiInputLstmPolicy",
         "n_steps": 128,
-        "batch_size": 256,
-        "n_epochs": 10,
-        "learning_rate": 3e-4,
-        "gamma": 0.5,
-        "ent_coef": 0.0,
         "policy_kwargs": {"net_arch": [64], "lstm_hidden_size": 64},
     },
 }
@@ -241,7 +212,7 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
             wrapper_class=wrap_reward if config.reward else None,
             wrapper_kwargs={"specs": config.reward} if config.reward else None,
         )
-    hyperparams = {**DEFAULT_HYPERPARAMS[algo_name], **config.hyperparams}
+    hyperparams = copy.deepcopy({**DEFAULT_HYPERPARAMS[algo_name], **config.hyperparams})  # SB3 may mutate policy_kwargs
     policy = hyperparams.pop("policy")
     model = algo_class(policy, vec_env, seed=config.seed, device=config.device, verbose=0, **hyperparams)
 
