@@ -85,7 +85,10 @@ def load_zoo_hyperparams(algo: str, env_id: str, path: str | Path) -> tuple[dict
 
 def register_zoo_algos() -> None:
     """Add :data:`ZOO_ALGOS` to ``rl_zoo3.utils.ALGOS`` (the table rl-zoo3's train and enjoy read)."""
-    from rl_zoo3 import utils
+    try:
+        from rl_zoo3 import utils
+    except ImportError as exc:
+        raise ImportError('the rl-zoo3 launcher needs rl-zoo3: pip install "sb3-trading[zoo]"') from exc
 
     for name, algo in ZOO_ALGOS.items():
         utils.ALGOS.setdefault(name, algo)
