@@ -117,6 +117,18 @@ class BacktestResult:
         return pd.DataFrame(columns, index=index)
 
 
+def _measured_result(**fields: Any) -> BacktestResult:
+    """A :class:`BacktestResult` whose ``metrics`` are computed from its own path (one definition for every builder)."""
+    metrics = compute_metrics(
+        fields["returns"],
+        fields["periods_per_year"],
+        turnover=fields["turnover"],
+        costs=fields["costs"],
+        weights=fields["weights"],
+    )
+    return BacktestResult(metrics=metrics, **fields)
+
+
 def _finish(
     name: str,
     t: np.ndarray,
@@ -138,7 +150,7 @@ def _finish(
     if positions is not None:
         before = np.zeros(positions.shape[1]) if start_positions is None else start_positions
         trades = np.diff(positions, axis=0, prepend=before[None, :])
-    return BacktestResult(
+    return _measured_result(
         name=name,
         t=t,
         equity=equity,
@@ -147,7 +159,6 @@ def _finish(
         costs=costs,
         weights=weights,
         timestamps=timestamps,
-        metrics=compute_metrics(returns, ppy, turnover=turnover, costs=costs, weights=weights),
         positions=positions,
         trades=trades,
         cash=cash,
@@ -556,7 +567,7 @@ def concat_results(results: Sequence[BacktestResult], name: str | None = None) -
     if all(r.cash is not None for r in results):
         cash = np.concatenate([first.cash[:1], *(r.cash[1:] for r in results)]) * np.concatenate([[1.0], scale])
     ppy = first.periods_per_year
-    return BacktestResult(
+    return _measured_result(
         name=name or first.name,
         t=t,
         equity=equity,
@@ -565,7 +576,6 @@ def concat_results(results: Sequence[BacktestResult], name: str | None = None) -
         costs=costs,
         weights=weights,
         timestamps=timestamps,
-        metrics=compute_metrics(returns, ppy, turnover=turnover, costs=costs, weights=weights),
         positions=positions,
         trades=trades,
         cash=cash,
