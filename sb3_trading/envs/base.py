@@ -40,8 +40,9 @@ each in the same order.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, NamedTuple
 
 import gymnasium as gym
@@ -51,7 +52,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from sb3_trading.data import MarketData
 from sb3_trading.features import DEFAULT_INDICATORS, FeatureNormalizer, compute_features
-from sb3_trading.sim import CostModel, Portfolio
+from sb3_trading.sim import CostModel, Portfolio, with_cash_column
 
 MARKET_KEY = "market"
 PORTFOLIO_KEY = "portfolio"
@@ -199,18 +200,27 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         """Validate a ``Box`` action and clip it to the space's bounds.
 
         :raises ValueError: if the shape differs from ``action_space.shape`` or a value is NaN/inf.
-        :return: the action as ``float64``, clipped to ``[low, high]``.
+        :return: the action as ``float64``, clipped to ``[low, high]`` (a new array).
         """
         space = self.action_space
         bounds = self.__dict__.get("_action_bounds")
         if bounds is None or bounds[0] is not space:  # float64 bounds: the clipped action is float64
-            bounds = self._action_bounds = (space, space.shape, space.low.astype(np.float64), space.high.astype(np.float64))
+            low, high = space.low.astype(np.float64), space.high.astype(np.float64)
+            uniform = (float(low.min()), float(high.max())) if low.min() == low.max() and high.min() == high.max() else None
+            bounds = self._action_bounds = (space, space.shape, low, high, uniform)
         a = np.asarray(action)
         if a.shape != bounds[1]:
             raise ValueError(f"action must have shape {space.shape} for {space}, got shape {a.shape}")
-        # one reduction (in float64, so large float32 values cannot overflow) catches any NaN or inf
-        if a.dtype.kind not in "biuf" or not math.isfinite(np.add.reduce(a, axis=None, dtype=np.float64)):
+        if a.dtype.kind not in "biuf":
             raise ValueError(f"action must be finite numbers, got {a}")
+        # Python floats (float64, so large float32 values cannot overflow): the sum is NaN/inf iff a value is,
+        # and for these few values the builtins are cheaper than NumPy reductions
+        values = a.ravel().tolist()
+        if not math.isfinite(sum(values)):
+            raise ValueError(f"action must be finite numbers, got {a}")
+        uniform = bounds[4]
+        if uniform is not None and uniform[0] <= min(values) and max(values) <= uniform[1]:
+            return a.astype(np.float64)  # inside the box already (SB3 clips its actions before stepping)
         return np.minimum(np.maximum(a, bounds[2]), bounds[3])
 
     # --------------------------------------------------------------- episodes
@@ -297,32 +307,45 @@ class Transition(NamedTuple):
     extras: dict[str, np.ndarray]
 
 
-def equity_shares(values: np.ndarray, cash: np.ndarray, equity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Position values and cash as fractions of equity, 0 where equity <= 0.
+def equity_fractions(values: np.ndarray, equity: np.ndarray) -> np.ndarray:
+    """Values as fractions of equity, 0 where equity <= 0.
 
-    :param values: ``(k, N)`` position values.
-    :param cash: ``(k,)`` cash.
+    :param values: ``(k, M)`` values, e.g. :meth:`~sb3_trading.sim.Portfolio.mark_values`' position values and cash.
     :param equity: ``(k,)`` equity.
-    :return: ``(weights (k, N), cash_weight (k,))``.
+    :return: ``(k, M)`` fractions (position weights, then the cash weight for ``mark_values``' layout).
     """
     if min(equity.tolist()) > 0.0:  # a Python min is cheaper than a NumPy reduction for small batches
-        return values / equity[:, None], cash / equity
-    positive = equity > 0.0
-    weights = np.divide(values, equity[:, None], out=np.zeros_like(values), where=positive[:, None])
-    return weights, np.divide(cash, equity, out=np.zeros_like(cash), where=positive)
+        return values / equity[:, None]
+    positive = (equity > 0.0)[:, None]
+    return np.divide(values, equity[:, None], out=np.zeros_like(values), where=positive)
 
 
 # a 0-d array constant: NumPy adds two arrays faster than an array and a Python int (hot path)
 ONE_INT = np.ones((), dtype=np.int64)
-_BOUND32 = np.full((), PORTFOLIO_BOUND, dtype=np.float32)
-_MINUS_BOUND32 = -_BOUND32
 #: the ``extras`` of a transition without env-specific ``info`` entries (shared: never mutate it)
 NO_EXTRAS: dict[str, np.ndarray] = {}
 
 
 def clip_portfolio(portfolio: np.ndarray) -> np.ndarray:
-    """Clip a float32 ``portfolio`` observation block to ``[-PORTFOLIO_BOUND, PORTFOLIO_BOUND]`` in place and return it."""
-    return np.minimum(np.maximum(portfolio, _MINUS_BOUND32, out=portfolio), _BOUND32, out=portfolio)
+    """A ``portfolio`` observation block: ``portfolio`` clipped to ``[-PORTFOLIO_BOUND, PORTFOLIO_BOUND]``, as new float32."""
+    return np.minimum(np.maximum(portfolio, -PORTFOLIO_BOUND), PORTFOLIO_BOUND).astype(np.float32)
+
+
+@functools.cache
+def dict_builder(keys: tuple[str, ...]) -> Callable[[Iterable[tuple[Any, ...]]], list[dict[str, Any]]]:
+    """A function turning rows of values into dicts with ``keys``, in order: ``[{keys[0]: row[0], ...} for row in rows]``.
+
+    The comprehension is compiled once per key tuple with the keys as constants, so each dict is built by one
+    dict display, sized for all its keys. Filling dicts key by key (or adding keys to a display) resizes every
+    dict and costs about twice as much; the vectorised env builds ``n_envs`` infos on every step.
+
+    :param keys: the dict keys (strings).
+    """
+    if not all(isinstance(key, str) for key in keys):
+        raise TypeError(f"info keys must be strings, got {keys!r}")
+    names = [f"v{i}" for i in range(len(keys))]
+    display = ", ".join(f"{key!r}: {name}" for key, name in zip(keys, names, strict=True))
+    return eval(f"lambda rows: [{{{display}}} for {', '.join(names)}, in rows]", {})  # noqa: S307 (keys are repr'd constants)
 
 
 class TradingKernel:
@@ -339,16 +362,18 @@ class TradingKernel:
 
     :param env: the configured env whose data and arguments the kernel runs.
     :param n_envs: batch size ``B``.
-    :param n_assets: traded assets ``N``.
+    :param prices: ``(T, N)`` closes of the ``N`` traded assets, at which the books are marked.
     :param costs: friction model of every account.
     :param initial_cash: starting cash of every account.
     """
 
-    def __init__(self, env: TradingEnv, n_envs: int, n_assets: int, costs: CostModel, initial_cash: float) -> None:
+    def __init__(self, env: TradingEnv, n_envs: int, prices: np.ndarray, costs: CostModel, initial_cash: float) -> None:
         if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
             raise ValueError(f"n_envs must be an integer >= 1, got {n_envs!r}")
         self.n_envs = int(n_envs)
-        self.n_assets = n_assets
+        self.n_assets = n_assets = prices.shape[1]
+        self._prices = prices  # (T, N), shared
+        self._prices_ext = with_cash_column(prices)  # (T, N + 1): the closes, then 1 (the price of cash)
         self.features = env._features  # (T, F) float32, shared
         # (T - window + 1, window, F) read-only view: row i is the window of features[i : i + window]
         self._windows = sliding_window_view(self.features, env.window, axis=0).transpose(0, 2, 1)
@@ -357,6 +382,8 @@ class TradingKernel:
         self.episode_length = env.episode_length
         self.random_start = env.random_start
         self.timestamps = env.data.timestamps
+        # the timestamps as a list of numpy.datetime64 scalars: a list lookup per info instead of a fancy index
+        self._timestamp_list = None if self.timestamps is None else list(self.timestamps)
         self.initial_cash = float(initial_cash)
         self.book = Portfolio(self.n_envs, n_assets, costs)
         self.book.reset(self.initial_cash)  # a valid flat book before the first reset
@@ -425,6 +452,17 @@ class TradingKernel:
             self.start_t[rows] = start
             self.end_t = self._end(self.start_t)
 
+    def settle(self, t_next: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Mark the books at the closes of ``t_next`` ``(B,)`` after a trade (updates the peaks).
+
+        :return: ``(holdings, fractions, equity, drawdown)``: a copy of the book's ``(B, N + 1)`` holdings
+            (share counts, then cash: a transition's ``positions`` and ``cash`` are views of it), the
+            position values and the cash as fractions of equity ``(B, N + 1)``, equity ``(B,)`` and
+            drawdown ``(B,)``.
+        """
+        values, equity, drawdown = self.book.mark_values(self._prices_ext.take(t_next, axis=0))
+        return self.book.holdings.copy(), equity_fractions(values, equity), equity, drawdown
+
     def _set_equity(self, rows: np.ndarray, equity: np.ndarray | float) -> None:
         self.equity = self.equity.copy()
         self.equity[rows] = equity
@@ -453,42 +491,27 @@ class TradingKernel:
         """
         _, portfolio_return, _, _, turnover = outcome
         log_return = np.log(np.maximum(1.0 + portfolio_return, _MIN_GROWTH))
-        infos = [
-            {
-                "equity": equity,
-                "cash": cash,
-                "positions": positions,
-                "weights": weights,
-                "portfolio_return": r,
-                "log_return": log_r,
-                "turnover": to,
-                "costs": costs,
-                "drawdown": drawdown,
-                "t": t,
-            }
-            for equity, cash, positions, weights, r, log_r, to, costs, drawdown, t in zip(
-                tr.equity.tolist(),
-                tr.cash.tolist(),
-                list(tr.positions),
-                list(tr.weights),
-                portfolio_return.tolist(),
-                log_return.tolist(),
-                turnover.tolist(),
-                tr.costs.tolist(),
-                tr.drawdown.tolist(),
-                tr.t.tolist(),
-                strict=True,
-            )
+        keys = INFO_KEYS
+        columns: list[list[Any]] = [
+            tr.equity.tolist(),
+            tr.cash.tolist(),
+            list(tr.positions),
+            list(tr.weights),
+            portfolio_return.tolist(),
+            log_return.tolist(),
+            turnover.tolist(),
+            tr.costs.tolist(),
+            tr.drawdown.tolist(),
+            tr.t.tolist(),
         ]
-        columns: dict[str, list[Any]] = {}
         if self.timestamps is not None:
-            columns["timestamp"] = list(self.timestamps[tr.t])
+            keys += ("timestamp",)
+            timestamps = self._timestamp_list
+            columns.append([timestamps[t] for t in columns[-1]])
         for name, values in (tr.extras | extra if extra else tr.extras).items():
-            columns[name] = values.tolist()
-        for name, values in columns.items():
-            for info, value in zip(infos, values, strict=True):
-                info[name] = value
-        return infos
+            keys += (name,)
+            columns.append(values.tolist())
+        return dict_builder(keys)(zip(*columns, strict=True))
 
     def _flat(self, start: np.ndarray, portfolio: np.ndarray) -> Transition:
         """Transition of ``k`` fresh all-cash accounts at bars ``start`` (no trade) with ``portfolio`` ``(k, P)``."""

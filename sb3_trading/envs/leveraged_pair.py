@@ -18,10 +18,10 @@ from sb3_trading.envs.base import (
     TradingKernel,
     Transition,
     clip_portfolio,
-    equity_shares,
+    equity_fractions,
     sample_start,
 )
-from sb3_trading.sim import CostModel, Portfolio, fill_trades
+from sb3_trading.sim import CostModel, Fills, Portfolio, fill_trades, with_cash_column
 
 #: indicators computed on the index by default: 1 + 1 + 1 + 3 = 6 columns for one asset
 LEVERAGED_PAIR_INDICATORS: tuple[str, ...] = ("log_return", "volatility", "rsi", "macd")
@@ -62,20 +62,36 @@ def leveraged_pair_targets(
     :param costs: the friction model of the book that will execute the trade.
     :return: ``(B, 2)`` whole-share targets, ``>= 0``.
     """
-    values = np.empty(prices.shape)
-    values[:, 0] = equity * fractions
-    values[:, 1] = equity - values[:, 0]
+    return affordable_pair_targets(fractions, equity, cash, positions, prices, costs)[0]
+
+
+def affordable_pair_targets(
+    fractions: np.ndarray,
+    equity: np.ndarray,
+    cash: np.ndarray,
+    positions: np.ndarray,
+    prices: np.ndarray,
+    costs: CostModel,
+) -> tuple[np.ndarray, Fills | None]:
+    """:func:`leveraged_pair_targets` and, when no buy had to be cut, the :class:`~sb3_trading.sim.Fills` of
+    trading to them (``fill_trades(target - positions, prices, costs)``, for ``Portfolio.trade_to``); ``None``
+    after a cut (the trade changed, price it again)."""
+    bull = equity * fractions
+    values = np.concatenate((bull[:, None], (equity - bull)[:, None]), axis=1)  # (B, 2): E f, E - E f
     target = np.trunc(values / prices)  # round_to_lots(values / prices, 1.0): whole shares, toward zero
     traded = target - positions
     fills = fill_trades(traded, prices, costs)
-    cash_after = cash - np.vecdot(traded, prices) - fills.costs
+    cash_after = cash - (np.vecdot(traded, prices) + fills.costs)
     if min(cash_after.tolist()) >= 0.0:  # every account can pay (a Python min is cheaper than .all() here)
-        return target
+        return target, fills
     bought = np.maximum(traded, 0.0)
     outlay = np.vecdot(bought, prices * ((1.0 + costs.slippage) * (1.0 + costs.commission)))
     shortfall = np.maximum(-cash_after, 0.0)
-    share = np.divide(shortfall, outlay, out=np.zeros_like(shortfall), where=outlay > 0)
-    return target - np.ceil(share[:, None] * bought)
+    if min(outlay.tolist()) > 0.0:
+        share = shortfall / outlay
+    else:  # an account that buys nothing has no shortfall to cut
+        share = np.divide(shortfall, outlay, out=np.zeros_like(shortfall), where=outlay > 0)
+    return target - np.ceil(share[:, None] * bought), None
 
 
 class LeveragedPairEnv(KernelTradingEnv):
@@ -269,11 +285,10 @@ class LeveragedPairKernel(TradingKernel):
     """
 
     def __init__(self, env: LeveragedPairEnv, n_envs: int) -> None:
-        super().__init__(env, n_envs, 2, env.costs, env.initial_cash)
+        super().__init__(env, n_envs, env._prices, env.costs, env.initial_cash)
         self.costs = env.costs
         self.initial_split = env.initial_split
         self.reward_mode = env.reward_mode
-        self._prices = env._prices  # (T, 2) closes of (bull, bear)
         self._stop_level = env._stop_level
         self._horizons(self.start_t)
         # with a fixed initial split, an opening depends on the start bar only: compute them all once
@@ -302,14 +317,11 @@ class LeveragedPairKernel(TradingKernel):
             splits.append(float(rng.uniform(0.0, 1.0)) if random_split else self._fixed_split())
         return {"start": np.array(starts, dtype=np.int64), "split": np.array(splits)}
 
-    def _portfolio(self, weights: np.ndarray, cash_weight: np.ndarray, equity: np.ndarray, clock: np.ndarray) -> np.ndarray:
-        """``(k, 5)``: ``[w_bull, w_bear, w_cash, E / E_0 - 1, clock]``, ``clock`` = decisions made / horizon."""
-        portfolio = np.empty((equity.shape[0], PORTFOLIO_SIZE), dtype=np.float32)
-        portfolio[:, :2] = weights
-        portfolio[:, 2] = cash_weight
-        portfolio[:, 3] = equity / self.initial_cash - 1.0
-        portfolio[:, 4] = clock
-        return clip_portfolio(portfolio)
+    def _portfolio(self, fractions: np.ndarray, equity: np.ndarray, clock: np.ndarray) -> np.ndarray:
+        """``(k, 5)``: ``[w_bull, w_bear, w_cash, E / E_0 - 1, clock]`` from ``fractions`` ``(k, 3)`` (weights, cash
+        weight), ``clock`` = decisions made / horizon."""
+        growth = equity / self.initial_cash - 1.0
+        return clip_portfolio(np.concatenate((fractions, growth[:, None], clock[:, None]), axis=1))
 
     def _open(self, start: np.ndarray, split: np.ndarray) -> _Opening:
         """Fresh accounts buy the bull fractions ``split`` ``(k,)`` at the close of the bars ``start`` ``(k,)``,
@@ -320,21 +332,12 @@ class LeveragedPairKernel(TradingKernel):
         prices = self._prices.take(start, axis=0)
         target = leveraged_pair_targets(split, np.full(k, self.initial_cash), fresh.cash, fresh.positions, prices, self.costs)
         fills = fresh.trade_to(target, prices)
-        equity, drawdown = fresh.mark(prices)
-        weights, cash_weight = equity_shares(fresh.positions * prices, fresh.cash, equity)
-        portfolio = self._portfolio(weights, cash_weight, equity, np.zeros(k))  # no decision made yet
-        return _Opening(
-            fresh.cash,
-            fresh.positions,
-            fresh.peak_equity,
-            fresh.initial_equity,
-            equity,
-            drawdown,
-            fills.notional,
-            fills.costs,
-            weights,
-            portfolio,
-        )
+        values, equity, drawdown = fresh.mark_values(with_cash_column(prices))
+        fractions = equity_fractions(values, equity)
+        portfolio = self._portfolio(fractions, equity, np.zeros(k))  # no decision made yet
+        columns = (fresh.cash, fresh.positions, fresh.peak_equity, fresh.initial_equity, equity, drawdown)
+        # contiguous: reset() takes rows of the precomputed openings, and take() copies a strided array whole first
+        return _Opening(*map(np.ascontiguousarray, (*columns, fills.notional, fills.costs, fractions[:, :2], portfolio)))
 
     def reset(self, rows: np.ndarray, draws: dict[str, np.ndarray]) -> Transition:
         """Fresh accounts buy the drawn split at the close of the start bar (see :meth:`_open`)."""
@@ -367,23 +370,21 @@ class LeveragedPairKernel(TradingKernel):
 
     def step(self, actions: np.ndarray) -> Transition:
         fraction = actions[:, 0]
-        t, equity_t, book = self.t, self.equity, self.book
+        t, book = self.t, self.book
         prices_t = self._prices.take(t, axis=0)  # (B, 2)
-        target = leveraged_pair_targets(fraction, equity_t, book.cash, book.positions, prices_t, self.costs)
-        fills = book.trade_to(target, prices_t)
+        target, fills = affordable_pair_targets(fraction, self.equity, book.cash, book.positions, prices_t, self.costs)
+        fills = book.trade_to(target, prices_t, fills)
 
         t_next = t + ONE_INT
-        prices_next = self._prices.take(t_next, axis=0)
-        equity, drawdown = book.mark(prices_next)
-        weights, cash_weight = equity_shares(book.positions * prices_next, book.cash, equity)
-        portfolio = self._portfolio(weights, cash_weight, equity, (t_next - self.start_t) / self.horizon)
-        self.t, self.equity = t_next, equity
+        holdings, fractions, equity, drawdown = self.settle(t_next)
+        portfolio = self._portfolio(fractions, equity, (t_next - self.start_t) / self.horizon)
+        equity_t, self.t, self.equity = self.equity, t_next, equity
         return Transition(  # positional: a third cheaper than keywords on this hot path
             equity,
             equity_t,
-            book.cash.copy(),
-            book.positions.copy(),
-            weights,
+            holdings[:, -1],
+            holdings[:, :-1],
+            fractions[:, :-1],
             fills.notional,
             fills.costs,
             drawdown,

@@ -19,7 +19,6 @@ from sb3_trading.envs.base import (
     TradingKernel,
     Transition,
     clip_portfolio,
-    equity_shares,
 )
 from sb3_trading.features import rolling_volatility
 from sb3_trading.sim import CostModel
@@ -378,8 +377,7 @@ class MaskedTradingKernel(TradingKernel):
     """
 
     def __init__(self, env: MaskedTradingEnv, n_envs: int) -> None:
-        super().__init__(env, n_envs, 2, env.costs, env.initial_cash)
-        self._prices = env._prices  # (T, 2) closes of [bull, bear]
+        super().__init__(env, n_envs, env._prices, env.costs, env.initial_cash)
         self.n_invalid = np.zeros(self.n_envs, dtype=np.int64)
         self._row_starts = np.arange(self.n_envs) * env.n_actions  # offsets of each account's row in a flat mask
         # the action table and the mask rules, from the env (see MaskedTradingEnv.__init__)
@@ -390,7 +388,9 @@ class MaskedTradingKernel(TradingKernel):
         #   cash:          -C - sold . V (1 - s)(1 - c) + (b f - tol) E <= 0
         #   gross:         keep . V + (f - max_position - tol) E <= 0
         #   concentration: keep_bought . V + (f - max_concentration - tol) E <= 0
-        # (the slack tol = _LIMIT_TOL * E lets a buy that lands exactly on a limit pass despite rounding)
+        # (the slack tol = _LIMIT_TOL * E lets a buy that lands exactly on a limit pass despite rounding).
+        # E = V_bull + V_bear + C, so X @ W = [V_bull, V_bear, C] @ W' with W' = W[[1, 2, 0]] + W[3]: the
+        # book's marked values (Portfolio.mark_values' layout) times one (3, 3 * n_actions) matrix.
         f = env._bought
         rules = np.zeros((4, 3, env.n_actions))
         rules[0, 0] = -1.0
@@ -400,7 +400,8 @@ class MaskedTradingKernel(TradingKernel):
         rules[3, 1] = f - env.max_position - _LIMIT_TOL
         rules[1:3, 2] = env._keep_bought.T
         rules[3, 2] = f - env.max_concentration - _LIMIT_TOL
-        self._rules = rules.reshape(4, -1)
+        rules = rules.reshape(4, -1)
+        self._rules = rules[[1, 2, 0]] + rules[3]
         self._session_ok, self._buys_open = env._session_ok, env._buys_open
         # the mask before the buy rules: row 0 = hold only, row 1 = hold and flatten
         self._base_masks = np.stack([env._is_hold, env._is_hold | env._is_flatten])
@@ -413,25 +414,21 @@ class MaskedTradingKernel(TradingKernel):
 
     # ------------------------------------------------------------------ masks
     def legal(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(mask (B, n_actions) bool, E_t (B,), prices (B, 2))`` for the current books at the close of ``t`` ``(B,)``."""
+        """``(mask (B, n_actions) bool, E_t (B,), prices (B, 3))`` for the current books at the close of ``t`` ``(B,)``;
+        ``prices`` are the closes of ``[bull, bear]`` then 1, the price of cash (``Portfolio.mark_values``' layout)."""
         book = self.book
-        prices = self._prices.take(t, axis=0)
-        values = book.positions * prices  # (B, 2)
-        cash = book.cash
-        equity = cash + np.add.reduce(values, axis=1)
+        prices = self._prices_ext.take(t, axis=0)
+        values = book.holdings * prices  # (B, 3): V_bull, V_bear, C
+        equity = np.add.reduce(values, axis=1)
         # hold is always legal, flatten when something is held inside the session
-        can_flatten = np.logical_or.reduce(values, axis=1) & self._session_ok.take(t)
+        can_flatten = np.logical_or.reduce(values[:, :2], axis=1) & self._session_ok.take(t)
         mask = self._base_masks.take(can_flatten.view(np.int8), axis=0)  # (B, n_actions), a fresh array
         buys = (equity > 0.0) & self._buys_open.take(t)
         if self.max_drawdown is not None:
             buys &= 1.0 - equity / book.peak_equity <= self.max_drawdown
         if not any(buys.tolist()):  # no account may buy: skip the per-action checks (a Python any is cheap)
             return mask, equity, prices
-        x = np.empty((equity.shape[0], 4))
-        x[:, 0] = cash
-        x[:, 1:3] = values
-        x[:, 3] = equity
-        passed = np.logical_and.reduce((x @ self._rules).reshape(-1, 3, mask.shape[1]) <= 0.0, axis=1)  # (B, n_actions)
+        passed = np.logical_and.reduce((values @ self._rules).reshape(-1, 3, mask.shape[1]) <= 0.0, axis=1)
         mask |= passed & self._is_buy & buys[:, None]
         return mask, equity, prices
 
@@ -440,14 +437,11 @@ class MaskedTradingKernel(TradingKernel):
         return self.legal(self.t)[0]
 
     # ------------------------------------------------------------ dynamics
-    def _portfolio(self, weights: np.ndarray, cash_weight: np.ndarray, drawdown: np.ndarray, equity: np.ndarray) -> np.ndarray:
-        """``(B, 5)``: ``[w_bull, w_bear, w_cash, drawdown, E / E_0 - 1]`` after a step (``E_0``: equity at reset)."""
-        portfolio = np.empty((equity.shape[0], len(PORTFOLIO_FIELDS)), dtype=np.float32)
-        portfolio[:, :2] = weights
-        portfolio[:, 2] = cash_weight
-        portfolio[:, 3] = drawdown
-        portfolio[:, 4] = equity / self.book.initial_equity - 1.0
-        return clip_portfolio(portfolio)
+    def _portfolio(self, fractions: np.ndarray, drawdown: np.ndarray, equity: np.ndarray) -> np.ndarray:
+        """``(B, 5)``: ``[w_bull, w_bear, w_cash, drawdown, E / E_0 - 1]`` after a step from ``fractions`` ``(B, 3)``
+        (weights, cash weight; ``E_0``: equity at reset)."""
+        growth = equity / self.book.initial_equity - 1.0
+        return clip_portfolio(np.concatenate((fractions, drawdown[:, None], growth[:, None]), axis=1))
 
     def reset(self, rows: np.ndarray, draws: dict[str, np.ndarray]) -> Transition:
         start = draws["start"]
@@ -466,11 +460,12 @@ class MaskedTradingKernel(TradingKernel):
     def step(self, actions: np.ndarray) -> Transition:
         """A masked action is not executed: it is a hold, flagged in ``invalid_action`` and counted."""
         t, book = self.t, self.book
-        legal, equity_t, prices_t = self.legal(t)
+        legal, equity_t, prices = self.legal(t)
         valid = legal.ravel().take(self._row_starts + actions)  # legal[b, actions[b]]
         executed = actions * valid  # a masked action becomes HOLD (= 0)
         if any(executed.tolist()):
             # hold keeps every share and adds none: for the accounts that hold, an exact no-op trade (no cost)
+            prices_t = prices[:, :2]
             keep, add = self._keep.take(executed, axis=0), self._add.take(executed, axis=0)
             target = book.positions * keep + (add * equity_t[:, None]) / prices_t
             fills = book.trade_to(target, prices_t)
@@ -481,17 +476,15 @@ class MaskedTradingKernel(TradingKernel):
         n_invalid = self.n_invalid + invalid
 
         t_next = t + ONE_INT
-        prices_next = self._prices.take(t_next, axis=0)
-        equity, drawdown = book.mark(prices_next)
-        weights, cash_weight = equity_shares(book.positions * prices_next, book.cash, equity)
-        portfolio = self._portfolio(weights, cash_weight, drawdown, equity)
+        holdings, fractions, equity, drawdown = self.settle(t_next)
+        portfolio = self._portfolio(fractions, drawdown, equity)
         self.t, self.equity, self.n_invalid = t_next, equity, n_invalid
         return Transition(  # positional: a third cheaper than keywords on this hot path
             equity,
             equity_t,
-            book.cash.copy(),
-            book.positions.copy(),
-            weights,
+            holdings[:, -1],
+            holdings[:, :-1],
+            fractions[:, :-1],
             notional,
             costs,
             drawdown,

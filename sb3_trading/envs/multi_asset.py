@@ -18,7 +18,6 @@ from sb3_trading.envs.base import (
     TradingKernel,
     Transition,
     clip_portfolio,
-    equity_shares,
 )
 from sb3_trading.sim import CostModel
 
@@ -142,9 +141,7 @@ class MultiAssetKernel(TradingKernel):
     """
 
     def __init__(self, env: MultiAssetEnv, n_envs: int) -> None:
-        super().__init__(env, n_envs, env.n_assets, env.costs, env.initial_cash)
-        self.n_assets = env.n_assets
-        self._prices = env._prices  # (T, N) closes
+        super().__init__(env, n_envs, env._prices, env.costs, env.initial_cash)
         self._fill_prices = env._fill_prices  # (T, N), row t + fill_shift fills the order of t
         self._fill_shift = env._fill_shift
 
@@ -158,30 +155,25 @@ class MultiAssetKernel(TradingKernel):
         return self._flat(start, portfolio)
 
     def step(self, actions: np.ndarray) -> Transition:
-        t, equity_t, book, n = self.t, self.equity, self.book, self.n_assets
+        t, equity_t = self.t, self.equity
         prices_t = self._prices.take(t, axis=0)  # (B, N)
         target = multi_asset_targets(equity_t, actions, prices_t)
         fill_prices = prices_t if self._fill_shift == 0 else self._fill_prices.take(t + self._fill_shift, axis=0)
-        fills = book.trade_to(target, fill_prices)
+        fills = self.book.trade_to(target, fill_prices)
 
         t_next = t + ONE_INT
-        prices_next = self._prices.take(t_next, axis=0)
-        equity, drawdown = book.mark(prices_next)
-        weights, cash_weight = equity_shares(book.positions * prices_next, book.cash, equity)
-        portfolio = np.empty((equity.shape[0], n + 1), dtype=np.float32)
-        portfolio[:, :n] = weights
-        portfolio[:, n] = cash_weight
+        holdings, fractions, equity, drawdown = self.settle(t_next)
         self.t, self.equity = t_next, equity
         return Transition(  # positional: a third cheaper than keywords on this hot path
             equity,
             equity_t,
-            book.cash.copy(),
-            book.positions.copy(),
-            weights,
+            holdings[:, -1],
+            holdings[:, :-1],
+            fractions[:, :-1],
             fills.notional,
             fills.costs,
             drawdown,
             t_next,
-            clip_portfolio(portfolio),  # portfolio observation
+            clip_portfolio(fractions),  # portfolio observation: position weights, then the cash weight
             NO_EXTRAS,
         )

@@ -1,7 +1,16 @@
 """The batched accounting core (pure NumPy; never imports gymnasium)."""
 
 from sb3_trading.sim.accrual import Accrual, accrue_yield, self_financing_value
-from sb3_trading.sim.core import BPS, CostModel, Fills, Portfolio, fill_trades, portfolio_value, round_to_lots
+from sb3_trading.sim.core import (
+    BPS,
+    CostModel,
+    Fills,
+    Portfolio,
+    fill_trades,
+    portfolio_value,
+    round_to_lots,
+    with_cash_column,
+)
 
 __all__ = [
     "BPS",
@@ -14,4 +23,5 @@ __all__ = [
     "portfolio_value",
     "round_to_lots",
     "self_financing_value",
+    "with_cash_column",
 ]

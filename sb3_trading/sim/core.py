@@ -98,14 +98,14 @@ def fill_trades(traded: np.ndarray, prices: np.ndarray, costs: CostModel) -> Fil
     :return: the :class:`Fills`.
     """
     abs_notional = np.abs(traded) * prices
-    notional = abs_notional.sum(axis=1)
+    notional = np.add.reduce(abs_notional, axis=1)
     commission, slippage = costs.commission, costs.slippage
     if slippage == 0.0:  # same formulas with s = 0, without the per-side arrays
         return Fills(traded, prices, notional, commission * notional)
     side = np.sign(traded)
     fill_prices = prices * (1.0 + slippage * side)
     friction = abs_notional * (slippage + commission * (1.0 + slippage * side))
-    return Fills(traded, fill_prices, notional, friction.sum(axis=1))
+    return Fills(traded, fill_prices, notional, np.add.reduce(friction, axis=1))
 
 
 def round_to_lots(shares: np.ndarray, lot_size: float | None) -> np.ndarray:
@@ -125,6 +125,12 @@ class Portfolio:
     All state is NumPy arrays owned by this object; methods update rows in
     place. A single environment uses ``n_envs=1``.
 
+    Positions and cash live in one ``(B, N + 1)`` array, :attr:`holdings`: columns ``0 .. N - 1``
+    are the share counts and column ``N`` is the cash, an asset whose price is always 1. With
+    prices extended the same way (:func:`with_cash_column`), one product marks everything:
+    ``holdings * prices_ext`` holds the position values and the cash, and its row sums are the
+    equity (:meth:`mark_values`). :attr:`positions` and :attr:`cash` are views into it.
+
     :param n_envs: batch size ``B``.
     :param n_assets: number of assets ``N``.
     :param costs: friction model applied to every trade.
@@ -134,18 +140,36 @@ class Portfolio:
         if n_envs < 1 or n_assets < 1:
             raise ValueError(f"n_envs and n_assets must be >= 1, got {n_envs} and {n_assets}")
         self.costs = costs if costs is not None else CostModel()
-        self.cash = np.zeros(n_envs)
-        self.positions = np.zeros((n_envs, n_assets))
+        #: ``(B, N + 1)``: share counts, then cash
+        self.holdings = np.zeros((n_envs, n_assets + 1))
         self.peak_equity = np.zeros(n_envs)
         self.initial_equity = np.zeros(n_envs)
 
     @property
+    def positions(self) -> np.ndarray:
+        """``(B, N)`` share counts (a view into :attr:`holdings`; assigning writes into it)."""
+        return self.holdings[:, :-1]
+
+    @positions.setter
+    def positions(self, value: np.ndarray) -> None:
+        self.holdings[:, :-1] = value
+
+    @property
+    def cash(self) -> np.ndarray:
+        """``(B,)`` cash (a view into :attr:`holdings`; assigning writes into it)."""
+        return self.holdings[:, -1]
+
+    @cash.setter
+    def cash(self, value: np.ndarray) -> None:
+        self.holdings[:, -1] = value
+
+    @property
     def n_envs(self) -> int:
-        return self.cash.shape[0]
+        return self.holdings.shape[0]
 
     @property
     def n_assets(self) -> int:
-        return self.positions.shape[1]
+        return self.holdings.shape[1] - 1
 
     def reset(
         self,
@@ -181,19 +205,23 @@ class Portfolio:
         """Mark-to-market equity ``(B,)`` at ``prices`` ``(B, N)``."""
         return portfolio_value(self.cash, self.positions, prices)
 
-    def trade_to(self, target: np.ndarray, prices: np.ndarray) -> Fills:
+    def trade_to(self, target: np.ndarray, prices: np.ndarray, fills: Fills | None = None) -> Fills:
         """Trade every row to ``target`` share counts at mid ``prices``, paying frictions from cash.
 
         Trading to the current positions is an exact no-op: no cost, no change.
 
         :param target: ``(B, N)`` target share counts.
         :param prices: ``(B, N)`` mid prices at execution.
+        :param fills: ``fill_trades(target - positions, prices, costs)`` when the caller already priced
+            exactly this trade (e.g. to check that it is affordable); computed here otherwise.
         :return: the :class:`Fills` of the trades.
         """
-        fills = fill_trades(target - self.positions, prices, self.costs)
+        if fills is None:
+            fills = fill_trades(target - self.positions, prices, self.costs)
         # shares cost q . fill + c |q| . fill = q . p + friction (see fill_trades)
-        self.cash -= np.vecdot(fills.traded, prices) + fills.costs
-        self.positions[...] = target
+        holdings = self.holdings
+        holdings[:, -1] -= np.vecdot(fills.traded, prices) + fills.costs
+        holdings[:, :-1] = target
         return fills
 
     def mark(self, prices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -206,9 +234,26 @@ class Portfolio:
         drawdown = 1.0 - equity / self.peak_equity
         return equity, drawdown
 
+    def mark_values(self, prices_ext: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`mark` from prices with the cash column (:func:`with_cash_column`), also returning the values.
+
+        :param prices_ext: ``(B, N + 1)`` prices, last column 1.
+        :return: ``(values (B, N + 1), equity (B,), drawdown (B,))``: position values then cash, their row
+            sums, and ``1 - equity / peak_equity`` after updating the peak.
+        """
+        values = self.holdings * prices_ext
+        equity = np.add.reduce(values, axis=1)
+        np.maximum(self.peak_equity, equity, out=self.peak_equity)
+        return values, equity, 1.0 - equity / self.peak_equity
+
     def weights(self, prices: np.ndarray, equity: np.ndarray) -> np.ndarray:
         """Position values as fractions of equity, ``(B, N)`` (negative for shorts)."""
         values = self.positions * prices
         if (equity > 0).all():
             return values / equity[:, None]
         return np.divide(values, equity[:, None], out=np.zeros_like(values), where=equity[:, None] > 0)
+
+
+def with_cash_column(prices: np.ndarray) -> np.ndarray:
+    """``(..., N)`` prices -> ``(..., N + 1)`` with a last column of ones: the price of cash (see :class:`Portfolio`)."""
+    return np.concatenate([prices, np.ones((*prices.shape[:-1], 1))], axis=-1)

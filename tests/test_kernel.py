@@ -1,0 +1,100 @@
+"""The shared kernel plumbing: the book's holdings layout, pre-priced trades, info building, action checks."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import sb3_trading  # noqa: F401  (registers the env IDs)
+from sb3_trading.envs.base import dict_builder
+from sb3_trading.sim import CostModel, Portfolio, fill_trades, with_cash_column
+
+
+def make_book() -> Portfolio:
+    book = Portfolio(3, 2, CostModel(10.0, 5.0))
+    book.reset(np.array([1_000.0, 2_000.0, 500.0]))
+    book.trade_to(np.array([[3.0, -2.0], [0.0, 10.0], [1.5, 0.0]]), np.array([[100.0, 50.0]] * 3))
+    return book
+
+
+def test_positions_and_cash_are_views_of_the_holdings():
+    book = make_book()
+    assert np.shares_memory(book.positions, book.holdings) and np.shares_memory(book.cash, book.holdings)
+    np.testing.assert_array_equal(book.holdings[:, :2], book.positions)
+    np.testing.assert_array_equal(book.holdings[:, 2], book.cash)
+    book.cash[1] = 7.0
+    book.positions[0] = [1.0, 2.0]
+    np.testing.assert_array_equal(book.holdings[:2], [[1.0, 2.0, book.cash[0]], [0.0, 10.0, 7.0]])
+
+
+def test_mark_values_matches_mark_and_lays_out_values_then_cash():
+    prices = np.array([[110.0, 45.0], [90.0, 55.0], [100.0, 60.0]])
+    book, twin = make_book(), make_book()
+    values, equity, drawdown = book.mark_values(with_cash_column(prices))
+    expected_equity, expected_drawdown = twin.mark(prices)
+    np.testing.assert_allclose(values[:, :2], twin.positions * prices, rtol=1e-15)
+    np.testing.assert_array_equal(values[:, 2], twin.cash)
+    np.testing.assert_allclose(equity, expected_equity, rtol=1e-14)
+    np.testing.assert_allclose(drawdown, expected_drawdown, atol=1e-14)
+    np.testing.assert_allclose(book.peak_equity, twin.peak_equity, rtol=1e-14)
+    assert with_cash_column(prices).shape == (3, 3) and (with_cash_column(prices)[:, 2] == 1.0).all()
+
+
+def test_trade_to_with_pre_priced_fills_is_the_same_trade():
+    target = np.array([[1.0, 1.0], [2.0, 3.0], [0.0, -4.0]])
+    prices = np.array([[101.0, 49.0], [99.0, 51.0], [100.0, 50.0]])
+    book, twin = make_book(), make_book()
+    fills = fill_trades(target - book.positions, prices, book.costs)
+    assert book.trade_to(target, prices, fills) is fills
+    twin.trade_to(target, prices)
+    np.testing.assert_array_equal(book.holdings, twin.holdings)
+
+
+def test_dict_builder_makes_one_dict_per_row_with_the_keys_in_order():
+    keys = ("equity", "TimeLimit.truncated", 'it\'s "quoted"')
+    rows = [(1.0, True, "a"), (2.0, False, "b")]
+    infos = dict_builder(keys)(iter(rows))
+    assert infos == [dict(zip(keys, row, strict=True)) for row in rows]
+    assert all(list(info) == list(keys) for info in infos)
+    assert infos[0] is not infos[1]
+    assert dict_builder(keys) is dict_builder(keys)  # compiled once per key tuple
+    assert dict_builder(("x",))(iter([(1,), (2,)])) == [{"x": 1}, {"x": 2}]
+    with pytest.raises(TypeError, match="strings"):
+        dict_builder(("x", 1))
+
+
+@pytest.mark.parametrize("env_id", ["sb3_trading/MultiAsset-v0", "sb3_trading/LeveragedPair-v0"])
+def test_box_actions_are_checked_and_clipped_to_float64(env_id):
+    env = gym.make(env_id).unwrapped
+    env.reset(seed=0)
+    space = env.action_space
+    inside = (space.low + space.high) / 2
+    out = env._box_action(inside)
+    assert out.dtype == np.float64 and out is not inside
+    np.testing.assert_array_equal(out, inside.astype(np.float64))
+    outside = np.full(space.shape, 5.0, dtype=np.float32)
+    outside.flat[0] = -5.0
+    clipped = env._box_action(outside)
+    np.testing.assert_array_equal(clipped, np.clip(outside.astype(np.float64), space.low, space.high))
+    for bad in (np.nan, np.inf, -np.inf):
+        action = inside.copy()
+        action.flat[-1] = bad
+        with pytest.raises(ValueError, match="finite"):
+            env._box_action(action)
+    with pytest.raises(ValueError, match="finite"):
+        env._box_action(np.array(["a"] * space.shape[0]))
+    # float32 values whose float32 sum would overflow are finite: clipped, not rejected
+    big = np.full(space.shape, np.finfo(np.float32).max, dtype=np.float32)
+    np.testing.assert_array_equal(env._box_action(big), np.broadcast_to(space.high, space.shape))
+    with pytest.raises(ValueError, match="shape"):
+        env._box_action(np.zeros(space.shape[0] + 1))
+
+
+def test_box_actions_with_per_asset_bounds_are_clipped_per_asset():
+    env = gym.make("sb3_trading/MultiAsset-v0").unwrapped
+    n = env.action_space.shape[0]
+    high = np.linspace(0.5, 1.0, n, dtype=np.float32)
+    env.action_space = gym.spaces.Box(-high, high, dtype=np.float32)
+    action = np.full(n, 0.75, dtype=np.float32)
+    np.testing.assert_array_equal(env._box_action(action), np.minimum(0.75, high.astype(np.float64)))
