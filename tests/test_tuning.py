@@ -154,6 +154,35 @@ def test_heartbeat_settings_are_checked():
         make_storage("sqlite:///:memory:", heartbeat_interval=10, grace_period=5)
 
 
+def test_storage_retries_when_another_worker_is_creating_the_schema(tmp_path, monkeypatch):
+    """Two workers starting on an empty SQLite file race to create Optuna's tables; SQLite reports the loser's
+    CREATE TABLE as an OperationalError ("table ... already exists"): the storage connects again instead of failing."""
+    real = optuna.storages.RDBStorage
+    calls = []
+
+    def racing(url, **kwargs):
+        calls.append(url)
+        if len(calls) == 1:
+            orig = Exception("table studies already exists")
+            raise sqlalchemy.exc.OperationalError("CREATE TABLE studies", {}, orig)
+        return real(url, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    storage = make_storage(url, heartbeat_interval=1, grace_period=5)
+    assert len(calls) == 2 and isinstance(storage, real)
+    calls.clear()
+    monkeypatch.setattr(
+        optuna.storages,
+        "RDBStorage",
+        lambda url, **kwargs: (_ for _ in ()).throw(
+            sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("unable to open database file"))
+        ),
+    )
+    with pytest.raises(ValueError, match="unable to open database file"):  # other operational errors still fail at once
+        make_storage(url, heartbeat_interval=1, grace_period=5)
+
+
 @pytest.fixture(scope="module")
 def qppo_study(tmp_path_factory):
     out = tmp_path_factory.mktemp("tune")

@@ -255,6 +255,11 @@ def make_storage(
                 raise ImportError(f"no database driver for storage {redact_url(url)!r}{hint}: {exc}") from exc
             except sqlalchemy.exc.OperationalError as exc:
                 reason = str(getattr(exc, "orig", exc)).strip()
+                if "already exists" in reason and attempt < STORAGE_ATTEMPTS - 1:
+                    # SQLite reports the schema-creation race below as an OperationalError: connect again
+                    logger.info("storage %s: concurrent schema creation (%s); retrying", redact_url(url), reason)
+                    time.sleep(0.5 * (attempt + 1))
+                    continue
                 raise ValueError(
                     f"cannot open the study storage {redact_url(url)!r}: {reason}. Check the URL, that the database "
                     "server runs and is reachable, and that the database exists"
