@@ -171,14 +171,11 @@ def test_storage_retries_when_another_worker_is_creating_the_schema(tmp_path, mo
     url = f"sqlite:///{tmp_path / 'race.db'}"
     storage = make_storage(url, heartbeat_interval=1, grace_period=5)
     assert len(calls) == 2 and isinstance(storage, real)
-    calls.clear()
-    monkeypatch.setattr(
-        optuna.storages,
-        "RDBStorage",
-        lambda url, **kwargs: (_ for _ in ()).throw(
-            sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("unable to open database file"))
-        ),
-    )
+
+    def unreachable(url, **kwargs):
+        raise sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("unable to open database file"))
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", unreachable)
     with pytest.raises(ValueError, match="unable to open database file"):  # other operational errors still fail at once
         make_storage(url, heartbeat_interval=1, grace_period=5)
 
