@@ -400,8 +400,14 @@ class MaskedTradingKernel(TradingKernel):
         rules[3, 1] = f - env.max_position - _LIMIT_TOL
         rules[1:3, 2] = env._keep_bought.T
         rules[3, 2] = f - env.max_concentration - _LIMIT_TOL
+        # A non-buy action's cash column becomes E itself, which is > 0 whenever buys are considered at all: it
+        # never passes, so the buy rules cannot make hold or flatten legal (their rules are the base masks).
+        rules[:3, 0, ~env._is_buy] = 0.0
+        rules[3, 0, ~env._is_buy] = 1.0
         rules = rules.reshape(4, -1)
         self._rules = rules[[1, 2, 0]] + rules[3]
+        # the drawdown rule 1 - E / peak <= max_drawdown as E >= (1 - max_drawdown) peak (one product, no division)
+        self._floor = None if env.max_drawdown is None else 1.0 - env.max_drawdown
         self._session_ok, self._buys_open = env._session_ok, env._buys_open
         # the mask before the buy rules: row 0 = hold only, row 1 = hold and flatten
         self._base_masks = np.stack([env._is_hold, env._is_hold | env._is_flatten])
@@ -424,12 +430,12 @@ class MaskedTradingKernel(TradingKernel):
         can_flatten = np.logical_or.reduce(values[:, :2], axis=1) & self._session_ok.take(t)
         mask = self._base_masks.take(can_flatten.view(np.int8), axis=0)  # (B, n_actions), a fresh array
         buys = (equity > 0.0) & self._buys_open.take(t)
-        if self.max_drawdown is not None:
-            buys &= 1.0 - equity / book.peak_equity <= self.max_drawdown
+        if self._floor is not None:
+            buys &= equity >= self._floor * book.peak_equity
         if not any(buys.tolist()):  # no account may buy: skip the per-action checks (a Python any is cheap)
             return mask, equity, prices
         passed = np.logical_and.reduce((values @ self._rules).reshape(-1, 3, mask.shape[1]) <= 0.0, axis=1)
-        mask |= passed & self._is_buy & buys[:, None]
+        mask |= passed & buys[:, None]
         return mask, equity, prices
 
     def action_masks(self) -> np.ndarray:

@@ -21,7 +21,7 @@ The core never imports gymnasium: environments build on it, not the reverse.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -40,6 +40,11 @@ class CostModel:
     commission_bps: float = 10.0
     slippage_bps: float = 0.0
 
+    #: ``commission_bps`` as a fraction of filled notional (set from the field; read on every trade)
+    commission: float = field(init=False, repr=False, compare=False)
+    #: ``slippage_bps`` as a fraction of the mid price
+    slippage: float = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         for name in ("commission_bps", "slippage_bps"):
             value = getattr(self, name)
@@ -47,16 +52,9 @@ class CostModel:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         if self.slippage_bps >= 1e4:
             raise ValueError(f"slippage_bps must be < 10000 (100 %), got {self.slippage_bps!r}")
-
-    @property
-    def commission(self) -> float:
-        """Commission as a fraction of filled notional."""
-        return self.commission_bps * BPS
-
-    @property
-    def slippage(self) -> float:
-        """Slippage as a fraction of the mid price."""
-        return self.slippage_bps * BPS
+        # plain attributes, not properties: a property call costs as much as a small NumPy operation
+        object.__setattr__(self, "commission", self.commission_bps * BPS)
+        object.__setattr__(self, "slippage", self.slippage_bps * BPS)
 
 
 class Fills(NamedTuple):
