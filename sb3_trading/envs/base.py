@@ -507,7 +507,7 @@ class TradingKernel:
         if self.timestamps is not None:
             keys += ("timestamp",)
             timestamps = self._timestamp_list
-            columns.append([timestamps[t] for t in columns[-1]])
+            columns.append(list(map(timestamps.__getitem__, columns[-1])))
         for name, values in (tr.extras | extra if extra else tr.extras).items():
             keys += (name,)
             columns.append(values.tolist())
