@@ -1,5 +1,6 @@
 """sb3_trading/MarketImpact-v0 and the shared market mechanics in sb3_trading.sim.impact."""
 
+import copy
 import math
 import pickle
 import warnings
@@ -27,8 +28,10 @@ from sb3_trading.sim.impact import (
     market_maker_weights,
     mean_reversion_weights,
     momentum_weights,
+    net_notional,
     normalize_weights,
     shaped_rewards,
+    target_shares,
 )
 
 ENV_ID = "sb3_trading/MarketImpact-v0"
@@ -196,6 +199,23 @@ def test_shaped_rewards_by_hand():
     np.testing.assert_allclose(rewards, [-0.02 + 0.05])
 
 
+@pytest.mark.parametrize("n_agents", [1, 2, 4, 7, 8, 12])
+def test_shaped_rewards_few_agents_exactly_as_arrays(n_agents):
+    """Fewer than 8 agents are scored in Python floats: exactly the vectorised formula's values."""
+    rng = np.random.default_rng(n_agents)
+    for pnl in (rng.normal(0, 300, n_agents), np.zeros(n_agents), np.full(n_agents, -0.0), rng.normal(0, 1e-9, n_agents)):
+        rewards, sigma = shaped_rewards(pnl, 1e5, 0.05, 0.1)
+        values = pnl / 1e5
+        deviation = values - np.add.reduce(values) / n_agents
+        expected_sigma = math.sqrt(np.add.reduce(deviation * deviation) / n_agents)
+        expected = values + 0.05 / (1.0 + expected_sigma)
+        if expected_sigma > 1e-12:
+            expected += (0.1 / expected_sigma) * deviation
+        assert sigma == expected_sigma
+        np.testing.assert_array_equal(rewards, expected)
+        assert rewards.shape == (n_agents,) and rewards.dtype == np.float64
+
+
 def test_heuristic_weights():
     np.testing.assert_array_equal(
         momentum_weights(np.array([[0.01, 0.01], [0.03, -0.01], [-0.1, -0.2]])), [[0.5, 0.5], [1.0, 0.0], [0.0, 0.0]]
@@ -220,6 +240,75 @@ def test_lookback_returns_read_the_past_only():
     before = bank.weights(prices, 2, np.array([5.0]))
     prices[3] = 1.0  # the future
     np.testing.assert_array_equal(bank.weights(prices, 2, np.array([5.0])), before)
+
+
+@pytest.mark.parametrize(
+    "traders",
+    [
+        ("momentum", "mean_reversion", "market_maker"),  # consecutive rows: slices
+        ("market_maker", "momentum", HeuristicTrader("market_maker", skew=1.0), HeuristicTrader("mean_reversion", 7)),
+        (HeuristicTrader("momentum", 3), HeuristicTrader("momentum", 40), "mean_reversion"),  # different look-backs
+        ("market_maker",),
+        (HeuristicTrader("mean_reversion", 1),),
+    ],
+)
+def test_heuristic_weights_are_the_single_kind_rules(traders):
+    """The batched scores equal each trader's own rule (the public one-kind functions), exactly."""
+    rng = np.random.default_rng(4)
+    prices = np.exp(np.cumsum(rng.normal(0, 0.02, (60, 5)), axis=0)) * 100
+    bank = HeuristicTraders(traders)
+    for t in (0, 2, 25, 59):  # t < look-back: the first bar
+        for net in (rng.normal(0, 1e4, 5), np.zeros(5), np.array([1e4, 0.0, 0.0, 0.0, 0.0])):
+            expected = []
+            for trader in bank.traders:
+                if trader.kind == "market_maker":
+                    expected.append(market_maker_weights(net, trader.skew)[0])
+                else:
+                    r = lookback_returns(prices, t, np.array([trader.lookback]))
+                    rule = momentum_weights if trader.kind == "momentum" else mean_reversion_weights
+                    expected.append(rule(r)[0])
+            np.testing.assert_array_equal(bank.weights(prices, t, net), np.array(expected))
+            out = np.full((len(traders), 5), np.nan)
+            assert bank.weights(prices, t, net, out=out) is out
+            np.testing.assert_array_equal(out, np.array(expected))
+
+
+@pytest.mark.parametrize("costs, decay", [(CostModel(10.0, 0.0), 0.0), (CostModel(10.0, 5.0), 0.5), (CostModel(0.0), 1.0)])
+def test_market_step_is_the_pure_functions(costs, decay):
+    """ImpactMarket.step's inlined arithmetic equals target_shares, net_notional, impact_factors, Portfolio.trade_to
+    and Portfolio.mark, exactly."""
+    data = make_regime_market(n_steps=120, n_assets=4, seed=6)
+    market = ImpactMarket(data.prices, n_learners=2, costs=costs, impact_coef=2.0, impact_decay=decay)
+    market.reset(40)
+    rng = np.random.default_rng(2)
+    for _ in range(60):
+        t, book = market.t, copy.deepcopy(market.book)
+        log_premium, prices_t = market.log_premium.copy(), market.prices[t].copy()
+        learners = normalize_weights(rng.uniform(0, 1, (2, 4)) * rng.integers(0, 2, (2, 4)))
+        weights = np.concatenate([learners, market.heuristic_weights()])
+        equity_before = market.equity.copy()
+        step = market.step(learners)
+        target = target_shares(weights, equity_before, prices_t)
+        net = net_notional(target, book.positions, prices_t)
+        impact = impact_factors(net, market.impact_coef, market.liquidity, market.impact_bounds)
+        fills = book.trade_to(target, prices_t * impact)
+        log_premium = (log_premium + np.log(impact)) * (1.0 - decay)
+        prices_next = data.prices[t + 1] * np.exp(log_premium)
+        equity, drawdown = book.mark(prices_next)
+        np.testing.assert_array_equal(step.net_notional, net)
+        np.testing.assert_array_equal(step.impact, impact)
+        np.testing.assert_array_equal(step.exec_prices, prices_t * impact)
+        np.testing.assert_array_equal(step.prices, prices_next)
+        np.testing.assert_array_equal(market.prices[t + 1], prices_next)
+        np.testing.assert_array_equal(market.impact_state, np.concatenate([log_premium, np.log(impact)]))
+        for got, expected in zip(step.fills, fills, strict=True):
+            np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(market.book.positions, book.positions)
+        np.testing.assert_array_equal(market.book.cash, book.cash)
+        np.testing.assert_array_equal(market.book.peak_equity, book.peak_equity)
+        np.testing.assert_array_equal(step.equity, equity)
+        np.testing.assert_array_equal(step.drawdown, drawdown)
+        np.testing.assert_array_equal(step.pnl, equity - equity_before)
 
 
 def test_impact_factors_formula():

@@ -1,7 +1,9 @@
 """sb3_trading/YieldAllocation-v0, its synthetic market and the yield/rebalance accounting primitives."""
 
+import copy
 import pickle
 import warnings
+from fractions import Fraction
 
 import gymnasium as gym
 import numpy as np
@@ -18,13 +20,14 @@ from sb3_trading.data.yield_market import apy_column, depeg_column, make_yield_m
 from sb3_trading.envs import INFO_KEYS, MARKET_KEY, PORTFOLIO_KEY
 from sb3_trading.envs.yield_allocation import (
     DEFAULT_YIELD_INDICATORS,
+    CappedSimplexProjection,
     YieldAllocationEnv,
     project_capped_simplex,
     yield_weights,
 )
 from sb3_trading.features import FeatureNormalizer, compute_features
 from sb3_trading.sim import CostModel, Portfolio
-from sb3_trading.sim.accrual import accrue_yield, self_financing_value
+from sb3_trading.sim.accrual import accrue_yield, friction_rates, self_financing_row, self_financing_value
 
 ENV_ID = "sb3_trading/YieldAllocation-v0"
 # SB3 recommends 1-D vectors; the (window, F) market block is our documented layout
@@ -106,6 +109,64 @@ def test_projection_is_batched_and_the_identity_on_feasible_points():
     # tight bounds: sum(lower) = 1 or sum(upper) = 1 pin the weights
     np.testing.assert_allclose(project_capped_simplex(x, np.full(3, 1 / 3), np.ones(3)), np.full((4, 3), 1 / 3), atol=1e-15)
     np.testing.assert_allclose(project_capped_simplex(x, np.zeros(3), np.full(3, 1 / 3)), np.full((4, 3), 1 / 3), atol=1e-15)
+
+
+def _exact_projection(x: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Reference: the projection in exact rational arithmetic, g evaluated at every breakpoint (a loop: tests only)."""
+    xs, lo, hi = ([Fraction(float(v)) for v in a] for a in (x, lower, upper))
+
+    def g(tau):
+        return sum(min(max(xi - tau, li), ui) for xi, li, ui in zip(xs, lo, hi, strict=True))
+
+    breaks = sorted({xi - bi for xi, b in zip(xs, zip(lo, hi, strict=True), strict=True) for bi in b})
+    if g(breaks[0]) <= 1:
+        tau = breaks[0]  # sum(upper) <= 1: every weight at its upper bound
+    elif g(breaks[-1]) >= 1:
+        tau = breaks[-1]  # sum(lower) >= 1: every weight at its lower bound
+    else:
+        b0, b1 = next((b0, b1) for b0, b1 in zip(breaks[:-1], breaks[1:], strict=True) if g(b0) >= 1 >= g(b1))
+        tau = b0 if g(b0) == g(b1) else b0 + (g(b0) - 1) * (b1 - b0) / (g(b0) - g(b1))
+    return np.array([float(min(max(xi - tau, li), ui)) for xi, li, ui in zip(xs, lo, hi, strict=True)])
+
+
+@st.composite
+def projection_cases(draw):
+    """Points and bounds with the edge cases: ties, points on the bounds, zero bounds, lower = upper, tight sums."""
+    k = draw(st.integers(1, 8))
+    grid = st.sampled_from([0.0, 0.05, 0.1, 0.125, 0.25, 0.5, 1.0])  # few values: ties and points on the bounds
+    lower = np.array(draw(st.lists(st.one_of(grid, st.floats(0.0, 1.0 / k)), min_size=k, max_size=k)))
+    lower = np.minimum(lower, 1.0 / k)
+    upper = np.maximum(lower, np.array(draw(st.lists(st.one_of(grid, st.floats(0.0, 1.0)), min_size=k, max_size=k))))
+    if upper.sum() < 1.0:
+        upper = np.maximum(upper, 1.0 / k)
+    tight = draw(st.sampled_from(["none", "lower", "upper"]))
+    if tight == "lower":  # sum(lower) = 1: the only feasible point is lower
+        lower = upper = np.full(k, 1.0 / k)
+    elif tight == "upper":
+        upper = np.full(k, 1.0 / k)
+        lower = np.minimum(lower, upper)
+    scale = draw(st.sampled_from([0.01, 1.0, 5.0]))
+    values = st.one_of(grid, st.floats(-scale, scale))
+    x = np.array(draw(st.lists(st.lists(values, min_size=k, max_size=k), min_size=1, max_size=4)))
+    return x, lower, upper
+
+
+@settings(max_examples=300, deadline=None)
+@given(projection_cases())
+def test_projection_is_exact(case):
+    """The sorted-breakpoint projection equals the exact rational one, row by row and batched alike."""
+    x, lower, upper = case
+    projection = CappedSimplexProjection(lower, upper)
+    batch = projection(x)
+    tolerance = 4e-15 * max(1.0, np.abs(x).max())
+    for row, w in zip(x, batch, strict=True):
+        np.testing.assert_allclose(w, _exact_projection(row, lower, upper), rtol=0, atol=tolerance)
+        assert (w >= lower).all() and (w <= upper).all()
+        # one row alone (the env's path) is the same arithmetic as the batch
+        np.testing.assert_array_equal(projection.project_row(row), w)
+        np.testing.assert_array_equal(project_capped_simplex(row[None], lower, upper)[0], w)
+    feasible = x[((x >= lower) & (x <= upper)).all(axis=1) & (np.abs(x.sum(axis=1) - 1.0) <= 1e-12)]
+    np.testing.assert_array_equal(projection(feasible) if len(feasible) else feasible, feasible)  # rows as they are
 
 
 def test_env_weights_respect_bounds_over_random_actions():
@@ -259,6 +320,86 @@ def test_self_financing_value_edge_cases():
     assert self_financing_value(np.array([10.0]), weights, positions, prices, CostModel(10.0, 5.0))[0] == 10.0
     with pytest.raises(ValueError, match="frictions"):
         self_financing_value(np.array([10.0]), weights, np.zeros((1, 2)), prices, CostModel(1e4, 0.0))
+
+
+def _frictions(value: float, weights: np.ndarray, held: np.ndarray, costs: CostModel) -> float:
+    """Reference ``F(V)``: the frictions of trading from values ``held`` to ``value * weights`` (see fill_trades)."""
+    traded = value * weights - held
+    return float(np.sum(np.abs(traded) * (costs.slippage + costs.commission * (1.0 + costs.slippage * np.sign(traded)))))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 6).flatmap(
+        lambda n: st.lists(
+            st.tuples(
+                st.lists(st.one_of(st.just(0.0), st.floats(-50.0, 1e4)), min_size=n, max_size=n),  # shares (shorts too)
+                st.lists(st.one_of(st.just(0.0), st.floats(0.01, 1.0)), min_size=n, max_size=n),  # raw weights, zeros
+                st.lists(st.floats(0.1, 100.0), min_size=n, max_size=n),  # prices
+            ),
+            min_size=1,
+            max_size=4,
+        )
+    ),
+    st.sampled_from([0.0, 1.0, 5.0, 50.0, 500.0]),
+    st.sampled_from([0.0, 2.0, 30.0]),
+    st.booleans(),
+)
+def test_self_financing_value_is_the_root(rows, commission_bps, slippage_bps, at_target):
+    """V + F(V) = equity (F by brute force), for buy and sell rates that differ; batched and row by row alike."""
+    positions, raw_weights, prices = (np.array([row[i] for row in rows]) for i in range(3))
+    totals = raw_weights.sum(axis=1, keepdims=True)
+    weights = np.divide(raw_weights, totals, out=np.full_like(raw_weights, 1.0 / raw_weights.shape[1]), where=totals > 0)
+    costs = CostModel(commission_bps, slippage_bps)
+    equity = 1e4 + np.abs(positions * prices).sum(axis=1)  # cash 1e4 on top: positive equity
+    if at_target:  # holdings already worth equity * weights: kinks exactly at V = equity
+        positions = equity[:, None] * weights / prices
+    value = self_financing_value(equity, weights, positions, prices, costs)
+    buy_rate, sell_rate = friction_rates(costs)
+    for i in range(len(rows)):
+        held = positions[i] * prices[i]
+        v = value[i]
+        assert 0.0 < v <= equity[i] * (1 + 1e-12)
+        residual = v + _frictions(v, weights[i], held, costs) - equity[i]
+        assert abs(residual) <= 1e-12 * equity[i]
+        # the one-row function: the same root, and the trade at it
+        row_value, traded, notional = self_financing_row(float(equity[i]), weights[i], held, buy_rate, sell_rate)
+        assert row_value == pytest.approx(v, rel=1e-13)
+        np.testing.assert_allclose(traded, row_value * weights[i] - held, rtol=0, atol=1e-9 * equity[i])
+        assert notional == pytest.approx(np.abs(traded).sum(), rel=1e-12, abs=1e-9)
+
+
+def test_env_step_is_the_accounting_core():
+    """The env's one-row accounting equals Portfolio.trade_to, accrue_yield and Portfolio.mark / weights."""
+    data = make_yield_market(n_assets=4, n_steps=300, seed=3)
+    env = YieldAllocationEnv(data=data, rebalance_cost_bps=25.0, lower_bound=[0.0, 0.1, 0.05, 0.0], upper_bound=0.7)
+    env.reset(seed=0)
+    rng = np.random.default_rng(1)
+    for _ in range(150):
+        action = rng.uniform(-1, 1, 4) * rng.choice([0.0, 0.1, 1.0, 3.0])
+        t, equity_t, book = env._t, env._equity, copy.deepcopy(env._book)
+        _, reward, _, truncated, info = env.step(action)
+        prices_t, prices_next = data.prices[t : t + 1], data.prices[t + 1 : t + 2]
+        target = yield_weights(np.clip(action, -1, 1)[None], env.lower_bound, env.upper_bound, env.temperature)
+        value = self_financing_value(np.array([equity_t]), target, book.positions, prices_t, env.costs)
+        fills = book.trade_to(value[:, None] * target / prices_t, prices_t)
+        accrual = accrue_yield(book.positions, env._rates[t], prices_next)
+        book.positions[...] = accrual.positions
+        equity, drawdown = book.mark(prices_next)
+        np.testing.assert_allclose(info["target_weights"], target[0], rtol=0, atol=1e-15)
+        np.testing.assert_allclose(info["positions"], book.positions[0], rtol=1e-13)
+        np.testing.assert_allclose(env._book.positions, book.positions, rtol=1e-13)
+        np.testing.assert_allclose(info["weights"], book.weights(prices_next, equity)[0], rtol=1e-13)
+        assert info["equity"] == pytest.approx(equity[0], rel=1e-13) == env._book.equity(prices_next)[0]
+        assert info["cash"] == pytest.approx(book.cash[0], abs=1e-12 * equity[0])
+        assert info["costs"] == pytest.approx(fills.costs[0], rel=1e-12, abs=1e-12)
+        assert info["turnover"] == pytest.approx(fills.notional[0] / equity_t, rel=1e-12, abs=1e-15)
+        assert info["yield_income"] == pytest.approx(accrual.income[0], rel=1e-12, abs=1e-12)
+        assert info["drawdown"] == pytest.approx(drawdown[0], abs=1e-13)
+        assert env._book.peak_equity[0] == pytest.approx(book.peak_equity[0], rel=1e-13)
+        assert reward == pytest.approx(info["portfolio_return"] - info["depeg_penalty"], abs=1e-15)
+        if truncated:
+            env.reset()
 
 
 # --------------------------------------------------------------------------- generator

@@ -25,6 +25,9 @@ from sb3_trading.sim.impact import (
 
 #: assets of the synthetic market built when no data is given
 DEFAULT_N_ASSETS = 3
+# 0-d float32 clip bounds of the portfolio observation: cheaper operands than Python floats
+_BOUND32 = np.full((), PORTFOLIO_BOUND, dtype=np.float32)
+_MINUS_BOUND32 = -_BOUND32
 
 
 class MarketImpactEnv(TradingEnv):
@@ -170,14 +173,17 @@ class MarketImpactEnv(TradingEnv):
     def impact_coef(self) -> float:
         return self.market.impact_coef
 
-    def _observations(self, weights: np.ndarray, cash: np.ndarray, equity: np.ndarray) -> list[dict[str, np.ndarray]]:
-        """One observation per learner row from its ``(L, N)`` weights, cash and equity ``(L,)``."""
+    def _observations(
+        self, weights: np.ndarray, cash: Sequence[float], equity: Sequence[float]
+    ) -> list[dict[str, np.ndarray]]:
+        """One observation per learner row from its ``(L, N)`` weights, cash and equity (``L`` each)."""
         n = self.n_assets
-        portfolio = np.empty((self.n_learners, 3 * n + 1))
+        # built in float32 and clipped there: the same values as clipping in float64 and casting, as +-10 is exact
+        portfolio = np.empty((self.n_learners, 3 * n + 1), dtype=np.float32)
         portfolio[:, :n] = weights
-        portfolio[:, n] = cash / np.where(equity > 0, equity, np.inf)  # 0 on a ruined book
+        portfolio[:, n] = [c / e if e > 0.0 else c / math.inf for c, e in zip(cash, equity, strict=True)]  # 0 if ruined
         portfolio[:, n + 1 :] = self.market.impact_state
-        portfolio = np.clip(portfolio, -PORTFOLIO_BOUND, PORTFOLIO_BOUND).astype(np.float32)
+        np.minimum(np.maximum(portfolio, _MINUS_BOUND32, out=portfolio), _BOUND32, out=portfolio)
         market = self._market_window(self._t)
         if self.n_learners == 1:
             return [{MARKET_KEY: market, PORTFOLIO_KEY: portfolio[0]}]
@@ -203,51 +209,51 @@ class MarketImpactEnv(TradingEnv):
             info.update(shared)
             infos.append(info)
         self._last_info = infos[0]
-        return self._observations(zeros, cash, cash), infos
+        return self._observations(zeros, cash.tolist(), cash.tolist()), infos
 
     def _step_learners(
         self, weights: np.ndarray
-    ) -> tuple[list[dict[str, np.ndarray]], np.ndarray, np.ndarray, bool, list[dict[str, Any]]]:
+    ) -> tuple[list[dict[str, np.ndarray]], np.ndarray, list[bool], bool, list[dict[str, Any]]]:
         """Advance the market one bar with the learners' ``(L, N)`` weights.
 
-        :return: observations and infos per learner, rewards ``(L,)``, ruin flags ``(L,)``, and whether
+        :return: observations and infos per learner, rewards ``(L,)``, ruin flags (``L`` bools), and whether
             the episode is over (``episode_length`` or the end of the data).
         """
-        step: MarketStep = self.market.step(weights)
-        self._t = self.market.t
+        market = self.market
+        step: MarketStep = market.step(weights)
+        self._t = market.t
         rewards, _ = shaped_rewards(step.pnl, self.initial_cash, self.cooperation, self.competition)
-        book, n_learners = self.market.book, self.n_learners
+        book, n_learners = market.book, self.n_learners
         equity = step.equity[:n_learners]
-        positions = book.positions[:n_learners]
         cash = book.cash[:n_learners]
+        positions = book.positions[:n_learners]
         weights_now = book.weights(step.prices, step.equity)[:n_learners]
-        shared = {
-            "agent_pnl": step.pnl.copy(),
-            "agent_equity": step.equity.copy(),
-            "impact": step.impact.copy(),
-            "exec_prices": step.exec_prices.copy(),
-        }
+        equity_list = equity.tolist()
+        # the step's arrays are new every step and the market never writes into them: shared, not copied
+        shared = {"agent_pnl": step.pnl, "agent_equity": step.equity, "impact": step.impact, "exec_prices": step.exec_prices}
+        before, pnl, notional = step.equity_before.tolist(), step.pnl.tolist(), step.fills.notional.tolist()
+        cash_list, costs, drawdown = cash.tolist(), step.fills.costs.tolist(), step.drawdown.tolist()
         infos = []
         for i in range(n_learners):
-            before, pnl = float(step.equity_before[i]), float(step.pnl[i])
             # no return or turnover on a ruined book
-            scale = 1.0 / before if before > 0.0 else 0.0
+            scale = 1.0 / before[i] if before[i] > 0.0 else 0.0
             info = self._info(
-                float(equity[i]),
-                float(cash[i]),
+                equity_list[i],
+                cash_list[i],
                 positions[i].copy(),
                 weights_now[i],
-                pnl * scale,
-                float(step.fills.notional[i]) * scale,
-                float(step.fills.costs[i]),
-                float(step.drawdown[i]),
+                pnl[i] * scale,
+                notional[i] * scale,
+                costs[i],
+                drawdown[i],
             )
-            info["pnl"] = pnl
+            info["pnl"] = pnl[i]
             info.update(shared)
             infos.append(info)
         self._last_info = infos[0]
-        observations = self._observations(weights_now, cash, equity)
-        return observations, rewards[:n_learners], equity <= 0.0, self._episode_over(), infos
+        observations = self._observations(weights_now, cash_list, equity_list)
+        ruined = [e <= 0.0 for e in equity_list]
+        return observations, rewards[:n_learners], ruined, self._episode_over(), infos
 
     # ------------------------------------------------------------------ gymnasium API
     def reset(
@@ -264,5 +270,5 @@ class MarketImpactEnv(TradingEnv):
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         weights = normalize_weights(self._box_action(action)[None, :], self.weight_mode)
         observations, rewards, ruined, over, infos = self._step_learners(weights)
-        terminated = bool(ruined[0])
-        return observations[0], float(rewards[0]), terminated, not terminated and over, infos[0]
+        terminated = ruined[0]
+        return observations[0], rewards.item(0), terminated, not terminated and over, infos[0]

@@ -14,46 +14,146 @@ from sb3_trading.data import MarketData
 from sb3_trading.data.yield_market import PEG, apy_column, make_yield_market
 from sb3_trading.envs.base import MARKET_KEY, PORTFOLIO_BOUND, PORTFOLIO_KEY, NormalizerArg, TradingEnv
 from sb3_trading.sim import CostModel, Portfolio
-from sb3_trading.sim.accrual import accrue_yield, self_financing_value
+from sb3_trading.sim.accrual import friction_rates, rebalance_accrue_row, self_financing_row
 
 #: indicators computed per asset by default (prices barely move: returns and their volatility suffice;
 #: the data's own ``apy[...]`` and ``depeg[...]`` columns are appended)
 DEFAULT_YIELD_INDICATORS: tuple[str, ...] = ("log_return", "volatility")
 #: absolute slack allowed on ``sum(lower) <= 1 <= sum(upper)`` for float bounds such as ``10 * 0.1``
 BOUNDS_SLACK = 1e-12
+#: the env's softmax of its clipped action (``|a| <= 1``) skips the max shift when ``1 / temperature`` is at most
+#: this: every ``exp(a / temperature)`` then lies in ``[1e-261, 1e261]``, far from overflow and subnormals
+UNSHIFTED_SOFTMAX_LIMIT = 600.0
+
+
+#: a row already within the bounds is returned as is when its sum is 1 within this tolerance
+FEASIBLE_SUM_TOL = 1e-12
+
+
+class CappedSimplexProjection:
+    """Exact Euclidean projection onto ``{w : lower <= w <= upper, sum(w) = 1}``, batched, with the bounds' constants
+    computed once (:func:`project_capped_simplex` builds one per call; the env keeps one).
+
+    The projection is ``w_i = clip(x_i - tau, lower_i, upper_i)`` with the scalar ``tau`` that makes the row sum 1.
+    ``g(tau) = sum_i clip(x_i - tau, lower_i, upper_i)`` is piecewise linear and non-increasing with ``2K``
+    breakpoints: coming down from ``tau = +inf`` (every asset at its lower bound, ``g = sum(lower)``), asset ``i``
+    leaves its lower bound at ``x_i - lower_i`` and reaches its upper bound at ``x_i - upper_i``. With the
+    breakpoints sorted in decreasing order ``c_0 >= c_1 >= ...``, the number of assets strictly between their
+    bounds on ``(c_{j+1}, c_j)`` is a running sum ``n_j`` of ``+1`` / ``-1``, and ``g(c_{j+1}) - sum(lower)`` is
+    the running sum ``G_j`` of ``n_m (c_m - c_{m+1}) >= 0``, ``m <= j``: non-decreasing also in floating point, and
+    well conditioned (its terms add up to at most ``1 - sum(lower)`` before the crossing). ``tau`` lies on the first
+    piece with ``G_j >= 1 - sum(lower)`` and is ``c_j - (1 - sum(lower) - G_{j-1}) / n_j`` there (``G_{-1} = 0``;
+    ``n_j >= 1`` where ``g`` changes). A dozen NumPy calls on ``(B, 2K)`` arrays: no iteration, no loop over assets or rows.
+
+    A row that already lies within the bounds and sums to 1 (within ``FEASIBLE_SUM_TOL``) is returned unchanged.
+    Unlike clip-and-renormalise, the result always lies within the bounds (exactly: it is a clip) and sums to 1
+    (up to float rounding).
+
+    :param lower: ``(K,)`` lower bounds with ``sum(lower) <= 1``.
+    :param upper: ``(K,)`` upper bounds with ``lower <= upper`` and ``sum(upper) >= 1``.
+    """
+
+    def __init__(self, lower: np.ndarray, upper: np.ndarray) -> None:
+        self.lower = np.asarray(lower, dtype=np.float64)
+        self.upper = np.asarray(upper, dtype=np.float64)
+        k = self.lower.shape[0]
+        #: ``(2, K)``: minus the breakpoints of a row ``x`` are ``bounds - x``: ``lower - x``, then ``upper - x``
+        self._bounds = np.stack([self.lower, self.upper])
+        #: ``(2K,)`` change of the number of free assets at each breakpoint, going down in ``tau``:
+        #: ``+1`` leaving ``lower``, ``-1`` reaching ``upper``
+        self._steps = np.concatenate([np.ones(k), -np.ones(k)])
+        #: ``1 - sum(lower)``: what ``g`` must rise by above ``sum(lower)`` (0-d: cheaper in array arithmetic)
+        self._slack = np.array(1.0 - np.add.reduce(self.lower))
+        self._slack_value = self._slack.item()
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Project each row of ``x`` (a batch of one runs :meth:`project_row`).
+
+        :param x: ``(B, K)`` points, e.g. softmax weights.
+        :return: ``(B, K)`` projected weights (a new array).
+        """
+        n_rows, k = x.shape
+        if n_rows == 1:
+            return self.project_row(x[0])[None]
+        neg_breaks = (self._bounds - x[:, None, :]).reshape(n_rows, 2 * k)  # (B, 2K) minus the breakpoints
+        # stable: at a tie, leaving lower comes first, so the running count never goes negative
+        steps = self._steps[neg_breaks.argsort(axis=1, kind="stable")]
+        neg_breaks.sort(axis=1)  # breakpoints in decreasing order, negated
+        free = np.add.accumulate(steps, axis=1)  # (B, 2K) assets strictly between their bounds below each breakpoint
+        # within the bounds iff the K breakpoints x - lower come first and 0 lies between them and the K x - upper
+        inside = (free[:, k - 1] == k) & (neg_breaks[:, k - 1] <= 0.0) & (neg_breaks[:, k] >= 0.0)
+        if inside.any():
+            inside &= np.abs(np.add.reduce(x, axis=1) - 1.0) <= FEASIBLE_SUM_TOL
+            if inside.all():
+                return x.copy()  # already feasible: the projection is the identity
+        # (B, 2K - 1) G_j = g(c_{j+1}) - sum(lower), a running sum of non-negative terms
+        rise = np.add.accumulate(free[:, :-1] * (neg_breaks[:, 1:] - neg_breaks[:, :-1]), axis=1)
+        crossed = rise >= self._slack
+        # g(c_{2K-1}) = sum(upper) >= 1 (up to rounding when sum(upper) = 1: the last piece then gives w = upper)
+        crossed[:, -1] = True
+        piece = crossed.argmax(axis=1)  # first piece (c_{j+1}, c_j) whose lower end has g >= 1
+        rows = np.arange(n_rows)
+        # tau = c_j - (1 - g(c_j)) / n_j: from the upper end, where 0 <= g - sum(lower) = G_{j-1} < 1 - sum(lower)
+        below = np.where(piece > 0, rise[rows, piece - 1], 0.0)
+        tau = (below - self._slack) / free[rows, piece] - neg_breaks[rows, piece]
+        weights = x - tau[:, None]
+        np.minimum(np.maximum(weights, self.lower, out=weights), self.upper, out=weights)
+        weights[inside] = x[inside]  # feasible rows exactly as they are
+        return weights
+
+    def project_row(self, x: np.ndarray) -> np.ndarray:
+        """Project one point: the same arithmetic as :meth:`__call__`, with Python scalars (a single env's hot path).
+
+        :param x: ``(K,)`` point.
+        :return: ``(K,)`` projected weights (a new array).
+        """
+        k = x.shape[0]
+        neg_breaks = (self._bounds - x).ravel()
+        order = neg_breaks.argsort(kind="stable")
+        steps = self._steps[order]
+        neg_breaks = neg_breaks[order]
+        free = np.add.accumulate(steps)
+        if free.item(k - 1) == k and neg_breaks.item(k - 1) <= 0.0 <= neg_breaks.item(k):
+            if abs(np.add.reduce(x) - 1.0) <= FEASIBLE_SUM_TOL:
+                return x.copy()
+        rise = np.add.accumulate(free[:-1] * (neg_breaks[1:] - neg_breaks[:-1]))
+        slack = self._slack_value
+        j = min(int(rise.searchsorted(slack)), 2 * k - 2)  # the first j with G_j >= slack, else the last piece
+        below = rise.item(j - 1) if j else 0.0
+        weights = x - ((below - slack) / free.item(j) - neg_breaks.item(j))
+        return np.minimum(np.maximum(weights, self.lower, out=weights), self.upper, out=weights)
 
 
 def project_capped_simplex(x: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     """Euclidean projection of each row of ``x`` onto ``{w : lower <= w <= upper, sum(w) = 1}``, batched.
 
     The projection is ``w_i = clip(x_i - tau, lower_i, upper_i)`` with the scalar ``tau`` that makes
-    the row sum 1. ``g(tau) = sum_i clip(x_i - tau, lower_i, upper_i)`` is piecewise linear and
-    non-increasing with breakpoints ``x_i - lower_i`` and ``x_i - upper_i``; ``tau`` is found
-    exactly by evaluating ``g`` at the ``2K`` sorted breakpoints and interpolating on the piece
-    where it crosses 1 (no iteration, no loop over assets). Unlike clip-and-renormalise, the result
-    always lies within the bounds (exactly: it is a clip) and sums to 1 (up to float rounding).
+    the row sum 1, found exactly from the ``2K`` sorted breakpoints ``x_i - lower_i`` and ``x_i - upper_i``
+    of the piecewise-linear ``g(tau) = sum_i clip(x_i - tau, lower_i, upper_i)`` (see
+    :class:`CappedSimplexProjection`; no iteration, no loop over assets). Unlike clip-and-renormalise, the
+    result always lies within the bounds (exactly: it is a clip) and sums to 1 (up to float rounding).
 
     :param x: ``(B, K)`` points, e.g. softmax weights.
     :param lower: ``(K,)`` lower bounds with ``sum(lower) <= 1``.
     :param upper: ``(K,)`` upper bounds with ``lower <= upper`` and ``sum(upper) >= 1``.
     :return: ``(B, K)`` projected weights.
     """
-    if ((x >= lower) & (x <= upper)).all() and (np.abs(x.sum(axis=1) - 1.0) <= 1e-12).all():
-        return x.copy()  # already feasible (the common case for softmax weights): the projection is the identity
-    n_rows = x.shape[0]
-    breaks = np.sort(np.concatenate([x - lower, x - upper], axis=1), axis=1)  # (B, 2K)
-    totals = np.minimum(np.maximum(x[:, None, :] - breaks[:, :, None], lower), upper).sum(axis=2)  # g at each breakpoint
-    below = totals <= 1.0
-    below[:, -1] = True  # g(last) = sum(lower) <= 1 up to rounding
-    hi = below.argmax(axis=1)  # first breakpoint with g <= 1
-    lo = np.maximum(hi - 1, 0)
-    rows = np.arange(n_rows)
-    g_lo, g_hi = totals[rows, lo], totals[rows, hi]
-    b_lo, b_hi = breaks[rows, lo], breaks[rows, hi]
-    drop = g_lo - g_hi
-    frac = np.divide(g_lo - 1.0, drop, out=np.zeros_like(drop), where=drop > 0)
-    tau = b_lo + frac * (b_hi - b_lo)
-    return np.minimum(np.maximum(x - tau[:, None], lower), upper)
+    return CappedSimplexProjection(lower, upper)(x)
+
+
+def softmax(actions: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise ``softmax(actions / temperature)``, ``(B, K) -> (B, K)`` (max-shifted: no overflow)."""
+    z = actions / temperature if temperature != 1.0 else actions  # dividing by 1 is exact: skip it
+    z = np.exp(z - np.maximum.reduce(z, axis=1, keepdims=True))
+    z /= np.add.reduce(z, axis=1, keepdims=True)
+    return z
+
+
+def softmax_row(action: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """:func:`softmax` of one ``(K,)`` action: the same arithmetic, without the reductions' axis handling."""
+    z = action / temperature if temperature != 1.0 else action
+    z = np.exp(z - z[z.argmax()])
+    return z / np.add.reduce(z)  # not in place: NumPy divides in place by a scalar about twice as slowly
 
 
 def yield_weights(actions: np.ndarray, lower: np.ndarray, upper: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -67,9 +167,7 @@ def yield_weights(actions: np.ndarray, lower: np.ndarray, upper: np.ndarray, tem
     :param temperature: softmax temperature, ``> 0`` (lower is sharper).
     :return: ``(B, K)`` weights with ``lower <= w <= upper`` and ``sum(w) = 1``.
     """
-    z = actions / temperature
-    z = np.exp(z - z.max(axis=1, keepdims=True))
-    return project_capped_simplex(z / z.sum(axis=1, keepdims=True), lower, upper)
+    return project_capped_simplex(softmax(actions, temperature), lower, upper)
 
 
 def _bounds(name: str, value: float | Sequence[float], n_assets: int) -> np.ndarray:
@@ -242,6 +340,7 @@ class YieldAllocationEnv(TradingEnv):
         self.n_assets = n_assets
         self.lower_bound = lower
         self.upper_bound = upper
+        self._projection = CappedSimplexProjection(lower, upper)
         self.temperature = float(temperature)
         self.periods_per_year = int(periods_per_year)
         self.depeg_penalty = float(depeg_penalty)
@@ -250,10 +349,18 @@ class YieldAllocationEnv(TradingEnv):
         self.max_drawdown = None if max_drawdown is None else float(max_drawdown)
         self._prices = data.prices  # (T, K)
         self._rates = np.ascontiguousarray(apy / periods_per_year)  # (T, K) yield of t -> t+1
+        # per bar: the growth 1 + rate of a share held over t -> t+1 and the value at t + 1 of its interest
+        self._growth = 1.0 + self._rates
+        self._yield_value = self._rates * np.concatenate([data.prices[1:], data.prices[-1:]])
+        # softmax without the max shift when the clipped action |a| <= 1 keeps exp(a / temperature) finite
+        self._unshifted_softmax = 1.0 / temperature <= UNSHIFTED_SOFTMAX_LIMIT
         # (T, K) de-peg depth of each bar: only read at t + 1 for the reward, never in the observation
         depth = 1.0 - data.prices / peg_arr
         self._depeg_depth = np.where(data.prices < peg_arr * (1.0 - depeg_tolerance), depth, 0.0)
+        self._depegged = (self._depeg_depth > 0.0).any(axis=1).tolist()  # (T,) any asset de-pegged: else no penalty
         self.costs = CostModel(commission_bps=rebalance_cost_bps, slippage_bps=0.0)
+        self._rebalance_rates = friction_rates(self.costs)  # (buy, sell): both the commission, as slippage is 0
+        self._ones = np.ones(n_assets)  # sums as dot products: cheaper than reductions on a few values
         self._book = Portfolio(1, n_assets, self.costs)
 
         self.action_space = spaces.Box(-1.0, 1.0, shape=(n_assets,), dtype=np.float32)
@@ -289,33 +396,41 @@ class YieldAllocationEnv(TradingEnv):
         a = self._box_action(action)
         t = self._t
         equity_t = self._equity
-        target = yield_weights(a[None, :], self.lower_bound, self.upper_bound, self.temperature)  # (1, K)
-        prices_t = self._prices[t : t + 1]
-        invest = self_financing_value(np.array([equity_t]), target, self._book.positions, prices_t, self.costs)
-        fills = self._book.trade_to(invest[:, None] * target / prices_t, prices_t)
+        book, n = self._book, self.n_assets
+        positions = book.positions[0]  # (K,) view of the book's row
+        prices_t, prices_next = self._prices[t], self._prices[t + 1]
+        if self._unshifted_softmax:  # |a| <= 1 after clipping: exp(a / temperature) cannot overflow (see __init__)
+            z = np.exp(a / self.temperature) if self.temperature != 1.0 else np.exp(a)
+            z = z / z.dot(self._ones)
+        else:
+            z = softmax_row(a, self.temperature)
+        target = self._projection.project_row(z)  # (K,), as yield_weights
+        invest, traded, notional = self_financing_row(equity_t, target, positions * prices_t, *self._rebalance_rates)
 
-        self._t = t + 1
-        prices_next = self._prices[t + 1 : t + 2]
-        accrual = accrue_yield(self._book.positions, self._rates[t], prices_next)
-        self._book.positions[...] = accrual.positions
-        equity, drawdown = self._book.mark(prices_next)
-        self._equity = float(equity[0])
-        dd = float(drawdown[0])
-        portfolio_return = self._equity / equity_t - 1.0
-        penalty = self.depeg_penalty * float(target[0] @ self._depeg_depth[t + 1])
-        weights = self._book.weights(prices_next, equity)[0]
-        terminated = self._equity <= 0.0
-        breached = self.max_drawdown is not None and dd > self.max_drawdown
-        truncated = not terminated and (breached or self._episode_over())
-        info = self._info(
-            self._equity,
-            float(self._book.cash[0]),
-            self._book.positions[0].copy(),
-            weights,
-            portfolio_return,
-            float(fills.notional[0]) / equity_t,
-            float(fills.costs[0]),
-            dd,
+        # the rebalance, the yield over t -> t+1 (paid in shares) and the mark at p_{t+1}, in the accounting core
+        row = rebalance_accrue_row(
+            book, target * invest / prices_t, traded, notional, self._growth[t], self._yield_value[t], prices_next
         )
-        info = self._yield_info(info, target[0], penalty, float(accrual.income[0]))
-        return self._observation(weights, self._equity, dd), portfolio_return - penalty, terminated, truncated, info
+        cash, costs, equity, dd = row.cash, row.costs, row.equity, row.drawdown
+        weights = row.values / equity if equity > 0.0 else np.zeros(n)
+
+        self._t = t = t + 1
+        self._equity = equity
+        portfolio_return = equity / equity_t - 1.0
+        penalty = self.depeg_penalty * float(target.dot(self._depeg_depth[t])) if self._depegged[t] else 0.0
+        terminated = equity <= 0.0
+        over = t >= self.last_t or (self.episode_length is not None and t - self._start_t >= self.episode_length)
+        truncated = not terminated and ((self.max_drawdown is not None and dd > self.max_drawdown) or over)
+        info = self._info(equity, cash, positions.copy(), weights, portfolio_return, notional / equity_t, costs, dd, t)
+        info["target_weights"] = target
+        info["depeg_penalty"] = penalty
+        info["yield_income"] = row.income
+
+        portfolio = np.empty(n + 2, dtype=np.float32)
+        portfolio[:n] = weights
+        portfolio[n] = cash / equity if equity > 0.0 else 0.0
+        portfolio[n + 1] = dd
+        # no clip to +-PORTFOLIO_BOUND needed: long-only weights lie in [0, 1], the cash left by a self-financing
+        # rebalance is a rounding residual and the drawdown lies in [0, 1]
+        observation = {MARKET_KEY: self._market_window(t), PORTFOLIO_KEY: portfolio}
+        return observation, portfolio_return - penalty, terminated, truncated, info

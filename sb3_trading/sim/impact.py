@@ -60,7 +60,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sb3_trading.sim.core import CostModel, Fills, Portfolio
+from sb3_trading.sim.core import CostModel, Fills, Portfolio, fill_trades
 
 #: heuristic trader kinds
 TRADER_KINDS: tuple[str, ...] = ("momentum", "mean_reversion", "market_maker")
@@ -70,6 +70,12 @@ WEIGHT_MODES: tuple[str, ...] = ("sum", "cap")
 SIGMA_FLOOR = 1e-12
 #: floor of the score sum in the ``"sum"`` mode: an all-zero action is all cash
 ZERO_ACTION = 1e-12
+#: below this many values NumPy's sums add them one by one from 0, as Python's ``sum`` does (identical floats)
+_SEQUENTIAL_SUM = 8
+# 0-d operands: NumPy combines two arrays faster than an array and a Python float (the step's hot path)
+_ZERO = np.zeros(())
+_ONE = np.ones(())
+_FLOORS = {"sum": np.full((), ZERO_ACTION), "cap": np.ones(())}
 
 
 # ----------------------------------------------------------------------------- validation
@@ -117,7 +123,7 @@ def as_trader(spec: str | HeuristicTrader) -> HeuristicTrader:
 
 
 # ----------------------------------------------------------------------------- pure functions
-def normalize_weights(raw: np.ndarray, mode: str = "sum") -> np.ndarray:
+def normalize_weights(raw: np.ndarray, mode: str = "sum", out: np.ndarray | None = None) -> np.ndarray:
     """Long-only raw scores ``(B, N)`` (``>= 0``) -> target weights ``(B, N)``, batched.
 
     * ``"sum"``: ``w = a / max(sum(a), ZERO_ACTION)``: fully invested; an all-zero row is all cash.
@@ -125,15 +131,14 @@ def normalize_weights(raw: np.ndarray, mode: str = "sum") -> np.ndarray:
 
     :param raw: ``(B, N)`` non-negative scores.
     :param mode: one of :data:`WEIGHT_MODES`.
+    :param out: optional ``(B, N)`` array to write the weights into (may be ``raw`` itself).
     :return: ``(B, N)`` weights, ``>= 0``, each row summing to 1 or less.
     """
-    if mode == "sum":
-        floor = ZERO_ACTION
-    elif mode == "cap":
-        floor = 1.0
-    else:
+    floor = _FLOORS.get(mode)
+    if floor is None:
         raise ValueError(f"mode must be one of {WEIGHT_MODES}, got {mode!r}")
-    return raw / np.maximum(np.add.reduce(raw, axis=1, keepdims=True), floor)
+    totals = np.add.reduce(raw, axis=1, keepdims=True)
+    return np.divide(raw, np.maximum(totals, floor, out=totals), out=out)
 
 
 def lookback_returns(prices: np.ndarray, t: int, lookbacks: np.ndarray, max_lookback: int | None = None) -> np.ndarray:
@@ -225,9 +230,20 @@ def shaped_rewards(
     :param competition: weight ``k`` of the relative-performance term.
     :return: ``(rewards (A,), sigma)``.
     """
+    n = pnl.shape[0]
+    if n < _SEQUENTIAL_SUM:  # a handful of agents: the same arithmetic in Python floats, without array calls
+        values = [p / scale for p in pnl.tolist()]
+        mean = sum(values) / n
+        deviation = [v - mean for v in values]
+        sigma = math.sqrt(sum([d * d for d in deviation]) / n)
+        bonus = cooperation / (1.0 + sigma)
+        if sigma > SIGMA_FLOOR and competition != 0.0:
+            weight = competition / sigma
+            return np.array([v + bonus + weight * d for v, d in zip(values, deviation, strict=True)]), sigma
+        return np.array([v + bonus for v in values]), sigma
     values = pnl / scale
-    deviation = values - np.add.reduce(values) / values.shape[0]
-    sigma = math.sqrt(np.add.reduce(deviation * deviation) / values.shape[0])
+    deviation = values - np.add.reduce(values) / n
+    sigma = math.sqrt(np.add.reduce(deviation * deviation) / n)
     rewards = values + cooperation / (1.0 + sigma)
     if sigma > SIGMA_FLOOR and competition != 0.0:
         rewards += (competition / sigma) * deviation
@@ -235,8 +251,21 @@ def shaped_rewards(
 
 
 # ----------------------------------------------------------------------------- traders, batched
+def _block(rows: np.ndarray) -> slice | np.ndarray:
+    """``rows`` as a slice when they are consecutive (a view, cheaper to index and to write into), else as is."""
+    if rows.size and (rows == np.arange(rows[0], rows[0] + rows.size)).all():
+        return slice(int(rows[0]), int(rows[0]) + rows.size)
+    return rows
+
+
 class HeuristicTraders:
     """A batch of heuristic traders evaluated together (no Python loop over traders or assets).
+
+    Every trader's raw score is one affine function of one signal row, clipped at 0:
+    ``max(a_h x_h + b_h, 0)`` with ``x_h = P_t / P_{t - lookback}`` for momentum (``a = 1, b = -1``: ``max(r, 0)``)
+    and mean reversion (``a = -1, b = 1``: ``max(-r, 0)``), and ``x_h = f`` for a market maker
+    (``a = -skew, b = 1``: ``1 - skew f >= 0``); so the ``(H, N)`` scores take three array operations, then
+    :func:`normalize_weights`.
 
     :param traders: kind names or :class:`HeuristicTrader` specs.
     """
@@ -248,10 +277,18 @@ class HeuristicTraders:
         kinds = np.array([trader.kind for trader in self.traders], dtype=object)
         self._signal_rows = np.flatnonzero(kinds != "market_maker")
         self._maker_rows = np.flatnonzero(kinds == "market_maker")
+        # a slice where the rows are consecutive (the default order: momentum, mean reversion, market maker)
+        self._signal_block = _block(self._signal_rows)
+        self._maker_block = _block(self._maker_rows)
         self._lookbacks = np.array([self.traders[i].lookback for i in self._signal_rows], dtype=np.int64)
         self._max_lookback = int(self._lookbacks.max()) if self._lookbacks.size else 0
-        self._signs = np.array([1.0 if self.traders[i].kind == "momentum" else -1.0 for i in self._signal_rows])[:, None]
-        self._skews = np.array([self.traders[i].skew for i in self._maker_rows])[:, None]
+        #: the look-back every signal trader shares (a plain row index then), else None
+        self._common_lookback = self._max_lookback if np.unique(self._lookbacks).size == 1 else None
+        # (H, 1) coefficients of the scores max(a x + b, 0) (see the class docstring)
+        signs = {"momentum": 1.0, "mean_reversion": -1.0}
+        self._slopes = np.array([[-t.skew if t.kind == "market_maker" else signs[t.kind]] for t in self.traders])
+        self._shifts = np.array([[1.0 if t.kind == "market_maker" else -signs[t.kind]] for t in self.traders])
+        self._operands: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.traders)
@@ -261,21 +298,41 @@ class HeuristicTraders:
         """``"<kind>_<i>"`` per trader, ``i`` its position in ``traders``."""
         return tuple(f"{trader.kind}_{i}" for i, trader in enumerate(self.traders))
 
-    def weights(self, prices: np.ndarray, t: int, last_net_notional: np.ndarray) -> np.ndarray:
+    def _constants(self, n_assets: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(H, N)`` slopes and shifts for ``N`` assets: same-shape operands, cheaper than broadcasting ``(H, 1)`` ones."""
+        shape = (len(self.traders), n_assets)
+        return np.broadcast_to(self._slopes, shape).copy(), np.broadcast_to(self._shifts, shape).copy()
+
+    def weights(self, prices: np.ndarray, t: int, last_net_notional: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Every trader's target weights at bar ``t``. Reads price rows ``<= t`` only.
+
+        The values of :func:`momentum_weights` / :func:`mean_reversion_weights` of :func:`lookback_returns` and of
+        :func:`market_maker_weights`, per trader.
 
         :param prices: ``(T, N)`` market price history.
         :param t: the current bar.
         :param last_net_notional: ``(N,)`` the previous step's net traded notional.
-        :return: ``(H, N)`` weights.
+        :param out: optional ``(H, N)`` array to write the weights into.
+        :return: ``(H, N)`` weights (``out`` when given).
         """
-        scores = np.empty((len(self.traders), prices.shape[1]))
-        if self._signal_rows.size:
-            signal = self._signs * lookback_returns(prices, t, self._lookbacks, self._max_lookback)
-            scores[self._signal_rows] = np.maximum(signal, 0.0)
-        if self._maker_rows.size:
-            scores[self._maker_rows] = _market_maker_scores(last_net_notional, self._skews)
-        return normalize_weights(scores)
+        operands = self._operands
+        if operands is None or operands[0].shape[1] != prices.shape[1]:
+            operands = self._operands = self._constants(prices.shape[1])
+        slopes, shifts = operands
+        x = np.empty(slopes.shape)  # the scores (normalised into out: NumPy broadcasts slowly into an input)
+        if self._signal_rows.size:  # x = P_t / P_{max(t - lookback, 0)}
+            if self._common_lookback is not None:
+                x[self._signal_block] = prices[t] / prices[max(t - self._common_lookback, 0)]
+            else:
+                past = t - self._lookbacks
+                x[self._signal_block] = prices[t] / prices[np.maximum(past, 0) if t < self._max_lookback else past]
+        if self._maker_rows.size:  # x = f = net / sum |net|, 0 without flow
+            gross = float(np.add.reduce(np.abs(last_net_notional)))
+            x[self._maker_block] = last_net_notional / gross if gross > 0.0 else 0.0
+        x *= slopes
+        x += shifts
+        np.maximum(x, _ZERO, out=x)
+        return normalize_weights(x, out=out)
 
 
 # ----------------------------------------------------------------------------- the market
@@ -373,6 +430,9 @@ class ImpactMarket:
         self.impact_state = np.zeros(2 * n_assets)
         self.equity = np.full(self.n_agents, self.initial_cash)
         self.t = 0
+        self._weights = np.zeros((self.n_agents, n_assets))  # scratch: every agent's target weights of a step
+        self._impact_slope = self.impact_coef / (self.liquidity + 1.0)  # (N,) refreshed by reset
+        self._impact_clip = (np.array(lo), np.array(hi))  # 0-d bounds, refreshed by reset
 
     @property
     def n_assets(self) -> int:
@@ -393,6 +453,9 @@ class ImpactMarket:
         self.last_impact = np.ones(self.n_assets)
         self.impact_state = np.zeros(2 * self.n_assets)
         self.equity = np.full(self.n_agents, self.initial_cash)
+        # impact_factors' k / (L + 1) and bounds, once per episode (changed parameters apply from the next one)
+        self._impact_slope = self.impact_coef / (self.liquidity + 1.0)
+        self._impact_clip = (np.array(self.impact_bounds[0]), np.array(self.impact_bounds[1]))
 
     def heuristic_weights(self) -> np.ndarray:
         """``(H, N)`` the heuristic traders' target weights at the current bar."""
@@ -401,33 +464,52 @@ class ImpactMarket:
     def step(self, learner_weights: np.ndarray) -> MarketStep:
         """Trade everyone to their targets at the impacted prices, move to ``t + 1`` and mark.
 
+        The arithmetic of :func:`target_shares`, :func:`net_notional` and :func:`impact_factors`, inlined to
+        share intermediate arrays (the trade ``target - positions`` is netted, then priced once and handed to
+        ``Portfolio.trade_to``) and to save calls on these small arrays; the money moves through the book.
+
         :param learner_weights: ``(n_learners, N)`` long-only weights (``>= 0``, rows summing to ``<= 1``).
-        :return: the :class:`MarketStep`.
+        :return: the :class:`MarketStep`; its arrays are new every step and never written to afterwards.
         """
         t = self.t
-        if t + 1 >= self.prices.shape[0]:
+        prices = self.prices
+        if t + 1 >= prices.shape[0]:
             raise ValueError(f"bar {t} is the last one of the data: there is no next bar to step to")
-        prices_t = self.prices[t]
-        weights = np.concatenate([learner_weights, self.heuristic_weights()]) if len(self.heuristics) else learner_weights
-        target = target_shares(weights, self.equity, prices_t)
-        net = net_notional(target, self.book.positions, prices_t)
-        impact = impact_factors(net, self.impact_coef, self.liquidity, self.impact_bounds)
-        exec_prices = prices_t * impact
-        fills = self.book.trade_to(target, exec_prices)
-
-        log_impact = np.log(impact)
-        self.log_premium += log_impact
-        if self.impact_decay:
-            self.log_premium *= 1.0 - self.impact_decay
-        self.impact_state = np.concatenate([self.log_premium, log_impact])
-        self.t = t + 1
-        prices_next = self.prices[t + 1]
-        np.multiply(self._data_prices[t + 1], np.exp(self.log_premium), out=prices_next)
-        equity, drawdown = self.book.mark(prices_next)
+        prices_t = prices[t]
+        weights = self._weights
+        weights[: self.n_learners] = learner_weights
+        if self.n_agents > self.n_learners:
+            self.heuristics.weights(prices, t, self.last_net_notional, out=weights[self.n_learners :])
         equity_before = self.equity
+        book = self.book
+        positions = book.positions
+        # target shares w * max(E, 0) / P_t; the order flow target - positions, netted per asset at P_t
+        solvent = equity_before if min(equity_before.tolist()) > 0.0 else np.maximum(equity_before, 0.0)
+        target = weights * (solvent[:, None] / prices_t)
+        traded = target - positions
+        net = np.add.reduce(traded, axis=0) * prices_t
+        impact = self._impact_slope * net
+        impact += _ONE
+        lo, hi = self._impact_clip
+        np.minimum(np.maximum(impact, lo, out=impact), hi, out=impact)
+        exec_prices = prices_t * impact
+
+        # [log M_{t+1}, log I]: log M_{t+1} = (1 - decay) (log M_t + log I), written into a new state array
+        n = impact.shape[0]
+        state = np.empty(2 * n)
+        log_impact = np.log(impact, out=state[n:])
+        log_premium = np.add(self.log_premium, log_impact, out=state[:n])
+        if self.impact_decay:
+            log_premium *= 1.0 - self.impact_decay
+        self.impact_state, self.log_premium = state, log_premium
+        self.t = t + 1
+        prices_next = np.multiply(self._data_prices[t + 1], np.exp(log_premium), out=prices[t + 1])
+
+        fills = book.trade_to(target, exec_prices, fill_trades(traded, exec_prices, book.costs))
+        equity, drawdown = book.mark(prices_next)
         self.equity = equity
         self.last_net_notional = net
         self.last_impact = impact
         return MarketStep(
-            fills, equity_before, equity, drawdown, equity - equity_before, net, impact, exec_prices, prices_next
+            fills, equity_before, equity, drawdown, equity - equity_before, net, impact, exec_prices, prices[t + 1]
         )
