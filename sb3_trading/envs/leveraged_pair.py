@@ -276,6 +276,27 @@ class _Opening(NamedTuple):
     weights: np.ndarray
     portfolio: np.ndarray
 
+    def to_table(self) -> np.ndarray:
+        """The openings as one ``(k, 16)`` float64 table, so a reset takes its rows in one call (:meth:`from_table`)."""
+        columns = [column.reshape(column.shape[0], -1).astype(np.float64) for column in self]
+        return np.ascontiguousarray(np.concatenate(columns, axis=1))
+
+    @classmethod
+    def from_table(cls, table: np.ndarray) -> _Opening:
+        """Views of the columns of a :meth:`to_table` table (the float32 ``portfolio`` round-trips exactly)."""
+        return cls(
+            table[:, 0],
+            table[:, 1:3],
+            table[:, 3],
+            table[:, 4],
+            table[:, 5],
+            table[:, 6],
+            table[:, 7],
+            table[:, 8],
+            table[:, 9:11],
+            table[:, 11:16].astype(np.float32),
+        )
+
 
 class LeveragedPairKernel(TradingKernel):
     """Batched LeveragedPair-v0 dynamics: ``B`` accounts splitting equity between the bull and bear ETF
@@ -292,10 +313,10 @@ class LeveragedPairKernel(TradingKernel):
         self._stop_level = env._stop_level
         self._horizons(self.start_t)
         # with a fixed initial split, an opening depends on the start bar only: compute them all once
-        self._openings: _Opening | None = None
+        self._openings: np.ndarray | None = None  # (bars, 16), see _Opening.to_table
         if self.initial_split != "random":
             starts = np.arange(self.first_t, self.last_t)  # every bar that has a next bar
-            self._openings = self._open(starts, np.full(starts.shape[0], float(self._fixed_split())))
+            self._openings = self._open(starts, np.full(starts.shape[0], float(self._fixed_split()))).to_table()
 
     def _fixed_split(self) -> float:
         return 0.5 if self.initial_split == "even" else float(self.initial_split)
@@ -336,8 +357,7 @@ class LeveragedPairKernel(TradingKernel):
         fractions = equity_fractions(values, equity)
         portfolio = self._portfolio(fractions, equity, np.zeros(k))  # no decision made yet
         columns = (fresh.cash, fresh.positions, fresh.peak_equity, fresh.initial_equity, equity, drawdown)
-        # contiguous: reset() takes rows of the precomputed openings, and take() copies a strided array whole first
-        return _Opening(*map(np.ascontiguousarray, (*columns, fills.notional, fills.costs, fractions[:, :2], portfolio)))
+        return _Opening(*columns, fills.notional, fills.costs, fractions[:, :2], portfolio)
 
     def reset(self, rows: np.ndarray, draws: dict[str, np.ndarray]) -> Transition:
         """Fresh accounts buy the drawn split at the close of the start bar (see :meth:`_open`)."""
@@ -345,9 +365,8 @@ class LeveragedPairKernel(TradingKernel):
         self.set_clock(rows, t=start, start=start)
         if self._openings is None:
             opening = self._open(start, split)
-        else:  # a fresh copy of the precomputed openings of these start bars
-            index = start - self.first_t
-            opening = _Opening(*(column.take(index, axis=0) for column in self._openings))
+        else:  # a fresh copy of the precomputed openings of these start bars (one take of contiguous rows)
+            opening = _Opening.from_table(self._openings.take(start - self.first_t, axis=0))
         book = self.book
         book.cash[rows] = opening.cash
         book.positions[rows] = opening.positions
