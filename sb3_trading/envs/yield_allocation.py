@@ -21,9 +21,6 @@ from sb3_trading.sim.accrual import friction_rates, rebalance_accrue_row, self_f
 DEFAULT_YIELD_INDICATORS: tuple[str, ...] = ("log_return", "volatility")
 #: absolute slack allowed on ``sum(lower) <= 1 <= sum(upper)`` for float bounds such as ``10 * 0.1``
 BOUNDS_SLACK = 1e-12
-#: the env's softmax of its clipped action (``|a| <= 1``) skips the max shift when ``1 / temperature`` is at most
-#: this: every ``exp(a / temperature)`` then lies in ``[1e-261, 1e261]``, far from overflow and subnormals
-UNSHIFTED_SOFTMAX_LIMIT = 600.0
 
 
 #: a row already within the bounds is returned as is when its sum is 1 within this tolerance
@@ -353,14 +350,13 @@ class YieldAllocationEnv(TradingEnv):
         self._growth = 1.0 + self._rates
         self._yield_value = self._rates * np.concatenate([data.prices[1:], data.prices[-1:]])
         # softmax without the max shift when the clipped action |a| <= 1 keeps exp(a / temperature) finite
-        self._unshifted_softmax = 1.0 / temperature <= UNSHIFTED_SOFTMAX_LIMIT
         # (T, K) de-peg depth of each bar: only read at t + 1 for the reward, never in the observation
         depth = 1.0 - data.prices / peg_arr
         self._depeg_depth = np.where(data.prices < peg_arr * (1.0 - depeg_tolerance), depth, 0.0)
         self._depegged = (self._depeg_depth > 0.0).any(axis=1).tolist()  # (T,) any asset de-pegged: else no penalty
         self.costs = CostModel(commission_bps=rebalance_cost_bps, slippage_bps=0.0)
         self._rebalance_rates = friction_rates(self.costs)  # (buy, sell): both the commission, as slippage is 0
-        self._ones = np.ones(n_assets)  # sums as dot products: cheaper than reductions on a few values
+
         self._book = Portfolio(1, n_assets, self.costs)
 
         self.action_space = spaces.Box(-1.0, 1.0, shape=(n_assets,), dtype=np.float32)
@@ -399,11 +395,7 @@ class YieldAllocationEnv(TradingEnv):
         book, n = self._book, self.n_assets
         positions = book.positions[0]  # (K,) view of the book's row
         prices_t, prices_next = self._prices[t], self._prices[t + 1]
-        if self._unshifted_softmax:  # |a| <= 1 after clipping: exp(a / temperature) cannot overflow (see __init__)
-            z = np.exp(a / self.temperature) if self.temperature != 1.0 else np.exp(a)
-            z = z / z.dot(self._ones)
-        else:
-            z = softmax_row(a, self.temperature)
+        z = softmax_row(a, self.temperature)
         target = self._projection.project_row(z)  # (K,), as yield_weights
         invest, traded, notional = self_financing_row(equity_t, target, positions * prices_t, *self._rebalance_rates)
 

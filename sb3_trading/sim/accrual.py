@@ -195,9 +195,10 @@ def rebalance_accrue_row(
     if book.costs.slippage != 0.0:
         raise ValueError("rebalance_accrue_row prices trades without slippage; use Portfolio.trade_to")
     costs = book.costs.commission * notional
-    cash = book.cash.item() - (float(np.add.reduce(traded)) + costs)
-    book.cash[0] = cash
-    positions = book.positions[0]
+    holdings = book.holdings  # (1, N + 1): share counts, then cash
+    cash = holdings.item(0, -1) - (sum(traded.tolist()) + costs)  # builtin sum: cheaper than a reduction for a few values
+    holdings[0, -1] = cash
+    positions = holdings[0, :-1]
     np.multiply(shares, growth, out=positions)
     income = float(shares.dot(yield_value))
     values = positions * prices
