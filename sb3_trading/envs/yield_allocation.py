@@ -12,7 +12,7 @@ from gymnasium import spaces
 
 from sb3_trading.data import MarketData
 from sb3_trading.data.yield_market import PEG, apy_column, make_yield_market
-from sb3_trading.envs.base import MARKET_KEY, PORTFOLIO_BOUND, PORTFOLIO_KEY, NormalizerArg, TradingEnv
+from sb3_trading.envs.base import MARKET_KEY, PORTFOLIO_KEY, NormalizerArg, TradingEnv
 from sb3_trading.sim import CostModel, Portfolio
 from sb3_trading.sim.accrual import friction_rates, rebalance_accrue_row, self_financing_row
 
@@ -363,12 +363,18 @@ class YieldAllocationEnv(TradingEnv):
         self.observation_space = self._observation_space(n_assets + 2)
         self._equity = self.initial_cash
 
-    def _observation(self, weights: np.ndarray, equity: float, drawdown: float) -> dict[str, np.ndarray]:
-        portfolio = np.empty(self.n_assets + 2, dtype=np.float32)
-        portfolio[: self.n_assets] = weights
-        portfolio[-2] = self._book.cash[0] / equity if equity > 0 else 0.0
-        portfolio[-1] = drawdown
-        np.minimum(np.maximum(portfolio, -PORTFOLIO_BOUND, out=portfolio), PORTFOLIO_BOUND, out=portfolio)
+    def _observation(self, weights: np.ndarray, cash: float, equity: float, drawdown: float) -> dict[str, np.ndarray]:
+        """The observation at ``self._t``: ``portfolio = [weights (K), cash / equity, drawdown]``.
+
+        No clip to ``+-PORTFOLIO_BOUND`` is needed: long-only weights lie in ``[0, 1]`` (0 on a ruined book), the
+        cash left by a self-financing rebalance is a rounding residual (all cash at reset) and the drawdown lies
+        in ``[0, 1]``.
+        """
+        n = self.n_assets
+        portfolio = np.empty(n + 2, dtype=np.float32)
+        portfolio[:n] = weights
+        portfolio[n] = cash / equity if equity > 0.0 else 0.0
+        portfolio[n + 1] = drawdown
         return {MARKET_KEY: self._market_window(self._t), PORTFOLIO_KEY: portfolio}
 
     def _yield_info(self, info: dict[str, Any], target: np.ndarray, penalty: float, income: float) -> dict[str, Any]:
@@ -386,7 +392,8 @@ class YieldAllocationEnv(TradingEnv):
         self._equity = self.initial_cash
         zeros = np.zeros(self.n_assets)
         info = self._info(self._equity, self.initial_cash, zeros.copy(), zeros.copy(), 0.0, 0.0, 0.0, 0.0)
-        return self._observation(zeros, self._equity, 0.0), self._yield_info(info, zeros.copy(), 0.0, 0.0)
+        observation = self._observation(zeros, self.initial_cash, self._equity, 0.0)
+        return observation, self._yield_info(info, zeros.copy(), 0.0, 0.0)
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         a = self._box_action(action)
@@ -418,11 +425,5 @@ class YieldAllocationEnv(TradingEnv):
         info["depeg_penalty"] = penalty
         info["yield_income"] = row.income
 
-        portfolio = np.empty(n + 2, dtype=np.float32)
-        portfolio[:n] = weights
-        portfolio[n] = cash / equity if equity > 0.0 else 0.0
-        portfolio[n + 1] = dd
-        # no clip to +-PORTFOLIO_BOUND needed: long-only weights lie in [0, 1], the cash left by a self-financing
-        # rebalance is a rounding residual and the drawdown lies in [0, 1]
-        observation = {MARKET_KEY: self._market_window(t), PORTFOLIO_KEY: portfolio}
+        observation = self._observation(weights, cash, equity, dd)
         return observation, portfolio_return - penalty, terminated, truncated, info
