@@ -1,4 +1,4 @@
-"""Yield accrual and self-financing rebalancing: two small, pure, batched accounting primitives.
+"""Yield accrual and self-financing rebalancing: small accounting primitives, batched (plus one-account fast paths).
 
 They complement :mod:`sb3_trading.sim.core` for allocation environments (``YieldAllocation-v0``):
 
