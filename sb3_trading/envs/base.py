@@ -452,16 +452,47 @@ class TradingKernel:
             self.start_t[rows] = start
             self.end_t = self._end(self.start_t)
 
-    def settle(self, t_next: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Mark the books at the closes of ``t_next`` ``(B,)`` after a trade (updates the peaks).
+    def portfolio_block(self, fractions: np.ndarray, equity: np.ndarray, drawdown: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """The ``(B, P)`` float32 ``portfolio`` observation after a step (subclasses add their own entries).
 
-        :return: ``(holdings, fractions, equity, drawdown)``: a copy of the book's ``(B, N + 1)`` holdings
-            (share counts, then cash: a transition's ``positions`` and ``cash`` are views of it), the
-            position values and the cash as fractions of equity ``(B, N + 1)``, equity ``(B,)`` and
-            drawdown ``(B,)``.
+        :param fractions: ``(B, N + 1)`` position values, then the cash, as fractions of equity.
+        :param equity: ``(B,)`` equity at the close of ``t``.
+        :param drawdown: ``(B,)`` drawdown at the close of ``t``.
+        :param t: ``(B,)`` the new bar.
+        :return: the default: ``fractions`` clipped (position weights, then the cash weight).
+        """
+        return clip_portfolio(fractions)
+
+    def finish_step(
+        self, t_next: np.ndarray, notional: np.ndarray, costs: np.ndarray, extras: dict[str, np.ndarray]
+    ) -> Transition:
+        """End a step whose trade is done: mark the books at the closes of ``t_next`` ``(B,)`` (updating the
+        peaks), move the clock and equity there and return the :class:`Transition` (``equity_t`` is the equity
+        the step started from; ``positions`` and ``cash`` are views of one copy of the holdings).
+
+        :param t_next: ``(B,)`` the new bar.
+        :param notional: ``(B,)`` traded notional of the step.
+        :param costs: ``(B,)`` frictions paid in the step.
+        :param extras: the env-specific ``info`` entries of the step.
         """
         values, equity, drawdown = self.book.mark_values(self._prices_ext.take(t_next, axis=0))
-        return self.book.holdings.copy(), equity_fractions(values, equity), equity, drawdown
+        fractions = equity_fractions(values, equity)
+        holdings = self.book.holdings.copy()
+        portfolio = self.portfolio_block(fractions, equity, drawdown, t_next)
+        equity_t, self.t, self.equity = self.equity, t_next, equity
+        return Transition(  # positional: a third cheaper than keywords on this hot path
+            equity,
+            equity_t,
+            holdings[:, -1],
+            holdings[:, :-1],
+            fractions[:, :-1],
+            notional,
+            costs,
+            drawdown,
+            t_next,
+            portfolio,
+            extras,
+        )
 
     def _set_equity(self, rows: np.ndarray, equity: np.ndarray | float) -> None:
         self.equity = self.equity.copy()

@@ -394,23 +394,10 @@ class LeveragedPairKernel(TradingKernel):
         target, fills = affordable_pair_targets(fraction, self.equity, book.cash, book.positions, prices_t, self.costs)
         fills = book.trade_to(target, prices_t, fills)
 
-        t_next = t + ONE_INT
-        holdings, fractions, equity, drawdown = self.settle(t_next)
-        portfolio = self._portfolio(fractions, equity, (t_next - self.start_t) / self.horizon)
-        equity_t, self.t, self.equity = self.equity, t_next, equity
-        return Transition(  # positional: a third cheaper than keywords on this hot path
-            equity,
-            equity_t,
-            holdings[:, -1],
-            holdings[:, :-1],
-            fractions[:, :-1],
-            fills.notional,
-            fills.costs,
-            drawdown,
-            t_next,
-            portfolio,
-            {"bull_fraction": fraction},
-        )
+        return self.finish_step(t + ONE_INT, fills.notional, fills.costs, {"bull_fraction": fraction})
+
+    def portfolio_block(self, fractions: np.ndarray, equity: np.ndarray, drawdown: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return self._portfolio(fractions, equity, (t - self.start_t) / self.horizon)
 
     def outcome(self, equity: Any, equity_t: Any, notional: Any, t: Any, end_t: Any) -> tuple[Any, Any, Any, Any, Any]:
         """The step return (or ``E / E_0 - 1`` with ``reward="cumulative_pnl"``); terminated at the stop-loss level."""

@@ -443,9 +443,8 @@ class MaskedTradingKernel(TradingKernel):
         return self.legal(self.t)[0]
 
     # ------------------------------------------------------------ dynamics
-    def _portfolio(self, fractions: np.ndarray, drawdown: np.ndarray, equity: np.ndarray) -> np.ndarray:
-        """``(B, 5)``: ``[w_bull, w_bear, w_cash, drawdown, E / E_0 - 1]`` after a step from ``fractions`` ``(B, 3)``
-        (weights, cash weight; ``E_0``: equity at reset)."""
+    def portfolio_block(self, fractions: np.ndarray, equity: np.ndarray, drawdown: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """``(B, 5)``: ``[w_bull, w_bear, w_cash, drawdown, E / E_0 - 1]`` after a step (``E_0``: equity at reset)."""
         growth = equity / self.book.initial_equity - 1.0
         return clip_portfolio(np.concatenate((fractions, drawdown[:, None], growth[:, None]), axis=1))
 
@@ -479,22 +478,5 @@ class MaskedTradingKernel(TradingKernel):
         else:  # every account holds: nothing to trade
             notional, costs = np.zeros(self.n_envs), np.zeros(self.n_envs)
         invalid = ~valid
-        n_invalid = self.n_invalid + invalid
-
-        t_next = t + ONE_INT
-        holdings, fractions, equity, drawdown = self.settle(t_next)
-        portfolio = self._portfolio(fractions, drawdown, equity)
-        self.t, self.equity, self.n_invalid = t_next, equity, n_invalid
-        return Transition(  # positional: a third cheaper than keywords on this hot path
-            equity,
-            equity_t,
-            holdings[:, -1],
-            holdings[:, :-1],
-            fractions[:, :-1],
-            notional,
-            costs,
-            drawdown,
-            t_next,
-            portfolio,
-            {"invalid_action": invalid, "n_invalid_actions": n_invalid},
-        )
+        self.n_invalid = n_invalid = self.n_invalid + invalid
+        return self.finish_step(t + ONE_INT, notional, costs, {"invalid_action": invalid, "n_invalid_actions": n_invalid})
