@@ -408,8 +408,15 @@ class TradingKernel:
         :param rngs: one generator per reset row.
         :return: ``{"start": (k,) int64}`` (subclasses add their own draws after the start).
         """
-        starts = [sample_start(rng, self.first_t, self.last_t, self.episode_length, self.random_start) for rng in rngs]
-        return {"start": np.array(starts, dtype=np.int64)}
+        return {"start": self.draw_starts(rngs)}
+
+    def draw_starts(self, rngs: Sequence[np.random.Generator]) -> np.ndarray:
+        """``(k,)`` int64 first decision bars, one :func:`sample_start` per generator (none is touched without
+        ``random_start``: every episode then starts at ``first_t``)."""
+        if not self.random_start:
+            return np.full(len(rngs), self.first_t, dtype=np.int64)
+        starts = [sample_start(rng, self.first_t, self.last_t, self.episode_length, True) for rng in rngs]
+        return np.array(starts, dtype=np.int64)
 
     def reset(self, rows: np.ndarray, draws: dict[str, np.ndarray]) -> Transition:
         """Start new episodes in ``rows`` ``(k,)`` (int indices) with the values from :meth:`draw`."""

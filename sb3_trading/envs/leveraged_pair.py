@@ -19,7 +19,6 @@ from sb3_trading.envs.base import (
     Transition,
     clip_portfolio,
     equity_fractions,
-    sample_start,
 )
 from sb3_trading.sim import CostModel, Fills, Portfolio, fill_trades, with_cash_column
 
@@ -263,10 +262,10 @@ class LeveragedPairEnv(KernelTradingEnv):
 
 
 class _Opening(NamedTuple):
-    """Fresh accounts right after buying their initial split: ``(k,)`` or ``(k, 2)`` arrays."""
+    """Fresh accounts right after buying their initial split: ``(k,)`` arrays, ``holdings`` ``(k, 3)`` (bull and
+    bear shares, then cash: :attr:`~sb3_trading.sim.Portfolio.holdings`' layout) and ``weights`` ``(k, 2)``."""
 
-    cash: np.ndarray
-    positions: np.ndarray
+    holdings: np.ndarray
     peak_equity: np.ndarray
     initial_equity: np.ndarray
     equity: np.ndarray
@@ -285,8 +284,7 @@ class _Opening(NamedTuple):
     def from_table(cls, table: np.ndarray) -> _Opening:
         """Views of the columns of a :meth:`to_table` table (the float32 ``portfolio`` round-trips exactly)."""
         return cls(
-            table[:, 0],
-            table[:, 1:3],
+            table[:, 0:3],
             table[:, 3],
             table[:, 4],
             table[:, 5],
@@ -331,12 +329,12 @@ class LeveragedPairKernel(TradingKernel):
 
     def draw(self, rngs: Sequence[np.random.Generator]) -> dict[str, np.ndarray]:
         """Per reset: the start bar, then the initial bull fraction (``U(0, 1)`` with ``initial_split="random"``)."""
-        starts, splits = [], []
-        random_split = self.initial_split == "random"
-        for rng in rngs:
-            starts.append(sample_start(rng, self.first_t, self.last_t, self.episode_length, self.random_start))
-            splits.append(float(rng.uniform(0.0, 1.0)) if random_split else self._fixed_split())
-        return {"start": np.array(starts, dtype=np.int64), "split": np.array(splits)}
+        starts = self.draw_starts(rngs)  # each generator draws its start before its split
+        if self.initial_split == "random":
+            splits = np.array([rng.uniform(0.0, 1.0) for rng in rngs])
+        else:
+            splits = np.full(len(rngs), self._fixed_split())
+        return {"start": starts, "split": splits}
 
     def _portfolio(self, fractions: np.ndarray, equity: np.ndarray, clock: np.ndarray) -> np.ndarray:
         """``(k, 5)``: ``[w_bull, w_bear, w_cash, E / E_0 - 1, clock]`` from ``fractions`` ``(k, 3)`` (weights, cash
@@ -356,7 +354,7 @@ class LeveragedPairKernel(TradingKernel):
         values, equity, drawdown = fresh.mark_values(with_cash_column(prices))
         fractions = equity_fractions(values, equity)
         portfolio = self._portfolio(fractions, equity, np.zeros(k))  # no decision made yet
-        columns = (fresh.cash, fresh.positions, fresh.peak_equity, fresh.initial_equity, equity, drawdown)
+        columns = (fresh.holdings, fresh.peak_equity, fresh.initial_equity, equity, drawdown)
         return _Opening(*columns, fills.notional, fills.costs, fractions[:, :2], portfolio)
 
     def reset(self, rows: np.ndarray, draws: dict[str, np.ndarray]) -> Transition:
@@ -368,16 +366,16 @@ class LeveragedPairKernel(TradingKernel):
         else:  # a fresh copy of the precomputed openings of these start bars (one take of contiguous rows)
             opening = _Opening.from_table(self._openings.take(start - self.first_t, axis=0))
         book = self.book
-        book.cash[rows] = opening.cash
-        book.positions[rows] = opening.positions
+        holdings = opening.holdings
+        book.holdings[rows] = holdings
         book.peak_equity[rows] = opening.peak_equity
         book.initial_equity[rows] = opening.initial_equity
         self._set_equity(rows, opening.equity)
         return Transition(
             equity=opening.equity,
             equity_t=np.full(start.shape[0], self.initial_cash),
-            cash=opening.cash,
-            positions=opening.positions,
+            cash=holdings[:, 2],
+            positions=holdings[:, :2],
             weights=opening.weights,
             notional=opening.notional,
             costs=opening.costs,
