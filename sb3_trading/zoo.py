@@ -45,19 +45,30 @@ ZOO_RUN_KEYS = (
 )
 
 
+def zoo_dict_keywords(text: str) -> list[ast.keyword]:
+    """The keyword nodes of an rl-zoo3 ``"dict(net_arch=[64, 64], n_quantiles=32)"`` string, parsed without ``eval``.
+
+    :param text: the string as written in a zoo config (surrounding whitespace is ignored).
+    :return: the ``ast.keyword`` nodes of the ``dict(...)`` call, in order (``arg`` is ``None`` for ``**``).
+    :raises ValueError: ``text`` is not a Python expression, or not a ``dict(key=value, ...)`` call.
+    """
+    try:
+        call = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError as exc:
+        raise ValueError(f"{text!r} is not a dict(key=value, ...) expression: {exc}") from exc
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "dict" and not call.args):
+        raise ValueError(f"expected dict(key=value, ...), got {text!r}")
+    return call.keywords
+
+
 def parse_zoo_dict(text: str) -> dict[str, Any]:
     """Read rl-zoo3's ``"dict(net_arch=[64, 64], n_quantiles=32)"`` strings without ``eval``.
 
     Only keyword arguments whose values are Python literals are accepted (``ast.literal_eval``).
     """
+    keywords = zoo_dict_keywords(text)
     try:
-        call = ast.parse(text.strip(), mode="eval").body
-    except SyntaxError as exc:
-        raise ValueError(f"not a dict(...) expression: {text!r}") from exc
-    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "dict" and not call.args):
-        raise ValueError(f"expected dict(key=literal, ...), got {text!r}")
-    try:
-        return {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords if kw.arg is not None}
+        return {kw.arg: ast.literal_eval(kw.value) for kw in keywords if kw.arg is not None}
     except ValueError as exc:
         raise ValueError(f"only literal values are supported in {text!r} (no activation functions or classes)") from exc
 

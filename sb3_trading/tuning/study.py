@@ -71,6 +71,7 @@ from sb3_trading.training import DEFAULT_HYPERPARAMS, load_env_data
 from sb3_trading.tuning.objective import PARAMS_ATTR, TradingObjective, default_worker_id
 from sb3_trading.tuning.spaces import algo_init_parameters, params_to_hyperparams
 from sb3_trading.utils import atomic_write
+from sb3_trading.zoo import zoo_dict_keywords
 
 logger = logging.getLogger(__name__)
 
@@ -470,12 +471,10 @@ def merge_policy_kwargs(base: str | Mapping[str, Any] | None, tuned: Mapping[str
         items = {str(k): _format_value(v) for k, v in base.items()}
     elif isinstance(base, str) and base.strip():
         try:
-            node = ast.parse(base.strip(), mode="eval").body
-        except SyntaxError as exc:
-            raise ValueError(f"policy_kwargs {base!r} is not a Python expression: {exc}") from exc
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args):
-            raise ValueError(f"policy_kwargs {base!r} is not a dict(key=value, ...) expression; edit the base config")
-        for keyword in node.keywords:
+            keywords = zoo_dict_keywords(base)
+        except ValueError as exc:
+            raise ValueError(f"policy_kwargs of the base config: {exc}; edit the base config") from exc
+        for keyword in keywords:
             if keyword.arg is None:
                 raise ValueError(f"policy_kwargs {base!r} uses **; write its keys out")
             items[keyword.arg] = ast.get_source_segment(base.strip(), keyword.value) or ""
