@@ -52,7 +52,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from sb3_trading.data import MarketData
 from sb3_trading.features import DEFAULT_INDICATORS, FeatureNormalizer, compute_features
-from sb3_trading.sim import CostModel, Portfolio, with_cash_column
+from sb3_trading.sim import CostModel, Portfolio, equity_fractions, with_cash_column
 
 MARKET_KEY = "market"
 PORTFOLIO_KEY = "portfolio"
@@ -305,19 +305,6 @@ class Transition(NamedTuple):
     t: np.ndarray
     portfolio: np.ndarray
     extras: dict[str, np.ndarray]
-
-
-def equity_fractions(values: np.ndarray, equity: np.ndarray) -> np.ndarray:
-    """Values as fractions of equity, 0 where equity <= 0.
-
-    :param values: ``(k, M)`` values, e.g. :meth:`~sb3_trading.sim.Portfolio.mark_values`' position values and cash.
-    :param equity: ``(k,)`` equity.
-    :return: ``(k, M)`` fractions (position weights, then the cash weight for ``mark_values``' layout).
-    """
-    if min(equity.tolist()) > 0.0:  # a Python min is cheaper than a NumPy reduction for small batches
-        return values / equity[:, None]
-    positive = (equity > 0.0)[:, None]
-    return np.divide(values, equity[:, None], out=np.zeros_like(values), where=positive)
 
 
 # a 0-d array constant: NumPy adds two arrays faster than an array and a Python int (hot path)

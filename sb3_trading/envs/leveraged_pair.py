@@ -18,9 +18,8 @@ from sb3_trading.envs.base import (
     TradingKernel,
     Transition,
     clip_portfolio,
-    equity_fractions,
 )
-from sb3_trading.sim import CostModel, Fills, Portfolio, fill_trades, with_cash_column
+from sb3_trading.sim import CostModel, Fills, Portfolio, equity_fractions, fill_trades, with_cash_column
 
 #: indicators computed on the index by default: 1 + 1 + 1 + 3 = 6 columns for one asset
 LEVERAGED_PAIR_INDICATORS: tuple[str, ...] = ("log_return", "volatility", "rsi", "macd")

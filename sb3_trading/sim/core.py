@@ -246,12 +246,22 @@ class Portfolio:
 
     def weights(self, prices: np.ndarray, equity: np.ndarray) -> np.ndarray:
         """Position values as fractions of equity, ``(B, N)`` (negative for shorts)."""
-        values = self.positions * prices
-        if (equity > 0).all():
-            return values / equity[:, None]
-        return np.divide(values, equity[:, None], out=np.zeros_like(values), where=equity[:, None] > 0)
+        return equity_fractions(self.positions * prices, equity)
 
 
 def with_cash_column(prices: np.ndarray) -> np.ndarray:
     """``(..., N)`` prices -> ``(..., N + 1)`` with a last column of ones: the price of cash (see :class:`Portfolio`)."""
     return np.concatenate([prices, np.ones((*prices.shape[:-1], 1))], axis=-1)
+
+
+def equity_fractions(values: np.ndarray, equity: np.ndarray) -> np.ndarray:
+    """Values as fractions of equity, 0 where equity <= 0.
+
+    :param values: ``(k, M)`` values, e.g. :meth:`~sb3_trading.sim.Portfolio.mark_values`' position values and cash.
+    :param equity: ``(k,)`` equity.
+    :return: ``(k, M)`` fractions (position weights, then the cash weight for ``mark_values``' layout).
+    """
+    if min(equity.tolist()) > 0.0:  # a Python min is cheaper than a NumPy reduction for small batches
+        return values / equity[:, None]
+    positive = (equity > 0.0)[:, None]
+    return np.divide(values, equity[:, None], out=np.zeros_like(values), where=positive)
