@@ -128,10 +128,13 @@ def run(args: Args) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1 seed x 2,048 steps, written under results/quick/")
+    parser.add_argument("--results", type=Path, default=None, help="write the table and PNGs here instead")
     cli = parser.parse_args()
     args = Args()
     if cli.quick:
         args = Args(seeds=(0,), timesteps=2_048, results=args.results / "quick")
+    if cli.results is not None:
+        args.results = cli.results
     table = run(args)
     print(table)
     args.results.mkdir(parents=True, exist_ok=True)

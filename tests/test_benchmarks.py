@@ -1,0 +1,64 @@
+"""The benchmark scripts' ``--quick`` modes run end to end and write complete tables.
+
+``benchmarks/env_throughput.py`` compares with gym-anytrading, a bench-only extra that
+``pip install -e ".[dev]"`` does not install, so it is not run here.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import sb3_trading
+from sb3_trading.vec import SUPPORTED_ENV_IDS
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run_script(name: str, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / name), *args], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """The body rows of the markdown tables in ``text``, split into stripped cells."""
+    lines = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| env |")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+
+
+def test_compare_algos_quick_writes_every_env_and_algorithm(tmp_path):
+    run_script("compare_algos.py", "--quick", "--results", str(tmp_path))
+    rows = table_rows((tmp_path / "compare_algos.md").read_text())
+    envs = ("MaskedTrading-v0", "MultiAsset-v0", "LeveragedPair-v0")
+    algos = ("PPO", "MaskablePPO", "RecurrentPPO", "QuantilePPO")
+    assert [(row[0], row[1]) for row in rows] == [(env, algo) for env in envs for algo in algos]
+    for env, algo, *cells in rows:
+        if algo == "MaskablePPO" and env != "MaskedTrading-v0":
+            assert cells[0].startswith("n/a"), (env, algo)
+            continue
+        assert all("±" in cell for cell in cells[:4]), (env, algo, cells)  # return, Sharpe, max DD, CVaR
+        assert float(cells[4].split()[0].replace(",", "")) > 0, (env, algo)  # training fps
+        masked = env == "MaskedTrading-v0"
+        assert ("±" in cells[5]) == masked, (env, algo, cells[5])  # invalid-action rate on the masked env only
+    masked_rate = {algo: float(cells[5].split()[0]) for env, algo, *cells in rows if env == "MaskedTrading-v0"}
+    assert masked_rate["MaskablePPO"] == 0.0  # the masks keep it from choosing a masked action
+    for env in envs:
+        assert (tmp_path / f"learning_curves_{env}.png").stat().st_size > 1000
+
+
+def test_training_profile_quick_splits_wall_time_for_every_env():
+    rows = table_rows(run_script("training_profile.py", "--quick"))
+    expected = []
+    for env_id in sorted(sb3_trading.ENV_ENTRY_POINTS):
+        name = env_id.split("/")[1]
+        expected += [(name, "DummyVecEnv", "8"), (name, "DummyVecEnv", "64")]
+        if env_id in SUPPORTED_ENV_IDS:
+            expected.append((name, "batched", "64"))
+    assert [tuple(row[:3]) for row in rows] == expected
+    for row in rows:
+        shares = [float(cell.rstrip("%")) for cell in row[3:7]]  # env, inference, update, other
+        assert all(share >= 0.0 for share in shares[:3]), row
+        assert abs(sum(shares) - 100.0) < 0.5, row
+        assert float(row[7].replace(",", "")) > 0, row  # fps
