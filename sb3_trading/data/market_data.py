@@ -15,8 +15,14 @@ field            shape       meaning
 ``high``         ``(T, N)``  optional high prices
 ``low``          ``(T, N)``  optional low prices
 ``volume``       ``(T, N)``  optional volumes, finite and ``>= 0``
-``timestamps``   ``(T,)``    optional ``datetime64[ns]``, strictly increasing
+``timestamps``   ``(T,)``    optional ``datetime64[ns]`` (naive UTC), strictly increasing
 ===============  ==========  ===============================================
+
+Besides the arrays it carries its calendar: ``periods_per_year`` (bars per year,
+inferred from the timestamps by :func:`~sb3_trading.data.calendar.infer_calendar`
+unless given), ``calendar`` (how that number came about) and ``timezone`` (the
+zone the source timestamps were in, if they had one). All three travel through
+every slice, split and asset selection, so no caller passes them by hand.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+
+from sb3_trading.data.calendar import infer_calendar
 
 OHLCV_FIELDS = ("open", "high", "low", "volume")
 
@@ -90,6 +98,11 @@ class MarketData:
     :param high: optional high prices ``(T, N)``.
     :param low: optional low prices ``(T, N)``.
     :param volume: optional volumes ``(T, N)``.
+    :param periods_per_year: bars per year (``> 0``) used to annualise metrics and accrue interest;
+        ``None`` infers it from ``timestamps`` (252 without them, stated in ``calendar``).
+    :param calendar: a description of the calendar; ``None`` fills it in.
+    :param timezone: the time zone of the source timestamps (e.g. ``"America/New_York"``); the
+        ``timestamps`` themselves are always naive UTC.
     """
 
     prices: np.ndarray
@@ -101,6 +114,9 @@ class MarketData:
     high: np.ndarray | None = None
     low: np.ndarray | None = None
     volume: np.ndarray | None = None
+    periods_per_year: float | None = None
+    calendar: str | None = None
+    timezone: str | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -183,11 +199,26 @@ class MarketData:
                 getattr(self, name).setflags(write=False)
         if timestamps is not None:
             timestamps.setflags(write=False)
+        if self.periods_per_year is None:
+            periods_per_year, calendar = infer_calendar(timestamps)
+        else:
+            periods_per_year, calendar = self._check_periods_per_year(self.periods_per_year), "given"
+        set_(self, "periods_per_year", periods_per_year)
+        set_(self, "calendar", calendar if self.calendar is None else str(self.calendar))
+        set_(self, "timezone", None if self.timezone is None else str(self.timezone))
         set_(self, "prices", prices)
         set_(self, "features", features)
         set_(self, "timestamps", timestamps)
         set_(self, "asset_names", asset_names)
         set_(self, "feature_names", feature_names)
+
+    @staticmethod
+    def _check_periods_per_year(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"MarketData.periods_per_year must be a number, got {type(value).__name__} {value!r}")
+        if not (np.isfinite(value) and value > 0):
+            raise ValueError(f"MarketData.periods_per_year must be finite and > 0, got {value!r}")
+        return float(value)
 
     @staticmethod
     def _names(arg: str, names: Sequence[str] | None, count: int, prefix: str) -> tuple[str, ...]:
@@ -225,7 +256,10 @@ class MarketData:
         if self.timestamps is not None:
             first, last = (np.datetime_as_string(self.timestamps[i], unit="D") for i in (0, -1))
             span = f", {first}..{last}"
-        return f"MarketData(T={self.n_steps}, assets={list(self.asset_names)}, features={self.n_features}{span})"
+        return (
+            f"MarketData(T={self.n_steps}, assets={list(self.asset_names)}, features={self.n_features}{span}, "
+            f"periods_per_year={self.periods_per_year:g})"
+        )
 
     def require_rows(self, window: int, extra: int = 2) -> None:
         """Raise ``ValueError`` unless the data has at least ``window + extra`` rows.
