@@ -1,7 +1,9 @@
-"""Market data: validated arrays, loaders and seeded synthetic markets."""
+"""Market data: validated arrays, loaders, date parsing, quality checks and seeded synthetic markets."""
 
-from sb3_trading.data.loaders import from_dataframe, load_csv, load_market_data, load_parquet
+from sb3_trading.data.dates import ParsedDates, parse_dates
+from sb3_trading.data.loaders import from_dataframe, load_csv, load_feather, load_market_data, load_parquet
 from sb3_trading.data.market_data import MarketData
+from sb3_trading.data.quality import SuspectDataWarning, check_data_quality
 from sb3_trading.data.synthetic import (
     derive_leveraged_pair,
     make_gbm_market,
@@ -15,16 +17,21 @@ from sb3_trading.data.yield_market import make_yield_market
 
 __all__ = [
     "MarketData",
+    "ParsedDates",
+    "SuspectDataWarning",
+    "check_data_quality",
     "derive_leveraged_pair",
     "make_leveraged_pair_market",
     "from_dataframe",
     "load_csv",
+    "load_feather",
     "load_market_data",
     "load_parquet",
     "make_gbm_market",
     "make_ou_market",
     "make_regime_market",
     "make_yield_market",
+    "parse_dates",
     "regime_expected_returns",
     "regime_signal_accuracy",
 ]

@@ -33,9 +33,11 @@ from typing import Any
 
 import numpy as np
 
-from sb3_trading.data.calendar import infer_calendar
+from sb3_trading.data.calendar import check_periods_per_year, infer_calendar
 
 OHLCV_FIELDS = ("open", "high", "low", "volume")
+#: relative tolerance when checking that open and close lie within [low, high]
+BAR_TOLERANCE = 1e-9
 
 
 def _row_label(timestamps: np.ndarray | None, row: int) -> str:
@@ -81,13 +83,41 @@ def _check_finite(name: str, array: np.ndarray, columns: Sequence[str], timestam
         )
 
 
+def _check_inside_bar(
+    name: str,
+    values: np.ndarray,
+    low: np.ndarray | None,
+    high: np.ndarray | None,
+    columns: Sequence[str],
+    timestamps: np.ndarray | None,
+) -> None:
+    """Raise naming the asset and row where ``values`` ``(T, N)`` lies outside ``[low, high]``.
+
+    A relative tolerance of :data:`BAR_TOLERANCE` absorbs rounding (e.g. of adjusted prices).
+    """
+    for bound, side in ((low, "low"), (high, "high")):
+        if bound is None:
+            continue
+        slack = BAR_TOLERANCE * np.abs(bound)
+        bad = values < bound - slack if side == "low" else values > bound + slack
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            relation = "below the low" if side == "low" else "above the high"
+            raise ValueError(
+                f"{name} of asset {columns[col]!r} is {relation} at {_row_label(timestamps, row)} "
+                f"({name}={float(values[row, col])}, {side}={float(bound[row, col])}; {int(bad[:, col].sum())} such rows); "
+                "a bar's open and close must lie within [low, high]: fix or drop those rows"
+            )
+
+
 @dataclass(frozen=True, eq=False)
 class MarketData:
     """Aligned, validated market arrays for ``N`` assets over ``T`` bars.
 
     Construction validates everything and raises ``ValueError`` naming the
     offending column and row: non-finite values, non-positive prices,
-    misaligned shapes, unsorted or duplicate timestamps.
+    misaligned shapes, unsorted or duplicate timestamps, ``high < low``, and
+    closes or opens outside ``[low, high]`` (relative tolerance ``1e-9``).
 
     :param prices: close prices, shape ``(T, N)`` (a 1-D array is one asset).
     :param features: extra per-bar features, shape ``(T, F)``; ``None`` means ``F = 0``.
@@ -191,6 +221,9 @@ class MarketData:
                 f"high < low for asset {asset_names[col]!r} at {_row_label(timestamps, row)} "
                 f"(high={float(self.high[row, col])}, low={float(self.low[row, col])})"
             )
+        for name, array in (("close", prices), ("open", self.open)):
+            if array is not None:
+                _check_inside_bar(name, array, self.low, self.high, asset_names, timestamps)
 
         for array in (prices, features):
             array.setflags(write=False)
@@ -202,7 +235,8 @@ class MarketData:
         if self.periods_per_year is None:
             periods_per_year, calendar = infer_calendar(timestamps)
         else:
-            periods_per_year, calendar = self._check_periods_per_year(self.periods_per_year), "given"
+            periods_per_year = check_periods_per_year(self.periods_per_year, "MarketData.periods_per_year")
+            calendar = f"given: {periods_per_year:g} bars a year"
         set_(self, "periods_per_year", periods_per_year)
         set_(self, "calendar", calendar if self.calendar is None else str(self.calendar))
         set_(self, "timezone", None if self.timezone is None else str(self.timezone))
@@ -211,14 +245,6 @@ class MarketData:
         set_(self, "timestamps", timestamps)
         set_(self, "asset_names", asset_names)
         set_(self, "feature_names", feature_names)
-
-    @staticmethod
-    def _check_periods_per_year(value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise TypeError(f"MarketData.periods_per_year must be a number, got {type(value).__name__} {value!r}")
-        if not (np.isfinite(value) and value > 0):
-            raise ValueError(f"MarketData.periods_per_year must be finite and > 0, got {value!r}")
-        return float(value)
 
     @staticmethod
     def _names(arg: str, names: Sequence[str] | None, count: int, prefix: str) -> tuple[str, ...]:

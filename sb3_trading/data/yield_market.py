@@ -164,5 +164,7 @@ def make_yield_market(
         timestamps=_timestamps(n_steps),
         asset_names=names,
         feature_names=[apy_column(name) for name in names] + [depeg_column(name) for name in names],
+        periods_per_year=periods_per_year,
+        calendar=f"synthetic: {periods_per_year} bars a year (timestamps are business days)",
         **_ohlcv(close, price_vol * math.sqrt(dt), rng),
     )
