@@ -35,6 +35,9 @@ def perturb_future(data: MarketData, t: int, rng: np.random.Generator) -> Market
         timestamps=data.timestamps,
         asset_names=data.asset_names,
         feature_names=data.feature_names,
+        periods_per_year=data.periods_per_year,
+        calendar=data.calendar,
+        timezone=data.timezone,
     )
 
 

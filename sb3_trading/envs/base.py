@@ -43,7 +43,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -51,7 +51,15 @@ from gymnasium import spaces
 from numpy.lib.stride_tricks import sliding_window_view
 
 from sb3_trading.data import MarketData
-from sb3_trading.features import DEFAULT_INDICATORS, FeatureNormalizer, compute_features
+from sb3_trading.features import (
+    DEFAULT_INDICATORS,
+    DEFAULT_NORMALIZER,
+    CausalNormalizer,
+    FeatureNormalizer,
+    NormalizerArg,
+    compute_features,
+    make_normalizer,
+)
 from sb3_trading.sim import CostModel, Portfolio, equity_fractions, with_cash_column
 
 MARKET_KEY = "market"
@@ -71,7 +79,6 @@ INFO_KEYS = (
 EXECUTIONS = ("close", "next_open")
 #: portfolio observation entries (weights, cash share) are clipped to [-PORTFOLIO_BOUND, PORTFOLIO_BOUND]
 PORTFOLIO_BOUND = 10.0
-NormalizerArg = FeatureNormalizer | Literal["fit"] | None
 #: smallest gross return whose log ``log_return`` reports (a ruined step reports ``log(1e-12)``)
 _MIN_GROWTH = 1e-12
 _LOG_MIN_GROWTH = math.log(_MIN_GROWTH)
@@ -117,9 +124,16 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     :param feature_assets: compute the indicators on these assets only (default: all), e.g. the
         index that drives a traded ETF pair; the data's own ``features`` are always appended.
     :param render_mode: ``None`` or ``"ansi"`` (``render()`` returns a one-line text summary).
-    :param normalizer: ``"fit"`` fits a z-score :class:`FeatureNormalizer` on this env's data
-        (make the env on the *training* slice, then pass ``env.unwrapped.normalizer`` to the
-        evaluation env); a fitted normaliser is applied as is; ``None`` leaves features raw.
+    :param normalizer: how the features are scaled (:mod:`sb3_trading.features.normalizer`).
+        ``"expanding"`` (default): a :class:`~sb3_trading.features.CausalNormalizer` z-score of each row
+        with the mean/std of all rows up to it, after a warm-up of ``min_periods`` rows (20), so the
+        observation at ``t`` depends only on data ``<= t`` whatever data the env is built on;
+        ``"rolling"`` (or ``"rolling:<window>"``): the same over the last 252 (``window``) rows;
+        ``"fit"``: a :class:`~sb3_trading.features.FeatureNormalizer` z-score fitted on this env's whole
+        data, which leaks the data's statistics into its own past (make the env on the *training*
+        slice, then pass ``env.unwrapped.normalizer`` to the evaluation env); a normaliser instance is
+        applied as is (a fitted one with its statistics, a causal one to this env's own past);
+        ``None`` leaves features raw. ``env.normalizer`` holds the instance used.
     """
 
     metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 1}
@@ -131,7 +145,7 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         episode_length: int | None = None,
         random_start: bool = False,
         indicators: Sequence[str] | None = None,
-        normalizer: NormalizerArg = "fit",
+        normalizer: NormalizerArg = DEFAULT_NORMALIZER,
         render_mode: str | None = None,
         feature_assets: Sequence[str] | None = None,
     ) -> None:
@@ -153,14 +167,26 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         source = data if feature_assets is None else data.select_assets(feature_assets)
         matrix = compute_features(source, DEFAULT_INDICATORS if indicators is None else tuple(indicators))
         self.feature_names = matrix.names
-        # first row whose whole look-back window is past the indicators' warm-up
-        self.first_t = matrix.warmup + self.window - 1
+        resolved = make_normalizer(normalizer, matrix.values, matrix.warmup)
+        self.normalizer: FeatureNormalizer | CausalNormalizer | None = resolved
+        values = matrix.values if resolved is None else resolved.transform(matrix.values)
+        self._features = np.ascontiguousarray(values, dtype=np.float32)  # (T, F)
+        # leading rows with a NaN: the indicators' warm-up, plus a causal normaliser's min_periods
+        bad_rows = np.flatnonzero(~np.isfinite(self._features).all(axis=1))
+        warmup = int(bad_rows[-1]) + 1 if bad_rows.size else 0
+        #: leading feature rows that are not observable (indicator and normaliser warm-up)
+        self.feature_warmup = warmup
+        # first row whose whole look-back window is past the warm-up
+        self.first_t = warmup + self.window - 1
         self.last_t = data.n_steps - 1  # the last bar; a decision needs one bar after it
         if self.first_t > self.last_t - 1:
+            normalizer_warmup = warmup - matrix.warmup
+            also = f" and the normaliser's of {normalizer_warmup}" if normalizer_warmup else ""
+            fix = " or a normaliser with a smaller min_periods" if normalizer_warmup else ""
             raise ValueError(
-                f"window={window} plus the indicators' warm-up of {matrix.warmup} bars needs at least "
+                f"window={window} plus the indicators' warm-up of {matrix.warmup} bars{also} needs at least "
                 f"{self.first_t + 2} rows of data, but the data has {data.n_steps}; use a shorter window, "
-                "fewer/shorter indicators or more data"
+                f"fewer/shorter indicators{fix} or more data"
             )
         max_length = self.last_t - self.first_t
         if episode_length is not None and not 1 <= episode_length <= max_length:
@@ -170,17 +196,7 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             )
         self.episode_length = episode_length
 
-        if isinstance(normalizer, str):
-            if normalizer != "fit":
-                raise ValueError(f"normalizer must be 'fit', a FeatureNormalizer or None, got {normalizer!r}")
-            normalizer = FeatureNormalizer.fit(matrix.values[matrix.warmup :])
-        elif normalizer is not None and not isinstance(normalizer, FeatureNormalizer):
-            raise TypeError(f"normalizer must be 'fit', a FeatureNormalizer or None, got {type(normalizer).__name__}")
-        self.normalizer: FeatureNormalizer | None = normalizer
-        values = matrix.values if normalizer is None else normalizer.transform(matrix.values)
-        self._features = np.ascontiguousarray(values, dtype=np.float32)  # (T, F)
-
-        bound = np.inf if normalizer is None else normalizer.clip
+        bound = np.inf if resolved is None else resolved.clip
         self._market_space = spaces.Box(-bound, bound, shape=(self.window, self._features.shape[1]), dtype=np.float32)
         self._t = self.first_t
         self._start_t = self.first_t

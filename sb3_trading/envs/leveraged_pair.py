@@ -12,6 +12,7 @@ from gymnasium import spaces
 from sb3_trading.data import MarketData
 from sb3_trading.data.synthetic import make_leveraged_pair_market
 from sb3_trading.envs.base import (
+    DEFAULT_NORMALIZER,
     ONE_INT,
     KernelTradingEnv,
     NormalizerArg,
@@ -176,8 +177,10 @@ class LeveragedPairEnv(KernelTradingEnv):
     :param bull_asset: name of the leveraged ETF column.
     :param bear_asset: name of the inverse ETF column.
     :param indicators: indicator names computed on the index (default :data:`LEVERAGED_PAIR_INDICATORS`).
-    :param normalizer: ``"fit"`` (on this env's data: make it on the training slice), a fitted
-        ``FeatureNormalizer`` (e.g. the training env's, for evaluation), or ``None``.
+    :param normalizer: ``"expanding"`` (default: causal z-score of each row with the statistics of the rows
+        up to it), ``"rolling"``/``"rolling:<window>"``, ``"fit"`` (fitted on this env's whole data: make it on
+        the training slice), a normaliser instance (e.g. the training env's ``normalizer``), or ``None``; see
+        :class:`~sb3_trading.envs.base.TradingEnv`.
     :param synthetic_seed: seed of the synthetic market used when ``data`` is ``None``.
     :param render_mode: ``None`` or ``"ansi"``.
     """
@@ -198,7 +201,7 @@ class LeveragedPairEnv(KernelTradingEnv):
         bull_asset: str = "bull",
         bear_asset: str = "bear",
         indicators: Sequence[str] | None = None,
-        normalizer: NormalizerArg = "fit",
+        normalizer: NormalizerArg = DEFAULT_NORMALIZER,
         synthetic_seed: int = 0,
         render_mode: str | None = None,
     ) -> None:

@@ -11,7 +11,7 @@ from gymnasium import spaces
 
 from sb3_trading.data import MarketData
 from sb3_trading.data.synthetic import make_regime_market
-from sb3_trading.envs.base import MARKET_KEY, PORTFOLIO_BOUND, PORTFOLIO_KEY, NormalizerArg, TradingEnv
+from sb3_trading.envs.base import DEFAULT_NORMALIZER, MARKET_KEY, PORTFOLIO_BOUND, PORTFOLIO_KEY, NormalizerArg, TradingEnv
 from sb3_trading.sim import CostModel
 from sb3_trading.sim.impact import (
     TRADER_KINDS,
@@ -103,7 +103,10 @@ class MarketImpactEnv(TradingEnv):
     :param episode_length: decisions per episode (``None``: to the end of the data).
     :param random_start: draw the start bar uniformly from ``self.np_random``.
     :param indicators: indicator names (default :data:`sb3_trading.features.DEFAULT_INDICATORS`).
-    :param normalizer: ``"fit"`` (on this env's data), a fitted ``FeatureNormalizer``, or ``None``.
+    :param normalizer: ``"expanding"`` (default: causal z-score of each row with the statistics of the rows
+        up to it), ``"rolling"``/``"rolling:<window>"``, ``"fit"`` (fitted on this env's whole data: make it on
+        the training slice), a normaliser instance (e.g. the training env's ``normalizer``), or ``None``; see
+        :class:`~sb3_trading.envs.base.TradingEnv`.
     :param synthetic_seed: seed of the synthetic market used when ``data`` is ``None``.
     :param render_mode: ``None`` or ``"ansi"``.
     """
@@ -126,7 +129,7 @@ class MarketImpactEnv(TradingEnv):
         episode_length: int | None = 252,
         random_start: bool = True,
         indicators: Sequence[str] | None = None,
-        normalizer: NormalizerArg = "fit",
+        normalizer: NormalizerArg = DEFAULT_NORMALIZER,
         synthetic_seed: int = 0,
         render_mode: str | None = None,
     ) -> None:

@@ -13,6 +13,7 @@ from gymnasium import spaces
 
 from sb3_trading.data import MarketData, make_leveraged_pair_market
 from sb3_trading.envs.base import (
+    DEFAULT_NORMALIZER,
     ONE_INT,
     KernelTradingEnv,
     NormalizerArg,
@@ -176,7 +177,10 @@ class MaskedTradingEnv(KernelTradingEnv):
     :param random_start: draw the start bar uniformly from ``self.np_random``.
     :param indicators: indicator names (default :data:`MASKED_INDICATORS`, which need OHLCV data).
     :param feature_assets: assets the indicators are computed on (default: ``[index_asset]``).
-    :param normalizer: ``"fit"`` (on this env's data), a fitted ``FeatureNormalizer``, or ``None``.
+    :param normalizer: ``"expanding"`` (default: causal z-score of each row with the statistics of the rows
+        up to it), ``"rolling"``/``"rolling:<window>"``, ``"fit"`` (fitted on this env's whole data: make it on
+        the training slice), a normaliser instance (e.g. the training env's ``normalizer``), or ``None``; see
+        :class:`~sb3_trading.envs.base.TradingEnv`.
     :param synthetic_seed: seed of the synthetic market used when ``data`` is ``None``.
     :param render_mode: ``None`` or ``"ansi"``.
     """
@@ -205,7 +209,7 @@ class MaskedTradingEnv(KernelTradingEnv):
         random_start: bool = True,
         indicators: Sequence[str] | None = None,
         feature_assets: Sequence[str] | None = None,
-        normalizer: NormalizerArg = "fit",
+        normalizer: NormalizerArg = DEFAULT_NORMALIZER,
         synthetic_seed: int = 0,
         render_mode: str | None = None,
     ) -> None:

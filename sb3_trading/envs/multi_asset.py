@@ -10,6 +10,7 @@ from gymnasium import spaces
 from sb3_trading.data import MarketData
 from sb3_trading.data.synthetic import make_regime_market
 from sb3_trading.envs.base import (
+    DEFAULT_NORMALIZER,
     EXECUTIONS,
     NO_EXTRAS,
     ONE_INT,
@@ -87,7 +88,10 @@ class MultiAssetEnv(KernelTradingEnv):
     :param random_start: draw the start bar uniformly from ``self.np_random``.
     :param execution: ``"close"`` (fill at ``S_t``) or ``"next_open"`` (fill at ``O_{t+1}``).
     :param indicators: indicator names (default :data:`sb3_trading.features.DEFAULT_INDICATORS`).
-    :param normalizer: ``"fit"`` (on this env's data), a fitted ``FeatureNormalizer``, or ``None``.
+    :param normalizer: ``"expanding"`` (default: causal z-score of each row with the statistics of the rows
+        up to it), ``"rolling"``/``"rolling:<window>"``, ``"fit"`` (fitted on this env's whole data: make it on
+        the training slice), a normaliser instance (e.g. the training env's ``normalizer``), or ``None``; see
+        :class:`~sb3_trading.envs.base.TradingEnv`.
     :param synthetic_seed: seed of the synthetic market used when ``data`` is ``None``.
     :param render_mode: ``None`` or ``"ansi"``.
     """
@@ -103,7 +107,7 @@ class MultiAssetEnv(KernelTradingEnv):
         random_start: bool = False,
         execution: str = "close",
         indicators: Sequence[str] | None = None,
-        normalizer: NormalizerArg = "fit",
+        normalizer: NormalizerArg = DEFAULT_NORMALIZER,
         synthetic_seed: int = 0,
         render_mode: str | None = None,
     ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from gymnasium import spaces
 
 from sb3_trading.data import MarketData
 from sb3_trading.data.yield_market import PEG, apy_column, make_yield_market
-from sb3_trading.envs.base import MARKET_KEY, PORTFOLIO_KEY, NormalizerArg, TradingEnv
+from sb3_trading.envs.base import DEFAULT_NORMALIZER, MARKET_KEY, PORTFOLIO_KEY, NormalizerArg, TradingEnv
 from sb3_trading.sim import CostModel, Portfolio
 from sb3_trading.sim.accrual import friction_rates, rebalance_accrue_row, self_financing_row
 
@@ -248,15 +249,20 @@ class YieldAllocationEnv(TradingEnv):
     :param upper_bound: per-asset maximum weight, a number or ``(K,)``; needs ``sum(upper) >= 1``
         (``K * upper_bound >= 1``).
     :param temperature: softmax temperature, ``> 0``.
-    :param periods_per_year: bars per year over which an APY is spread (252: business-day bars, as
-        the synthetic market; 365 for calendar-day data).
+    :param periods_per_year: bars per year over which an APY is spread, ``> 0``; ``None`` (default) takes
+        the data's calendar, ``data.periods_per_year`` (252 for business-day bars such as the synthetic
+        market's, 365 for daily 7-day data, ...); a number overrides it (and, without ``data``, is passed
+        to ``make_yield_market``).
     :param depeg_penalty: weight of the de-peg penalty, ``>= 0``.
     :param peg: the peg price, a number or ``(K,)`` (the synthetic market pegs at 1.0); a warning is
         issued when the data's first prices are more than 50 % away from it.
     :param depeg_tolerance: relative distance below the peg that counts as de-pegged, in ``[0, 1)``.
     :param max_drawdown: drawdown in ``(0, 1]`` past which the episode is truncated; ``None`` disables it.
     :param indicators: indicator names (default :data:`DEFAULT_YIELD_INDICATORS`).
-    :param normalizer: ``"fit"`` (on this env's data), a fitted ``FeatureNormalizer``, or ``None``.
+    :param normalizer: ``"expanding"`` (default: causal z-score of each row with the statistics of the rows
+        up to it), ``"rolling"``/``"rolling:<window>"``, ``"fit"`` (fitted on this env's whole data: make it on
+        the training slice), a normaliser instance (e.g. the training env's ``normalizer``), or ``None``; see
+        :class:`~sb3_trading.envs.base.TradingEnv`.
     :param synthetic_seed: seed of the synthetic market used when ``data`` is ``None``.
     :param render_mode: ``None`` or ``"ansi"``.
     """
@@ -272,20 +278,39 @@ class YieldAllocationEnv(TradingEnv):
         lower_bound: float | Sequence[float] = 0.05,
         upper_bound: float | Sequence[float] = 0.60,
         temperature: float = 1.0,
-        periods_per_year: int = 252,
+        periods_per_year: float | None = None,
         depeg_penalty: float = 1.0,
         peg: float | Sequence[float] = PEG,
         depeg_tolerance: float = 0.005,
         max_drawdown: float | None = 0.15,
         indicators: Sequence[str] | None = None,
-        normalizer: NormalizerArg = "fit",
+        normalizer: NormalizerArg = DEFAULT_NORMALIZER,
         synthetic_seed: int = 0,
         render_mode: str | None = None,
     ) -> None:
-        if isinstance(periods_per_year, bool) or not isinstance(periods_per_year, (int, np.integer)) or periods_per_year < 1:
-            raise ValueError(f"periods_per_year must be an integer >= 1, got {periods_per_year!r}")
+        if periods_per_year is not None:
+            if (
+                isinstance(periods_per_year, bool)
+                or not isinstance(periods_per_year, Real)
+                or not (math.isfinite(periods_per_year) and periods_per_year > 0)
+            ):
+                raise ValueError(
+                    f"periods_per_year must be a finite number > 0 (bars per year), or None for data.periods_per_year, "
+                    f"got {periods_per_year!r}"
+                )
         if data is None:
-            data = make_yield_market(seed=synthetic_seed, periods_per_year=int(periods_per_year))
+            if periods_per_year is None:
+                data = make_yield_market(seed=synthetic_seed)
+            else:
+                if not float(periods_per_year).is_integer():
+                    raise ValueError(
+                        f"periods_per_year={periods_per_year!r} must be a whole number to build the synthetic market "
+                        "(make_yield_market); pass data=... for another calendar"
+                    )
+                data = make_yield_market(seed=synthetic_seed, periods_per_year=int(periods_per_year))
+        if not isinstance(data, MarketData):
+            raise TypeError(f"data must be a sb3_trading.data.MarketData, got {type(data).__name__}")
+        periods_per_year = float(data.periods_per_year if periods_per_year is None else periods_per_year)
         indicators = DEFAULT_YIELD_INDICATORS if indicators is None else indicators
         super().__init__(data, window, episode_length, random_start, indicators, normalizer, render_mode)
         n_assets = data.n_assets
@@ -339,7 +364,8 @@ class YieldAllocationEnv(TradingEnv):
         self.upper_bound = upper
         self._projection = CappedSimplexProjection(lower, upper)
         self.temperature = float(temperature)
-        self.periods_per_year = int(periods_per_year)
+        #: bars per year of the APY accrual (``data.periods_per_year`` unless overridden)
+        self.periods_per_year = periods_per_year
         self.depeg_penalty = float(depeg_penalty)
         self.peg = peg_arr
         self.depeg_tolerance = float(depeg_tolerance)
