@@ -57,7 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--timesteps", type=int, default=defaults.timesteps, help="training steps (default: %(default)s)")
     train.add_argument("--seed", type=int, default=defaults.seed, help="seed of data, envs and algorithm")
     train.add_argument("--device", default=defaults.device, help="torch device: auto, cpu, cuda... (default: %(default)s)")
-    train.add_argument("--data", dest="data_path", default=None, help="CSV or parquet market file (default: synthetic)")
+    from sb3_trading.evaluation.commands import add_data_arguments, add_risk_free_argument
+
+    add_data_arguments(train)
+    add_risk_free_argument(train)
     train.add_argument("--output-dir", default=defaults.output_dir, help="parent folder of runs (default: %(default)s)")
     train.add_argument("--run-name", default=None, help="run folder name (default: <algo>_<env>_seed<seed>_<time>)")
     train.add_argument("--test-fraction", type=float, default=defaults.test_fraction, help="held-out tail")
@@ -123,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    from sb3_trading.evaluation.commands import data_arg
     from sb3_trading.training import TrainConfig, train
 
     config = TrainConfig(
@@ -131,7 +135,7 @@ def _run_train(args: argparse.Namespace) -> int:
         timesteps=args.timesteps,
         seed=args.seed,
         device=args.device,
-        data_path=args.data_path,
+        data_path=data_arg(args.data_path),
         output_dir=args.output_dir,
         run_name=args.run_name,
         test_fraction=args.test_fraction,
@@ -145,6 +149,8 @@ def _run_train(args: argparse.Namespace) -> int:
         eval_metric=args.eval_metric,
         patience=args.patience,
         vec=args.vec,
+        join=args.join,
+        risk_free=args.risk_free,
     )
     report = train(config)
     agent, baselines = report["agent"]["metrics"], report["baselines"]
@@ -156,6 +162,9 @@ def _run_train(args: argparse.Namespace) -> int:
     print(f"{'strategy':<14}{'return':>10}{'sharpe':>10}{'max_dd':>10}{'turnover':>10}")
     for name, m in rows:
         print(f"{name:<14}{m['total_return']:>10.2%}{m['sharpe']:>10.2f}{m['max_drawdown']:>10.2%}{m['mean_turnover']:>10.3f}")
+    from sb3_trading.evaluation.report import describe_calendar
+
+    print(f"assets: {', '.join(report['data']['assets'])}; {describe_calendar(report)}")
     print(f"\nmodel:  {report['model_path']}\nreport: {report['run_dir']}/report.json")
     return 0
 
@@ -179,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(format_tune_summary(tune_from_args(args)))
             return 0
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+    except (ValueError, TypeError, OSError, ImportError) as exc:  # user errors: one line, exit 2
         logger.debug("traceback", exc_info=True)
         print(f"sb3-trading {args.command}: error: {exc}", file=sys.stderr)
         return 2

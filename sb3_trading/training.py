@@ -8,8 +8,10 @@ from __future__ import annotations
 import copy
 import inspect
 import logging
+import os
 import platform
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,9 +26,11 @@ from stable_baselines3.common.logger import configure as configure_logger
 from sb3_trading.algos import get_algo
 from sb3_trading.callbacks import TradingMetricsCallback, make_eval_callback
 from sb3_trading.data import MarketData
+from sb3_trading.data.calendar import check_annual_rate
 from sb3_trading.data.loaders import load_market_data
 from sb3_trading.envs.registration import check_env_id
-from sb3_trading.evaluation import backtest, buy_and_hold, equal_weight, infer_periods_per_year
+from sb3_trading.evaluation import backtest, buy_and_hold, equal_weight
+from sb3_trading.evaluation.report import calendar_summary
 from sb3_trading.sim import CostModel
 from sb3_trading.utils import atomic_write_json, save_model_atomic
 from sb3_trading.vec import SUPPORTED_ENV_IDS
@@ -37,6 +41,11 @@ from sb3_trading.wrappers import parse_reward_spec, wrap_reward
 logger = logging.getLogger(__name__)
 
 DEFAULT_ENV_ID = "sb3_trading/MultiAsset-v0"
+#: how several market files are joined on their dates (``sb3_trading.data.load_market_data``'s ``join=``):
+#: ``exact`` (a date missing in one file is an error naming it) or ``inner`` (keep the common dates)
+JOIN_CHOICES = ("exact", "inner")
+#: a ``data_path`` naming the env's seeded synthetic market
+SYNTHETIC = "synthetic"
 
 _PPO_FAMILY: dict[str, Any] = {
     "policy": "MultiInputPolicy",
@@ -74,7 +83,8 @@ class TrainConfig:
     :param timesteps: total environment steps of training.
     :param seed: seeds the synthetic market, the envs and the algorithm.
     :param device: torch device for the algorithm (``auto`` uses CUDA when present).
-    :param data_path: CSV/parquet market file; ``None`` uses the env's seeded synthetic market.
+    :param data_path: the market: a CSV/parquet file, a folder or a glob of them, or a list of those (joined on
+        their dates, see ``join``); ``None`` (or ``"synthetic"``) uses the env's seeded synthetic market.
     :param output_dir: parent folder of the run folder.
     :param run_name: run folder name; default ``<algo>_<Env>_seed<seed>_<time>``.
     :param test_fraction: trailing fraction of the data held out for the backtest.
@@ -95,6 +105,10 @@ class TrainConfig:
     :param vec: ``"batched"`` (:mod:`sb3_trading.vec`, all accounts in one NumPy step), ``"dummy"`` (SB3's
         ``DummyVecEnv``) or ``"auto"``: batched where the env has a batched kernel and no Gymnasium reward
         wrapper is requested (those wrap single envs), else dummy. The report records the choice.
+    :param join: how several market files are joined on their dates (:data:`JOIN_CHOICES`).
+    :param risk_free: **annual** risk-free rate as a fraction (``0.04`` = 4 %/year) of every Sharpe and Sortino
+        ratio (training metrics, validation, backtest); per bar ``(1 + risk_free) ** (1 / P) - 1`` with ``P`` the
+        data's ``periods_per_year``. The report states it and the calendar.
     """
 
     env_id: str = DEFAULT_ENV_ID
@@ -102,7 +116,7 @@ class TrainConfig:
     timesteps: int = 100_000
     seed: int = 0
     device: str = "auto"
-    data_path: str | None = None
+    data_path: str | list[str] | None = None
     output_dir: str = "runs"
     run_name: str | None = None
     test_fraction: float = 0.2
@@ -117,6 +131,8 @@ class TrainConfig:
     patience: int | None = None
     validation_fraction: float = 0.1
     vec: str = "auto"
+    join: str = "exact"
+    risk_free: float = 0.0
 
 
 VEC_KINDS = ("auto", "batched", "dummy")
@@ -144,10 +160,54 @@ def split_train_test(data: MarketData, test_fraction: float) -> tuple[MarketData
     return train, test
 
 
-def load_env_data(env_id: str, data_path: str | None, seed: int, env_kwargs: dict[str, Any] | None = None) -> MarketData:
-    """The market file at ``data_path``, or the env's own seeded synthetic market (``synthetic_seed=seed``)."""
-    if data_path is not None:
-        return load_market_data(data_path)
+def data_source(data_path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None) -> str | list[str] | None:
+    """``data_path`` as :func:`sb3_trading.data.load_market_data` takes it: ``None`` for the synthetic market
+    (``None``, ``"synthetic"``), one string for one value (a file, a folder or a glob), a list of strings for several.
+
+    :raises TypeError: not a path or a sequence of paths.
+    :raises ValueError: an empty list, or ``"synthetic"`` among several paths.
+    """
+    if data_path is None:
+        return None
+    if isinstance(data_path, (str, os.PathLike)):
+        values = [os.fspath(data_path)]
+    elif isinstance(data_path, Sequence) and all(isinstance(p, (str, os.PathLike)) for p in data_path):
+        values = [os.fspath(p) for p in data_path]
+    else:
+        raise TypeError(f"data_path must be a path, a folder, a glob or a list of them, got {data_path!r}")
+    if not values:
+        raise ValueError("data_path is an empty list: give at least one market file, a folder or a glob")
+    if SYNTHETIC in values:
+        if len(values) > 1:
+            raise ValueError(f"data_path {SYNTHETIC!r} (the env's synthetic market) cannot be combined with files: {values}")
+        return None
+    return values[0] if len(values) == 1 else values
+
+
+def load_env_data(
+    env_id: str,
+    data_path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
+    seed: int,
+    env_kwargs: dict[str, Any] | None = None,
+    *,
+    join: str = "exact",
+) -> MarketData:
+    """The market at ``data_path``, or the env's own seeded synthetic market (``synthetic_seed=seed``).
+
+    :param env_id: registered env ID (builds the synthetic market).
+    :param data_path: see :func:`data_source`: a file, a folder, a glob, a list of them, or ``None``/``"synthetic"``.
+    :param seed: seed of the synthetic market.
+    :param env_kwargs: env arguments for the synthetic market's env.
+    :param join: how several files are joined on their dates (:data:`JOIN_CHOICES`).
+    :return: the market; its ``periods_per_year`` is its calendar (inferred from the timestamps).
+    """
+    if join not in JOIN_CHOICES:
+        raise ValueError(f"join must be one of {JOIN_CHOICES}, got {join!r}")
+    source = data_source(data_path)
+    if source is not None:
+        # one file with the default join needs no join= (older loaders take none); several files always say how
+        kwargs: dict[str, Any] = {} if isinstance(source, str) and join == "exact" else {"join": join}
+        return load_market_data(source, **kwargs)
     env = gym.make(env_id, synthetic_seed=seed, **(env_kwargs or {}))
     data = env.unwrapped.data
     env.close()
@@ -172,17 +232,19 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
         raise ValueError(f"eval_freq must be >= 0, got {config.eval_freq}")
     for spec in config.reward:
         parse_reward_spec(spec)  # fail before any work on a bad --reward
+    risk_free = check_annual_rate(config.risk_free, "risk_free")
     vec_kind = choose_vec_env(env_id, config.vec, config.reward)
     env_kwargs = dict(config.env_kwargs)
-    data = load_env_data(env_id, config.data_path, config.seed, env_kwargs)
+    data = load_env_data(env_id, config.data_path, config.seed, env_kwargs, join=config.join)
     train_data, test_data = split_train_test(data, config.test_fraction)
     validation_data = None
     if config.eval_freq > 0:
         if not 0.0 < config.validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must be in (0, 1), got {config.validation_fraction}")
         train_data, validation_data = train_data.split(1.0 - config.validation_fraction)
-    # fit the feature normaliser once, on the training slice only; the test env reuses it
-    probe = gym.make(env_id, data=train_data, **env_kwargs)
+    # fit the feature normaliser once, on the training slice only (a z-score: causal for every later bar);
+    # the validation and test envs reuse it. An explicit env_kwargs normalizer (e.g. "expanding") wins.
+    probe = gym.make(env_id, data=train_data, **{"normalizer": "fit", **env_kwargs})
     normalizer = probe.unwrapped.normalizer
     if algo_name.endswith("_mask") and not hasattr(probe.unwrapped, "action_masks"):
         raise ValueError(
@@ -220,7 +282,8 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
     run_dir = Path(config.output_dir) / run_name
     run_dir.mkdir(parents=True, exist_ok=True)
     model.set_logger(configure_logger(str(run_dir), ["csv"]))  # progress.csv: train/, trading/, eval/
-    callbacks: list[BaseCallback] = [TradingMetricsCallback(periods_per_year=infer_periods_per_year(train_data.timestamps))]
+    # metrics are annualised with the data's calendar (read off the envs' MarketData), net of the risk-free rate
+    callbacks: list[BaseCallback] = [TradingMetricsCallback(risk_free=risk_free)]
     eval_callback = None
     if validation_data is not None:
         validation_env = gym.make(env_id, data=validation_data, normalizer=normalizer, **{**env_kwargs, **test_kwargs})
@@ -231,6 +294,7 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
             patience=config.patience,
             metric=config.eval_metric,
             n_envs=config.n_envs,
+            risk_free=risk_free,
         )
         callbacks.append(eval_callback)
     logger.info("training %s on %s for %d steps -> %s", algo_name, env_id, config.timesteps, run_dir)
@@ -241,20 +305,25 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
     model_path = save_model_atomic(model, run_dir / "model.zip")
 
     test_env = gym.make(env_id, data=test_data, normalizer=normalizer, **{**env_kwargs, **test_kwargs})
-    agent = backtest(model, test_env, deterministic=True, name=algo_name)
+    agent = backtest(model, test_env, deterministic=True, name=algo_name, risk_free=risk_free)
     best_agent = None
     if eval_callback is not None and (run_dir / "best_model.zip").exists():
         best_model = algo_class.load(run_dir / "best_model.zip", device=config.device)
-        best_agent = backtest(best_model, test_env, deterministic=True, name=f"{algo_name} (best on validation)")
+        best_agent = backtest(
+            best_model, test_env, deterministic=True, name=f"{algo_name} (best on validation)", risk_free=risk_free
+        )
     test_env.close()
     start_t, stop_t = int(agent.t[0]), int(agent.t[-1])
     costs: CostModel = test_env.unwrapped.costs
     initial_cash = float(agent.equity[0])
     traded = test_data.select_assets(test_env.unwrapped.traded_assets)
     baselines = [
-        buy_and_hold(traded, start_t, stop_t, initial_cash, costs),
-        equal_weight(traded, start_t, stop_t, initial_cash, costs),
+        buy_and_hold(traded, start_t, stop_t, initial_cash, costs, risk_free=risk_free),
+        equal_weight(traded, start_t, stop_t, initial_cash, costs, risk_free=risk_free),
     ]
+    calendar, risk_free_entry = calendar_summary({agent.name: agent})
+    if data.timezone:
+        calendar["timezone"] = data.timezone
 
     report: dict[str, Any] = {
         "sb3_trading_version": __version__,
@@ -266,8 +335,10 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
         "device": str(model.device),
         "train_seconds": train_seconds,
         "train_fps": config.timesteps / train_seconds if train_seconds > 0 else None,
+        "calendar": calendar,
+        "risk_free": risk_free_entry,
         "data": {
-            "source": config.data_path or f"{env_id} synthetic market (seed={config.seed})",
+            "source": data_source(config.data_path) or f"{env_id} synthetic market (seed={config.seed})",
             "n_steps": data.n_steps,
             "assets": list(data.asset_names),
             "train_rows": train_data.n_steps,

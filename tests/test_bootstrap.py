@@ -87,3 +87,17 @@ def test_sharpe_ci_covers_the_true_sharpe_at_its_nominal_rate():
     coverage = hits / trials
     assert 0.85 <= coverage <= 0.97, coverage
     assert time.perf_counter() - start < 30
+
+
+def test_sharpe_ci_is_of_the_excess_return_sharpe():
+    """``risk_free`` is annual here as in compute_metrics: the CI's estimate is compute_metrics' Sharpe."""
+    from sb3_trading.evaluation import compute_metrics
+
+    r = np.random.default_rng(5).normal(0.0004, 0.01, 400)
+    cis = metric_cis(r, 252, n_boot=200, seed=1, risk_free=0.04)
+    assert cis["sharpe"]["estimate"] == pytest.approx(compute_metrics(r, 252, risk_free=0.04)["sharpe"], rel=1e-12)
+    assert cis["sharpe"]["estimate"] < metric_cis(r, 252, n_boot=200, seed=1)["sharpe"]["estimate"]
+    ci = sharpe_ci(r, 252, n_boot=200, seed=1, risk_free=0.04)
+    assert ci.low <= ci.estimate <= ci.high
+    excess = r - (1.04 ** (1 / 252) - 1)
+    assert sharpe_statistic(252, 0.04)(r) == pytest.approx(excess.mean() / excess.std(ddof=1) * np.sqrt(252), rel=1e-12)

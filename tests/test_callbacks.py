@@ -262,3 +262,49 @@ def test_rl_zoo3_yml_with_wrappers_and_callbacks(tmp_path):
     for text in ("| trading/", "episode_return", "cost_share", "| eval/", "best_sharpe"):
         assert text in result.stdout, text
     PPO.load(models[0], device="cpu")
+
+
+def test_callbacks_annualise_with_the_env_data_calendar_and_the_risk_free_rate():
+    """Issue 15: no caller passes periods_per_year; hourly 24/7 data is annualised with 8,760 bars a year."""
+    from sb3_trading.data import MarketData
+    from sb3_trading.vec import make_vec_env as make_batched_vec_env
+
+    base = make_regime_market(n_steps=300, n_assets=2, seed=1)
+    hourly = MarketData(
+        prices=base.prices,
+        features=base.features,
+        feature_names=base.feature_names,
+        asset_names=base.asset_names,
+        timestamps=pd.date_range("2021-01-01", periods=base.n_steps, freq="h").values,
+    )
+    assert hourly.periods_per_year == 8760
+    kwargs = dict(data=hourly, episode_length=16, random_start=True)
+    for vec_env in (
+        make_vec_env(ENV_ID, n_envs=2, seed=0, env_kwargs={**kwargs, "render_mode": None}),
+        make_batched_vec_env(ENV_ID, n_envs=2, seed=0, env_kwargs=kwargs),
+    ):
+        metrics = TradingMetricsCallback(risk_free=0.04, stats_window_size=1000)
+        evaluation = BacktestEvalCallback(gym.make(ENV_ID, data=hourly), eval_freq=32, risk_free=0.04)
+        model = PPO("MultiInputPolicy", vec_env, **TINY_PPO)
+        model.learn(total_timesteps=64, callback=[metrics, evaluation])
+        assert metrics.periods_per_year == 8760 and metrics.n_episodes > 0
+        assert evaluation.evaluations  # it evaluated during training; now the final model, against a hand-set calendar
+        expected = backtest(model, gym.make(ENV_ID, data=hourly), periods_per_year=8760, risk_free=0.04)
+        assert evaluation.evaluate()["sharpe"] == pytest.approx(expected.metrics["sharpe"])
+        vec_env.close()
+    # an episode's Sharpe is on excess returns over the hourly rate
+    path = ([0.01, -0.02, 0.03], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
+    callback = TradingMetricsCallback(periods_per_year=8760, risk_free=0.04, stats_window_size=10)
+    model = PPO("MlpPolicy", DummyVecEnv([lambda: ReturnPathEnv(*path)]), **{**TINY_PPO, "n_steps": 3, "batch_size": 3})
+    model.learn(total_timesteps=3, callback=callback)
+    excess = np.asarray(path[0]) - (1.04 ** (1 / 8760) - 1)
+    assert callback.episodes[0]["sharpe"] == pytest.approx(excess.mean() / excess.std(ddof=1) * math.sqrt(8760))
+
+
+def test_trading_metrics_of_an_env_without_a_calendar_warn_and_assume_252():
+    vec_env = DummyVecEnv([lambda: ReturnPathEnv([0.01, 0.02, -0.01], [0.0] * 3, [0.0] * 3)])
+    callback = TradingMetricsCallback()
+    model = PPO("MlpPolicy", vec_env, **{**TINY_PPO, "n_steps": 3, "batch_size": 3})
+    with pytest.warns(UserWarning, match="252 bars a year"):
+        model.learn(total_timesteps=3, callback=callback)
+    assert callback.periods_per_year == 252

@@ -125,3 +125,99 @@ def test_walk_forward_then_backtest(tmp_path):
     assert result.returncode == 0, result.stderr
     html = (tmp_path / "bt" / "report.html").read_text()
     assert "data:image/png;base64," in html and (tmp_path / "bt" / "report.json").exists()
+
+
+# ----------------------------------------------------------------------------- vendor files, several --data, --risk-free
+TINY_TRAIN = ["--timesteps", "64", "--n-envs", "1", "--episode-length", "32", "--no-progress"]
+TINY_TRAIN += ["--hyperparams", "n_steps=64", "batch_size=64", "n_epochs=1", "policy_kwargs={'net_arch': [16]}"]
+
+
+def vendor_csv(path, column=0, n_steps=300, drop=None):
+    """A Yahoo-style file of one ticker: Date, Open, High, Low, Close, Adj Close, Volume (business days)."""
+    import pandas as pd
+
+    close = make_regime_market(n_steps=n_steps, n_assets=2, seed=3).prices[:, column]
+    frame = pd.DataFrame(
+        {
+            "Date": pd.bdate_range("2015-01-02", periods=n_steps).strftime("%Y-%m-%d"),
+            "Open": close,
+            "High": close * 1.01,
+            "Low": close * 0.99,
+            "Close": close,
+            "Adj Close": close,
+            "Volume": 1_000_000,
+        }
+    )
+    if drop is not None:
+        frame = frame.drop(index=drop)
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_train_on_a_one_ticker_vendor_csv_trades_that_one_asset(tmp_path):
+    csv = vendor_csv(tmp_path / "SPY.csv")
+    result = cli(
+        "train", "--data", str(csv), "--risk-free", "0.04", *TINY_TRAIN, "--output-dir", str(tmp_path), "--run-name", "spy"
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "spy" / "report.json").read_text())
+    assert report["data"]["assets"] == ["SPY"]  # one asset named after the file, not one per OHLCV column
+    assert report["data"]["source"] == str(csv)
+    assert report["agent"]["metrics"]["n_periods"] > 0 and report["agent"]["periods_per_year"] == 252
+    assert report["calendar"]["periods_per_year"] == 252 and "exchange days" in report["calendar"]["calendar"]
+    assert report["risk_free"]["annual"] == 0.04 and report["agent"]["risk_free"] == 0.04
+    assert "SPY" in result.stdout and "risk-free rate 4.00%/year" in result.stdout and "252 bars/year" in result.stdout
+
+
+@pytest.mark.parametrize("form", ["files", "folder", "glob"])
+def test_data_takes_several_files_a_folder_or_a_glob(tmp_path, capsys, form):
+    folder = tmp_path / "prices"
+    folder.mkdir()
+    files = [vendor_csv(folder / "SPY.csv", 0), vendor_csv(folder / "QQQ.csv", 1)]
+    values = {"files": [str(p) for p in files], "folder": [str(folder)], "glob": [str(folder / "*.csv")]}[form]
+    out = tmp_path / "runs"
+    assert main(["train", "--data", *values, *TINY_TRAIN, "--output-dir", str(out), "--run-name", form]) == 0, (
+        capsys.readouterr().err
+    )
+    report = json.loads((out / form / "report.json").read_text())
+    # files join in the order given; a folder or a glob in name order
+    assert report["data"]["assets"] == (["SPY", "QQQ"] if form == "files" else ["QQQ", "SPY"])
+    assert report["config"]["data_path"] == (values if len(values) > 1 else values[0])
+
+
+def test_bad_data_sources_are_one_line_errors(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (tmp_path / "dir.csv").mkdir()
+    full = vendor_csv(tmp_path / "SPY.csv")
+    gappy = vendor_csv(tmp_path / "QQQ.csv", 1, drop=[10])
+    out = tmp_path / "runs"
+    cases = [
+        (["--data", str(empty)], "empty"),
+        (["--data", str(tmp_path / "dir.csv")], "dir.csv"),
+        (["--data", str(tmp_path / "nothing" / "*.csv")], "nothing"),
+        (["--data", str(full), str(gappy)], "QQQ.csv"),  # a date missing in one file names the file (--join exact)
+        (["--data", "synthetic", str(full)], "synthetic"),
+        (["--data", str(full), "--risk-free", "-1.5"], "risk_free"),
+    ]
+    for args, message in cases:
+        assert main(["train", *TINY_TRAIN, "--output-dir", str(out), *args]) == 2, args
+        err = capsys.readouterr().err
+        assert "Traceback" not in err, args
+        last = err.strip().splitlines()[-1]
+        assert last.startswith("sb3-trading train: error:") and message in last, (args, err)
+    assert not out.exists() or not any(out.iterdir())  # no run folder left behind
+    with pytest.raises(SystemExit):
+        main(["train", "--data", str(full), "--join", "outer"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_join_inner_keeps_the_common_dates(tmp_path, capsys):
+    full = vendor_csv(tmp_path / "SPY.csv")
+    gappy = vendor_csv(tmp_path / "QQQ.csv", 1, drop=[10])
+    code = main(["train", "--data", str(full), str(gappy), "--join", "inner", *TINY_TRAIN, "--output-dir", str(tmp_path)]
+                + ["--run-name", "inner"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    report = json.loads((tmp_path / "inner" / "report.json").read_text())
+    assert report["data"]["assets"] == ["SPY", "QQQ"] and report["data"]["n_steps"] == 299
+    assert report["config"]["join"] == "inner"

@@ -1,5 +1,7 @@
 """Backtester, baselines and the metrics the main job reports."""
 
+import json
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -115,12 +117,19 @@ def test_metrics_reject_bad_input():
 
 
 def test_periods_per_year_inference():
+    # the calendar lives in sb3_trading.data.calendar (tests/test_calendar.py); evaluation re-exports it.
+    # Issue 15: 7-day daily bars are 365 a year and hourly 24/7 bars 8,760 (they used to get 252 and 6,048)
     days = np.arange("2020-01-01", "2020-03-01", dtype="datetime64[D]")
-    assert infer_periods_per_year(days) == 252
+    business = days[np.isin((days.astype(np.int64) + 3) % 7, range(5))]
+    assert infer_periods_per_year(business) == 252
+    assert infer_periods_per_year(days) == 365
     assert infer_periods_per_year(days[::7]) == 52
     hours = np.arange("2020-01-01T00", "2020-01-05T00", dtype="datetime64[h]")
-    assert infer_periods_per_year(hours) == 252 * 24
+    assert infer_periods_per_year(hours) == 365 * 24
     assert infer_periods_per_year(None) == 252
+    from sb3_trading.data import calendar
+
+    assert infer_periods_per_year is calendar.infer_periods_per_year
 
 
 # ----------------------------------------------------------------------------- metrics by hand
@@ -388,3 +397,80 @@ def test_invalid_action_rate_on_masked_envs():
     assert honoured.metrics["invalid_action_rate"] == 0.0
     assert 0.0 < ignored.metrics["invalid_action_rate"] < 1.0
     assert "invalid_action_rate" not in backtest(ConstantPolicy(np.zeros(5)), gym.make("sb3_trading/MultiAsset-v0")).metrics
+
+
+# ----------------------------------------------------------------------------- calendar and risk-free rate (issue 15)
+def _hourly_market(n=300, n_assets=2, seed=0):
+    rng = np.random.default_rng(seed)
+    prices = 100.0 * np.exp(np.cumsum(rng.normal(0.0002, 0.004, (n, n_assets)), axis=0))
+    return MarketData(prices=prices, timestamps=np.arange(n).astype("timedelta64[h]") + np.datetime64("2021-01-04T00"))
+
+
+def test_env_backtests_and_baselines_use_the_env_data_calendar():
+    data = _hourly_market()
+    assert data.periods_per_year == 8760
+    env = gym.make("sb3_trading/MultiAsset-v0", data=data, window=2)
+    agent = backtest(ConstantPolicy(np.ones(2)), env, risk_free=0.04)
+    start, stop = int(agent.t[0]), int(agent.t[-1])
+    results = {"agent": agent, **env_baselines(env, start, stop, ("cash", "equal_weight"), random_seed=0, risk_free=0.04)}
+    for name, result in results.items():
+        assert result.periods_per_year == 8760 and result.calendar == data.calendar, name
+        assert result.risk_free == 0.04, name
+        excess = result.returns - (1.04 ** (1 / 8760) - 1)
+        sd = excess.std(ddof=1)
+        expected = excess.mean() / sd * np.sqrt(8760) if sd > 1e-15 else 0.0
+        assert result.metrics["sharpe"] == pytest.approx(expected, rel=1e-9, abs=1e-12), name
+    assert results["cash"].metrics["sharpe"] == 0.0  # a constant excess return has no volatility
+    with pytest.raises(ValueError, match="risk_free"):
+        backtest(ConstantPolicy(np.ones(2)), env, risk_free=-1.5)
+
+
+def test_report_states_the_calendar_and_the_risk_free_rate(tmp_path):
+    from sb3_trading.evaluation import write_report
+    from sb3_trading.evaluation.commands import format_summary
+
+    data = _hourly_market(n=200, seed=4)
+    results = {
+        "buy_and_hold": buy_and_hold(data, 0, 199, risk_free=0.04),
+        "equal_weight": equal_weight(data, 0, 199, risk_free=0.04),
+    }
+    report = write_report(results, tmp_path, n_boot=50, plots=False, regimes=False)
+    written = json.loads((tmp_path / "report.json").read_text())
+    for r in (report, written):
+        assert r["calendar"]["periods_per_year"] == 8760 and "24/7" in r["calendar"]["calendar"]
+        assert r["risk_free"]["annual"] == 0.04
+        assert r["risk_free"]["per_period"] == pytest.approx(1.04 ** (1 / 8760) - 1, rel=1e-12)
+        assert "(1 + risk_free) ** (1 / periods_per_year) - 1" in r["risk_free"]["formula"]
+        for entry in r["strategies"].values():
+            assert entry["periods_per_year"] == 8760 and entry["risk_free"] == 0.04
+            # the bootstrap CI is of the same (excess-return) Sharpe as the metrics
+            assert entry["ci"]["sharpe"]["estimate"] == pytest.approx(entry["metrics"]["sharpe"], rel=1e-9)
+    html = (tmp_path / "report.html").read_text()
+    assert "8760 bars/year" in html and "risk-free rate 4.00%/year" in html
+    summary = format_summary(report)
+    assert "8760 bars/year" in summary and "risk-free rate 4.00%/year" in summary
+    # the default rate is stated too
+    plain = write_report({"bh": buy_and_hold(data, 0, 199)}, tmp_path / "plain", n_boot=0, plots=False)
+    assert plain["risk_free"]["annual"] == 0.0 and "risk-free rate 0.00%/year" in format_summary(plain)
+
+
+def test_concat_results_refuses_mixed_calendars_and_rates():
+    data = make_gbm_market(n_steps=100, n_assets=2, seed=6)
+    a = equal_weight(data, 0, 40)
+    with pytest.raises(ValueError, match="periods_per_year"):
+        concat_results([a, equal_weight(data, 50, 99, periods_per_year=365)])
+    with pytest.raises(ValueError, match="risk_free"):
+        concat_results([a, equal_weight(data, 50, 99, risk_free=0.02)])
+    stitched = concat_results([equal_weight(data, 0, 40, risk_free=0.02), equal_weight(data, 50, 99, risk_free=0.02)])
+    assert stitched.risk_free == 0.02 and stitched.metrics["sharpe"] == pytest.approx(
+        compute_metrics(stitched.returns, 252, risk_free=0.02)["sharpe"]
+    )
+
+
+def test_regime_metrics_use_the_result_risk_free_rate():
+    result = equal_weight(_vol_market(n=300, seed=1), 20, 299, risk_free=0.05)
+    table = regime_breakdown(result, window=10)["regimes"]
+    labels, _ = volatility_regimes(result, window=10)
+    mask = labels == 2
+    expected = compute_metrics(result.returns[mask], 252, risk_free=0.05)["sharpe"]
+    assert table["high"]["sharpe"] == pytest.approx(expected, rel=1e-12)

@@ -29,7 +29,7 @@ LEARN_STEPS = 60_000
 
 def held_out_env(seed: int):
     train_data, test_data = split_train_test(make_regime_market(seed=seed), 0.2)
-    normalizer = gym.make(ENV_ID, data=train_data).unwrapped.normalizer
+    normalizer = gym.make(ENV_ID, data=train_data, normalizer="fit").unwrapped.normalizer
     return gym.make(ENV_ID, data=test_data, normalizer=normalizer)
 
 
@@ -126,6 +126,9 @@ def test_ppo_mask_on_continuous_env_is_a_clear_error(tmp_path):
         ({"env_id": "sb3_trading/MultiAset-v0"}, "did you mean 'sb3_trading/MultiAsset-v0'"),
         ({"timesteps": 0}, "timesteps"),
         ({"test_fraction": 1.5}, "test_fraction"),
+        ({"risk_free": -2.0}, "risk_free"),
+        ({"join": "outer"}, "join"),
+        ({"data_path": []}, "empty list"),
     ],
 )
 def test_bad_config_raises(tmp_path, kwargs, match):
@@ -165,3 +168,30 @@ def test_vec_choice_is_explicit():
         choose_vec_env("sb3_trading/YieldAllocation-v0", "batched", [])
     with pytest.raises(ValueError, match="reward wrappers"):
         choose_vec_env("sb3_trading/MultiAsset-v0", "batched", ["drawdown"])
+
+
+def test_hourly_data_is_annualised_with_8760_bars_and_the_risk_free_rate_is_reported(tmp_path):
+    """Issue 15: hourly 24/7 bars are 8,760 a year (they were annualised with 6,048); the report says so."""
+    import pandas as pd
+
+    data = make_regime_market(n_steps=400, n_assets=2, seed=3)
+    csv = tmp_path / "hourly.csv"
+    frame = data.to_frame()[list(data.asset_names)]
+    frame.index = pd.date_range("2021-01-01", periods=data.n_steps, freq="h", name="date")
+    frame.to_csv(csv)
+    tiny = {"n_steps": 64, "batch_size": 64, "n_epochs": 1, "policy_kwargs": {"net_arch": [16]}}
+    config = TrainConfig(
+        data_path=str(csv), timesteps=64, n_envs=1, episode_length=32, output_dir=str(tmp_path), run_name="hourly",
+        progress_bar=False, device="cpu", hyperparams=tiny, risk_free=0.04,
+    )  # fmt: skip
+    report = train(config)
+    assert report["calendar"]["periods_per_year"] == 8760 and "24/7" in report["calendar"]["calendar"]
+    assert report["risk_free"] == {
+        "annual": 0.04,
+        "per_period": pytest.approx(1.04 ** (1 / 8760) - 1, rel=1e-12),
+        "formula": "risk_free_per_period = (1 + risk_free) ** (1 / periods_per_year) - 1",
+    }
+    for result in (report["agent"], *report["baselines"].values()):
+        assert result["periods_per_year"] == 8760 and result["risk_free"] == 0.04
+    written = json.loads((tmp_path / "hourly" / "report.json").read_text())
+    assert written["calendar"] == report["calendar"] and written["config"]["risk_free"] == 0.04

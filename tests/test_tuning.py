@@ -116,7 +116,7 @@ def test_objective_folds_are_chronological_and_the_normaliser_sees_training_rows
     assert objective.train_data.n_steps + objective.validation_rows + objective.test_data.n_steps == data.n_steps
     assert objective.test_data.n_steps == round(0.2 * data.n_steps)
     np.testing.assert_array_equal(objective.test_data.prices, data.prices[-objective.test_data.n_steps :])
-    train_only = gym.make(ENV, data=objective.train_data).unwrapped.normalizer
+    train_only = gym.make(ENV, data=objective.train_data, normalizer="fit").unwrapped.normalizer
     assert objective.normalizer.to_dict() == train_only.to_dict()
     env = objective.make_validation_env()
     try:
@@ -201,6 +201,31 @@ def test_a_finished_study_runs_nothing_more_and_refuses_other_settings(qppo_stud
     assert [t.datetime_complete for t in again.trials] == [t.datetime_complete for t in study.trials]
     with pytest.raises(ValueError, match="timesteps"):
         run_study(ENV, "qppo", n_trials=3, output_dir=out, seed=0, **{**TINY, "timesteps": 256})
+    # the calendar and the risk-free rate are part of what makes trial values comparable
+    config = study.user_attrs[CONFIG_ATTR]
+    assert config["risk_free"] == 0.0 and config["periods_per_year"] == 252.0
+    with pytest.raises(ValueError, match="risk_free"):
+        run_study(ENV, "qppo", n_trials=3, output_dir=out, seed=0, risk_free=0.04, **TINY)
+
+
+def test_studies_created_before_the_risk_free_rate_was_recorded_still_resume():
+    from sb3_trading.tuning.study import _check_study_config
+
+    study = optuna.create_study()
+    study.set_user_attr(CONFIG_ATTR, {"algo": "ppo"})  # an old study: no risk_free, no periods_per_year
+    _check_study_config(study, {"algo": "ppo", "risk_free": 0.0, "periods_per_year": 252.0})
+    with pytest.raises(ValueError, match="periods_per_year: study has 252.0, this run 8760.0"):
+        _check_study_config(study, {"algo": "ppo", "risk_free": 0.0, "periods_per_year": 8760.0})
+    with pytest.raises(ValueError, match="risk_free"):
+        _check_study_config(study, {"algo": "ppo", "risk_free": 0.04, "periods_per_year": 252.0})
+
+
+def test_tune_arguments_take_several_data_values_and_the_risk_free_rate():
+    parser = add_tune_arguments(argparse.ArgumentParser())
+    args = parser.parse_args(["--n-trials", "1", "--data", "a.csv", "b.csv", "--join", "inner", "--risk-free", "0.04"])
+    assert (args.data_path, args.join, args.risk_free) == (["a.csv", "b.csv"], "inner", 0.04)
+    args = parser.parse_args(["--n-trials", "1"])
+    assert (args.data_path, args.join, args.risk_free) == (None, "exact", 0.0)
 
 
 def test_policy_kwargs_merge_keeps_untuned_expressions():

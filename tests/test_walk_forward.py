@@ -71,6 +71,11 @@ def test_walk_forward_writes_folds_and_the_stitched_report(walk_forward_run):
     assert report["strategies"]["ppo"]["metrics"]["n_periods"] == stitched_n
     assert (out / "report.html").stat().st_size > 0
     assert "ppo" in format_summary(summary)
+    # the data's calendar (business days: 252) and the default risk-free rate 0, stated in config and report
+    assert written["config"]["periods_per_year"] == 252 and "exchange days" in written["config"]["calendar"]
+    assert written["config"]["risk_free"] == 0.0
+    assert report["calendar"]["periods_per_year"] == 252 and report["risk_free"]["annual"] == 0.0
+    assert "252 bars/year" in format_summary(summary) and "risk-free rate 0.00%/year" in format_summary(summary)
 
 
 def test_walk_forward_fits_the_normaliser_on_the_training_window_only(walk_forward_run, market_csv):
@@ -79,10 +84,10 @@ def test_walk_forward_fits_the_normaliser_on_the_training_window_only(walk_forwa
     for fold in summary["folds"]:
         train_start, train_end = fold["train_rows"]
         saved = FeatureNormalizer.from_dict(json.loads((out / f"fold_{fold['fold']}" / "normalizer.json").read_text()))
-        expected = gym.make(ENV_ID, data=data.slice(train_start, train_end)).unwrapped.normalizer
+        expected = gym.make(ENV_ID, data=data.slice(train_start, train_end), normalizer="fit").unwrapped.normalizer
         np.testing.assert_allclose(saved.mean, expected.mean)
         np.testing.assert_allclose(saved.std, expected.std)
-        on_all = gym.make(ENV_ID, data=data).unwrapped.normalizer
+        on_all = gym.make(ENV_ID, data=data, normalizer="fit").unwrapped.normalizer
         assert not np.allclose(saved.mean, on_all.mean)  # the test rows did not enter the statistics
 
 
@@ -91,11 +96,16 @@ def test_backtest_command_with_a_saved_normaliser(walk_forward_run, market_csv, 
     parser = add_backtest_arguments(argparse.ArgumentParser())
     args = parser.parse_args(
         [str(out / "fold_1" / "model.zip"), "--data", str(market_csv), "--normalizer", str(out / "fold_1" / "normalizer.json")]
-        + ["--output-dir", str(tmp_path), "--n-boot", "50", "--no-plots"]
+        + ["--output-dir", str(tmp_path), "--n-boot", "50", "--no-plots", "--risk-free", "0.04"]
     )
     report = backtest_from_args(args)
     assert list(report["strategies"]) == ["ppo", "cash", "buy_and_hold", "equal_weight", "random"]
     assert report["strategies"]["ppo"]["end_t"] == 239 and report["config"]["normalizer"].startswith("file")
+    # --risk-free is annual; every strategy's Sharpe is on excess returns over its per-bar rate
+    assert report["risk_free"]["annual"] == 0.04 and report["config"]["risk_free"] == 0.04
+    assert report["risk_free"]["per_period"] == pytest.approx(1.04 ** (1 / 252) - 1)
+    assert all(entry["risk_free"] == 0.04 for entry in report["strategies"].values())
+    assert "risk-free rate 4.00%/year" in format_summary(report)
     with pytest.raises(SystemExit):  # one normaliser source at a time
         parser.parse_args(["m.zip", "--normalizer", "a.json", "--train-data", "b.csv"])
 

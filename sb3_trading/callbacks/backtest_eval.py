@@ -13,6 +13,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback, EventCallback, StopTrainingOnNoModelImprovement
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
+from sb3_trading.data.calendar import check_annual_rate
 from sb3_trading.envs.registration import check_env_id
 from sb3_trading.evaluation import backtest, compute_metrics
 from sb3_trading.utils import save_model_atomic
@@ -101,8 +102,10 @@ class BacktestEvalCallback(EventCallback):
     :param eval_env_kwargs: keyword arguments when ``eval_env`` is an ID (e.g. ``data``, ``synthetic_seed``).
     :param seed: seed of the first evaluation episode's ``reset`` (episode ``k`` uses ``seed + k``);
         ``None`` leaves the env's RNG running.
-    :param periods_per_year: annualisation of the metrics; ``None`` infers it from the data's timestamps.
+    :param periods_per_year: bars per year of the metrics; ``None`` (default): the eval env's data's
+        calendar, ``eval_env.unwrapped.data.periods_per_year``.
     :param verbose: 1 logs each evaluation at INFO level (``logging``), 0 is silent.
+    :param risk_free: **annual** risk-free rate (fraction, ``0.04`` = 4 %/year) of the Sharpe and Sortino.
     """
 
     def __init__(
@@ -119,6 +122,8 @@ class BacktestEvalCallback(EventCallback):
         seed: int | None = None,
         periods_per_year: float | None = None,
         verbose: int = 0,
+        *,
+        risk_free: float = 0.0,
     ) -> None:
         super().__init__(callback_after_eval, verbose=verbose)
         if isinstance(eval_env, (VecEnv, gym.vector.VectorEnv)):
@@ -154,6 +159,7 @@ class BacktestEvalCallback(EventCallback):
         self.n_eval_episodes = int(n_eval_episodes)
         self.seed = seed
         self.periods_per_year = periods_per_year
+        self.risk_free = check_annual_rate(risk_free)
         #: best score so far (``metric``'s value, negated when lower is better); read by SB3's stop callbacks
         self.best_mean_reward = -np.inf
         #: score of the latest evaluation
@@ -205,6 +211,7 @@ class BacktestEvalCallback(EventCallback):
                 deterministic=self.deterministic,
                 seed=seed,
                 periods_per_year=self.periods_per_year,
+                risk_free=self.risk_free,
             )
             runs.append({**result.metrics, "final_equity": float(result.equity[-1])})
         self.last_metrics = {key: float(np.mean([run[key] for run in runs])) for key in runs[0]}

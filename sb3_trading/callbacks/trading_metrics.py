@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections import deque
 from typing import Any
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
+from sb3_trading.data.calendar import TRADING_DAYS, check_annual_rate, check_periods_per_year
 from sb3_trading.evaluation import compute_metrics
 
 logger = logging.getLogger(__name__)
@@ -38,7 +40,7 @@ class TradingMetricsCallback(BaseCallback):
     key                           per episode of ``n`` steps with returns ``R_1..R_n``
     ============================  ====================================================================
     ``trading/episode_return``    ``prod(1 + R_t) - 1`` (= ``E_n / E_0 - 1``, a fraction)
-    ``trading/sharpe``            ``mean(R) / std(R, ddof=1) * sqrt(periods_per_year)`` (0 if std = 0)
+    ``trading/sharpe``            ``mean(R - rf) / std(R - rf, ddof=1) * sqrt(P)`` (0 if std = 0)
     ``trading/max_drawdown``      largest peak-to-trough loss of the episode's equity, a fraction
     ``trading/turnover``          mean per-step turnover (traded notional / equity)
     ``trading/cost_share``        ``sum(costs_t) / E_0``: frictions paid, as a fraction of the
@@ -52,18 +54,34 @@ class TradingMetricsCallback(BaseCallback):
     ``SubprocVecEnv``, ``Monitor``-wrapped envs and reward wrappers (which keep the keys), on-policy
     and off-policy algorithms. Usable from an rl-zoo3 yml: ``callback: - sb3_trading.callbacks.TradingMetricsCallback``.
 
-    :param periods_per_year: bars per year used to annualise the Sharpe ratio (252 for daily bars).
+    ``P`` is the training data's calendar, ``MarketData.periods_per_year`` of the training env's
+    ``data`` (read when training starts), unless ``periods_per_year`` is given; ``rf`` is the per-bar
+    rate ``(1 + risk_free) ** (1 / P) - 1`` of the annual ``risk_free``.
+
+    :param periods_per_year: bars per year used to annualise the Sharpe ratio; ``None`` (default): the
+        training env's ``data.periods_per_year`` (252, with a warning, for an env without ``data``).
     :param stats_window_size: number of recent episodes averaged in each logged value.
     :param verbose: 1 logs each finished episode at INFO level (``logging``), 0 is silent.
+    :param risk_free: **annual** risk-free rate as a fraction (``0.04`` = 4 %/year), default 0.
     """
 
-    def __init__(self, periods_per_year: float = 252.0, stats_window_size: int = 100, verbose: int = 0) -> None:
+    def __init__(
+        self,
+        periods_per_year: float | None = None,
+        stats_window_size: int = 100,
+        verbose: int = 0,
+        *,
+        risk_free: float = 0.0,
+    ) -> None:
         super().__init__(verbose=verbose)
-        if not np.isfinite(periods_per_year) or periods_per_year <= 0:
-            raise ValueError(f"periods_per_year must be finite and > 0, got {periods_per_year!r}")
+        if periods_per_year is not None:
+            periods_per_year = check_periods_per_year(periods_per_year)
         if isinstance(stats_window_size, bool) or not isinstance(stats_window_size, int) or stats_window_size < 1:
             raise ValueError(f"stats_window_size must be an integer >= 1, got {stats_window_size!r}")
-        self.periods_per_year = float(periods_per_year)
+        #: bars per year of the Sharpe ratio (``None`` until training starts when read from the env)
+        self.periods_per_year: float | None = periods_per_year
+        #: the annual risk-free rate
+        self.risk_free = check_annual_rate(risk_free)
         self.stats_window_size = stats_window_size
         #: metrics of the last ``stats_window_size`` finished episodes, oldest first
         self.episodes: deque[dict[str, float]] = deque(maxlen=stats_window_size)
@@ -73,6 +91,8 @@ class TradingMetricsCallback(BaseCallback):
 
     def _init_callback(self) -> None:
         self._buffers = [self._empty() for _ in range(self.training_env.num_envs)]
+        if self.periods_per_year is None:
+            self.periods_per_year = env_periods_per_year(self.training_env)
 
     @staticmethod
     def _empty() -> dict[str, list[float]]:
@@ -106,7 +126,8 @@ class TradingMetricsCallback(BaseCallback):
     def _finish_episode(self, i: int) -> None:
         buffer, self._buffers[i] = self._buffers[i], self._empty()
         returns = np.asarray(buffer["returns"])
-        metrics = compute_metrics(returns, self.periods_per_year, turnover=buffer["turnover"], costs=buffer["costs"])
+        ppy = self.periods_per_year if self.periods_per_year is not None else env_periods_per_year(self.training_env)
+        metrics = compute_metrics(returns, ppy, turnover=buffer["turnover"], costs=buffer["costs"], risk_free=self.risk_free)
         growth = 1.0 + returns[0]
         start_equity = buffer["equity"][0] / growth if growth > 0 else float("nan")
         episode = {
@@ -121,3 +142,24 @@ class TradingMetricsCallback(BaseCallback):
         self.n_episodes += 1
         if self.verbose >= 1:
             logger.info("episode %d (env %d): %s", self.n_episodes, i, {k: round(v, 6) for k, v in episode.items()})
+
+
+def env_periods_per_year(env: Any) -> float:
+    """Bars per year of an env's data (``MarketData.periods_per_year``): a VecEnv's first env, or a gymnasium env.
+
+    An env without ``data`` (not an ``sb3_trading`` env) gives 252 with a warning.
+    """
+    try:
+        if hasattr(env, "get_attr"):  # SB3 VecEnv
+            data = env.get_attr("data", indices=[0])[0]
+        else:
+            data = env.unwrapped.data
+        return check_periods_per_year(data.periods_per_year, "data.periods_per_year")
+    except (AttributeError, TypeError, ValueError) as exc:
+        warnings.warn(
+            f"cannot read the calendar of {type(env).__name__} ({exc}); annualising with {TRADING_DAYS} bars a year: "
+            "pass periods_per_year=",
+            UserWarning,
+            stacklevel=2,
+        )
+        return float(TRADING_DAYS)

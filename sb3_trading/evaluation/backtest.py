@@ -8,6 +8,13 @@ env itself with :class:`RandomPolicy`.
 
 Timing (as in the envs): step ``k`` decides at the close of row ``t[k]``, trades
 there, and is marked at row ``t[k + 1]``; ``returns[k] = equity[k + 1] / equity[k] - 1``.
+
+Calendar and risk-free rate: metrics are annualised with the traded data's
+``MarketData.periods_per_year`` (its calendar, inferred from the timestamps or
+given) unless ``periods_per_year=`` overrides it; ``risk_free`` is an **annual**
+rate (fraction, default 0) whose per-bar rate ``(1 + risk_free) ** (1 / P) - 1``
+Sharpe and Sortino are measured against. Both are stored in the result and in
+its :meth:`BacktestResult.to_dict`, so every report states them.
 """
 
 from __future__ import annotations
@@ -23,9 +30,10 @@ import gymnasium as gym
 import numpy as np
 
 from sb3_trading.data import MarketData
+from sb3_trading.data.calendar import TRADING_DAYS, check_annual_rate
 from sb3_trading.data.yield_market import apy_column
 from sb3_trading.envs.multi_asset import multi_asset_targets
-from sb3_trading.evaluation.metrics import compute_metrics, drawdown_series, infer_periods_per_year
+from sb3_trading.evaluation.metrics import _check_ppy, compute_metrics, drawdown_series, risk_free_per_period
 from sb3_trading.features import FeatureNormalizer
 from sb3_trading.sim import CostModel, Portfolio
 from sb3_trading.sim.accrual import accrue_yield
@@ -55,7 +63,9 @@ class BacktestResult:
     :ivar trades: ``(n, N)`` shares traded at each step, ``positions[k] - positions[k - 1]`` (``positions[-1]``
         = the holdings at the start, which are zero except for envs that invest at reset, e.g. LeveragedPair).
     :ivar cash: ``(n + 1,)`` cash at each mark, account currency.
-    :ivar periods_per_year: the annualisation used for ``metrics``.
+    :ivar periods_per_year: bars per year used to annualise ``metrics`` (the data's calendar unless overridden).
+    :ivar calendar: how ``periods_per_year`` came about (``MarketData.calendar``, or ``"given"``).
+    :ivar risk_free: the **annual** risk-free rate (fraction) of the Sharpe and Sortino in ``metrics``.
     :ivar asset_names: names of the ``N`` columns of ``weights``/``positions``.
     :ivar market: the market the strategy traded on (the whole :class:`MarketData` whose rows ``t`` index),
         used for volatility regimes; not serialised.
@@ -73,8 +83,10 @@ class BacktestResult:
     positions: np.ndarray | None = None
     trades: np.ndarray | None = None
     cash: np.ndarray | None = None
-    periods_per_year: float = 252.0
+    periods_per_year: float = float(TRADING_DAYS)
     asset_names: tuple[str, ...] | None = None
+    calendar: str | None = None
+    risk_free: float = 0.0
     market: MarketData | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -88,13 +100,17 @@ class BacktestResult:
         return drawdown_series(self.returns)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary: name, span, final equity, annualisation and metrics."""
+        """JSON-ready summary: name, span, final equity, calendar (``periods_per_year``, ``calendar``),
+        ``risk_free`` (annual) and its per-bar rate ``risk_free_per_period``, and metrics."""
         summary: dict[str, Any] = {"name": self.name, "start_t": int(self.t[0]), "end_t": int(self.t[-1])}
         if self.timestamps is not None:
             summary["start"] = str(np.datetime_as_string(self.timestamps[0], unit="D"))
             summary["end"] = str(np.datetime_as_string(self.timestamps[-1], unit="D"))
         summary["final_equity"] = float(self.equity[-1])
         summary["periods_per_year"] = float(self.periods_per_year)
+        summary["calendar"] = self.calendar
+        summary["risk_free"] = float(self.risk_free)
+        summary["risk_free_per_period"] = risk_free_per_period(self.risk_free, self.periods_per_year)
         summary["metrics"] = self.metrics
         return summary
 
@@ -125,6 +141,7 @@ def _measured_result(**fields: Any) -> BacktestResult:
         turnover=fields["turnover"],
         costs=fields["costs"],
         weights=fields["weights"],
+        risk_free=fields.get("risk_free", 0.0),
     )
     return BacktestResult(metrics=metrics, **fields)
 
@@ -142,10 +159,11 @@ def _finish(
     start_positions: np.ndarray | None = None,
     cash: np.ndarray | None = None,
     asset_names: Sequence[str] | None = None,
+    risk_free: float = 0.0,
 ) -> BacktestResult:
     returns = equity[1:] / equity[:-1] - 1.0
     timestamps = None if data.timestamps is None else data.timestamps[t]
-    ppy = infer_periods_per_year(data.timestamps) if periods_per_year is None else float(periods_per_year)
+    ppy, calendar = data_calendar(data, periods_per_year)
     trades = None
     if positions is not None:
         before = np.zeros(positions.shape[1]) if start_positions is None else start_positions
@@ -164,8 +182,21 @@ def _finish(
         cash=cash,
         periods_per_year=ppy,
         asset_names=None if asset_names is None else tuple(asset_names),
+        calendar=calendar,
+        risk_free=float(risk_free),
         market=data,
     )
+
+
+def data_calendar(data: MarketData, periods_per_year: float | None = None) -> tuple[float, str]:
+    """``(periods_per_year, calendar)`` of ``data``: its own calendar, or ``periods_per_year`` when given.
+
+    :param data: the market (``MarketData.periods_per_year`` / ``.calendar``).
+    :param periods_per_year: an override; ``None`` uses the data's.
+    """
+    if periods_per_year is None:
+        return float(data.periods_per_year), str(data.calendar)
+    return _check_ppy(periods_per_year), f"given: {float(periods_per_year):g} bars a year"
 
 
 class RandomPolicy:
@@ -233,6 +264,7 @@ def backtest(
     seed: int | None = None,
     periods_per_year: float | None = None,
     *,
+    risk_free: float = 0.0,
     data: MarketData | None = None,
     env_kwargs: Mapping[str, Any] | None = None,
     normalizer: FeatureNormalizer | str | None = _UNSET,
@@ -249,7 +281,10 @@ def backtest(
     :param deterministic: use the policy's deterministic action.
     :param name: label stored in the result.
     :param seed: passed to ``env.reset``.
-    :param periods_per_year: annualisation; inferred from the data's timestamps when ``None``.
+    :param periods_per_year: bars per year of the metrics; ``None`` (default): the env's data's,
+        ``env.unwrapped.data.periods_per_year`` (its calendar).
+    :param risk_free: **annual** risk-free rate, a fraction (``0.04`` = 4 %/year); Sharpe and Sortino are
+        on the excess over its per-bar rate ``(1 + risk_free) ** (1 / P) - 1``.
     :param data: with an env ID: the market to backtest on (required).
     :param env_kwargs: with an env ID: further env arguments.
     :param normalizer: with an env ID (required there): the feature normaliser fitted on the *training*
@@ -259,6 +294,7 @@ def backtest(
     :return: the :class:`BacktestResult`; its ``t`` index rows of the env's data (the slice, with an ID).
     :raises TypeError: for a vectorised env.
     """
+    risk_free = check_annual_rate(risk_free)
     if isinstance(env, str):
         if data is None:
             raise ValueError("backtest(policy, env_id) needs data=MarketData(...) to build the env on")
@@ -271,7 +307,7 @@ def backtest(
         sliced = data if start is None and stop is None else data.slice(start, stop)
         built = make_backtest_env(env, sliced, normalizer, env_kwargs)
         try:
-            return backtest(policy, built, deterministic, name, seed, periods_per_year)
+            return backtest(policy, built, deterministic, name, seed, periods_per_year, risk_free=risk_free)
         finally:
             built.close()
     if isinstance(env, gym.vector.VectorEnv) or hasattr(env, "num_envs"):
@@ -316,6 +352,7 @@ def backtest(
         start_positions=start_positions,
         cash=np.asarray(cash, dtype=np.float64),
         asset_names=getattr(base, "traded_assets", None),
+        risk_free=risk_free,
     )
     if masks_fn is not None or hasattr(base, "action_masks"):
         # masked envs: the share of decisions that chose a masked (no-op) action
@@ -324,14 +361,22 @@ def backtest(
 
 
 def random_baseline(
-    env: gym.Env, seed: int = 0, name: str = "random", periods_per_year: float | None = None
+    env: gym.Env,
+    seed: int = 0,
+    name: str = "random",
+    periods_per_year: float | None = None,
+    *,
+    risk_free: float = 0.0,
 ) -> BacktestResult:
     """Backtest seeded uniformly random actions (:class:`RandomPolicy`, legal ones only on masked envs).
 
     :param env: a single env, as for :func:`backtest` (it is reset with ``seed``).
     :param seed: seeds both the action sampler and ``env.reset``.
+    :param periods_per_year: as :func:`backtest` (default: the env's data's).
+    :param risk_free: annual risk-free rate, as :func:`backtest`.
     """
-    return backtest(RandomPolicy(env.action_space, seed=seed), env, False, name, seed, periods_per_year)
+    policy = RandomPolicy(env.action_space, seed=seed)
+    return backtest(policy, env, False, name, seed, periods_per_year, risk_free=risk_free)
 
 
 TargetFn = Callable[[int, np.ndarray, np.ndarray, Portfolio], np.ndarray]
@@ -347,6 +392,7 @@ def _run_targets(
     costs: CostModel,
     periods_per_year: float | None,
     rates: np.ndarray | None = None,
+    risk_free: float = 0.0,
 ) -> BacktestResult:
     """Trade to ``target_fn(step, equity (1,), prices (1, N), book)`` at each close ``start..stop-1``.
 
@@ -395,6 +441,7 @@ def _run_targets(
         positions=positions,
         cash=cash,
         asset_names=data.asset_names,
+        risk_free=risk_free,
     )
 
 
@@ -404,8 +451,13 @@ def cash_baseline(
     stop: int | None = None,
     initial_cash: float = 1_000_000.0,
     periods_per_year: float | None = None,
+    *,
+    risk_free: float = 0.0,
 ) -> BacktestResult:
-    """Hold cash: zero return every step (cash earns nothing in the accounting core)."""
+    """Hold cash: zero return every step (cash earns nothing in the accounting core).
+
+    With ``risk_free > 0`` its excess return is a constant ``-rf`` per bar, so its Sharpe stays ``0``.
+    """
     stop = data.n_steps - 1 if stop is None else stop
     return _run_targets(
         "cash",
@@ -416,6 +468,7 @@ def cash_baseline(
         initial_cash,
         CostModel(0.0, 0.0),
         periods_per_year,
+        risk_free=risk_free,
     )
 
 
@@ -427,6 +480,8 @@ def buy_and_hold(
     costs: CostModel | None = None,
     periods_per_year: float | None = None,
     rates: np.ndarray | None = None,
+    *,
+    risk_free: float = 0.0,
 ) -> BacktestResult:
     """Invest ``initial_cash / N`` in each asset at the close of ``start`` (paying costs), then hold.
 
@@ -435,8 +490,9 @@ def buy_and_hold(
     :param stop: last marked row (default: the last row).
     :param initial_cash: starting cash, account currency.
     :param costs: frictions (default ``CostModel()``).
-    :param periods_per_year: annualisation (default: inferred from the timestamps).
+    :param periods_per_year: bars per year of the metrics (default: ``data.periods_per_year``).
     :param rates: optional ``(T, N)`` simple yield per bar paid in shares (see :func:`yield_rates`).
+    :param risk_free: annual risk-free rate (fraction) of the Sharpe and Sortino.
     """
     stop = data.n_steps - 1 if stop is None else stop
 
@@ -445,7 +501,9 @@ def buy_and_hold(
             return multi_asset_targets(equity, np.ones_like(prices), prices)
         return book.positions.copy()
 
-    return _run_targets("buy_and_hold", data, start, stop, target, initial_cash, costs or CostModel(), periods_per_year, rates)
+    return _run_targets(
+        "buy_and_hold", data, start, stop, target, initial_cash, costs or CostModel(), periods_per_year, rates, risk_free
+    )
 
 
 def equal_weight(
@@ -456,6 +514,8 @@ def equal_weight(
     costs: CostModel | None = None,
     periods_per_year: float | None = None,
     rates: np.ndarray | None = None,
+    *,
+    risk_free: float = 0.0,
 ) -> BacktestResult:
     """Rebalance to ``E_t / N`` in every asset at every close (paying costs); arguments as :func:`buy_and_hold`."""
     stop = data.n_steps - 1 if stop is None else stop
@@ -469,19 +529,23 @@ def equal_weight(
         costs or CostModel(),
         periods_per_year,
         rates,
+        risk_free,
     )
 
 
-def yield_rates(data: MarketData, periods_per_year: float = 252) -> np.ndarray:
+def yield_rates(data: MarketData, periods_per_year: float | None = None) -> np.ndarray:
     """``(T, N)`` simple yield per bar, ``apy[<asset>] / periods_per_year``, from the data's APY columns.
 
+    :param data: the market with ``apy[<asset>]`` feature columns (annualised yields).
+    :param periods_per_year: bars per year the APY is spread over; ``None``: ``data.periods_per_year``.
     :raises ValueError: if an asset has no ``apy[<asset>]`` feature column.
     """
     missing = [apy_column(a) for a in data.asset_names if apy_column(a) not in data.feature_names]
     if missing:
         raise ValueError(f"data lacks the APY feature columns {missing} (annualised yields, one per asset)")
     columns = [list(data.feature_names).index(apy_column(a)) for a in data.asset_names]
-    return data.features[:, columns] / float(periods_per_year)
+    ppy, _ = data_calendar(data, periods_per_year)
+    return data.features[:, columns] / ppy
 
 
 def env_baselines(
@@ -491,6 +555,8 @@ def env_baselines(
     names: Sequence[str] = BASELINES,
     periods_per_year: float | None = None,
     random_seed: int | None = None,
+    *,
+    risk_free: float = 0.0,
 ) -> dict[str, BacktestResult]:
     """The baselines of an env's backtest, on the same rows, assets, cash and costs.
 
@@ -504,8 +570,9 @@ def env_baselines(
     :param start: first decision row (``result.t[0]``).
     :param stop: last marked row (``result.t[-1]``).
     :param names: any of ``"cash"``, ``"buy_and_hold"``, ``"equal_weight"``, ``"random"``.
-    :param periods_per_year: annualisation (default: inferred).
+    :param periods_per_year: bars per year of the metrics (default: the env's data's calendar).
     :param random_seed: seed of the random baseline (default 0 when ``"random"`` is named).
+    :param risk_free: annual risk-free rate (fraction) of the Sharpe and Sortino.
     :return: ``{name: result}`` in the order of ``names``.
     """
     from sb3_trading.envs.yield_allocation import YieldAllocationEnv
@@ -518,20 +585,22 @@ def env_baselines(
     traded = data.select_assets(list(getattr(base, "traded_assets", data.asset_names)))
     costs: CostModel = getattr(base, "costs", CostModel())
     initial_cash = float(getattr(base, "initial_cash", 1_000_000.0))
-    rates = yield_rates(traded, base.periods_per_year) if isinstance(base, YieldAllocationEnv) else None
+    # the env's own accrual calendar (YieldAllocation spreads its APYs over it), else the data's
+    rates = yield_rates(traded, getattr(base, "periods_per_year", None)) if isinstance(base, YieldAllocationEnv) else None
+    ppy, rf = periods_per_year, risk_free
     results: dict[str, BacktestResult] = {}
     for name in names:
         if name == "cash":
-            result = cash_baseline(traded, start, stop, initial_cash, periods_per_year)
+            result = cash_baseline(traded, start, stop, initial_cash, ppy, risk_free=rf)
         elif name == "buy_and_hold":
-            result = buy_and_hold(traded, start, stop, initial_cash, costs, periods_per_year, rates)
+            result = buy_and_hold(traded, start, stop, initial_cash, costs, ppy, rates, risk_free=rf)
         elif name == "equal_weight":
-            result = equal_weight(traded, start, stop, initial_cash, costs, periods_per_year, rates)
+            result = equal_weight(traded, start, stop, initial_cash, costs, ppy, rates, risk_free=rf)
         else:
-            result = random_baseline(env, 0 if random_seed is None else random_seed, periods_per_year=periods_per_year)
+            result = random_baseline(env, 0 if random_seed is None else random_seed, periods_per_year=ppy, risk_free=rf)
         results[name] = dataclasses.replace(result, market=data)
     if random_seed is not None and "random" not in names:
-        results["random"] = random_baseline(env, random_seed, periods_per_year=periods_per_year)
+        results["random"] = random_baseline(env, random_seed, periods_per_year=ppy, risk_free=rf)
     return results
 
 
@@ -542,12 +611,17 @@ def concat_results(results: Sequence[BacktestResult], name: str | None = None) -
     first start row followed by every result's mark rows, so it may jump between pieces. Costs, cash
     and positions are rescaled to the stitched equity of each piece.
 
-    :param results: results in time order, with the same assets.
+    :param results: results in time order, with the same assets, calendar and risk-free rate.
     :param name: label (default: the first result's).
+    :raises ValueError: no results, or results annualised with different ``periods_per_year`` / ``risk_free``.
     """
     if not results:
         raise ValueError("concat_results needs at least one result")
     first = results[0]
+    for attr in ("periods_per_year", "risk_free"):
+        values = sorted({float(getattr(r, attr)) for r in results})
+        if len(values) > 1:
+            raise ValueError(f"concat_results needs results with one {attr}, got {values}: backtest them on the same data")
     returns = np.concatenate([r.returns for r in results])
     equity = first.equity[0] * np.concatenate([[1.0], np.cumprod(1.0 + returns)])
     scale = np.concatenate(
@@ -581,5 +655,7 @@ def concat_results(results: Sequence[BacktestResult], name: str | None = None) -
         cash=cash,
         periods_per_year=ppy,
         asset_names=first.asset_names,
+        calendar=first.calendar,
+        risk_free=first.risk_free,
         market=first.market,
     )

@@ -15,6 +15,11 @@ the statistic over ``n_boot`` resamples. ``mean_block`` defaults to
 ``n ** (1/3)`` (the rate-optimal order for variance estimation; Politis & White
 (2004) give a data-driven constant). Index generation is vectorised: one
 ``(n_boot, n)`` array, no Python loop over resamples.
+
+Annualisation and the risk-free rate follow :func:`~sb3_trading.evaluation.metrics.compute_metrics`:
+``periods_per_year`` is the data's calendar (``BacktestResult.periods_per_year``), and
+``risk_free`` is an **annual** rate (fraction) whose per-bar rate ``(1 + risk_free) ** (1 / P) - 1``
+the Sharpe ratio's excess returns are measured over.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from sb3_trading.evaluation.metrics import TRADING_DAYS, _check_ppy, _returns
+from sb3_trading.evaluation.metrics import TRADING_DAYS, _check_ppy, _returns, risk_free_per_period
 
 #: a statistic maps returns ``(..., n)`` to values ``(...)`` along the last axis
 Statistic = Callable[[np.ndarray], np.ndarray]
@@ -135,12 +140,17 @@ def stationary_bootstrap_ci(
 
 
 # ----------------------------------------------------------------------------- vectorised statistics
-def sharpe_statistic(periods_per_year: float = TRADING_DAYS) -> Statistic:
-    """Vectorised annualised Sharpe ``mean / std(ddof=1) * sqrt(P)`` along the last axis (``0`` if flat)."""
+def sharpe_statistic(periods_per_year: float = TRADING_DAYS, risk_free: float = 0.0) -> Statistic:
+    """Vectorised annualised Sharpe ``mean(x - rf) / std(x - rf, ddof=1) * sqrt(P)`` along the last axis (``0`` if flat).
+
+    :param periods_per_year: ``P``.
+    :param risk_free: **annual** risk-free rate (fraction); ``rf = (1 + risk_free) ** (1 / P) - 1`` per bar.
+    """
     scale = math.sqrt(_check_ppy(periods_per_year))
+    rf = risk_free_per_period(risk_free, periods_per_year)
 
     def sharpe(x: np.ndarray) -> np.ndarray:
-        mean, std = x.mean(axis=-1), x.std(axis=-1, ddof=1)
+        mean, std = x.mean(axis=-1) - rf, x.std(axis=-1, ddof=1)
         ok = std > 1e-15
         return np.where(ok, mean / np.where(ok, std, 1.0), 0.0) * scale
 
@@ -172,9 +182,15 @@ def sharpe_ci(
     mean_block: float | None = None,
     alpha: float = 0.1,
     seed: int | np.random.Generator | None = None,
+    *,
+    risk_free: float = 0.0,
 ) -> BootstrapCI:
-    """Stationary-bootstrap CI of the annualised Sharpe ratio (see :func:`stationary_bootstrap_ci`)."""
-    return stationary_bootstrap_ci(returns, sharpe_statistic(periods_per_year), n_boot, mean_block, alpha, seed)
+    """Stationary-bootstrap CI of the annualised Sharpe ratio (see :func:`stationary_bootstrap_ci`).
+
+    :param risk_free: **annual** risk-free rate (fraction) of the excess returns, as :func:`sharpe_statistic`.
+    """
+    statistic = sharpe_statistic(periods_per_year, risk_free)
+    return stationary_bootstrap_ci(returns, statistic, n_boot, mean_block, alpha, seed)
 
 
 def return_ci(
@@ -203,16 +219,20 @@ def metric_cis(
     mean_block: float | None = None,
     alpha: float = 0.1,
     seed: int | None = 0,
+    *,
+    risk_free: float = 0.0,
 ) -> dict[str, Any]:
     """CIs of ``sharpe``, ``total_return`` and ``annual_return`` (same resamples' seed for each), as dicts.
 
     A series shorter than 2 returns gives ``{}``.
+
+    :param risk_free: **annual** risk-free rate (fraction) of the Sharpe ratio's excess returns.
     """
     r = _returns(returns)
     if r.size < 2:
         return {}
     return {
-        "sharpe": sharpe_ci(r, periods_per_year, n_boot, mean_block, alpha, seed).to_dict(),
+        "sharpe": sharpe_ci(r, periods_per_year, n_boot, mean_block, alpha, seed, risk_free=risk_free).to_dict(),
         "total_return": return_ci(r, "total", periods_per_year, n_boot, mean_block, alpha, seed).to_dict(),
         "annual_return": return_ci(r, "annual", periods_per_year, n_boot, mean_block, alpha, seed).to_dict(),
     }

@@ -1,8 +1,28 @@
 r"""Performance metrics of a per-period simple return series.
 
 Definitions follow empyrical / quantstats (sample standard deviation,
-``ddof=1``; zero risk-free rate unless given; ``P`` = periods per year, ``n`` =
-number of returns ``r_1 .. r_n``, equity curve ``E_0 = 1, E_k = prod_{j<=k} (1 + r_j)``):
+``ddof=1``; ``P`` = periods (bars) per year, ``n`` = number of returns
+``r_1 .. r_n``, equity curve ``E_0 = 1, E_k = prod_{j<=k} (1 + r_j)``).
+
+The calendar and the risk-free rate
+-----------------------------------
+``P`` comes from the data: :attr:`MarketData.periods_per_year
+<sb3_trading.data.MarketData>`, inferred from its timestamps by
+:func:`sb3_trading.data.calendar.infer_calendar` (252 exchange days, 365 for
+daily 7-day data, 8,760 for hourly 24/7 bars, ...); :func:`infer_periods_per_year`
+and :data:`TRADING_DAYS` are re-exported from there. The backtester and
+everything above it read it off the env's data, so nobody passes it by hand.
+
+``risk_free`` of :func:`compute_metrics` (and of the backtester, reports and the
+CLI's ``--risk-free``) is an **annual** effective rate as a fraction (``0.04`` =
+4 %/year), default 0. It becomes the rate of one bar of the calendar,
+compounding (:func:`~sb3_trading.data.calendar.per_bar_rate`)::
+
+    rf = (1 + risk_free) ** (1 / P) - 1
+
+and Sharpe and Sortino are computed on the excess returns ``r - rf``. The
+low-level :func:`sharpe_ratio` and :func:`sortino_ratio` keep empyrical's
+signature: their ``risk_free`` is that **per-period** ``rf`` already.
 
 ===========================  ==========================================================================
 key                          definition (unit)
@@ -10,7 +30,7 @@ key                          definition (unit)
 ``total_return``             ``E_n - 1`` (fraction)
 ``annual_return``            CAGR ``E_n ** (P / n) - 1``; ``-1`` once equity is ``<= 0`` (fraction/year)
 ``annual_volatility``        ``std(r, ddof=1) * sqrt(P)`` (fraction/sqrt(year))
-``sharpe``                   ``mean(r - rf) / std(r, ddof=1) * sqrt(P)``
+``sharpe``                   ``mean(r - rf) / std(r - rf, ddof=1) * sqrt(P)`` (``rf`` per bar, above)
 ``sortino``                  ``mean(r - rf) / DD * sqrt(P)`` with the downside deviation
                              ``DD = sqrt(mean(min(r - rf, 0) ** 2))`` over *all* bars (empyrical)
 ``max_drawdown``             ``max_k (1 - E_k / max_{j<=k} E_j)``, a positive fraction in ``[0, 1]``
@@ -51,41 +71,20 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
-TRADING_DAYS = 252
+# the calendar has one home, the data layer; TRADING_DAYS and infer_periods_per_year are re-exported here
+from sb3_trading.data.calendar import TRADING_DAYS as TRADING_DAYS
+from sb3_trading.data.calendar import check_annual_rate, per_bar_rate
+from sb3_trading.data.calendar import infer_periods_per_year as infer_periods_per_year
+
 #: tail probability of ``var_5`` / ``cvar_5``
 TAIL = 0.05
 #: relative slack below the running peak that still counts as "at the peak" (float rounding)
 PEAK_RTOL = 1e-12
 
 ArrayLike = Sequence[float] | np.ndarray
-
-
-def infer_periods_per_year(timestamps: Sequence[Any] | np.ndarray | None, default: int = TRADING_DAYS) -> float:
-    """Bars per year from the median spacing of ``timestamps``.
-
-    Daily bars (spacing ~1 calendar day, weekends skipped) give 252, weekly 52,
-    monthly 12; intraday bars give 252 times the median number of bars per day.
-
-    :param timestamps: ``(T,)`` datetimes, or ``None`` to get ``default``.
-    :param default: returned when there are too few timestamps to tell.
-    """
-    if timestamps is None or len(timestamps) < 3:
-        return float(default)
-    ts = np.asarray(timestamps, dtype="datetime64[ns]")
-    spacing_days = float(np.median(np.diff(ts)) / np.timedelta64(1, "D"))
-    if spacing_days >= 20:
-        return 12.0
-    if spacing_days >= 5:
-        return 52.0
-    if spacing_days >= 0.9:
-        return float(TRADING_DAYS)
-    days = ts.astype("datetime64[D]")
-    _, counts = np.unique(days, return_counts=True)
-    return float(TRADING_DAYS * np.median(counts))
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -104,9 +103,24 @@ def _returns(returns: ArrayLike, name: str = "returns") -> np.ndarray:
 
 
 def _check_ppy(periods_per_year: float) -> float:
-    if not (isinstance(periods_per_year, (int, float, np.integer, np.floating)) and periods_per_year > 0):
-        raise ValueError(f"periods_per_year must be a number > 0, got {periods_per_year!r}")
+    if isinstance(periods_per_year, bool) or not isinstance(periods_per_year, (int, float, np.integer, np.floating)):
+        raise ValueError(f"periods_per_year must be a number > 0 (bars per year, e.g. 252), got {periods_per_year!r}")
+    if not (math.isfinite(periods_per_year) and periods_per_year > 0):
+        raise ValueError(f"periods_per_year must be a finite number > 0 (bars per year, e.g. 252), got {periods_per_year!r}")
     return float(periods_per_year)
+
+
+def risk_free_per_period(risk_free: float, periods_per_year: float) -> float:
+    """The per-bar risk-free return of an **annual** ``risk_free`` on a calendar of ``periods_per_year`` bars.
+
+    ``(1 + risk_free) ** (1 / P) - 1`` (:func:`~sb3_trading.data.calendar.per_bar_rate`); ``0.0`` for ``0``.
+
+    :param risk_free: annual effective rate, a fraction (``0.04`` = 4 %/year).
+    :param periods_per_year: ``P``.
+    :raises ValueError: a rate ``<= -1`` or not finite, ``P <= 0``.
+    """
+    rate = check_annual_rate(risk_free, "risk_free")
+    return per_bar_rate(rate, _check_ppy(periods_per_year)) if rate else 0.0
 
 
 def equity_curve(returns: ArrayLike, start: float = 1.0) -> np.ndarray:
@@ -160,7 +174,8 @@ def sharpe_ratio(returns: ArrayLike, periods_per_year: float = TRADING_DAYS, ris
 
     :param returns: ``(n,)`` per-period simple returns.
     :param periods_per_year: ``P``.
-    :param risk_free: risk-free return *per period* (as empyrical), default 0.
+    :param risk_free: risk-free return **per period** (as empyrical), default 0. For an annual rate use
+        ``risk_free_per_period(annual, P)`` or :func:`compute_metrics` (which takes the annual rate).
     :return: the ratio; ``0.0`` when the standard deviation is zero (flat series, one bar).
     """
     excess = _returns(returns) - risk_free
@@ -175,7 +190,12 @@ def downside_deviation(returns: ArrayLike, target: float = 0.0) -> float:
 
 
 def sortino_ratio(returns: ArrayLike, periods_per_year: float = TRADING_DAYS, risk_free: float = 0.0) -> float:
-    """Annualised Sortino ratio ``mean(r - rf) / downside_deviation(r, rf) * sqrt(P)``; ``0.0`` without downside."""
+    """Annualised Sortino ratio ``mean(r - rf) / downside_deviation(r, rf) * sqrt(P)``; ``0.0`` without downside.
+
+    :param returns: ``(n,)`` per-period simple returns.
+    :param periods_per_year: ``P``.
+    :param risk_free: risk-free return **per period** ``rf`` (as empyrical; the target of the downside), default 0.
+    """
     r = _returns(returns)
     return _ratio(float(np.mean(r - risk_free)), downside_deviation(r, risk_free)) * math.sqrt(_check_ppy(periods_per_year))
 
@@ -279,12 +299,19 @@ def exposure(weights: np.ndarray | Sequence[Sequence[float]]) -> tuple[float, fl
     return float(np.mean(np.abs(w).sum(axis=1))), float(np.mean(w.sum(axis=1)))
 
 
-def rolling_sharpe(returns: ArrayLike, window: int, periods_per_year: float = TRADING_DAYS) -> np.ndarray:
+def rolling_sharpe(
+    returns: ArrayLike, window: int, periods_per_year: float = TRADING_DAYS, risk_free: float = 0.0
+) -> np.ndarray:
     """Trailing Sharpe ratio over ``window`` bars, ``(n,)``: entry ``k`` uses ``r[k-window+1 .. k]``.
 
     The first ``window - 1`` entries are NaN (not enough bars); a flat window gives ``0.0``.
+
+    :param returns: ``(n,)`` per-period simple returns.
+    :param window: bars per window (``>= 2``).
+    :param periods_per_year: ``P``.
+    :param risk_free: **annual** risk-free rate (fraction), taken off each bar as ``(1 + rf) ** (1 / P) - 1``.
     """
-    r = _returns(returns)
+    r = _returns(returns) - risk_free_per_period(risk_free, periods_per_year)
     if not isinstance(window, (int, np.integer)) or window < 2:
         raise ValueError(f"window must be an integer >= 2, got {window!r}")
     out = np.full(r.size, np.nan)
@@ -304,19 +331,25 @@ def compute_metrics(
     turnover: ArrayLike | None = None,
     costs: ArrayLike | None = None,
     weights: np.ndarray | None = None,
+    *,
+    risk_free: float = 0.0,
 ) -> dict[str, float]:
     """Summary metrics of a simple-return series (keys and definitions in the module docstring).
 
     :param returns: ``(n,)`` per-period simple returns (``0.01`` = 1 %).
-    :param periods_per_year: bars per year used to annualise (see :func:`infer_periods_per_year`).
+    :param periods_per_year: bars per year used to annualise (the data's ``MarketData.periods_per_year``;
+        see :func:`~sb3_trading.data.calendar.infer_calendar`).
     :param turnover: optional ``(n,)`` per-period turnover (traded notional / equity).
     :param costs: optional ``(n,)`` per-period costs in currency (summed into ``total_costs``).
     :param weights: optional ``(n, N)`` position weights held over each period (``exposure``, ``net_exposure``).
+    :param risk_free: **annual** risk-free rate as a fraction (``0.04`` = 4 %/year); Sharpe and Sortino use the
+        excess returns over its per-bar rate ``(1 + risk_free) ** (1 / P) - 1``. Other metrics ignore it.
     :return: a dict of finite floats (``annual_return``/``calmar`` may be ``inf`` on overflow, with a warning).
-    :raises ValueError: empty or non-finite returns, ``periods_per_year <= 0``.
+    :raises ValueError: empty or non-finite returns, ``periods_per_year <= 0``, ``risk_free <= -1``.
     """
     r = _returns(returns)
     ppy = _check_ppy(periods_per_year)
+    rf = risk_free_per_period(risk_free, ppy)
     periods = drawdown_periods(r)
     mdd = max_drawdown(r)
     cagr = annual_return(r, ppy)
@@ -325,8 +358,8 @@ def compute_metrics(
         "total_return": float(np.prod(1.0 + r)) - 1.0,
         "annual_return": cagr,
         "annual_volatility": annual_volatility(r, ppy),
-        "sharpe": sharpe_ratio(r, ppy),
-        "sortino": sortino_ratio(r, ppy),
+        "sharpe": sharpe_ratio(r, ppy, rf),
+        "sortino": sortino_ratio(r, ppy, rf),
         "max_drawdown": mdd,
         "max_drawdown_duration": float(max(periods, key=lambda p: p["depth"])["duration"]) if periods else 0.0,
         "longest_drawdown": float(max((p["duration"] for p in periods), default=0.0)),

@@ -148,7 +148,11 @@ def regime_breakdown(
         entry: dict[str, float] = {"n_periods": float(count), "share": count / labelled if labelled else 0.0}
         if count:
             turnover = result.turnover[mask]
-            entry.update(compute_metrics(result.returns[mask], result.periods_per_year, turnover, result.costs[mask]))
+            entry.update(
+                compute_metrics(
+                    result.returns[mask], result.periods_per_year, turnover, result.costs[mask], risk_free=result.risk_free
+                )
+            )
         table[name] = entry
     return {
         "method": method,

@@ -3,7 +3,10 @@
 :func:`write_report` takes named :class:`~sb3_trading.evaluation.backtest.BacktestResult` s (the
 agent first, then its baselines) and writes, atomically, into ``output_dir``:
 
-* ``report.json`` — per strategy: span, metrics, stationary-bootstrap CIs of Sharpe, total and
+* ``report.json`` — ``calendar`` (``periods_per_year`` and how it was obtained: the data's
+  calendar, inferred from its timestamps or given) and ``risk_free`` (the annual rate, its per-bar
+  rate ``(1 + risk_free) ** (1 / periods_per_year) - 1`` and that formula) the metrics use; per
+  strategy: span, the same calendar and rate, metrics, stationary-bootstrap CIs of Sharpe, total and
   annual return, the volatility-regime table; the plots' file names; ``extra`` as ``config``.
 * ``equity.png`` (equity of every strategy, rebased to 1), ``drawdown.png``,
   ``rolling_sharpe.png`` and ``positions.png`` (the first strategy's weights and gross exposure).
@@ -31,13 +34,15 @@ import numpy as np
 
 from sb3_trading.evaluation.backtest import BacktestResult
 from sb3_trading.evaluation.bootstrap import metric_cis
-from sb3_trading.evaluation.metrics import rolling_sharpe
+from sb3_trading.evaluation.metrics import risk_free_per_period, rolling_sharpe
 from sb3_trading.evaluation.regimes import REGIMES, regime_breakdown
 from sb3_trading.utils import atomic_write, atomic_write_json
 from sb3_trading.version import __version__
 
 logger = logging.getLogger(__name__)
 
+#: how an annual risk-free rate becomes a per-bar rate (stated in every report)
+RISK_FREE_FORMULA = "risk_free_per_period = (1 + risk_free) ** (1 / periods_per_year) - 1"
 REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"
 PLOTS = ("equity", "drawdown", "rolling_sharpe", "positions")
@@ -130,9 +135,8 @@ def _plot_all(results: Mapping[str, BacktestResult], output_dir: Path, rolling_w
     fig, ax = new_axes(f"Rolling Sharpe ({rolling_window} bars, annualised)", "Sharpe")
     for name, r in results.items():
         if r.n_steps >= 1:
-            ax.plot(
-                _x_axis(r, use_time)[1:], rolling_sharpe(r.returns, rolling_window, r.periods_per_year), label=name, lw=1.0
-            )
+            sharpe = rolling_sharpe(r.returns, rolling_window, r.periods_per_year, r.risk_free)
+            ax.plot(_x_axis(r, use_time)[1:], sharpe, label=name, lw=1.0)
     ax.axhline(0.0, color="black", lw=0.6)
     ax.legend(loc="best", fontsize="small")
     paths["rolling_sharpe"] = _save_figure(fig, output_dir / "rolling_sharpe.png")
@@ -155,6 +159,44 @@ def _fmt(value: Any, spec: str) -> str:
     return spec.format(value)
 
 
+def calendar_summary(results: Mapping[str, BacktestResult]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``calendar`` and ``risk_free`` entries of a report, from its results (the first one's, with the
+    others' values listed when they differ).
+
+    :return: ``({"periods_per_year", "calendar"[, "by_strategy"]}, {"annual", "per_period", "formula"[, "by_strategy"]})``.
+    """
+    first = next(iter(results.values()))
+    calendar: dict[str, Any] = {"periods_per_year": float(first.periods_per_year), "calendar": first.calendar}
+    if first.market is not None and getattr(first.market, "timezone", None):
+        calendar["timezone"] = first.market.timezone
+    risk_free: dict[str, Any] = {
+        "annual": float(first.risk_free),
+        "per_period": risk_free_per_period(first.risk_free, first.periods_per_year),
+        "formula": RISK_FREE_FORMULA,
+    }
+    if len({float(r.periods_per_year) for r in results.values()}) > 1:
+        calendar["by_strategy"] = {name: float(r.periods_per_year) for name, r in results.items()}
+    if len({float(r.risk_free) for r in results.values()}) > 1:
+        risk_free["by_strategy"] = {name: float(r.risk_free) for name, r in results.items()}
+    return calendar, risk_free
+
+
+def describe_calendar(report: Mapping[str, Any]) -> str:
+    """One line stating a report's calendar and risk-free rate, e.g.
+    ``calendar: 8760 bars/year (intraday bars, 24/7: ...); risk-free rate 4.00%/year = 0.000448% per bar``."""
+    calendar = report.get("calendar") or {}
+    rf = report.get("risk_free") or {}
+    ppy = calendar.get("periods_per_year")
+    text = f"calendar: {ppy:g} bars/year" if ppy is not None else "calendar: unknown"
+    if calendar.get("calendar"):
+        text += f" ({calendar['calendar']})"
+    annual = rf.get("annual", 0.0) or 0.0
+    text += f"; risk-free rate {annual:.2%}/year"
+    if annual:
+        text += f" = {rf.get('per_period', 0.0):.6%} per bar; Sharpe and Sortino on excess returns"
+    return text
+
+
 def _html(report: dict[str, Any], plots: Mapping[str, Path]) -> str:
     esc = html.escape
     strategies: dict[str, Any] = report["strategies"]
@@ -169,6 +211,8 @@ def _html(report: dict[str, Any], plots: Mapping[str, Path]) -> str:
         "</head><body>",
         f"<h1>{esc(report['title'])}</h1>",
         f"<p>Generated {esc(report['created'])} by sb3_trading {esc(report['sb3_trading_version'])}.</p>",
+        f'<p class="calendar">{esc(describe_calendar(report))}. Metrics are annualised with periods_per_year; '
+        f"the per-bar risk-free rate is <code>{esc(RISK_FREE_FORMULA)}</code>.</p>",
         "<h2>Metrics</h2><table><tr><th>strategy</th><th>span</th>"
         + "".join(f"<th>{esc(header)}</th>" for _, header, _ in TABLE_METRICS)
         + "</tr>",
@@ -286,7 +330,9 @@ def write_report(
         entry = result.to_dict()
         entry["name"] = name
         if n_boot:
-            entry["ci"] = metric_cis(result.returns, result.periods_per_year, n_boot, mean_block, alpha, seed)
+            entry["ci"] = metric_cis(
+                result.returns, result.periods_per_year, n_boot, mean_block, alpha, seed, risk_free=result.risk_free
+            )
         if regimes and result.market is not None and result.n_steps >= 3:
             entry["regimes"] = regime_breakdown(result, window=regime_window, method=regime_method, seed=seed)
         strategies[name] = entry
@@ -297,10 +343,13 @@ def write_report(
         window = rolling_window or int(np.clip(n_min // 4, 2, 63))
         plot_paths = _plot_all(results, out, window)
 
+    calendar, risk_free = calendar_summary(results)
     report: dict[str, Any] = {
         "title": title,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "sb3_trading_version": __version__,
+        "calendar": calendar,
+        "risk_free": risk_free,
         "config": dict(extra or {}),
         "bootstrap": {"n_boot": n_boot, "alpha": alpha, "mean_block": mean_block, "seed": seed} if n_boot else None,
         "strategies": strategies,

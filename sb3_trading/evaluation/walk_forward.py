@@ -15,6 +15,10 @@ For fold ``k`` with rows ``[train_start, train_end)`` and ``[test_start, test_en
 The aggregate reports each metric's mean, standard deviation, minimum and maximum over the
 folds, the metrics of the *stitched* out-of-sample path (all test blocks compounded in order),
 and in how many folds the agent's Sharpe beat each baseline's.
+
+Every metric is annualised with the data's calendar (``data.periods_per_year``, carried into
+each fold's slice) and measured against the annual ``risk_free`` rate (default 0); ``config``
+records both.
 """
 
 from __future__ import annotations
@@ -31,7 +35,15 @@ import gymnasium as gym
 import numpy as np
 
 from sb3_trading.data import MarketData
-from sb3_trading.evaluation.backtest import BacktestResult, backtest, concat_results, env_baselines, make_backtest_env
+from sb3_trading.data.calendar import check_annual_rate
+from sb3_trading.evaluation.backtest import (
+    BacktestResult,
+    backtest,
+    concat_results,
+    data_calendar,
+    env_baselines,
+    make_backtest_env,
+)
 from sb3_trading.evaluation.splits import walk_forward_bounds
 
 logger = logging.getLogger(__name__)
@@ -141,6 +153,7 @@ def walk_forward(
     output_dir: str | Path | None = None,
     baselines: Sequence[str] = WALK_FORWARD_BASELINES,
     periods_per_year: float | None = None,
+    risk_free: float = 0.0,
 ) -> WalkForwardResult:
     """Train ``algo`` on each walk-forward training window and backtest it on the test block after it.
 
@@ -162,7 +175,8 @@ def walk_forward(
     :param device: torch device.
     :param output_dir: when given, each fold's ``model.zip`` and ``normalizer.json`` go to ``fold_<k>/``.
     :param baselines: baselines per test block (see :func:`~sb3_trading.evaluation.backtest.env_baselines`).
-    :param periods_per_year: annualisation (default: inferred from the timestamps).
+    :param periods_per_year: bars per year of the metrics (default: ``data.periods_per_year``, its calendar).
+    :param risk_free: **annual** risk-free rate (fraction) of the Sharpe and Sortino ratios.
     :return: the :class:`WalkForwardResult`.
     """
     from stable_baselines3.common.env_util import make_vec_env
@@ -178,9 +192,11 @@ def walk_forward(
         raise TypeError(f"data must be a MarketData, got {type(data).__name__}")
     if timesteps < 1 or n_envs < 1:
         raise ValueError(f"timesteps and n_envs must be >= 1, got {timesteps} and {n_envs}")
+    risk_free = check_annual_rate(risk_free)
     env_kwargs = dict(env_kwargs or {})
     env_kwargs.pop("normalizer", None)
     bounds = walk_forward_bounds(data.n_steps, n_splits, train_size, test_size, purge, embargo, expanding)
+    ppy, calendar = data_calendar(data, periods_per_year)
     config = {
         "algo": algo_name,
         "env_id": env_id,
@@ -197,6 +213,9 @@ def walk_forward(
         "env_kwargs": env_kwargs,
         "hyperparams": dict(hyperparams or {}),
         "n_rows": data.n_steps,
+        "periods_per_year": ppy,
+        "calendar": calendar,
+        "risk_free": risk_free,
     }
     folds: list[FoldResult] = []
     for k, (train_start, train_end, test_start, test_end) in enumerate(bounds):
@@ -237,9 +256,13 @@ def walk_forward(
         offset = context_start
         test_env = make_backtest_env(env_id, data.slice(context_start, test_end), normalizer, env_kwargs)
         try:
-            agent = backtest(model, test_env, deterministic=True, name=algo_name, periods_per_year=periods_per_year)
+            agent = backtest(
+                model, test_env, deterministic=True, name=algo_name, periods_per_year=periods_per_year, risk_free=risk_free
+            )
             start_t, stop_t = int(agent.t[0]), int(agent.t[-1])
-            fold_baselines = env_baselines(test_env, start_t, stop_t, baselines, periods_per_year) if baselines else {}
+            fold_baselines = (
+                env_baselines(test_env, start_t, stop_t, baselines, periods_per_year, risk_free=risk_free) if baselines else {}
+            )
         finally:
             test_env.close()
         agent = dataclasses.replace(agent, t=agent.t + offset, market=data)

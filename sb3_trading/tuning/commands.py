@@ -25,6 +25,7 @@ DEFAULT_OUTPUT_DIR = "runs/tune"
 
 def add_tune_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add ``sb3-trading tune``'s arguments to ``parser`` (a subparser)."""
+    from sb3_trading.evaluation.commands import add_data_arguments, add_risk_free_argument
     from sb3_trading.training import DEFAULT_ENV_ID
 
     parser.add_argument("--env", default=DEFAULT_ENV_ID, help="registered env ID (default: %(default)s)")
@@ -49,7 +50,8 @@ def add_tune_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the data, of every trial's training and of the sampler")
     parser.add_argument("--n-envs", type=int, default=4, help="parallel training envs per trial (default: %(default)s)")
-    parser.add_argument("--data", dest="data_path", default=None, help="CSV or parquet market file (default: synthetic)")
+    add_data_arguments(parser)
+    add_risk_free_argument(parser)
     parser.add_argument(
         "--output-dir", default=DEFAULT_OUTPUT_DIR, help="folder of the SQLite study and best_<algo>.yml (default: runs/tune)"
     )
@@ -114,6 +116,7 @@ def run_tune_command(
 def tune_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """Run :func:`run_tune_command` from :func:`add_tune_arguments`' namespace."""
     from sb3_trading.cli import parse_kwargs
+    from sb3_trading.evaluation.commands import data_arg
 
     choices = parse_kwargs(args.choices, "--choices")
     for key, value in choices.items():
@@ -132,7 +135,9 @@ def tune_from_args(args: argparse.Namespace) -> dict[str, Any]:
         seed=args.seed,
         n_envs=args.n_envs,
         env_kwargs=parse_kwargs(args.env_kwargs, "--env-kwargs"),
-        data_path=args.data_path,
+        data_path=data_arg(args.data_path),
+        join=args.join,
+        risk_free=args.risk_free,
         device=args.device,
         worker_id=args.worker_id,
         choices=choices or None,

@@ -40,6 +40,7 @@ from sb3_trading.algos import get_algo
 from sb3_trading.callbacks import BacktestEvalCallback
 from sb3_trading.callbacks.backtest_eval import LOWER_IS_BETTER, known_metrics
 from sb3_trading.data import MarketData
+from sb3_trading.data.calendar import check_annual_rate
 from sb3_trading.envs.registration import check_env_id
 from sb3_trading.evaluation import make_backtest_env
 from sb3_trading.training import DEFAULT_HYPERPARAMS, split_train_test
@@ -134,6 +135,8 @@ class TradingObjective:
     :param metric: validation metric (``sharpe``; lower-is-better metrics are negated).
     :param score: ``"last"`` (the final model's validation score) or ``"best"`` (the best evaluation).
     :param worker_id: recorded in each trial's ``user_attrs["worker_id"]``; default ``<hostname>-<pid>``.
+    :param risk_free: **annual** risk-free rate (fraction) of the validation Sharpe/Sortino; validation metrics
+        are annualised with the data's calendar (``data.periods_per_year``).
     """
 
     def __init__(
@@ -154,8 +157,10 @@ class TradingObjective:
         metric: str = "sharpe",
         score: str = "last",
         worker_id: str | None = None,
+        risk_free: float = 0.0,
     ) -> None:
         self.env_id = check_env_id(env_id)
+        self.risk_free = check_annual_rate(risk_free)
         self.algo, self.algo_class = get_algo(algo)
         for name, value, minimum in (("timesteps", timesteps, 1), ("eval_freq", eval_freq, 1), ("n_envs", n_envs, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -178,7 +183,7 @@ class TradingObjective:
 
         train_all, self.test_data = split_train_test(data, test_fraction)
         self.train_data, validation = train_all.split(1.0 - validation_fraction)
-        probe = gym.make(self.env_id, data=self.train_data, **self.env_kwargs)
+        probe = gym.make(self.env_id, data=self.train_data, normalizer="fit", **self.env_kwargs)
         try:
             #: feature normaliser fitted on the training fold only
             self.normalizer = probe.unwrapped.normalizer
@@ -231,7 +236,9 @@ class TradingObjective:
         start = time.perf_counter()
         try:
             model = self.algo_class(policy, vec_env, seed=self.seed, device=self.device, verbose=0, **hyperparams)
-            callback = TrialEvalCallback(trial, eval_env, eval_freq=max(self.eval_freq // self.n_envs, 1), metric=self.metric)
+            callback = TrialEvalCallback(
+                trial, eval_env, eval_freq=max(self.eval_freq // self.n_envs, 1), metric=self.metric, risk_free=self.risk_free
+            )
             model.learn(total_timesteps=self.timesteps, callback=callback)
             trial.set_user_attr("trained_timesteps", int(model.num_timesteps))
             if callback.is_pruned:
@@ -270,6 +277,8 @@ class TradingObjective:
             "metric": self.metric,
             "score": self.score,
             "lower_is_better": self.metric in LOWER_IS_BETTER,
+            "periods_per_year": float(self.validation_data.periods_per_year),
+            "risk_free": self.risk_free,
         }
 
 

@@ -302,6 +302,11 @@ def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
 
 
+#: settings recorded on studies since they exist, with the value studies created before ran with
+#: (trial Sharpe ratios then had no risk-free rate and were annualised with 252 bars for daily data)
+LEGACY_CONFIG: dict[str, Any] = {"risk_free": 0.0, "periods_per_year": 252.0}
+
+
 def _check_study_config(study: optuna.Study, config: dict[str, Any]) -> None:
     """Store ``config`` on a new study; refuse to resume a study created with different settings."""
     config = _jsonable(config)
@@ -310,6 +315,8 @@ def _check_study_config(study: optuna.Study, config: dict[str, Any]) -> None:
         study.set_user_attr(CONFIG_ATTR, config)
         return
     keys = sorted(set(stored) | set(config))
+    # a study created before a setting was recorded ran with its legacy value
+    stored = {**{k: v for k, v in LEGACY_CONFIG.items() if k not in stored}, **stored}
     differing = {key: (stored.get(key), config.get(key)) for key in keys if stored.get(key) != config.get(key)}
     if differing:
         details = "; ".join(f"{key}: study has {old!r}, this run {new!r}" for key, (old, new) in differing.items())
@@ -333,8 +340,10 @@ def run_study(
     seed: int = 0,
     n_envs: int = DEFAULT_N_ENVS,
     env_kwargs: Mapping[str, Any] | None = None,
-    data_path: str | None = None,
+    data_path: str | Sequence[str] | None = None,
     *,
+    join: str = "exact",
+    risk_free: float = 0.0,
     device: str = "auto",
     worker_id: str | None = None,
     choices: Mapping[str, Sequence[Any]] | None = None,
@@ -367,7 +376,9 @@ def run_study(
     :param seed: data seed (synthetic market), training seed of every trial, and the sampler's base seed.
     :param n_envs: parallel training envs per trial.
     :param env_kwargs: env arguments.
-    :param data_path: CSV/parquet market file; ``None``: the env's seeded synthetic market.
+    :param data_path: the market: CSV/parquet file(s), a folder or a glob; ``None``: the env's seeded synthetic market.
+    :param join: how several files join on their dates (``exact`` or ``inner``).
+    :param risk_free: **annual** risk-free rate (fraction) of the validation Sharpe/Sortino (stored on the study).
     :param device: torch device.
     :param worker_id: recorded in ``trial.user_attrs["worker_id"]``; default ``<hostname>-<pid>``.
     :param choices: replacements of categorical choices (:data:`~sb3_trading.tuning.spaces.DEFAULT_CHOICES`).
@@ -391,7 +402,7 @@ def run_study(
     env_id = check_env_id(env_id)
     algo_name, _ = get_algo(algo)
     env_kwargs = dict(env_kwargs or {})
-    data = load_env_data(env_id, data_path, seed, env_kwargs)
+    data = load_env_data(env_id, data_path, seed, env_kwargs, join=join)
     objective = TradingObjective(
         env_id,
         algo_name,
@@ -409,6 +420,7 @@ def run_study(
         metric=metric,
         score=score,
         worker_id=worker_id or default_worker_id(),
+        risk_free=risk_free,
     )
     study_name = study_name or default_study_name(algo_name, env_id)
     url = storage or default_storage_url(output_dir, study_name)
