@@ -8,8 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import sb3_trading
 from sb3_trading.vec import SUPPORTED_ENV_IDS
+
+# each script trains every env x algorithm: about a minute together, so they run with `pytest -m slow`
+pytestmark = pytest.mark.slow
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -62,3 +67,11 @@ def test_training_profile_quick_splits_wall_time_for_every_env():
         assert all(share >= 0.0 for share in shares[:3]), row
         assert abs(sum(shares) - 100.0) < 0.5, row
         assert float(row[7].replace(",", "")) > 0, row  # fps
+
+
+def test_normalizer_learning_quick_compares_every_normaliser_on_the_same_bars(tmp_path):
+    run_script("normalizer_learning.py", "--quick", "--results", str(tmp_path))
+    text = (tmp_path / "normalizer_learning.md").read_text()
+    names = [row[0] for row in table_rows(text) if row[0] != "seed" and not row[0].isdigit()]
+    assert {"fit (slice)", "expanding (slice)", "expanding (history)", "rolling (slice)"} <= set(names)
+    assert "signal follower Sharpe" in text  # the learnable edge the normalisers are compared against

@@ -170,6 +170,7 @@ def test_transformer_output_shape_and_positional_encoding(pooling):
     assert not th.allclose(extractor(flipped), out)
 
 
+@pytest.mark.slow
 def test_transformer_learns_a_pattern_an_mlp_on_the_last_bar_cannot():
     """The echo market: the next return's drift is the sign of the return 3 bars before the last one.
 

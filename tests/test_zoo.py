@@ -12,12 +12,13 @@ import sb3_trading
 ZOO = Path(__file__).resolve().parents[1] / "zoo_configs"
 TINY = ["-n", "256", "-params", "n_envs:2", "n_steps:64", "batch_size:64", "--seed", "0"]
 # (algo, env for the run test, entry module): rl-zoo3 itself for the algorithms it lists, the launcher otherwise
+# ppo runs by default (rl-zoo3's own entry point); the others (~12 s each) with `pytest -m slow`
 RUNS = [
     ("ppo", "sb3_trading/LeveragedPair-v0", "rl_zoo3"),
-    ("ppo_lstm", "sb3_trading/MultiAsset-v0", "rl_zoo3"),
-    ("ppo_mask", "sb3_trading/MaskedTrading-v0", "sb3_trading.zoo"),
-    ("qppo", "sb3_trading/YieldAllocation-v0", "sb3_trading.zoo"),
-    ("qppo_mask", "sb3_trading/MaskedTrading-v0", "sb3_trading.zoo"),
+    pytest.param("ppo_lstm", "sb3_trading/MultiAsset-v0", "rl_zoo3", marks=pytest.mark.slow),
+    pytest.param("ppo_mask", "sb3_trading/MaskedTrading-v0", "sb3_trading.zoo", marks=pytest.mark.slow),
+    pytest.param("qppo", "sb3_trading/YieldAllocation-v0", "sb3_trading.zoo", marks=pytest.mark.slow),
+    pytest.param("qppo_mask", "sb3_trading/MaskedTrading-v0", "sb3_trading.zoo", marks=pytest.mark.slow),
 ]
 
 
@@ -30,7 +31,7 @@ def zoo(entry: str, command: str, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("algo, env_id, entry", RUNS, ids=[run[0] for run in RUNS])
+@pytest.mark.parametrize("algo, env_id, entry", RUNS, ids=["ppo", "ppo_lstm", "ppo_mask", "qppo", "qppo_mask"])
 def test_zoo_trains_saves_and_enjoy_loads(tmp_path, algo, env_id, entry):
     logs = tmp_path / "logs"
     train = zoo(
