@@ -4,6 +4,7 @@ Importing the package registers the ``sb3_trading/...`` Gymnasium env IDs and ad
 policy names (``"TransformerPolicy"``, ``"LstmPolicy"``...) to SB3's policy aliases.
 """
 
+from sb3_trading.algos import MaskableQuantilePPO, QuantilePPO
 from sb3_trading.data import MarketData
 from sb3_trading.envs.registration import ENV_ENTRY_POINTS, register_envs
 from sb3_trading.policies import (
@@ -26,8 +27,10 @@ __all__ = [
     "LstmPolicy",
     "MarketData",
     "MaskableLstmPolicy",
+    "MaskableQuantilePPO",
     "MaskableTransformerPolicy",
     "Portfolio",
+    "QuantilePPO",
     "TransformerExtractor",
     "TransformerPolicy",
     "__version__",

@@ -1,13 +1,20 @@
-"""Small shared helpers: atomic file writes (a crash never leaves a half-written file)."""
+"""Small shared helpers: atomic file writes (a crash never leaves a half-written file), run folders that
+are committed whole, and plain-JSON conversion."""
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import json
+import math
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
@@ -27,6 +34,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        os.chmod(tmp, _default_mode(0o666))  # mkstemp makes 0600; files get the usual 0666 & ~umask
         os.replace(tmp, target)
     finally:
         if tmp.exists():
@@ -55,3 +63,103 @@ def save_model_atomic(model: Any, path: str | os.PathLike[str]) -> Path:
                 tmp_zip.unlink()
 
     return atomic_write(target, write)
+
+
+def _default_mode(mode: int) -> int:
+    """``mode & ~umask`` (the mode ``open``/``mkdir`` would give), reading the process umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
+def jsonable(obj: Any) -> Any:
+    """Plain-Python copy of ``obj`` for strict JSON: mappings, sequences and arrays to dicts and lists, NumPy
+    scalars to Python ones, NaN/inf to ``None``, paths to strings, anything else to ``str``."""
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    return str(obj)
+
+
+def check_new_dir(path: str | os.PathLike[str], overwrite: bool = False, flag: str = "--overwrite") -> Path:
+    """``path`` as a ``Path`` if it can become a run folder: absent, or present with ``overwrite``.
+
+    :raises FileExistsError: ``path`` exists and ``overwrite`` is false (naming ``flag``).
+    :raises NotADirectoryError: ``path`` or its parent is a file.
+    """
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise NotADirectoryError(f"{str(target)!r} is a file, not a run folder")
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"run folder {str(target)!r} exists; choose another --run-name or pass {flag} to replace it")
+    if target.parent.exists() and not target.parent.is_dir():
+        raise NotADirectoryError(f"output dir {str(target.parent)!r} is a file, not a folder")
+    return target
+
+
+@contextlib.contextmanager
+def staged_dir(path: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
+    """Write a whole folder as one commit: yield a temporary folder beside ``path``; on success it is renamed
+    to ``path`` (replacing an existing one only with ``overwrite``), on an exception it is removed.
+
+    So ``path`` never mixes two runs (a new model beside an old report): it is the old folder or the new one.
+
+    :param path: the final folder.
+    :param overwrite: replace an existing ``path``; otherwise it is refused before anything is written.
+    :raises FileExistsError: ``path`` exists and ``overwrite`` is false.
+    """
+    target = check_new_dir(path, overwrite)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".staging", dir=target.parent))
+    os.chmod(staging, _default_mode(0o777))
+    try:
+        yield staging
+        check_new_dir(target, overwrite)  # another process may have created it meanwhile
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+            os.replace(target, old / target.name)
+            os.replace(staging, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def parse_literal(text: str) -> Any:
+    """A Python literal (``ast.literal_eval``, never ``eval``); text that is not one is kept as the string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
+
+
+def parse_kwargs(items: Sequence[str] | None, flag: str) -> dict[str, Any]:
+    """``["window=5", "execution='next_open'"]`` -> ``{"window": 5, "execution": "next_open"}``.
+
+    The one parser of ``KEY=VALUE`` arguments (``--env-kwargs``, ``--hyperparams``, ``--choices``): values are
+    Python literals (:func:`parse_literal`); a bare word is kept as a string.
+
+    :param items: the ``KEY=VALUE`` strings.
+    :param flag: the option's name, for the error message.
+    :raises ValueError: an item without ``=`` or whose key is not an identifier.
+    """
+    result: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"{flag} expects key=value pairs, got {item!r}")
+        result[key] = parse_literal(raw)
+    return result

@@ -221,3 +221,124 @@ def test_join_inner_keeps_the_common_dates(tmp_path, capsys):
     report = json.loads((tmp_path / "inner" / "report.json").read_text())
     assert report["data"]["assets"] == ["SPY", "QQQ"] and report["data"]["n_steps"] == 299
     assert report["config"]["join"] == "inner"
+
+
+# ----------------------------------------------------------------------------- user errors, run folders, reuse
+@pytest.fixture
+def error_inputs(tmp_path):
+    no_data = tmp_path / "no_data"
+    no_data.mkdir()
+    (no_data / "notes.txt").write_text("not a market\n")
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    return {"no_data": str(no_data), "a_file": str(a_file)}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--hyperparams", "n_steps=0"], "n_steps must be an integer >= 1"),
+        (["--hyperparams", "learning_rate=fast"], "learning_rate must be a number > 0"),
+        (["--device", "tpu"], "unknown torch device 'tpu'"),
+        (["--data", "no_data"], "no_data"),
+        (["--output-dir", "a_file"], "is a file, not a folder"),
+        (["--env", "CartPole-v1"], "not an sb3_trading trading env"),
+        (["--hyperparams", "policy_kwargs={'net_arch': 'big'}"], "net_arch must be a list of positive layer sizes"),
+        (["--hyperparams", "policy_kwargs={'net_arch': [64, -1]}"], "net_arch must be a list of positive layer sizes"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys, error_inputs, args, message):
+    args = [error_inputs.get(a, a) for a in args]
+    out = tmp_path / "runs"
+    output = [] if args[0] == "--output-dir" else ["--output-dir", str(out)]
+    assert main(["train", "--timesteps", "64", "--n-envs", "1", "--no-progress", *output, *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not out.exists()  # nothing written
+
+
+def test_walk_forward_and_tune_validate_their_config_before_any_work(tmp_path, capsys):
+    assert main(["walk-forward", "--env", "CartPole-v1", "--output-dir", str(tmp_path / "wf")]) == 2
+    assert "not an sb3_trading trading env" in capsys.readouterr().err
+    assert main(["tune", "--env", "CartPole-v1", "--n-trials", "1", "--output-dir", str(tmp_path / "tune")]) == 2
+    assert "not an sb3_trading trading env" in capsys.readouterr().err
+    assert main(["tune", "--device", "tpu", "--n-trials", "1", "--output-dir", str(tmp_path / "tune")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown torch device" in err and len(err.strip().splitlines()) == 1
+    assert main(["walk-forward", "--hyperparams", "n_steps=0", "--output-dir", str(tmp_path / "wf")]) == 2
+    assert "n_steps must be an integer >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "wf").exists() and not (tmp_path / "tune").exists()
+
+
+def test_an_existing_run_folder_is_refused_unless_overwrite(tmp_path, capsys):
+    import os
+    import stat
+
+    run = ["train", *TINY_TRAIN, "--output-dir", str(tmp_path), "--run-name", "run"]
+    assert main(run) == 0
+    first = json.loads((tmp_path / "run" / "report.json").read_text())
+    capsys.readouterr()
+    assert main(run) == 2
+    err = capsys.readouterr().err
+    assert "exists" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert json.loads((tmp_path / "run" / "report.json").read_text()) == first  # untouched
+    assert main([*run, "--seed", "1", "--overwrite"]) == 0
+    second = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert second["config"]["seed"] == 1 and second["config"]["overwrite"] is True
+    # one commit: no staging folder is left beside the run, and the files share one mode (0666 & ~umask)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("model.zip", "report.json", "normalizer.json", "run.json"):
+        assert stat.S_IMODE((tmp_path / "run" / name).stat().st_mode) == 0o666 & ~umask, name
+
+
+def test_a_failed_run_leaves_no_folder(tmp_path, capsys, monkeypatch):
+    import sb3_trading.training
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(sb3_trading.training, "save_model_atomic", boom)
+    assert main(["train", *TINY_TRAIN, "--output-dir", str(tmp_path), "--run-name", "run"]) == 2
+    assert "disk full" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # neither the run folder nor its staging folder
+
+
+def test_backtest_of_a_run_folder_needs_no_flags_on_yield_allocation(tmp_path):
+    """Issue 16: ``backtest runs/<run>/model.zip`` of a YieldAllocation-v0 run failed with an observation-space
+    mismatch unless --env and --env-kwargs were typed again; now they (and data, normaliser) come from the folder."""
+    result = cli(
+        "train", "--env", "sb3_trading/YieldAllocation-v0", "--env-kwargs", "window=6", *TINY_TRAIN,
+        "--output-dir", str(tmp_path), "--run-name", "yield",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    run_dir = tmp_path / "yield"
+    assert json.loads((run_dir / "run.json").read_text())["env_kwargs"] == {"window": 6}
+    assert (run_dir / "normalizer.json").exists()
+    result = cli("backtest", str(run_dir / "model.zip"), "--n-boot", "0", "--no-plots")
+    assert result.returncode == 0, result.stderr
+    trained = json.loads((run_dir / "report.json").read_text())
+    backtested = json.loads((run_dir / "backtest" / "report.json").read_text())
+    assert backtested["strategies"]["ppo"]["metrics"] == trained["agent"]["metrics"]
+    for name, baseline in trained["baselines"].items():
+        assert backtested["strategies"][name]["metrics"] == baseline["metrics"]
+    assert trained["env_config"]["window"] == 6 and backtested["config"]["env_config"]["window"] == 6
+    # a flag still overrides the run folder's value
+    result = cli("backtest", str(run_dir / "model.zip"), "--env-kwargs", "window=3", "--n-boot", "0", "--no-plots")
+    assert result.returncode == 2 and "does not fit" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_run_on_a_relative_data_path_is_reusable_from_another_folder(tmp_path, monkeypatch, capsys):
+    (tmp_path / "work").mkdir()
+    vendor_csv(tmp_path / "work" / "SPY.csv")
+    monkeypatch.chdir(tmp_path / "work")
+    assert main(["train", "--data", "SPY.csv", *TINY_TRAIN, "--output-dir", "runs", "--run-name", "spy"]) == 0
+    monkeypatch.chdir(tmp_path)
+    model = tmp_path / "work" / "runs" / "spy" / "model.zip"
+    assert main(["backtest", str(model), "--n-boot", "0", "--no-plots"]) == 0, capsys.readouterr().err
+    trained = json.loads((model.parent / "report.json").read_text())
+    backtested = json.loads((model.parent / "backtest" / "report.json").read_text())
+    assert backtested["strategies"]["ppo"]["metrics"] == trained["agent"]["metrics"]
+    assert backtested["config"]["data"]["assets"] == ["SPY"]

@@ -426,8 +426,8 @@ def test_env_backtests_and_baselines_use_the_env_data_calendar():
 
 
 def test_report_states_the_calendar_and_the_risk_free_rate(tmp_path):
+    from sb3_trading.commands.backtest import format_summary
     from sb3_trading.evaluation import write_report
-    from sb3_trading.evaluation.commands import format_summary
 
     data = _hourly_market(n=200, seed=4)
     results = {

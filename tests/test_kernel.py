@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -98,3 +100,37 @@ def test_box_actions_with_per_asset_bounds_are_clipped_per_asset():
     env.action_space = gym.spaces.Box(-high, high, dtype=np.float32)
     action = np.full(n, 0.75, dtype=np.float32)
     np.testing.assert_array_equal(env._box_action(action), np.minimum(0.75, high.astype(np.float64)))
+
+
+def test_standard_infos_is_one_builder_for_one_account_and_many():
+    from sb3_trading.envs.info import INFO_KEYS, standard_infos
+
+    timestamps = np.arange(5).astype("datetime64[D]")
+    positions = np.array([[1.0, 2.0], [3.0, 4.0]])
+    columns = dict(
+        equity=np.array([10.0, 20.0]),
+        cash=np.array([1.0, 2.0]),
+        positions=positions,
+        weights=positions / 10.0,
+        portfolio_return=np.array([0.01, -1.0]),  # the second account is ruined: log(1e-12)
+        turnover=np.array([0.5, 0.0]),
+        costs=np.array([0.1, 0.0]),
+        drawdown=np.array([0.0, 1.0]),
+        t=np.array([3, 4]),
+    )
+    extras = {"flag": np.array([True, False])}
+    batch = standard_infos(**columns, timestamps=timestamps, extras=extras)
+    assert [list(info) for info in batch] == [[*INFO_KEYS, "timestamp", "flag"]] * 2
+    for i, info in enumerate(batch):
+        single = standard_infos(
+            **{k: v[i : i + 1] for k, v in columns.items()}, timestamps=timestamps, extras={"flag": extras["flag"][i : i + 1]}
+        )[0]
+        assert list(single) == list(info)
+        for key, value in info.items():
+            if key in ("timestamp", "flag"):
+                assert single[key] == value, key
+            else:
+                np.testing.assert_allclose(single[key], value, rtol=1e-15, err_msg=key)
+            assert type(single[key]) is type(value), key
+    assert batch[1]["log_return"] == pytest.approx(math.log(1e-12)) and batch[0]["timestamp"] == timestamps[3]
+    assert type(batch[0]["equity"]) is float and type(batch[0]["t"]) is int and batch[0]["flag"] is True

@@ -1,6 +1,5 @@
 """sb3_trading/LeveragedPair-v0: whole shares by hand, stop-loss, max_days, checks, no look-ahead, bad input."""
 
-import pickle
 import warnings
 
 import gymnasium as gym
@@ -309,25 +308,6 @@ def test_seeded_resets_reproduce():
     assert rollout(8)[0] != rewards
 
 
-def test_actions_are_clipped():
-    env_a, env_b = hand_env(), hand_env()
-    env_a.reset()
-    env_b.reset()
-    assert env_a.step(np.array([3.0]))[1] == env_b.step(np.array([1.0]))[1]
-    assert env_a.step(np.array([-2.0]))[1] == env_b.step(np.array([0.0]))[1]
-
-
-@pytest.mark.parametrize(
-    "action, match",
-    [(np.zeros(2), r"shape \(1,\)"), (np.zeros((1, 1)), r"shape \(1,\)"), (np.array([np.nan]), "finite")],
-)
-def test_bad_action_raises(action, match):
-    env = hand_env()
-    env.reset()
-    with pytest.raises(ValueError, match=match):
-        env.step(action)
-
-
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
@@ -355,15 +335,6 @@ def test_bad_action_raises(action, match):
 def test_bad_arguments_raise(kwargs, error, match):
     with pytest.raises(error, match=match):
         hand_env(**kwargs)
-
-
-def test_pickle_round_trip_and_render():
-    env = LeveragedPairEnv(max_days=10, initial_split="random", render_mode="ansi")
-    env.reset(seed=1)
-    clone = pickle.loads(pickle.dumps(env))
-    action = np.array([0.3])
-    assert env.step(action)[1] == clone.step(action)[1]
-    assert env.render().startswith("t=")
 
 
 def test_ppo_smoke():

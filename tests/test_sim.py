@@ -126,10 +126,32 @@ def test_round_to_lots_never_grows_a_position():
     assert portfolio_value(np.array([5.0]), shares, np.ones((1, 4)))[0] == pytest.approx(5.0)
 
 
-@pytest.mark.parametrize("kwargs", [{"commission_bps": -1.0}, {"slippage_bps": float("nan")}, {"slippage_bps": 1e4}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"commission_bps": -1.0},
+        {"slippage_bps": float("nan")},
+        {"slippage_bps": 1e4},
+        {"commission_bps": 1e4},
+        {"commission_bps": 2e4},
+        {"commission_bps": float("inf")},
+    ],
+)
 def test_cost_model_rejects_bad_rates(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         CostModel(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{"commission_bps": "10"}, {"slippage_bps": None}, {"commission_bps": True}])
+def test_cost_model_rejects_non_numbers_with_a_type_error(kwargs):
+    with pytest.raises(TypeError, match=next(iter(kwargs))):
+        CostModel(**kwargs)
+
+
+def test_cost_model_rates_are_plain_floats_below_100_percent():
+    costs = CostModel(np.int64(10), np.float32(9_999.0))
+    assert type(costs.commission_bps) is float and type(costs.slippage_bps) is float
+    assert costs.commission == pytest.approx(1e-3) and costs.slippage < 1.0
 
 
 def test_reset_rejects_bad_cash():

@@ -195,3 +195,51 @@ def test_hourly_data_is_annualised_with_8760_bars_and_the_risk_free_rate_is_repo
         assert result["periods_per_year"] == 8760 and result["risk_free"] == 0.04
     written = json.loads((tmp_path / "hourly" / "report.json").read_text())
     assert written["calendar"] == report["calendar"] and written["config"]["risk_free"] == 0.04
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"device": "tpu"}, "unknown torch device 'tpu'"),
+        ({"hyperparams": {"n_steps": 0}}, "n_steps must be an integer >= 1"),
+        ({"hyperparams": {"learning_rate": "fast"}}, "learning_rate must be a number > 0"),
+        ({"hyperparams": {"policy_kwargs": {"net_arch": [64, "x"]}}}, "net_arch"),
+        ({"env_id": "CartPole-v1"}, "not an sb3_trading trading env"),
+        ({"episode_length": 0}, "episode_length"),
+    ],
+)
+def test_bad_config_is_refused_before_any_work(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(output_dir=str(tmp_path), progress_bar=False, **kwargs).validate()
+    assert not any(tmp_path.iterdir())
+
+
+def test_train_and_tune_share_the_recipe_defaults():
+    from sb3_trading import recipe
+    from sb3_trading.training import DEFAULT_HYPERPARAMS
+
+    config = TrainConfig()
+    assert DEFAULT_HYPERPARAMS is recipe.DEFAULT_HYPERPARAMS
+    assert (config.test_fraction, config.validation_fraction, config.episode_length) == (
+        recipe.DEFAULT_TEST_FRACTION,
+        recipe.DEFAULT_VALIDATION_FRACTION,
+        recipe.DEFAULT_EPISODE_LENGTH,
+    )
+
+
+def test_the_report_records_the_effective_env_and_hyperparameters(tmp_path):
+    tiny = {"n_steps": 64, "batch_size": 64, "n_epochs": 1, "policy_kwargs": {"net_arch": [16]}}
+    report = train(
+        TrainConfig(
+            env_id="sb3_trading/LeveragedPair-v0", timesteps=64, n_envs=1, output_dir=str(tmp_path), run_name="pair",
+            progress_bar=False, device="cpu", hyperparams=tiny, env_kwargs={"initial_cash": 20_000.0, "commission_bps": 3},
+        )
+    )  # fmt: skip
+    env_config = report["env_config"]
+    assert env_config["initial_cash"] == 20_000.0 and env_config["costs"]["commission_bps"] == 3
+    assert env_config["traded_assets"] and env_config["data_periods_per_year"] == 252
+    assert report["hyperparams"]["n_steps"] == 64 and report["hyperparams"]["policy"] == "MultiInputPolicy"
+    # LeveragedPair invests at reset (paying costs): the baselines still start from the cash, not the agent's equity
+    for baseline in report["baselines"].values():
+        start_equity = baseline["final_equity"] / (1.0 + baseline["metrics"]["total_return"])
+        assert start_equity == pytest.approx(20_000.0, rel=1e-9)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 
 import gymnasium as gym
 import numpy as np
@@ -134,8 +135,55 @@ def test_objective_returns_the_last_validation_sharpe(objective):
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.COMPLETE
     assert sorted(trial.intermediate_values) == [128, 256, 384, 512]
-    assert trial.value == trial.intermediate_values[512] == trial.user_attrs["validation_metrics"]["sharpe"]
+    # the value is the final model's score, evaluated after the last update (the evaluation at 512 ran before it)
+    assert trial.value == trial.user_attrs["last_score"] == trial.user_attrs["validation_metrics"]["sharpe"]
     assert trial.user_attrs["trained_timesteps"] == 512 and trial.user_attrs["worker_id"]
+
+
+def _capture_final_models(monkeypatch):
+    """Record the model each trial's ``final_evaluation`` scores."""
+    from sb3_trading.tuning.objective import TrialEvalCallback
+
+    models, real = [], TrialEvalCallback.final_evaluation
+
+    def final_evaluation(self):
+        models.append(self.model)
+        return real(self)
+
+    monkeypatch.setattr(TrialEvalCallback, "final_evaluation", final_evaluation)
+    return models
+
+
+def test_a_one_rollout_budget_scores_the_trained_policy_not_the_initial_one(monkeypatch):
+    """Budget = one rollout: the periodic evaluation at the last timestep runs before PPO's only update, so it scores
+    the initial weights (the same for every trial); the trial's value must be the *trained* policy's validation score:
+    a fresh backtest of the final model, and different for two learning rates."""
+    from sb3_trading.evaluation import backtest
+
+    data = load_env_data(ENV, None, seed=0)
+    one_rollout = TradingObjective(
+        ENV, "ppo", data, timesteps=128, eval_freq=128, n_envs=2, device="cpu", choices={**TINY_CHOICES, "n_epochs": [5]}
+    )
+    models = _capture_final_models(monkeypatch)
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
+    fixed = {"gamma": 0.9, "gae_lambda": 0.95, "ent_coef": 1e-8, "clip_range": 0.2}
+    for learning_rate in (1e-5, 3e-3):
+        study.enqueue_trial({**fixed, "learning_rate": learning_rate})
+    study.optimize(one_rollout, n_trials=2)
+    slow, fast = study.trials
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert [t.user_attrs["trained_timesteps"] for t in study.trials] == [128, 128]
+    # the periodic evaluation at 128 saw the same (initial) weights in both trials
+    assert slow.intermediate_values == fast.intermediate_values and list(fast.intermediate_values) == [128]
+    assert slow.value != fast.value
+    assert fast.value != fast.intermediate_values[128]
+    for trial, model in zip(study.trials, models, strict=True):
+        env = one_rollout.make_validation_env()
+        try:
+            fresh = backtest(model, env, deterministic=True).metrics["sharpe"]
+        finally:
+            env.close()
+        assert trial.value == fresh, trial.number
 
 
 def test_pruned_trials_stop_training_early(objective):
@@ -146,6 +194,156 @@ def test_pruned_trials_stop_training_early(objective):
     assert trial.state == optuna.trial.TrialState.PRUNED
     assert list(trial.intermediate_values) == [128]
     assert trial.user_attrs["trained_timesteps"] < 512
+
+
+# ----------------------------------------------------------------------------- validation before creation
+@pytest.mark.parametrize(
+    "algo, choices, error, match",
+    [
+        ("ppo", {"n_step": [64]}, ValueError, "did you mean 'n_steps'"),
+        ("ppo", {"lstm_hidden_size": [32]}, ValueError, r"lstm_hidden_size is a parameter of \['ppo_lstm'\]"),
+        ("ppo", {"risk": ["cvar"]}, ValueError, "risk is a parameter of"),
+        ("ppo", {"learning_rate": [1e-3]}, ValueError, "sampled from a range"),
+        ("ppo", {"n_steps": []}, ValueError, "empty"),
+        ("ppo", {"n_steps": "64"}, TypeError, "must be a list"),
+        ("ppo", {"n_steps": [0]}, ValueError, r"choices\['n_steps'\] value must be an integer >= 1"),
+        ("ppo", {"n_steps": [64.5]}, TypeError, "integer"),
+        ("ppo", {"batch_size": [1]}, ValueError, ">= 2"),
+        ("ppo", {"gamma": [1.5]}, ValueError, r"choices\['gamma'\]"),
+        ("ppo", {"gae_lambda": ["high"]}, TypeError, "gae_lambda"),
+        ("ppo", {"clip_range": [0.0]}, ValueError, "> 0"),
+        ("ppo", {"n_epochs": [True]}, TypeError, "n_epochs"),
+        ("ppo", {"net_arch": ["smal"]}, ValueError, "did you mean 'small'"),
+        ("qppo", {"risk": ["cvarr"]}, ValueError, "did you mean 'cvar'"),
+        ("ppo_lstm", {"lstm_hidden_size": [0]}, ValueError, "lstm_hidden_size"),
+    ],
+)
+def test_choices_are_checked_against_the_algorithms_search_space(algo, choices, error, match):
+    from sb3_trading.tuning.spaces import check_choices
+
+    with pytest.raises(error, match=match):
+        check_choices(choices, algo, n_envs=2)
+
+
+def test_valid_choices_come_back_as_plain_lists():
+    from sb3_trading.tuning.spaces import check_choices
+
+    checked = check_choices({"n_steps": (np.int64(64), 128), "gamma": [1], "risk": ["cvar"]}, "qppo", n_envs=2)
+    assert checked == {"gamma": [1.0], "n_steps": [64, 128], "risk": ["cvar"]}
+    assert type(checked["n_steps"][0]) is int and type(checked["gamma"][0]) is float
+    assert check_choices(None, "ppo") == {}
+
+
+def test_invalid_choices_leave_no_study_behind_and_the_corrected_rerun_runs(tmp_path):
+    """The typo is refused before the storage exists (not after "Trial 0 failed"), so fixing it is all it takes."""
+    tiny = dict(TINY, timesteps=128, eval_freq=128)
+    with pytest.raises(ValueError, match="did you mean 'n_steps'"):
+        run_study(ENV, "ppo", n_trials=1, output_dir=tmp_path / "out", **{**tiny, "choices": {"n_step": [64]}})
+    with pytest.raises(ValueError, match="net_arch"):
+        run_study(ENV, "ppo", n_trials=1, output_dir=tmp_path / "out", **{**tiny, "choices": {"net_arch": ["huge"]}})
+    assert not (tmp_path / "out").exists()
+    study = run_study(ENV, "ppo", n_trials=1, output_dir=tmp_path / "out", heartbeat_interval=1, grace_period=5, **tiny)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE]
+    assert study.user_attrs[CONFIG_ATTR]["choices"] == {k: list(v) for k, v in sorted(TINY_CHOICES.items())}
+
+
+def test_cli_reports_bad_choices_in_one_line_before_any_trial(tmp_path, capsys):
+    from sb3_trading.cli import main
+
+    out = tmp_path / "out"
+    args = ["tune", "--n-trials", "1", "--timesteps", "128", "--eval-freq", "128", "--n-envs", "2", "--device", "cpu"]
+    assert main([*args, "--output-dir", str(out), "--choices", "n_step=[64]", "net_arch=['tiny']"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "did you mean 'n_steps'" in err and "Trial 0" not in err, err
+    assert not out.exists()
+
+
+def test_a_rollout_longer_than_the_trial_budget_is_warned_with_the_numbers():
+    from sb3_trading.tuning.spaces import check_rollout_budget
+
+    data = load_env_data(ENV, None, seed=0)
+    choices = {**TINY_CHOICES, "n_steps": [64, 128]}
+    with pytest.warns(UserWarning, match=r"timesteps=128 for n_steps in \[128\] \(n_envs=2: rollouts of \[256\] timesteps\)"):
+        TradingObjective(ENV, "ppo", data, timesteps=128, eval_freq=128, n_envs=2, device="cpu", choices=choices)
+    with pytest.warns(UserWarning, match=r"n_steps in \[1024, 2048\]"):  # the default choices
+        check_rollout_budget("ppo", None, n_envs=4, timesteps=2048)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_rollout_budget("ppo", {"n_steps": [64]}, n_envs=2, timesteps=128)  # exactly one rollout: fine
+
+
+def _sqlite_tables(path):
+    import sqlite3
+
+    connection = sqlite3.connect(path)
+    try:
+        return {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    "kind, match, fix",
+    [
+        ("random-bytes", "is not a usable SQLite database", "point --storage at another file"),
+        ("other-database", "SQLite database of something else", "point --storage at another file"),
+        ("missing-folder", "does not exist", "create it"),
+        ("folder", "names a folder", "use sqlite:///"),
+        ("memory", "in-memory SQLite", "Use a file URL, sqlite:///path/to/study.db"),
+        ("memory-explicit", "in-memory SQLite", "Use a file URL, sqlite:///path/to/study.db"),
+        ("unknown-dialect", "SQLAlchemy knows no database 'foo'", "postgresql://user:password@host:port/db"),
+        ("not-a-url", "not a SQLAlchemy URL", "sqlite:///path/to/study.db"),
+        ("no-server", "cannot use the study storage 'postgresql", "that the database server runs and is reachable"),
+    ],
+)
+def test_unusable_storages_are_one_line_errors_that_name_the_storage_and_the_fix(tmp_path, capsys, kind, match, fix):
+    """Through the CLI: exit 2 and one line on stderr (no SQLAlchemy traceback), and the file is left as it was."""
+    import sqlite3
+
+    from sb3_trading.cli import main
+
+    path = tmp_path / "study.db"
+    if kind == "random-bytes":
+        path.write_bytes(np.random.default_rng(0).bytes(4096))
+    elif kind == "other-database":
+        connection = sqlite3.connect(path)
+        connection.execute("CREATE TABLE prices (t INTEGER, close REAL)")
+        connection.commit()
+        connection.close()
+    url = {
+        "missing-folder": f"sqlite:///{tmp_path / 'nowhere' / 'study.db'}",
+        "folder": f"sqlite:///{tmp_path}",
+        "memory": "sqlite://",
+        "memory-explicit": "sqlite:///:memory:",
+        "unknown-dialect": "foo://bar",
+        "not-a-url": "study.db",
+        "no-server": "postgresql://nobody@127.0.0.1:1/x",
+    }.get(kind, f"sqlite:///{path}")
+    before = path.read_bytes() if path.exists() else None
+    args = ["tune", "--n-trials", "1", "--timesteps", "128", "--eval-freq", "128", "--n-envs", "2", "--device", "cpu"]
+    args += ["--choices", "n_steps=[64]", "batch_size=[64]", "net_arch=['tiny']"]
+    assert main([*args, "--output-dir", str(tmp_path / "out"), "--storage", url]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and match in err and fix in err, err
+    assert "Traceback" not in err and "sqlalche.me" not in err
+    if before is not None:
+        assert path.read_bytes() == before  # nothing written into a file that is not a study
+    if kind == "other-database":
+        assert _sqlite_tables(path) == {"prices"}
+
+
+def test_a_study_file_damaged_after_it_opened_is_a_clear_error(tmp_path, monkeypatch):
+    """A file whose header is intact but whose pages are not ("database disk image is malformed") fails when
+    Optuna reads it: still a ValueError naming the storage, not a SQLAlchemy traceback."""
+    from sb3_trading.tuning import study as study_module
+
+    def malformed(*args, **kwargs):
+        raise sqlalchemy.exc.DatabaseError("SELECT", {}, Exception("database disk image is malformed"))
+
+    monkeypatch.setattr(study_module.optuna, "create_study", malformed)
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    with pytest.raises(ValueError, match=r"cannot use the study storage .*study\.db.*malformed\. .*another database"):
+        run_study(ENV, "ppo", n_trials=1, storage=url, heartbeat_interval=1, grace_period=5, **dict(TINY, timesteps=128))
 
 
 # ----------------------------------------------------------------------------- studies, resuming, export
@@ -193,6 +391,7 @@ def test_default_storage_is_a_sqlite_file_named_after_the_study(qppo_study):
     assert (out / "qppo_MultiAsset-v0.db").is_file()
     loaded = optuna.load_study(study_name=study.study_name, storage=f"sqlite:///{out / 'qppo_MultiAsset-v0.db'}")
     assert len(loaded.trials) == 2 and loaded.user_attrs[CONFIG_ATTR]["algo"] == "qppo"
+    assert loaded.user_attrs[CONFIG_ATTR]["final_score"] == "final model, after the last update"
 
 
 def test_a_finished_study_runs_nothing_more_and_refuses_other_settings(qppo_study):
@@ -218,6 +417,17 @@ def test_studies_created_before_the_risk_free_rate_was_recorded_still_resume():
         _check_study_config(study, {"algo": "ppo", "risk_free": 0.0, "periods_per_year": 8760.0})
     with pytest.raises(ValueError, match="risk_free"):
         _check_study_config(study, {"algo": "ppo", "risk_free": 0.04, "periods_per_year": 252.0})
+
+
+def test_studies_scored_before_the_final_evaluation_fix_are_not_resumed():
+    """Old studies scored a trial by its last periodic evaluation when it fell on the last timestep (before the last
+    update); new trials score the final model: resuming would mix the two, so it is refused."""
+    from sb3_trading.tuning.study import FINAL_SCORE, _check_study_config
+
+    old = optuna.create_study()
+    old.set_user_attr(CONFIG_ATTR, {"algo": "ppo", "risk_free": 0.0, "periods_per_year": 252.0})
+    with pytest.raises(ValueError, match="final_score: study has 'last periodic evaluation"):
+        _check_study_config(old, {"algo": "ppo", "risk_free": 0.0, "periods_per_year": 252.0, "final_score": FINAL_SCORE})
 
 
 def test_tune_arguments_take_several_data_values_and_the_risk_free_rate():

@@ -192,6 +192,17 @@ def test_unsupported_ids_and_bad_input():
         vec.step(np.zeros((3, vec.action_space.shape[0])))
     with pytest.raises(ValueError, match="finite"):
         vec.step(np.full((2, vec.action_space.shape[0]), np.nan))
+    # finite values whose sum overflows (1e308 + 1e308) are clipped like the single env's, not called non-finite
+    twin = make_vec_env(MULTI, 2, seed=3)
+    vec.seed(3)
+    vec.reset(), twin.reset()
+    huge = np.full((2, vec.action_space.shape[0]), 1e308)
+    huge[1] = -1e308
+    obs, rewards, _, infos = vec.step(huge)
+    twin_obs, twin_rewards, _, twin_infos = twin.step(np.clip(huge, -1.0, 1.0))
+    np.testing.assert_array_equal(rewards, twin_rewards)
+    np.testing.assert_array_equal(obs[PORTFOLIO_KEY], twin_obs[PORTFOLIO_KEY])
+    assert [info["equity"] for info in infos] == [info["equity"] for info in twin_infos]
     masked = make_vec_env(MASKED, 2, env_kwargs={"window": 10})
     masked.reset()
     with pytest.raises(ValueError, match=r"in \[0, 8\)"):

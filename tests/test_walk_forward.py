@@ -8,18 +8,12 @@ import numpy as np
 import pytest
 
 import sb3_trading  # noqa: F401
+from sb3_trading.backtesting import infer_algo, run_backtest_command
+from sb3_trading.commands.backtest import add_backtest_arguments, backtest_from_args, format_summary
+from sb3_trading.commands.walk_forward import add_walk_forward_arguments, walk_forward_from_args
 from sb3_trading.data import load_market_data, make_regime_market
-from sb3_trading.evaluation import walk_forward
-from sb3_trading.evaluation.commands import (
-    add_backtest_arguments,
-    add_walk_forward_arguments,
-    backtest_from_args,
-    format_summary,
-    infer_algo,
-    run_backtest_command,
-    walk_forward_from_args,
-)
 from sb3_trading.features import FeatureNormalizer
+from sb3_trading.walk_forward import WalkForwardConfig, walk_forward
 
 ENV_ID = "sb3_trading/MultiAsset-v0"
 TINY = ["n_steps=64", "batch_size=64", "n_epochs=1", "policy_kwargs={'net_arch': [16]}"]
@@ -166,3 +160,35 @@ def test_infer_algo_from_the_zip(algo, tmp_path):
     _, algo_class = get_algo(algo)
     algo_class(policy, env, n_steps=16, batch_size=16, device="cpu").save(tmp_path / "m.zip")
     assert infer_algo(tmp_path / "m.zip") == algo
+
+
+def test_the_former_import_names_still_resolve():
+    """The training part of walk-forward and the argparse glue moved up a floor; the old names still work."""
+    import sb3_trading.commands.backtest
+    import sb3_trading.walk_forward
+    from sb3_trading.evaluation import walk_forward as old_walk_forward
+    from sb3_trading.evaluation.commands import add_backtest_arguments as old_add_backtest_arguments
+    from sb3_trading.tuning.commands import add_tune_arguments
+
+    assert old_walk_forward is sb3_trading.walk_forward.walk_forward
+    assert old_add_backtest_arguments is sb3_trading.commands.backtest.add_backtest_arguments
+    assert callable(add_tune_arguments)
+
+
+def test_walk_forward_config_is_validated_once_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match="timesteps must be an integer >= 1"):
+        WalkForwardConfig(timesteps=0, output_dir=str(tmp_path / "wf")).validate()
+    with pytest.raises(ValueError, match="unknown torch device"):
+        WalkForwardConfig(device="tpu", output_dir=str(tmp_path / "wf")).validate()
+    with pytest.raises(ValueError, match="n_steps must be an integer"):
+        WalkForwardConfig(hyperparams={"n_steps": 0}, output_dir=str(tmp_path / "wf")).validate()
+    assert not (tmp_path / "wf").exists()
+    assert WalkForwardConfig(env_id=None).validate().env_id == "sb3_trading/MultiAsset-v0"
+
+
+def test_walk_forward_records_the_effective_env_and_the_batched_vec_env(walk_forward_run):
+    summary, _ = walk_forward_run
+    config = summary["config"]
+    assert config["vec_env"] == "batched"  # as sb3-trading train: batched where supported
+    assert config["env_config"]["initial_cash"] > 0 and config["env_config"]["costs"]["commission_bps"] >= 0
+    assert config["env_config"]["data_periods_per_year"] == 252

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import logging
 from pathlib import Path
@@ -13,10 +12,11 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback, EventCallback, StopTrainingOnNoModelImprovement
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
+from sb3_trading.common.io import save_model_atomic
+from sb3_trading.common.validation import check_int, is_int, suggest
 from sb3_trading.data.calendar import check_annual_rate
 from sb3_trading.envs.registration import check_env_id
 from sb3_trading.evaluation import backtest, compute_metrics
-from sb3_trading.utils import save_model_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -136,15 +136,12 @@ class BacktestEvalCallback(EventCallback):
             raise ValueError("eval_env_kwargs is only used when eval_env is an env ID; got an env instance")
         elif not isinstance(eval_env, gym.Env):
             raise TypeError(f"eval_env must be a gymnasium.Env or an env ID, got {type(eval_env).__name__}")
-        if isinstance(eval_freq, bool) or not isinstance(eval_freq, (int, np.integer)):
+        if not is_int(eval_freq):
             raise TypeError(f"eval_freq must be an integer, got {eval_freq!r}")
-        if isinstance(n_eval_episodes, bool) or not isinstance(n_eval_episodes, (int, np.integer)) or n_eval_episodes < 1:
-            raise ValueError(f"n_eval_episodes must be an integer >= 1, got {n_eval_episodes!r}")
+        check_int("n_eval_episodes", n_eval_episodes, 1)
         names = known_metrics()
         if metric not in names:
-            close = difflib.get_close_matches(metric, names, n=1, cutoff=0.5)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"unknown metric {metric!r}{hint} Known: {names}")
+            raise ValueError(f"unknown metric {metric!r}{suggest(metric, names)} Known: {names}")
 
         #: the held-out env (built in ``_init_callback`` when ``eval_env`` is an ID)
         self.eval_env: gym.Env | None = None if isinstance(eval_env, str) else eval_env
@@ -286,14 +283,11 @@ def make_eval_callback(
     :param min_evals: evaluations before non-improvement starts to count.
     :param kwargs: other :class:`BacktestEvalCallback` arguments.
     """
-    if isinstance(eval_freq, bool) or not isinstance(eval_freq, (int, np.integer)) or eval_freq < 1:
-        raise ValueError(f"eval_freq must be an integer >= 1 (timesteps), got {eval_freq!r}")
-    if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
-        raise ValueError(f"n_envs must be an integer >= 1, got {n_envs!r}")
+    check_int("eval_freq", eval_freq, 1)
+    check_int("n_envs", n_envs, 1)
     stop = None
     if patience is not None:
-        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
-            raise ValueError(f"patience must be an integer >= 0 or None, got {patience!r}")
+        check_int("patience", patience, 0, allow_none=True)
         stop = StopTrainingOnNoModelImprovement(max_no_improvement_evals=int(patience), min_evals=min_evals)
     return BacktestEvalCallback(
         eval_env,

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
+from sb3_trading.common.validation import check_int
 from sb3_trading.data.calendar import TRADING_DAYS, check_annual_rate, check_periods_per_year
 from sb3_trading.evaluation import compute_metrics
 
@@ -76,8 +77,7 @@ class TradingMetricsCallback(BaseCallback):
         super().__init__(verbose=verbose)
         if periods_per_year is not None:
             periods_per_year = check_periods_per_year(periods_per_year)
-        if isinstance(stats_window_size, bool) or not isinstance(stats_window_size, int) or stats_window_size < 1:
-            raise ValueError(f"stats_window_size must be an integer >= 1, got {stats_window_size!r}")
+        check_int("stats_window_size", stats_window_size, 1)
         #: bars per year of the Sharpe ratio (``None`` until training starts when read from the env)
         self.periods_per_year: float | None = periods_per_year
         #: the annual risk-free rate

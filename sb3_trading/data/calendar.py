@@ -50,6 +50,8 @@ from typing import Any
 
 import numpy as np
 
+from sb3_trading.common.validation import is_real
+
 #: bars per year assumed without timestamps (exchange days)
 TRADING_DAYS = 252
 #: trading days a year of a 24/5 market (52 weeks x 5 days)
@@ -140,7 +142,7 @@ def infer_periods_per_year(timestamps: Sequence[Any] | np.ndarray | None) -> flo
 
 def check_periods_per_year(periods_per_year: Any, name: str = "periods_per_year") -> float:
     """``periods_per_year`` as a float, or ``TypeError``/``ValueError`` naming ``name`` unless a finite number ``> 0``."""
-    if isinstance(periods_per_year, bool) or not isinstance(periods_per_year, (int, float, np.integer, np.floating)):
+    if not is_real(periods_per_year):
         raise TypeError(f"{name} must be a number of bars per year (e.g. 252), got {type(periods_per_year).__name__}")
     if not (math.isfinite(periods_per_year) and periods_per_year > 0):
         raise ValueError(f"{name} must be a finite number of bars per year > 0 (e.g. 252), got {periods_per_year!r}")
@@ -149,7 +151,7 @@ def check_periods_per_year(periods_per_year: Any, name: str = "periods_per_year"
 
 def check_annual_rate(rate: Any, name: str = "risk_free") -> float:
     """``rate`` as a float, or ``TypeError``/``ValueError`` naming ``name`` unless a finite annual fraction ``> -1``."""
-    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)):
+    if not is_real(rate):
         raise TypeError(f"{name} must be an annual rate as a fraction (0.04 = 4 %/year), got {type(rate).__name__}")
     if not (math.isfinite(rate) and rate > -1.0):
         raise ValueError(f"{name} must be a finite annual rate > -1 as a fraction (0.04 = 4 %/year), got {rate!r}")

@@ -84,6 +84,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sb3_trading.common.validation import is_int
 from sb3_trading.data.dates import ParsedDates, parse_dates
 from sb3_trading.data.files import (
     FEATHER_SUFFIXES,
@@ -676,7 +677,7 @@ def _build(
         raise TypeError(f"from_dataframe() needs a pandas DataFrame, got {type(df).__name__}")
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
-    if min_rows is not None and (isinstance(min_rows, bool) or not isinstance(min_rows, int) or min_rows < 1):
+    if min_rows is not None and (not is_int(min_rows) or min_rows < 1):
         raise ValueError(f"min_rows must be a positive int or None, got {min_rows!r}")
     if dayfirst is not None and not isinstance(dayfirst, bool):
         raise TypeError(f"dayfirst must be True, False or None, got {dayfirst!r}")

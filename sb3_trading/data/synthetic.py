@@ -19,11 +19,11 @@ independent gap, so close-to-close statistics are unaffected by the OHLC decorat
 from __future__ import annotations
 
 import math
-from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 
+from sb3_trading.common.validation import check_int, check_real
 from sb3_trading.data.market_data import MarketData
 
 START_DATE = "2010-01-01"
@@ -35,22 +35,13 @@ VOLUME_LOG_SIGMA = 0.5
 
 # ----------------------------------------------------------------------------- validation
 def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
+    return check_int(name, value, minimum)  # type: ignore[return-value]
 
 
 def _check_real(
     name: str, value: object, low: float | None = None, high: float | None = None, *, open_low: bool = False
 ) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    value = float(value)
-    if low is not None and (value < low or (open_low and value == low)):
-        raise ValueError(f"{name} must be {'>' if open_low else '>='} {low}, got {value!r}")
-    if high is not None and value > high:
-        raise ValueError(f"{name} must be <= {high}, got {value!r}")
-    return value
+    return check_real(name, value, low, high, strict_minimum=open_low)  # type: ignore[return-value]
 
 
 def _check_correlation(correlation: object, n_assets: int) -> float:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from numbers import Real
 from typing import Any, NamedTuple
 
 import numpy as np
 from gymnasium import spaces
 
+from sb3_trading.common.validation import check_choice, check_int, check_real, is_real
 from sb3_trading.data import MarketData
 from sb3_trading.data.synthetic import make_leveraged_pair_market
 from sb3_trading.envs.base import (
@@ -157,15 +157,17 @@ class LeveragedPairEnv(KernelTradingEnv):
     Terminated on the step where equity reaches the stop-loss,
     ``E_{t+1} <= (1 + stop_loss) E_0`` (default ``stop_loss=-0.05``: 5 % below the starting
     capital). Truncated after ``max_days`` decisions or at the last bar of the data.
+    A step after the episode ended raises ``gymnasium.error.ResetNeeded`` until ``reset()``.
 
     ## Arguments
     All are fixed at construction (the attributes of the same names are for reading).
 
     :param data: ``MarketData`` with the index and both ETFs; ``None`` builds
         ``make_leveraged_pair_market(seed=synthetic_seed)``.
-    :param initial_cash: starting capital ``E_0``, account currency.
-    :param commission_bps: commission in bps of filled notional.
-    :param slippage_bps: adverse fill price move in bps.
+    :param initial_cash: starting capital ``E_0``, account currency, in ``(0, 1e15]``
+        (:data:`~sb3_trading.envs.trading_env.MAX_INITIAL_CASH`: whole share counts stay exact).
+    :param commission_bps: commission in bps of filled notional, in ``[0, 10000)``.
+    :param slippage_bps: adverse fill price move in bps, in ``[0, 10000)``.
     :param window: bars in the ``market`` observation.
     :param max_days: decisions per episode (``None``: to the end of the data).
     :param stop_loss: episode P&L in ``(-1, 0)`` at or below which the episode terminates
@@ -206,7 +208,7 @@ class LeveragedPairEnv(KernelTradingEnv):
         render_mode: str | None = None,
     ) -> None:
         if data is None:
-            data = make_leveraged_pair_market(seed=synthetic_seed)
+            data = self.default_market(check_int("synthetic_seed", synthetic_seed, 0))
         names = {"index_asset": index_asset, "bull_asset": bull_asset, "bear_asset": bear_asset}
         if len(set(names.values())) != 3:
             raise ValueError(f"index_asset, bull_asset and bear_asset must be three different assets, got {names}")
@@ -214,38 +216,32 @@ class LeveragedPairEnv(KernelTradingEnv):
             for arg, name in names.items():
                 if name not in data.asset_names:
                     raise ValueError(f"{arg}={name!r} is not an asset of the data; its assets are {list(data.asset_names)}")
-        if max_days is not None and (
-            isinstance(max_days, bool) or not isinstance(max_days, (int, np.integer)) or max_days < 1
-        ):
-            raise ValueError(f"max_days must be an integer >= 1 or None, got {max_days!r}")
-        if stop_loss is not None and (
-            isinstance(stop_loss, bool) or not (isinstance(stop_loss, Real) and -1.0 < stop_loss < 0.0)
-        ):
-            raise ValueError(f"stop_loss must be a number in (-1, 0) (e.g. -0.05 for 5 %) or None, got {stop_loss!r}")
-        if reward not in REWARDS:
-            raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
+        max_days = check_int("max_days", max_days, 1, allow_none=True)
+        stop_loss = check_real("stop_loss", stop_loss, -1.0, 0.0, strict_minimum=True, strict_maximum=True, allow_none=True)
+        check_choice("reward", reward, REWARDS)
         if isinstance(initial_split, str):
             if initial_split not in INITIAL_SPLITS:
                 raise ValueError(f"initial_split must be one of {INITIAL_SPLITS} or a number in [0, 1], got {initial_split!r}")
-        elif isinstance(initial_split, bool) or not isinstance(initial_split, Real) or not 0.0 <= initial_split <= 1.0:
+        elif not is_real(initial_split) or not 0.0 <= initial_split <= 1.0:  # type: ignore[operator]
             raise ValueError(f"initial_split must be one of {INITIAL_SPLITS} or a number in [0, 1], got {initial_split!r}")
-        if not np.isfinite(initial_cash) or initial_cash <= 0:
-            raise ValueError(f"initial_cash must be finite and > 0, got {initial_cash!r}")
         indicators = LEVERAGED_PAIR_INDICATORS if indicators is None else indicators
-        super().__init__(data, window, None, random_start, indicators, normalizer, render_mode, feature_assets=[index_asset])
-        max_length = self.last_t - self.first_t
-        if max_days is not None and max_days > max_length:
-            raise ValueError(
-                f"max_days must be in [1, {max_length}] for this data and window "
-                f"(usable bars {self.first_t}..{self.last_t}), got {max_days!r}"
-            )
-        self.episode_length = None if max_days is None else int(max_days)
+        super().__init__(
+            data=data,
+            initial_cash=initial_cash,
+            window=window,
+            episode_length=None,
+            random_start=random_start,
+            indicators=indicators,
+            normalizer=normalizer,
+            render_mode=render_mode,
+            feature_assets=[index_asset],
+        )
+        self.episode_length = self._check_episode_length("max_days", max_days)
         self.max_days = self.episode_length
-        self.stop_loss = None if stop_loss is None else float(stop_loss)
+        self.stop_loss = stop_loss
         self.reward_mode = reward
         self.initial_split = initial_split if isinstance(initial_split, str) else float(initial_split)
         self.index_asset, self.bull_asset, self.bear_asset = index_asset, bull_asset, bear_asset
-        self.initial_cash = float(initial_cash)
         self.costs = CostModel(commission_bps, slippage_bps)
         self.n_assets = 2  # the traded pair; info positions/weights are (bull, bear)
         self.traded_assets = (bull_asset, bear_asset)
@@ -257,6 +253,11 @@ class LeveragedPairEnv(KernelTradingEnv):
         self.action_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
         self.observation_space = self._observation_space(PORTFOLIO_SIZE)
         self._kernel = self.make_kernel(1)
+
+    @classmethod
+    def default_market(cls, seed: int = 0) -> MarketData:
+        """``make_leveraged_pair_market(seed=seed)``: the market built when ``data`` is ``None``."""
+        return make_leveraged_pair_market(seed=seed)
 
     def make_kernel(self, n_envs: int) -> LeveragedPairKernel:
         """The batched dynamics of this env for ``n_envs`` accounts (the env itself runs ``n_envs=1``)."""

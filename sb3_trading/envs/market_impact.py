@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from sb3_trading.common.validation import check_choice, check_int, check_real
 from sb3_trading.data import MarketData
 from sb3_trading.data.synthetic import make_regime_market
 from sb3_trading.envs.base import DEFAULT_NORMALIZER, MARKET_KEY, PORTFOLIO_BOUND, PORTFOLIO_KEY, NormalizerArg, TradingEnv
@@ -84,12 +85,13 @@ class MarketImpactEnv(TradingEnv):
     ## Episode End
     Terminated when the learner's equity falls to zero or below (ruin). Truncated after
     ``episode_length`` decisions (default 252) or at the last bar of the data.
+    A step after the episode ended raises ``gymnasium.error.ResetNeeded`` until ``reset()``.
 
     ## Arguments
     :param data: the market; ``None`` builds ``make_regime_market(n_assets=3, seed=synthetic_seed)``.
-    :param initial_cash: every agent's starting cash, account currency.
-    :param commission_bps: commission in bps of filled notional (every agent).
-    :param slippage_bps: adverse fill price move in bps, on top of the impact.
+    :param initial_cash: every agent's starting cash, account currency, in ``(0, 1e15]``.
+    :param commission_bps: commission in bps of filled notional (every agent), in ``[0, 10000)``.
+    :param slippage_bps: adverse fill price move in bps, on top of the impact, in ``[0, 10000)``.
     :param traders: the heuristic traders: kind names from :data:`~sb3_trading.sim.impact.TRADER_KINDS`
         or :class:`~sb3_trading.sim.impact.HeuristicTrader` specs (look-back, skew); may be empty.
     :param impact_coef: impact coefficient ``k >= 0``; 0 switches impact off.
@@ -134,20 +136,23 @@ class MarketImpactEnv(TradingEnv):
         render_mode: str | None = None,
     ) -> None:
         if data is None:
-            data = make_regime_market(n_assets=DEFAULT_N_ASSETS, seed=synthetic_seed)
-        super().__init__(data, window, episode_length, random_start, indicators, normalizer, render_mode)
-        if weight_mode not in WEIGHT_MODES:
-            raise ValueError(f"weight_mode must be one of {WEIGHT_MODES}, got {weight_mode!r}")
-        for name, value in (("cooperation", cooperation), ("competition", competition)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0 (0 switches the term off), got {value!r}")
-        if not np.isfinite(initial_cash) or initial_cash <= 0:
-            raise ValueError(f"initial_cash must be finite and > 0, got {initial_cash!r}")
-        self.initial_cash = float(initial_cash)
+            data = self.default_market(check_int("synthetic_seed", synthetic_seed, 0))
+        super().__init__(
+            data=data,
+            initial_cash=initial_cash,
+            window=window,
+            episode_length=episode_length,
+            random_start=random_start,
+            indicators=indicators,
+            normalizer=normalizer,
+            render_mode=render_mode,
+        )
+        check_choice("weight_mode", weight_mode, WEIGHT_MODES)
+        # 0 switches the term off
+        self.cooperation = check_real("cooperation", cooperation, 0.0)
+        self.competition = check_real("competition", competition, 0.0)
         self.costs = CostModel(commission_bps, slippage_bps)
         self.n_assets = data.n_assets
-        self.cooperation = float(cooperation)
-        self.competition = float(competition)
         self.weight_mode = weight_mode
         self._market_kwargs: dict[str, Any] = {
             "traders": tuple(traders) if not isinstance(traders, (str, HeuristicTrader)) else traders,
@@ -162,6 +167,11 @@ class MarketImpactEnv(TradingEnv):
 
         self.action_space = spaces.Box(0.0, 1.0, shape=(self.n_assets,), dtype=np.float32)
         self.observation_space = self._observation_space(3 * self.n_assets + 1)
+
+    @classmethod
+    def default_market(cls, seed: int = 0) -> MarketData:
+        """``make_regime_market(n_assets=3, seed=seed)``: the market built when ``data`` is ``None``."""
+        return make_regime_market(n_assets=DEFAULT_N_ASSETS, seed=seed)
 
     # ------------------------------------------------------------------ market
     def _build_market(self, n_learners: int) -> None:
@@ -263,6 +273,7 @@ class MarketImpactEnv(TradingEnv):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
+        self._needs_reset = False
         observations, infos = self._reset_learners()
         return observations[0], infos[0]
 
@@ -271,7 +282,11 @@ class MarketImpactEnv(TradingEnv):
         return normalize_weights(self._box_action(action)[None, :], self.weight_mode)[0]
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        if self._needs_reset:
+            raise self._reset_needed()
         weights = normalize_weights(self._box_action(action)[None, :], self.weight_mode)
         observations, rewards, ruined, over, infos = self._step_learners(weights)
         terminated = ruined[0]
-        return observations[0], rewards.item(0), terminated, not terminated and over, infos[0]
+        truncated = not terminated and over
+        self._needs_reset = terminated or truncated
+        return observations[0], rewards.item(0), terminated, truncated, infos[0]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -27,13 +26,14 @@ try:
 except ImportError as exc:  # an optional extra: say how to get it, never fall back silently
     raise ImportError('sb3_trading.envs.market_impact_pz needs PettingZoo: pip install "sb3-trading[multiagent]"') from exc
 
+from sb3_trading.common.validation import is_int
 from sb3_trading.envs.base import TradingEnv
 from sb3_trading.envs.market_impact import MarketImpactEnv
 from sb3_trading.sim.impact import normalize_weights
 
 
 def _learner_names(learners: Sequence[str] | int) -> list[str]:
-    if isinstance(learners, Integral) and not isinstance(learners, bool):
+    if is_int(learners):
         if learners < 1:
             raise ValueError(f"learners must be >= 1 agent (a count or names), got {learners!r}")
         return [f"agent_{i}" for i in range(int(learners))]

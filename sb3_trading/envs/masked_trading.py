@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
-from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
+from sb3_trading.common.validation import check_bool, check_int, check_real
 from sb3_trading.data import MarketData, make_leveraged_pair_market
 from sb3_trading.envs.base import (
     DEFAULT_NORMALIZER,
@@ -35,20 +34,7 @@ _LIMIT_TOL = 1e-9
 
 
 def _check_fraction(name: str, value: object, *, upper: float | None = None, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    value = float(value)
-    if value < 0 or (value == 0 and not allow_zero) or (upper is not None and value > upper):
-        low = ">= 0" if allow_zero else "> 0"
-        high = f" and <= {upper}" if upper is not None else ""
-        raise ValueError(f"{name} must be {low}{high}, got {value!r}")
-    return value
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
+    return check_real(name, value, 0.0, upper, strict_minimum=not allow_zero)  # type: ignore[return-value]
 
 
 class MaskedTradingEnv(KernelTradingEnv):
@@ -144,6 +130,7 @@ class MaskedTradingEnv(KernelTradingEnv):
     so only prices that collapse to zero can ruin it). Truncated after ``episode_length``
     decisions (default 256) or at the last bar of the data. The drawdown rule does not end the
     episode: it only masks buys.
+    A step after the episode ended raises ``gymnasium.error.ResetNeeded`` until ``reset()``.
 
     ## Info
     The standard keys (``positions`` and ``weights`` are ``(2,)``: ``[bull, bear]``) plus
@@ -169,9 +156,9 @@ class MaskedTradingEnv(KernelTradingEnv):
         ``session_bars``.
     :param max_volatility: per-bar index volatility above which buys are masked; ``None`` disables it.
     :param volatility_window: number of log returns in the volatility of the volatility rule.
-    :param initial_cash: starting cash, account currency.
-    :param commission_bps: commission in bps of filled notional.
-    :param slippage_bps: adverse fill price move in bps.
+    :param initial_cash: starting cash, account currency, in ``(0, 1e15]`` (:data:`~sb3_trading.envs.base.MAX_INITIAL_CASH`).
+    :param commission_bps: commission in bps of filled notional, in ``[0, 10000)``.
+    :param slippage_bps: adverse fill price move in bps, in ``[0, 10000)``.
     :param window: bars in the ``market`` observation.
     :param episode_length: decisions per episode (``None``: to the end of the data).
     :param random_start: draw the start bar uniformly from ``self.np_random``.
@@ -214,7 +201,7 @@ class MaskedTradingEnv(KernelTradingEnv):
         render_mode: str | None = None,
     ) -> None:
         if data is None:
-            data = make_leveraged_pair_market(seed=synthetic_seed)
+            data = self.default_market(check_int("synthetic_seed", synthetic_seed, 0))
         if not isinstance(data, MarketData):
             raise TypeError(f"data must be a sb3_trading.data.MarketData, got {type(data).__name__}")
         roles = {"index_asset": index_asset, "bull_asset": bull_asset, "bear_asset": bear_asset}
@@ -231,12 +218,19 @@ class MaskedTradingEnv(KernelTradingEnv):
                     "pass indicators=... without 'atr'/'volume_zscore' (e.g. ['log_return', 'rsi', 'macd', 'bollinger'])"
                 )
             indicators = MASKED_INDICATORS
-        feature_assets = [index_asset] if feature_assets is None else list(feature_assets)
-        super().__init__(data, window, episode_length, random_start, indicators, normalizer, render_mode, feature_assets)
-
-        if not np.isfinite(initial_cash) or initial_cash <= 0:
-            raise ValueError(f"initial_cash must be finite and > 0, got {initial_cash!r}")
-        self.initial_cash = float(initial_cash)
+        if feature_assets is None:
+            feature_assets = [index_asset]
+        super().__init__(
+            data=data,
+            initial_cash=initial_cash,
+            window=window,
+            episode_length=episode_length,
+            random_start=random_start,
+            indicators=indicators,
+            normalizer=normalizer,
+            render_mode=render_mode,
+            feature_assets=feature_assets,
+        )
         self.costs = CostModel(commission_bps, slippage_bps)
         self.index_asset, self.bull_asset, self.bear_asset = index_asset, bull_asset, bear_asset
         self.n_assets = 2  # the traded pair; info positions/weights are (bull, bear)
@@ -252,7 +246,7 @@ class MaskedTradingEnv(KernelTradingEnv):
         self.sizes = tuple(_check_fraction(f"sizes[{i}]", f, upper=1.0) for i, f in enumerate(size_list))
         if len(set(self.sizes)) != len(self.sizes):
             raise ValueError(f"sizes must be distinct, got {self.sizes}")
-        self.switch_sides = bool(switch_sides)
+        self.switch_sides = check_bool("switch_sides", switch_sides)
         k = len(self.sizes)
         self.n_actions = 2 * k + 2
         self.flatten_action = 2 * k + 1
@@ -301,7 +295,7 @@ class MaskedTradingEnv(KernelTradingEnv):
             )
 
         t_rows = np.arange(data.n_steps)
-        self.session_bars = None if session_bars is None else _check_int("session_bars", session_bars, 1)
+        self.session_bars = None if session_bars is None else check_int("session_bars", session_bars, 1)
         if self.session_bars is None:
             if session_open != 0 or session_close is not None:
                 raise ValueError(
@@ -310,10 +304,10 @@ class MaskedTradingEnv(KernelTradingEnv):
             self.session_open, self.session_close = 0, None
             self._session_ok = np.ones(data.n_steps, dtype=bool)
         else:
-            self.session_open = _check_int("session_open", session_open, 0)
+            self.session_open = check_int("session_open", session_open, 0)
             if self.session_open >= self.session_bars:
                 raise ValueError(f"session_open must be < session_bars={self.session_bars}, got {session_open!r}")
-            close = self.session_bars if session_close is None else _check_int("session_close", session_close, 1)
+            close = self.session_bars if session_close is None else check_int("session_close", session_close, 1)
             if not self.session_open < close <= self.session_bars:
                 raise ValueError(
                     f"session_close must be in ({self.session_open}, {self.session_bars}] "
@@ -323,7 +317,7 @@ class MaskedTradingEnv(KernelTradingEnv):
             phase = t_rows % self.session_bars
             self._session_ok = (phase >= self.session_open) & (phase < close)
 
-        self.volatility_window = _check_int("volatility_window", volatility_window, 2)
+        self.volatility_window = check_int("volatility_window", volatility_window, 2)
         self.max_volatility = None if max_volatility is None else _check_fraction("max_volatility", max_volatility)
         index_prices = data.prices[:, [data.asset_names.index(index_asset)]]
         if self.max_volatility is None:
@@ -343,6 +337,11 @@ class MaskedTradingEnv(KernelTradingEnv):
         self.action_space = spaces.Discrete(self.n_actions)
         self.observation_space = self._observation_space(len(PORTFOLIO_FIELDS))
         self._kernel = self.make_kernel(1)  # a valid flat book, so action_masks() works before reset()
+
+    @classmethod
+    def default_market(cls, seed: int = 0) -> MarketData:
+        """``make_leveraged_pair_market(seed=seed)``: the market built when ``data`` is ``None``."""
+        return make_leveraged_pair_market(seed=seed)
 
     def make_kernel(self, n_envs: int) -> MaskedTradingKernel:
         """The batched dynamics of this env for ``n_envs`` accounts (the env itself runs ``n_envs=1``)."""

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from gymnasium import spaces
 
+from sb3_trading.common.validation import check_choice, check_int
 from sb3_trading.data import MarketData
 from sb3_trading.data.synthetic import make_regime_market
 from sb3_trading.envs.base import (
@@ -77,12 +78,13 @@ class MultiAssetEnv(KernelTradingEnv):
     ## Episode End
     Terminated when equity falls to zero or below (ruin). Truncated after
     ``episode_length`` decisions or at the last bar of the data.
+    A step after the episode ended raises ``gymnasium.error.ResetNeeded`` until ``reset()``.
 
     ## Arguments
     :param data: the market; ``None`` builds ``make_regime_market(seed=synthetic_seed)``.
-    :param initial_cash: starting cash, account currency.
-    :param commission_bps: commission in bps of filled notional.
-    :param slippage_bps: adverse fill price move in bps.
+    :param initial_cash: starting cash, account currency, in ``(0, 1e15]`` (:data:`~sb3_trading.envs.base.MAX_INITIAL_CASH`).
+    :param commission_bps: commission in bps of filled notional, in ``[0, 10000)``.
+    :param slippage_bps: adverse fill price move in bps, in ``[0, 10000)``.
     :param window: bars in the ``market`` observation.
     :param episode_length: decisions per episode (``None``: to the end of the data).
     :param random_start: draw the start bar uniformly from ``self.np_random``.
@@ -112,16 +114,21 @@ class MultiAssetEnv(KernelTradingEnv):
         render_mode: str | None = None,
     ) -> None:
         if data is None:
-            data = make_regime_market(seed=synthetic_seed)
-        super().__init__(data, window, episode_length, random_start, indicators, normalizer, render_mode)
-        if execution not in EXECUTIONS:
-            raise ValueError(f"execution must be one of {EXECUTIONS}, got {execution!r}")
+            data = self.default_market(check_int("synthetic_seed", synthetic_seed, 0))
+        super().__init__(
+            data=data,
+            initial_cash=initial_cash,
+            window=window,
+            episode_length=episode_length,
+            random_start=random_start,
+            indicators=indicators,
+            normalizer=normalizer,
+            render_mode=render_mode,
+        )
+        check_choice("execution", execution, EXECUTIONS)
         if execution == "next_open" and data.open is None:
             raise ValueError('execution="next_open" needs open prices, but data.open is None')
-        if not np.isfinite(initial_cash) or initial_cash <= 0:
-            raise ValueError(f"initial_cash must be finite and > 0, got {initial_cash!r}")
         self.execution = execution
-        self.initial_cash = float(initial_cash)
         self.n_assets = data.n_assets
         self._prices = data.prices  # (T, N) closes
         self._fill_prices = data.prices if execution == "close" else data.open  # row t + shift
@@ -131,6 +138,11 @@ class MultiAssetEnv(KernelTradingEnv):
         self.action_space = spaces.Box(-1.0, 1.0, shape=(self.n_assets,), dtype=np.float32)
         self.observation_space = self._observation_space(self.n_assets + 1)
         self._kernel = self.make_kernel(1)
+
+    @classmethod
+    def default_market(cls, seed: int = 0) -> MarketData:
+        """``make_regime_market(seed=seed)``: the market built when ``data`` is ``None``."""
+        return make_regime_market(seed=seed)
 
     def make_kernel(self, n_envs: int) -> MultiAssetKernel:
         """The batched dynamics of this env for ``n_envs`` accounts (the env itself runs ``n_envs=1``)."""

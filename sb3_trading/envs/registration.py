@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
-
 import gymnasium as gym
+
+from sb3_trading.common.validation import suggest
 
 NAMESPACE = "sb3_trading"
 
@@ -35,6 +35,4 @@ def check_env_id(env_id: str) -> str:
     if env_id in gym.registry:
         return env_id
     known = list(ENV_ENTRY_POINTS) + [key for key in gym.registry if key not in ENV_ENTRY_POINTS]
-    close = difflib.get_close_matches(env_id, known, n=1, cutoff=0.5)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise ValueError(f"unknown env ID {env_id!r}{hint} sb3_trading envs: {sorted(ENV_ENTRY_POINTS)}")
+    raise ValueError(f"unknown env ID {env_id!r}{suggest(env_id, known)} sb3_trading envs: {sorted(ENV_ENTRY_POINTS)}")

@@ -5,17 +5,18 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from numbers import Real
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
+from sb3_trading.common.validation import ArgumentTypeError, check_float_array, check_int, check_real, is_real
 from sb3_trading.data import MarketData
 from sb3_trading.data.yield_market import PEG, apy_column, make_yield_market
 from sb3_trading.envs.base import DEFAULT_NORMALIZER, MARKET_KEY, PORTFOLIO_KEY, NormalizerArg, TradingEnv
 from sb3_trading.sim import CostModel, Portfolio
 from sb3_trading.sim.accrual import friction_rates, rebalance_accrue_row, self_financing_row
+from sb3_trading.sim.core import MAX_BPS
 
 #: indicators computed per asset by default (prices barely move: returns and their volatility suffice;
 #: the data's own ``apy[...]`` and ``depeg[...]`` columns are appended)
@@ -169,7 +170,7 @@ def yield_weights(actions: np.ndarray, lower: np.ndarray, upper: np.ndarray, tem
 
 
 def _bounds(name: str, value: float | Sequence[float], n_assets: int) -> np.ndarray:
-    array = np.array(value, dtype=np.float64)
+    array = check_float_array(name, value)
     if array.ndim == 0:
         array = np.full(n_assets, float(array))
     if array.shape != (n_assets,):
@@ -235,12 +236,13 @@ class YieldAllocationEnv(TradingEnv):
     Truncated when the drawdown ``1 - E_{t+1} / max E`` exceeds ``max_drawdown``, after
     ``episode_length`` decisions, or at the last bar of the data. Terminated only on ruin
     (equity ``<= 0``, impossible with positive prices and long-only weights).
+    A step after the episode ended raises ``gymnasium.error.ResetNeeded`` until ``reset()``.
 
     ## Arguments
     :param data: the market, with feature columns ``apy[<asset>]`` (annualised fractions) for every
         asset; ``None`` builds ``make_yield_market(seed=synthetic_seed, periods_per_year=periods_per_year)``.
-    :param initial_cash: starting cash, account currency.
-    :param rebalance_cost_bps: cost in bps of traded notional (the ``CostModel`` commission).
+    :param initial_cash: starting cash, account currency, in ``(0, 1e15]`` (:data:`~sb3_trading.envs.base.MAX_INITIAL_CASH`).
+    :param rebalance_cost_bps: cost in bps of traded notional (the ``CostModel`` commission), in ``[0, 10000)``.
     :param window: bars in the ``market`` observation.
     :param episode_length: decisions per episode (``None``: to the end of the data).
     :param random_start: draw the start bar uniformly from ``self.np_random``.
@@ -288,36 +290,29 @@ class YieldAllocationEnv(TradingEnv):
         synthetic_seed: int = 0,
         render_mode: str | None = None,
     ) -> None:
-        if periods_per_year is not None:
-            if (
-                isinstance(periods_per_year, bool)
-                or not isinstance(periods_per_year, Real)
-                or not (math.isfinite(periods_per_year) and periods_per_year > 0)
-            ):
-                raise ValueError(
-                    f"periods_per_year must be a finite number > 0 (bars per year), or None for data.periods_per_year, "
-                    f"got {periods_per_year!r}"
-                )
+        if periods_per_year is not None and not (is_real(periods_per_year) and 0 < periods_per_year < math.inf):
+            raise (ValueError if is_real(periods_per_year) else ArgumentTypeError)(
+                f"periods_per_year must be a finite number > 0 (bars per year), or None for data.periods_per_year, "
+                f"got {periods_per_year!r}"
+            )
         if data is None:
-            if periods_per_year is None:
-                data = make_yield_market(seed=synthetic_seed)
-            else:
-                if not float(periods_per_year).is_integer():
-                    raise ValueError(
-                        f"periods_per_year={periods_per_year!r} must be a whole number to build the synthetic market "
-                        "(make_yield_market); pass data=... for another calendar"
-                    )
-                data = make_yield_market(seed=synthetic_seed, periods_per_year=int(periods_per_year))
+            data = self.default_market(check_int("synthetic_seed", synthetic_seed, 0), periods_per_year)
         if not isinstance(data, MarketData):
             raise TypeError(f"data must be a sb3_trading.data.MarketData, got {type(data).__name__}")
         periods_per_year = float(data.periods_per_year if periods_per_year is None else periods_per_year)
         indicators = DEFAULT_YIELD_INDICATORS if indicators is None else indicators
-        super().__init__(data, window, episode_length, random_start, indicators, normalizer, render_mode)
+        super().__init__(
+            data=data,
+            initial_cash=initial_cash,
+            window=window,
+            episode_length=episode_length,
+            random_start=random_start,
+            indicators=indicators,
+            normalizer=normalizer,
+            render_mode=render_mode,
+        )
         n_assets = data.n_assets
-        if not np.isfinite(initial_cash) or initial_cash <= 0:
-            raise ValueError(f"initial_cash must be finite and > 0, got {initial_cash!r}")
-        if not (math.isfinite(rebalance_cost_bps) and 0 <= rebalance_cost_bps < 1e4):
-            raise ValueError(f"rebalance_cost_bps must be in [0, 10000), got {rebalance_cost_bps!r}")
+        rebalance_cost_bps = check_real("rebalance_cost_bps", rebalance_cost_bps, 0.0, MAX_BPS, strict_maximum=True)
         lower = _bounds("lower_bound", lower_bound, n_assets)
         upper = _bounds("upper_bound", upper_bound, n_assets)
         if (lower > upper).any():
@@ -327,15 +322,11 @@ class YieldAllocationEnv(TradingEnv):
                 f"weight bounds admit no allocation of {n_assets} assets: need sum(lower_bound) <= 1 <= sum(upper_bound) "
                 f"(K * lower <= 1 <= K * upper), got sum(lower_bound)={lower.sum():.6g}, sum(upper_bound)={upper.sum():.6g}"
             )
-        if not (math.isfinite(temperature) and temperature > 0):
-            raise ValueError(f"temperature must be finite and > 0, got {temperature!r}")
-        if not (math.isfinite(depeg_penalty) and depeg_penalty >= 0):
-            raise ValueError(f"depeg_penalty must be finite and >= 0, got {depeg_penalty!r}")
-        if not (math.isfinite(depeg_tolerance) and 0 <= depeg_tolerance < 1):
-            raise ValueError(f"depeg_tolerance must be in [0, 1), got {depeg_tolerance!r}")
-        if max_drawdown is not None and not (math.isfinite(max_drawdown) and 0 < max_drawdown <= 1):
-            raise ValueError(f"max_drawdown must be in (0, 1] or None, got {max_drawdown!r}")
-        peg_arr = np.array(peg, dtype=np.float64)
+        temperature = check_real("temperature", temperature, 0.0, strict_minimum=True)
+        depeg_penalty = check_real("depeg_penalty", depeg_penalty, 0.0)
+        depeg_tolerance = check_real("depeg_tolerance", depeg_tolerance, 0.0, 1.0, strict_maximum=True)
+        max_drawdown = check_real("max_drawdown", max_drawdown, 0.0, 1.0, strict_minimum=True, allow_none=True)
+        peg_arr = check_float_array("peg", peg)
         peg_arr = np.full(n_assets, float(peg_arr)) if peg_arr.ndim == 0 else peg_arr
         if peg_arr.shape != (n_assets,) or not (np.isfinite(peg_arr).all() and (peg_arr > 0).all()):
             raise ValueError(f"peg must be a price > 0 or one per asset, shape ({n_assets},), got {peg!r}")
@@ -358,7 +349,6 @@ class YieldAllocationEnv(TradingEnv):
         if (apy / periods_per_year <= -1.0).any():
             raise ValueError(f"APY / periods_per_year must be > -1 (a period cannot lose all), got min APY {apy.min()!r}")
 
-        self.initial_cash = float(initial_cash)
         self.n_assets = n_assets
         self.lower_bound = lower
         self.upper_bound = upper
@@ -389,6 +379,27 @@ class YieldAllocationEnv(TradingEnv):
         self.observation_space = self._observation_space(n_assets + 2)
         self._equity = self.initial_cash
 
+    @classmethod
+    def default_market(cls, seed: int = 0, periods_per_year: float | None = None) -> MarketData:
+        """``make_yield_market(seed=seed)`` (with ``periods_per_year`` bars per year when given): the market built
+        when ``data`` is ``None``.
+
+        :param seed: seed of the synthetic market.
+        :param periods_per_year: the env's ``periods_per_year`` argument; the synthetic market needs a whole number.
+        """
+        if periods_per_year is None:
+            return make_yield_market(seed=seed)
+        if not (is_real(periods_per_year) and float(periods_per_year).is_integer() and periods_per_year > 0):
+            raise ValueError(
+                f"periods_per_year={periods_per_year!r} must be a whole number to build the synthetic market "
+                "(make_yield_market); pass data=... for another calendar"
+            )
+        return make_yield_market(seed=seed, periods_per_year=int(periods_per_year))
+
+    def yield_rates(self) -> np.ndarray:
+        """``(T, K)`` yield per bar of each asset, ``apy[<asset>] / periods_per_year``: what the env accrues (a copy)."""
+        return self._rates.copy()
+
     def _observation(self, weights: np.ndarray, cash: float, equity: float, drawdown: float) -> dict[str, np.ndarray]:
         """The observation at ``self._t``: ``portfolio = [weights (K), cash / equity, drawdown]``.
 
@@ -413,6 +424,7 @@ class YieldAllocationEnv(TradingEnv):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
+        self._needs_reset = False
         self._t = self._start_t = self._sample_start()
         self._book.reset(self.initial_cash)
         self._equity = self.initial_cash
@@ -422,6 +434,8 @@ class YieldAllocationEnv(TradingEnv):
         return observation, self._yield_info(info, zeros.copy(), 0.0, 0.0)
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        if self._needs_reset:
+            raise self._reset_needed()
         a = self._box_action(action)
         t = self._t
         equity_t = self._equity
@@ -452,4 +466,5 @@ class YieldAllocationEnv(TradingEnv):
         info["yield_income"] = row.income
 
         observation = self._observation(weights, cash, equity, dd)
+        self._needs_reset = terminated or truncated
         return observation, portfolio_return - penalty, terminated, truncated, info

@@ -1,17 +1,22 @@
 """Honest evaluation: metrics, a deterministic backtester and baselines, purged walk-forward CV,
-stationary-bootstrap confidence intervals, volatility regimes and reports."""
+stationary-bootstrap confidence intervals, volatility regimes and reports.
 
-from sb3_trading.evaluation.backtest import (
+This package measures; it never trains. :func:`walk_forward` (which trains a model per fold) lives in
+:mod:`sb3_trading.walk_forward`; the name stays importable from here for compatibility, resolved on first
+use so that importing ``sb3_trading.evaluation`` does not import the training job.
+"""
+
+import importlib
+from typing import Any
+
+from sb3_trading.evaluation.backtest import BacktestResult, RandomPolicy, backtest, concat_results, make_backtest_env
+from sb3_trading.evaluation.baselines import (
     BASELINES,
-    BacktestResult,
-    RandomPolicy,
-    backtest,
     buy_and_hold,
     cash_baseline,
-    concat_results,
     env_baselines,
+    env_yield_rates,
     equal_weight,
-    make_backtest_env,
     random_baseline,
     yield_rates,
 )
@@ -22,6 +27,7 @@ from sb3_trading.evaluation.bootstrap import (
     stationary_bootstrap_ci,
     stationary_bootstrap_indices,
 )
+from sb3_trading.evaluation.folds import FoldResult, WalkForwardResult, aggregate_folds, summarize_folds
 from sb3_trading.evaluation.metrics import (
     annual_return,
     annual_volatility,
@@ -41,7 +47,6 @@ from sb3_trading.evaluation.metrics import (
 from sb3_trading.evaluation.regimes import regime_breakdown, volatility_regimes
 from sb3_trading.evaluation.report import write_report
 from sb3_trading.evaluation.splits import purged_kfold, walk_forward_bounds, walk_forward_splits
-from sb3_trading.evaluation.walk_forward import FoldResult, WalkForwardResult, walk_forward
 
 __all__ = [
     "BASELINES",
@@ -50,6 +55,7 @@ __all__ = [
     "FoldResult",
     "RandomPolicy",
     "WalkForwardResult",
+    "aggregate_folds",
     "annual_return",
     "annual_volatility",
     "backtest",
@@ -61,6 +67,7 @@ __all__ = [
     "conditional_value_at_risk",
     "drawdown_periods",
     "env_baselines",
+    "env_yield_rates",
     "equal_weight",
     "infer_periods_per_year",
     "make_backtest_env",
@@ -77,6 +84,7 @@ __all__ = [
     "sortino_ratio",
     "stationary_bootstrap_ci",
     "stationary_bootstrap_indices",
+    "summarize_folds",
     "value_at_risk",
     "volatility_regimes",
     "walk_forward",
@@ -85,3 +93,13 @@ __all__ = [
     "write_report",
     "yield_rates",
 ]
+
+
+#: names kept for compatibility that live above this package (resolved lazily, see the module doc)
+_MOVED = {"walk_forward": "sb3_trading.walk_forward"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module 'sb3_trading.evaluation' has no attribute {name!r}")

@@ -36,7 +36,7 @@ from sb3_trading.evaluation.backtest import BacktestResult
 from sb3_trading.evaluation.bootstrap import metric_cis
 from sb3_trading.evaluation.metrics import risk_free_per_period, rolling_sharpe
 from sb3_trading.evaluation.regimes import REGIMES, regime_breakdown
-from sb3_trading.utils import atomic_write, atomic_write_json
+from sb3_trading.utils import atomic_write, atomic_write_json, jsonable
 from sb3_trading.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -74,25 +74,6 @@ def _require_matplotlib() -> tuple[Any, Any]:
             'report plots need matplotlib: pip install "sb3-trading[report]" (or write_report(..., plots=False))'
         ) from exc
     return Figure, FigureCanvasAgg
-
-
-def _jsonable(obj: Any) -> Any:
-    """Plain-Python copy of ``obj`` for strict JSON: arrays to lists, NaN/inf to ``None``."""
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, (str, int, float, bool)) or obj is None:
-        return obj
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    return str(obj)
 
 
 def _x_axis(result: BacktestResult, use_time: bool) -> np.ndarray:
@@ -355,7 +336,7 @@ def write_report(
         "strategies": strategies,
         "plots": {key: path.name for key, path in plot_paths.items()},
     }
-    report = _jsonable(report)
+    report = jsonable(report)
     json_path = atomic_write_json(out / REPORT_JSON, report)
     html_path = atomic_write(out / REPORT_HTML, lambda tmp: tmp.write_text(_html(report, plot_paths), encoding="utf-8"))
     logger.info("wrote %s and %s", json_path, html_path)

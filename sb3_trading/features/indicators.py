@@ -26,6 +26,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sb3_trading.common.validation import is_int
+
 
 # ----------------------------------------------------------------- validation
 def _as_panel(name: str, values: np.ndarray, positive: bool = False) -> np.ndarray:
@@ -49,7 +51,7 @@ def _as_panel(name: str, values: np.ndarray, positive: bool = False) -> np.ndarr
 
 def _check_window(name: str, value: int, n_rows: int, minimum: int, offset: int) -> int:
     """Check an integer length argument; ``value + offset`` is the number of leading NaN rows it implies."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if not is_int(value):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     value = int(value)
     warmup = value + offset

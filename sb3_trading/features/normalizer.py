@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from sb3_trading.common.validation import check_int
+
 # A column whose std is at most this fraction of max(|mean|, 1) is treated as constant (std := 1).
 STD_EPS = 1e-12
 #: the normaliser every env uses unless told otherwise (causal: statistics of rows <= t)
@@ -157,9 +159,7 @@ class FeatureNormalizer:
 
 
 def _check_periods(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
+    return check_int(name, value, minimum)  # type: ignore[return-value]
 
 
 def _shift_down(cumulative: np.ndarray, lag: int) -> np.ndarray:

@@ -19,13 +19,13 @@ or ``"macd_hist[SPY]"``.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 import sb3_trading.features.indicators as ind
+from sb3_trading.common.validation import closest
 from sb3_trading.data.market_data import MarketData
 
 
@@ -138,8 +138,8 @@ class FeatureMatrix:
 
 def _unknown_indicator(name: object) -> ValueError:
     known = sorted(INDICATORS)
-    close = difflib.get_close_matches(str(name), known, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    close = closest(name, known)
+    hint = f" (did you mean {close!r}?)" if close else ""
     return ValueError(f"unknown indicator {name!r}{hint}; known indicators: {known}")
 
 

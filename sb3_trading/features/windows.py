@@ -6,6 +6,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from sb3_trading.common.validation import is_int
+
 
 @lru_cache(maxsize=64)
 def window_offsets(window: int) -> np.ndarray:
@@ -34,7 +36,7 @@ def gather_windows(values: np.ndarray, t: np.ndarray, window: int) -> np.ndarray
         raise ValueError(f"t must have shape (B,), got shape {t.shape}")
     if not np.issubdtype(t.dtype, np.integer):
         raise TypeError(f"t must be an integer array, got dtype {t.dtype}")
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
+    if not is_int(window) or window < 1:
         raise ValueError(f"window must be an int >= 1, got {window!r}")
     if t.size:
         lo, hi = int(t.min()), int(t.max())

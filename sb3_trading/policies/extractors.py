@@ -15,7 +15,8 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from sb3_trading.envs.base import MARKET_KEY, PORTFOLIO_KEY
+from sb3_trading.common.validation import check_int
+from sb3_trading.envs.trading_env import MARKET_KEY, PORTFOLIO_KEY
 
 POOLINGS = ("last", "mean", "attention")
 POSITIONAL_ENCODINGS = ("sinusoidal", "learned")
@@ -44,8 +45,7 @@ def _market_shapes(observation_space: spaces.Space, window: int | None) -> tuple
 
 def _check_positive(**values: int) -> None:
     for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        check_int(name, value, 1)
 
 
 def sinusoidal_encoding(length: int, d_model: int) -> th.Tensor:

@@ -26,15 +26,22 @@ from typing import NamedTuple
 
 import numpy as np
 
+from sb3_trading.common.validation import check_real
+
 BPS = 1e-4  # one basis point as a fraction
+#: every cost rate in bps lies in ``[0, MAX_BPS)``: a fill never costs 100 % of its notional, and a sell's
+#: fill price ``p (1 - slippage)`` stays positive
+MAX_BPS = 1e4
 
 
 @dataclass(frozen=True)
 class CostModel:
     """Proportional trading frictions, in basis points of traded notional.
 
-    :param commission_bps: fee charged on the filled notional ``|q| * fill_price``.
-    :param slippage_bps: adverse price move of every fill against the trader.
+    :param commission_bps: fee charged on the filled notional ``|q| * fill_price``, in ``[0, 10000)``.
+    :param slippage_bps: adverse price move of every fill against the trader, in ``[0, 10000)``.
+    :raises TypeError: if a rate is not a number (a string, a bool).
+    :raises ValueError: if a rate is not finite or outside ``[0, 10000)``.
     """
 
     commission_bps: float = 10.0
@@ -47,11 +54,9 @@ class CostModel:
 
     def __post_init__(self) -> None:
         for name in ("commission_bps", "slippage_bps"):
-            value = getattr(self, name)
-            if not np.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        if self.slippage_bps >= 1e4:
-            raise ValueError(f"slippage_bps must be < 10000 (100 %), got {self.slippage_bps!r}")
+            # a rate of 10000 bps or more charges 100 % of the notional (or fills at a price <= 0): refused
+            value = check_real(name, getattr(self, name), 0.0, MAX_BPS, strict_maximum=True)
+            object.__setattr__(self, name, value)
         # plain attributes, not properties: a property call costs as much as a small NumPy operation
         object.__setattr__(self, "commission", self.commission_bps * BPS)
         object.__setattr__(self, "slippage", self.slippage_bps * BPS)

@@ -51,15 +51,14 @@ is 0 when ``sigma <= SIGMA_FLOOR`` (all agents earned the same).
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from numbers import Integral, Real
 from typing import NamedTuple
 
 import numpy as np
 
+from sb3_trading.common.validation import check_float_array, check_int, check_real, suggest
 from sb3_trading.sim.core import CostModel, Fills, Portfolio, fill_trades
 
 #: heuristic trader kinds
@@ -80,14 +79,7 @@ _FLOORS = {"sum": np.full((), ZERO_ACTION), "cap": np.ones(())}
 
 # ----------------------------------------------------------------------------- validation
 def _check_real(name: str, value: object, low: float | None = None, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    value = float(value)
-    if low is not None and value < low:
-        raise ValueError(f"{name} must be >= {low}" + (f" and <= {high}" if high is not None else "") + f", got {value!r}")
-    if high is not None and value > high:
-        raise ValueError(f"{name} must be <= {high}" + (f" and >= {low}" if low is not None else "") + f", got {value!r}")
-    return value
+    return check_real(name, value, low, high)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -105,11 +97,10 @@ class HeuristicTrader:
 
     def __post_init__(self) -> None:
         if self.kind not in TRADER_KINDS:
-            close = difflib.get_close_matches(str(self.kind), TRADER_KINDS, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"unknown trader kind {self.kind!r}{hint} Known kinds: {TRADER_KINDS}")
-        if isinstance(self.lookback, bool) or not isinstance(self.lookback, Integral) or self.lookback < 1:
-            raise ValueError(f"lookback must be an int >= 1, got {self.lookback!r}")
+            raise ValueError(
+                f"unknown trader kind {self.kind!r}{suggest(self.kind, TRADER_KINDS)} Known kinds: {TRADER_KINDS}"
+            )
+        check_int("lookback", self.lookback, 1)
         _check_real("skew", self.skew, 0.0, 1.0)
 
 
@@ -393,8 +384,7 @@ class ImpactMarket:
         prices = np.asarray(prices, dtype=np.float64)
         if prices.ndim != 2 or not np.all(np.isfinite(prices)) or np.any(prices <= 0):
             raise ValueError("prices must be a finite, positive (T, N) array")
-        if isinstance(n_learners, bool) or not isinstance(n_learners, Integral) or n_learners < 1:
-            raise ValueError(f"n_learners must be an int >= 1, got {n_learners!r}")
+        check_int("n_learners", n_learners, 1)
         self.heuristics = HeuristicTraders(traders)
         self.n_learners = int(n_learners)
         n_assets = prices.shape[1]
@@ -402,7 +392,7 @@ class ImpactMarket:
         if self.initial_cash <= 0:
             raise ValueError(f"initial_cash must be finite and > 0, got {initial_cash!r}")
         self.impact_coef = _check_real("impact_coef", impact_coef, 0.0)
-        liquidity_array = np.asarray(liquidity, dtype=np.float64)
+        liquidity_array = check_float_array("liquidity", liquidity)
         if liquidity_array.shape not in ((), (n_assets,)):
             raise ValueError(
                 f"liquidity must be a number or have shape ({n_assets},) (one per asset), got {liquidity_array.shape}"

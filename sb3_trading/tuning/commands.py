@@ -1,8 +1,9 @@
-"""The logic of ``sb3-trading tune``, as library functions.
+"""The library form of ``sb3-trading tune``: :class:`TuneConfig` and :func:`run_tune`.
 
-``cli.py`` adds the subparser (:func:`add_tune_arguments`) and prints :func:`format_tune_summary` of
-:func:`tune_from_args`'s result. Importing this module does not import Optuna (``sb3-trading --help``
-works without it); running the command does, and says how to install it when it is missing.
+The argparse glue lives in :mod:`sb3_trading.commands.tune` (the commands layer); ``add_tune_arguments``,
+``tune_from_args`` and ``format_tune_summary`` stay importable from here for compatibility, resolved on
+first use. Importing this module does not import Optuna; :func:`run_tune` does, and says how to install
+it when it is missing.
 
 ::
 
@@ -12,69 +13,76 @@ works without it); running the command does, and says how to install it when it 
 
 from __future__ import annotations
 
-import argparse
+import importlib
 import logging
-from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from sb3_trading.recipe import DEFAULT_ENV_ID, JOIN_CHOICES, check_device, check_positive_int, check_trading_env, data_source
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT_DIR = "runs/tune"
 
 
-def add_tune_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add ``sb3-trading tune``'s arguments to ``parser`` (a subparser)."""
-    from sb3_trading.evaluation.commands import add_data_arguments, add_risk_free_argument
-    from sb3_trading.training import DEFAULT_ENV_ID
+@dataclass
+class TuneConfig:
+    """Everything ``sb3-trading tune`` needs; see :func:`sb3_trading.tuning.study.run_study` for each field.
 
-    parser.add_argument("--env", default=DEFAULT_ENV_ID, help="registered env ID (default: %(default)s)")
-    parser.add_argument("--algo", default="ppo", help="ppo, ppo_mask, ppo_lstm, qppo, qppo_mask (default: %(default)s)")
-    parser.add_argument(
-        "--n-trials",
-        type=int,
-        required=True,
-        help="total finished (complete or pruned) trials of the study, over all runs and workers; a rerun continues",
-    )
-    parser.add_argument("--timeout", type=float, default=None, help="stop this worker after S seconds (after its trial)")
-    parser.add_argument(
-        "--storage",
-        default=None,
-        help="SQLAlchemy URL of the study storage, e.g. postgresql://user:pw@host:5432/db to share one study between "
-        "machines (default: sqlite:///<output-dir>/<study-name>.db)",
-    )
-    parser.add_argument("--study-name", default=None, help="study name (default: <algo>_<Env>)")
-    parser.add_argument("--timesteps", type=int, default=20_000, help="training timesteps per trial (default: %(default)s)")
-    parser.add_argument(
-        "--eval-freq", type=int, default=5_000, help="validation backtest and pruning check every N timesteps (default: 5000)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the data, of every trial's training and of the sampler")
-    parser.add_argument("--n-envs", type=int, default=4, help="parallel training envs per trial (default: %(default)s)")
-    add_data_arguments(parser)
-    add_risk_free_argument(parser)
-    parser.add_argument(
-        "--output-dir", default=DEFAULT_OUTPUT_DIR, help="folder of the SQLite study and best_<algo>.yml (default: runs/tune)"
-    )
-    parser.add_argument("--env-kwargs", nargs="*", metavar="KEY=VALUE", help="env arguments, e.g. window=5")
-    parser.add_argument(
-        "--choices",
-        nargs="*",
-        metavar="KEY=LIST",
-        help="replace categorical choices of the search space, e.g. n_steps=[128,256] net_arch=['small']",
-    )
-    parser.add_argument("--device", default="auto", help="torch device (default: %(default)s)")
-    parser.add_argument("--worker-id", default=None, help="name of this worker in the trials (default: <host>-<pid>)")
-    parser.add_argument(
-        "--heartbeat-interval", type=int, default=60, help="seconds between heartbeats of a running trial (default: 60)"
-    )
-    parser.add_argument(
-        "--grace-period",
-        type=int,
-        default=None,
-        help="seconds without heartbeat after which a running trial (of a killed worker) is failed and re-queued "
-        "(default: twice the interval)",
-    )
-    return parser
+    :param env_id: registered ``sb3_trading`` env ID.
+    :param algo: ``ppo``, ``ppo_mask``, ``ppo_lstm``, ``qppo`` or ``qppo_mask``.
+    :param n_trials: total finished trials of the study (over all runs and workers).
+    :param output_dir: folder of the SQLite study and ``best_<algo>.yml``.
+    :param choices: categorical choices replacing the search space's (``{"n_steps": [128, 256]}``).
+    """
+
+    env_id: str = DEFAULT_ENV_ID
+    algo: str = "ppo"
+    n_trials: int = 10
+    output_dir: str = DEFAULT_OUTPUT_DIR
+    timeout: float | None = None
+    storage: str | None = None
+    study_name: str | None = None
+    timesteps: int = 20_000
+    eval_freq: int = 5_000
+    seed: int = 0
+    n_envs: int = 4
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    data_path: str | list[str] | None = None
+    join: str = "exact"
+    risk_free: float = 0.0
+    device: str = "auto"
+    worker_id: str | None = None
+    choices: dict[str, list[Any]] | None = None
+    heartbeat_interval: int = 60
+    grace_period: int | None = None
+
+    def validate(self) -> TuneConfig:
+        """Check the fields that need no Optuna once, before any work; return a normalised copy."""
+        from sb3_trading.algos import get_algo
+
+        env_id = check_trading_env(self.env_id)
+        algo_name, _ = get_algo(self.algo)
+        check_positive_int(self.n_trials, "n_trials")
+        check_positive_int(self.timesteps, "timesteps")
+        check_positive_int(self.n_envs, "n_envs")
+        check_device(self.device)
+        if self.join not in JOIN_CHOICES:
+            raise ValueError(f"join must be one of {JOIN_CHOICES}, got {self.join!r}")
+        data_source(self.data_path)
+        out = Path(self.output_dir)
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"output dir {str(out)!r} is a file, not a folder")
+        return TuneConfig(**{**asdict(self), "env_id": env_id, "algo": algo_name})
+
+
+def run_tune(config: TuneConfig) -> dict[str, Any]:
+    """:func:`run_tune_command` of a validated :class:`TuneConfig`."""
+    config = config.validate()
+    kwargs = asdict(config)
+    env_id, algo, n_trials, output_dir = (kwargs.pop(key) for key in ("env_id", "algo", "n_trials", "output_dir"))
+    return run_tune_command(env_id, algo, n_trials, output_dir, **kwargs)
 
 
 def run_tune_command(
@@ -113,57 +121,14 @@ def run_tune_command(
     return summary
 
 
-def tune_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """Run :func:`run_tune_command` from :func:`add_tune_arguments`' namespace."""
-    from sb3_trading.cli import parse_kwargs
-    from sb3_trading.evaluation.commands import data_arg
-
-    choices = parse_kwargs(args.choices, "--choices")
-    for key, value in choices.items():
-        if not isinstance(value, (list, tuple)):
-            choices[key] = [value]
-    return run_tune_command(
-        env_id=args.env,
-        algo=args.algo,
-        n_trials=args.n_trials,
-        output_dir=args.output_dir,
-        timeout=args.timeout,
-        storage=args.storage,
-        study_name=args.study_name,
-        timesteps=args.timesteps,
-        eval_freq=args.eval_freq,
-        seed=args.seed,
-        n_envs=args.n_envs,
-        env_kwargs=parse_kwargs(args.env_kwargs, "--env-kwargs"),
-        data_path=data_arg(args.data_path),
-        join=args.join,
-        risk_free=args.risk_free,
-        device=args.device,
-        worker_id=args.worker_id,
-        choices=choices or None,
-        heartbeat_interval=args.heartbeat_interval,
-        grace_period=args.grace_period,
-    )
+#: argparse glue moved to the commands layer, kept importable from here
+_MOVED = ("add_tune_arguments", "format_tune_summary", "tune_from_args")
 
 
-def format_tune_summary(summary: Mapping[str, Any]) -> str:
-    """The text the CLI prints: trial counts by state, the best trial and the exported yml."""
-    states = ", ".join(f"{n} {name.lower()}" for name, n in summary["states"].items()) or "no trials"
-    lines = [
-        f"Study {summary['study_name']!r} ({summary['algo']} on {summary['env_id']}) in {summary['storage']}",
-        f"trials: {summary['n_trials']} ({states}); target {summary['n_trials_target']} finished",
-        f"workers: {', '.join(summary['workers']) or '-'}",
-    ]
-    best = summary.get("best")
-    if best is None:
-        lines.append("no completed trial yet")
-    else:
-        lines.append(f"best trial #{best['number']}: validation score {best['value']:.4f} (worker {best['worker_id']})")
-        width = max(map(len, best["params"]), default=0) + 2
-        lines.extend(f"  {key:<{width}}{value}" for key, value in best["params"].items())
-    if summary.get("best_config"):
-        lines.append(f"best parameters (rl-zoo3 yml): {summary['best_config']}")
-    return "\n".join(lines)
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        return getattr(importlib.import_module("sb3_trading.commands.tune"), name)
+    raise AttributeError(f"module 'sb3_trading.tuning.commands' has no attribute {name!r}")
 
 
-__all__ = ["add_tune_arguments", "format_tune_summary", "run_tune_command", "tune_from_args"]
+__all__ = ["DEFAULT_OUTPUT_DIR", "TuneConfig", "run_tune", "run_tune_command"]

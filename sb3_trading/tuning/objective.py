@@ -13,13 +13,13 @@ validation env. The validation env starts its look-back window inside the traini
 the fold (past bars only, as the walk-forward does), so its first decision is on the first validation bar.
 
 Each trial trains ``algo`` with the sampled hyperparameters (on top of
-:data:`sb3_trading.training.DEFAULT_HYPERPARAMS`) and, every ``eval_freq`` timesteps, backtests the
+:data:`sb3_trading.recipe.DEFAULT_HYPERPARAMS`) and, every ``eval_freq`` timesteps, backtests the
 deterministic policy on the validation fold (:class:`TrialEvalCallback`, a
 :class:`~sb3_trading.callbacks.BacktestEvalCallback`), reports the validation Sharpe to Optuna and stops
-when the pruner says so. The trial's value is the validation Sharpe of the *last* model (``score="last"``,
-evaluated once more at the end of training when the last periodic evaluation came earlier), as rl-zoo3's
-objective does: it is what training with these hyperparameters for this budget produces. ``score="best"``
-returns the best periodic evaluation instead, which is the best-checkpoint selection of
+when the pruner says so. The trial's value is the validation Sharpe of the *final* model (``score="last"``,
+always evaluated once more after training: a periodic evaluation at the last timestep ran before PPO's
+last update), as rl-zoo3's objective does: it is what training with these hyperparameters for this budget
+produces. ``score="best"`` returns the best periodic evaluation instead, which is the best-checkpoint selection of
 ``sb3-trading train --eval-freq`` but an optimistic (maximum-of-noisy-estimates) number.
 """
 
@@ -34,17 +34,36 @@ from typing import Any
 
 import gymnasium as gym
 import optuna
-from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_trading.algos import get_algo
 from sb3_trading.callbacks import BacktestEvalCallback
 from sb3_trading.callbacks.backtest_eval import LOWER_IS_BETTER, known_metrics
 from sb3_trading.data import MarketData
 from sb3_trading.data.calendar import check_annual_rate
-from sb3_trading.envs.registration import check_env_id
-from sb3_trading.evaluation import make_backtest_env
-from sb3_trading.training import DEFAULT_HYPERPARAMS, split_train_test
-from sb3_trading.tuning.spaces import merge_hyperparams, params_to_hyperparams, sample_params
+from sb3_trading.recipe import (
+    DEFAULT_EPISODE_LENGTH,
+    DEFAULT_HYPERPARAMS,
+    DEFAULT_TEST_FRACTION,
+    DEFAULT_VALIDATION_FRACTION,
+    check_algo_env,
+    check_trading_env,
+    choose_vec_env,
+    make_backtest_env,
+    make_model,
+    make_training_vec_env,
+    probe_env,
+    split_train_test,
+    split_validation,
+    training_env_kwargs,
+    with_lookback,
+)
+from sb3_trading.tuning.spaces import (
+    check_choices,
+    check_rollout_budget,
+    merge_hyperparams,
+    params_to_hyperparams,
+    sample_params,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -94,12 +113,15 @@ class TrialEvalCallback(BacktestEvalCallback):
         return continue_training
 
     def final_evaluation(self) -> float:
-        """Evaluate the current model unless the last evaluation was at this timestep; report it; return its score.
+        """Evaluate the final model (after ``learn`` returned); report it; return its score.
 
-        Not a pruning point: the trial is over anyway.
+        Always evaluates, even when a periodic evaluation carries the same ``num_timesteps``: callbacks
+        run while the rollout is collected, *before* the update that follows it, so a periodic evaluation
+        at the last timestep scored the weights before the last update (with a budget of one rollout,
+        the initial weights). The final score is reported to the trial only at a timestep not reported
+        yet (Optuna keeps the first value of a step); it is not a pruning point: the trial is over anyway.
         """
-        if self.evaluations and self.evaluations[-1][0] == self.num_timesteps:
-            return self.last_mean_reward
+        already_reported = any(step == self.num_timesteps for step, _ in self.evaluations)
         metrics = self.evaluate()
         value = metrics[self.metric]
         score = value if self.greater_is_better else -value
@@ -108,7 +130,8 @@ class TrialEvalCallback(BacktestEvalCallback):
         if score > self.best_mean_reward:
             self.best_mean_reward = score
             self.best_metrics = dict(metrics)
-        self.trial.report(score, self.num_timesteps)
+        if not already_reported:
+            self.trial.report(score, self.num_timesteps)
         return score
 
 
@@ -119,10 +142,10 @@ class TradingObjective:
 
     :param env_id: registered env ID.
     :param algo: ``ppo``, ``ppo_mask``, ``ppo_lstm``, ``qppo`` or ``qppo_mask``.
-    :param data: the whole market (``sb3_trading.training.load_env_data``).
+    :param data: the whole market (:func:`sb3_trading.recipe.load_env_data`).
     :param timesteps: training timesteps per trial.
     :param eval_freq: validation backtest every ``eval_freq`` timesteps (summed over the ``n_envs`` envs).
-    :param n_envs: parallel training envs (``DummyVecEnv``).
+    :param n_envs: parallel training envs (the batched VecEnv where supported, as ``sb3-trading train``).
     :param seed: seed of the training envs and the algorithm, the same for every trial so trials differ
         only by their hyperparameters.
     :param env_kwargs: env arguments, training and validation alike.
@@ -137,6 +160,7 @@ class TradingObjective:
     :param worker_id: recorded in each trial's ``user_attrs["worker_id"]``; default ``<hostname>-<pid>``.
     :param risk_free: **annual** risk-free rate (fraction) of the validation Sharpe/Sortino; validation metrics
         are annualised with the data's calendar (``data.periods_per_year``).
+    :param vec: training VecEnv kind (``auto``: batched where supported; see :func:`sb3_trading.recipe.choose_vec_env`).
     """
 
     def __init__(
@@ -149,17 +173,20 @@ class TradingObjective:
         n_envs: int = 4,
         seed: int = 0,
         env_kwargs: Mapping[str, Any] | None = None,
-        test_fraction: float = 0.2,
-        validation_fraction: float = 0.2,
-        episode_length: int = 256,
+        test_fraction: float = DEFAULT_TEST_FRACTION,
+        validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
+        episode_length: int = DEFAULT_EPISODE_LENGTH,
         device: str = "auto",
         choices: Mapping[str, Sequence[Any]] | None = None,
         metric: str = "sharpe",
         score: str = "last",
         worker_id: str | None = None,
         risk_free: float = 0.0,
+        vec: str = "auto",
     ) -> None:
-        self.env_id = check_env_id(env_id)
+        self.env_id = check_trading_env(env_id)
+        #: training VecEnv kind (``batched`` where supported, as ``sb3-trading train``)
+        self.vec = choose_vec_env(self.env_id, vec)
         self.risk_free = check_annual_rate(risk_free)
         self.algo, self.algo_class = get_algo(algo)
         for name, value, minimum in (("timesteps", timesteps, 1), ("eval_freq", eval_freq, 1), ("n_envs", n_envs, 1)):
@@ -171,6 +198,8 @@ class TradingObjective:
             raise ValueError(f"score must be one of {SCORES}, got {score!r}")
         if metric not in known_metrics():
             raise ValueError(f"unknown metric {metric!r}; known: {known_metrics()}")
+        choices = check_choices(choices, self.algo, n_envs)  # before any env is built or any study stores them
+        check_rollout_budget(self.algo, choices, n_envs, timesteps)
         if not 0.0 < validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
         self.timesteps, self.eval_freq, self.n_envs, self.seed = timesteps, eval_freq, n_envs, seed
@@ -181,33 +210,30 @@ class TradingObjective:
         self.device, self.choices, self.metric, self.score = device, dict(choices or {}), metric, score
         self.worker_id = worker_id or default_worker_id()
 
+        # the recipe of ``sb3-trading train`` (sb3_trading.recipe): split, probe, check, training env arguments
         train_all, self.test_data = split_train_test(data, test_fraction)
-        self.train_data, validation = train_all.split(1.0 - validation_fraction)
-        probe = gym.make(self.env_id, data=self.train_data, normalizer="fit", **self.env_kwargs)
-        try:
-            #: feature normaliser fitted on the training fold only
-            self.normalizer = probe.unwrapped.normalizer
-            if self.algo.endswith("_mask") and not hasattr(probe.unwrapped, "action_masks"):
-                raise ValueError(
-                    f"algorithm {self.algo!r} needs an env with action_masks() and a discrete action space; "
-                    f"{self.env_id} has {probe.action_space}. Use sb3_trading/MaskedTrading-v0 or an unmasked algorithm"
-                )
-            lookback = int(probe.unwrapped.first_t)
-            self.episode_kwargs: dict[str, Any] = {"random_start": True}
-            if probe.unwrapped.episode_length is None:
-                self.episode_kwargs["episode_length"] = max(
-                    1, min(episode_length, probe.unwrapped.last_t - probe.unwrapped.first_t)
-                )
-        finally:
-            probe.close()
+        self.train_data, validation = split_validation(train_all, validation_fraction)
+        probe = probe_env(self.env_id, self.train_data, self.env_kwargs)
+        #: feature normaliser fitted on the training fold only
+        self.normalizer = probe.normalizer
+        check_algo_env(self.algo, probe, self.env_id)
+        lookback = probe.first_t
+        #: the training envs' arguments (data, normaliser, random starts, episode length)
+        self.train_env_kwargs = training_env_kwargs(self.env_kwargs, self.train_data, probe, episode_length)
+        self.episode_kwargs: dict[str, Any] = {
+            key: self.train_env_kwargs[key] for key in ("random_start", "episode_length") if key in self.train_env_kwargs
+        }
         # validation rows with the look-back context just before them (past bars only)
-        context = min(lookback, self.train_data.n_steps)
-        self.validation_data = train_all.slice(self.train_data.n_steps - context, train_all.n_steps)
+        self.validation_data = with_lookback(train_all, self.train_data.n_steps, train_all.n_steps, lookback)
         self.validation_rows = validation.n_steps
 
     def make_validation_env(self) -> gym.Env:
         """The validation env: the whole validation fold, deterministic start, the training normaliser."""
         return make_backtest_env(self.env_id, self.validation_data, self.normalizer, self.env_kwargs)
+
+    def make_training_vec_env(self) -> Any:
+        """The training VecEnv of a trial (:func:`sb3_trading.recipe.make_training_vec_env`, as ``sb3-trading train``)."""
+        return make_training_vec_env(self.env_id, self.train_env_kwargs, self.n_envs, self.seed, self.vec)
 
     def hyperparams(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Algorithm kwargs (incl. ``policy``) of sampled ``params``: ``DEFAULT_HYPERPARAMS[algo]`` overridden by them."""
@@ -219,23 +245,11 @@ class TradingObjective:
         params = sample_params(self.algo, trial, self.n_envs, self.choices)
         trial.set_user_attr(PARAMS_ATTR, params)
         hyperparams = self.hyperparams(params)
-        policy = hyperparams.pop("policy")
-        vec_env = make_vec_env(
-            self.env_id,
-            n_envs=self.n_envs,
-            seed=self.seed,
-            env_kwargs={
-                **self.env_kwargs,
-                "data": self.train_data,
-                "normalizer": self.normalizer,
-                **self.episode_kwargs,
-                "render_mode": None,
-            },
-        )
+        vec_env = self.make_training_vec_env()
         eval_env = self.make_validation_env()
         start = time.perf_counter()
         try:
-            model = self.algo_class(policy, vec_env, seed=self.seed, device=self.device, verbose=0, **hyperparams)
+            model = make_model(self.algo, self.algo_class, hyperparams, vec_env, self.seed, self.device)
             callback = TrialEvalCallback(
                 trial, eval_env, eval_freq=max(self.eval_freq // self.n_envs, 1), metric=self.metric, risk_free=self.risk_free
             )

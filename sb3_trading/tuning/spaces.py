@@ -16,8 +16,11 @@ user attribute ``batch_size``, so the returned parameters always satisfy ``batch
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from sb3_trading.common.validation import check_choice, check_int, check_real, suggest
 
 if TYPE_CHECKING:
     import optuna
@@ -53,6 +56,125 @@ RANGES: dict[str, tuple[float, float]] = {
 POLICY_KWARGS_PARAMS = ("net_arch", "n_quantiles", "lstm_hidden_size")
 
 
+#: the parameters each algorithm's sampler draws: ``(categorical, continuous)``; only categorical ones take ``choices``
+_PPO_CATEGORICAL = ("n_steps", "batch_size", "gamma", "gae_lambda", "clip_range", "n_epochs", "net_arch")
+SEARCH_SPACES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "ppo": (_PPO_CATEGORICAL, ("learning_rate", "ent_coef")),
+    "ppo_mask": (_PPO_CATEGORICAL, ("learning_rate", "ent_coef")),
+    "ppo_lstm": ((*_PPO_CATEGORICAL, "lstm_hidden_size"), ("learning_rate", "ent_coef")),
+    "qppo": ((*_PPO_CATEGORICAL, "risk"), ("learning_rate", "ent_coef", "n_quantiles", "alpha", "huber_kappa")),
+    "qppo_mask": ((*_PPO_CATEGORICAL, "risk"), ("learning_rate", "ent_coef", "n_quantiles", "alpha", "huber_kappa")),
+}
+
+
+def _check_choice_value(name: str, value: Any) -> Any:
+    """One categorical value of ``name``, checked against the range the algorithms accept; return it as plain Python."""
+    label = f"choices[{name!r}] value"
+    if name in ("n_steps", "n_epochs", "lstm_hidden_size"):
+        return check_int(label, value, minimum=1)
+    if name == "batch_size":
+        return check_int(label, value, minimum=2)  # SB3's PPO refuses minibatches of one sample
+    if name in ("gamma", "gae_lambda"):
+        return check_real(label, value, minimum=0.0, maximum=1.0)
+    if name == "clip_range":
+        return check_real(label, value, minimum=0.0, strict_minimum=True)
+    if name == "net_arch":
+        return check_choice(label, value, NET_ARCH, what="net_arch name")
+    if name == "risk":
+        from sb3_trading.algos import RISK_MODES
+
+        return check_choice(label, value, RISK_MODES, what="risk measure")
+    raise ValueError(f"unknown categorical parameter {name!r}")  # unreachable: keys are checked first
+
+
+def check_choices(
+    choices: Mapping[str, Sequence[Any]] | None, algo: str | None = None, n_envs: int | None = None
+) -> dict[str, list[Any]]:
+    """Validate replacements of :data:`DEFAULT_CHOICES` before anything is built or stored.
+
+    Keys must be categorical parameters of ``algo``'s search space (:data:`SEARCH_SPACES`; without
+    ``algo``, of any algorithm's): ``lstm_hidden_size`` only for ``ppo_lstm``, ``risk`` only for the
+    QuantilePPOs, and the continuous ``learning_rate``, ``ent_coef``... never (they are sampled from
+    ranges). Values must be non-empty lists of values of the right type and range: ``n_steps``,
+    ``n_epochs``, ``lstm_hidden_size`` integers >= 1, ``batch_size`` integers >= 2, ``gamma`` and
+    ``gae_lambda`` in ``[0, 1]``, ``clip_range`` > 0, ``net_arch`` names of :data:`NET_ARCH`, ``risk``
+    names of the risk measures.
+
+    :param choices: e.g. ``{"n_steps": [64, 128], "net_arch": ["tiny"]}``.
+    :param algo: the algorithm (any name :func:`sb3_trading.algos.get_algo` accepts).
+    :param n_envs: parallel training envs; with it, each ``n_steps * n_envs`` must exceed 1 (SB3's rule).
+    :return: the choices as ``{name: list}`` of plain Python values, keys sorted.
+    :raises ValueError: an unknown key (with a "did you mean"), an empty list or a value out of range.
+    :raises TypeError: a value of the wrong type, or a key mapped to a string or a scalar instead of a list.
+    """
+    if choices is None:
+        return {}
+    if not isinstance(choices, Mapping):
+        raise TypeError(f"choices must be a mapping of parameter names to lists, got {type(choices).__name__}")
+    if algo is None:
+        known = sorted(set(DEFAULT_CHOICES))
+        continuous = sorted({name for _, names in SEARCH_SPACES.values() for name in names})
+        owner = "any algorithm"
+    else:
+        from sb3_trading.algos import get_algo
+
+        algo, _ = get_algo(algo)
+        known, continuous = sorted(SEARCH_SPACES[algo][0]), sorted(SEARCH_SPACES[algo][1])
+        owner = algo
+    checked: dict[str, list[Any]] = {}
+    for name in sorted(choices, key=str):
+        values = choices[name]
+        if name in continuous:
+            raise ValueError(
+                f"choices[{name!r}]: {name} is sampled from a range, not from choices; choices take the categorical "
+                f"parameters of {owner}: {known}"
+            )
+        if name not in known:
+            other = sorted(algo_name for algo_name, (names, _) in SEARCH_SPACES.items() if name in names)
+            where = f"; {name} is a parameter of {other}" if other else suggest(name, known)
+            raise ValueError(f"unknown categorical parameter {name!r} in choices: {owner} takes {known}{where}")
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+            raise TypeError(f"choices[{name!r}] must be a list of values, e.g. [{values!r}], got {type(values).__name__}")
+        if len(values) == 0:
+            raise ValueError(f"choices[{name!r}] is empty; give at least one value")
+        checked[name] = [_check_choice_value(name, value) for value in values]
+    if n_envs is not None:
+        n_envs = check_int("n_envs", n_envs, minimum=1)
+        for n_steps in checked.get("n_steps", ()):
+            if n_steps * n_envs < 2:
+                raise ValueError(
+                    f"choices['n_steps'] value {n_steps} with n_envs={n_envs} gives rollouts of one step; SB3 needs > 1"
+                )
+    return checked
+
+
+def check_rollout_budget(algo: str, choices: Mapping[str, Sequence[Any]] | None, n_envs: int, timesteps: int) -> None:
+    """Warn when a choice of ``n_steps`` makes one rollout (``n_steps * n_envs``) longer than the trial budget.
+
+    SB3 collects whole rollouts, so such a trial trains ``n_steps * n_envs`` timesteps instead of
+    ``timesteps`` and makes a single update: its score says little about the hyperparameters. Legal,
+    but suspect: a ``UserWarning`` with the numbers.
+
+    :param algo: the algorithm.
+    :param choices: the study's choices (:func:`check_choices`); ``None``: :data:`DEFAULT_CHOICES`.
+    :param n_envs: parallel training envs.
+    :param timesteps: training timesteps per trial.
+    """
+    checked = check_choices(choices, algo)
+    n_envs = check_int("n_envs", n_envs, minimum=1)
+    timesteps = check_int("timesteps", timesteps, minimum=1)
+    too_long = [int(n) for n in checked.get("n_steps", DEFAULT_CHOICES["n_steps"]) if int(n) * n_envs > timesteps]
+    if too_long:
+        warnings.warn(
+            f"n_steps x n_envs exceeds the trial budget timesteps={timesteps} for n_steps in {too_long} "
+            f"(n_envs={n_envs}: rollouts of {[n * n_envs for n in too_long]} timesteps): those trials train one whole "
+            "rollout, longer than the budget, and make a single update. Lower the n_steps choices "
+            f"(--choices n_steps=[...] with n_steps <= {timesteps // n_envs}) or raise --timesteps",
+            UserWarning,
+            stacklevel=2,
+        )
+
+
 def _choices(name: str, choices: Mapping[str, Sequence[Any]] | None) -> list[Any]:
     values = list((choices or {}).get(name, DEFAULT_CHOICES[name]))
     if not values:
@@ -61,13 +183,7 @@ def _choices(name: str, choices: Mapping[str, Sequence[Any]] | None) -> list[Any
 
 
 def _check_choices(choices: Mapping[str, Sequence[Any]] | None) -> None:
-    unknown = sorted(set(choices or {}) - set(DEFAULT_CHOICES))
-    if unknown:
-        raise ValueError(f"unknown categorical parameters {unknown} in choices; known: {sorted(DEFAULT_CHOICES)}")
-    for name in ("net_arch",):
-        bad = [value for value in (choices or {}).get(name, ()) if value not in NET_ARCH]
-        if bad:
-            raise ValueError(f"unknown net_arch names {bad}; known: {sorted(NET_ARCH)}")
+    check_choices(choices)
 
 
 def sample_ppo_params(
@@ -165,6 +281,7 @@ def sample_params(
     from sb3_trading.algos import get_algo
 
     name, _ = get_algo(algo)
+    check_choices(choices, name)
     return HYPERPARAMS_SAMPLER[name](trial, n_envs, choices)
 
 
@@ -238,6 +355,9 @@ __all__ = [
     "LOG_RANGES",
     "NET_ARCH",
     "RANGES",
+    "SEARCH_SPACES",
+    "check_choices",
+    "check_rollout_budget",
     "merge_hyperparams",
     "params_to_hyperparams",
     "sample_params",

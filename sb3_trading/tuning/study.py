@@ -9,6 +9,12 @@ Any SQLAlchemy URL works as well; with ``postgresql://user:password@host:port/db
 study name against the same database, which is Optuna's own distributed mode. Optuna's RDB storage
 writes every trial change in a database transaction, so a killed worker never corrupts the study.
 
+Nothing is created before every setting is checked (:func:`check_storage_url`, the ``choices``, the
+budget): an in-memory SQLite database (``sqlite://``; nothing could resume it) is refused, and so are a
+file that is not a SQLite database (corrupted, or random bytes), a SQLite database of another
+application (Optuna would add its tables to it), a URL SQLAlchemy cannot use and a server that does not
+answer, each with a ``ValueError`` naming the storage and the fix instead of a SQLAlchemy traceback.
+
 Resuming
 --------
 ``n_trials`` is the study's **total** of finished (``COMPLETE`` or ``PRUNED``) trials over all runs and
@@ -47,7 +53,6 @@ from __future__ import annotations
 import ast
 import hashlib
 import inspect
-import json
 import logging
 import math
 import re
@@ -65,12 +70,13 @@ from optuna.samplers import BaseSampler, TPESampler
 from optuna.trial import FrozenTrial, TrialState
 
 from sb3_trading.algos import get_algo
+from sb3_trading.common.io import atomic_write, jsonable
+from sb3_trading.common.validation import is_int
 from sb3_trading.data import MarketData
 from sb3_trading.envs.registration import check_env_id
 from sb3_trading.training import DEFAULT_HYPERPARAMS, load_env_data
 from sb3_trading.tuning.objective import PARAMS_ATTR, TradingObjective, default_worker_id
-from sb3_trading.tuning.spaces import algo_init_parameters, params_to_hyperparams
-from sb3_trading.utils import atomic_write
+from sb3_trading.tuning.spaces import algo_init_parameters, check_choices, params_to_hyperparams
 from sb3_trading.zoo import zoo_dict_keywords
 
 logger = logging.getLogger(__name__)
@@ -82,6 +88,12 @@ DEFAULT_N_ENVS = 4
 DEFAULT_HEARTBEAT_INTERVAL = 60
 #: connection attempts of :func:`make_storage` (workers racing to create the schema of an empty database)
 STORAGE_ATTEMPTS = 4
+#: ``RDBStorage``'s argument for the callback of trials whose heartbeat went stale (renamed in Optuna 4.9)
+STALE_TRIAL_CALLBACK_ARG = (
+    "heartbeat_stale_trial_callback"
+    if "heartbeat_stale_trial_callback" in inspect.signature(optuna.storages.RDBStorage).parameters
+    else "failed_trial_callback"  # Optuna < 4.9
+)
 #: the study user attribute holding the settings a resumed run must match
 CONFIG_ATTR = "sb3_trading_config"
 #: trial states that count towards ``n_trials``
@@ -171,7 +183,8 @@ def redact_url(url: str) -> str:
     try:
         from sqlalchemy.engine import make_url
 
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        return url if parsed.password is None else parsed.render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - a display helper must not fail
         return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
@@ -202,6 +215,125 @@ def resolve_storage_url(url: str) -> str:
     raise ImportError(f'storage {redact_url(url)!r} needs a PostgreSQL driver: pip install "sb3-trading[postgres]"')
 
 
+#: tables of Optuna's RDB schema; a SQLite file holding tables but none of these belongs to something else
+OPTUNA_TABLES = frozenset({"studies", "study_directions", "trials", "version_info", "alembic_version"})
+#: how to name a storage in an error message's fix
+STORAGE_HINT = "use a file, sqlite:///path/to/study.db, or a server, postgresql://user:password@host:port/db"
+
+
+def _one_line(text: object) -> str:
+    """``text`` with its whitespace (newlines of a driver's message) collapsed: error messages are one line."""
+    return " ".join(str(text).split())
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a ``sqlite:///<path>`` URL; ``None`` for other databases and for in-memory SQLite."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def is_in_memory_sqlite(url: str) -> bool:
+    """Whether ``url`` is an in-memory SQLite database (``sqlite://``, ``sqlite:///:memory:``, ``mode=memory``)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    database = parsed.database or ""
+    uri_memory = database.startswith("file:") and (":memory:" in database or "mode=memory" in database)
+    return database in ("", ":memory:") or uri_memory or parsed.query.get("mode") == "memory"
+
+
+def check_storage_url(url: str) -> str:
+    """Check a study storage URL before anything is created in it; return it.
+
+    Refuses what would fail later with a raw SQLAlchemy error, or silently lose or mix up a study:
+    a string that is not a SQLAlchemy URL, a database SQLAlchemy has no dialect for (``foo://bar``),
+    an in-memory SQLite database (nothing could resume the study, and other workers cannot join it),
+    a SQLite file in a folder that does not exist, a file that is not a SQLite database (corrupted,
+    or another kind of file), and a SQLite database that holds another application's tables (Optuna
+    would add its own to it). Server databases are checked when :func:`make_storage` connects.
+
+    :param url: SQLAlchemy URL.
+    :return: ``url``.
+    :raises ValueError: naming the storage and the fix.
+    """
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError(f"storage must be a SQLAlchemy URL, got {url!r}: {STORAGE_HINT}")
+    shown = redact_url(url)
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # noqa: BLE001 - sqlalchemy raises ArgumentError with the reason
+        raise ValueError(f"storage {shown!r} is not a SQLAlchemy URL ({_one_line(exc)}): {STORAGE_HINT}") from exc
+    try:
+        parsed.get_dialect()
+    except ImportError:
+        pass  # a known dialect whose driver is missing: make_storage raises ImportError with the install hint
+    except sqlalchemy.exc.ArgumentError as exc:  # NoSuchModuleError: no such dialect
+        raise ValueError(f"storage {shown!r}: SQLAlchemy knows no database {parsed.drivername!r}; {STORAGE_HINT}") from exc
+    if is_in_memory_sqlite(url):
+        raise ValueError(
+            f"storage {shown!r} is an in-memory SQLite database: the study would vanish with this process, so "
+            "nothing could resume it and no other worker could join it. Use a file URL, sqlite:///path/to/study.db "
+            "(or leave --storage out for sqlite:///<output-dir>/<study-name>.db)"
+        )
+    path = _sqlite_file(url)
+    if path is None:
+        return url
+    if path.is_dir():
+        raise ValueError(f"storage {shown!r} names a folder, not a SQLite file: use sqlite:///{path / 'study.db'}")
+    if not path.exists():
+        if not path.parent.is_dir():
+            raise ValueError(f"storage {shown!r}: folder {str(path.parent)!r} does not exist; create it or choose another")
+        return url  # a new study file
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+        try:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        raise ValueError(
+            f"storage {shown!r}: {str(path)!r} is not a usable SQLite database ({_one_line(exc)}); the file is corrupted "
+            "or of another kind. Move it away (a study cannot be recovered from it) or point --storage at another file"
+        ) from exc
+    if tables and not tables & OPTUNA_TABLES:
+        raise ValueError(
+            f"storage {shown!r}: {str(path)!r} is a SQLite database of something else (tables {sorted(tables)[:5]}), "
+            "not an Optuna study file; point --storage at another file so Optuna does not write into it"
+        )
+    return url
+
+
+def _storage_error(url: str, exc: BaseException) -> ValueError:
+    """The ``ValueError`` of a storage that failed while Optuna opened or read it."""
+    reason = _one_line(getattr(exc, "orig", None) or exc)
+    if isinstance(exc, sqlalchemy.exc.OperationalError):
+        fix = (
+            "Check the URL, that the database server runs and is reachable, and that the database exists"
+            if _sqlite_file(url) is None
+            else "Check the path, that its folder exists and that the file is writable"
+        )
+    elif isinstance(exc, RuntimeError):  # Optuna's schema-version check, whose message says what to run
+        fix = "Upgrade the storage or Optuna as it says, or point --storage at another database"
+    else:
+        fix = "The database is corrupted or not an Optuna study database: point --storage at another database"
+    return ValueError(
+        f"cannot use the study storage {redact_url(url)!r}: {reason}{'' if reason.endswith(('.', '?')) else '.'} {fix}"
+    )
+
+
 def make_storage(
     url: str,
     heartbeat_interval: int = DEFAULT_HEARTBEAT_INTERVAL,
@@ -226,17 +358,14 @@ def make_storage(
             f"grace_period must be an integer > heartbeat_interval ({heartbeat_interval} s), got {grace!r}: a live "
             "worker's trial could be failed between two heartbeats"
         )
+    check_storage_url(url)
     url = resolve_storage_url(url)
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         engine_kwargs["connect_args"] = {"timeout": 60}  # wait for another local worker's write lock
     else:
         engine_kwargs["pool_pre_ping"] = True  # survive a database restart between trials
-    callback_arg = (
-        "heartbeat_stale_trial_callback"
-        if "heartbeat_stale_trial_callback" in inspect.signature(optuna.storages.RDBStorage).parameters
-        else "failed_trial_callback"  # Optuna < 4.9
-    )
+    callback_arg = STALE_TRIAL_CALLBACK_ARG
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry_class = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)  # Optuna >= 4.9
@@ -261,17 +390,20 @@ def make_storage(
                     logger.info("storage %s: concurrent schema creation (%s); retrying", redact_url(url), reason)
                     time.sleep(0.5 * (attempt + 1))
                     continue
-                raise ValueError(
-                    f"cannot open the study storage {redact_url(url)!r}: {reason}. Check the URL, that the database "
-                    "server runs and is reachable, and that the database exists"
-                ) from exc
+                raise _storage_error(url, exc) from exc
             except sqlalchemy.exc.IntegrityError as exc:
                 # workers starting together on an empty database race to create Optuna's tables;
                 # the loser's CREATE/INSERT fails once the winner's exist: connect again
                 if attempt == STORAGE_ATTEMPTS - 1:
-                    raise
+                    raise _storage_error(url, exc) from exc
                 logger.info("storage %s: concurrent schema creation (%s); retrying", redact_url(url), type(exc).__name__)
                 time.sleep(0.5 * (attempt + 1))
+            except sqlalchemy.exc.SQLAlchemyError as exc:  # a corrupted file ("file is not a database", "malformed")
+                raise _storage_error(url, exc) from exc
+            except RuntimeError as exc:
+                if "schema" not in str(exc):
+                    raise
+                raise _storage_error(url, exc) from exc  # a schema of another Optuna version
     raise AssertionError("unreachable")
 
 
@@ -298,18 +430,21 @@ def count_trials(study: optuna.Study, states: Sequence[TrialState] = FINISHED_ST
     return len(study.get_trials(deepcopy=False, states=tuple(states)))
 
 
-def _jsonable(obj: Any) -> Any:
-    return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
-
-
+#: how a trial's value is measured, recorded on the study: the final model, evaluated after ``learn`` returned
+FINAL_SCORE = "final model, after the last update"
 #: settings recorded on studies since they exist, with the value studies created before ran with
-#: (trial Sharpe ratios then had no risk-free rate and were annualised with 252 bars for daily data)
-LEGACY_CONFIG: dict[str, Any] = {"risk_free": 0.0, "periods_per_year": 252.0}
+#: (trial Sharpe ratios then had no risk-free rate and were annualised with 252 bars for daily data; a trial
+#: whose last periodic evaluation fell on its last timestep was scored by that evaluation, before the last update)
+LEGACY_CONFIG: dict[str, Any] = {
+    "risk_free": 0.0,
+    "periods_per_year": 252.0,
+    "final_score": "last periodic evaluation when at the last timestep (before the last update)",
+}
 
 
 def _check_study_config(study: optuna.Study, config: dict[str, Any]) -> None:
     """Store ``config`` on a new study; refuse to resume a study created with different settings."""
-    config = _jsonable(config)
+    config = jsonable(config)
     stored = study.user_attrs.get(CONFIG_ATTR)
     if stored is None:
         study.set_user_attr(CONFIG_ATTR, config)
@@ -401,6 +536,10 @@ def run_study(
         raise ValueError(f"timeout must be > 0 seconds or None, got {timeout!r}")
     env_id = check_env_id(env_id)
     algo_name, _ = get_algo(algo)
+    # validate before anything is built, loaded or stored: a bad choice or storage must leave no study behind
+    choices = check_choices(choices, algo_name, n_envs if is_int(n_envs) and n_envs >= 1 else None)
+    if storage is not None:
+        check_storage_url(storage)
     env_kwargs = dict(env_kwargs or {})
     data = load_env_data(env_id, data_path, seed, env_kwargs, join=join)
     objective = TradingObjective(
@@ -416,7 +555,7 @@ def run_study(
         validation_fraction=validation_fraction,
         episode_length=episode_length,
         device=device,
-        choices=choices,
+        choices=choices or None,
         metric=metric,
         score=score,
         worker_id=worker_id or default_worker_id(),
@@ -426,17 +565,20 @@ def run_study(
     url = storage or default_storage_url(output_dir, study_name)
     rdb = make_storage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period, max_retry=max_retry)
     warmup = timesteps // 3 if n_warmup_steps is None else n_warmup_steps
-    study = optuna.create_study(
-        storage=rdb,
-        study_name=study_name,
-        load_if_exists=True,
-        direction="maximize",
-        sampler=TrialSeededTPESampler(seed=seed, n_startup_trials=n_startup_trials, constant_liar=True),
-        pruner=make_pruner(n_startup_trials, warmup),
-    )
-    _check_study_config(study, {**objective.config(), "data": data_fingerprint(data), "test_fraction": test_fraction})
-
-    done = count_trials(study)
+    try:
+        study = optuna.create_study(
+            storage=rdb,
+            study_name=study_name,
+            load_if_exists=True,
+            direction="maximize",
+            sampler=TrialSeededTPESampler(seed=seed, n_startup_trials=n_startup_trials, constant_liar=True),
+            pruner=make_pruner(n_startup_trials, warmup),
+        )
+        config = {**objective.config(), "data": data_fingerprint(data), "test_fraction": test_fraction}
+        _check_study_config(study, {**config, "final_score": FINAL_SCORE})
+        done = count_trials(study)
+    except sqlalchemy.exc.SQLAlchemyError as exc:  # e.g. a damaged file that opened but cannot be read
+        raise _storage_error(url, exc) from exc
     if done >= n_trials:
         logger.info("study %r already holds %d finished trials (n_trials=%d): nothing to run", study_name, done, n_trials)
         return study
@@ -647,13 +789,16 @@ __all__ = [
     "CONFIG_ATTR",
     "DEFAULT_OUTPUT_DIR",
     "FINISHED_STATES",
+    "OPTUNA_TABLES",
     "TrialSeededTPESampler",
+    "check_storage_url",
     "check_zoo_config",
     "count_trials",
     "data_fingerprint",
     "default_storage_url",
     "default_study_name",
     "export_best_params",
+    "is_in_memory_sqlite",
     "make_pruner",
     "make_storage",
     "merge_policy_kwargs",

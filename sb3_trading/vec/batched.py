@@ -18,8 +18,6 @@ then wrap it in ``VecMonitor`` yourself).
 
 from __future__ import annotations
 
-import difflib
-import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -34,8 +32,11 @@ from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker
 from stable_baselines3.common.monitor import Monitor, ResultsWriter
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
-from sb3_trading.envs.base import MARKET_KEY, PORTFOLIO_KEY, KernelTradingEnv, Transition, summary_line
+from sb3_trading.common.validation import suggest
+from sb3_trading.envs.info import summary_line
+from sb3_trading.envs.kernel import KernelTradingEnv, Transition
 from sb3_trading.envs.registration import NAMESPACE
+from sb3_trading.envs.trading_env import MARKET_KEY, PORTFOLIO_KEY
 
 #: env IDs whose dynamics are a batched kernel (``make_vec_env`` accepts these)
 SUPPORTED_ENV_IDS: tuple[str, ...] = (
@@ -111,7 +112,7 @@ class BatchedVecEnv(VecEnv):
                 self._rngs[i] = seeding.np_random(int(seed))[0]
         kernel = self.kernel
         tr = kernel.reset(self._all_rows, kernel.draw(self._generators(range(self.num_envs))))
-        self.reset_infos = kernel.infos(tr, self._outcome(tr, kernel.end_t))
+        self.reset_infos = self._infos(tr, self._outcome(tr, kernel.end_t))
         self._last_infos = list(self._reset_infos)
         self._reset_seeds()
         self._reset_options()
@@ -133,7 +134,7 @@ class BatchedVecEnv(VecEnv):
         outcome = self._outcome(tr, kernel.end_t)
         reward, _, terminated, truncated, _ = outcome
         # truncated is never set together with terminated, as DummyVecEnv's "truncated and not terminated"
-        infos = kernel.infos(tr, outcome, {"TimeLimit.truncated": truncated})
+        infos = self._infos(tr, outcome, {"TimeLimit.truncated": truncated})
         obs = kernel.observe(tr)
         self._episode_returns += reward
         self._episode_lengths += 1
@@ -180,7 +181,7 @@ class BatchedVecEnv(VecEnv):
                 infos = built.get(id(source))
                 if infos is None:
                     tr, end_t = source
-                    infos = built[id(source)] = self.kernel.infos(tr, self._outcome(tr, end_t))
+                    infos = built[id(source)] = self._infos(tr, self._outcome(tr, end_t))
                 self._reset_infos[i] = infos[j]
             sources.clear()
         return self._reset_infos
@@ -189,6 +190,12 @@ class BatchedVecEnv(VecEnv):
     def reset_infos(self, infos: list[dict[str, Any]]) -> None:
         self._reset_infos = infos
         self._reset_sources: dict[int, tuple[tuple[Transition, np.ndarray], int]] = {}
+
+    def _infos(
+        self, tr: Transition, outcome: tuple[np.ndarray, ...], extra: dict[str, np.ndarray] | None = None
+    ) -> list[dict[str, Any]]:
+        """The accounts' standard ``info`` dicts (the single env's builder), from ``tr`` and its :meth:`_outcome`."""
+        return self.kernel.infos(tr, outcome[1], outcome[4], extra)
 
     def _outcome(self, tr: Transition, end_t: np.ndarray) -> tuple[np.ndarray, ...]:
         return self.kernel.outcome(tr.equity, tr.equity_t, tr.notional, tr.t, end_t)
@@ -219,8 +226,9 @@ class BatchedVecEnv(VecEnv):
         if a.dtype.kind not in "biuf":
             raise ValueError(f"actions must be finite numbers, got dtype {a.dtype}")
         a = a.astype(np.float64)  # one cast, then float64 arithmetic throughout (as the single env)
-        if not math.isfinite(np.add.reduce(a, axis=None)):  # one reduction catches any NaN or inf
-            raise ValueError(f"actions must be finite numbers, got {a}")
+        # exact (a sum could overflow: 1e308 + 1e308 is finite values, clipped, not rejected) and as cheap
+        if not np.isfinite(a).all():
+            raise ValueError(f"actions must be finite numbers (no NaN or inf), got {a}")
         return np.minimum(np.maximum(a, self._low, out=a), self._high, out=a)
 
     def close(self) -> None:
@@ -326,10 +334,8 @@ def make_vec_env(
         raise TypeError(f"env_id must be a string, got {type(env_id).__name__}")
     bare_id = env_id.rsplit(":", 1)[-1]
     if bare_id not in SUPPORTED_ENV_IDS:
-        close = difflib.get_close_matches(bare_id, SUPPORTED_ENV_IDS, n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ValueError(
-            f"no batched VecEnv for {env_id!r}{hint} Supported: {list(SUPPORTED_ENV_IDS)}; "
+            f"no batched VecEnv for {env_id!r}{suggest(bare_id, SUPPORTED_ENV_IDS)} Supported: {list(SUPPORTED_ENV_IDS)}; "
             "for other envs use stable_baselines3.common.env_util.make_vec_env (DummyVecEnv/SubprocVecEnv)"
         )
     vec_env = BatchedVecEnv(gym.make(env_id, **(env_kwargs or {})).unwrapped, n_envs, monitor=monitor)

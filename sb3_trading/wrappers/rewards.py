@@ -38,7 +38,6 @@ The wrappers never mutate the ``info`` dict of the env below them: each one work
 from __future__ import annotations
 
 import ast
-import difflib
 import inspect
 import math
 import warnings
@@ -50,6 +49,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from sb3_trading.common.validation import check_int, check_real, suggest
+
 RAW_REWARD_KEY = "raw_reward"
 COMPONENTS_KEY = "reward_components"
 DRAWDOWN_MODES = ("increase", "level")
@@ -59,15 +60,8 @@ RewardSpec = str | tuple[str, dict[str, Any]]
 
 
 def _check_finite(name: str, value: Any, minimum: float | None = None, strict: bool = False) -> float:
-    """``float(value)`` if finite (and ``>= minimum``, or ``> minimum`` when ``strict``), else ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    x = float(value)
-    if not math.isfinite(x):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if minimum is not None and (x <= minimum if strict else x < minimum):
-        raise ValueError(f"{name} must be {'>' if strict else '>='} {minimum}, got {value!r}")
-    return x
+    """``float(value)`` if finite (and ``>= minimum``, or ``> minimum`` when ``strict``), else ``TypeError``/``ValueError``."""
+    return check_real(name, value, minimum, strict_minimum=strict)  # type: ignore[return-value]
 
 
 class TradingRewardWrapper(gym.RewardWrapper, gym.utils.RecordConstructorArgs):
@@ -289,9 +283,7 @@ class CVaRPenalty(TradingRewardWrapper):
         self.alpha = _check_finite("alpha", alpha, 0.0, strict=True)
         if self.alpha > 1.0:
             raise ValueError(f"alpha must be in (0, 1], got {alpha!r}")
-        if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
-            raise ValueError(f"window must be an integer >= 1, got {window!r}")
-        self.window = int(window)
+        self.window = check_int("window", window, 1)
         self._returns: deque[float] = deque(maxlen=self.window)
 
     def _reset_state(self, info: dict[str, Any]) -> None:
@@ -441,8 +433,7 @@ def parse_reward_spec(spec: RewardSpec) -> tuple[type[TradingRewardWrapper], dic
     if name not in REWARD_WRAPPERS:
         # a name contained in a registered one ("sharpe") first, then difflib's closest spelling
         close = [known for known in REWARD_WRAPPERS if name and name in known]
-        close = close or difflib.get_close_matches(name, list(REWARD_WRAPPERS), n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = f"; did you mean {close[0]!r}?" if close else suggest(name, REWARD_WRAPPERS)
         raise ValueError(f"unknown reward wrapper {name!r}{hint} Known: {sorted(REWARD_WRAPPERS)}")
     cls = REWARD_WRAPPERS[name]
     if arg:
@@ -459,9 +450,7 @@ def parse_reward_spec(spec: RewardSpec) -> tuple[type[TradingRewardWrapper], dic
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "env")]
     for key in kwargs:
         if key not in accepted:
-            close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.5)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"reward wrapper {name!r} has no argument {key!r}{hint} It takes {accepted}")
+            raise ValueError(f"reward wrapper {name!r} has no argument {key!r}{suggest(key, accepted)} It takes {accepted}")
     return cls, kwargs
 
 

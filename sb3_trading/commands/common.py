@@ -1,0 +1,54 @@
+"""Arguments shared by several subcommands, and the one ``KEY=VALUE`` parser."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+from sb3_trading.recipe import JOIN_CHOICES
+from sb3_trading.utils import parse_kwargs
+
+__all__ = ["add_data_arguments", "add_risk_free_argument", "data_arg", "parse_kwargs"]
+
+
+def add_data_arguments(
+    parser: argparse.ArgumentParser, default: Any = None, what: str = "default: synthetic", join_default: str | None = "exact"
+) -> None:
+    """``--data PATH [PATH ...]`` (files, folders or globs of CSV/parquet; ``synthetic``) and ``--join``."""
+    parser.add_argument(
+        "--data",
+        dest="data_path",
+        nargs="+",
+        default=default,
+        metavar="PATH",
+        help="market data: a CSV/parquet file, several files, a folder or a glob (quoted) of them, joined on their "
+        f"dates; 'synthetic' for the env's seeded synthetic market ({what})",
+    )
+    parser.add_argument(
+        "--join",
+        choices=JOIN_CHOICES,
+        default=join_default,
+        help="how several files join on their dates: exact (a date missing in one file is an error) or inner "
+        f"(keep the common dates) (default: {join_default or 'the run folder’s, else exact'})",
+    )
+
+
+def add_risk_free_argument(parser: argparse.ArgumentParser) -> None:
+    """``--risk-free RATE``: the annual risk-free rate of Sharpe and Sortino (a fraction)."""
+    parser.add_argument(
+        "--risk-free",
+        type=float,
+        default=0.0,
+        metavar="RATE",
+        help="annual risk-free rate as a fraction, e.g. 0.04 for 4%%/year; Sharpe and Sortino are on returns in "
+        "excess of (1 + RATE) ** (1 / bars_per_year) - 1 per bar (default: %(default)s)",
+    )
+
+
+def data_arg(values: Sequence[str] | str | None) -> str | list[str] | None:
+    """``--data``'s values as the loader takes them: ``None``, one string, or a list of several."""
+    if values is None or isinstance(values, str):
+        return values
+    values = list(values)
+    return values[0] if len(values) == 1 else values

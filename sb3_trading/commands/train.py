@@ -1,0 +1,111 @@
+"""``sb3-trading train``: argparse -> :class:`~sb3_trading.training.TrainConfig` -> :func:`~sb3_trading.training.train`."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import Any
+
+from sb3_trading.commands.common import add_data_arguments, add_risk_free_argument, data_arg, parse_kwargs
+from sb3_trading.evaluation.report import describe_calendar
+from sb3_trading.recipe import DEFAULT_ENV_ID, VEC_KINDS
+from sb3_trading.training import TrainConfig, train
+
+__all__ = ["add_train_arguments", "format_train_summary", "train_config_from_args", "train_from_args"]
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add ``sb3-trading train``'s arguments to ``parser`` (a subparser)."""
+    defaults = TrainConfig()
+    parser.add_argument("--env", default=DEFAULT_ENV_ID, help="registered env ID (default: %(default)s)")
+    parser.add_argument("--algo", default=defaults.algo, help="ppo, ppo_mask, ppo_lstm, qppo, qppo_mask")
+    parser.add_argument("--timesteps", type=int, default=defaults.timesteps, help="training steps (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of data, envs and algorithm")
+    parser.add_argument("--device", default=defaults.device, help="torch device: auto, cpu, cuda... (default: %(default)s)")
+    add_data_arguments(parser)
+    add_risk_free_argument(parser)
+    parser.add_argument("--output-dir", default=defaults.output_dir, help="parent folder of runs (default: %(default)s)")
+    parser.add_argument("--run-name", default=None, help="run folder name (default: <algo>_<env>_seed<seed>_<time>)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing run folder of the same name")
+    parser.add_argument("--test-fraction", type=float, default=defaults.test_fraction, help="held-out tail")
+    parser.add_argument("--n-envs", type=int, default=defaults.n_envs, help="parallel envs (default: %(default)s)")
+    parser.add_argument("--episode-length", type=int, default=defaults.episode_length, help="training episode length")
+    parser.add_argument("--env-kwargs", nargs="*", metavar="KEY=VALUE", help="env arguments, e.g. window=5")
+    parser.add_argument("--hyperparams", nargs="*", metavar="KEY=VALUE", help="algorithm arguments, e.g. n_steps=128")
+    parser.add_argument(
+        "--reward",
+        nargs="+",
+        metavar="NAME[:ARG]",
+        default=[],
+        help="reward wrappers, innermost first, e.g. differential_sharpe:0.05 drawdown:0.5 scale:10 "
+        "(log_return, differential_sharpe, drawdown, cvar, turnover, smoothness, scale)",
+    )
+    parser.add_argument(
+        "--eval-freq",
+        type=int,
+        default=0,
+        metavar="N",
+        help="every N timesteps backtest on a validation tail of the training slice and keep best_model.zip (0: off)",
+    )
+    parser.add_argument("--eval-metric", default="sharpe", help="validation metric picking the best model")
+    parser.add_argument("--patience", type=int, default=None, help="stop after N evaluations without a new best")
+    parser.add_argument(
+        "--vec",
+        choices=VEC_KINDS,
+        default="auto",
+        help="vectorised env: batched NumPy env where supported (auto: unless --reward), or SB3's DummyVecEnv",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The :class:`~sb3_trading.training.TrainConfig` of :func:`add_train_arguments`' namespace."""
+    return TrainConfig(
+        env_id=args.env,
+        algo=args.algo,
+        timesteps=args.timesteps,
+        seed=args.seed,
+        device=args.device,
+        data_path=data_arg(args.data_path),
+        output_dir=args.output_dir,
+        run_name=args.run_name,
+        test_fraction=args.test_fraction,
+        n_envs=args.n_envs,
+        episode_length=args.episode_length,
+        env_kwargs=parse_kwargs(args.env_kwargs, "--env-kwargs"),
+        hyperparams=parse_kwargs(args.hyperparams, "--hyperparams"),
+        progress_bar=not args.no_progress,
+        reward=list(args.reward),
+        eval_freq=args.eval_freq,
+        eval_metric=args.eval_metric,
+        patience=args.patience,
+        vec=args.vec,
+        join=args.join,
+        risk_free=args.risk_free,
+        overwrite=args.overwrite,
+    )
+
+
+def train_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Run :func:`~sb3_trading.training.train` from :func:`add_train_arguments`' namespace; return the report."""
+    return train(train_config_from_args(args))
+
+
+def format_train_summary(report: Mapping[str, Any]) -> str:
+    """The text the CLI prints after training: the held-out table, assets, calendar and the run's files."""
+    agent, baselines = report["agent"]["metrics"], report["baselines"]
+    rows = [(report["algo"], agent)] + [(name, result["metrics"]) for name, result in baselines.items()]
+    lines = [
+        "",
+        f"Held-out backtest ({report['agent'].get('start', report['agent']['start_t'])} .. "
+        f"{report['agent'].get('end', report['agent']['end_t'])}):",
+        f"{'strategy':<14}{'return':>10}{'sharpe':>10}{'max_dd':>10}{'turnover':>10}",
+    ]
+    for name, m in rows:
+        lines.append(
+            f"{name:<14}{m['total_return']:>10.2%}{m['sharpe']:>10.2f}{m['max_drawdown']:>10.2%}{m['mean_turnover']:>10.3f}"
+        )
+    lines.append(f"assets: {', '.join(report['data']['assets'])}; {describe_calendar(report)}")
+    lines.append(f"\nmodel:  {report['model_path']}\nreport: {report['run_dir']}/report.json")
+    return "\n".join(lines)

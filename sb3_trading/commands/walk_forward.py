@@ -1,0 +1,73 @@
+"""``sb3-trading walk-forward``: argparse -> :class:`~sb3_trading.walk_forward.WalkForwardConfig` -> report."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from sb3_trading.commands.common import add_data_arguments, add_risk_free_argument, data_arg, parse_kwargs
+from sb3_trading.recipe import SYNTHETIC, VEC_KINDS
+from sb3_trading.walk_forward import DEFAULT_OUTPUT_DIR, WalkForwardConfig, run_walk_forward
+
+__all__ = ["add_walk_forward_arguments", "walk_forward_config_from_args", "walk_forward_from_args"]
+
+
+def add_walk_forward_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add ``sb3-trading walk-forward``'s arguments to ``parser`` (a subparser)."""
+    parser.add_argument("--env", default=None, help="registered env ID (default: MultiAsset-v0)")
+    parser.add_argument("--algo", default="ppo", help="ppo, ppo_mask, ppo_lstm, qppo, qppo_mask (default: %(default)s)")
+    add_data_arguments(parser, default=SYNTHETIC, what="default: %(default)s")
+    parser.add_argument("--splits", type=int, default=3, help="number of folds (default: %(default)s)")
+    parser.add_argument("--timesteps", type=int, default=10_000, help="training steps per fold (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of data, envs and algorithm")
+    parser.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, help="output folder (default: %(default)s)")
+    parser.add_argument("--env-kwargs", nargs="*", metavar="KEY=VALUE", help="env arguments, e.g. window=5")
+    parser.add_argument("--hyperparams", nargs="*", metavar="KEY=VALUE", help="algorithm arguments, e.g. n_steps=128")
+    parser.add_argument("--purge", type=int, default=0, help="bars between each training window and its test block")
+    parser.add_argument("--embargo", type=int, default=0, help="bars after a test block kept out of training (no-op here)")
+    parser.add_argument("--train-size", type=int, default=None, help="bars of the first/rolling training window")
+    parser.add_argument("--test-size", type=int, default=None, help="bars per test block")
+    parser.add_argument("--rolling", action="store_true", help="rolling training windows instead of expanding ones")
+    parser.add_argument("--n-envs", type=int, default=1, help="parallel training envs (default: %(default)s)")
+    parser.add_argument("--episode-length", type=int, default=256, help="training episode length")
+    parser.add_argument("--device", default="auto", help="torch device (default: %(default)s)")
+    parser.add_argument(
+        "--vec", choices=VEC_KINDS, default="auto", help="training VecEnv: batched where supported (auto), or dummy"
+    )
+    add_risk_free_argument(parser)
+    parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs (0: none)")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
+    return parser
+
+
+def walk_forward_config_from_args(args: argparse.Namespace) -> WalkForwardConfig:
+    """The :class:`~sb3_trading.walk_forward.WalkForwardConfig` of :func:`add_walk_forward_arguments`' namespace."""
+    return WalkForwardConfig(
+        env_id=args.env,
+        algo=args.algo,
+        data_path=data_arg(args.data_path),
+        n_splits=args.splits,
+        timesteps=args.timesteps,
+        seed=args.seed,
+        output_dir=args.output_dir,
+        env_kwargs=parse_kwargs(args.env_kwargs, "--env-kwargs"),
+        hyperparams=parse_kwargs(args.hyperparams, "--hyperparams"),
+        purge=args.purge,
+        embargo=args.embargo,
+        train_size=args.train_size,
+        test_size=args.test_size,
+        expanding=not args.rolling,
+        n_envs=args.n_envs,
+        episode_length=args.episode_length,
+        device=args.device,
+        n_boot=args.n_boot,
+        plots=not args.no_plots,
+        risk_free=args.risk_free,
+        join=args.join,
+        vec=args.vec,
+    )
+
+
+def walk_forward_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Run :func:`~sb3_trading.walk_forward.run_walk_forward` from :func:`add_walk_forward_arguments`' namespace."""
+    return run_walk_forward(walk_forward_config_from_args(args))

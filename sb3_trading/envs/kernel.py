@@ -1,0 +1,357 @@
+"""The batched dynamics and their adapter: :class:`TradingKernel` and :class:`KernelTradingEnv`.
+
+The envs built on :class:`KernelTradingEnv` keep their dynamics in a :class:`TradingKernel`:
+batched NumPy state (one :class:`~sb3_trading.sim.Portfolio` row, clock and counters per account)
+and batched ``reset``/``step``/``observe``. The Gymnasium env is the kernel's batch of one;
+:class:`sb3_trading.vec.BatchedVecEnv` runs the *same* kernel with ``n_envs`` rows, so the two
+cannot drift apart (and the env tests, no-look-ahead included, cover the vectorised env too).
+Randomness stays per account: :meth:`TradingKernel.draw` takes one ``numpy.random.Generator`` per
+reset row (the env's ``np_random``, or the vectorised env's per-env generators) and draws from
+each in the same order. Both build their ``info`` with the one builder,
+:func:`~sb3_trading.envs.info.standard_infos`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from sb3_trading.common.validation import check_int
+from sb3_trading.envs.info import standard_infos
+from sb3_trading.envs.trading_env import MARKET_KEY, PORTFOLIO_KEY, TradingEnv, clip_portfolio, sample_start
+from sb3_trading.sim import CostModel, Portfolio, equity_fractions, with_cash_column
+
+
+class Transition(NamedTuple):
+    """The accounts' state right after a kernel's ``reset`` or ``step``, ``k`` rows (``k = B`` for a step).
+
+    Fresh arrays, never the kernel's state. What follows from it for the agent (reward, episode
+    end, return, turnover) is :meth:`TradingKernel.outcome`.
+
+    :ivar equity: ``(k,)`` equity marked at the close of ``t``.
+    :ivar equity_t: ``(k,)`` equity the step started from (the trade was sized on it); at reset, ``initial_cash``.
+    :ivar cash: ``(k,)`` cash.
+    :ivar positions: ``(k, N)`` share counts.
+    :ivar weights: ``(k, N)`` position values / equity (0 where equity <= 0).
+    :ivar notional: ``(k,)`` traded notional at mid prices, currency.
+    :ivar costs: ``(k,)`` commission plus slippage paid, currency.
+    :ivar drawdown: ``(k,)`` ``1 - equity / peak``.
+    :ivar t: ``(k,)`` int64 data row of the new observation.
+    :ivar portfolio: ``(k, P)`` float32 ``portfolio`` observation at ``t``.
+    :ivar extras: env-specific ``info`` entries, name -> ``(k,)`` array, in ``info`` order.
+    """
+
+    equity: np.ndarray
+    equity_t: np.ndarray
+    cash: np.ndarray
+    positions: np.ndarray
+    weights: np.ndarray
+    notional: np.ndarray
+    costs: np.ndarray
+    drawdown: np.ndarray
+    t: np.ndarray
+    portfolio: np.ndarray
+    extras: dict[str, np.ndarray]
+
+
+# a 0-d array constant: NumPy adds two arrays faster than an array and a Python int (hot path)
+ONE_INT = np.ones((), dtype=np.int64)
+#: the ``extras`` of a transition without env-specific ``info`` entries (shared: never mutate it)
+NO_EXTRAS: dict[str, np.ndarray] = {}
+
+
+class TradingKernel:
+    """Batched dynamics of one env type for ``B`` independent accounts on the same market.
+
+    Holds the env's static arrays (features, prices: shared, never copied) and the batched state:
+    :attr:`book` (a ``(B, N)`` :class:`~sb3_trading.sim.Portfolio`), the clock :attr:`t`,
+    :attr:`start_t` and :attr:`end_t` (the bar where the episode is truncated) ``(B,)`` and the
+    equity :attr:`equity` ``(B,)`` marked at the close of ``t``. Subclasses implement :meth:`reset`
+    and :meth:`step`, and override :meth:`draw` and :meth:`outcome` where the env differs.
+
+    State arrays may be shared with the last returned :class:`Transition`; the kernel replaces
+    them (copy on write) instead of writing into them, so a transition handed out stays valid.
+
+    :param env: the configured env whose data and arguments the kernel runs.
+    :param n_envs: batch size ``B``.
+    :param prices: ``(T, N)`` closes of the ``N`` traded assets, at which the books are marked.
+    :param costs: friction model of every account.
+    :param initial_cash: starting cash of every account.
+    """
+
+    def __init__(self, env: TradingEnv, n_envs: int, prices: np.ndarray, costs: CostModel, initial_cash: float) -> None:
+        self.n_envs = check_int("n_envs", n_envs, 1)
+        self.n_assets = n_assets = prices.shape[1]
+        self._prices = prices  # (T, N), shared
+        self._prices_ext = with_cash_column(prices)  # (T, N + 1): the closes, then 1 (the price of cash)
+        self.features = env._features  # (T, F) float32, shared
+        # (T - window + 1, window, F) read-only view: row i is the window of features[i : i + window]
+        self._windows = sliding_window_view(self.features, env.window, axis=0).transpose(0, 2, 1)
+        self.window = env.window
+        self.first_t, self.last_t = env.first_t, env.last_t
+        self.episode_length = env.episode_length
+        self.random_start = env.random_start
+        self.timestamps = env.data.timestamps
+        # the timestamps as a list of numpy.datetime64 scalars: a list lookup per info instead of a fancy index
+        self._timestamp_list = None if self.timestamps is None else list(self.timestamps)
+        self.initial_cash = float(initial_cash)
+        self.book = Portfolio(self.n_envs, n_assets, costs)
+        self.book.reset(self.initial_cash)  # a valid flat book before the first reset
+        self.t = np.full(self.n_envs, self.first_t, dtype=np.int64)
+        self.start_t = self.t.copy()
+        self.end_t = self._end(self.start_t)
+        self.equity = np.full(self.n_envs, self.initial_cash)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_windows"]  # a view: pickling it would copy every window; rebuilt on load
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._windows = sliding_window_view(self.features, self.window, axis=0).transpose(0, 2, 1)
+
+    # ------------------------------------------------------------------ hooks
+    def draw(self, rngs: Sequence[np.random.Generator]) -> dict[str, np.ndarray]:
+        """Draw the randomness of one reset per generator, in the single env's order.
+
+        :param rngs: one generator per reset row.
+        :return: ``{"start": (k,) int64}`` (subclasses add their own draws after the start).
+        """
+        return {"start": self.draw_starts(rngs)}
+
+    def draw_starts(self, rngs: Sequence[np.random.Generator]) -> np.ndarray:
+        """``(k,)`` int64 first decision bars, one :func:`sample_start` per generator (none is touched without
+        ``random_start``: every episode then starts at ``first_t``)."""
+        if not self.random_start:
+            return np.full(len(rngs), self.first_t, dtype=np.int64)
+        starts = [sample_start(rng, self.first_t, self.last_t, self.episode_length, True) for rng in rngs]
+        return np.array(starts, dtype=np.int64)
+
+    def reset(self, rows: np.ndarray, draws: dict[str, np.ndarray]) -> Transition:
+        """Start new episodes in ``rows`` ``(k,)`` (int indices) with the values from :meth:`draw`."""
+        raise NotImplementedError
+
+    def step(self, actions: np.ndarray) -> Transition:
+        """Advance every account one bar with validated, clipped ``actions`` (``(B, *action_shape)``)."""
+        raise NotImplementedError
+
+    def outcome(self, equity: Any, equity_t: Any, notional: Any, t: Any, end_t: Any) -> tuple[Any, Any, Any, Any, Any]:
+        """What a transition means for the agent, written once for Python scalars (the single env) and
+        for ``(k,)`` arrays (the vectorised env) alike.
+
+        :param equity: equity after the step (:attr:`Transition.equity`).
+        :param equity_t: equity the step started from (:attr:`Transition.equity_t`).
+        :param notional: traded notional (:attr:`Transition.notional`).
+        :param t: bar of the new observation (:attr:`Transition.t`).
+        :param end_t: the episode's truncation bar (:attr:`end_t`, read before any reset).
+        :return: ``(reward, portfolio_return, terminated, truncated, turnover)``; the default: the step
+            return as reward, terminated on ruin (equity <= 0), truncated at ``end_t`` unless terminated.
+        """
+        portfolio_return = equity / equity_t - 1.0
+        terminated = equity <= 0.0
+        return portfolio_return, portfolio_return, terminated, (t >= end_t) > terminated, notional / equity_t
+
+    # ---------------------------------------------------------------- shared
+    def _end(self, start: np.ndarray) -> np.ndarray:
+        """Truncation bar of episodes starting at ``start``: the last bar, or ``episode_length`` decisions later."""
+        if self.episode_length is None:
+            return np.full_like(start, self.last_t)
+        return np.minimum(start + self.episode_length, self.last_t)
+
+    def set_clock(self, rows: np.ndarray, t: np.ndarray | int | None = None, start: np.ndarray | int | None = None) -> None:
+        """Set the bar ``t`` and/or the episode start ``start`` of ``rows`` (copy on write)."""
+        if t is not None:
+            self.t = self.t.copy()
+            self.t[rows] = t
+        if start is not None:
+            self.start_t = self.start_t.copy()
+            self.start_t[rows] = start
+            self.end_t = self._end(self.start_t)
+
+    def portfolio_block(self, fractions: np.ndarray, equity: np.ndarray, drawdown: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """The ``(B, P)`` float32 ``portfolio`` observation after a step (subclasses add their own entries).
+
+        :param fractions: ``(B, N + 1)`` position values, then the cash, as fractions of equity.
+        :param equity: ``(B,)`` equity at the close of ``t``.
+        :param drawdown: ``(B,)`` drawdown at the close of ``t``.
+        :param t: ``(B,)`` the new bar.
+        :return: the default: ``fractions`` clipped (position weights, then the cash weight).
+        """
+        return clip_portfolio(fractions)
+
+    def finish_step(
+        self, t_next: np.ndarray, notional: np.ndarray, costs: np.ndarray, extras: dict[str, np.ndarray]
+    ) -> Transition:
+        """End a step whose trade is done: mark the books at the closes of ``t_next`` ``(B,)`` (updating the
+        peaks), move the clock and equity there and return the :class:`Transition` (``equity_t`` is the equity
+        the step started from; ``positions`` and ``cash`` are views of one copy of the holdings).
+
+        :param t_next: ``(B,)`` the new bar.
+        :param notional: ``(B,)`` traded notional of the step.
+        :param costs: ``(B,)`` frictions paid in the step.
+        :param extras: the env-specific ``info`` entries of the step.
+        """
+        values, equity, drawdown = self.book.mark_values(self._prices_ext.take(t_next, axis=0))
+        fractions = equity_fractions(values, equity)
+        holdings = self.book.holdings.copy()
+        portfolio = self.portfolio_block(fractions, equity, drawdown, t_next)
+        equity_t, self.t, self.equity = self.equity, t_next, equity
+        return Transition(  # positional: a third cheaper than keywords on this hot path
+            equity,
+            equity_t,
+            holdings[:, -1],
+            holdings[:, :-1],
+            fractions[:, :-1],
+            notional,
+            costs,
+            drawdown,
+            t_next,
+            portfolio,
+            extras,
+        )
+
+    def _set_equity(self, rows: np.ndarray, equity: np.ndarray | float) -> None:
+        self.equity = self.equity.copy()
+        self.equity[rows] = equity
+
+    def market(self, t: np.ndarray) -> np.ndarray:
+        """``(k, window, F)`` float32 copies of the feature rows ``t - window + 1 .. t`` for each ``t`` ``(k,)``.
+
+        One fancy index into a read-only sliding-window view of the features (each window is a contiguous
+        block of memory); the same values as :func:`~sb3_trading.features.gather_windows`, which gathers
+        ``window`` single rows per account and is several times slower for long windows.
+        """
+        return self._windows[t - (self.window - 1)]
+
+    def observe(self, tr: Transition) -> dict[str, np.ndarray]:
+        """Batched observation after ``tr``: ``market`` ``(k, window, F)``, ``portfolio`` ``(k, P)``, both float32."""
+        return {MARKET_KEY: self.market(tr.t), PORTFOLIO_KEY: tr.portfolio}
+
+    def infos(
+        self,
+        tr: Transition,
+        portfolio_return: Sequence[float] | np.ndarray,
+        turnover: Sequence[float] | np.ndarray,
+        extra: dict[str, np.ndarray] | None = None,
+    ) -> list[dict[str, Any]]:
+        """One standard ``info`` dict per account of ``tr`` (:func:`~sb3_trading.envs.info.standard_infos`).
+
+        :param tr: the transition.
+        :param portfolio_return: ``(k,)`` step returns, from :meth:`outcome` (arrays, or Python scalars in a tuple).
+        :param turnover: ``(k,)`` turnover, from :meth:`outcome`.
+        :param extra: more per-account entries, name -> ``(k,)`` array, added after the env's extras.
+        :return: ``k`` dicts: the keys of :data:`~sb3_trading.envs.info.INFO_KEYS`, ``timestamp`` when the data
+            has timestamps, the env's extras, then ``extra``. Python scalars; ``positions`` and ``weights`` are
+            rows of ``tr``'s arrays.
+        """
+        return standard_infos(
+            tr.equity,
+            tr.cash,
+            tr.positions,
+            tr.weights,
+            portfolio_return,
+            turnover,
+            tr.costs,
+            tr.drawdown,
+            tr.t,
+            self._timestamp_list,
+            tr.extras | extra if extra else tr.extras,
+        )
+
+    def _flat(self, start: np.ndarray, portfolio: np.ndarray) -> Transition:
+        """Transition of ``k`` fresh all-cash accounts at bars ``start`` (no trade) with ``portfolio`` ``(k, P)``."""
+        k = start.shape[0]
+        cash = np.full(k, self.initial_cash)
+        zeros = np.zeros(k)
+        return Transition(
+            equity=cash,
+            equity_t=cash,
+            cash=cash,
+            positions=np.zeros((k, self.n_assets)),
+            weights=np.zeros((k, self.n_assets)),
+            notional=zeros,
+            costs=zeros,
+            drawdown=zeros,
+            t=start.copy(),
+            portfolio=portfolio,
+            extras=NO_EXTRAS,
+        )
+
+
+_ROW0 = np.zeros(1, dtype=np.intp)
+_ROW0.setflags(write=False)
+
+
+class KernelTradingEnv(TradingEnv):
+    """A :class:`TradingEnv` whose dynamics live in a :class:`TradingKernel`; the env is its batch of one.
+
+    Subclasses build ``self._kernel = self.make_kernel(1)`` at the end of ``__init__`` and implement
+    :meth:`make_kernel` and :meth:`_batch_action`. ``reset``/``step`` here only translate between
+    the Gymnasium API and the batched kernel. ``_t``, ``_start_t`` and ``_book`` are the kernel's row 0.
+    """
+
+    _kernel: TradingKernel
+
+    def make_kernel(self, n_envs: int) -> TradingKernel:
+        """A kernel running this env's data and arguments for ``n_envs`` independent accounts."""
+        raise NotImplementedError
+
+    def _batch_action(self, action: Any) -> np.ndarray:
+        """Validate one action and return it as a batch of one (``(1, *action_shape)``)."""
+        return self._box_action(action)[None]
+
+    # the kernel's row 0, under the names the other envs (and tests) use
+    @property
+    def _t(self) -> int:
+        return int(self._kernel.t[0])
+
+    @_t.setter
+    def _t(self, value: int) -> None:
+        kernel = self.__dict__.get("_kernel")
+        if kernel is not None:  # TradingEnv.__init__ sets the clock before the kernel exists; it starts at first_t
+            kernel.set_clock(_ROW0, t=value)
+
+    @property
+    def _start_t(self) -> int:
+        return int(self._kernel.start_t[0])
+
+    @_start_t.setter
+    def _start_t(self, value: int) -> None:
+        kernel = self.__dict__.get("_kernel")
+        if kernel is not None:
+            kernel.set_clock(_ROW0, start=value)
+
+    @property
+    def _book(self) -> Portfolio:
+        return self._kernel.book
+
+    def _single(self, tr: Transition) -> tuple[dict[str, np.ndarray], dict[str, Any], tuple[Any, ...]]:
+        """Observation, ``info`` and :meth:`TradingKernel.outcome` (Python scalars) of the batch of one."""
+        kernel = self._kernel
+        t = tr.t.item()
+        outcome = kernel.outcome(tr.equity.item(), tr.equity_t.item(), tr.notional.item(), t, kernel.end_t.item())
+        info = self._last_info = kernel.infos(tr, (outcome[1],), (outcome[4],))[0]
+        return {MARKET_KEY: self._market_window(t), PORTFOLIO_KEY: tr.portfolio[0]}, info, outcome
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        super().reset(seed=seed)
+        kernel = self._kernel
+        obs, info, _ = self._single(kernel.reset(_ROW0, kernel.draw((self.np_random,))))
+        self._needs_reset = False
+        return obs, info
+
+    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        if self._needs_reset:
+            raise self._reset_needed()
+        obs, info, (reward, _, terminated, truncated, _) = self._single(self._kernel.step(self._batch_action(action)))
+        self._needs_reset = terminated or truncated
+        return obs, reward, terminated, truncated, info
+
+
+__all__ = ["NO_EXTRAS", "ONE_INT", "KernelTradingEnv", "TradingKernel", "Transition", "clip_portfolio"]
