@@ -1,4 +1,4 @@
-"""Algorithms by name (rl-zoo3's names for SB3's and sb3-contrib's) and sb3_trading's QuantilePPO."""
+"""Algorithms by name (rl-zoo3's names for SB3's and sb3-contrib's), sb3_trading's QuantilePPO and its risk measures."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from sb3_trading.algos.quantile_ppo import MaskableQuantilePPO, QuantilePPO
+from sb3_trading.algos.risk import RISK_MODES, DistortionRisk
 
 #: rl-zoo3 name -> algorithm class
 ALGOS: dict[str, type[BaseAlgorithm]] = {
@@ -37,4 +38,12 @@ def get_algo(name: str) -> tuple[str, type[BaseAlgorithm]]:
     raise ValueError(f"unknown algorithm {name!r}{hint} Known: {sorted(ALGOS)} (aliases {sorted(ALGO_ALIASES)})")
 
 
-__all__ = ["ALGOS", "ALGO_ALIASES", "MaskableQuantilePPO", "QuantilePPO", "get_algo"]
+__all__ = [
+    "ALGOS",
+    "ALGO_ALIASES",
+    "RISK_MODES",
+    "DistortionRisk",
+    "MaskableQuantilePPO",
+    "QuantilePPO",
+    "get_algo",
+]

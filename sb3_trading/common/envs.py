@@ -100,3 +100,65 @@ class TwoArmRiskEnv(gym.Env[np.ndarray, int]):
         else:
             reward = self.loss if self.np_random.random() < self.loss_prob else self.win
         return self._obs(), float(reward), True, False, {}
+
+
+class RiskyBanditEnv(gym.Env[np.ndarray, int]):
+    """A one-step bandit: a safe arm, and a risky arm of higher mean with a heavy left tail.
+
+    Every episode is one step from the observation ``[1.0]``. Action 0 pays ``safe_reward``; action 1 pays
+    ``win`` with probability ``1 - loss_prob`` and ``loss`` otherwise; then the episode terminates. Defaults:
+    safe 1.0; risky +3 or -10 with probability 0.1 -> mean 1.7 (better than safe), CVaR at 10 % -10 (much
+    worse). A risk-neutral learner should pick the risky arm, a CVaR(10 %) learner the safe one; the
+    return *is* the reward, so no bootstrapping can carry the preference: only the policy's objective can.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(self, safe_reward: float = 1.0, win: float = 3.0, loss: float = -10.0, loss_prob: float = 0.1) -> None:
+        if not 0.0 < loss_prob < 1.0:
+            raise ValueError(f"loss_prob must be in (0, 1), got {loss_prob!r}")
+        self.safe_reward, self.win, self.loss, self.loss_prob = safe_reward, win, loss, loss_prob
+        self.observation_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
+        self.action_space = spaces.Discrete(2)
+
+    @property
+    def risky_mean(self) -> float:
+        """Expected payoff of the risky arm."""
+        return (1.0 - self.loss_prob) * self.win + self.loss_prob * self.loss
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        return np.ones(1, dtype=np.float32), {}
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        if int(action) == 0:
+            reward = self.safe_reward
+        else:
+            reward = self.loss if self.np_random.random() < self.loss_prob else self.win
+        return np.ones(1, dtype=np.float32), float(reward), True, False, {}
+
+
+class MaskedRiskyBanditEnv(RiskyBanditEnv):
+    """:class:`RiskyBanditEnv` with a third arm that always pays ``jackpot`` and is always masked.
+
+    ``action_masks()`` is ``[True, True, False]``: a learner that honours masks chooses between the safe and
+    the risky arm exactly as in :class:`RiskyBanditEnv`; one that ignores them would soon prefer the jackpot.
+    ``info["invalid_action"]`` is true when the masked arm is taken (it then pays ``jackpot``).
+    """
+
+    JACKPOT = 2
+
+    def __init__(self, jackpot: float = 100.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.jackpot = jackpot
+        self.action_space = spaces.Discrete(3)
+
+    def action_masks(self) -> np.ndarray:
+        """``(3,)`` bool: the safe and risky arms are allowed, the jackpot never."""
+        return np.array([True, True, False])
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        if int(action) == self.JACKPOT:
+            return np.ones(1, dtype=np.float32), float(self.jackpot), True, False, {"invalid_action": True}
+        obs, reward, terminated, truncated, _ = super().step(action)
+        return obs, reward, terminated, truncated, {"invalid_action": False}

@@ -1,4 +1,4 @@
-"""QuantilePPO and MaskableQuantilePPO: PPO with a quantile critic and optional CVaR-aware advantages."""
+"""QuantilePPO and MaskableQuantilePPO: PPO with a quantile critic and risk-sensitive (CVaR, Wang...) advantages."""
 
 from sb3_trading.algos.quantile_ppo.policies import (
     MaskableQuantileActorCriticPolicy,
@@ -6,9 +6,9 @@ from sb3_trading.algos.quantile_ppo.policies import (
     QuantileActorCriticPolicy,
     QuantileMultiInputActorCriticPolicy,
     QuantileValueHead,
-    quantile_fractions,
 )
 from sb3_trading.algos.quantile_ppo.quantile_ppo import MaskableQuantilePPO, QuantilePPO
+from sb3_trading.algos.risk import quantile_fractions
 
 __all__ = [
     "MaskableQuantileActorCriticPolicy",
