@@ -26,6 +26,7 @@ import numpy as np
 import sb3_trading
 from sb3_trading.training import TrainConfig, train
 from sb3_trading.zoo import load_zoo_hyperparams
+from sb3_trading.zoo_configs import config_path
 
 ROOT = Path(__file__).resolve().parents[1]
 ALGOS = {"ppo": "PPO", "ppo_mask": "MaskablePPO", "ppo_lstm": "RecurrentPPO", "qppo": "QuantilePPO"}
@@ -83,7 +84,7 @@ def run(args: Args) -> str:
                 if algo.endswith("_mask") and env_id not in MASKED_ENVS:
                     rows.append(f"| {env_name} | {label} | n/a (needs discrete actions with masks) | | | | | |")
                     continue
-                hyperparams, settings = load_zoo_hyperparams(algo, env_id, ROOT / "zoo_configs" / f"{algo}.yml")
+                hyperparams, settings = load_zoo_hyperparams(algo, env_id, config_path(algo))
                 results = []
                 for seed in args.seeds:
                     report = train(

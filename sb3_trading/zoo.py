@@ -5,7 +5,7 @@ or MaskableQuantilePPO. This module adds them (``ppo_mask``, ``qppo``, ``qppo_ma
 imports ``sb3_trading`` (which registers the env IDs, like ``--gym-packages sb3_trading``), and
 hands the remaining arguments to ``rl_zoo3.train.train`` or ``rl_zoo3.enjoy.enjoy`` unchanged::
 
-    python -m sb3_trading.zoo train --algo qppo --env sb3_trading/MultiAsset-v0 --conf-file zoo_configs/qppo.yml
+    python -m sb3_trading.zoo train --algo qppo --env sb3_trading/MultiAsset-v0 --conf-file sb3_trading/zoo_configs/qppo.yml
     python -m sb3_trading.zoo enjoy --algo qppo --env sb3_trading/MultiAsset-v0 -f logs/ --no-render
 
 Nothing of rl-zoo3's trainer is re-written here.

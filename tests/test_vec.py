@@ -25,6 +25,7 @@ from sb3_trading.data import make_regime_market
 from sb3_trading.envs import INFO_KEYS, MARKET_KEY, PORTFOLIO_KEY
 from sb3_trading.features import FeatureNormalizer, compute_features
 from sb3_trading.vec import SUPPORTED_ENV_IDS, BatchedVecEnv, BatchedVecEnvFromFns, make_vec_env
+from sb3_trading.zoo_configs import config_path
 
 MULTI, PAIR, MASKED = SUPPORTED_ENV_IDS
 # short episodes and random starts, so every run crosses several auto-resets
@@ -315,7 +316,6 @@ def test_render_and_pickle():
 
 def test_rl_zoo_trains_on_batched_envs(tmp_path, monkeypatch):
     import sys
-    from pathlib import Path
 
     from rl_zoo3.exp_manager import ExperimentManager
     from rl_zoo3.train import train
@@ -334,7 +334,7 @@ def test_rl_zoo_trains_on_batched_envs(tmp_path, monkeypatch):
         return env
 
     monkeypatch.setattr(ExperimentManager, "create_envs", spy)
-    conf = Path(__file__).resolve().parents[1] / "zoo_configs" / "ppo.yml"
+    conf = config_path("ppo")
     argv = ["train", "--algo", "ppo", "--env", MULTI, "--gym-packages", "sb3_trading", "--conf-file", str(conf)]
     argv += ["-n", "256", "--eval-freq", "32", "--eval-episodes", "1", "-f", str(tmp_path), "--seed", "0"]
     argv += ["--eval-env-kwargs", "episode_length:20", "random_start:True"]

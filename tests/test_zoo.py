@@ -2,14 +2,14 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 import sb3_trading
+from sb3_trading.zoo_configs import CONFIG_DIR
 
-ZOO = Path(__file__).resolve().parents[1] / "zoo_configs"
+ZOO = CONFIG_DIR
 TINY = ["-n", "256", "-params", "n_envs:2", "n_steps:64", "batch_size:64", "--seed", "0"]
 # (algo, env for the run test, entry module): rl-zoo3 itself for the algorithms it lists, the launcher otherwise
 # ppo runs by default (rl-zoo3's own entry point); the others (~12 s each) with `pytest -m slow`

@@ -78,6 +78,7 @@ from sb3_trading.training import DEFAULT_HYPERPARAMS, load_env_data
 from sb3_trading.tuning.objective import PARAMS_ATTR, TradingObjective, default_worker_id
 from sb3_trading.tuning.spaces import algo_init_parameters, check_choices, params_to_hyperparams
 from sb3_trading.zoo import zoo_dict_keywords
+from sb3_trading.zoo_configs import CONFIG_DIR, config_path
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ ZOO_KEYS = frozenset(
         "noise_std",
     }
 )
-ZOO_CONFIG_DIR = Path(__file__).resolve().parents[2] / "zoo_configs"
+ZOO_CONFIG_DIR = CONFIG_DIR
 
 
 # ----------------------------------------------------------------------------- sampler, pruner, storage
@@ -602,8 +603,8 @@ def run_study(
 
 # ----------------------------------------------------------------------------- zoo export
 def zoo_config_path(algo: str) -> Path:
-    """``zoo_configs/<algo>.yml`` of the source tree."""
-    return ZOO_CONFIG_DIR / f"{get_algo(algo)[0]}.yml"
+    """``sb3_trading/zoo_configs/<algo>.yml`` (package data: the same in a source tree and an installed wheel)."""
+    return config_path(get_algo(algo)[0])
 
 
 def _format_value(value: Any) -> str:
