@@ -26,7 +26,7 @@ import inspect
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,62 +148,25 @@ def check_trading_env(env_id: str) -> str:
     return env_id
 
 
-def _yield_market(seed: int, env_kwargs: Mapping[str, Any]) -> MarketData:
-    from sb3_trading.data.yield_market import make_yield_market
-
-    ppy = env_kwargs.get("periods_per_year")
-    if ppy is None:
-        return make_yield_market(seed=seed)
-    if isinstance(ppy, bool) or not isinstance(ppy, (int, float)) or not float(ppy).is_integer() or ppy <= 0:
-        raise ValueError(f"periods_per_year={ppy!r} must be a whole number > 0 to build the synthetic yield market")
-    return make_yield_market(seed=seed, periods_per_year=int(ppy))
-
-
-def _regime_market(n_assets: int | None = None) -> Callable[[int, Mapping[str, Any]], MarketData]:
-    def build(seed: int, env_kwargs: Mapping[str, Any]) -> MarketData:
-        from sb3_trading.data.synthetic import make_regime_market
-
-        return make_regime_market(seed=seed) if n_assets is None else make_regime_market(n_assets=n_assets, seed=seed)
-
-    return build
-
-
-def _pair_market(seed: int, env_kwargs: Mapping[str, Any]) -> MarketData:
-    from sb3_trading.data.synthetic import make_leveraged_pair_market
-
-    return make_leveraged_pair_market(seed=seed)
-
-
-#: env ID -> ``builder(seed, env_kwargs)`` of the seeded synthetic market the env builds when given no data
-DEFAULT_MARKETS: dict[str, Callable[[int, Mapping[str, Any]], MarketData]] = {
-    f"{NAMESPACE}/MultiAsset-v0": _regime_market(),
-    f"{NAMESPACE}/LeveragedPair-v0": _pair_market,
-    f"{NAMESPACE}/MaskedTrading-v0": _pair_market,
-    f"{NAMESPACE}/YieldAllocation-v0": _yield_market,
-    f"{NAMESPACE}/MarketImpact-v0": _regime_market(3),
-}
-
-
 def default_market(env_id: str, seed: int = 0, env_kwargs: Mapping[str, Any] | None = None) -> MarketData:
     """The seeded synthetic market ``gym.make(env_id, synthetic_seed=seed, **env_kwargs)`` trades, without an env.
 
-    Looked up in :data:`DEFAULT_MARKETS`; else the env class's own ``default_market(seed)`` hook; else (an
-    ``sb3_trading`` env of neither) one env is built to read its ``data``.
+    Asks the env class's ``default_market(seed, ...)`` hook (passing the ``env_kwargs`` its signature names,
+    e.g. YieldAllocation's ``periods_per_year``); an ``sb3_trading`` env without one is built once to read its
+    ``data``.
 
     :param env_id: registered ``sb3_trading`` env ID.
     :param seed: seed of the synthetic market.
-    :param env_kwargs: env arguments that shape the market (YieldAllocation's ``periods_per_year``).
+    :param env_kwargs: env arguments; those that shape the market reach the hook.
     :raises ValueError: ``env_id`` is not an ``sb3_trading`` env.
     """
     env_id = check_trading_env(env_id)
     kwargs = dict(env_kwargs or {})
-    bare = env_id.rsplit(":", 1)[-1]
-    if bare in DEFAULT_MARKETS:
-        return DEFAULT_MARKETS[bare](seed, kwargs)
     hook = getattr(env_class(env_id), "default_market", None)
     if callable(hook):
+        shaping = {name: kwargs[name] for name in inspect.signature(hook).parameters if name != "seed" and name in kwargs}
         try:
-            return hook(seed)
+            return hook(seed, **shaping)
         except NotImplementedError:
             pass  # the base class's hook: build the env once below
     env = gym.make(env_id, synthetic_seed=seed, **kwargs)
@@ -556,7 +519,6 @@ __all__ = [
     "DEFAULT_ENV_ID",
     "DEFAULT_EPISODE_LENGTH",
     "DEFAULT_HYPERPARAMS",
-    "DEFAULT_MARKETS",
     "DEFAULT_TEST_FRACTION",
     "DEFAULT_VALIDATION_FRACTION",
     "JOIN_CHOICES",

@@ -3,14 +3,13 @@ are committed whole, and plain-JSON conversion."""
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import json
 import math
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -136,30 +135,3 @@ def staged_dir(path: str | os.PathLike[str], overwrite: bool = False) -> Iterato
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-
-
-def parse_literal(text: str) -> Any:
-    """A Python literal (``ast.literal_eval``, never ``eval``); text that is not one is kept as the string."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return text
-
-
-def parse_kwargs(items: Sequence[str] | None, flag: str) -> dict[str, Any]:
-    """``["window=5", "execution='next_open'"]`` -> ``{"window": 5, "execution": "next_open"}``.
-
-    The one parser of ``KEY=VALUE`` arguments (``--env-kwargs``, ``--hyperparams``, ``--choices``): values are
-    Python literals (:func:`parse_literal`); a bare word is kept as a string.
-
-    :param items: the ``KEY=VALUE`` strings.
-    :param flag: the option's name, for the error message.
-    :raises ValueError: an item without ``=`` or whose key is not an identifier.
-    """
-    result: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.isidentifier():
-            raise ValueError(f"{flag} expects key=value pairs, got {item!r}")
-        result[key] = parse_literal(raw)
-    return result

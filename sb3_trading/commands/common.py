@@ -6,8 +6,8 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
+from sb3_trading.common.parsing import parse_kwargs
 from sb3_trading.recipe import JOIN_CHOICES
-from sb3_trading.utils import parse_kwargs
 
 __all__ = ["add_data_arguments", "add_risk_free_argument", "data_arg", "parse_kwargs"]
 

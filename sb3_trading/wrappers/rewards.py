@@ -37,7 +37,6 @@ The wrappers never mutate the ``info`` dict of the env below them: each one work
 
 from __future__ import annotations
 
-import ast
 import inspect
 import math
 import warnings
@@ -49,6 +48,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from sb3_trading.common.parsing import parse_literal
 from sb3_trading.common.validation import check_int, check_real, suggest
 
 RAW_REWARD_KEY = "raw_reward"
@@ -399,18 +399,6 @@ REWARD_WRAPPERS: dict[str, type[TradingRewardWrapper]] = {
 }
 
 
-def _literal(text: str) -> Any:
-    """A Python literal (``0.5``, ``True``, ``'x'``), a float (``nan``, ``inf``), or the text itself (``level``)."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
-
 def parse_reward_spec(spec: RewardSpec) -> tuple[type[TradingRewardWrapper], dict[str, Any]]:
     """Resolve one reward spec to its wrapper class and keyword arguments.
 
@@ -442,11 +430,11 @@ def parse_reward_spec(spec: RewardSpec) -> tuple[type[TradingRewardWrapper], dic
                 key, sep, value = (part.strip() for part in item.partition("="))
                 if not sep or not key:
                     raise ValueError(f"malformed reward spec {spec!r}: expected NAME:key=value[,key=value...]")
-                kwargs[key] = _literal(value)
+                kwargs[key] = parse_literal(value)
         elif cls.primary_arg is None:
             raise ValueError(f"reward wrapper {name!r} takes no argument, got {spec!r}")
         else:
-            kwargs[cls.primary_arg] = _literal(arg)
+            kwargs[cls.primary_arg] = parse_literal(arg)
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "env")]
     for key in kwargs:
         if key not in accepted:

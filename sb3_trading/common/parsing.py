@@ -1,0 +1,44 @@
+"""Parsing of user-typed literals: the one home for ``KEY=VALUE`` options and spec arguments.
+
+Values are Python literals read with :func:`ast.literal_eval` (never ``eval``): the CLI's ``--env-kwargs``,
+``--hyperparams`` and ``--choices``, and the arguments of reward specs (``drawdown:0.5``) all go through
+:func:`parse_literal`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+from typing import Any
+
+
+def parse_literal(text: str) -> Any:
+    """A Python literal (``0.5``, ``True``, ``'x'``, ``[64, 64]``: ``ast.literal_eval``, never ``eval``), a float
+    spelled ``nan``/``inf``, or else the text itself (a bare word such as ``next_open``)."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def parse_kwargs(items: Sequence[str] | None, flag: str) -> dict[str, Any]:
+    """``["window=5", "execution='next_open'"]`` -> ``{"window": 5, "execution": "next_open"}``.
+
+    The one parser of ``KEY=VALUE`` arguments (``--env-kwargs``, ``--hyperparams``, ``--choices``): values are
+    Python literals (:func:`parse_literal`); a bare word is kept as a string.
+
+    :param items: the ``KEY=VALUE`` strings.
+    :param flag: the option's name, for the error message.
+    :raises ValueError: an item without ``=`` or whose key is not an identifier.
+    """
+    result: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"{flag} expects key=value pairs, got {item!r}")
+        result[key] = parse_literal(raw)
+    return result
