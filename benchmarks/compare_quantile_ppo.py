@@ -1,7 +1,7 @@
 """PPO vs QuantilePPO (mean) vs QuantilePPO (CVaR 10 %) on held-out data: seeds x envs, with bootstrap CIs.
 
     python benchmarks/compare_quantile_ppo.py            # 3 envs x 5 seeds x 3 variants x 32k steps (~15-20 min)
-    python benchmarks/compare_quantile_ppo.py --quick    # 1 env x 1 seed x 2,048 steps, for CI
+    python benchmarks/compare_quantile_ppo.py --quick    # 3 envs x 2 seeds x 2,048 steps, for CI
 
 Each run is the main job (:func:`sb3_trading.training.train`, its default hyperparameters; QuantilePPO adds
 ``risk``/``alpha`` only): train on the first 80 % of the env's seeded synthetic market (``synthetic_seed=seed``),
@@ -44,7 +44,7 @@ TAIL = 0.05
 
 @dataclass
 class Args:
-    env_ids: tuple[str, ...] = ("sb3_trading/YieldAllocation-v0", "sb3_trading/MultiAsset-v0", "sb3_trading/LeveragedPair-v0")
+    env_ids: tuple[str, ...] = ("sb3_trading/YieldAllocation-v0", "sb3_trading/MultiAsset-v0", "sb3_trading/MarketImpact-v0")
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     timesteps: int = 32_768
     n_boot: int = 2000
@@ -98,6 +98,18 @@ def max_drawdown(x: np.ndarray) -> np.ndarray:
     return (1.0 - equity / peak).max(axis=-1)
 
 
+def pad_terminated(returns: dict[str, dict[int, np.ndarray]]) -> dict[int, int]:
+    """Give every variant of a seed the same held-out bars: an episode the env ended early (drawdown limit,
+    stop-loss, margin call) holds its cash afterwards, so its later returns are 0. Returns bars traded per run."""
+    traded = {}
+    for seed in list(next(iter(returns.values()))):
+        n = max(len(by_seed[seed]) for by_seed in returns.values())
+        for variant, by_seed in returns.items():
+            traded[(variant, seed)] = len(by_seed[seed])
+            by_seed[seed] = np.concatenate([by_seed[seed], np.zeros(n - len(by_seed[seed]))])
+    return traded
+
+
 def resampled(series: dict[int, np.ndarray], n_boot: int, seed: int) -> dict[int, np.ndarray]:
     """Stationary-bootstrap indices ``(n_boot, n)`` per seed, shared by the variants (a paired resample)."""
     rng = np.random.default_rng(seed)
@@ -144,6 +156,7 @@ def run(args: Args) -> str:
                     ppy = float(report["agent"]["periods_per_year"])
                     returns[variant][seed] = held_out_returns(env_id, seed, report)
                     fps[variant].append(report["train_fps"])
+            traded = pad_terminated(returns)
             indices = resampled(returns[MEAN], args.n_boot, seed=12345)
             stats = {
                 "total return": total_return,
@@ -161,7 +174,8 @@ def run(args: Args) -> str:
                     )
                     for key, stat in stats.items()
                 ]
-                rows.append(f"| {name} | {variant} | " + " | ".join(cells) + f" | {np.mean(fps[variant]):,.0f} |")
+                bars = "/".join(str(traded[(variant, s)]) for s in args.seeds)
+                rows.append(f"| {name} | {variant} | " + " | ".join(cells) + f" | {bars} | {np.mean(fps[variant]):,.0f} |")
             for key, digits in (("CVaR 5 %", 4), ("total return", 3)):
                 stat = stats[key]
                 diff = mean_over_seeds(returns[CVAR], stat) - mean_over_seeds(returns[MEAN], stat)
@@ -181,9 +195,11 @@ def run(args: Args) -> str:
         f"huber_kappa 1e-3); {minutes:.1f} min in all.\n\n"
         f"Held-out backtest (last 20 % of each seed's synthetic market). Each cell: mean over seeds [{level} CI, "
         f"stationary block bootstrap of the held-out returns, {args.n_boot} resamples per seed, pooled over seeds]. "
-        "CVaR 5 % is a daily return (higher = smaller tail loss); max drawdown a fraction (lower is better).\n\n"
-        "| env | algorithm | total return | Sharpe | CVaR 5 % | max drawdown | train fps |\n"
-        "|---|---|---|---|---|---|---|\n"
+        "CVaR 5 % is a daily return (higher = smaller tail loss); max drawdown a fraction (lower is better). "
+        "A run the env ended early (drawdown limit, stop-loss) holds cash for the rest of the held-out bars "
+        "(returns 0), so every variant of a seed is measured on the same bars; `bars traded` says how many it traded.\n\n"
+        "| env | algorithm | total return | Sharpe | CVaR 5 % | max drawdown | bars traded per seed | train fps |\n"
+        "|---|---|---|---|---|---|---|---|\n"
     )
     diff_header = (
         "\n## CVaR mode minus mean mode, paired (same seeds, same resampled held-out bars)\n\n"
@@ -194,12 +210,12 @@ def run(args: Args) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="1 env x 1 seed x 2,048 steps, not written to results/")
+    parser.add_argument("--quick", action="store_true", help="3 envs x 2 seeds x 2,048 steps, not written to results/")
     parser.add_argument("--timesteps", type=int, default=None, help="training steps per run")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (0, 1, ...)")
     cli = parser.parse_args()
     if cli.quick:
-        args = Args(env_ids=("sb3_trading/YieldAllocation-v0",), seeds=(0, 1), timesteps=2_048, n_boot=200, output=None)
+        args = Args(seeds=(0, 1), timesteps=2_048, n_boot=200, output=None)
     else:
         args = Args()
     if cli.timesteps is not None:
