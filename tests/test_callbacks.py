@@ -122,11 +122,14 @@ def test_callbacks_log_to_csv_and_keep_the_best_model(market, tmp_path):
     for key in ["episode_return", "sharpe", "max_drawdown", "turnover", "cost_share", "episode_length"]:
         assert progress[f"trading/{key}"].notna().any(), key
     for key in ["sharpe", "max_drawdown", "total_return", "sortino", "final_equity", "best_sharpe"]:
-        assert progress[f"eval/{key}"].notna().sum() == 3, key  # 384 steps / (64 calls x 2 envs)
+        # 384 steps / (64 calls x 2 envs) periodic evaluations, then the final model after the last update
+        assert progress[f"eval/{key}"].notna().sum() == 4, key
     assert np.isfinite(progress["trading/sharpe"].dropna()).all()
     assert progress["eval/best_sharpe"].dropna().is_monotonic_increasing
     assert evaluation.best_mean_reward == max(metrics["sharpe"] for _, metrics in evaluation.evaluations)
-    assert [t for t, _ in evaluation.evaluations] == [128, 256, 384]
+    assert [t for t, _ in evaluation.evaluations] == [128, 256, 384, 384]
+    # the periodic one at 384 ran before PPO's last update; the last one scored the weights training ended with
+    assert evaluation.evaluate() == evaluation.evaluations[-1][1]
 
     files = sorted(p.name for p in (tmp_path / "best").iterdir())
     assert files == ["best_model.zip"]  # written atomically: no temp file left behind

@@ -83,6 +83,11 @@ class BacktestEvalCallback(EventCallback):
     ``StopTrainingOnRewardThreshold`` (as ``callback_on_new_best``, threshold in score units)
     work unchanged.
 
+    SB3 calls the callback while it collects a rollout, before that rollout's update, so a periodic
+    evaluation scores the weights of before the update; once any periodic evaluation ran, the model
+    training ends with is evaluated too (at the same ``num_timesteps``) and kept if it is the best,
+    unless a child callback stopped training.
+
     A model trained under ``VecNormalize`` is evaluated on observations normalised with the
     training statistics. With several training envs one call is ``n_envs`` timesteps:
     ``eval_freq = max(eval_freq_in_steps // n_envs, 1)`` (see :func:`make_eval_callback`).
@@ -146,6 +151,7 @@ class BacktestEvalCallback(EventCallback):
         #: the held-out env (built in ``_init_callback`` when ``eval_env`` is an ID)
         self.eval_env: gym.Env | None = None if isinstance(eval_env, str) else eval_env
         self.eval_freq = int(eval_freq)
+        self._stopped_early = False
         self.metric = metric
         self.greater_is_better = metric not in LOWER_IS_BETTER
         self.best_model_save_path = None if best_model_save_path is None else Path(best_model_save_path)
@@ -217,6 +223,19 @@ class BacktestEvalCallback(EventCallback):
     def _on_step(self) -> bool:
         if self.eval_freq <= 0 or self.n_calls % self.eval_freq != 0:
             return True
+        continue_training = self._evaluate_and_keep()
+        self._stopped_early = not continue_training
+        return continue_training
+
+    def _on_training_end(self) -> None:
+        # SB3 calls _on_step while it collects a rollout, before the update that follows it, so every periodic
+        # evaluation scored the weights of before the last update: once any ran, the final model competes too
+        # (unless training was stopped, which skips that update and leaves the last evaluated weights)
+        if self.evaluations and not self._stopped_early:
+            self._evaluate_and_keep()
+
+    def _evaluate_and_keep(self) -> bool:
+        """Backtest the current policy, log, keep it if it is the best so far; ``False`` asks to stop training."""
         metrics = self.evaluate()
         if self.metric not in metrics:
             raise ValueError(f"the backtest did not report metric {self.metric!r}; it reported {sorted(metrics)}")
