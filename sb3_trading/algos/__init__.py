@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
-
 from sb3_contrib import MaskablePPO, RecurrentPPO
 from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from sb3_trading.algos.quantile_ppo import MaskableQuantilePPO, QuantilePPO
 from sb3_trading.algos.risk import RISK_MODES, DistortionRisk
+from sb3_trading.common.validation import suggest
 
 #: rl-zoo3 name -> algorithm class
 ALGOS: dict[str, type[BaseAlgorithm]] = {
@@ -33,8 +32,7 @@ def get_algo(name: str) -> tuple[str, type[BaseAlgorithm]]:
     key = ALGO_ALIASES.get(name.lower(), name.lower())
     if key in ALGOS:
         return key, ALGOS[key]
-    close = difflib.get_close_matches(key, [*ALGOS, *ALGO_ALIASES], n=1, cutoff=0.4)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = suggest(key, [*ALGOS, *ALGO_ALIASES])
     raise ValueError(f"unknown algorithm {name!r}{hint} Known: {sorted(ALGOS)} (aliases {sorted(ALGO_ALIASES)})")
 
 

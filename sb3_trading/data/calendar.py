@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from sb3_trading.common.validation import is_real
+from sb3_trading.common.validation import ArgumentTypeError, is_real
 
 #: bars per year assumed without timestamps (exchange days)
 TRADING_DAYS = 252
@@ -143,7 +143,9 @@ def infer_periods_per_year(timestamps: Sequence[Any] | np.ndarray | None) -> flo
 def check_periods_per_year(periods_per_year: Any, name: str = "periods_per_year") -> float:
     """``periods_per_year`` as a float, or ``TypeError``/``ValueError`` naming ``name`` unless a finite number ``> 0``."""
     if not is_real(periods_per_year):
-        raise TypeError(f"{name} must be a number of bars per year (e.g. 252), got {type(periods_per_year).__name__}")
+        raise ArgumentTypeError(
+            f"{name} must be a number of bars per year (e.g. 252), got {type(periods_per_year).__name__} {periods_per_year!r}"
+        )
     if not (math.isfinite(periods_per_year) and periods_per_year > 0):
         raise ValueError(f"{name} must be a finite number of bars per year > 0 (e.g. 252), got {periods_per_year!r}")
     return float(periods_per_year)

@@ -76,7 +76,7 @@ import numpy as np
 
 # the calendar has one home, the data layer; TRADING_DAYS and infer_periods_per_year are re-exported here
 from sb3_trading.data.calendar import TRADING_DAYS as TRADING_DAYS
-from sb3_trading.data.calendar import check_annual_rate, per_bar_rate
+from sb3_trading.data.calendar import check_annual_rate, check_periods_per_year, per_bar_rate
 from sb3_trading.data.calendar import infer_periods_per_year as infer_periods_per_year
 
 #: tail probability of ``var_5`` / ``cvar_5``
@@ -103,11 +103,7 @@ def _returns(returns: ArrayLike, name: str = "returns") -> np.ndarray:
 
 
 def _check_ppy(periods_per_year: float) -> float:
-    if isinstance(periods_per_year, bool) or not isinstance(periods_per_year, (int, float, np.integer, np.floating)):
-        raise ValueError(f"periods_per_year must be a number > 0 (bars per year, e.g. 252), got {periods_per_year!r}")
-    if not (math.isfinite(periods_per_year) and periods_per_year > 0):
-        raise ValueError(f"periods_per_year must be a finite number > 0 (bars per year, e.g. 252), got {periods_per_year!r}")
-    return float(periods_per_year)
+    return check_periods_per_year(periods_per_year)
 
 
 def risk_free_per_period(risk_free: float, periods_per_year: float) -> float:

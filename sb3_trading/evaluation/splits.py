@@ -28,13 +28,13 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from sb3_trading.common.validation import check_int
+
 Split = tuple[np.ndarray, np.ndarray]
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return check_int(name, value, minimum)  # type: ignore[return-value]
 
 
 def purged_kfold(n: int, n_splits: int = 5, purge: int = 0, embargo: int = 0) -> Iterator[Split]:
