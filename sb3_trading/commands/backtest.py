@@ -11,7 +11,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from sb3_trading.backtesting import BacktestConfig, run_backtest
-from sb3_trading.commands.common import add_data_arguments, add_risk_free_argument, data_arg, parse_kwargs
+from sb3_trading.commands.common import (
+    add_data_arguments,
+    add_report_arguments,
+    add_risk_free_argument,
+    data_arg,
+    parse_kwargs,
+)
 from sb3_trading.evaluation.report import describe_calendar
 from sb3_trading.recipe import DEFAULT_TEST_FRACTION
 
@@ -61,8 +67,7 @@ def add_backtest_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     )
     parser.add_argument("--device", default="cpu", help="torch device for the model (default: %(default)s)")
     add_risk_free_argument(parser)
-    parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs (0: none)")
-    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
+    add_report_arguments(parser)
     return parser
 
 

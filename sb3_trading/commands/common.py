@@ -9,7 +9,7 @@ from typing import Any
 from sb3_trading.common.parsing import parse_kwargs
 from sb3_trading.recipe import JOIN_CHOICES
 
-__all__ = ["add_data_arguments", "add_risk_free_argument", "data_arg", "parse_kwargs"]
+__all__ = ["add_data_arguments", "add_report_arguments", "add_risk_free_argument", "data_arg", "parse_kwargs"]
 
 
 def add_data_arguments(
@@ -32,6 +32,12 @@ def add_data_arguments(
         help="how several files join on their dates: exact (a date missing in one file is an error) or inner "
         f"(keep the common dates) (default: {join_default or 'the run folder’s, else exact'})",
     )
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--n-boot N`` (bootstrap resamples of the report's CIs) and ``--no-plots`` (no PNGs, no matplotlib)."""
+    parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs (0: none)")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
 
 
 def add_risk_free_argument(parser: argparse.ArgumentParser) -> None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sb3_trading.commands.common import add_data_arguments, add_risk_free_argument, data_arg, parse_kwargs
+from sb3_trading.commands.common import (
+    add_data_arguments,
+    add_report_arguments,
+    add_risk_free_argument,
+    data_arg,
+    parse_kwargs,
+)
 from sb3_trading.recipe import SYNTHETIC, VEC_KINDS
 from sb3_trading.walk_forward import DEFAULT_OUTPUT_DIR, WalkForwardConfig, run_walk_forward
 
@@ -35,8 +41,7 @@ def add_walk_forward_arguments(parser: argparse.ArgumentParser) -> argparse.Argu
         "--vec", choices=VEC_KINDS, default="auto", help="training VecEnv: batched where supported (auto), or dummy"
     )
     add_risk_free_argument(parser)
-    parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs (0: none)")
-    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
+    add_report_arguments(parser)
     return parser
 
 
