@@ -38,6 +38,7 @@ def perturb_future(data: MarketData, t: int, rng: np.random.Generator) -> Market
         periods_per_year=data.periods_per_year,
         calendar=data.calendar,
         timezone=data.timezone,
+        path_starts=data.path_starts,
     )
 
 

@@ -21,7 +21,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor
 
 import sb3_trading  # noqa: F401  (registers the IDs)
-from sb3_trading.data import make_regime_market
+from sb3_trading.data import make_leveraged_pair_market, make_regime_market, stack_paths
 from sb3_trading.envs import INFO_KEYS, MARKET_KEY, PORTFOLIO_KEY
 from sb3_trading.features import FeatureNormalizer, compute_features
 from sb3_trading.vec import SUPPORTED_ENV_IDS, BatchedVecEnv, BatchedVecEnvFromFns, make_vec_env
@@ -44,6 +44,29 @@ CASES = {
     "pair-even": (PAIR, {"max_days": 20}),
     "pair-random-split-cumulative": (PAIR, {"initial_split": "random", "reward": "cumulative_pnl", "stop_loss": -0.03}),
     "masked": (MASKED, {"window": 20, "episode_length": 30, "max_drawdown": 0.03}),
+    # resampled training markets: several paths, episodes drawn over all of them and never crossing a boundary
+    "multi-paths": (
+        MULTI,
+        {
+            "episode_length": 25,
+            "random_start": True,
+            "window": 3,
+            "data": stack_paths([make_regime_market(n_steps=n, seed=s) for n, s in ((120, 1), (90, 2), (150, 3))]),
+        },
+    ),
+    "pair-paths": (
+        PAIR,
+        {"max_days": 20, "data": stack_paths([make_leveraged_pair_market(n_steps=100, seed=s) for s in (1, 2, 3)])},
+    ),
+    "masked-paths": (
+        MASKED,
+        {
+            "window": 5,
+            "episode_length": 30,
+            "max_volatility": 0.05,
+            "data": stack_paths([make_leveraged_pair_market(n_steps=110, seed=s) for s in (4, 5)]),
+        },
+    ),
 }
 N_ENVS = 3
 

@@ -1,6 +1,7 @@
 """Shared helpers that are not trading-specific.
 
 * :mod:`sb3_trading.common.validation`: argument checks (``check_int``, ``check_real``, ``check_choice``, ``suggest``);
+* :mod:`sb3_trading.common.bootstrap`: the stationary-bootstrap index generator (``stationary_bootstrap_indices``);
 * :mod:`sb3_trading.common.io`: strict-JSON conversion and atomic file writes;
 * :mod:`sb3_trading.common.envs`: tiny purpose-built test envs with known answers.
 

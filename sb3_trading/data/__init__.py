@@ -2,8 +2,9 @@
 
 from sb3_trading.data.dates import ParsedDates, parse_dates
 from sb3_trading.data.loaders import from_dataframe, load_csv, load_feather, load_market_data, load_parquet
-from sb3_trading.data.market_data import MarketData
+from sb3_trading.data.market_data import MarketData, stack_paths
 from sb3_trading.data.quality import SuspectDataWarning, check_data_quality
+from sb3_trading.data.resample import bootstrap_market, bootstrap_paths, bootstrap_rows
 from sb3_trading.data.synthetic import (
     derive_leveraged_pair,
     make_gbm_market,
@@ -19,6 +20,9 @@ __all__ = [
     "MarketData",
     "ParsedDates",
     "SuspectDataWarning",
+    "bootstrap_market",
+    "bootstrap_paths",
+    "bootstrap_rows",
     "check_data_quality",
     "derive_leveraged_pair",
     "make_leveraged_pair_market",
@@ -34,4 +38,5 @@ __all__ = [
     "parse_dates",
     "regime_expected_returns",
     "regime_signal_accuracy",
+    "stack_paths",
 ]

@@ -16,7 +16,14 @@ field            shape       meaning
 ``low``          ``(T, N)``  optional low prices
 ``volume``       ``(T, N)``  optional volumes, finite and ``>= 0``
 ``timestamps``   ``(T,)``    optional ``datetime64[ns]`` (naive UTC), strictly increasing
+                             (within each path, see below)
 ===============  ==========  ===============================================
+
+**Paths.** A ``MarketData`` may hold several independent paths of the same market laid end to end
+(a bank of resampled training markets, :func:`stack_paths`): ``path_starts`` lists the first row of
+each path (``(0,)`` for one path). Nothing crosses a path boundary: the envs compute indicators and
+causal normalisation per path and never start, run or end an episode across one, and timestamps need
+only increase within a path (each path may carry the same dates).
 
 Besides the arrays it carries its calendar: ``periods_per_year`` (bars per year,
 inferred from the timestamps by :func:`~sb3_trading.data.calendar.infer_calendar`
@@ -70,6 +77,65 @@ def _as_2d_float(name: str, values: Any) -> np.ndarray:
     if array.ndim != 2:
         raise ValueError(f"MarketData.{name} must have shape (T, n), got shape {array.shape}")
     return array
+
+
+def _check_path_starts(path_starts: Sequence[int] | None, n_rows: int) -> tuple[int, ...]:
+    """``path_starts`` as a tuple of ints ``0 = s_0 < s_1 < ... < n_rows``, or ``ValueError`` saying what is wrong."""
+    if path_starts is None:
+        return (0,)
+    try:
+        starts = tuple(int(s) for s in path_starts)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"MarketData.path_starts must be a sequence of row numbers, got {path_starts!r}") from exc
+    increasing = all(b > a for a, b in zip(starts[:-1], starts[1:], strict=True))
+    if not starts or starts[0] != 0 or not increasing or starts[-1] >= n_rows:
+        raise ValueError(
+            f"MarketData.path_starts must increase from 0 and stay below the {n_rows} rows "
+            f"(the first row of each path), got {list(starts)}"
+        )
+    return starts
+
+
+def stack_paths(paths: Sequence[MarketData]) -> MarketData:
+    """Several paths of one market (same assets, features and fields) laid end to end as one ``MarketData``.
+
+    The result's ``path_starts`` mark where each path begins; its calendar is the first path's (given
+    explicitly, so the repeated dates of the paths do not confuse the inference).
+
+    :param paths: one-path ``MarketData`` (a multi-path one contributes its paths), at least one.
+    :raises ValueError: no paths, or paths whose assets, features or OHLCV fields differ.
+    """
+    paths = [p for data in paths for p in (data.paths() if data.n_paths > 1 else [data])]
+    if not paths:
+        raise ValueError("stack_paths needs at least one MarketData path")
+    first = paths[0]
+    for k, data in enumerate(paths[1:], start=1):
+        if data.asset_names != first.asset_names or data.feature_names != first.feature_names:
+            raise ValueError(
+                f"path {k} has assets {list(data.asset_names)} and features {list(data.feature_names)}, path 0 has "
+                f"{list(first.asset_names)} and {list(first.feature_names)}: paths must describe the same market"
+            )
+        present = [(getattr(data, f) is None) for f in (*OHLCV_FIELDS, "timestamps")]
+        if present != [(getattr(first, f) is None) for f in (*OHLCV_FIELDS, "timestamps")]:
+            raise ValueError(f"path {k} does not have the same open/high/low/volume/timestamps fields as path 0")
+    if len(paths) == 1:
+        return first
+    lengths = np.cumsum([0, *(p.n_steps for p in paths)])
+    fields: dict[str, Any] = {
+        f: None if getattr(first, f) is None else np.concatenate([getattr(p, f) for p in paths])
+        for f in (*OHLCV_FIELDS, "timestamps")
+    }
+    return MarketData(
+        prices=np.concatenate([p.prices for p in paths]),
+        features=np.concatenate([p.features for p in paths]),
+        asset_names=first.asset_names,
+        feature_names=first.feature_names,
+        periods_per_year=first.periods_per_year,
+        calendar=first.calendar,
+        timezone=first.timezone,
+        path_starts=tuple(int(n) for n in lengths[:-1]),
+        **fields,
+    )
 
 
 def _check_finite(name: str, array: np.ndarray, columns: Sequence[str], timestamps: np.ndarray | None) -> None:
@@ -133,6 +199,7 @@ class MarketData:
     :param calendar: a description of the calendar; ``None`` fills it in.
     :param timezone: the time zone of the source timestamps (e.g. ``"America/New_York"``); the
         ``timestamps`` themselves are always naive UTC.
+    :param path_starts: first row of each independent path (increasing, starting at 0); ``None`` is one path.
     """
 
     prices: np.ndarray
@@ -147,6 +214,7 @@ class MarketData:
     periods_per_year: float | None = None
     calendar: str | None = None
     timezone: str | None = None
+    path_starts: Sequence[int] | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -154,6 +222,8 @@ class MarketData:
         n_rows, n_assets = prices.shape
         if n_rows == 0 or n_assets == 0:
             raise ValueError(f"MarketData.prices is empty (shape {prices.shape}); need at least one row and one asset")
+        path_starts = _check_path_starts(self.path_starts, n_rows)
+        set_(self, "path_starts", path_starts)
 
         timestamps = None
         if self.timestamps is not None:
@@ -164,6 +234,7 @@ class MarketData:
                 row = int(np.flatnonzero(np.isnat(timestamps))[0])
                 raise ValueError(f"timestamps has a missing value (NaT) at row {row}")
             steps = np.diff(timestamps)
+            steps[[start - 1 for start in path_starts[1:]]] = np.timedelta64(1, "ns")  # a new path may restart the clock
             if (steps < np.timedelta64(0, "ns")).any():
                 row = int(np.flatnonzero(steps < np.timedelta64(0, "ns"))[0]) + 1
                 raise ValueError(
@@ -233,7 +304,8 @@ class MarketData:
         if timestamps is not None:
             timestamps.setflags(write=False)
         if self.periods_per_year is None:
-            periods_per_year, calendar = infer_calendar(timestamps)
+            first_path = None if timestamps is None else timestamps[: self.path_bounds[0][1]]
+            periods_per_year, calendar = infer_calendar(first_path)
         else:
             periods_per_year = check_periods_per_year(self.periods_per_year, "MarketData.periods_per_year")
             calendar = f"given: {periods_per_year:g} bars a year"
@@ -273,6 +345,21 @@ class MarketData:
     def n_features(self) -> int:
         """Number of extra feature columns ``F``."""
         return int(self.features.shape[1])
+
+    @property
+    def n_paths(self) -> int:
+        """Number of independent paths laid end to end (1 for an ordinary market)."""
+        return len(self.path_starts)
+
+    @property
+    def path_bounds(self) -> list[tuple[int, int]]:
+        """``[(start, stop), ...]`` half-open row range of each path."""
+        ends = [*self.path_starts[1:], self.n_steps]
+        return list(zip(self.path_starts, ends, strict=True))
+
+    def paths(self) -> list[MarketData]:
+        """Each path as its own one-path ``MarketData``."""
+        return [self.slice(start, stop) for start, stop in self.path_bounds]
 
     def __len__(self) -> int:
         return self.n_steps
@@ -348,11 +435,15 @@ class MarketData:
 
     def _take(self, rows: slice) -> MarketData:
         kwargs: dict[str, Any] = {f: None if getattr(self, f) is None else getattr(self, f)[rows] for f in OHLCV_FIELDS}
+        lo, hi = rows.start, rows.stop
+        # the paths that overlap the rows, re-based: a slice starts a path wherever it begins
+        starts = [0, *(start - lo for start in self.path_starts if lo < start < hi)]
         return replace(
             self,
             prices=self.prices[rows],
             features=self.features[rows],
             timestamps=None if self.timestamps is None else self.timestamps[rows],
+            path_starts=tuple(starts),
             **kwargs,
         )
 

@@ -92,6 +92,7 @@ class TradingKernel:
         self._windows = sliding_window_view(self.features, env.window, axis=0).transpose(0, 2, 1)
         self.window = env.window
         self.first_t, self.last_t = env.first_t, env.last_t
+        self.start_bounds, self.path_last_t = env.start_bounds, env.path_last_t  # episodes stay inside one path
         self.episode_length = env.episode_length
         self.random_start = env.random_start
         self.timestamps = env.data.timestamps
@@ -128,7 +129,7 @@ class TradingKernel:
         ``random_start``: every episode then starts at ``first_t``)."""
         if not self.random_start:
             return np.full(len(rngs), self.first_t, dtype=np.int64)
-        starts = [sample_start(rng, self.first_t, self.last_t, self.episode_length, True) for rng in rngs]
+        starts = [sample_start(rng, *self.start_bounds, self.episode_length, True) for rng in rngs]
         return np.array(starts, dtype=np.int64)
 
     def reset(self, rows: np.ndarray, draws: dict[str, np.ndarray]) -> Transition:
@@ -157,10 +158,12 @@ class TradingKernel:
 
     # ---------------------------------------------------------------- shared
     def _end(self, start: np.ndarray) -> np.ndarray:
-        """Truncation bar of episodes starting at ``start``: the last bar, or ``episode_length`` decisions later."""
+        """Truncation bar of episodes starting at ``start``: the last bar of their path, or ``episode_length``
+        decisions later."""
+        last = self.path_last_t.take(start)
         if self.episode_length is None:
-            return np.full_like(start, self.last_t)
-        return np.minimum(start + self.episode_length, self.last_t)
+            return last
+        return np.minimum(start + self.episode_length, last)
 
     def set_clock(self, rows: np.ndarray, t: np.ndarray | int | None = None, start: np.ndarray | int | None = None) -> None:
         """Set the bar ``t`` and/or the episode start ``start`` of ``rows`` (copy on write)."""

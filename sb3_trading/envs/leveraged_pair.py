@@ -323,7 +323,11 @@ class LeveragedPairKernel(TradingKernel):
         return 0.5 if self.initial_split == "even" else float(self.initial_split)
 
     def _horizons(self, start: np.ndarray) -> None:
-        self.horizon = np.full_like(start, self.episode_length) if self.episode_length is not None else self.last_t - start
+        self.horizon = (
+            np.full_like(start, self.episode_length)
+            if self.episode_length is not None
+            else self.path_last_t.take(start) - start
+        )
 
     def set_clock(self, rows: np.ndarray, t: np.ndarray | int | None = None, start: np.ndarray | int | None = None) -> None:
         super().set_clock(rows, t, start)

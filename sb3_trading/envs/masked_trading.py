@@ -294,7 +294,8 @@ class MaskedTradingEnv(KernelTradingEnv):
                 stacklevel=2,
             )
 
-        t_rows = np.arange(data.n_steps)
+        # row numbers counted from the start of each path (the session clock restarts with every path)
+        t_rows = np.arange(data.n_steps) - np.repeat(data.path_starts, np.diff([*data.path_starts, data.n_steps]))
         self.session_bars = None if session_bars is None else check_int("session_bars", session_bars, 1)
         if self.session_bars is None:
             if session_open != 0 or session_close is not None:
@@ -324,9 +325,12 @@ class MaskedTradingEnv(KernelTradingEnv):
             self.index_volatility = None
             self._calm = np.ones(data.n_steps, dtype=bool)
         else:
-            if self.volatility_window >= data.n_steps:
-                raise ValueError(f"volatility_window={volatility_window} must be < the {data.n_steps} rows of data")
-            self.index_volatility = rolling_volatility(index_prices, self.volatility_window)[:, 0]  # (T,), causal
+            shortest = min(stop - start for start, stop in data.path_bounds)
+            if self.volatility_window >= shortest:
+                raise ValueError(f"volatility_window={volatility_window} must be < the {shortest} rows of data (per path)")
+            self.index_volatility = np.concatenate(  # (T,), causal, per path
+                [rolling_volatility(index_prices[a:b], self.volatility_window)[:, 0] for a, b in data.path_bounds]
+            )
             self._calm = self.index_volatility <= self.max_volatility  # NaN (warm-up) -> False: buys masked
         # buys need session and calm at t; flatten needs the session only
         self._buys_open = self._session_ok & self._calm

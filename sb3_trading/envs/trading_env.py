@@ -42,19 +42,40 @@ MAX_INITIAL_CASH = 1e15
 RESET_NEEDED_MESSAGE = "call reset() before step() after the episode ended (terminated or truncated)"
 
 
-def sample_start(rng: np.random.Generator, first_t: int, last_t: int, episode_length: int | None, random_start: bool) -> int:
+def sample_start(
+    rng: np.random.Generator,
+    first_t: int | np.ndarray,
+    last_t: int | np.ndarray,
+    episode_length: int | None,
+    random_start: bool,
+) -> int:
     """First decision bar of a new episode: ``first_t``, or uniform over the bars that leave room for an episode.
 
+    With several paths (:attr:`~sb3_trading.data.MarketData.path_starts`) ``first_t`` and ``last_t`` are
+    ``(P,)`` arrays, one entry per path, and the bar is uniform over every path's bars that leave room for
+    an episode inside that path (so a longer path is drawn more often); without ``random_start`` the episode
+    starts at the first path's ``first_t``.
+
     :param rng: the generator to draw from (an env's ``np_random``); untouched when ``random_start`` is False.
-    :param first_t: first usable decision bar.
-    :param last_t: last bar of the data.
+    :param first_t: first usable decision bar (per path).
+    :param last_t: last bar of the data (per path).
     :param episode_length: decisions per episode (``None``: at least one).
     :param random_start: draw the bar instead of starting at ``first_t``.
     """
+    if np.ndim(first_t) == 0:
+        if not random_start:
+            return int(first_t)
+        length = 1 if episode_length is None else episode_length
+        return int(rng.integers(first_t, last_t - length + 1))
+    firsts, lasts = np.asarray(first_t), np.asarray(last_t)
     if not random_start:
-        return first_t
+        return int(firsts[0])
     length = 1 if episode_length is None else episode_length
-    return int(rng.integers(first_t, last_t - length + 1))
+    counts = np.maximum(lasts - length + 1 - firsts, 0)  # the starts each path leaves room for
+    ends = np.cumsum(counts)
+    j = int(rng.integers(ends[-1]))
+    path = int(np.searchsorted(ends, j, side="right"))
+    return int(firsts[path] + j - (ends[path] - counts[path]))
 
 
 def clip_portfolio(portfolio: np.ndarray) -> np.ndarray:
@@ -138,20 +159,42 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 assets = list(data.asset_names)
                 raise ValueError(f"feature_assets {unknown} are not assets of the data; its assets are {assets}")
         source = data if feature_assets is None else data.select_assets(feature_assets)
-        matrix = compute_features(source, DEFAULT_INDICATORS if indicators is None else tuple(indicators))
+        names = DEFAULT_INDICATORS if indicators is None else tuple(indicators)
+        # features, normalisation and warm-up per path: no indicator or causal statistic crosses a path boundary
+        matrices = [compute_features(path, names) for path in (source.paths() if data.n_paths > 1 else [source])]
+        matrix = matrices[0]
         self.feature_names = matrix.names
-        resolved = make_normalizer(normalizer, matrix.values, matrix.warmup)
+        fit_rows = np.concatenate([m.values[m.warmup :] for m in matrices]) if len(matrices) > 1 else matrix.values
+        resolved = make_normalizer(normalizer, fit_rows, 0 if len(matrices) > 1 else matrix.warmup)
         self.normalizer: FeatureNormalizer | CausalNormalizer | None = resolved
-        values = matrix.values if resolved is None else resolved.transform(matrix.values)
-        self._features = np.ascontiguousarray(values, dtype=np.float32)  # (T, F)
-        # leading rows with a NaN: the indicators' warm-up, plus a causal normaliser's min_periods
-        bad_rows = np.flatnonzero(~np.isfinite(self._features).all(axis=1))
-        warmup = int(bad_rows[-1]) + 1 if bad_rows.size else 0
+        blocks = [m.values if resolved is None else resolved.transform(m.values) for m in matrices]
+        self._features = np.ascontiguousarray(np.concatenate(blocks) if len(blocks) > 1 else blocks[0], dtype=np.float32)
+        # leading rows of each path with a NaN: the indicators' warm-up, plus a causal normaliser's min_periods
+        path_firsts, path_lasts = [], []
+        for start, stop in data.path_bounds:
+            bad_rows = np.flatnonzero(~np.isfinite(self._features[start:stop]).all(axis=1))
+            path_firsts.append(start + (int(bad_rows[-1]) + 1 if bad_rows.size else 0) + self.window - 1)
+            path_lasts.append(stop - 1)
+        warmup = path_firsts[0] - (self.window - 1)
         #: leading feature rows that are not observable (indicator and normaliser warm-up)
         self.feature_warmup = warmup
         # first row whose whole look-back window is past the warm-up
-        self.first_t = warmup + self.window - 1
+        self.first_t = path_firsts[0]
         self.last_t = data.n_steps - 1  # the last bar; a decision needs one bar after it
+        #: ``(T,)`` int64: the last bar of the path each row belongs to (episodes end there at the latest)
+        self.path_last_t = np.repeat(np.array(path_lasts, dtype=np.int64), np.diff([*data.path_starts, data.n_steps]))
+        #: ``(first_t, last_t)`` of :func:`sample_start`: scalars for one path, ``(P,)`` arrays for several
+        self.start_bounds: tuple[Any, Any] = (
+            (self.first_t, self.last_t)
+            if data.n_paths == 1
+            else (np.array(path_firsts, dtype=np.int64), np.array(path_lasts, dtype=np.int64))
+        )
+        short = [k for k, (first, last) in enumerate(zip(path_firsts, path_lasts, strict=True)) if first > last - 1]
+        if short and data.n_paths > 1:
+            raise ValueError(
+                f"paths {short} of the data are too short for window={window} plus the indicators' warm-up of "
+                f"{matrix.warmup} bars: every path needs at least {path_firsts[0] + 2} rows"
+            )
         if self.first_t > self.last_t - 1:
             normalizer_warmup = warmup - matrix.warmup
             also = f" and the normaliser's of {normalizer_warmup}" if normalizer_warmup else ""
@@ -190,13 +233,12 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         return None
 
     def _check_episode_length(self, name: str, value: int | None) -> int | None:
-        """``value`` if ``None`` or in ``[1, last_t - first_t]`` (the decisions this data and window allow)."""
-        max_length = self.last_t - self.first_t
+        """``value`` if ``None`` or in ``[1, last_t - first_t]`` (the decisions this data and window allow; with
+        several paths, the shortest path's)."""
+        max_length = int(np.min(np.asarray(self.start_bounds[1]) - np.asarray(self.start_bounds[0])))
         if value is not None and not 1 <= value <= max_length:
-            raise ValueError(
-                f"{name} must be in [1, {max_length}] for this data and window "
-                f"(usable bars {self.first_t}..{self.last_t}), got {value!r}"
-            )
+            bars = f"usable bars {self.first_t}..{self.last_t}" if self.data.n_paths == 1 else "in its shortest path"
+            raise ValueError(f"{name} must be in [1, {max_length}] for this data and window ({bars}), got {value!r}")
         return value
 
     # ----------------------------------------------------------- observation
@@ -240,11 +282,11 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     # --------------------------------------------------------------- episodes
     def _sample_start(self) -> int:
         """First decision bar of a new episode (uses ``self.np_random``)."""
-        return sample_start(self.np_random, self.first_t, self.last_t, self.episode_length, self.random_start)
+        return sample_start(self.np_random, *self.start_bounds, self.episode_length, self.random_start)
 
     def _episode_over(self) -> bool:
-        """True once the data has no next bar or ``episode_length`` decisions were made."""
-        if self._t >= self.last_t:
+        """True once the episode's path has no next bar or ``episode_length`` decisions were made."""
+        if self._t >= self.path_last_t[self._start_t]:
             return True
         return self.episode_length is not None and self._t - self._start_t >= self.episode_length
 

@@ -458,7 +458,9 @@ class YieldAllocationEnv(TradingEnv):
         portfolio_return = equity / equity_t - 1.0
         penalty = self.depeg_penalty * float(target.dot(self._depeg_depth[t])) if self._depegged[t] else 0.0
         terminated = equity <= 0.0
-        over = t >= self.last_t or (self.episode_length is not None and t - self._start_t >= self.episode_length)
+        over = t >= self.path_last_t[self._start_t] or (
+            self.episode_length is not None and t - self._start_t >= self.episode_length
+        )
         truncated = not terminated and ((self.max_drawdown is not None and dd > self.max_drawdown) or over)
         info = self._info(equity, cash, positions.copy(), weights, portfolio_return, notional / equity_t, costs, dd, t)
         info["target_weights"] = target

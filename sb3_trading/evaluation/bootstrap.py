@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from sb3_trading.common.bootstrap import stationary_bootstrap_indices  # lives in common (data uses it too); re-exported
 from sb3_trading.evaluation.metrics import TRADING_DAYS, _check_ppy, _returns, risk_free_per_period
 
 #: a statistic maps returns ``(..., n)`` to values ``(...)`` along the last axis
@@ -69,34 +70,6 @@ class BootstrapCI:
 def default_mean_block(n: int) -> float:
     """``max(1, n ** (1/3))`` bars."""
     return max(1.0, float(n) ** (1.0 / 3.0))
-
-
-def stationary_bootstrap_indices(
-    n: int, n_boot: int, mean_block: float, rng: np.random.Generator | int | None = None
-) -> np.ndarray:
-    """``(n_boot, n)`` indices of stationary-bootstrap resamples of a length-``n`` series.
-
-    Position ``j`` of a row starts a new block with probability ``p = 1 / mean_block`` (always at
-    ``j = 0``); within a block the index advances by one, modulo ``n``. Vectorised: the start of the
-    current block is a running maximum over the block-start positions.
-
-    :param n: series length, ``>= 1``.
-    :param n_boot: number of resamples, ``>= 1``.
-    :param mean_block: mean block length in bars, ``>= 1`` (``1`` is the iid bootstrap).
-    :param rng: a NumPy ``Generator`` or a seed.
-    """
-    if n < 1 or n_boot < 1:
-        raise ValueError(f"n and n_boot must be >= 1, got n={n}, n_boot={n_boot}")
-    if not (math.isfinite(mean_block) and mean_block >= 1.0):
-        raise ValueError(f"mean_block must be a finite number >= 1 (bars), got {mean_block!r}")
-    rng = np.random.default_rng(rng)
-    positions = np.arange(n)
-    new_block = rng.random((n_boot, n)) < 1.0 / mean_block
-    new_block[:, 0] = True
-    block_start = np.maximum.accumulate(np.where(new_block, positions, 0), axis=1)  # (n_boot, n)
-    origins = rng.integers(0, n, size=(n_boot, n))
-    first = np.take_along_axis(origins, block_start, axis=1)  # the random origin drawn where the block began
-    return (first + positions - block_start) % n
 
 
 def stationary_bootstrap_ci(
