@@ -44,6 +44,7 @@ import gymnasium as gym
 from sb3_trading.data.calendar import check_annual_rate
 from sb3_trading.evaluation.backtest import backtest
 from sb3_trading.evaluation.baselines import BASELINES
+from sb3_trading.evaluation.reference import skill_report
 from sb3_trading.evaluation.report import write_report
 from sb3_trading.features import CausalNormalizer, FeatureNormalizer, normalizer_from_dict
 from sb3_trading.recipe import (
@@ -219,6 +220,10 @@ def _read_normalizer(path: str | Path) -> FeatureNormalizer | CausalNormalizer |
 def run_backtest(config: BacktestConfig) -> dict[str, Any]:
     """Backtest a saved model on held-out data and write the report (``sb3-trading backtest``).
 
+    The report also holds the env's reference policies (``"references"``) and the agent's skill ratio against the
+    signal follower (``"skill_ratio"``, ``None`` on data without a reference), see
+    :func:`~sb3_trading.evaluation.reference.skill_report`.
+
     :return: the report (``report.json``'s content plus ``files``).
     """
     config, spec = config.resolved()
@@ -255,6 +260,9 @@ def run_backtest(config: BacktestConfig) -> dict[str, Any]:
         named = tuple(name for name in config.baselines if name != "random")
         random_seed = seed if "random" in config.baselines else None
         baselines = held_out_baselines(env, agent, named, random_seed=random_seed, risk_free=config.risk_free)
+        references, skill = skill_report(
+            env, agent, risk_free=config.risk_free, n_boot=config.n_boot, seed=seed, alpha=config.alpha
+        )
         effective = effective_env_config(env)
     finally:
         env.close()
@@ -285,7 +293,16 @@ def run_backtest(config: BacktestConfig) -> dict[str, Any]:
     title = config.title or f"Backtest of {algo_name} on {env_id}"
     results = {algo_name: agent, **baselines}
     return write_report(
-        results, out, title=title, extra=extra, n_boot=config.n_boot, alpha=config.alpha, seed=seed, plots=config.plots
+        results,
+        out,
+        title=title,
+        extra=extra,
+        n_boot=config.n_boot,
+        alpha=config.alpha,
+        seed=seed,
+        plots=config.plots,
+        references=references,
+        skill_ratio=skill,
     )
 
 

@@ -137,6 +137,13 @@ def test_backtest_command_reproduces_the_training_runs_held_out_backtest(trained
     assert out.endswith("tiny/backtest")  # default: beside the model
     assert report["config"]["algo"] == "ppo" and "leading 80%" in report["config"]["normalizer"]
     assert {"sharpe", "total_return", "annual_return"} == set(agent["ci"])
+    # the env's reference policies on the same bars and the agent's skill ratio against the signal follower
+    follower = report["references"]["signal_follower"]
+    assert (follower["start_t"], follower["end_t"]) == (agent["start_t"], agent["end_t"])
+    skill = report["skill_ratio"]
+    assert skill["reference"] == "signal_follower" and skill["n_boot"] == 100
+    assert skill["estimate"] == pytest.approx(agent["metrics"]["sharpe"] / follower["metrics"]["sharpe"])
+    assert "skill ratio" in format_summary(report)
 
 
 def test_backtest_command_errors(trained_run, tmp_path):

@@ -18,6 +18,7 @@ from sb3_trading.commands.common import (
     data_arg,
     parse_kwargs,
 )
+from sb3_trading.evaluation.reference import format_skill_ratio
 from sb3_trading.evaluation.report import describe_calendar
 from sb3_trading.recipe import DEFAULT_TEST_FRACTION
 
@@ -102,19 +103,29 @@ def format_summary(report: Mapping[str, Any]) -> str:
     walk-forward summary's ``report``), with the Sharpe CI, and the report's paths."""
     report = report.get("report", report)
     level = 1.0 - (report.get("bootstrap") or {}).get("alpha", 0.1)
+    names = [*report["strategies"], *(f"ref: {name}" for name in report.get("references") or {})]
+    width = max(16, *(len(name) + 2 for name in names))
     lines = [
         report["title"],
         describe_calendar(report),
-        f"{'strategy':<16}{'return':>10}{'sharpe':>9}{f'{level:.0%} CI':>18}{'max_dd':>9}{'dd_bars':>9}{'turnover':>10}",
+        f"{'strategy':<{width}}{'return':>10}{'sharpe':>9}{f'{level:.0%} CI':>18}{'max_dd':>9}{'dd_bars':>9}{'turnover':>10}",
     ]
     for name, s in report["strategies"].items():
         m = s["metrics"]
         ci = (s.get("ci") or {}).get("sharpe")
         ci_text = f"[{ci['low']:.2f}, {ci['high']:.2f}]" if ci else "-"
         lines.append(
-            f"{name:<16}{m['total_return']:>10.2%}{m['sharpe']:>9.2f}{ci_text:>18}{m['max_drawdown']:>9.2%}"
+            f"{name:<{width}}{m['total_return']:>10.2%}{m['sharpe']:>9.2f}{ci_text:>18}{m['max_drawdown']:>9.2%}"
             f"{m['max_drawdown_duration']:>9.0f}{m.get('mean_turnover', 0.0):>10.3f}"
         )
+    for name, s in (report.get("references") or {}).items():
+        m = s["metrics"]
+        lines.append(
+            f"{'ref: ' + name:<{width}}{m['total_return']:>10.2%}{m['sharpe']:>9.2f}{'':>18}{m['max_drawdown']:>9.2%}"
+            f"{m['max_drawdown_duration']:>9.0f}{m.get('mean_turnover', 0.0):>10.3f}"
+        )
+    if report.get("skill_ratio"):
+        lines.append(format_skill_ratio(report["skill_ratio"]))
     files = report.get("files", {})
     if files:
         lines.append(f"report: {files.get('html')}  ({files.get('json')})")

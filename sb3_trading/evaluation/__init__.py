@@ -44,11 +44,31 @@ from sb3_trading.evaluation.metrics import (
     sortino_ratio,
     value_at_risk,
 )
+from sb3_trading.evaluation.reference import (
+    REFERENCE_POLICIES,
+    SIGNAL_FOLLOWER,
+    ReferencePolicy,
+    SkillRatio,
+    format_skill_ratio,
+    reference_baselines,
+    reference_policies,
+    skill_ratio,
+    skill_report,
+)
 from sb3_trading.evaluation.regimes import regime_breakdown, volatility_regimes
 from sb3_trading.evaluation.report import write_report
 from sb3_trading.evaluation.splits import purged_kfold, walk_forward_bounds, walk_forward_splits
 
 __all__ = [
+    "skill_report",
+    "skill_ratio",
+    "reference_policies",
+    "reference_baselines",
+    "format_skill_ratio",
+    "SkillRatio",
+    "ReferencePolicy",
+    "SIGNAL_FOLLOWER",
+    "REFERENCE_POLICIES",
     "BASELINES",
     "BacktestResult",
     "BootstrapCI",

@@ -10,6 +10,9 @@ agent first, then its baselines) and writes, atomically, into ``output_dir``:
   annual return, the volatility-regime table; the plots' file names; ``extra`` as ``config``.
 * ``equity.png`` (equity of every strategy, rebased to 1), ``drawdown.png``,
   ``rolling_sharpe.png`` and ``positions.png`` (the first strategy's weights and gross exposure).
+* with ``references`` / ``skill_ratio`` (:func:`~sb3_trading.evaluation.reference.skill_report`): the
+  reference policies' results under ``"references"`` (``{name: result.to_dict()}``) and the agent's skill
+  ratio under ``"skill_ratio"``, shown in the HTML as their own table and line.
 * ``report.html`` — the tables and the four plots embedded as base64 ``data:image/png`` URIs, so
   the one file is self-contained; each figure's caption links the PNG file beside it.
 
@@ -35,6 +38,7 @@ import numpy as np
 from sb3_trading.evaluation.backtest import BacktestResult
 from sb3_trading.evaluation.bootstrap import metric_cis
 from sb3_trading.evaluation.metrics import risk_free_per_period, rolling_sharpe
+from sb3_trading.evaluation.reference import format_skill_ratio
 from sb3_trading.evaluation.regimes import REGIMES, regime_breakdown
 from sb3_trading.utils import atomic_write, atomic_write_json, jsonable
 from sb3_trading.version import __version__
@@ -204,6 +208,23 @@ def _html(report: dict[str, Any], plots: Mapping[str, Path]) -> str:
         parts.append(f"<tr><td>{esc(name)}</td><td>{esc(str(span))}</td>{cells}</tr>")
     parts.append("</table>")
 
+    references = report.get("references") or {}
+    if references:
+        parts.append(
+            "<h2>Reference policies</h2><p>Simple causal rules of this market (see "
+            "<code>sb3_trading.evaluation.reference</code>), backtested on the same bars.</p>"
+            "<table><tr><th>reference</th><th>span</th>"
+            + "".join(f"<th>{esc(header)}</th>" for _, header, _ in TABLE_METRICS)
+            + "</tr>"
+        )
+        for name, s in references.items():
+            span = f"{s.get('start', s['start_t'])} .. {s.get('end', s['end_t'])}"
+            cells = "".join(f"<td>{_fmt(s['metrics'].get(key), spec)}</td>" for key, _, spec in TABLE_METRICS)
+            parts.append(f"<tr><td>{esc(name)}</td><td>{esc(str(span))}</td>{cells}</tr>")
+        parts.append("</table>")
+    if report.get("skill_ratio"):
+        parts.append(f'<p class="skill-ratio"><strong>{esc(format_skill_ratio(report["skill_ratio"]))}</strong></p>')
+
     boot = report.get("bootstrap")
     if boot:
         level = 1.0 - boot["alpha"]
@@ -281,6 +302,8 @@ def write_report(
     regime_method: str = "rolling",
     rolling_window: int | None = None,
     plots: bool = True,
+    references: Mapping[str, BacktestResult] | None = None,
+    skill_ratio: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``report.json``, the PNG plots and ``report.html`` for ``results`` into ``output_dir``.
 
@@ -297,6 +320,9 @@ def write_report(
     :param regime_method: ``"rolling"`` (causal volatility terciles) or ``"hmm"`` (needs ``hmmlearn``).
     :param rolling_window: rolling-Sharpe window, bars (default ``clip(n // 4, 2, 63)``).
     :param plots: draw the PNGs (needs matplotlib) and embed them in the HTML.
+    :param references: the reference policies' results on the same bars (``"references"`` of the report).
+    :param skill_ratio: the skill ratio dict of :func:`~sb3_trading.evaluation.reference.skill_report`
+        (``"skill_ratio"`` of the report).
     :return: the report as written to ``report.json``, plus ``files`` (paths of everything written).
     """
     if not results:
@@ -334,6 +360,8 @@ def write_report(
         "config": dict(extra or {}),
         "bootstrap": {"n_boot": n_boot, "alpha": alpha, "mean_block": mean_block, "seed": seed} if n_boot else None,
         "strategies": strategies,
+        "references": {name: {**result.to_dict(), "name": name} for name, result in (references or {}).items()},
+        "skill_ratio": dict(skill_ratio) if skill_ratio is not None else None,
         "plots": {key: path.name for key, path in plot_paths.items()},
     }
     report = jsonable(report)
