@@ -26,7 +26,7 @@ import inspect
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -213,14 +213,17 @@ def load_env_data(
     env_kwargs: Mapping[str, Any] | None = None,
     *,
     join: str = "exact",
+    generator: MarketGenerator | None = None,
 ) -> MarketData:
-    """The market at ``data_path``, or the env's own seeded synthetic market (:func:`default_market`).
+    """The market at ``data_path``, or the seeded synthetic market (:func:`default_market`, or ``generator(seed)``).
 
     :param env_id: registered ``sb3_trading`` env ID (names the synthetic market).
     :param data_path: see :func:`data_source`: a file, a folder, a glob, a list of them, or ``None``/``"synthetic"``.
     :param seed: seed of the synthetic market.
     :param env_kwargs: env arguments that shape the synthetic market.
     :param join: how several files are joined on their dates (:data:`JOIN_CHOICES`).
+    :param generator: ``seed -> MarketData`` used instead of the env's own synthetic market (e.g. a null market
+        with nothing to learn); ignored when ``data_path`` names files.
     :return: the market; its ``periods_per_year`` is its calendar (inferred from the timestamps).
     """
     if join not in JOIN_CHOICES:
@@ -230,6 +233,8 @@ def load_env_data(
         # one file with the default join needs no join= (older loaders take none); several files always say how
         kwargs: dict[str, Any] = {} if isinstance(source, str) and join == "exact" else {"join": join}
         return load_market_data(source, **kwargs)
+    if generator is not None:
+        return generator(seed=seed)
     return default_market(env_id, seed, env_kwargs)
 
 
@@ -251,6 +256,95 @@ def with_lookback(data: MarketData, start: int, stop: int, lookback: int) -> Mar
     """Rows ``[start, stop)`` of ``data`` with up to ``lookback`` earlier rows before them (past bars only), so an
     env built on it (``first_t = lookback``, :attr:`Probe.first_t`) decides first at row ``start``."""
     return data.slice(max(0, int(start) - int(lookback)), int(stop))
+
+
+# ----------------------------------------------------------------------------- resampled training markets
+#: how the training market is resampled every episode (``train --resample``): ``synthetic`` adds fresh paths of the
+#: env's own generator, ``bootstrap`` stationary-bootstrap paths of the training slice, ``none`` trains on the one
+#: path; ``auto`` is ``synthetic`` on the env's synthetic market and ``bootstrap`` on market files
+RESAMPLE_CHOICES = ("auto", "synthetic", "bootstrap", "none")
+#: a seeded synthetic market, called as ``generator(seed=seed) -> MarketData``
+#: (e.g. ``functools.partial(make_regime_market, drift=0.0)``)
+MarketGenerator = Callable[[int], MarketData]
+#: paths in a resampled training market (the training slice itself plus ``n_paths - 1`` new ones)
+DEFAULT_N_PATHS = 16
+#: mean block length (bars) of the stationary bootstrap of a training slice
+DEFAULT_MEAN_BLOCK = 20.0
+
+
+def resample_kind(resample: str, data_path: Any) -> str:
+    """Resolve ``resample`` (:data:`RESAMPLE_CHOICES`) for a run on ``data_path`` (``None``: the synthetic market)."""
+    from sb3_trading.common.validation import check_choice
+
+    check_choice("resample", resample, RESAMPLE_CHOICES)
+    if resample == "auto":
+        return "synthetic" if data_source(data_path) is None else "bootstrap"
+    if resample == "synthetic" and data_source(data_path) is not None:
+        raise ValueError(
+            "resample='synthetic' draws fresh paths of the env's synthetic market, but the run trains on market "
+            "files; use resample='bootstrap' (resampled bars of the training slice) or 'none'"
+        )
+    return resample
+
+
+def path_seed(seed: int, k: int) -> int:
+    """Seed of the ``k``-th fresh synthetic path of a run seeded ``seed``: ``SeedSequence([seed, k])``'s first word,
+    so no path repeats the run's own market (seed ``seed``) and path ``k`` does not depend on how many are drawn."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([int(seed), int(k)]).generate_state(1)[0])
+
+
+def training_market(
+    env_id: str,
+    train_data: MarketData,
+    resample: str,
+    n_paths: int = DEFAULT_N_PATHS,
+    seed: int = 0,
+    env_kwargs: Mapping[str, Any] | None = None,
+    mean_block: float = DEFAULT_MEAN_BLOCK,
+    generator: MarketGenerator | None = None,
+) -> MarketData:
+    """The market the training envs run on: ``train_data`` itself, or a bank of ``n_paths`` paths laid end to end
+    (:func:`~sb3_trading.data.stack_paths`) whose first path is ``train_data``; every episode (every account of
+    the batched env) then starts on a uniformly drawn bar of a uniformly drawn path, so the agent cannot memorise
+    one history.
+
+    :param env_id: the env (its ``default_market`` generator makes the ``synthetic`` paths).
+    :param train_data: the training slice (rows ``0 .. n - 1`` of the run's market).
+    :param resample: ``"synthetic"``: ``n_paths - 1`` fresh markets of the env's generator, seeds
+        :func:`path_seed` ``(seed, k)``, each cut to the first ``n`` rows (the training slice's span: none of them
+        holds a bar of the held-out period); ``"bootstrap"``: ``n_paths - 1`` stationary-bootstrap paths of
+        ``train_data`` (:func:`~sb3_trading.data.bootstrap_paths`, mean block ``mean_block`` bars, never a bar from
+        outside the slice); ``"none"``: ``train_data`` unchanged. Resolve ``"auto"`` first (:func:`resample_kind`).
+    :param n_paths: paths in the bank, ``>= 1`` (1 is ``train_data`` alone).
+    :param seed: the run's seed.
+    :param env_kwargs: env arguments that shape the synthetic market.
+    :param mean_block: mean block length of the bootstrap, bars.
+    :param generator: ``seed -> MarketData`` drawing the ``synthetic`` paths instead of the env's own market (the
+        generator the run's market came from, see :func:`load_env_data`).
+    :raises ValueError: an unknown ``resample``, or a generator market shorter than the training slice.
+    """
+    from sb3_trading.common.validation import check_choice
+    from sb3_trading.data import bootstrap_paths, stack_paths
+
+    check_choice("resample", resample, RESAMPLE_CHOICES[1:])
+    n_paths = check_positive_int(n_paths, "n_paths")
+    if resample == "none" or n_paths == 1:
+        return train_data
+    if resample == "bootstrap":
+        return stack_paths([train_data, *bootstrap_paths(train_data, n_paths - 1, mean_block, seed)])
+    paths = [train_data]
+    for k in range(1, n_paths):
+        k_seed = path_seed(seed, k)
+        market = default_market(env_id, k_seed, env_kwargs) if generator is None else generator(seed=k_seed)
+        if market.n_steps < train_data.n_steps:
+            raise ValueError(
+                f"the synthetic market of {env_id} has {market.n_steps} rows, fewer than the {train_data.n_steps} of "
+                "the training slice; use resample='bootstrap' or 'none'"
+            )
+        paths.append(market.slice(0, train_data.n_steps))
+    return stack_paths(paths)
 
 
 # ----------------------------------------------------------------------------- the probe: normaliser + facts
@@ -519,9 +613,13 @@ __all__ = [
     "DEFAULT_ENV_ID",
     "DEFAULT_EPISODE_LENGTH",
     "DEFAULT_HYPERPARAMS",
+    "DEFAULT_MEAN_BLOCK",
+    "DEFAULT_N_PATHS",
     "DEFAULT_TEST_FRACTION",
     "DEFAULT_VALIDATION_FRACTION",
     "JOIN_CHOICES",
+    "MarketGenerator",
+    "RESAMPLE_CHOICES",
     "SYNTHETIC",
     "VEC_KINDS",
     "Probe",
@@ -539,11 +637,14 @@ __all__ = [
     "make_backtest_env",
     "make_model",
     "make_training_vec_env",
+    "path_seed",
     "read_run_spec",
     "probe_env",
+    "resample_kind",
     "split_train_test",
     "split_validation",
     "training_env_kwargs",
+    "training_market",
     "with_lookback",
 ]
 

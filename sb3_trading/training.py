@@ -26,21 +26,24 @@ from stable_baselines3.common.logger import configure as configure_logger
 from sb3_trading.algos import get_algo
 from sb3_trading.callbacks import TradingMetricsCallback, make_eval_callback
 from sb3_trading.data.calendar import check_annual_rate
-from sb3_trading.evaluation import backtest
+from sb3_trading.evaluation import backtest, skill_report
 from sb3_trading.evaluation.report import calendar_summary
 from sb3_trading.recipe import (
     DEFAULT_ENV_ID,
     DEFAULT_EPISODE_LENGTH,
     DEFAULT_HYPERPARAMS,
+    DEFAULT_N_PATHS,
     DEFAULT_TEST_FRACTION,
     DEFAULT_VALIDATION_FRACTION,
     JOIN_CHOICES,
     MODEL_ZIP,
     NORMALIZER_JSON,
     REPORT_JSON,
+    RESAMPLE_CHOICES,
     RUN_JSON,
     SYNTHETIC,
     VEC_KINDS,
+    MarketGenerator,
     check_algo_env,
     check_device,
     check_fraction,
@@ -59,9 +62,11 @@ from sb3_trading.recipe import (
     make_model,
     make_training_vec_env,
     probe_env,
+    resample_kind,
     split_train_test,
     split_validation,
     training_env_kwargs,
+    training_market,
     with_lookback,
 )
 from sb3_trading.utils import atomic_write_json, check_new_dir, jsonable, save_model_atomic, staged_dir
@@ -72,6 +77,15 @@ logger = logging.getLogger(__name__)
 
 #: the baselines of the held-out backtest in ``report.json``
 TRAIN_BASELINES = ("buy_and_hold", "equal_weight")
+#: validation backtests per run when ``eval_freq`` is left to its default
+EVALUATIONS_PER_RUN = 10
+#: the final weights, beside ``model.zip`` when validation chose an earlier model
+LAST_MODEL_ZIP = "last_model.zip"
+
+
+def auto_eval_freq(timesteps: int) -> int:
+    """The default ``eval_freq``: :data:`EVALUATIONS_PER_RUN` validation backtests over ``timesteps`` (at least 1 step)."""
+    return max(int(timesteps) // EVALUATIONS_PER_RUN, 1)
 
 
 @dataclass
@@ -97,8 +111,10 @@ class TrainConfig:
     :param progress_bar: show SB3's progress bar while training.
     :param reward: reward wrappers, innermost first (:func:`sb3_trading.wrappers.wrap_reward` specs such as
         ``["differential_sharpe:0.05", "drawdown:0.5"]``); the backtest always reports the env's own returns.
-    :param eval_freq: every ``eval_freq`` timesteps backtest on a validation slice and keep ``best_model.zip``;
-        0 disables it.
+    :param eval_freq: every ``eval_freq`` timesteps backtest on a validation slice and keep the best model:
+        ``model.zip`` is then the model that scored best on validation (``last_model.zip`` the final weights);
+        ``None`` (default) evaluates :data:`EVALUATIONS_PER_RUN` times per run; 0 disables it (``model.zip`` is
+        the final model).
     :param eval_metric: validation metric that picks the best model (``sharpe``...).
     :param patience: stop after this many evaluations without a new best (``None``: never).
     :param validation_fraction: tail of the *training* slice used for validation when ``eval_freq > 0``
@@ -111,11 +127,20 @@ class TrainConfig:
         ratio (training metrics, validation, backtest); per bar ``(1 + risk_free) ** (1 / P) - 1`` with ``P`` the
         data's ``periods_per_year``. The report states it and the calendar.
     :param overwrite: replace an existing run folder (otherwise reusing ``run_name`` is refused).
+    :param resample: how the training market is resampled every episode (:data:`~sb3_trading.recipe.RESAMPLE_CHOICES`,
+        :func:`~sb3_trading.recipe.training_market`): ``auto`` (default) draws fresh paths of the env's generator
+        on its synthetic market and stationary-bootstrap paths of the training slice on market files; ``none``
+        trains on the one history.
+    :param n_paths: paths of the resampled training market (the training slice plus ``n_paths - 1``).
+    :param market: Python API only: ``seed -> MarketData``, the synthetic market to train and test on instead of
+        the env's own (used when ``data_path`` is ``None``; its fresh paths feed ``resample="synthetic"``), e.g. a
+        null market with nothing to learn. ``run.json`` records its name, but ``sb3-trading backtest`` cannot
+        rebuild it: pass ``--data`` to backtest such a run.
     """
 
     env_id: str = DEFAULT_ENV_ID
     algo: str = "ppo"
-    timesteps: int = 100_000
+    timesteps: int = 300_000
     seed: int = 0
     device: str = "auto"
     data_path: str | list[str] | None = None
@@ -128,7 +153,7 @@ class TrainConfig:
     hyperparams: dict[str, Any] = field(default_factory=dict)
     progress_bar: bool = True
     reward: list[str] = field(default_factory=list)
-    eval_freq: int = 0
+    eval_freq: int | None = None
     eval_metric: str = "sharpe"
     patience: int | None = None
     validation_fraction: float = DEFAULT_VALIDATION_FRACTION
@@ -136,6 +161,9 @@ class TrainConfig:
     join: str = "exact"
     risk_free: float = 0.0
     overwrite: bool = False
+    resample: str = "auto"
+    n_paths: int = DEFAULT_N_PATHS
+    market: MarketGenerator | None = None
 
     def validate(self) -> TrainConfig:
         """Check every field once (before any work); return a normalised copy.
@@ -149,7 +177,10 @@ class TrainConfig:
         check_positive_int(self.episode_length, "episode_length")
         check_fraction(self.test_fraction, "test_fraction")
         check_fraction(self.validation_fraction, "validation_fraction")
-        check_positive_int(self.eval_freq, "eval_freq", minimum=0)
+        if self.eval_freq is not None:
+            check_positive_int(self.eval_freq, "eval_freq", minimum=0)
+        resample = resample_kind(self.resample, self.data_path)
+        check_positive_int(self.n_paths, "n_paths")
         check_device(self.device)
         check_output_dir(self.output_dir)
         for spec in self.reward:
@@ -161,12 +192,16 @@ class TrainConfig:
             raise TypeError("env_kwargs and hyperparams must be dicts of keyword arguments")
         check_hyperparams(algo_name, algo_class, default_hyperparams(algo_name, self.hyperparams))
         data_source(self.data_path)
+        if self.market is not None and not callable(self.market):
+            raise TypeError(f"market must be a callable seed -> MarketData, got {type(self.market).__name__}")
         return TrainConfig(
             **{
                 **asdict(self),
                 "env_id": env_id,
                 "algo": algo_name,
                 "risk_free": check_annual_rate(self.risk_free, "risk_free"),
+                "resample": resample,
+                "eval_freq": self.eval_freq if self.eval_freq is not None else auto_eval_freq(self.timesteps),
             }
         )
 
@@ -193,7 +228,7 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
     run_dir = check_new_dir(Path(config.output_dir) / (config.run_name or config.default_run_name()), config.overwrite)
     vec_kind = choose_vec_env(env_id, config.vec, config.reward)
     env_kwargs = dict(config.env_kwargs)
-    data = load_env_data(env_id, config.data_path, config.seed, env_kwargs, join=config.join)
+    data = load_env_data(env_id, config.data_path, config.seed, env_kwargs, join=config.join, generator=config.market)
     train_data, test_data = split_train_test(data, config.test_fraction)
     train_all, validation_data = train_data, None
     if config.eval_freq > 0:
@@ -201,9 +236,12 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
     probe = probe_env(env_id, train_data, env_kwargs)
     check_algo_env(algo_name, probe, env_id)
     hyperparams = default_hyperparams(algo_name, config.hyperparams)
+    market = training_market(
+        env_id, train_data, config.resample, config.n_paths, config.seed, env_kwargs, generator=config.market
+    )
     vec_env = make_training_vec_env(
         env_id,
-        training_env_kwargs(env_kwargs, train_data, probe, config.episode_length),
+        training_env_kwargs(env_kwargs, market, probe, config.episode_length),
         config.n_envs,
         config.seed,
         vec_kind,
@@ -241,22 +279,25 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
         finally:
             vec_env.close()
         train_seconds = time.perf_counter() - start
-        save_model_atomic(model, stage / MODEL_ZIP)
+        # validation picks the model: model.zip is the best on validation, last_model.zip the final weights
+        selected = eval_callback is not None and (stage / "best_model.zip").exists()
+        save_model_atomic(model, stage / (LAST_MODEL_ZIP if selected else MODEL_ZIP))
+        chosen = model
+        if selected:
+            (stage / "best_model.zip").replace(stage / MODEL_ZIP)
+            chosen = algo_class.load(stage / MODEL_ZIP, device=config.device)
 
         test_env = make_backtest_env(env_id, test_data, probe.normalizer, env_kwargs)
         try:
-            agent = backtest(model, test_env, deterministic=True, name=algo_name, risk_free=config.risk_free)
-            best_agent = None
-            if eval_callback is not None and (stage / "best_model.zip").exists():
-                best_model = algo_class.load(stage / "best_model.zip", device=config.device)
-                best_agent = backtest(
-                    best_model,
-                    test_env,
-                    deterministic=True,
-                    name=f"{algo_name} (best on validation)",
-                    risk_free=config.risk_free,
+            agent = backtest(chosen, test_env, deterministic=True, name=algo_name, risk_free=config.risk_free)
+            last_agent = None
+            if selected:
+                last_agent = backtest(
+                    model, test_env, deterministic=True, name=f"{algo_name} (last)", risk_free=config.risk_free
                 )
             baselines = held_out_baselines(test_env, agent, TRAIN_BASELINES, risk_free=config.risk_free)
+            # the market's reference policies (signal follower) and the agent's skill ratio against it
+            references, skill = skill_report(test_env, agent, risk_free=config.risk_free, seed=config.seed)
             effective = effective_env_config(test_env)
         finally:
             test_env.close()
@@ -279,10 +320,13 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
             "calendar": calendar,
             "risk_free": risk_free_entry,
             "data": {
-                "source": describe_source(source, env_id, config.seed),
+                "source": describe_source(source, env_id, config.seed)
+                if config.market is None or source is not None
+                else f"{market_name(config.market)} (seed={config.seed})",
                 "n_steps": data.n_steps,
                 "assets": list(data.asset_names),
-                "train_rows": train_data.n_steps,
+                "train_rows": train_all.n_steps,  # the validation tail included
+                "fit_rows": train_data.n_steps,
                 "test_rows": test_data.n_steps,
             },
             "run_dir": str(run_dir),
@@ -290,18 +334,24 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
             "trained_timesteps": int(model.num_timesteps),
             "vec_env": vec_kind,
             "reward_wrappers": list(config.reward),
+            "training_market": {"resample": config.resample, "paths": market.n_paths, "rows": market.n_steps},
+            "model": "best on validation" if selected else "last",
             "validation": None
             if eval_callback is None
             else {
                 "rows": validation_data.n_steps,
                 "metric": config.eval_metric,
+                "eval_freq": config.eval_freq,
                 "best": eval_callback.best_metrics,
-                "best_model_path": str(run_dir / "best_model.zip"),
+                "best_timestep": eval_callback.best_timestep,
+                "last_model_path": str(run_dir / LAST_MODEL_ZIP) if selected else None,
                 "stopped_early": model.num_timesteps < config.timesteps,
             },
             "agent": agent.to_dict(),
-            "best_model_agent": None if best_agent is None else best_agent.to_dict(),
+            "last_model_agent": None if last_agent is None else last_agent.to_dict(),
             "baselines": {name: result.to_dict() for name, result in baselines.items()},
+            "references": {name: result.to_dict() for name, result in references.items()},
+            "skill_ratio": skill,
         }
         report = jsonable(report)
         model.logger.close()  # progress.csv complete before the folder is committed
@@ -309,6 +359,11 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
         atomic_write_json(stage / RUN_JSON, jsonable(run_spec(config, source)))
         atomic_write_json(stage / REPORT_JSON, report)
     return report
+
+
+def market_name(market: MarketGenerator) -> str:
+    """A readable name of a market generator (its qualified name, or its ``repr``)."""
+    return getattr(market, "__qualname__", None) or repr(market)
 
 
 def run_spec(config: TrainConfig, source: str | list[str] | None) -> dict[str, Any]:
@@ -322,6 +377,7 @@ def run_spec(config: TrainConfig, source: str | list[str] | None) -> dict[str, A
         # absolute, so the run folder is reusable from any working directory
         "data_path": None if source is None else _absolute(source),
         "join": config.join,
+        "market": None if config.market is None else market_name(config.market),
         "seed": config.seed,
         "test_fraction": config.test_fraction,
         "normalizer": NORMALIZER_JSON,
@@ -335,10 +391,14 @@ def _absolute(source: str | list[str]) -> str | list[str]:
 __all__ = [
     "DEFAULT_ENV_ID",
     "DEFAULT_HYPERPARAMS",
+    "EVALUATIONS_PER_RUN",
     "JOIN_CHOICES",
+    "LAST_MODEL_ZIP",
+    "RESAMPLE_CHOICES",
     "SYNTHETIC",
     "VEC_KINDS",
     "TrainConfig",
+    "auto_eval_freq",
     "choose_vec_env",
     "data_source",
     "load_env_data",

@@ -100,7 +100,10 @@ def test_train_with_reward_wrappers_and_validation_callback(tmp_path, capsys):
     report = json.loads((run_dir / "report.json").read_text())
     assert report["reward_wrappers"] == ["differential_sharpe:0.05", "drawdown:0.5"]
     assert report["validation"]["metric"] == "sharpe" and "sharpe" in report["validation"]["best"]
-    assert (run_dir / "best_model.zip").exists() and report["best_model_agent"]["metrics"]["n_periods"] > 0
+    # validation picks the model: model.zip is the best on validation, last_model.zip the final weights
+    assert report["model"] == "best on validation" and not (run_dir / "best_model.zip").exists()
+    assert (run_dir / "model.zip").exists() and (run_dir / "last_model.zip").exists()
+    assert report["last_model_agent"]["metrics"]["n_periods"] == report["agent"]["metrics"]["n_periods"] > 0
     header = (run_dir / "progress.csv").read_text().splitlines()[0].split(",")
     assert {"trading/episode_return", "trading/sharpe", "eval/sharpe"} <= set(header)
 

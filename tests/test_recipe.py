@@ -201,6 +201,7 @@ def test_walk_forward_and_the_tuning_objective_build_what_train_builds(monkeypat
     config = TrainConfig(
         env_id=env_id, timesteps=128, n_envs=2, seed=7, eval_freq=64, output_dir=str(tmp_path), run_name="spy",
         progress_bar=False, device="cpu", hyperparams=TINY_PARAMS, env_kwargs=env_kwargs,
+        resample="none",  # walk-forward and tuning train on the one path (train resamples it by default)
     )  # fmt: skip
     with pytest.raises(sentinel):
         sb3_trading.training.train(config)

@@ -170,6 +170,8 @@ class BacktestEvalCallback(EventCallback):
         #: averaged metrics of the latest evaluation and of the best one
         self.last_metrics: dict[str, float] = {}
         self.best_metrics: dict[str, float] = {}
+        #: ``num_timesteps`` of the best evaluation (``None`` before the first)
+        self.best_timestep: int | None = None
         #: ``(num_timesteps, metrics)`` of every evaluation
         self.evaluations: list[tuple[int, dict[str, float]]] = []
 
@@ -251,6 +253,7 @@ class BacktestEvalCallback(EventCallback):
         if new_best:
             self.best_mean_reward = score
             self.best_metrics = dict(metrics)
+            self.best_timestep = int(self.num_timesteps)
             if self.best_model_path is not None:
                 save_model_atomic(self.model, self.best_model_path)
         self.logger.record(f"eval/best_{self.metric}", self.best_metrics.get(self.metric, value))

@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from sb3_trading.commands.common import add_data_arguments, add_risk_free_argument, data_arg, parse_kwargs
+from sb3_trading.evaluation.reference import format_skill_ratio
 from sb3_trading.evaluation.report import describe_calendar
-from sb3_trading.recipe import DEFAULT_ENV_ID, VEC_KINDS
+from sb3_trading.recipe import DEFAULT_ENV_ID, RESAMPLE_CHOICES, VEC_KINDS
 from sb3_trading.training import TrainConfig, train
 
 __all__ = ["add_train_arguments", "format_train_summary", "train_config_from_args", "train_from_args"]
@@ -43,9 +44,21 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument(
         "--eval-freq",
         type=int,
-        default=0,
+        default=None,
         metavar="N",
-        help="every N timesteps backtest on a validation tail of the training slice and keep best_model.zip (0: off)",
+        help="every N timesteps backtest on a validation tail of the training slice; model.zip is the best on "
+        "validation, last_model.zip the final weights (default: 10 evaluations per run; 0: off, model.zip is the last)",
+    )
+    parser.add_argument(
+        "--resample",
+        choices=RESAMPLE_CHOICES,
+        default=defaults.resample,
+        help="resample the training market every episode: synthetic (fresh paths of the env's generator), bootstrap "
+        "(stationary-bootstrap paths of the training slice), none; auto: synthetic on the synthetic market, bootstrap "
+        "on files (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--n-paths", type=int, default=defaults.n_paths, help="paths of the resampled training market (default: %(default)s)"
     )
     parser.add_argument("--eval-metric", default="sharpe", help="validation metric picking the best model")
     parser.add_argument("--patience", type=int, default=None, help="stop after N evaluations without a new best")
@@ -84,6 +97,8 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
         join=args.join,
         risk_free=args.risk_free,
         overwrite=args.overwrite,
+        resample=args.resample,
+        n_paths=args.n_paths,
     )
 
 
@@ -93,19 +108,24 @@ def train_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def format_train_summary(report: Mapping[str, Any]) -> str:
-    """The text the CLI prints after training: the held-out table, assets, calendar and the run's files."""
+    """The text the CLI prints after training: the held-out table (with the reference policies and the skill ratio
+    when the report has them), assets, calendar and the run's files."""
     agent, baselines = report["agent"]["metrics"], report["baselines"]
     rows = [(report["algo"], agent)] + [(name, result["metrics"]) for name, result in baselines.items()]
+    rows += [(f"ref: {name}", result["metrics"]) for name, result in (report.get("references") or {}).items()]
+    width = max(14, *(len(name) + 2 for name, _ in rows))
     lines = [
         "",
         f"Held-out backtest ({report['agent'].get('start', report['agent']['start_t'])} .. "
         f"{report['agent'].get('end', report['agent']['end_t'])}):",
-        f"{'strategy':<14}{'return':>10}{'sharpe':>10}{'max_dd':>10}{'turnover':>10}",
+        f"{'strategy':<{width}}{'return':>10}{'sharpe':>10}{'max_dd':>10}{'turnover':>10}",
     ]
     for name, m in rows:
         lines.append(
-            f"{name:<14}{m['total_return']:>10.2%}{m['sharpe']:>10.2f}{m['max_drawdown']:>10.2%}{m['mean_turnover']:>10.3f}"
+            f"{name:<{width}}{m['total_return']:>10.2%}{m['sharpe']:>10.2f}{m['max_drawdown']:>10.2%}{m['mean_turnover']:>10.3f}"
         )
+    if report.get("skill_ratio"):
+        lines.append(format_skill_ratio(report["skill_ratio"]))
     lines.append(f"assets: {', '.join(report['data']['assets'])}; {describe_calendar(report)}")
     lines.append(f"\nmodel:  {report['model_path']}\nreport: {report['run_dir']}/report.json")
     return "\n".join(lines)
