@@ -11,11 +11,12 @@ data source, split, seed), which ``sb3-trading backtest <run_dir>/model.zip`` re
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -194,15 +195,17 @@ class TrainConfig:
         data_source(self.data_path)
         if self.market is not None and not callable(self.market):
             raise TypeError(f"market must be a callable seed -> MarketData, got {type(self.market).__name__}")
-        return TrainConfig(
-            **{
-                **asdict(self),
-                "env_id": env_id,
-                "algo": algo_name,
-                "risk_free": check_annual_rate(self.risk_free, "risk_free"),
-                "resample": resample,
-                "eval_freq": self.eval_freq if self.eval_freq is not None else auto_eval_freq(self.timesteps),
-            }
+        # replace, not asdict: asdict would turn a dataclass market generator (or any dataclass value) into a dict
+        return replace(
+            self,
+            env_kwargs=copy.deepcopy(self.env_kwargs),
+            hyperparams=copy.deepcopy(self.hyperparams),
+            reward=list(self.reward),
+            env_id=env_id,
+            algo=algo_name,
+            risk_free=check_annual_rate(self.risk_free, "risk_free"),
+            resample=resample,
+            eval_freq=self.eval_freq if self.eval_freq is not None else auto_eval_freq(self.timesteps),
         )
 
     def default_run_name(self) -> str:
@@ -309,7 +312,10 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
             "sb3_trading_version": __version__,
             "stable_baselines3_version": stable_baselines3.__version__,
             "python": platform.python_version(),
-            "config": asdict(config),
+            "config": {
+                **{f.name: getattr(config, f.name) for f in fields(config)},
+                "market": None if config.market is None else market_name(config.market),
+            },
             "env_id": env_id,
             "algo": algo_name,
             "hyperparams": hyperparams,

@@ -4,6 +4,7 @@
 ``pip install -e ".[dev]"`` does not install, so it is not run here.
 """
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -75,3 +76,38 @@ def test_normalizer_learning_quick_compares_every_normaliser_on_the_same_bars(tm
     names = [row[0] for row in table_rows(text) if row[0] != "seed" and not row[0].isdigit()]
     assert {"fit (slice)", "expanding (slice)", "expanding (history)", "rolling (slice)"} <= set(names)
     assert "signal follower Sharpe" in text  # the learnable edge the normalisers are compared against
+
+
+def test_learnability_quick_reports_every_env_and_algorithm_and_the_null_markets(tmp_path):
+    run_script("learnability.py", "--quick", "--results", str(tmp_path))
+    text = (tmp_path / "learnability.md").read_text()
+    expected = [
+        ("MultiAsset-v0", "PPO"),
+        ("LeveragedPair-v0", "PPO"),
+        ("MaskedTrading-v0", "MaskablePPO"),
+        ("MarketImpact-v0", "PPO"),
+        ("YieldAllocation-v0", "PPO"),
+        ("MultiAsset-v0", "QuantilePPO"),
+    ]
+    targets, rest = text.split("## Learnable markets")
+    learnable, null = rest.split("## Null markets")
+    assert [tuple(row[:2]) for row in table_rows(targets)] == expected
+    for row in table_rows(targets):
+        assert all(cell.split()[0] in ("PASS", "FAIL") for cell in row[2:5]), row  # skill, driftless, permuted
+    summary, per_seed = learnable.split("Per seed")
+    assert [tuple(row[:2]) for row in table_rows(summary)] == expected
+    assert all(row[-1] in ("PASS", "FAIL") for row in table_rows(summary))
+    assert [tuple(row[:3]) for row in table_rows(per_seed)] == [(*row, "0") for row in expected]  # --quick: 1 seed
+    null_summary, null_per_seed = null.split("Per seed")
+    markets = ("driftless", "permuted")
+    assert [tuple(row[:3]) for row in table_rows(null_summary)] == [(*row, m) for row in expected for m in markets]
+    for row in table_rows(null_summary):
+        assert row[3] == "2" and row[5] == "1" and row[-1] in ("PASS", "FAIL"), row  # 2 null seeds, ceil(2 / 10) allowed
+    assert len(table_rows(null_per_seed)) == len(expected) * len(markets) * 2
+    raw = json.loads((tmp_path / "learnability.json").read_text())
+    assert [(row["env_id"], row["algo"]) for row in raw["rows"]][0] == ("sb3_trading/MultiAsset-v0", "ppo")
+    for row in raw["rows"]:
+        assert len(row["learnable"]) == 1 and sorted(row["null"]) == list(markets)
+        for runs in row["null"].values():
+            assert all(r["low"] <= r["high"] for r in runs), runs
+            assert all(abs(r["sharpe"] - r["report_sharpe"]) < 1e-6 * max(1.0, abs(r["sharpe"])) for r in runs), runs
