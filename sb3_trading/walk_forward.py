@@ -34,6 +34,7 @@ from sb3_trading.evaluation.splits import walk_forward_bounds
 from sb3_trading.recipe import (
     DEFAULT_ENV_ID,
     DEFAULT_EPISODE_LENGTH,
+    DEFAULT_N_PATHS,
     JOIN_CHOICES,
     check_algo_env,
     check_device,
@@ -51,7 +52,9 @@ from sb3_trading.recipe import (
     make_model,
     make_training_vec_env,
     probe_env,
+    resample_kind,
     training_env_kwargs,
+    training_market,
     with_lookback,
 )
 from sb3_trading.utils import atomic_write_json, jsonable, save_model_atomic
@@ -85,6 +88,8 @@ def walk_forward(
     periods_per_year: float | None = None,
     risk_free: float = 0.0,
     vec: str = "auto",
+    resample: str = "bootstrap",
+    n_paths: int = DEFAULT_N_PATHS,
 ) -> WalkForwardResult:
     """Train ``algo`` on each walk-forward training window and backtest it on the test block after it.
 
@@ -109,6 +114,10 @@ def walk_forward(
     :param periods_per_year: bars per year of the metrics (default: ``data.periods_per_year``, its calendar).
     :param risk_free: **annual** risk-free rate (fraction) of the Sharpe and Sortino ratios.
     :param vec: training VecEnv, as ``sb3-trading train --vec`` (``auto``: batched where supported).
+    :param resample: how each fold's training window is resampled every episode (``synthetic``: fresh paths of the
+        env's generator, ``bootstrap``: stationary-bootstrap paths of the window, ``none``;
+        :func:`~sb3_trading.recipe.training_market`); :func:`run_walk_forward` resolves the CLI's ``auto``.
+    :param n_paths: paths of each resampled training market.
     :return: the :class:`~sb3_trading.evaluation.folds.WalkForwardResult`.
     """
     env_id = check_trading_env(env_id)
@@ -145,14 +154,17 @@ def walk_forward(
         "periods_per_year": ppy,
         "calendar": calendar,
         "risk_free": risk_free,
+        "resample": resample,
+        "n_paths": n_paths,
     }
     folds: list[FoldResult] = []
     for k, (train_start, train_end, test_start, test_end) in enumerate(bounds):
         train_data = data.slice(train_start, train_end)
         probe = probe_env(env_id, train_data, env_kwargs)
         check_algo_env(algo_name, probe, env_id)
+        market = training_market(env_id, train_data, resample, n_paths, seed, env_kwargs)
         vec_env = make_training_vec_env(
-            env_id, training_env_kwargs(env_kwargs, train_data, probe, episode_length), n_envs, seed, vec_kind
+            env_id, training_env_kwargs(env_kwargs, market, probe, episode_length), n_envs, seed, vec_kind
         )
         try:
             model = make_model(algo_name, algo_class, params, vec_env, seed, device)
@@ -220,6 +232,8 @@ class WalkForwardConfig:
     :param n_boot: bootstrap resamples of the report's CIs (``0``: none).
     :param alpha: ``1 -`` confidence level.
     :param plots: write the PNG plots (needs matplotlib).
+    :param resample: how each fold's training window is resampled (``auto``: fresh synthetic paths on the
+        synthetic market, bootstrap paths on files; see :func:`walk_forward`).
     """
 
     env_id: str = DEFAULT_ENV_ID
@@ -245,6 +259,8 @@ class WalkForwardConfig:
     risk_free: float = 0.0
     join: str = "exact"
     vec: str = "auto"
+    resample: str = "auto"
+    n_paths: int = DEFAULT_N_PATHS
 
     def validate(self) -> WalkForwardConfig:
         """Check the fields once, before any work; return a normalised copy."""
@@ -263,8 +279,16 @@ class WalkForwardConfig:
         out = Path(self.output_dir)
         if out.exists() and not out.is_dir():
             raise ValueError(f"output dir {str(out)!r} is a file, not a folder")
+        check_positive_int(self.n_paths, "n_paths")
+        resample = resample_kind(self.resample, self.data_path)
         return WalkForwardConfig(
-            **{**asdict(self), "env_id": env_id, "algo": algo_name, "risk_free": check_annual_rate(self.risk_free)}
+            **{
+                **asdict(self),
+                "env_id": env_id,
+                "algo": algo_name,
+                "risk_free": check_annual_rate(self.risk_free),
+                "resample": resample,
+            }
         )
 
 
@@ -302,6 +326,8 @@ def run_walk_forward(config: WalkForwardConfig) -> dict[str, Any]:
         output_dir=out,
         risk_free=config.risk_free,
         vec=config.vec,
+        resample=config.resample,
+        n_paths=config.n_paths,
     )
     summary = result.to_dict()
     summary["config"]["data"] = {

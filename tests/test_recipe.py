@@ -201,19 +201,19 @@ def test_walk_forward_and_the_tuning_objective_build_what_train_builds(monkeypat
     config = TrainConfig(
         env_id=env_id, timesteps=128, n_envs=2, seed=7, eval_freq=64, output_dir=str(tmp_path), run_name="spy",
         progress_bar=False, device="cpu", hyperparams=TINY_PARAMS, env_kwargs=env_kwargs,
-        resample="none",  # walk-forward and tuning train on the one path (train resamples it by default)
+        resample="bootstrap",  # the same resampled training market in all three (seeded by the run's seed)
     )  # fmt: skip
     with pytest.raises(sentinel):
         sb3_trading.training.train(config)
     assert not (tmp_path / "spy").exists()
 
     data = load_env_data(env_id, None, 7)
-    n_train = calls["env_kwargs"]["data"].n_steps
+    n_fit = calls["env_kwargs"]["data"].path_bounds[0][1]  # the training slice: the bank's first path
     calls = built.setdefault("walk_forward", {})
     sentinel = _spy(monkeypatch, sb3_trading.walk_forward, calls)
     with pytest.raises(sentinel):
         sb3_trading.walk_forward.walk_forward(
-            "ppo", env_id, data, n_splits=1, train_size=n_train, timesteps=128, seed=7, env_kwargs=env_kwargs,
+            "ppo", env_id, data, n_splits=1, train_size=n_fit, timesteps=128, seed=7, env_kwargs=env_kwargs,
             hyperparams=TINY_PARAMS, n_envs=2, device="cpu",
         )  # fmt: skip
 

@@ -7,9 +7,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from sb3_trading.common.parsing import parse_kwargs
-from sb3_trading.recipe import JOIN_CHOICES
+from sb3_trading.recipe import DEFAULT_N_PATHS, JOIN_CHOICES, RESAMPLE_CHOICES
 
-__all__ = ["add_data_arguments", "add_report_arguments", "add_risk_free_argument", "data_arg", "parse_kwargs"]
+__all__ = [
+    "add_data_arguments",
+    "add_report_arguments",
+    "add_resample_arguments",
+    "add_risk_free_argument",
+    "data_arg",
+    "parse_kwargs",
+]
 
 
 def add_data_arguments(
@@ -38,6 +45,22 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     """``--n-boot N`` (bootstrap resamples of the report's CIs) and ``--no-plots`` (no PNGs, no matplotlib)."""
     parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs (0: none)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
+
+
+def add_resample_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--resample`` and ``--n-paths``: how the training market is resampled every episode
+    (:func:`sb3_trading.recipe.training_market`)."""
+    parser.add_argument(
+        "--resample",
+        choices=RESAMPLE_CHOICES,
+        default="auto",
+        help="resample the training market every episode: synthetic (fresh paths of the env's generator), bootstrap "
+        "(stationary-bootstrap paths of the training slice), none; auto: synthetic on the synthetic market, bootstrap "
+        "on files (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--n-paths", type=int, default=DEFAULT_N_PATHS, help="paths of the resampled training market (default: %(default)s)"
+    )
 
 
 def add_risk_free_argument(parser: argparse.ArgumentParser) -> None:

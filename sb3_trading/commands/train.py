@@ -6,10 +6,16 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from sb3_trading.commands.common import add_data_arguments, add_risk_free_argument, data_arg, parse_kwargs
+from sb3_trading.commands.common import (
+    add_data_arguments,
+    add_resample_arguments,
+    add_risk_free_argument,
+    data_arg,
+    parse_kwargs,
+)
 from sb3_trading.evaluation.reference import format_skill_ratio
 from sb3_trading.evaluation.report import describe_calendar
-from sb3_trading.recipe import DEFAULT_ENV_ID, RESAMPLE_CHOICES, VEC_KINDS
+from sb3_trading.recipe import DEFAULT_ENV_ID, VEC_KINDS
 from sb3_trading.training import TrainConfig, train
 
 __all__ = ["add_train_arguments", "format_train_summary", "train_config_from_args", "train_from_args"]
@@ -49,17 +55,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         help="every N timesteps backtest on a validation tail of the training slice; model.zip is the best on "
         "validation, last_model.zip the final weights (default: 10 evaluations per run; 0: off, model.zip is the last)",
     )
-    parser.add_argument(
-        "--resample",
-        choices=RESAMPLE_CHOICES,
-        default=defaults.resample,
-        help="resample the training market every episode: synthetic (fresh paths of the env's generator), bootstrap "
-        "(stationary-bootstrap paths of the training slice), none; auto: synthetic on the synthetic market, bootstrap "
-        "on files (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--n-paths", type=int, default=defaults.n_paths, help="paths of the resampled training market (default: %(default)s)"
-    )
+    add_resample_arguments(parser)
     parser.add_argument("--eval-metric", default="sharpe", help="validation metric picking the best model")
     parser.add_argument("--patience", type=int, default=None, help="stop after N evaluations without a new best")
     parser.add_argument(

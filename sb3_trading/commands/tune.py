@@ -10,7 +10,13 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from sb3_trading.commands.common import add_data_arguments, add_risk_free_argument, data_arg, parse_kwargs
+from sb3_trading.commands.common import (
+    add_data_arguments,
+    add_resample_arguments,
+    add_risk_free_argument,
+    data_arg,
+    parse_kwargs,
+)
 from sb3_trading.recipe import DEFAULT_ENV_ID
 from sb3_trading.tuning.commands import DEFAULT_OUTPUT_DIR, TuneConfig, run_tune
 
@@ -65,6 +71,7 @@ def add_tune_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
         help="seconds without heartbeat after which a running trial (of a killed worker) is failed and re-queued "
         "(default: twice the interval)",
     )
+    add_resample_arguments(parser)
     return parser
 
 
@@ -95,6 +102,8 @@ def tune_config_from_args(args: argparse.Namespace) -> TuneConfig:
         choices=choices or None,
         heartbeat_interval=args.heartbeat_interval,
         grace_period=args.grace_period,
+        resample=args.resample,
+        n_paths=args.n_paths,
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from sb3_trading.commands.common import (
     add_data_arguments,
     add_report_arguments,
+    add_resample_arguments,
     add_risk_free_argument,
     data_arg,
     parse_kwargs,
@@ -40,6 +41,7 @@ def add_walk_forward_arguments(parser: argparse.ArgumentParser) -> argparse.Argu
     parser.add_argument(
         "--vec", choices=VEC_KINDS, default="auto", help="training VecEnv: batched where supported (auto), or dummy"
     )
+    add_resample_arguments(parser)
     add_risk_free_argument(parser)
     add_report_arguments(parser)
     return parser
@@ -70,6 +72,8 @@ def walk_forward_config_from_args(args: argparse.Namespace) -> WalkForwardConfig
         risk_free=args.risk_free,
         join=args.join,
         vec=args.vec,
+        resample=args.resample,
+        n_paths=args.n_paths,
     )
 
 

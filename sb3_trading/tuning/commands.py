@@ -19,7 +19,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sb3_trading.recipe import DEFAULT_ENV_ID, JOIN_CHOICES, check_device, check_positive_int, check_trading_env, data_source
+from sb3_trading.recipe import (
+    DEFAULT_ENV_ID,
+    DEFAULT_N_PATHS,
+    JOIN_CHOICES,
+    check_device,
+    check_positive_int,
+    check_trading_env,
+    data_source,
+    resample_kind,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +44,10 @@ class TuneConfig:
     :param n_trials: total finished trials of the study (over all runs and workers).
     :param output_dir: folder of the SQLite study and ``best_<algo>.yml``.
     :param choices: categorical choices replacing the search space's (``{"n_steps": [128, 256]}``).
+    :param resample: how each trial's training market is resampled every episode, as ``sb3-trading train``
+        (:data:`~sb3_trading.recipe.RESAMPLE_CHOICES`; ``auto``: fresh synthetic paths on the synthetic market,
+        bootstrap paths of the training fold on files).
+    :param n_paths: paths of the resampled training market.
     """
 
     env_id: str = DEFAULT_ENV_ID
@@ -57,6 +70,8 @@ class TuneConfig:
     choices: dict[str, list[Any]] | None = None
     heartbeat_interval: int = 60
     grace_period: int | None = None
+    resample: str = "auto"
+    n_paths: int = DEFAULT_N_PATHS
 
     def validate(self) -> TuneConfig:
         """Check the fields that need no Optuna once, before any work; return a normalised copy."""
@@ -71,10 +86,12 @@ class TuneConfig:
         if self.join not in JOIN_CHOICES:
             raise ValueError(f"join must be one of {JOIN_CHOICES}, got {self.join!r}")
         data_source(self.data_path)
+        resample = resample_kind(self.resample, self.data_path)
+        check_positive_int(self.n_paths, "n_paths")
         out = Path(self.output_dir)
         if out.exists() and not out.is_dir():
             raise ValueError(f"output dir {str(out)!r} is a file, not a folder")
-        return TuneConfig(**{**asdict(self), "env_id": env_id, "algo": algo_name})
+        return TuneConfig(**{**asdict(self), "env_id": env_id, "algo": algo_name, "resample": resample})
 
 
 def run_tune(config: TuneConfig) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from sb3_trading.data.calendar import check_annual_rate
 from sb3_trading.recipe import (
     DEFAULT_EPISODE_LENGTH,
     DEFAULT_HYPERPARAMS,
+    DEFAULT_N_PATHS,
     DEFAULT_TEST_FRACTION,
     DEFAULT_VALIDATION_FRACTION,
     check_algo_env,
@@ -55,6 +56,7 @@ from sb3_trading.recipe import (
     split_train_test,
     split_validation,
     training_env_kwargs,
+    training_market,
     with_lookback,
 )
 from sb3_trading.tuning.spaces import (
@@ -161,6 +163,9 @@ class TradingObjective:
     :param risk_free: **annual** risk-free rate (fraction) of the validation Sharpe/Sortino; validation metrics
         are annualised with the data's calendar (``data.periods_per_year``).
     :param vec: training VecEnv kind (``auto``: batched where supported; see :func:`sb3_trading.recipe.choose_vec_env`).
+    :param resample: how the training fold is resampled every episode (``synthetic``, ``bootstrap`` or ``none``,
+        :func:`~sb3_trading.recipe.training_market`); ``run_study`` resolves ``sb3-trading tune``'s ``auto``.
+    :param n_paths: paths of the resampled training market.
     """
 
     def __init__(
@@ -183,6 +188,8 @@ class TradingObjective:
         worker_id: str | None = None,
         risk_free: float = 0.0,
         vec: str = "auto",
+        resample: str = "bootstrap",
+        n_paths: int = DEFAULT_N_PATHS,
     ) -> None:
         self.env_id = check_trading_env(env_id)
         #: training VecEnv kind (``batched`` where supported, as ``sb3-trading train``)
@@ -219,7 +226,10 @@ class TradingObjective:
         check_algo_env(self.algo, probe, self.env_id)
         lookback = probe.first_t
         #: the training envs' arguments (data, normaliser, random starts, episode length)
-        self.train_env_kwargs = training_env_kwargs(self.env_kwargs, self.train_data, probe, episode_length)
+        #: how the training fold is resampled every episode (:func:`~sb3_trading.recipe.training_market`)
+        self.resample, self.n_paths = resample, n_paths
+        market = training_market(self.env_id, self.train_data, resample, n_paths, seed, self.env_kwargs)
+        self.train_env_kwargs = training_env_kwargs(self.env_kwargs, market, probe, episode_length)
         self.episode_kwargs: dict[str, Any] = {
             key: self.train_env_kwargs[key] for key in ("random_start", "episode_length") if key in self.train_env_kwargs
         }
@@ -284,6 +294,8 @@ class TradingObjective:
             "seed": self.seed,
             "env_kwargs": self.env_kwargs,
             "episode_length": self.episode_kwargs.get("episode_length"),
+            "resample": self.resample,
+            "n_paths": self.n_paths,
             "train_rows": self.train_data.n_steps,
             "validation_rows": self.validation_rows,
             "test_rows": self.test_data.n_steps,

@@ -74,6 +74,7 @@ from sb3_trading.common.io import atomic_write, jsonable
 from sb3_trading.common.validation import is_int
 from sb3_trading.data import MarketData
 from sb3_trading.envs.registration import check_env_id
+from sb3_trading.recipe import DEFAULT_N_PATHS, resample_kind
 from sb3_trading.training import DEFAULT_HYPERPARAMS, load_env_data
 from sb3_trading.tuning.objective import PARAMS_ATTR, TradingObjective, default_worker_id
 from sb3_trading.tuning.spaces import algo_init_parameters, check_choices, params_to_hyperparams
@@ -494,6 +495,8 @@ def run_study(
     n_startup_trials: int = 5,
     n_warmup_steps: int | None = None,
     catch: tuple[type[Exception], ...] = (),
+    resample: str = "auto",
+    n_paths: int = DEFAULT_N_PATHS,
 ) -> optuna.Study:
     """Create or resume the study and run trials until it holds ``n_trials`` finished trials (or ``timeout``).
 
@@ -529,6 +532,9 @@ def run_study(
     :param n_startup_trials: trials before the pruner (and TPE, which samples randomly until then) kick in.
     :param n_warmup_steps: timesteps before a trial can be pruned (default ``timesteps // 3``).
     :param catch: exception types a trial may raise without stopping the worker (the trial is ``FAIL``).
+    :param resample: how each trial's training market is resampled every episode (as ``sb3-trading train``;
+        ``auto``: fresh synthetic paths on the synthetic market, bootstrap paths of the training fold on files).
+    :param n_paths: paths of the resampled training market.
     :return: the study (loaded from the storage; holds every worker's trials).
     """
     if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
@@ -555,6 +561,8 @@ def run_study(
         test_fraction=test_fraction,
         validation_fraction=validation_fraction,
         episode_length=episode_length,
+        resample=resample_kind(resample, data_path),
+        n_paths=n_paths,
         device=device,
         choices=choices or None,
         metric=metric,
