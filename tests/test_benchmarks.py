@@ -111,3 +111,14 @@ def test_learnability_quick_reports_every_env_and_algorithm_and_the_null_markets
         for runs in row["null"].values():
             assert all(r["low"] <= r["high"] for r in runs), runs
             assert all(abs(r["sharpe"] - r["report_sharpe"]) < 1e-6 * max(1.0, abs(r["sharpe"])) for r in runs), runs
+
+
+def test_compare_quantile_ppo_quick_compares_every_mode_on_every_env():
+    text = run_script("compare_quantile_ppo.py", "--quick")
+    body = [row for row in table_rows(text) if len(row) == 8]  # the results table (not the paired differences)
+    envs = {row[0] for row in body}
+    assert {"MultiAsset-v0", "YieldAllocation-v0", "MarketImpact-v0"} <= envs
+    for env in envs:
+        algos = {row[1] for row in body if row[0] == env}
+        assert len(algos) >= 3, (env, algos)  # PPO, QuantilePPO mean, QuantilePPO CVaR
+    assert "CVaR mode minus mean mode" in text
