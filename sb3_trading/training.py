@@ -84,9 +84,12 @@ EVALUATIONS_PER_RUN = 10
 LAST_MODEL_ZIP = "last_model.zip"
 
 
-def auto_eval_freq(timesteps: int) -> int:
-    """The default ``eval_freq``: :data:`EVALUATIONS_PER_RUN` validation backtests over ``timesteps`` (at least 1 step)."""
-    return max(int(timesteps) // EVALUATIONS_PER_RUN, 1)
+def auto_eval_freq(timesteps: int, rollout: int = 1) -> int:
+    """The default ``eval_freq``: about :data:`EVALUATIONS_PER_RUN` validation backtests over ``timesteps``, in whole
+    rollouts of ``rollout`` steps (``n_envs * n_steps``): the policy changes only between rollouts, so a second
+    backtest inside one would score the same weights."""
+    rollout = max(int(rollout), 1)
+    return rollout * max(round(int(timesteps) / EVALUATIONS_PER_RUN / rollout), 1)
 
 
 @dataclass
@@ -191,7 +194,9 @@ class TrainConfig:
         choose_vec_env(env_id, self.vec, self.reward)
         if not isinstance(self.env_kwargs, dict) or not isinstance(self.hyperparams, dict):
             raise TypeError("env_kwargs and hyperparams must be dicts of keyword arguments")
-        check_hyperparams(algo_name, algo_class, default_hyperparams(algo_name, self.hyperparams))
+        params = default_hyperparams(algo_name, self.hyperparams)
+        check_hyperparams(algo_name, algo_class, params)
+        rollout = self.n_envs * int(params.get("n_steps", 2048))  # SB3's PPO default n_steps
         data_source(self.data_path)
         if self.market is not None and not callable(self.market):
             raise TypeError(f"market must be a callable seed -> MarketData, got {type(self.market).__name__}")
@@ -205,7 +210,7 @@ class TrainConfig:
             algo=algo_name,
             risk_free=check_annual_rate(self.risk_free, "risk_free"),
             resample=resample,
-            eval_freq=self.eval_freq if self.eval_freq is not None else auto_eval_freq(self.timesteps),
+            eval_freq=self.eval_freq if self.eval_freq is not None else auto_eval_freq(self.timesteps, rollout),
         )
 
     def default_run_name(self) -> str:
