@@ -4,9 +4,10 @@
 tuning objective use); ``sb3-trading train`` (:mod:`sb3_trading.commands.train`) is argparse over it.
 
 The run folder is one commit: everything is written into a temporary folder beside it and renamed at the
-end, so ``<run_dir>`` holds one whole run or none. It carries what reuses it: ``model.zip``,
-``report.json``, ``normalizer.json`` (the train-slice normaliser) and ``run.json`` (env, env arguments,
-data source, split, seed), which ``sb3-trading backtest <run_dir>/model.zip`` reads.
+end, so ``<run_dir>`` holds one whole run or none. It carries what reuses it: ``model.zip`` (the model that
+scored best on the validation tail; ``last_model.zip`` beside it holds the final weights), ``report.json``,
+``normalizer.json`` (the train-slice normaliser) and ``run.json`` (env, env arguments, data source, split,
+seed), which ``sb3-trading backtest <run_dir>/model.zip`` reads.
 """
 
 from __future__ import annotations

@@ -352,17 +352,23 @@ def test_heartbeat_settings_are_checked():
         make_storage("sqlite:///:memory:", heartbeat_interval=10, grace_period=5)
 
 
-def test_storage_retries_when_another_worker_is_creating_the_schema(tmp_path, monkeypatch):
-    """Two workers starting on an empty SQLite file race to create Optuna's tables; SQLite reports the loser's
-    CREATE TABLE as an OperationalError ("table ... already exists"): the storage connects again instead of failing."""
+@pytest.mark.parametrize(
+    "error, message",
+    [
+        ("OperationalError", "table studies already exists"),  # SQLite
+        ("ProgrammingError", 'relation "studies" already exists'),  # PostgreSQL's DuplicateTable
+    ],
+)
+def test_storage_retries_when_another_worker_is_creating_the_schema(tmp_path, monkeypatch, error, message):
+    """Two workers starting on an empty database race to create Optuna's tables; the loser's CREATE TABLE fails
+    with "already exists" (SQLite: OperationalError, PostgreSQL: ProgrammingError): the storage connects again."""
     real = optuna.storages.RDBStorage
     calls = []
 
     def racing(url, **kwargs):
         calls.append(url)
         if len(calls) == 1:
-            orig = Exception("table studies already exists")
-            raise sqlalchemy.exc.OperationalError("CREATE TABLE studies", {}, orig)
+            raise getattr(sqlalchemy.exc, error)("CREATE TABLE studies", {}, Exception(message))
         return real(url, **kwargs)
 
     monkeypatch.setattr(optuna.storages, "RDBStorage", racing)

@@ -385,10 +385,11 @@ def make_storage(
             except ImportError as exc:
                 hint = ' (pip install "sb3-trading[postgres]")' if url.startswith("postgres") else ""
                 raise ImportError(f"no database driver for storage {redact_url(url)!r}{hint}: {exc}") from exc
-            except sqlalchemy.exc.OperationalError as exc:
+            except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ProgrammingError) as exc:
                 reason = str(getattr(exc, "orig", exc)).strip()
                 if "already exists" in reason and attempt < STORAGE_ATTEMPTS - 1:
-                    # SQLite reports the schema-creation race below as an OperationalError: connect again
+                    # the schema-creation race below, as SQLite (OperationalError) and PostgreSQL's CREATE TABLE
+                    # (ProgrammingError: DuplicateTable) report it: connect again
                     logger.info("storage %s: concurrent schema creation (%s); retrying", redact_url(url), reason)
                     time.sleep(0.5 * (attempt + 1))
                     continue
