@@ -114,6 +114,7 @@ def test_bad_reward_spec_is_a_clear_error(tmp_path, capsys):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow  # ~18 s: three folds of training plus two CLI processes
 def test_walk_forward_then_backtest(tmp_path):
     result = cli(
         "walk-forward", "--splits", "2", "--timesteps", "128", "--hyperparams", "n_steps=64", "batch_size=64",

@@ -504,6 +504,7 @@ def snapshot(trial):
     return trial.number, trial.state, trial.value, trial.params, trial.datetime_complete
 
 
+@pytest.mark.slow  # ~20 s: kills a worker process mid-trial and waits out the heartbeat
 def test_sqlite_study_survives_a_killed_worker(tmp_path):
     """SIGKILL a worker mid-trial; the rerun keeps the finished trials, fails and retries the killed one, ends at 3."""
     db = tmp_path / "ppo_MultiAsset-v0.db"

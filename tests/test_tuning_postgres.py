@@ -119,6 +119,7 @@ WORKER = textwrap.dedent(
 N_TRIALS = 4
 
 
+@pytest.mark.slow  # ~13 s: starts a real PostgreSQL server and two worker processes
 def test_two_workers_share_one_postgresql_study(postgres_url, tmp_path):
     args = [
         "--env", ENV, "--algo", "ppo", "--n-trials", str(N_TRIALS), "--storage", postgres_url, "--study-name", "shared",
