@@ -310,6 +310,7 @@ def test_a_failed_run_leaves_no_folder(tmp_path, capsys, monkeypatch):
     assert list(tmp_path.iterdir()) == []  # neither the run folder nor its staging folder
 
 
+@pytest.mark.slow  # ~18 s: two CLI processes on YieldAllocation
 def test_backtest_of_a_run_folder_needs_no_flags_on_yield_allocation(tmp_path):
     """Issue 16: ``backtest runs/<run>/model.zip`` of a YieldAllocation-v0 run failed with an observation-space
     mismatch unless --env and --env-kwargs were typed again; now they (and data, normaliser) come from the folder."""

@@ -479,6 +479,7 @@ def trained():
     return model, checker, test, normalizer
 
 
+@pytest.mark.slow  # the shared MaskablePPO fixture trains ~30 s
 def test_maskable_ppo_never_executes_masked_actions(trained):
     _, checker, _, _ = trained
     assert checker.n_checked >= LEARN_STEPS
@@ -486,6 +487,7 @@ def test_maskable_ppo_never_executes_masked_actions(trained):
     assert min(checker.n_legal_counts) < 8  # masks did restrict the choice
 
 
+@pytest.mark.slow  # the shared MaskablePPO fixture trains ~30 s
 def test_maskable_ppo_beats_random_legal_actions_on_held_out_data(trained):
     model, _, test, normalizer = trained
 
