@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
-from sb3_trading.common.validation import check_int, check_real, suggest
-from sb3_trading.data import MarketData
+from sb3_trading.common.validation import check_choice, check_int, check_real, suggest
+from sb3_trading.data import MarketData, bootstrap_paths, stack_paths
 from sb3_trading.data.loaders import load_market_data
 from sb3_trading.envs.registration import ENV_ENTRY_POINTS, NAMESPACE, check_env_id
 from sb3_trading.evaluation.backtest import make_backtest_env
@@ -274,8 +275,6 @@ DEFAULT_MEAN_BLOCK = 20.0
 
 def resample_kind(resample: str, data_path: Any) -> str:
     """Resolve ``resample`` (:data:`RESAMPLE_CHOICES`) for a run on ``data_path`` (``None``: the synthetic market)."""
-    from sb3_trading.common.validation import check_choice
-
     check_choice("resample", resample, RESAMPLE_CHOICES)
     if resample == "auto":
         return "synthetic" if data_source(data_path) is None else "bootstrap"
@@ -290,8 +289,6 @@ def resample_kind(resample: str, data_path: Any) -> str:
 def path_seed(seed: int, k: int) -> int:
     """Seed of the ``k``-th fresh synthetic path of a run seeded ``seed``: ``SeedSequence([seed, k])``'s first word,
     so no path repeats the run's own market (seed ``seed``) and path ``k`` does not depend on how many are drawn."""
-    import numpy as np
-
     return int(np.random.SeedSequence([int(seed), int(k)]).generate_state(1)[0])
 
 
@@ -325,9 +322,6 @@ def training_market(
         generator the run's market came from, see :func:`load_env_data`).
     :raises ValueError: an unknown ``resample``, or a generator market shorter than the training slice.
     """
-    from sb3_trading.common.validation import check_choice
-    from sb3_trading.data import bootstrap_paths, stack_paths
-
     check_choice("resample", resample, RESAMPLE_CHOICES[1:])
     n_paths = check_positive_int(n_paths, "n_paths")
     if resample == "none" or n_paths == 1:

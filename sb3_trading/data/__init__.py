@@ -13,6 +13,7 @@ from sb3_trading.data.synthetic import (
     make_regime_market,
     regime_expected_returns,
     regime_signal_accuracy,
+    signal_column,
 )
 from sb3_trading.data.yield_market import make_yield_market
 
@@ -38,5 +39,6 @@ __all__ = [
     "parse_dates",
     "regime_expected_returns",
     "regime_signal_accuracy",
+    "signal_column",
     "stack_paths",
 ]

@@ -33,6 +33,11 @@ MEDIAN_VOLUME = 1e6
 VOLUME_LOG_SIGMA = 0.5
 
 
+def signal_column(asset: str) -> str:
+    """Name of the causal signal feature of ``asset`` in the regime markets: ``"signal[<asset>]"``."""
+    return f"signal[{asset}]"
+
+
 # ----------------------------------------------------------------------------- validation
 def _check_int(name: str, value: object, minimum: int) -> int:
     return check_int(name, value, minimum)  # type: ignore[return-value]
@@ -306,7 +311,7 @@ def make_regime_market(
         features=signal,
         timestamps=_timestamps(n_steps),
         asset_names=names,
-        feature_names=[f"signal[{name}]" for name in names],
+        feature_names=[signal_column(name) for name in names],
         **_ohlcv(close, sigma, rng),
     )
     if return_regimes:
@@ -425,7 +430,7 @@ def make_leveraged_pair_market(
         features=index.features,
         timestamps=index.timestamps,
         asset_names=["index"],
-        feature_names=["signal[index]"],
+        feature_names=[signal_column("index")],
         open=index.open,
         high=index.high,
         low=index.low,

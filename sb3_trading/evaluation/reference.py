@@ -53,13 +53,14 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from sb3_trading.data import MarketData
+from sb3_trading.data.synthetic import signal_column
 from sb3_trading.data.yield_market import apy_column, depeg_column
 from sb3_trading.envs.leveraged_pair import LeveragedPairEnv
 from sb3_trading.envs.market_impact import MarketImpactEnv
@@ -69,6 +70,7 @@ from sb3_trading.envs.trading_env import MARKET_KEY, PORTFOLIO_KEY
 from sb3_trading.envs.yield_allocation import YieldAllocationEnv
 from sb3_trading.evaluation.backtest import BacktestResult, backtest, data_calendar
 from sb3_trading.evaluation.bootstrap import default_mean_block, sharpe_statistic, stationary_bootstrap_indices
+from sb3_trading.utils import jsonable
 
 logger = logging.getLogger(__name__)
 
@@ -91,22 +93,21 @@ __all__ = [
     "format_skill_ratio",
     "reference_baselines",
     "reference_policies",
-    "signal_column",
     "skill_ratio",
     "skill_report",
 ]
 
 
-def signal_column(asset: str) -> str:
-    """Name of the causal signal feature of ``asset`` in the synthetic markets: ``"signal[<asset>]"``."""
-    return f"signal[{asset}]"
-
-
 def _feature_index(data: MarketData, name: str) -> int | None:
-    """Column of ``data.features`` named ``name``, or ``None`` (no features, or no such column)."""
-    if data.features is None or name not in data.feature_names:
-        return None
-    return list(data.feature_names).index(name)
+    """Column of ``data.features`` named ``name``, or ``None`` (no such column)."""
+    return list(data.feature_names).index(name) if name in data.feature_names else None
+
+
+def _feature_columns(data: MarketData, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(present, index)``, both ``(len(names),)``: whether each named feature column exists, and its column
+    (0 where absent, masked by ``present``)."""
+    columns = [_feature_index(data, name) for name in names]
+    return np.array([c is not None for c in columns]), np.array([0 if c is None else c for c in columns])
 
 
 # ----------------------------------------------------------------------------- policies
@@ -142,6 +143,9 @@ class ReferencePolicy:
         """
         raise NotImplementedError
 
+    def start_episode(self) -> None:
+        """Called by :meth:`predict` when a new episode starts: reset any state the rule keeps (default: none)."""
+
     def predict(
         self,
         observation: Any,
@@ -151,11 +155,14 @@ class ReferencePolicy:
         action_masks: np.ndarray | None = None,
     ) -> tuple[np.ndarray, Any]:
         """SB3's ``predict``: ``(action, state)``; the rule is deterministic, ``state`` is passed through."""
+        if episode_start is not None and bool(np.asarray(episode_start).reshape(-1)[0]):
+            self.start_episode()
         return self.act(observation, self.t, action_masks), state
 
 
-def _signal_columns(data: MarketData, assets: tuple[str, ...] | list[str]) -> list[int | None]:
-    return [_feature_index(data, signal_column(asset)) for asset in assets]
+def _signal_columns(data: MarketData) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_feature_columns` of every asset's ``signal[<asset>]``."""
+    return _feature_columns(data, [signal_column(asset) for asset in data.asset_names])
 
 
 class MultiAssetSignalFollower(ReferencePolicy):
@@ -167,9 +174,7 @@ class MultiAssetSignalFollower(ReferencePolicy):
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
-        columns = _signal_columns(self.data, list(self.data.asset_names))
-        self._has = np.array([c is not None for c in columns])
-        self._columns = np.array([0 if c is None else c for c in columns])
+        self._has, self._columns = _signal_columns(self.data)
 
     def act(self, observation: Any, t: int, action_masks: np.ndarray | None) -> np.ndarray:
         signal = self._features_at(t)[self._columns]
@@ -199,13 +204,11 @@ class MarketImpactSignalFollower(ReferencePolicy):
 
     def __init__(self, env: gym.Env, span: float = 5.0, band: float = 0.3) -> None:
         super().__init__(env)
-        columns = _signal_columns(self.data, list(self.data.asset_names))
-        self._has = np.array([c is not None for c in columns])
-        self._columns = np.array([0 if c is None else c for c in columns])
+        self._has, self._columns = _signal_columns(self.data)
         self.span, self.band = float(span), float(band)
         self._held: np.ndarray | None = None
         self._smoothed_t = -1
-        self._smoothed = np.zeros(len(columns))
+        self._smoothed = np.zeros(len(self._columns))
 
     def _smooth_to(self, t: int) -> np.ndarray:
         """``m_t`` per asset, the exponential average of rows ``0..t`` (advanced row by row, never past ``t``)."""
@@ -218,17 +221,8 @@ class MarketImpactSignalFollower(ReferencePolicy):
             self._smoothed = row.astype(np.float64) if self._smoothed_t == 0 else k * row + (1.0 - k) * self._smoothed
         return self._smoothed
 
-    def predict(
-        self,
-        observation: Any,
-        state: Any = None,
-        episode_start: Any = None,
-        deterministic: bool = True,
-        action_masks: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, Any]:
-        if episode_start is not None and bool(np.asarray(episode_start).reshape(-1)[0]):
-            self._held = None  # the dead band's state starts afresh with each episode
-        return super().predict(observation, state, episode_start, deterministic, action_masks)
+    def start_episode(self) -> None:
+        self._held = None  # the dead band's state starts afresh with each episode
 
     def act(self, observation: Any, t: int, action_masks: np.ndarray | None) -> np.ndarray:
         m = self._smooth_to(t)
@@ -305,9 +299,7 @@ class _YieldRule(ReferencePolicy):
         super().__init__(env)
         assets = list(self.data.asset_names)
         self._apy = np.array([_feature_index(self.data, apy_column(a)) for a in assets])
-        depeg = [_feature_index(self.data, depeg_column(a)) for a in assets]
-        self._has_flag = np.array([c is not None for c in depeg])
-        self._depeg = np.array([0 if c is None else c for c in depeg])
+        self._has_flag, self._depeg = _feature_columns(self.data, [depeg_column(a) for a in assets])
 
     def _flags(self, row: np.ndarray) -> np.ndarray:
         return self._has_flag & (row[self._depeg] > 0.5)
@@ -362,7 +354,7 @@ class YieldFollower(_YieldRule):
 
 
 def _has_signal(env: gym.Env, assets: list[str] | tuple[str, ...]) -> bool:
-    return any(c is not None for c in _signal_columns(env.unwrapped.data, assets))
+    return any(_feature_index(env.unwrapped.data, signal_column(asset)) is not None for asset in assets)
 
 
 def _multi_asset(env: gym.Env) -> dict[str, ReferencePolicy]:
@@ -475,23 +467,9 @@ class SkillRatio:
         return math.isfinite(self.estimate)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: plain floats and ints, ``None`` for ``nan`` (undefined values), and ``reason``."""
-
-        def number(value: float) -> float | None:
-            return float(value) if math.isfinite(value) else None
-
-        return {
-            "estimate": number(self.estimate),
-            "low": number(self.low),
-            "high": number(self.high),
-            "alpha": float(self.alpha),
-            "n_boot": int(self.n_boot),
-            "mean_block": float(self.mean_block),
-            "agent_sharpe": number(self.agent_sharpe),
-            "reference_sharpe": number(self.reference_sharpe),
-            "n_valid": int(self.n_valid),
-            "reason": self.reason,
-        }
+        """JSON-ready (:func:`sb3_trading.utils.jsonable`): plain floats and ints, ``None`` for ``nan`` (undefined
+        values), and ``reason``."""
+        return jsonable(asdict(self))
 
 
 def _check_same_bars(agent: BacktestResult, reference: BacktestResult) -> None:
