@@ -48,6 +48,7 @@ from sb3_trading.evaluation.reference import skill_report
 from sb3_trading.evaluation.report import write_report
 from sb3_trading.features import CausalNormalizer, FeatureNormalizer, normalizer_from_dict
 from sb3_trading.recipe import (
+    CONSECUTIVE,
     DEFAULT_ENV_ID,
     DEFAULT_TEST_FRACTION,
     JOIN_CHOICES,
@@ -256,12 +257,18 @@ def run_backtest(config: BacktestConfig) -> dict[str, Any]:
     env = make_backtest_env(env_id, test_data, normalizer, env_kwargs)
     try:
         _check_spaces(model, env, env_id)
-        agent = backtest(model, env, deterministic=True, name=algo_name, risk_free=config.risk_free)
+        agent = backtest(model, env, deterministic=True, name=algo_name, risk_free=config.risk_free, consecutive=CONSECUTIVE)
         named = tuple(name for name in config.baselines if name != "random")
         random_seed = seed if "random" in config.baselines else None
         baselines = held_out_baselines(env, agent, named, random_seed=random_seed, risk_free=config.risk_free)
         references, skill = skill_report(
-            env, agent, risk_free=config.risk_free, n_boot=config.n_boot, seed=seed, alpha=config.alpha
+            env,
+            agent,
+            risk_free=config.risk_free,
+            n_boot=config.n_boot,
+            seed=seed,
+            alpha=config.alpha,
+            consecutive=CONSECUTIVE,
         )
         effective = effective_env_config(env)
     finally:

@@ -55,6 +55,10 @@ DEFAULT_TEST_FRACTION = 0.2
 DEFAULT_VALIDATION_FRACTION = 0.2
 #: training episode length with random starts, for envs that otherwise run to the end of the data
 DEFAULT_EPISODE_LENGTH = 256
+#: held-out and validation backtests chain an env's episodes to the end of their slice
+#: (:func:`~sb3_trading.evaluation.backtest` ``consecutive=True``), so an env with its own horizon or stop
+#: (LeveragedPair's ``max_days``, a stop-loss) is measured on every bar of the slice, not on its first episode
+CONSECUTIVE = True
 VEC_KINDS = ("auto", "batched", "dummy")
 #: files of a run folder (``sb3-trading train``): the model, the report, the train-slice normaliser and the
 #: run spec (env, env arguments, data source, split, seed) that ``sb3-trading backtest`` reads
@@ -605,6 +609,7 @@ def read_run_spec(model_path: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 __all__ = [
     "DEFAULT_ENV_ID",
+    "CONSECUTIVE",
     "DEFAULT_EPISODE_LENGTH",
     "DEFAULT_HYPERPARAMS",
     "DEFAULT_MEAN_BLOCK",
@@ -654,6 +659,9 @@ def held_out_baselines(
 ) -> dict[str, Any]:
     """The baselines of ``agent``'s backtest on ``env``: the one path,
     :func:`~sb3_trading.evaluation.env_baselines` on the agent's rows, from the env's initial cash
-    (not the agent's first equity), with the env's costs and (YieldAllocation) yields."""
+    (not the agent's first equity), with the env's costs and (YieldAllocation) yields; a random baseline
+    covers the slice as the held-out backtest does (:data:`CONSECUTIVE`)."""
     start, stop = int(agent.t[0]), int(agent.t[-1])
-    return env_baselines(env, start, stop, tuple(names), periods_per_year, random_seed=random_seed, risk_free=risk_free)
+    return env_baselines(
+        env, start, stop, tuple(names), periods_per_year, random_seed=random_seed, risk_free=risk_free, consecutive=CONSECUTIVE
+    )

@@ -31,6 +31,7 @@ from sb3_trading.data.calendar import check_annual_rate
 from sb3_trading.evaluation import backtest, skill_report
 from sb3_trading.evaluation.report import calendar_summary
 from sb3_trading.recipe import (
+    CONSECUTIVE,
     DEFAULT_ENV_ID,
     DEFAULT_EPISODE_LENGTH,
     DEFAULT_HYPERPARAMS,
@@ -279,6 +280,7 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
                 metric=config.eval_metric,
                 n_envs=config.n_envs,
                 risk_free=config.risk_free,
+                consecutive=CONSECUTIVE,
             )
             callbacks.append(eval_callback)
         logger.info("training %s on %s for %d steps -> %s", algo_name, env_id, config.timesteps, run_dir)
@@ -298,15 +300,24 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
 
         test_env = make_backtest_env(env_id, test_data, probe.normalizer, env_kwargs)
         try:
-            agent = backtest(chosen, test_env, deterministic=True, name=algo_name, risk_free=config.risk_free)
+            agent = backtest(
+                chosen, test_env, deterministic=True, name=algo_name, risk_free=config.risk_free, consecutive=CONSECUTIVE
+            )
             last_agent = None
             if selected:
                 last_agent = backtest(
-                    model, test_env, deterministic=True, name=f"{algo_name} (last)", risk_free=config.risk_free
+                    model,
+                    test_env,
+                    deterministic=True,
+                    name=f"{algo_name} (last)",
+                    risk_free=config.risk_free,
+                    consecutive=CONSECUTIVE,
                 )
             baselines = held_out_baselines(test_env, agent, TRAIN_BASELINES, risk_free=config.risk_free)
             # the market's reference policies (signal follower) and the agent's skill ratio against it
-            references, skill = skill_report(test_env, agent, risk_free=config.risk_free, seed=config.seed)
+            references, skill = skill_report(
+                test_env, agent, risk_free=config.risk_free, seed=config.seed, consecutive=CONSECUTIVE
+            )
             effective = effective_env_config(test_env)
         finally:
             test_env.close()

@@ -32,6 +32,7 @@ from sb3_trading.evaluation.folds import FoldResult, WalkForwardResult, aggregat
 from sb3_trading.evaluation.report import write_report
 from sb3_trading.evaluation.splits import walk_forward_bounds
 from sb3_trading.recipe import (
+    CONSECUTIVE,
     DEFAULT_ENV_ID,
     DEFAULT_EPISODE_LENGTH,
     DEFAULT_N_PATHS,
@@ -188,7 +189,13 @@ def walk_forward(
         test_env = make_backtest_env(env_id, test_data, probe.normalizer, env_kwargs)
         try:
             agent = backtest(
-                model, test_env, deterministic=True, name=algo_name, periods_per_year=periods_per_year, risk_free=risk_free
+                model,
+                test_env,
+                deterministic=True,
+                name=algo_name,
+                periods_per_year=periods_per_year,
+                risk_free=risk_free,
+                consecutive=CONSECUTIVE,
             )
             fold_baselines = (
                 held_out_baselines(test_env, agent, baselines, risk_free=risk_free, periods_per_year=periods_per_year)

@@ -111,6 +111,9 @@ class BacktestEvalCallback(EventCallback):
         calendar, ``eval_env.unwrapped.data.periods_per_year``.
     :param verbose: 1 logs each evaluation at INFO level (``logging``), 0 is silent.
     :param risk_free: **annual** risk-free rate (fraction, ``0.04`` = 4 %/year) of the Sharpe and Sortino.
+    :param consecutive: each evaluation episode chains the env's episodes to the end of its data
+        (:func:`~sb3_trading.evaluation.backtest` ``consecutive=True``: an env with its own horizon or
+        stop-loss is scored on its whole slice).
     """
 
     def __init__(
@@ -129,6 +132,7 @@ class BacktestEvalCallback(EventCallback):
         verbose: int = 0,
         *,
         risk_free: float = 0.0,
+        consecutive: bool = False,
     ) -> None:
         super().__init__(callback_after_eval, verbose=verbose)
         if isinstance(eval_env, (VecEnv, gym.vector.VectorEnv)):
@@ -163,6 +167,7 @@ class BacktestEvalCallback(EventCallback):
         self.seed = seed
         self.periods_per_year = periods_per_year
         self.risk_free = check_annual_rate(risk_free)
+        self.consecutive = bool(consecutive)
         #: best score so far (``metric``'s value, negated when lower is better); read by SB3's stop callbacks
         self.best_mean_reward = -np.inf
         #: score of the latest evaluation
@@ -217,6 +222,7 @@ class BacktestEvalCallback(EventCallback):
                 seed=seed,
                 periods_per_year=self.periods_per_year,
                 risk_free=self.risk_free,
+                consecutive=self.consecutive,
             )
             runs.append({**result.metrics, "final_equity": float(result.equity[-1])})
         self.last_metrics = {key: float(np.mean([run[key] for run in runs])) for key in runs[0]}

@@ -26,6 +26,13 @@ Standard ``info`` keys (every step and every reset)
 ``drawdown`` (``1 - equity / peak``), ``t`` (row index into the data) and
 ``timestamp`` (``numpy.datetime64``, when the data has timestamps).
 
+Episodes
+--------
+An episode starts at a bar drawn by :func:`sample_start` (``first_t``, or uniform with ``random_start``) or at
+the bar ``reset(options={"start": t})`` names, and ends at its path's last bar or after ``episode_length``
+decisions (envs with their own horizon, stop or ruin end it earlier). The backtester chains episodes with the
+``start`` option to cover a whole slice (:func:`sb3_trading.evaluation.backtest`, ``consecutive=True``).
+
 Where each piece lives
 ----------------------
 * :mod:`sb3_trading.envs.trading_env`: :class:`TradingEnv`, the env base (data, features, normaliser,

@@ -345,7 +345,11 @@ class KernelTradingEnv(TradingEnv):
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
         kernel = self._kernel
-        obs, info, _ = self._single(kernel.reset(_ROW0, kernel.draw((self.np_random,))))
+        draws = kernel.draw((self.np_random,))
+        start = self._start_option(options)
+        if start is not None:  # reset(options={"start": t}): the drawn start is replaced, the other draws kept
+            draws = {**draws, "start": np.array([start], dtype=np.int64)}
+        obs, info, _ = self._single(kernel.reset(_ROW0, draws))
         self._needs_reset = False
         return obs, info
 

@@ -202,9 +202,12 @@ class MarketImpactEnv(TradingEnv):
             return [{MARKET_KEY: market, PORTFOLIO_KEY: portfolio[0]}]
         return [{MARKET_KEY: market.copy(), PORTFOLIO_KEY: row} for row in portfolio]
 
-    def _reset_learners(self) -> tuple[list[dict[str, np.ndarray]], list[dict[str, Any]]]:
-        """Start an episode (call after ``super().reset``); observations and infos per learner."""
-        self._t = self._start_t = self._sample_start()
+    def _reset_learners(
+        self, options: dict[str, Any] | None = None
+    ) -> tuple[list[dict[str, np.ndarray]], list[dict[str, Any]]]:
+        """Start an episode (call after ``super().reset``; ``options`` of ``reset``); observations and infos per
+        learner."""
+        self._t = self._start_t = self._sample_start(options)
         self.market.reset(self._t)
         n, n_learners, n_agents = self.n_assets, self.n_learners, self.market.n_agents
         zeros = np.zeros((n_learners, n))
@@ -274,7 +277,7 @@ class MarketImpactEnv(TradingEnv):
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
         self._needs_reset = False
-        observations, infos = self._reset_learners()
+        observations, infos = self._reset_learners(options)
         return observations[0], infos[0]
 
     def action_to_weights(self, action: Any) -> np.ndarray:

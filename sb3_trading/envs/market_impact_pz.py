@@ -100,7 +100,7 @@ class MarketImpactParallelEnv(ParallelEnv):
         self, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, Any]]]:
         TradingEnv.reset(self.env, seed=seed)  # seeds the shared env's np_random (the start bar)
-        observations, infos = self.env._reset_learners()
+        observations, infos = self.env._reset_learners(options)
         self.agents = list(self.possible_agents)
         self._weights[:] = 0.0
         return dict(zip(self.agents, observations, strict=True)), dict(zip(self.agents, infos, strict=True))

@@ -17,7 +17,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 
-from sb3_trading.common.validation import check_bool, check_int, check_real
+from sb3_trading.common.validation import check_bool, check_int, check_real, is_int
 from sb3_trading.data import MarketData
 from sb3_trading.envs.info import standard_infos, summary_line
 from sb3_trading.features import (
@@ -280,9 +280,42 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         return np.minimum(np.maximum(a, bounds[2]), bounds[3])
 
     # --------------------------------------------------------------- episodes
-    def _sample_start(self) -> int:
-        """First decision bar of a new episode (uses ``self.np_random``)."""
-        return sample_start(self.np_random, *self.start_bounds, self.episode_length, self.random_start)
+    def _sample_start(self, options: dict[str, Any] | None = None) -> int:
+        """First decision bar of a new episode (uses ``self.np_random``), or ``options["start"]`` when given.
+
+        The start is drawn either way, so ``reset(options={"start": t})`` consumes the env's random numbers as a
+        plain reset does.
+        """
+        drawn = sample_start(self.np_random, *self.start_bounds, self.episode_length, self.random_start)
+        asked = self._start_option(options)
+        return drawn if asked is None else asked
+
+    def _start_option(self, options: dict[str, Any] | None) -> int | None:
+        """``options["start"]`` of ``reset`` checked as a first decision bar (``None`` when absent).
+
+        A start is a bar ``t`` of a path with ``first <= t < last`` (the path's first usable bar after the
+        window and warm-up, and its last bar, since a decision needs the bar after it); the episode then runs
+        from ``t`` as one drawn there would (``episode_length`` decisions at most, to the path's end).
+
+        :raises TypeError: not an integer.
+        :raises ValueError: outside every path's decision bars.
+        """
+        if not options or options.get("start") is None:
+            return None
+        start = options["start"]
+        if not is_int(start):
+            raise TypeError(f"reset(options={{'start': ...}}) takes an integer bar, got {start!r}")
+        start = int(start)
+        firsts, lasts = (np.atleast_1d(np.asarray(bound, dtype=np.int64)) for bound in self.start_bounds)
+        if 0 <= start < self.data.n_steps:
+            path = int(np.searchsorted(np.asarray(self.data.path_starts), start, side="right")) - 1
+            if firsts[path] <= start < lasts[path]:
+                return start
+        ranges = ", ".join(f"{first}..{last - 1}" for first, last in zip(firsts.tolist(), lasts.tolist(), strict=True))
+        raise ValueError(
+            f"reset(options={{'start': {start}}}): a start must be a decision bar of the data ({ranges}: after the "
+            f"window={self.window} and the indicators' warm-up, before each path's last bar)"
+        )
 
     def _episode_over(self) -> bool:
         """True once the episode's path has no next bar or ``episode_length`` decisions were made."""

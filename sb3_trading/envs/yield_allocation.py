@@ -425,7 +425,7 @@ class YieldAllocationEnv(TradingEnv):
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
         self._needs_reset = False
-        self._t = self._start_t = self._sample_start()
+        self._t = self._start_t = self._sample_start(options)
         self._book.reset(self.initial_cash)
         self._equity = self.initial_cash
         zeros = np.zeros(self.n_assets)

@@ -261,8 +261,9 @@ def backtest(
     normalizer: FeatureNormalizer | str | None = _UNSET,
     start: int | None = None,
     stop: int | None = None,
+    consecutive: bool = False,
 ) -> BacktestResult:
-    """Run ``policy`` over one episode of ``env`` and collect the path.
+    """Run ``policy`` over one episode of ``env`` (or consecutive episodes to the end of its data) and collect the path.
 
     :param policy: anything with SB3's ``predict(obs, state, episode_start, deterministic)``: an
         algorithm (``PPO``, ``MaskablePPO``, ``RecurrentPPO``...), a policy, or :class:`RandomPolicy`.
@@ -282,6 +283,11 @@ def backtest(
         data, ``"fit"`` to fit on the backtest slice (leaks its statistics), or ``None`` for raw features.
     :param start: with an env ID: first row of ``data`` given to the env (look-back included).
     :param stop: with an env ID: end row (exclusive) of ``data`` given to the env.
+    :param consecutive: when an episode ends before its path's last bar (an env's own horizon such as
+        LeveragedPair's ``max_days``, a stop-loss, ``episode_length``), start the next one at the bar where it
+        ended (``env.reset(options={"start": t})``, a fresh book with the env's initial cash, recurrent state
+        reset) until the path's last bar, and compound the episodes into one path (:func:`concat_results`):
+        a backtest of the whole slice. ``False`` (default): one episode.
     :return: the :class:`BacktestResult`; its ``t`` index rows of the env's data (the slice, with an ID).
     :raises TypeError: for a vectorised env.
     """
@@ -298,7 +304,9 @@ def backtest(
         sliced = data if start is None and stop is None else data.slice(start, stop)
         built = make_backtest_env(env, sliced, normalizer, env_kwargs)
         try:
-            return backtest(policy, built, deterministic, name, seed, periods_per_year, risk_free=risk_free)
+            return backtest(
+                policy, built, deterministic, name, seed, periods_per_year, risk_free=risk_free, consecutive=consecutive
+            )
         finally:
             built.close()
     if isinstance(env, gym.vector.VectorEnv) or hasattr(env, "num_envs"):
@@ -309,10 +317,63 @@ def backtest(
     if masks_fn is not None and not takes_masks:
         masks_fn = None
 
-    obs, info = env.reset(seed=seed)
-    start_positions = np.asarray(info["positions"], dtype=np.float64).copy()
-    ts, equity, cash = [info["t"]], [info["equity"]], [info["cash"]]
-    turnover, costs, weights, positions = [], [], [], []
+    episodes, invalid, decisions = [], 0, 0
+    options: dict[str, Any] | None = None
+    while True:
+        episode, last_t, episode_invalid = _episode(
+            policy, env, masks_fn, deterministic, seed if options is None else None, options
+        )
+        invalid += episode_invalid
+        decisions += len(episode["turnover"])
+        episodes.append(
+            _finish(
+                name,
+                np.asarray(episode["t"]),
+                np.asarray(episode["equity"], dtype=np.float64),
+                np.asarray(episode["turnover"], dtype=np.float64),
+                np.asarray(episode["costs"], dtype=np.float64),
+                np.stack(episode["weights"]),
+                base.data,
+                periods_per_year,
+                positions=np.stack(episode["positions"]),
+                start_positions=episode["start_positions"],
+                cash=np.asarray(episode["cash"], dtype=np.float64),
+                asset_names=getattr(base, "traded_assets", None),
+                risk_free=risk_free,
+            )
+        )
+        if not consecutive or last_t >= int(base.path_last_t[last_t]):
+            break
+        options = {"start": last_t}
+    result = episodes[0] if len(episodes) == 1 else concat_results(episodes)
+    if masks_fn is not None or hasattr(base, "action_masks"):
+        # masked envs: the share of decisions that chose a masked (no-op) action
+        result.metrics["invalid_action_rate"] = invalid / max(decisions, 1)
+    return result
+
+
+def _episode(
+    policy: Any,
+    env: gym.Env,
+    masks_fn: Callable[[], np.ndarray] | None,
+    deterministic: bool,
+    seed: int | None,
+    options: dict[str, Any] | None,
+) -> tuple[dict[str, Any], int, int]:
+    """One episode of ``policy`` on ``env`` from ``env.reset(seed=seed, options=options)``: the ``info`` series
+    (``t``, ``equity``, ``cash`` with the reset's mark first; ``turnover``, ``costs``, ``weights``, ``positions``
+    per step; the reset's ``start_positions``), the last bar ``t`` and the count of masked actions chosen."""
+    obs, info = env.reset(seed=seed, options=options)
+    series: dict[str, Any] = {
+        "start_positions": np.asarray(info["positions"], dtype=np.float64).copy(),
+        "t": [info["t"]],
+        "equity": [info["equity"]],
+        "cash": [info["cash"]],
+        "turnover": [],
+        "costs": [],
+        "weights": [],
+        "positions": [],
+    }
     state, episode_start = None, np.ones((1,), dtype=bool)
     done = False
     invalid = 0
@@ -322,33 +383,12 @@ def backtest(
         episode_start = np.zeros((1,), dtype=bool)
         obs, _, terminated, truncated, info = env.step(action)
         done = terminated or truncated
-        ts.append(info["t"])
-        equity.append(info["equity"])
-        cash.append(info["cash"])
-        turnover.append(info["turnover"])
-        costs.append(info["costs"])
-        weights.append(np.asarray(info["weights"], dtype=np.float64))
-        positions.append(np.asarray(info["positions"], dtype=np.float64).copy())
+        for key in ("t", "equity", "cash", "turnover", "costs"):
+            series[key].append(info[key])
+        series["weights"].append(np.asarray(info["weights"], dtype=np.float64))
+        series["positions"].append(np.asarray(info["positions"], dtype=np.float64).copy())
         invalid += bool(info.get("invalid_action", False))
-    result = _finish(
-        name,
-        np.asarray(ts),
-        np.asarray(equity, dtype=np.float64),
-        np.asarray(turnover, dtype=np.float64),
-        np.asarray(costs, dtype=np.float64),
-        np.stack(weights),
-        base.data,
-        periods_per_year,
-        positions=np.stack(positions),
-        start_positions=start_positions,
-        cash=np.asarray(cash, dtype=np.float64),
-        asset_names=getattr(base, "traded_assets", None),
-        risk_free=risk_free,
-    )
-    if masks_fn is not None or hasattr(base, "action_masks"):
-        # masked envs: the share of decisions that chose a masked (no-op) action
-        result.metrics["invalid_action_rate"] = invalid / max(len(turnover), 1)
-    return result
+    return series, int(info["t"]), invalid
 
 
 def concat_results(results: Sequence[BacktestResult], name: str | None = None) -> BacktestResult:

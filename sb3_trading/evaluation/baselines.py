@@ -39,6 +39,7 @@ def random_baseline(
     periods_per_year: float | None = None,
     *,
     risk_free: float = 0.0,
+    consecutive: bool = False,
 ) -> BacktestResult:
     """Backtest seeded uniformly random actions (:class:`RandomPolicy`, legal ones only on masked envs).
 
@@ -46,9 +47,10 @@ def random_baseline(
     :param seed: seeds both the action sampler and ``env.reset``.
     :param periods_per_year: as :func:`backtest` (default: the env's data's).
     :param risk_free: annual risk-free rate, as :func:`backtest`.
+    :param consecutive: chain episodes to the end of the data, as :func:`backtest`.
     """
     policy = RandomPolicy(env.action_space, seed=seed)
-    return backtest(policy, env, False, name, seed, periods_per_year, risk_free=risk_free)
+    return backtest(policy, env, False, name, seed, periods_per_year, risk_free=risk_free, consecutive=consecutive)
 
 
 TargetFn = Callable[[int, np.ndarray, np.ndarray, Portfolio], np.ndarray]
@@ -247,6 +249,7 @@ def env_baselines(
     random_seed: int | None = None,
     *,
     risk_free: float = 0.0,
+    consecutive: bool = False,
 ) -> dict[str, BacktestResult]:
     """The baselines of an env's backtest, on the same rows, assets, cash and costs.
 
@@ -263,6 +266,8 @@ def env_baselines(
     :param periods_per_year: bars per year of the metrics (default: the env's data's calendar).
     :param random_seed: seed of the random baseline (default 0 when ``"random"`` is named).
     :param risk_free: annual risk-free rate (fraction) of the Sharpe and Sortino.
+    :param consecutive: the random baseline chains the env's episodes to the end of its data (as the agent's
+        :func:`backtest` with ``consecutive=True``).
     :return: ``{name: result}`` in the order of ``names``.
     """
     unknown = sorted(set(names) - {*BASELINES, "random"})
@@ -284,10 +289,11 @@ def env_baselines(
         elif name == "equal_weight":
             result = equal_weight(traded, start, stop, initial_cash, costs, ppy, rates, risk_free=rf)
         else:
-            result = random_baseline(env, 0 if random_seed is None else random_seed, periods_per_year=ppy, risk_free=rf)
+            seed = 0 if random_seed is None else random_seed
+            result = random_baseline(env, seed, periods_per_year=ppy, risk_free=rf, consecutive=consecutive)
         results[name] = dataclasses.replace(result, market=data)
     if random_seed is not None and "random" not in names:
-        results["random"] = random_baseline(env, random_seed, periods_per_year=ppy, risk_free=rf)
+        results["random"] = random_baseline(env, random_seed, periods_per_year=ppy, risk_free=rf, consecutive=consecutive)
     return results
 
 

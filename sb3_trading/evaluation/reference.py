@@ -417,17 +417,26 @@ def reference_policies(env: gym.Env) -> dict[str, ReferencePolicy]:
 
 
 def reference_baselines(
-    env: gym.Env, risk_free: float = 0.0, periods_per_year: float | None = None
+    env: gym.Env, risk_free: float = 0.0, periods_per_year: float | None = None, consecutive: bool = False
 ) -> dict[str, BacktestResult]:
     """Backtest every reference policy of ``env`` on it (deterministic; ``backtest`` resets the env).
 
     :param env: the single env the agent was backtested on (same data, start bar and costs).
     :param risk_free: **annual** risk-free rate (fraction) of the Sharpe and Sortino, as :func:`backtest`.
     :param periods_per_year: bars per year of the metrics (``None``: the env's data's calendar).
+    :param consecutive: chain episodes to the end of the data, as :func:`~sb3_trading.evaluation.backtest`.
     :return: ``{name: result}``, each result named by its key; ``{}`` when the env has no reference.
     """
     return {
-        name: backtest(policy, env, deterministic=True, name=name, periods_per_year=periods_per_year, risk_free=risk_free)
+        name: backtest(
+            policy,
+            env,
+            deterministic=True,
+            name=name,
+            periods_per_year=periods_per_year,
+            risk_free=risk_free,
+            consecutive=consecutive,
+        )
         for name, policy in reference_policies(env).items()
     }
 
@@ -558,6 +567,7 @@ def skill_report(
     n_boot: int = 1000,
     seed: int = 0,
     alpha: float = 0.1,
+    consecutive: bool = False,
 ) -> tuple[dict[str, BacktestResult], dict[str, Any] | None]:
     """The reference backtests of ``env`` and the agent's skill ratio, for a report (one call).
 
@@ -571,12 +581,14 @@ def skill_report(
     :param n_boot: bootstrap resamples of the interval (``0``: none).
     :param seed: bootstrap seed.
     :param alpha: ``1 -`` confidence level.
+    :param consecutive: the references chain episodes to the end of the data (pass what the agent's
+        :func:`~sb3_trading.evaluation.backtest` used, so both cover the same bars).
     :return: ``(references, skill)``: ``{name: result}`` and ``{"reference": "signal_follower",
         **SkillRatio.to_dict()}``, or ``({}, None)`` when the env has no reference.
     """
     data = env.unwrapped.data
     ppy = None if float(agent.periods_per_year) == data_calendar(data)[0] else agent.periods_per_year
-    references = reference_baselines(env, risk_free=risk_free, periods_per_year=ppy)
+    references = reference_baselines(env, risk_free=risk_free, periods_per_year=ppy, consecutive=consecutive)
     reference = references.get(SIGNAL_FOLLOWER)
     if reference is None:
         return references, None

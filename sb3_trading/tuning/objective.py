@@ -41,6 +41,7 @@ from sb3_trading.callbacks.backtest_eval import LOWER_IS_BETTER, known_metrics
 from sb3_trading.data import MarketData
 from sb3_trading.data.calendar import check_annual_rate
 from sb3_trading.recipe import (
+    CONSECUTIVE,
     DEFAULT_EPISODE_LENGTH,
     DEFAULT_HYPERPARAMS,
     DEFAULT_N_PATHS,
@@ -261,7 +262,12 @@ class TradingObjective:
         try:
             model = make_model(self.algo, self.algo_class, hyperparams, vec_env, self.seed, self.device)
             callback = TrialEvalCallback(
-                trial, eval_env, eval_freq=max(self.eval_freq // self.n_envs, 1), metric=self.metric, risk_free=self.risk_free
+                trial,
+                eval_env,
+                eval_freq=max(self.eval_freq // self.n_envs, 1),
+                metric=self.metric,
+                risk_free=self.risk_free,
+                consecutive=CONSECUTIVE,
             )
             model.learn(total_timesteps=self.timesteps, callback=callback)
             trial.set_user_attr("trained_timesteps", int(model.num_timesteps))
