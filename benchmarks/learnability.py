@@ -7,10 +7,10 @@ Every run is the main job (:func:`sb3_trading.training.train`) with the hyperpar
 ``env_kwargs`` and ``n_timesteps`` (the *zoo budget*) of ``zoo_configs/<algo>.yml`` for the env; ``--timesteps``
 overrides the budget of every row. The zoo's ``episode_length`` goes to ``TrainConfig.episode_length`` (the same
 training episodes), not to the env arguments, where it would also cut the held-out backtest short
-(:func:`job_env_kwargs`); an env's own horizon still ends its backtest (LeveragedPair-v0's ``max_days=30`` and
-``stop_loss``: its held-out numbers cover one episode of at most 30 bars). Rows (:data:`ROWS`): PPO on
-MultiAsset-v0, LeveragedPair-v0, MarketImpact-v0 and YieldAllocation-v0, MaskablePPO on MaskedTrading-v0, and
-QuantilePPO on MultiAsset-v0.
+(:func:`job_env_kwargs`); an env's own horizon (LeveragedPair-v0's ``max_days=30`` and ``stop_loss``) ends its
+episodes, and the held-out backtest chains them over the whole slice (``backtest(consecutive=True)``).
+Rows (:data:`ROWS`): PPO on MultiAsset-v0, LeveragedPair-v0, MarketImpact-v0 and YieldAllocation-v0,
+MaskablePPO on MaskedTrading-v0, and QuantilePPO on MultiAsset-v0.
 
 **Learnable market** (the env's own seeded synthetic market, the one ``gym.make(id)`` trades): per seed the
 report's held-out skill ratio (the agent's Sharpe over the market's signal follower's, with its 90 % bootstrap
@@ -78,6 +78,7 @@ from sb3_trading.evaluation.backtest import backtest, make_backtest_env
 from sb3_trading.evaluation.bootstrap import sharpe_ci
 from sb3_trading.features import normalizer_from_dict
 from sb3_trading.recipe import (
+    CONSECUTIVE,
     DEFAULT_EPISODE_LENGTH,
     DEFAULT_N_PATHS,
     NORMALIZER_JSON,
@@ -229,7 +230,7 @@ def held_out_returns(
     env = make_backtest_env(report["env_id"], test_data, normalizer_from_dict(state), env_kwargs)
     try:
         _, model = load_model(report["model_path"], report["algo"], device=report["device"])
-        result = backtest(model, env, deterministic=True, risk_free=config["risk_free"])
+        result = backtest(model, env, deterministic=True, risk_free=config["risk_free"], consecutive=CONSECUTIVE)
     finally:
         env.close()
     expected, got = number(report["agent"]["metrics"]["sharpe"]), float(result.metrics["sharpe"])
