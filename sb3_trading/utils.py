@@ -73,7 +73,8 @@ def _default_mode(mode: int) -> int:
 
 def jsonable(obj: Any) -> Any:
     """Plain-Python copy of ``obj`` for strict JSON: mappings, sequences and arrays to dicts and lists, NumPy
-    scalars to Python ones, NaN/inf to ``None``, paths to strings, anything else to ``str``."""
+    scalars to Python ones, NaN/inf to ``None``, paths to strings, classes to their qualified names, anything else
+    to ``str``."""
     if isinstance(obj, Mapping):
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -88,6 +89,8 @@ def jsonable(obj: Any) -> Any:
         return obj
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
+    if isinstance(obj, type):  # a class in hyperparameters (optimizer_class=th.optim.AdamW): its qualified name
+        return f"{obj.__module__}.{obj.__qualname__}"
     return str(obj)
 
 

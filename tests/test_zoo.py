@@ -59,3 +59,37 @@ def test_masked_configs_cover_the_discrete_env(config):
 def test_launcher_rejects_unknown_commands():
     result = subprocess.run([sys.executable, "-m", "sb3_trading.zoo", "fly"], capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "usage" in result.stderr
+
+
+def test_parse_zoo_dict_reads_torch_classes_and_nested_dicts() -> None:
+    """rl-zoo3 evaluates policy_kwargs with th and nn in scope; the parser reads those names without eval."""
+    import torch as th
+
+    from sb3_trading.zoo import format_zoo_value, parse_zoo_dict
+
+    text = (
+        "dict(net_arch=[64, 64], optimizer_class=th.optim.AdamW, optimizer_kwargs=dict(weight_decay=0.5), "
+        "activation_fn=nn.ReLU)"
+    )
+    parsed = parse_zoo_dict(text)
+    assert parsed == {
+        "net_arch": [64, 64],
+        "optimizer_class": th.optim.AdamW,
+        "optimizer_kwargs": {"weight_decay": 0.5},
+        "activation_fn": th.nn.ReLU,
+    }
+    assert format_zoo_value(parsed) == (
+        "dict(net_arch=[64, 64], optimizer_class=th.optim.AdamW, optimizer_kwargs=dict(weight_decay=0.5), "
+        "activation_fn=th.nn.ReLU)"
+    )
+    assert parse_zoo_dict(format_zoo_value(parsed)) == parsed
+
+
+@pytest.mark.parametrize(
+    "text", ["dict(a=os.system)", "dict(a=th.load)", "dict(a=th.optim._functional)", "dict(a=foo)", "dict(a=print(1))"]
+)
+def test_parse_zoo_dict_evaluates_nothing_else(text: str) -> None:
+    from sb3_trading.zoo import parse_zoo_dict
+
+    with pytest.raises(ValueError, match="torch"):
+        parse_zoo_dict(text)

@@ -78,7 +78,7 @@ from sb3_trading.recipe import DEFAULT_N_PATHS, resample_kind
 from sb3_trading.training import DEFAULT_HYPERPARAMS, load_env_data
 from sb3_trading.tuning.objective import PARAMS_ATTR, TradingObjective, default_worker_id
 from sb3_trading.tuning.spaces import algo_init_parameters, check_choices, params_to_hyperparams
-from sb3_trading.zoo import zoo_dict_keywords
+from sb3_trading.zoo import format_zoo_value, zoo_dict_keywords
 from sb3_trading.zoo_configs import CONFIG_DIR, config_path
 
 logger = logging.getLogger(__name__)
@@ -619,7 +619,7 @@ def zoo_config_path(algo: str) -> Path:
 def _format_value(value: Any) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"cannot write non-finite {value!r} into policy_kwargs")
-    return repr(value)
+    return format_zoo_value(value)
 
 
 def merge_policy_kwargs(base: str | Mapping[str, Any] | None, tuned: Mapping[str, Any]) -> str:
