@@ -44,6 +44,16 @@ from sb3_trading.evaluation.metrics import (
     sortino_ratio,
     value_at_risk,
 )
+from sb3_trading.evaluation.overfitting import (
+    PBOResult,
+    SharpeMoments,
+    deflated_sharpe_ratio,
+    expected_max_sharpe,
+    probabilistic_sharpe_ratio,
+    probability_of_backtest_overfitting,
+    sharpe_moments,
+    sharpe_ratio_std,
+)
 from sb3_trading.evaluation.reference import (
     REFERENCE_POLICIES,
     SIGNAL_FOLLOWER,
@@ -57,7 +67,14 @@ from sb3_trading.evaluation.reference import (
 )
 from sb3_trading.evaluation.regimes import regime_breakdown, volatility_regimes
 from sb3_trading.evaluation.report import write_report
-from sb3_trading.evaluation.splits import purged_kfold, walk_forward_bounds, walk_forward_splits
+from sb3_trading.evaluation.splits import (
+    combinatorial_purged_splits,
+    cpcv_paths,
+    cpcv_test_groups,
+    purged_kfold,
+    walk_forward_bounds,
+    walk_forward_splits,
+)
 
 __all__ = [
     "skill_report",
@@ -112,6 +129,17 @@ __all__ = [
     "walk_forward_splits",
     "write_report",
     "yield_rates",
+    "PBOResult",
+    "SharpeMoments",
+    "combinatorial_purged_splits",
+    "cpcv_paths",
+    "cpcv_test_groups",
+    "deflated_sharpe_ratio",
+    "expected_max_sharpe",
+    "probabilistic_sharpe_ratio",
+    "probability_of_backtest_overfitting",
+    "sharpe_moments",
+    "sharpe_ratio_std",
 ]
 
 

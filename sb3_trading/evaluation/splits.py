@@ -1,8 +1,11 @@
-"""Purged cross-validation splits over time indices (López de Prado, *Advances in Financial ML*, ch. 7).
+"""Purged cross-validation splits over time indices (López de Prado, *Advances in Financial ML*, ch. 7 and 12).
 
-Both splitters work on positions ``0 .. n-1`` of a time series (bars) and yield
-``(train_idx, test_idx)`` pairs of sorted ``int64`` NumPy arrays. Each test set
-is one contiguous block ``[test_start, test_end)``.
+The splitters work on positions ``0 .. n-1`` of a time series (bars) and yield
+``(train_idx, test_idx)`` pairs of sorted ``int64`` NumPy arrays. In
+:func:`purged_kfold` and the walk-forward splits each test set is one contiguous
+block ``[test_start, test_end)``; in :func:`combinatorial_purged_splits` (CPCV) it
+is the union of ``n_test_groups`` such blocks, and the rules below apply around
+*each* of them.
 
 * **Purging** — a training sample at ``i`` whose label looks ``h`` bars ahead
   (it uses prices up to ``i + h``) overlaps a test block starting at
@@ -12,8 +15,8 @@ is one contiguous block ``[test_start, test_end)``.
   into training samples right after it; ``embargo`` removes the training
   indices ``[test_end, test_end + embargo)``.
 
-So with either splitter, no training index ``i`` satisfies
-``test_start - purge <= i < test_end + embargo``.
+So with every splitter, no training index ``i`` satisfies
+``test_start - purge <= i < test_end + embargo`` for any test block.
 
 A reinforcement-learning agent in ``sb3_trading`` that decides at ``t`` is
 rewarded with the mark from ``t`` to ``t + 1``, and a training slice of rows
@@ -24,6 +27,8 @@ rewards, n-step targets) and as a safety margin.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -162,3 +167,97 @@ def walk_forward_splits(
         n, n_splits, train_size, test_size, purge, embargo, expanding
     ):
         yield np.arange(train_start, train_end, dtype=np.int64), np.arange(test_start, test_end, dtype=np.int64)
+
+
+def _check_cpcv(n_groups: int, n_test_groups: int) -> tuple[int, int]:
+    n_groups = _check_int("n_groups", n_groups, 2)
+    n_test_groups = _check_int("n_test_groups", n_test_groups, 1)
+    if n_test_groups >= n_groups:
+        raise ValueError(
+            f"n_test_groups={n_test_groups} must be less than n_groups={n_groups} (some groups must be left to train on)"
+        )
+    return n_groups, n_test_groups
+
+
+def cpcv_test_groups(n_groups: int = 6, n_test_groups: int = 2) -> list[tuple[int, ...]]:
+    """The test groups of each CPCV split, in the order :func:`combinatorial_purged_splits` yields them.
+
+    All ``binomial(n_groups, n_test_groups)`` subsets of ``0 .. n_groups-1``, in lexicographic
+    (``itertools.combinations``) order; each group is in ``binomial(n_groups - 1, n_test_groups - 1)`` of them.
+
+    :param n_groups: number of groups ``N``, ``>= 2``.
+    :param n_test_groups: groups per test set ``k``, ``1 <= k < N``.
+    :return: one sorted tuple of ``k`` group indices per split.
+    """
+    n_groups, n_test_groups = _check_cpcv(n_groups, n_test_groups)
+    return list(itertools.combinations(range(n_groups), n_test_groups))
+
+
+def combinatorial_purged_splits(
+    n: int, n_groups: int = 6, n_test_groups: int = 2, purge: int = 0, embargo: int = 0
+) -> Iterator[Split]:
+    """Combinatorial purged cross-validation (CPCV; López de Prado, *Advances in Financial ML*, 2018, ch. 12).
+
+    The bars are cut into ``n_groups`` contiguous groups, ``numpy.array_split(arange(n), n_groups)`` (as
+    :func:`purged_kfold`'s folds). Each of the ``binomial(n_groups, n_test_groups)`` subsets of
+    ``n_test_groups`` groups (order: :func:`cpcv_test_groups`) is one split's test set; training is every
+    other bar except, around **each** test group ``[start, end)``, the ``purge`` bars before it
+    ``[start - purge, start)`` and the ``embargo`` bars after it ``[end, end + embargo)`` — the definitions
+    of the module docstring, so ``combinatorial_purged_splits(n, k, 1, purge, embargo)`` is
+    ``purged_kfold(n, k, purge, embargo)``. Each group is tested ``binomial(n_groups - 1, n_test_groups - 1)``
+    times; :func:`cpcv_paths` stitches the test groups into that many full backtest paths.
+
+    :param n: number of bars.
+    :param n_groups: number of groups ``N``, ``2 <= N <= n`` (AFML's example: 6).
+    :param n_test_groups: groups per test set ``k``, ``1 <= k < N`` (AFML's example: 2).
+    :param purge: bars before each test group removed from training (the label horizon), ``>= 0``.
+    :param embargo: bars after each test group removed from training, ``>= 0``.
+    :return: an iterator of ``(train_idx, test_idx)``; a split whose training set is empty raises ``ValueError``.
+    """
+    n = _check_int("n", n, 2)
+    combos = cpcv_test_groups(n_groups, n_test_groups)
+    purge = _check_int("purge", purge, 0)
+    embargo = _check_int("embargo", embargo, 0)
+    if n_groups > n:
+        raise ValueError(f"n_groups={n_groups} is more than the n={n} bars")
+    indices = np.arange(n, dtype=np.int64)
+    bounds = np.cumsum([0, *(len(block) for block in np.array_split(indices, n_groups))]).tolist()
+    for chosen in combos:
+        test = np.zeros(n, dtype=bool)
+        forbidden = np.zeros(n, dtype=bool)
+        for g in chosen:
+            start, end = bounds[g], bounds[g + 1]
+            test[start:end] = True
+            forbidden[max(0, start - purge) : end + embargo] = True
+        train = indices[~forbidden]
+        if train.size == 0:
+            raise ValueError(
+                f"split testing groups {list(chosen)} has no training rows left after purge={purge} and "
+                f"embargo={embargo} (n={n}); use more data, fewer test groups or a smaller purge/embargo"
+            )
+        yield train, indices[test]
+
+
+def cpcv_paths(n_groups: int = 6, n_test_groups: int = 2) -> np.ndarray:
+    """Assign each (split, test group) of CPCV to one of the backtest paths (AFML, ch. 12).
+
+    There are ``phi = k / N * binomial(N, k) = binomial(N - 1, k - 1)`` paths. Group ``g`` is tested by
+    ``phi`` splits; in the order of :func:`cpcv_test_groups`, the ``p``-th of them supplies path ``p``'s
+    out-of-sample predictions on group ``g``. So every path covers all ``N`` groups exactly once, every
+    (split, test group) pair belongs to exactly one path, and path ``p`` is a complete out-of-sample
+    backtest over all bars, each group predicted by a model that never trained on it.
+
+    :param n_groups: number of groups ``N``, ``>= 2``.
+    :param n_test_groups: groups per test set ``k``, ``1 <= k < N``.
+    :return: ``(phi, N)`` ``int64`` array: ``paths[p, g]`` is the index of the split (in the order of
+        :func:`combinatorial_purged_splits`) whose test predictions path ``p`` uses on group ``g``.
+    """
+    combos = cpcv_test_groups(n_groups, n_test_groups)
+    n_paths = math.comb(n_groups - 1, n_test_groups - 1)
+    paths = np.empty((n_paths, n_groups), dtype=np.int64)
+    seen = [0] * n_groups
+    for split, chosen in enumerate(combos):
+        for g in chosen:
+            paths[seen[g], g] = split
+            seen[g] += 1
+    return paths
