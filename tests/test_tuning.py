@@ -463,7 +463,11 @@ def test_best_params_export_round_trips_and_trains_in_rl_zoo3(qppo_study, tmp_pa
     for key in ("n_steps", "batch_size", "gamma", "gae_lambda", "learning_rate", "ent_coef", "clip_range", "n_epochs"):
         assert entry[key] == best.params[key], key
     assert (entry["risk"], entry["huber_kappa"]) == (best.params["risk"], best.params["huber_kappa"])
-    assert entry["policy_kwargs"] == f"dict(net_arch=[64], n_quantiles={best.params['n_quantiles']})"
+    # tuned keys replaced, the base's untuned ones (its AdamW weight decay) kept as written
+    assert entry["policy_kwargs"] == (
+        f"dict(net_arch=[64], n_quantiles={best.params['n_quantiles']}, optimizer_class=th.optim.AdamW, "
+        "optimizer_kwargs=dict(weight_decay=1.0))"
+    )
     assert entry["n_envs"] == 2  # the rollout size the parameters were tuned for
     check_zoo_config(path, "qppo", ENV)
 
