@@ -42,8 +42,12 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
-    """Dump ``obj`` as indented JSON to ``path`` atomically."""
-    return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n"))
+    """Dump ``obj`` as indented, strict JSON to ``path`` atomically.
+
+    :raises ValueError: if ``obj`` holds NaN or infinity (not JSON; nothing is written, an existing file is kept).
+    """
+    text = json.dumps(obj, indent=2, sort_keys=False, allow_nan=False)  # before the write: a bad value loses nothing
+    return atomic_write(path, lambda tmp: tmp.write_text(text + "\n"))
 
 
 def save_model_atomic(model: Any, path: str | os.PathLike[str]) -> Path:

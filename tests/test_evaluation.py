@@ -23,6 +23,7 @@ from sb3_trading.evaluation import (
     yield_rates,
 )
 from sb3_trading.evaluation.metrics import (
+    SHARPE_CAP,
     annual_return,
     calmar_ratio,
     conditional_value_at_risk,
@@ -106,7 +107,8 @@ def test_metrics_by_hand():
 def test_metrics_edge_cases_are_defined(returns):
     m = compute_metrics(returns)
     assert all(np.isfinite(v) for v in m.values())
-    assert m["sharpe"] == 0.0
+    # a flat series: cash scores 0, a steady gain the cap (it ranks above every noisy series)
+    assert m["sharpe"] == (SHARPE_CAP if returns[0] > 0 else 0.0)
 
 
 def test_metrics_reject_bad_input():
@@ -207,7 +209,7 @@ def test_rolling_sharpe():
 def test_metrics_single_bar_and_constant_series(returns):
     m = compute_metrics(returns, weights=np.zeros((len(returns), 2)))
     assert all(np.isfinite(v) for v in m.values()), m
-    assert m["annual_volatility"] == 0.0 and m["sharpe"] == 0.0 and m["calmar"] >= -np.inf
+    assert m["annual_volatility"] == 0.0 and m["sharpe"] == np.sign(returns[0]) * SHARPE_CAP and m["calmar"] >= -np.inf
     assert m["var_5"] == pytest.approx(returns[0]) and m["cvar_5"] == pytest.approx(returns[0])
 
 
@@ -314,9 +316,20 @@ def test_concat_results_compounds_the_pieces():
     assert stitched.equity[-1] == pytest.approx(
         a.equity[0] * (1 + a.metrics["total_return"]) * (1 + b.metrics["total_return"])
     )
-    assert stitched.metrics == pytest.approx(
-        compute_metrics(stitched.returns, turnover=stitched.turnover, costs=stitched.costs, weights=stitched.weights)
+    np.testing.assert_array_equal(stitched.benchmark_returns, np.concatenate([a.benchmark_returns, b.benchmark_returns]))
+    expected = compute_metrics(
+        stitched.returns,
+        turnover=stitched.turnover,
+        costs=stitched.costs,
+        weights=stitched.weights,
+        benchmark=stitched.benchmark_returns,
     )
+    assert stitched.metrics == pytest.approx(expected)
+    # the default benchmark is the buy-and-hold of the traded assets over the same marks
+    marks = data.prices[a.t]
+    value = (marks / marks[0]).mean(axis=1)
+    np.testing.assert_allclose(a.benchmark_returns, value[1:] / value[:-1] - 1.0, rtol=1e-12)
+    assert {"alpha", "beta", "tracking_error", "information_ratio", "correlation"} <= set(a.metrics)
     assert stitched.t[0] == 0 and stitched.t[-1] == 99 and stitched.name == "oos" and len(stitched.t) == 40 + 49 + 1
 
 
@@ -418,9 +431,10 @@ def test_env_backtests_and_baselines_use_the_env_data_calendar():
         assert result.risk_free == 0.04, name
         excess = result.returns - (1.04 ** (1 / 8760) - 1)
         sd = excess.std(ddof=1)
-        expected = excess.mean() / sd * np.sqrt(8760) if sd > 1e-15 else 0.0
+        expected = excess.mean() / sd * np.sqrt(8760) if sd > 1e-15 else np.sign(excess.mean()) * SHARPE_CAP
         assert result.metrics["sharpe"] == pytest.approx(expected, rel=1e-9, abs=1e-12), name
-    assert results["cash"].metrics["sharpe"] == 0.0  # a constant excess return has no volatility
+    # cash earns nothing: a certain loss against 4 % a year ranks below every strategy with the same calendar
+    assert results["cash"].metrics["sharpe"] == -SHARPE_CAP
     with pytest.raises(ValueError, match="risk_free"):
         backtest(ConstantPolicy(np.ones(2)), env, risk_free=-1.5)
 

@@ -112,6 +112,10 @@ def test_atomic_writes_replace_whole_files(tmp_path):
         atomic_write(target, fail)
     assert json.loads(target.read_text()) == {"a": 1}  # the old file, whole
     assert [p.name for p in target.parent.iterdir()] == ["report.json"]  # no temporary file left
+    # reports are strict JSON: a NaN is refused before anything is written
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        atomic_write_json(target, {"sharpe": float("nan")})
+    assert json.loads(target.read_text()) == {"a": 1} and len(list(target.parent.iterdir())) == 1
 
 
 def test_the_shared_helpers_import_nothing_from_the_package():

@@ -60,6 +60,9 @@ class BacktestResult:
     :ivar asset_names: names of the ``N`` columns of ``weights``/``positions``.
     :ivar market: the market the strategy traded on (the whole :class:`MarketData` whose rows ``t`` index),
         used for volatility regimes; not serialised.
+    :ivar benchmark_returns: ``(n,)`` the benchmark of the metrics' ``alpha``, ``beta``, ``tracking_error``,
+        ``information_ratio`` and ``correlation``: by default the frictionless buy-and-hold of the traded assets
+        over the same marks (:func:`buy_and_hold_returns`); ``None``: no benchmark-relative metrics.
     """
 
     name: str
@@ -79,6 +82,7 @@ class BacktestResult:
     calendar: str | None = None
     risk_free: float = 0.0
     market: MarketData | None = field(default=None, repr=False, compare=False)
+    benchmark_returns: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_steps(self) -> int:
@@ -133,8 +137,21 @@ def _measured_result(**fields: Any) -> BacktestResult:
         costs=fields["costs"],
         weights=fields["weights"],
         risk_free=fields.get("risk_free", 0.0),
+        benchmark=fields.get("benchmark_returns"),
     )
     return BacktestResult(metrics=metrics, **fields)
+
+
+def buy_and_hold_returns(prices: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Per-step returns ``(n,)`` of holding the assets of ``prices`` from the mark ``t[0]`` on, equal weights at
+    ``t[0]`` and no costs: with value ``V_k = mean_i(P_i,t_k / P_i,t_0)``, ``r_k = V_{k+1} / V_k - 1``.
+
+    :param prices: ``(T, N)`` closes.
+    :param t: ``(n + 1,)`` data rows of the marks.
+    """
+    marks = prices[np.asarray(t)]
+    value = (marks / marks[0]).mean(axis=1)
+    return value[1:] / value[:-1] - 1.0
 
 
 def _finish(
@@ -159,6 +176,10 @@ def _finish(
     if positions is not None:
         before = np.zeros(positions.shape[1]) if start_positions is None else start_positions
         trades = np.diff(positions, axis=0, prepend=before[None, :])
+    traded = list(data.asset_names)
+    if asset_names is not None and set(asset_names) <= set(traded):  # e.g. LeveragedPair: the pair, not its index
+        traded = list(asset_names)
+    columns = [data.asset_names.index(name) for name in traded]
     return _measured_result(
         name=name,
         t=t,
@@ -176,6 +197,7 @@ def _finish(
         calendar=calendar,
         risk_free=float(risk_free),
         market=data,
+        benchmark_returns=buy_and_hold_returns(data.prices[:, columns], t),
     )
 
 
@@ -427,6 +449,9 @@ def concat_results(results: Sequence[BacktestResult], name: str | None = None) -
         trades = np.concatenate([r.trades for r in results]) * scale[:, None]
     if all(r.cash is not None for r in results):
         cash = np.concatenate([first.cash[:1], *(r.cash[1:] for r in results)]) * np.concatenate([[1.0], scale])
+    benchmark = None
+    if all(r.benchmark_returns is not None for r in results):
+        benchmark = np.concatenate([r.benchmark_returns for r in results])
     ppy = first.periods_per_year
     return _measured_result(
         name=name or first.name,
@@ -445,6 +470,7 @@ def concat_results(results: Sequence[BacktestResult], name: str | None = None) -
         calendar=first.calendar,
         risk_free=first.risk_free,
         market=first.market,
+        benchmark_returns=benchmark,
     )
 
 

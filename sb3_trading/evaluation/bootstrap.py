@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from sb3_trading.common.bootstrap import stationary_bootstrap_indices  # lives in common (data uses it too); re-exported
-from sb3_trading.evaluation.metrics import TRADING_DAYS, _check_ppy, _returns, risk_free_per_period
+from sb3_trading.evaluation.metrics import TRADING_DAYS, _check_ppy, _returns, capped_ratio, risk_free_per_period
 
 #: a statistic maps returns ``(..., n)`` to values ``(...)`` along the last axis
 Statistic = Callable[[np.ndarray], np.ndarray]
@@ -114,7 +114,9 @@ def stationary_bootstrap_ci(
 
 # ----------------------------------------------------------------------------- vectorised statistics
 def sharpe_statistic(periods_per_year: float = TRADING_DAYS, risk_free: float = 0.0) -> Statistic:
-    """Vectorised annualised Sharpe ``mean(x - rf) / std(x - rf, ddof=1) * sqrt(P)`` along the last axis (``0`` if flat).
+    """Vectorised annualised Sharpe ``mean(x - rf) / std(x - rf, ddof=1) * sqrt(P)`` along the last axis, with
+    :func:`~sb3_trading.evaluation.metrics.sharpe_ratio`'s rule for flat resamples (0 for a zero mean, else
+    ``sign(mean) * SHARPE_CAP``), so the statistic of the original series is its reported Sharpe.
 
     :param periods_per_year: ``P``.
     :param risk_free: **annual** risk-free rate (fraction); ``rf = (1 + risk_free) ** (1 / P) - 1`` per bar.
@@ -123,9 +125,9 @@ def sharpe_statistic(periods_per_year: float = TRADING_DAYS, risk_free: float = 
     rf = risk_free_per_period(risk_free, periods_per_year)
 
     def sharpe(x: np.ndarray) -> np.ndarray:
-        mean, std = x.mean(axis=-1) - rf, x.std(axis=-1, ddof=1)
-        ok = std > 1e-15
-        return np.where(ok, mean / np.where(ok, std, 1.0), 0.0) * scale
+        excess = x - rf
+        std = excess.std(axis=-1, ddof=1) if x.shape[-1] > 1 else np.zeros(x.shape[:-1])
+        return capped_ratio(excess.mean(axis=-1), std, np.abs(excess).max(axis=-1), 1.0, scale)
 
     return sharpe
 
