@@ -13,26 +13,35 @@ Rows:
   portfolios of 10 assets; the figure is portfolio-steps/s (``B`` x batched steps/s).
 * ``pandas-per-step reference``: a FinRL-style env that looks its prices up in a
   ``DataFrame`` every step, for scale (not part of the package).
-* ``<Env> DummyVecEnv x64`` / ``<Env> batched x64``: env-steps/s of 64 envs in SB3's
-  ``DummyVecEnv`` (Monitor-wrapped ``gymnasium.make`` envs, as ``make_vec_env`` builds them) and in
-  :class:`sb3_trading.vec.BatchedVecEnv` (the same dynamics in single NumPy operations), random
-  actions, auto-resets included; MultiAsset with 10 assets and 256-step random-start episodes,
-  LeveragedPair and MaskedTrading with their defaults.
+* ``<Env> DummyVecEnv x64`` / ``<Env> batched x64`` / ``x1024``: env-steps/s of 64 envs in SB3's
+  ``DummyVecEnv`` (Monitor-wrapped ``gymnasium.make`` envs, as ``make_vec_env`` builds them) and of 64
+  and 1,024 accounts in :class:`sb3_trading.vec.BatchedVecEnv` (the same compiled kernels over the
+  whole batch, lean infos), random actions, auto-resets included; MultiAsset with 10 assets and
+  256-step random-start episodes, the other envs with their defaults.
+* ``cold start``: seconds for the first ``gymnasium.make`` + reset + step of every env and the first
+  batched step of every batched env, in a fresh process, with an empty numba cache (every kernel
+  compiled) and again with the cache it left (warm; the package's own cache is not touched).
 * ``PPO x64 ...: env / learn`` and ``env / rollouts``: the share of ``PPO("MultiInputPolicy").learn``
   wall time, and of its rollout collection (``collect_rollouts``), spent in ``step_wait`` (64 envs,
   ``n_steps=256``, ``batch_size=256``, 10 epochs, ``net_arch=[64, 64]``, CPU with ``--torch-threads``
   (default 1) threads, two iterations).
   Measured interleaved: each DummyVecEnv/batched pair alternates its repeats, so both see the same load.
 
-Targets on the 2-core development machine: every single env >= 30,000 steps/s; batched x64 >= 3x stocks-v0;
+Targets (issue 19), as ratios to stocks-v0 measured in the same run: every single env >= 0.3x;
+every batched env >= 4x at 64 accounts and >= 15x at 1,024; cold start <= 15 s, warm <= 1 s. Also:
 core at batch 1024 >= 2,000,000 portfolio-steps/s; batched VecEnv >= 20x DummyVecEnv at 64 envs;
-env stepping < 5 % of PPO's wall time with the batched VecEnv.
+env stepping < 5 % of PPO's wall time with the batched VecEnv (``training_profile.py`` has the
+DummyVecEnv x8 and large-batch rows).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,6 +67,7 @@ class Args:
     core_seconds: float = 2.0
     pandas_steps: int = 2_000
     n_envs: int = 64
+    large_n_envs: int = 1024
     batched_steps: int = 1_000  # batched VecEnv steps (x n_envs env-steps) per repeat
     dummy_steps: int = 100  # DummyVecEnv steps per repeat
     ppo_timesteps: int = 2 * 64 * 256  # two PPO iterations of n_steps=256 x 64 envs
@@ -188,6 +198,37 @@ def bench_pandas(args: Args) -> float:
     return best_rate(run, repeats=1)
 
 
+#: the cold-start probe: first make + reset + step of every env, first batched step of every batched env
+COLD_START = """
+import time
+import gymnasium as gym
+import numpy as np
+import sb3_trading
+from sb3_trading.vec import SUPPORTED_ENV_IDS, make_vec_env
+start = time.perf_counter()
+for env_id in sorted(sb3_trading.ENV_ENTRY_POINTS):
+    env = gym.make(env_id)
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+for env_id in SUPPORTED_ENV_IDS:
+    vec = make_vec_env(env_id, 4, seed=0)
+    vec.reset()
+    vec.step(np.stack([vec.action_space.sample() for _ in range(4)]))
+print(time.perf_counter() - start)
+"""
+
+
+def bench_cold_start() -> tuple[float, float]:
+    """Seconds of :data:`COLD_START` in a fresh process with an empty numba cache, then with the cache it wrote."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        seconds = []
+        for _ in range(2):
+            result = subprocess.run([sys.executable, "-c", COLD_START], env=env, capture_output=True, text=True, check=True)
+            seconds.append(float(result.stdout.split()[-1]))
+    return seconds[0], seconds[1]
+
+
 def vec_env_kwargs(env_id: str, args: Args) -> dict:
     """The env arguments of the VecEnv rows: 10-asset MultiAsset with training-style episodes, the others' defaults."""
     if env_id.endswith("MultiAsset-v0"):
@@ -284,7 +325,9 @@ def main() -> None:
     rows.append(("gym-anytrading stocks-v0, 1 env", "steps/s", anytrading, None))
     for env_id in sorted(sb3_trading.ENV_ENTRY_POINTS):
         rate = bench_single(gym.make(env_id, **single_env_kwargs(env_id, args)), args)
-        rows.append((f"{env_id.split('/')[1]} 1 env ({rate / anytrading:.1f}x stocks-v0)", "steps/s", rate, 30_000))
+        rows.append(
+            (f"{env_id.split('/')[1]} 1 env ({rate / anytrading:.2f}x stocks-v0)", "steps/s", rate, round(0.3 * anytrading))
+        )
     n = args.n_envs
     for env_id in SUPPORTED_ENV_IDS:
         name, kwargs = env_id.split("/")[1], vec_env_kwargs(env_id, args)
@@ -293,8 +336,21 @@ def main() -> None:
         rows.append((f"{name} DummyVecEnv x{n}", "env-steps/s", dummy, None))
         rows.append((f"{name} batched x{n} ({batched / dummy:.1f}x)", "env-steps/s", batched, round(20 * dummy)))
         rows.append(
-            (f"{name} batched x{n} vs stocks-v0 ({batched / anytrading:.1f}x)", "env-steps/s", batched, round(3 * anytrading))
+            (f"{name} batched x{n} vs stocks-v0 ({batched / anytrading:.1f}x)", "env-steps/s", batched, round(4 * anytrading))
         )
+        large = make_vec_env(env_id, args.large_n_envs, seed=args.seed, env_kwargs=kwargs)
+        rate = best_rate(vec_runner(large, max(args.batched_steps // 16, 10), args.seed), repeats=3)
+        rows.append(
+            (
+                f"{name} batched x{args.large_n_envs} vs stocks-v0 ({rate / anytrading:.1f}x)",
+                "env-steps/s",
+                rate,
+                round(15 * anytrading),
+            )
+        )
+    cold, warm = bench_cold_start()
+    rows.append(("cold start, all envs, empty numba cache", "s", cold, -15))
+    rows.append(("cold start, all envs, warm numba cache", "s", warm, -1))
     env_id, kwargs = SUPPORTED_ENV_IDS[0], vec_env_kwargs(SUPPORTED_ENV_IDS[0], args)
     for label, venv in (
         ("batched", make_vec_env(env_id, n, seed=args.seed, env_kwargs=kwargs)),

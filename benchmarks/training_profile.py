@@ -1,13 +1,16 @@
 """Where PPO's wall time goes: env stepping vs policy inference vs gradient updates, per env.
 
-    python benchmarks/training_profile.py                    # 5 envs, n_envs=8 DummyVecEnv and n_envs=64, 20k steps
-    python benchmarks/training_profile.py --quick            # 2,048 steps
+    python benchmarks/training_profile.py                    # 5 envs: DummyVecEnv x8/x64, batched x64/x256/x1024
+    python benchmarks/training_profile.py --quick            # fewer steps
 
 Timers: ``VecEnv.step_wait`` (env stepping, including SB3's Monitor and, for DummyVecEnv, its
 Python loop over envs), the policy's ``forward`` during rollouts (inference: obs -> tensor ->
 actions/values), ``PPO.train`` (updates); "other" is the rest of ``learn`` (rollout buffer,
-callbacks, obs conversion). The batched vectorised env (``sb3_trading.vec``) is profiled where it
-supports the env.
+callbacks, obs conversion). The batched vectorised env (``sb3_trading.vec``) is profiled at 64 accounts
+and with large batches, 256 and 1,024 accounts (one rollout of 16 steps per account, 4 minibatches
+per epoch: the way to use many accounts per forward pass). PPO's ``n_steps`` is ``2048 // n_envs``
+(at least 16) and its ``batch_size`` 256, or a quarter of the rollout for the large batches. Target
+(issue 19): env stepping < 10 % of wall time with DummyVecEnv x8, rl-zoo3's default path.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ PARTS = ("env", "inference", "update")
 
 @dataclass
 class Args:
-    timesteps: int = 20_000
+    timesteps: int = 40_000  # >= 2 rollouts of the largest batch (1,024 x 16)
     seed: int = 0
 
 
@@ -77,11 +80,12 @@ def make_env(env_id: str, n_envs: int, batched: bool, seed: int) -> VecEnv:
 def profile(env_id: str, n_envs: int, batched: bool, args: Args) -> dict[str, float]:
     timers: dict[str, float] = defaultdict(float)
     env = TimedVecEnv(make_env(env_id, n_envs, batched, args.seed), timers)
+    n_steps = max(2048 // n_envs, 16)
     model = PPO(
         "MultiInputPolicy",
         env,
-        n_steps=max(2048 // n_envs, 16),
-        batch_size=256,
+        n_steps=n_steps,
+        batch_size=max(256, n_steps * n_envs // 4),
         policy_kwargs={"net_arch": [64, 64]},
         seed=args.seed,
         device="cpu",
@@ -99,7 +103,7 @@ def profile(env_id: str, n_envs: int, batched: bool, args: Args) -> dict[str, fl
     total = time.perf_counter() - start
     shares = {part: timers[part] / total for part in PARTS}
     shares["other"] = 1.0 - sum(shares.values())
-    shares["fps"] = args.timesteps / total
+    shares["fps"] = model.num_timesteps / total
     return shares
 
 
@@ -108,6 +112,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     cli = parser.parse_args()
     args = Args(timesteps=2_048) if cli.quick else Args()
+    large = (256, 1024) if not cli.quick else (256,)
     print(
         f"# PPO wall-time profile: {args.timesteps:,} steps, MultiInputPolicy [64, 64], {platform.machine()}, "
         f"torch {th.__version__} ({th.get_num_threads()} threads)"
@@ -117,7 +122,7 @@ def main() -> None:
     for env_id in sorted(sb3_trading.ENV_ENTRY_POINTS):
         setups = [("DummyVecEnv", 8, False), ("DummyVecEnv", 64, False)]
         if env_id in SUPPORTED_ENV_IDS:
-            setups.append(("batched", 64, True))
+            setups += [("batched", n_envs, True) for n_envs in (64, *large)]
         for name, n_envs, batched in setups:
             s = profile(env_id, n_envs, batched, args)
             print(

@@ -1,4 +1,4 @@
-"""The shared kernel plumbing: the book's holdings layout, pre-priced trades, info building, action checks."""
+"""The shared kernel plumbing: the book's holdings layout, affordability, info building, action checks."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 import sb3_trading  # noqa: F401  (registers the env IDs)
-from sb3_trading.envs.base import dict_builder
-from sb3_trading.sim import CostModel, Portfolio, fill_trades, with_cash_column
+from sb3_trading.sim import CostModel, Portfolio
 
 
 def make_book() -> Portfolio:
@@ -33,37 +32,45 @@ def test_positions_and_cash_are_views_of_the_holdings():
 def test_mark_values_matches_mark_and_lays_out_values_then_cash():
     prices = np.array([[110.0, 45.0], [90.0, 55.0], [100.0, 60.0]])
     book, twin = make_book(), make_book()
-    values, equity, drawdown = book.mark_values(with_cash_column(prices))
+    values, equity, drawdown = book.mark_values(prices)
     expected_equity, expected_drawdown = twin.mark(prices)
     np.testing.assert_allclose(values[:, :2], twin.positions * prices, rtol=1e-15)
     np.testing.assert_array_equal(values[:, 2], twin.cash)
     np.testing.assert_allclose(equity, expected_equity, rtol=1e-14)
     np.testing.assert_allclose(drawdown, expected_drawdown, atol=1e-14)
     np.testing.assert_allclose(book.peak_equity, twin.peak_equity, rtol=1e-14)
-    assert with_cash_column(prices).shape == (3, 3) and (with_cash_column(prices)[:, 2] == 1.0).all()
 
 
-def test_trade_to_with_pre_priced_fills_is_the_same_trade():
-    target = np.array([[1.0, 1.0], [2.0, 3.0], [0.0, -4.0]])
-    prices = np.array([[101.0, 49.0], [99.0, 51.0], [100.0, 50.0]])
-    book, twin = make_book(), make_book()
-    fills = fill_trades(target - book.positions, prices, book.costs)
-    assert book.trade_to(target, prices, fills) is fills
-    twin.trade_to(target, prices)
-    np.testing.assert_array_equal(book.holdings, twin.holdings)
+def test_prices_of_the_wrong_shape_are_refused():
+    book = make_book()
+    with pytest.raises(ValueError, match=r"prices must have shape \(3, 2\)"):
+        book.mark(np.ones((3, 3)))
+    with pytest.raises(ValueError, match=r"target must have shape \(3, 2\)"):
+        book.trade_to(np.ones((2, 2)), np.ones((3, 2)))
 
 
-def test_dict_builder_makes_one_dict_per_row_with_the_keys_in_order():
-    keys = ("equity", "TimeLimit.truncated", 'it\'s "quoted"')
-    rows = [(1.0, True, "a"), (2.0, False, "b")]
-    infos = dict_builder(keys)(iter(rows))
-    assert infos == [dict(zip(keys, row, strict=True)) for row in rows]
-    assert all(list(info) == list(keys) for info in infos)
-    assert infos[0] is not infos[1]
-    assert dict_builder(keys) is dict_builder(keys)  # compiled once per key tuple
-    assert dict_builder(("x",))(iter([(1,), (2,)])) == [{"x": 1}, {"x": 2}]
-    with pytest.raises(TypeError, match="strings"):
-        dict_builder(("x", 1))
+def test_affordable_cuts_only_the_buys_of_rows_that_cannot_pay():
+    book = Portfolio(3, 2, CostModel(10.0, 5.0))
+    book.reset(np.array([1_000.0, 1_000.0, 1_000.0]), positions=np.array([[0.0, 4.0]] * 3), prices=np.ones((3, 2)) * 50.0)
+    prices = np.array([[100.0, 50.0]] * 3)
+    # row 0 can pay; row 1 buys 13 shares worth 1,300 > its 1,000 cash plus the 200 of selling 4; row 2 buys both
+    target = np.array([[5.0, 4.0], [13.0, 0.0], [8.0, 8.0]])
+    for lot in (None, 1.0):
+        twin = Portfolio(3, 2, book.costs)
+        twin.holdings[:] = book.holdings
+        affordable = twin.affordable(target, prices, lot)
+        np.testing.assert_array_equal(affordable[0], target[0])  # affordable: unchanged
+        assert affordable[1, 1] == 0.0  # the sell is kept
+        assert 0.0 <= affordable[1, 0] < 13.0 and affordable[2, 0] < 8.0 and 4.0 <= affordable[2, 1] < 8.0
+        # the cut is in proportion to the shares bought (row 2 buys 8 and 4: cuts them 2 to 1; whole lots rounded up)
+        if lot is None:
+            assert (8.0 - affordable[2, 0]) == pytest.approx(2.0 * (8.0 - affordable[2, 1]), rel=1e-9)
+        else:
+            np.testing.assert_array_equal(affordable, np.round(affordable))
+        twin.trade_to(affordable, prices)
+        assert (twin.cash >= 0.0).all()
+        if lot is None:  # fractional: the cut is (almost) exact, nothing is left on the table
+            np.testing.assert_allclose(twin.cash[1:], 0.0, atol=1e-6)
 
 
 @pytest.mark.parametrize("env_id", ["sb3_trading/MultiAsset-v0", "sb3_trading/LeveragedPair-v0"])

@@ -8,13 +8,16 @@ import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from lookahead import assert_no_look_ahead
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv
 
 import sb3_trading  # noqa: F401  (registers the IDs)
 from sb3_trading.data import MarketData, make_leveraged_pair_market
 from sb3_trading.envs import INFO_KEYS, MARKET_KEY, PORTFOLIO_KEY
 from sb3_trading.envs.leveraged_pair import LEVERAGED_PAIR_INDICATORS, LeveragedPairEnv, leveraged_pair_targets
 from sb3_trading.features import FeatureNormalizer, compute_features
-from sb3_trading.sim import CostModel, fill_trades
+from sb3_trading.sim import CostModel, Portfolio, fill_trades
+from sb3_trading.vec import make_vec_env
 
 ENV_ID = "sb3_trading/LeveragedPair-v0"
 # SB3 recommends 1-D vectors; the (window, F) market block is our documented layout
@@ -364,3 +367,48 @@ def test_no_look_ahead(window):
         actions,
         cut_points=(45, 77, 120, 150),
     )
+
+
+def test_targets_use_the_cores_affordability_rule():
+    """leveraged_pair_targets is the core's Portfolio.affordable(lot_size=1) applied to the whole-share targets."""
+    rng = np.random.default_rng(1)
+    batch = 500
+    prices = rng.uniform(1.0, 300.0, size=(batch, 2))
+    costs = CostModel(300.0, 50.0)  # large frictions: most buys need a cut
+    book = Portfolio(batch, 2, costs)
+    book.reset(rng.uniform(1.0, 500.0, size=batch), positions=np.floor(rng.uniform(0, 100, (batch, 2))), prices=prices)
+    equity = book.equity(prices)
+    fractions = rng.uniform(0.0, 1.0, size=batch)
+    whole = np.trunc(equity[:, None] * np.column_stack([fractions, 1 - fractions]) / prices)
+    expected = book.affordable(whole, prices, lot_size=1.0)
+    assert (expected != whole).any()  # some rows were cut
+    target = leveraged_pair_targets(fractions, equity, book.cash, book.positions, prices, costs)
+    np.testing.assert_array_equal(target, expected)
+
+
+def test_batched_env_equals_single_envs_step_for_step():
+    """BatchedVecEnv (8 accounts, one compiled kernel) equals a DummyVecEnv of single envs under random actions."""
+    kwargs = {"max_days": 15, "initial_split": "random", "commission_bps": 150.0, "slippage_bps": 40.0, "stop_loss": -0.04}
+    n_envs = 8
+    ref = DummyVecEnv([lambda: Monitor(gym.make(ENV_ID, **kwargs))] * n_envs)
+    ref.seed(5)
+    vec = make_vec_env(ENV_ID, n_envs, seed=5, env_kwargs=kwargs)
+    expected, actual = ref.reset(), vec.reset()
+    for key in (MARKET_KEY, PORTFOLIO_KEY):
+        np.testing.assert_array_equal(actual[key], expected[key])
+    rng = np.random.default_rng(0)
+    n_dones = 0
+    for step in range(50):
+        actions = rng.uniform(-0.2, 1.2, size=(n_envs, 1)).astype(np.float32)  # some clipped
+        ref_obs, ref_rewards, ref_dones, ref_infos = ref.step(actions)
+        obs, rewards, dones, infos = vec.step(actions)
+        for key in (MARKET_KEY, PORTFOLIO_KEY):
+            np.testing.assert_array_equal(obs[key], ref_obs[key], err_msg=f"{key} at {step}")
+        np.testing.assert_array_equal(rewards, ref_rewards, err_msg=f"rewards at {step}")
+        np.testing.assert_array_equal(dones, ref_dones, err_msg=f"dones at {step}")
+        for i in range(n_envs):
+            for key in ("equity", "cash", "positions", "costs", "turnover", "bull_fraction", "t"):
+                np.testing.assert_array_equal(infos[i][key], ref_infos[i][key], err_msg=f"{key} at {step} env {i}")
+            assert infos[i]["cash"] >= 0.0  # the affordability cut keeps cash non-negative despite 190 bps of frictions
+        n_dones += int(dones.sum())
+    assert n_dones >= n_envs  # episodes ended and restarted

@@ -17,11 +17,12 @@ from sb3_trading.data import MarketData, make_regime_market
 from sb3_trading.envs import INFO_KEYS, MARKET_KEY, PORTFOLIO_KEY
 from sb3_trading.envs.market_impact import MarketImpactEnv
 from sb3_trading.features import FeatureNormalizer, compute_features
-from sb3_trading.sim import CostModel
+from sb3_trading.sim import CostModel, Portfolio
 from sb3_trading.sim.impact import (
     HeuristicTrader,
     HeuristicTraders,
     ImpactMarket,
+    decayed_log_premium,
     impact_factors,
     lookback_returns,
     market_maker_weights,
@@ -30,6 +31,7 @@ from sb3_trading.sim.impact import (
     net_notional,
     normalize_weights,
     shaped_rewards,
+    shaped_rewards_batch,
     target_shares,
 )
 
@@ -130,7 +132,7 @@ def test_impact_is_clipped_and_selling_lowers_the_price():
     np.testing.assert_array_equal(info["impact"], [1.05, 1.05])
     # all cash next: the learner sells [600, 800] shares; momentum (tilted to A now) buys only 134 A
     # and sells 374 B: net selling of both, so both execution prices fall, to the lower bound
-    previous = env.market.prices[2].copy()
+    previous = env.market.current_prices[0].copy()
     np.testing.assert_allclose(previous, [101.0 * 1.05, 49.0 * 1.05])
     _, _, _, truncated, info = env.step(np.zeros(2))
     np.testing.assert_array_equal(info["impact"], [0.95, 0.95])
@@ -153,10 +155,10 @@ def test_impact_off_fills_at_the_market_price():
     env.reset(seed=3)
     for _ in range(20):
         t = env._t
-        price = env.market.prices[t].copy()
+        price = env.market.current_prices[0].copy()
         _, _, _, _, info = env.step(env.action_space.sample())
         np.testing.assert_array_equal(info["exec_prices"], price)
-        np.testing.assert_array_equal(env.market.prices[t + 1], env.data.prices[t + 1])
+        np.testing.assert_array_equal(env.market.current_prices[0], env.data.prices[t + 1])
 
 
 @pytest.mark.parametrize(
@@ -190,20 +192,30 @@ def test_shaped_rewards_by_hand():
 
 
 @pytest.mark.parametrize("n_agents", [1, 2, 4, 7, 8, 12])
-def test_shaped_rewards_few_agents_exactly_as_arrays(n_agents):
-    """Fewer than 8 agents are scored in Python floats: exactly the vectorised formula's values."""
+def test_shaped_rewards_are_the_formula_summed_in_order(n_agents):
+    """The kernel sums left to right (the same floats compiled and under NUMBA_DISABLE_JIT): exactly the formula in
+    Python floats, for any number of agents."""
     rng = np.random.default_rng(n_agents)
     for pnl in (rng.normal(0, 300, n_agents), np.zeros(n_agents), np.full(n_agents, -0.0), rng.normal(0, 1e-9, n_agents)):
         rewards, sigma = shaped_rewards(pnl, 1e5, 0.05, 0.1)
-        values = pnl / 1e5
-        deviation = values - np.add.reduce(values) / n_agents
-        expected_sigma = math.sqrt(np.add.reduce(deviation * deviation) / n_agents)
-        expected = values + 0.05 / (1.0 + expected_sigma)
-        if expected_sigma > 1e-12:
-            expected += (0.1 / expected_sigma) * deviation
+        values = [p / 1e5 for p in pnl.tolist()]
+        total = 0.0
+        for v in values:
+            total += v
+        mean = total / n_agents
+        squares = 0.0
+        for v in values:
+            squares += (v - mean) * (v - mean)
+        expected_sigma = math.sqrt(squares / n_agents)
+        bonus = 0.05 / (1.0 + expected_sigma)
+        weight = 0.1 / expected_sigma if expected_sigma > 1e-12 else 0.0
+        expected = [v + bonus + weight * (v - mean) if weight else v + bonus for v in values]
         assert sigma == expected_sigma
-        np.testing.assert_array_equal(rewards, expected)
+        assert rewards.tolist() == expected
         assert rewards.shape == (n_agents,) and rewards.dtype == np.float64
+    batch = shaped_rewards_batch(np.stack([pnl, -pnl]), 1e5, 0.05, 0.1)  # one market per row
+    np.testing.assert_array_equal(batch[0], shaped_rewards(pnl, 1e5, 0.05, 0.1)[0])
+    np.testing.assert_array_equal(batch[1], shaped_rewards(-pnl, 1e5, 0.05, 0.1)[0])
 
 
 def test_heuristic_weights():
@@ -243,7 +255,7 @@ def test_lookback_returns_read_the_past_only():
     ],
 )
 def test_heuristic_weights_are_the_single_kind_rules(traders):
-    """The batched scores equal each trader's own rule (the public one-kind functions), exactly."""
+    """The traders' batched kernel equals each trader's own rule (the public one-kind functions), exactly."""
     rng = np.random.default_rng(4)
     prices = np.exp(np.cumsum(rng.normal(0, 0.02, (60, 5)), axis=0)) * 100
     bank = HeuristicTraders(traders)
@@ -258,47 +270,101 @@ def test_heuristic_weights_are_the_single_kind_rules(traders):
                     rule = momentum_weights if trader.kind == "momentum" else mean_reversion_weights
                     expected.append(rule(r)[0])
             np.testing.assert_array_equal(bank.weights(prices, t, net), np.array(expected))
-            out = np.full((len(traders), 5), np.nan)
-            assert bank.weights(prices, t, net, out=out) is out
-            np.testing.assert_array_equal(out, np.array(expected))
+
+
+def test_market_step_by_hand_with_decay_and_costs():
+    """One learner and a momentum trader, commission 10 bps, slippage 5 bps, impact decaying by half each bar."""
+    k, liquidity, c, s = 0.1, 1_000_000.0, 0.001, 0.0005
+    market = ImpactMarket(
+        hand_data().prices, traders=(MOMENTUM_1,), costs=CostModel(10.0, 5.0), impact_coef=k, impact_decay=0.5
+    )
+    market.reset(1)
+    np.testing.assert_array_equal(market.current_prices, [[100.0, 50.0]])  # P_start = D_start
+    # momentum: P_1 / P_0 = [100 / 99, 50 / 49.5], equal rises -> [0.5, 0.5]
+    np.testing.assert_array_equal(market.heuristic_weights(), [[[0.5, 0.5]]])
+    step = market.step(np.array([[[0.6, 0.4]]]))
+    # targets [600, 800] and [500, 1000] shares, all bought from cash: net [110,000, 90,000]
+    np.testing.assert_array_equal(market.book.positions, [[600.0, 800.0], [500.0, 1000.0]])
+    np.testing.assert_array_equal(step.net_notional, [[110_000.0, 90_000.0]])
+    impact = 1.0 + k * np.array([110_000.0, 90_000.0]) / (liquidity + 1.0)
+    np.testing.assert_allclose(step.impact, [impact], rtol=1e-15)
+    exec_prices = np.array([100.0, 50.0]) * impact
+    np.testing.assert_allclose(step.exec_prices, [exec_prices], rtol=1e-15)
+    # log M_2 = 0.5 (0 + log I): the next price is D_2 sqrt(I)
+    prices_next = np.array([101.0, 49.0]) * np.sqrt(impact)
+    np.testing.assert_allclose(step.prices, [prices_next], rtol=1e-14)
+    np.testing.assert_allclose(market.log_premium, [0.5 * np.log(impact)], rtol=1e-14)
+    np.testing.assert_allclose(market.impact_state, [np.concatenate([0.5 * np.log(impact), np.log(impact)])], rtol=1e-14)
+    for row, shares in enumerate(([600.0, 800.0], [500.0, 1000.0])):
+        shares = np.array(shares)
+        notional = shares @ exec_prices
+        costs = notional * (s + c * (1 + s))  # buys fill at X (1 + s) and pay c of that
+        assert step.notional[0, row] == pytest.approx(notional, rel=1e-15)
+        assert step.costs[0, row] == pytest.approx(costs, rel=1e-12)
+        cash = 100_000.0 - notional - costs
+        assert market.book.cash[row] == pytest.approx(cash, rel=1e-12)
+        assert step.equity[0, row] == pytest.approx(cash + shares @ prices_next, rel=1e-12)
+        assert step.pnl[0, row] == pytest.approx(cash + shares @ prices_next - 100_000.0, rel=1e-9)
+    # bar 2: momentum reads P_2 / P_1 = [1.01 sqrt(I_A), 0.98 sqrt(I_B)]: A rose, B fell -> all in A
+    assert 1.01 * np.sqrt(impact[0]) > 1 > 0.98 * np.sqrt(impact[1])
+    np.testing.assert_array_equal(market.heuristic_weights(), [[[1.0, 0.0]]])
+    second = market.step(np.array([[[0.6, 0.4]]]))
+    # log M_3 = 0.5 (log M_2 + log I_2): P_3 = D_3 exp(0.5 (0.5 log I_1 + log I_2))
+    premium = 0.5 * (0.5 * np.log(impact) + np.log(second.impact[0]))
+    np.testing.assert_allclose(second.prices, [np.array([100.0, 50.0]) * np.exp(premium)], rtol=1e-14)
+    np.testing.assert_allclose(second.exec_prices, [prices_next * second.impact[0]], rtol=1e-15)
+    with pytest.raises(ValueError, match="last one"):
+        market.step(np.array([[[0.6, 0.4]]]))
 
 
 @pytest.mark.parametrize("costs, decay", [(CostModel(10.0, 0.0), 0.0), (CostModel(10.0, 5.0), 0.5), (CostModel(0.0), 1.0)])
-def test_market_step_is_the_pure_functions(costs, decay):
-    """ImpactMarket.step's inlined arithmetic equals target_shares, net_notional, impact_factors, Portfolio.trade_to
-    and Portfolio.mark, exactly."""
+def test_market_step_composes_the_rules(costs, decay):
+    """ImpactMarket.step (one compiled kernel over B markets) is target_shares, net_notional, impact_factors, the
+    decayed premium, Portfolio.trade_to and Portfolio.mark of each market in turn; the markets are independent."""
     data = make_regime_market(n_steps=120, n_assets=4, seed=6)
-    market = ImpactMarket(data.prices, n_learners=2, costs=costs, impact_coef=2.0, impact_decay=decay)
-    market.reset(40)
+    traders = ("momentum", HeuristicTrader("mean_reversion", 3), "market_maker")
+    market = ImpactMarket(
+        data.prices, n_learners=2, traders=traders, costs=costs, impact_coef=2.0, impact_decay=decay, n_markets=3
+    )
+    market.reset(np.array([40, 25, 60]))
+    bank = HeuristicTraders(traders)
     rng = np.random.default_rng(2)
-    for _ in range(60):
-        t, book = market.t, copy.deepcopy(market.book)
-        log_premium, prices_t = market.log_premium.copy(), market.prices[t].copy()
-        learners = normalize_weights(rng.uniform(0, 1, (2, 4)) * rng.integers(0, 2, (2, 4)))
-        weights = np.concatenate([learners, market.heuristic_weights()])
-        equity_before = market.equity.copy()
+    # every market's price path P (rows <= its start are the data's), to check the heuristics' price ring against
+    paths = [data.prices.copy() for _ in range(3)]
+    for _ in range(50):
+        t, book = market.t.copy(), copy.deepcopy(market.book)
+        log_premium, equity_before = market.log_premium.copy(), market.equity.copy()
+        last_net = market.last_net_notional.copy()
+        learners = np.stack([normalize_weights(rng.uniform(0, 1, (2, 4)) * rng.integers(0, 2, (2, 4))) for _ in range(3)])
+        heuristics = market.heuristic_weights()
         step = market.step(learners)
-        target = target_shares(weights, equity_before, prices_t)
-        net = net_notional(target, book.positions, prices_t)
-        impact = impact_factors(net, market.impact_coef, market.liquidity, market.impact_bounds)
-        fills = book.trade_to(target, prices_t * impact)
-        log_premium = (log_premium + np.log(impact)) * (1.0 - decay)
-        prices_next = data.prices[t + 1] * np.exp(log_premium)
-        equity, drawdown = book.mark(prices_next)
-        np.testing.assert_array_equal(step.net_notional, net)
-        np.testing.assert_array_equal(step.impact, impact)
-        np.testing.assert_array_equal(step.exec_prices, prices_t * impact)
-        np.testing.assert_array_equal(step.prices, prices_next)
-        np.testing.assert_array_equal(market.prices[t + 1], prices_next)
-        np.testing.assert_array_equal(market.impact_state, np.concatenate([log_premium, np.log(impact)]))
-        for got, expected in zip(step.fills, fills, strict=True):
-            np.testing.assert_array_equal(got, expected)
-        np.testing.assert_array_equal(market.book.positions, book.positions)
-        np.testing.assert_array_equal(market.book.cash, book.cash)
-        np.testing.assert_array_equal(market.book.peak_equity, book.peak_equity)
-        np.testing.assert_array_equal(step.equity, equity)
-        np.testing.assert_array_equal(step.drawdown, drawdown)
-        np.testing.assert_array_equal(step.pnl, equity - equity_before)
+        for b in range(3):
+            np.testing.assert_array_equal(heuristics[b], bank.weights(paths[b], int(t[b]), last_net[b]))
+            rows = slice(5 * b, 5 * b + 5)
+            prices_t = paths[b][t[b]]
+            target = target_shares(np.concatenate([learners[b], heuristics[b]]), equity_before[b], prices_t)
+            net = net_notional(target, book.positions[rows], prices_t)
+            impact = impact_factors(net, market.impact_coef, market.liquidity, market.impact_bounds)
+            twin = Portfolio(5, 4, costs)
+            twin.holdings[:], twin.peak_equity[:] = book.holdings[rows], book.peak_equity[rows]
+            fills = twin.trade_to(target, prices_t * impact)
+            premium = np.array([decayed_log_premium(m, i, decay) for m, i in zip(log_premium[b], np.log(impact), strict=True)])
+            prices_next = data.prices[t[b] + 1] * np.exp(premium)
+            equity, drawdown = twin.mark(prices_next)
+            np.testing.assert_array_equal(step.net_notional[b], net)
+            np.testing.assert_array_equal(step.impact[b], impact)
+            np.testing.assert_array_equal(step.exec_prices[b], prices_t * impact)
+            np.testing.assert_allclose(step.prices[b], prices_next, rtol=1e-15)
+            np.testing.assert_allclose(market.log_premium[b], premium, rtol=1e-15, atol=1e-300)
+            np.testing.assert_array_equal(step.notional[b], fills.notional)
+            np.testing.assert_array_equal(step.costs[b], fills.costs)
+            np.testing.assert_array_equal(market.book.positions[rows], twin.positions)
+            np.testing.assert_allclose(market.book.cash[rows], twin.cash, rtol=1e-15)
+            np.testing.assert_allclose(step.equity[b], equity, rtol=1e-14)
+            np.testing.assert_allclose(step.drawdown[b], drawdown, rtol=1e-12, atol=1e-15)
+            np.testing.assert_array_equal(step.pnl[b], step.equity[b] - equity_before[b])
+            paths[b][t[b] + 1] = step.prices[b]
+        np.testing.assert_array_equal(market.t, t + 1)
 
 
 def test_impact_factors_formula():
@@ -314,23 +380,25 @@ def test_market_maker_trades_against_the_flow():
     prices = np.full((10, 2), 100.0)
     market = ImpactMarket(prices, n_learners=1, traders=("market_maker",), costs=CostModel(0.0), impact_coef=0.0)
     market.reset(1)
-    market.step(np.array([[1.0, 0.0]]))  # the learner buys A
-    weights = market.heuristic_weights()[0]
+    market.step(np.array([[[1.0, 0.0]]]))  # the learner buys A
+    weights = market.heuristic_weights()[0, 0]
     assert weights[0] < 0.5 < weights[1]
 
 
 def test_market_equity_identity_and_one_book():
     data = make_regime_market(n_steps=80, n_assets=3, seed=2)
-    market = ImpactMarket(data.prices, n_learners=2, costs=CostModel(10.0, 5.0))
+    market = ImpactMarket(data.prices, n_learners=2, costs=CostModel(10.0, 5.0), n_markets=2)
     market.reset(30)
     rng = np.random.default_rng(0)
     for _ in range(20):
-        step = market.step(normalize_weights(rng.uniform(0, 1, (2, 3))))
+        step = market.step(normalize_weights(rng.uniform(0, 1, (4, 3))).reshape(2, 2, 3))
         book = market.book
-        assert book.n_envs == 2 + 3  # every agent a row of one batched Portfolio
-        np.testing.assert_allclose(step.equity, book.cash + book.positions @ step.prices, rtol=1e-12)
+        assert book.n_envs == 2 * (2 + 3)  # every agent of every market a row of one batched Portfolio
+        marks = np.repeat(step.prices, 5, axis=0)
+        equity = book.cash + (book.positions * marks).sum(axis=1)
+        np.testing.assert_allclose(step.equity.ravel(), equity, rtol=1e-12)
         np.testing.assert_allclose(step.pnl, step.equity - step.equity_before, rtol=0, atol=1e-9)
-        assert (step.fills.costs >= 0).all() and np.isfinite(step.equity).all()
+        assert (step.costs >= 0).all() and np.isfinite(step.equity).all()
         assert ((step.impact >= 0.95) & (step.impact <= 1.05)).all()
 
 

@@ -18,6 +18,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv
 
 import sb3_trading  # noqa: F401  (registers the IDs)
 from sb3_trading.data import MarketData, make_leveraged_pair_market
@@ -26,6 +27,7 @@ from sb3_trading.envs.masked_trading import MASKED_INDICATORS, PORTFOLIO_FIELDS,
 from sb3_trading.evaluation.backtest import RandomPolicy, backtest
 from sb3_trading.features import FeatureNormalizer, compute_features
 from sb3_trading.sim import Portfolio
+from sb3_trading.vec import make_vec_env as batched_make_vec_env
 
 ENV_ID = "sb3_trading/MaskedTrading-v0"
 SB3_SHAPE_WARNING = "unconventional shape"
@@ -652,3 +654,46 @@ def test_integer_action_forms_accepted():
 def test_bad_arguments_raise(kwargs, error, match):
     with pytest.raises(error, match=match):
         hand_env(**kwargs)
+
+
+@pytest.mark.parametrize("switch_sides", [True, False])
+def test_batched_env_equals_single_envs_step_for_step(switch_sides):
+    """BatchedVecEnv (8 accounts, one compiled kernel) equals a DummyVecEnv of single envs: masks, observations,
+    rewards and infos, under random actions (masked choices included: counted no-ops)."""
+    kwargs = {
+        "window": 10,
+        "episode_length": 20,
+        "switch_sides": switch_sides,
+        "slippage_bps": 5.0,
+        "max_concentration": 0.6,
+        "max_drawdown": 0.02,
+        "session_bars": 6,
+        "session_open": 1,
+    }
+    n_envs = 8
+    ref = DummyVecEnv([lambda: Monitor(gym.make(ENV_ID, **kwargs))] * n_envs)
+    ref.seed(3)
+    vec = batched_make_vec_env(ENV_ID, n_envs, seed=3, env_kwargs=kwargs)
+    expected, actual = ref.reset(), vec.reset()
+    for key in (MARKET_KEY, PORTFOLIO_KEY):
+        np.testing.assert_array_equal(actual[key], expected[key])
+    rng = np.random.default_rng(0)
+    n_dones = n_invalid = n_legal_buys = 0
+    for step in range(50):
+        masks = get_action_masks(vec)
+        np.testing.assert_array_equal(masks, get_action_masks(ref), err_msg=f"masks at {step}")
+        n_legal_buys += int(masks[:, 1:FLATTEN].sum())
+        actions = rng.integers(0, 8, size=n_envs)
+        ref_obs, ref_rewards, ref_dones, ref_infos = ref.step(actions)
+        obs, rewards, dones, infos = vec.step(actions)
+        for key in (MARKET_KEY, PORTFOLIO_KEY):
+            np.testing.assert_array_equal(obs[key], ref_obs[key], err_msg=f"{key} at {step}")
+        np.testing.assert_array_equal(rewards, ref_rewards, err_msg=f"rewards at {step}")
+        np.testing.assert_array_equal(dones, ref_dones, err_msg=f"dones at {step}")
+        for i in range(n_envs):
+            for key in ("equity", "cash", "positions", "costs", "turnover", "invalid_action", "n_invalid_actions", "t"):
+                np.testing.assert_array_equal(infos[i][key], ref_infos[i][key], err_msg=f"{key} at {step} env {i}")
+            assert infos[i]["invalid_action"] == (not masks[i, actions[i]])
+            n_invalid += int(infos[i]["invalid_action"])
+        n_dones += int(dones.sum())
+    assert n_dones >= n_envs and n_invalid > 0 and n_legal_buys > 0

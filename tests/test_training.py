@@ -179,9 +179,11 @@ def test_vec_choice_is_explicit():
 
     assert choose_vec_env("sb3_trading/MultiAsset-v0", "auto", []) == "batched"
     assert choose_vec_env("sb3_trading/MultiAsset-v0", "auto", ["drawdown"]) == "dummy"  # wrappers need single envs
-    assert choose_vec_env("sb3_trading/YieldAllocation-v0", "auto", []) == "dummy"
+    for env_id in ("sb3_trading/YieldAllocation-v0", "sb3_trading/MarketImpact-v0"):  # every env is batched now
+        assert choose_vec_env(env_id, "auto", []) == "batched"
+    assert choose_vec_env("CartPole-v1", "auto", []) == "dummy"
     with pytest.raises(ValueError, match="supports"):
-        choose_vec_env("sb3_trading/YieldAllocation-v0", "batched", [])
+        choose_vec_env("CartPole-v1", "batched", [])
     with pytest.raises(ValueError, match="reward wrappers"):
         choose_vec_env("sb3_trading/MultiAsset-v0", "batched", ["drawdown"])
 

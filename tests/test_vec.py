@@ -27,7 +27,7 @@ from sb3_trading.features import FeatureNormalizer, compute_features
 from sb3_trading.vec import SUPPORTED_ENV_IDS, BatchedVecEnv, BatchedVecEnvFromFns, make_vec_env
 from sb3_trading.zoo_configs import config_path
 
-MULTI, PAIR, MASKED = SUPPORTED_ENV_IDS
+MULTI, PAIR, MASKED = SUPPORTED_ENV_IDS[:3]  # YieldAllocation and MarketImpact: tests/test_*_batched.py
 # short episodes and random starts, so every run crosses several auto-resets
 CASES = {
     "multi": (MULTI, {"episode_length": 25, "random_start": True, "slippage_bps": 5.0}),
@@ -199,13 +199,14 @@ def test_masks_reach_maskable_ppo_per_account():
 
 
 def test_unsupported_ids_and_bad_input():
-    with pytest.raises(ValueError, match="YieldAllocation-v0.*Supported.*MultiAsset-v0"):
-        make_vec_env("sb3_trading/YieldAllocation-v0", 2)
+    assert len(SUPPORTED_ENV_IDS) == 5  # every registered env has a batched kernel
+    with pytest.raises(ValueError, match="CartPole-v1.*Supported.*MultiAsset-v0"):
+        make_vec_env("CartPole-v1", 2)
     with pytest.raises(ValueError, match="did you mean 'sb3_trading/MultiAsset-v0'"):
         make_vec_env("sb3_trading/MultiAset-v0", 2)
     assert make_vec_env("sb3_trading:" + MULTI, 2).num_envs == 2  # gymnasium's "module:ID" form
     with pytest.raises(TypeError, match="KernelTradingEnv"):
-        BatchedVecEnv(gym.make("sb3_trading/YieldAllocation-v0").unwrapped, 2)
+        BatchedVecEnv(gym.make("CartPole-v1").unwrapped, 2)
     with pytest.raises(ValueError, match="n_envs"):
         make_vec_env(MULTI, 0)
     vec = make_vec_env(MULTI, 2)

@@ -26,7 +26,8 @@ from sb3_trading.envs.yield_allocation import (
 )
 from sb3_trading.features import FeatureNormalizer, compute_features
 from sb3_trading.sim import CostModel, Portfolio
-from sb3_trading.sim.accrual import accrue_yield, friction_rates, self_financing_row, self_financing_value
+from sb3_trading.sim.accrual import accrue_yield, friction_rates, self_financing_value
+from sb3_trading.sim.kernels import self_financing_kernel
 
 ENV_ID = "sb3_trading/YieldAllocation-v0"
 # SB3 recommends 1-D vectors; the (window, F) market block is our documented layout
@@ -161,8 +162,8 @@ def test_projection_is_exact(case):
     for row, w in zip(x, batch, strict=True):
         np.testing.assert_allclose(w, _exact_projection(row, lower, upper), rtol=0, atol=tolerance)
         assert (w >= lower).all() and (w <= upper).all()
-        # one row alone (the env's path) is the same arithmetic as the batch
-        np.testing.assert_array_equal(projection.project_row(row), w)
+        # one row alone (the single env's batch of one) is the same arithmetic as the batch
+        np.testing.assert_array_equal(projection(row[None])[0], w)
         np.testing.assert_array_equal(project_capped_simplex(row[None], lower, upper)[0], w)
     feasible = x[((x >= lower) & (x <= upper)).all(axis=1) & (np.abs(x.sum(axis=1) - 1.0) <= 1e-12)]
     np.testing.assert_array_equal(projection(feasible) if len(feasible) else feasible, feasible)  # rows as they are
@@ -359,17 +360,24 @@ def test_self_financing_value_is_the_root(rows, commission_bps, slippage_bps, at
         positions = equity[:, None] * weights / prices
     value = self_financing_value(equity, weights, positions, prices, costs)
     buy_rate, sell_rate = friction_rates(costs)
+    assert (buy_rate, sell_rate) == pytest.approx(
+        (costs.slippage + costs.commission * (1 + costs.slippage), costs.slippage + costs.commission * (1 - costs.slippage)),
+        rel=1e-15,
+    )
+    held = positions * prices
+    root, traded, notional = self_financing_kernel(equity, weights, held, costs.commission, costs.slippage)
+    np.testing.assert_array_equal(root, value)  # the one solve, behind the public front
     for i in range(len(rows)):
-        held = positions[i] * prices[i]
         v = value[i]
         assert 0.0 < v <= equity[i] * (1 + 1e-12)
-        residual = v + _frictions(v, weights[i], held, costs) - equity[i]
+        residual = v + _frictions(v, weights[i], held[i], costs) - equity[i]
         assert abs(residual) <= 1e-12 * equity[i]
-        # the one-row function: the same root, and the trade at it
-        row_value, traded, notional = self_financing_row(float(equity[i]), weights[i], held, buy_rate, sell_rate)
-        assert row_value == pytest.approx(v, rel=1e-13)
-        np.testing.assert_allclose(traded, row_value * weights[i] - held, rtol=0, atol=1e-9 * equity[i])
-        assert notional == pytest.approx(np.abs(traded).sum(), rel=1e-12, abs=1e-9)
+        # one row alone: the same root (rows are independent), and the trade at it
+        assert (
+            self_financing_value(equity[i : i + 1], weights[i : i + 1], positions[i : i + 1], prices[i : i + 1], costs)[0] == v
+        )
+        np.testing.assert_allclose(traded[i], v * weights[i] - held[i], rtol=0, atol=1e-9 * equity[i])
+        assert notional[i] == pytest.approx(np.abs(traded[i]).sum(), rel=1e-12, abs=1e-9)
 
 
 def test_env_step_is_the_accounting_core():
@@ -380,7 +388,7 @@ def test_env_step_is_the_accounting_core():
     rng = np.random.default_rng(1)
     for _ in range(150):
         action = rng.uniform(-1, 1, 4) * rng.choice([0.0, 0.1, 1.0, 3.0])
-        t, equity_t, book = env._t, env._equity, copy.deepcopy(env._book)
+        t, equity_t, book = env._t, env._kernel.equity.item(0), copy.deepcopy(env._book)
         _, reward, _, truncated, info = env.step(action)
         prices_t, prices_next = data.prices[t : t + 1], data.prices[t + 1 : t + 2]
         target = yield_weights(np.clip(action, -1, 1)[None], env.lower_bound, env.upper_bound, env.temperature)

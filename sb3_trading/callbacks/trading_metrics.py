@@ -17,7 +17,7 @@ from sb3_trading.evaluation import compute_metrics
 logger = logging.getLogger(__name__)
 
 #: the ``info`` keys the callback reads (standard keys of every sb3_trading env)
-REQUIRED_INFO_KEYS = ("equity", "portfolio_return", "turnover", "costs")
+REQUIRED_INFO_KEYS = ("equity", "portfolio_return", "turnover", "costs")  # in this order in the step blocks
 #: metric name -> logger key
 METRIC_KEYS = {
     "episode_return": "trading/episode_return",
@@ -32,16 +32,17 @@ METRIC_KEYS = {
 class TradingMetricsCallback(BaseCallback):
     """Log trading metrics of each finished training episode, from the standard ``info`` keys.
 
-    On every step the callback appends, for each sub-env ``i`` of the training ``VecEnv``, the
-    step's ``portfolio_return``, ``turnover`` and ``costs`` from ``infos[i]``; when ``dones[i]``
-    the episode's metrics are computed, the per-env buffers cleared, and the mean over the last
+    On every step the callback keeps, for each sub-env ``i`` of the training ``VecEnv``, the
+    step's ``equity``, ``portfolio_return``, ``turnover`` and ``costs`` (from ``infos.arrays`` when the
+    VecEnv offers them, as :class:`~sb3_trading.vec.BatchedVecEnv` does, else from ``infos[i]``); when
+    ``dones[i]`` the episode's metrics are computed and the mean over the last
     ``stats_window_size`` finished episodes (like SB3's ``rollout/ep_rew_mean``) is recorded:
 
     ============================  ====================================================================
     key                           per episode of ``n`` steps with returns ``R_1..R_n``
     ============================  ====================================================================
     ``trading/episode_return``    ``prod(1 + R_t) - 1`` (= ``E_n / E_0 - 1``, a fraction)
-    ``trading/sharpe``            ``mean(R - rf) / std(R - rf, ddof=1) * sqrt(P)`` (0 if std = 0)
+    ``trading/sharpe``            ``mean(R - rf) / std(R - rf, ddof=1) * sqrt(P)`` (flat: 0 or ``±SHARPE_CAP``)
     ``trading/max_drawdown``      largest peak-to-trough loss of the episode's equity, a fraction
     ``trading/turnover``          mean per-step turnover (traded notional / equity)
     ``trading/cost_share``        ``sum(costs_t) / E_0``: frictions paid, as a fraction of the
@@ -87,21 +88,26 @@ class TradingMetricsCallback(BaseCallback):
         self.episodes: deque[dict[str, float]] = deque(maxlen=stats_window_size)
         #: number of episodes finished since training started
         self.n_episodes = 0
-        self._buffers: list[dict[str, list[float]]] = []
 
     def _init_callback(self) -> None:
-        self._buffers = [self._empty() for _ in range(self.training_env.num_envs)]
+        n_envs = self.training_env.num_envs
+        self._steps: list[np.ndarray] = []  # one (len(REQUIRED_INFO_KEYS), n_envs) block per step, oldest first
+        self._first_step = 0  # the step index of self._steps[0]
+        self._starts = np.zeros(n_envs, dtype=np.int64)  # the step index where each env's episode began
+        self._n_steps = 0
         if self.periods_per_year is None:
             self.periods_per_year = env_periods_per_year(self.training_env)
 
-    @staticmethod
-    def _empty() -> dict[str, list[float]]:
-        return {"returns": [], "turnover": [], "costs": [], "equity": []}
+    def _step_values(self, infos: Any) -> np.ndarray:
+        """``(4, n_envs)``: the step's ``equity``, ``portfolio_return``, ``turnover``, ``costs`` of every env.
 
-    def _on_step(self) -> bool:
-        infos: list[dict[str, Any]] = self.locals["infos"]
-        dones = np.asarray(self.locals["dones"], dtype=bool).reshape(-1)
-        finished = False
+        Read from ``infos.arrays`` when the VecEnv offers its step as arrays (:class:`~sb3_trading.vec.BatchedVecEnv`),
+        else from each ``infos[i]``.
+        """
+        arrays = getattr(infos, "arrays", None)
+        if arrays is not None and all(key in arrays for key in REQUIRED_INFO_KEYS):
+            return np.array([arrays[key] for key in REQUIRED_INFO_KEYS], dtype=np.float64)
+        rows = []
         for i, info in enumerate(infos):
             missing = [key for key in REQUIRED_INFO_KEYS if key not in info]
             if missing:
@@ -109,27 +115,36 @@ class TradingMetricsCallback(BaseCallback):
                     f"TradingMetricsCallback needs the standard sb3_trading info keys; env {i} of the training "
                     f"VecEnv does not report {missing}"
                 )
-            buffer = self._buffers[i]
-            buffer["returns"].append(float(info["portfolio_return"]))
-            buffer["turnover"].append(float(info["turnover"]))
-            buffer["costs"].append(float(info["costs"]))
-            buffer["equity"].append(float(info["equity"]))
-            if dones[i]:
+            rows.append([info[key] for key in REQUIRED_INFO_KEYS])
+        return np.array(rows, dtype=np.float64).T
+
+    def _on_step(self) -> bool:
+        dones = np.asarray(self.locals["dones"], dtype=bool).reshape(-1)
+        self._steps.append(self._step_values(self.locals["infos"]))
+        self._n_steps += 1
+        finished = np.flatnonzero(dones)
+        if finished.size:
+            for i in finished.tolist():
                 self._finish_episode(i)
-                finished = True
-        if finished:
             for name, key in METRIC_KEYS.items():
                 self.logger.record(key, float(np.mean([episode[name] for episode in self.episodes])))
             self.logger.record("trading/n_episodes", self.n_episodes)
+            # forget the steps no running episode needs
+            drop = int(self._starts.min()) - self._first_step
+            if drop > 0:
+                del self._steps[:drop]
+                self._first_step += drop
         return True
 
     def _finish_episode(self, i: int) -> None:
-        buffer, self._buffers[i] = self._buffers[i], self._empty()
-        returns = np.asarray(buffer["returns"])
+        first = int(self._starts[i]) - self._first_step
+        block = np.array([step[:, i] for step in self._steps[first:]])  # (n, 4): this env's episode
+        self._starts[i] = self._n_steps
+        equity, returns, turnover, costs = block.T
         ppy = self.periods_per_year if self.periods_per_year is not None else env_periods_per_year(self.training_env)
-        metrics = compute_metrics(returns, ppy, turnover=buffer["turnover"], costs=buffer["costs"], risk_free=self.risk_free)
+        metrics = compute_metrics(returns, ppy, turnover=turnover, costs=costs, risk_free=self.risk_free)
         growth = 1.0 + returns[0]
-        start_equity = buffer["equity"][0] / growth if growth > 0 else float("nan")
+        start_equity = equity[0] / growth if growth > 0 else float("nan")
         episode = {
             "episode_return": metrics["total_return"],
             "sharpe": metrics["sharpe"],

@@ -37,7 +37,7 @@ Where each piece lives
 ----------------------
 * :mod:`sb3_trading.envs.trading_env`: :class:`TradingEnv`, the env base (data, features, normaliser,
   episode bounds, action checks), the observation keys and :func:`sample_start`;
-* :mod:`sb3_trading.envs.info`: the standard ``info`` keys and their one builder, :func:`standard_infos`;
+* :mod:`sb3_trading.envs.info`: the standard ``info`` keys and their one builder, :func:`standard_info`;
 * :mod:`sb3_trading.envs.kernel`: the batched dynamics :class:`TradingKernel`, its :class:`Transition` and
   the adapter :class:`KernelTradingEnv` (the Gymnasium env as the kernel's batch of one).
 
@@ -60,12 +60,12 @@ from sb3_trading.envs.info import (
     LOG_MIN_GROWTH,
     MIN_GROWTH,
     TIMESTAMP_KEY,
-    dict_builder,
     log_returns,
+    standard_info,
     standard_infos,
     summary_line,
 )
-from sb3_trading.envs.kernel import NO_EXTRAS, ONE_INT, KernelTradingEnv, TradingKernel, Transition
+from sb3_trading.envs.kernel import NO_EXTRAS, KernelTradingEnv, TradingKernel, Transition, clip_bound
 from sb3_trading.envs.trading_env import (
     EXECUTIONS,
     MARKET_KEY,
@@ -89,7 +89,6 @@ __all__ = [
     "MAX_INITIAL_CASH",
     "MIN_GROWTH",
     "NO_EXTRAS",
-    "ONE_INT",
     "PORTFOLIO_BOUND",
     "PORTFOLIO_KEY",
     "RESET_NEEDED_MESSAGE",
@@ -100,10 +99,11 @@ __all__ = [
     "TradingKernel",
     "Transition",
     "check_initial_cash",
+    "clip_bound",
     "clip_portfolio",
-    "dict_builder",
     "log_returns",
     "sample_start",
+    "standard_info",
     "standard_infos",
     "summary_line",
 ]

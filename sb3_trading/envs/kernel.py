@@ -1,14 +1,17 @@
 """The batched dynamics and their adapter: :class:`TradingKernel` and :class:`KernelTradingEnv`.
 
 The envs built on :class:`KernelTradingEnv` keep their dynamics in a :class:`TradingKernel`:
-batched NumPy state (one :class:`~sb3_trading.sim.Portfolio` row, clock and counters per account)
-and batched ``reset``/``step``/``observe``. The Gymnasium env is the kernel's batch of one;
+batched state (one :class:`~sb3_trading.sim.Portfolio` row, clock and counters per account) and
+batched ``reset``/``step``/``observe``, whose per-step work is one compiled numba function per env
+(the env module's ``*_step``, built from the core's row kernels in :mod:`sb3_trading.sim.kernels`)
+writing into the fresh arrays of a :class:`Transition` (:meth:`TradingKernel.blank`). The Gymnasium
+env is the kernel's batch of one;
 :class:`sb3_trading.vec.BatchedVecEnv` runs the *same* kernel with ``n_envs`` rows, so the two
 cannot drift apart (and the env tests, no-look-ahead included, cover the vectorised env too).
 Randomness stays per account: :meth:`TradingKernel.draw` takes one ``numpy.random.Generator`` per
 reset row (the env's ``np_random``, or the vectorised env's per-env generators) and draws from
 each in the same order. Both build their ``info`` with the one builder,
-:func:`~sb3_trading.envs.info.standard_infos`.
+:func:`~sb3_trading.envs.info.standard_info`.
 """
 
 from __future__ import annotations
@@ -19,10 +22,18 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from sb3_trading.common.jit import njit
 from sb3_trading.common.validation import check_int
-from sb3_trading.envs.info import standard_infos
-from sb3_trading.envs.trading_env import MARKET_KEY, PORTFOLIO_KEY, TradingEnv, clip_portfolio, sample_start
-from sb3_trading.sim import CostModel, Portfolio, equity_fractions, with_cash_column
+from sb3_trading.envs.info import standard_info
+from sb3_trading.envs.trading_env import (
+    MARKET_KEY,
+    PORTFOLIO_BOUND,
+    PORTFOLIO_KEY,
+    TradingEnv,
+    clip_portfolio,
+    sample_start,
+)
+from sb3_trading.sim import CostModel, Portfolio
 
 
 class Transition(NamedTuple):
@@ -42,6 +53,8 @@ class Transition(NamedTuple):
     :ivar t: ``(k,)`` int64 data row of the new observation.
     :ivar portfolio: ``(k, P)`` float32 ``portfolio`` observation at ``t``.
     :ivar extras: env-specific ``info`` entries, name -> ``(k,)`` array, in ``info`` order.
+    :ivar reward: ``(k,)`` the agent's reward when it is not the step return (a shaped or penalised reward);
+        ``None``: the reward is ``portfolio_return`` (see :meth:`TradingKernel.outcome`).
     """
 
     equity: np.ndarray
@@ -55,11 +68,32 @@ class Transition(NamedTuple):
     t: np.ndarray
     portfolio: np.ndarray
     extras: dict[str, np.ndarray]
+    reward: np.ndarray | None = None
+
+    @property
+    def outputs(self) -> tuple[np.ndarray, ...]:
+        """``(t, equity, cash, positions, weights, notional, costs, drawdown, portfolio)``: the arrays a compiled
+        step kernel writes (see :meth:`TradingKernel.blank`)."""
+        return (
+            self.t,
+            self.equity,
+            self.cash,
+            self.positions,
+            self.weights,
+            self.notional,
+            self.costs,
+            self.drawdown,
+            self.portfolio,
+        )
 
 
-# a 0-d array constant: NumPy adds two arrays faster than an array and a Python int (hot path)
-ONE_INT = np.ones((), dtype=np.int64)
-#: the ``extras`` of a transition without env-specific ``info`` entries (shared: never mutate it)
+@njit
+def clip_bound(value: float) -> float:
+    """``value`` clipped to ``[-PORTFOLIO_BOUND, PORTFOLIO_BOUND]``: one entry of a ``portfolio`` observation."""
+    return min(max(value, -PORTFOLIO_BOUND), PORTFOLIO_BOUND)
+
+
+# the extras of a transition without env-specific info entries (shared: never mutate it)
 NO_EXTRAS: dict[str, np.ndarray] = {}
 
 
@@ -70,10 +104,12 @@ class TradingKernel:
     :attr:`book` (a ``(B, N)`` :class:`~sb3_trading.sim.Portfolio`), the clock :attr:`t`,
     :attr:`start_t` and :attr:`end_t` (the bar where the episode is truncated) ``(B,)`` and the
     equity :attr:`equity` ``(B,)`` marked at the close of ``t``. Subclasses implement :meth:`reset`
-    and :meth:`step`, and override :meth:`draw` and :meth:`outcome` where the env differs.
+    and :meth:`step` (a step: :meth:`blank`, the env's compiled step kernel writing into it, :meth:`advance`),
+    and override :meth:`draw` and :meth:`outcome` where the env differs.
 
-    State arrays may be shared with the last returned :class:`Transition`; the kernel replaces
-    them (copy on write) instead of writing into them, so a transition handed out stays valid.
+    The clock and the equity may be shared with the last returned :class:`Transition`; the kernel replaces
+    them (copy on write) instead of writing into them, and every transition gets fresh arrays, so a
+    transition handed out stays valid. The books (:attr:`book`) are written in place.
 
     :param env: the configured env whose data and arguments the kernel runs.
     :param n_envs: batch size ``B``.
@@ -86,7 +122,6 @@ class TradingKernel:
         self.n_envs = check_int("n_envs", n_envs, 1)
         self.n_assets = n_assets = prices.shape[1]
         self._prices = prices  # (T, N), shared
-        self._prices_ext = with_cash_column(prices)  # (T, N + 1): the closes, then 1 (the price of cash)
         self.features = env._features  # (T, F) float32, shared
         # (T - window + 1, window, F) read-only view: row i is the window of features[i : i + window]
         self._windows = sliding_window_view(self.features, env.window, axis=0).transpose(0, 2, 1)
@@ -96,8 +131,6 @@ class TradingKernel:
         self.episode_length = env.episode_length
         self.random_start = env.random_start
         self.timestamps = env.data.timestamps
-        # the timestamps as a list of numpy.datetime64 scalars: a list lookup per info instead of a fancy index
-        self._timestamp_list = None if self.timestamps is None else list(self.timestamps)
         self.initial_cash = float(initial_cash)
         self.book = Portfolio(self.n_envs, n_assets, costs)
         self.book.reset(self.initial_cash)  # a valid flat book before the first reset
@@ -140,7 +173,9 @@ class TradingKernel:
         """Advance every account one bar with validated, clipped ``actions`` (``(B, *action_shape)``)."""
         raise NotImplementedError
 
-    def outcome(self, equity: Any, equity_t: Any, notional: Any, t: Any, end_t: Any) -> tuple[Any, Any, Any, Any, Any]:
+    def outcome(
+        self, equity: Any, equity_t: Any, notional: Any, t: Any, end_t: Any, reward: Any = None
+    ) -> tuple[Any, Any, Any, Any, Any]:
         """What a transition means for the agent, written once for Python scalars (the single env) and
         for ``(k,)`` arrays (the vectorised env) alike.
 
@@ -149,12 +184,19 @@ class TradingKernel:
         :param notional: traded notional (:attr:`Transition.notional`).
         :param t: bar of the new observation (:attr:`Transition.t`).
         :param end_t: the episode's truncation bar (:attr:`end_t`, read before any reset).
-        :return: ``(reward, portfolio_return, terminated, truncated, turnover)``; the default: the step
-            return as reward, terminated on ruin (equity <= 0), truncated at ``end_t`` unless terminated.
+        :param reward: :attr:`Transition.reward` (``None``: the step return is the reward).
+        :return: ``(reward, portfolio_return, terminated, truncated, turnover)``: terminated on ruin (equity <= 0),
+            truncated at ``end_t`` unless terminated.
         """
         portfolio_return = equity / equity_t - 1.0
         terminated = equity <= 0.0
-        return portfolio_return, portfolio_return, terminated, (t >= end_t) > terminated, notional / equity_t
+        return (
+            portfolio_return if reward is None else reward,
+            portfolio_return,
+            terminated,
+            (t >= end_t) > terminated,
+            notional / equity_t,
+        )
 
     # ---------------------------------------------------------------- shared
     def _end(self, start: np.ndarray) -> np.ndarray:
@@ -175,47 +217,30 @@ class TradingKernel:
             self.start_t[rows] = start
             self.end_t = self._end(self.start_t)
 
-    def portfolio_block(self, fractions: np.ndarray, equity: np.ndarray, drawdown: np.ndarray, t: np.ndarray) -> np.ndarray:
-        """The ``(B, P)`` float32 ``portfolio`` observation after a step (subclasses add their own entries).
-
-        :param fractions: ``(B, N + 1)`` position values, then the cash, as fractions of equity.
-        :param equity: ``(B,)`` equity at the close of ``t``.
-        :param drawdown: ``(B,)`` drawdown at the close of ``t``.
-        :param t: ``(B,)`` the new bar.
-        :return: the default: ``fractions`` clipped (position weights, then the cash weight).
-        """
-        return clip_portfolio(fractions)
-
-    def finish_step(
-        self, t_next: np.ndarray, notional: np.ndarray, costs: np.ndarray, extras: dict[str, np.ndarray]
-    ) -> Transition:
-        """End a step whose trade is done: mark the books at the closes of ``t_next`` ``(B,)`` (updating the
-        peaks), move the clock and equity there and return the :class:`Transition` (``equity_t`` is the equity
-        the step started from; ``positions`` and ``cash`` are views of one copy of the holdings).
-
-        :param t_next: ``(B,)`` the new bar.
-        :param notional: ``(B,)`` traded notional of the step.
-        :param costs: ``(B,)`` frictions paid in the step.
-        :param extras: the env-specific ``info`` entries of the step.
-        """
-        values, equity, drawdown = self.book.mark_values(self._prices_ext.take(t_next, axis=0))
-        fractions = equity_fractions(values, equity)
-        holdings = self.book.holdings.copy()
-        portfolio = self.portfolio_block(fractions, equity, drawdown, t_next)
-        equity_t, self.t, self.equity = self.equity, t_next, equity
-        return Transition(  # positional: a third cheaper than keywords on this hot path
-            equity,
-            equity_t,
-            holdings[:, -1],
-            holdings[:, :-1],
-            fractions[:, :-1],
-            notional,
-            costs,
-            drawdown,
-            t_next,
-            portfolio,
-            extras,
+    def blank(self, portfolio_size: int, extras: dict[str, np.ndarray] | None = None, n_rows: int | None = None) -> Transition:
+        """A step's :class:`Transition` with fresh, unfilled arrays, for a compiled step kernel to write
+        (:attr:`Transition.outputs`, which starts with ``t``: the kernel writes the next bar): ``equity_t`` is the
+        current equity, ``portfolio`` ``(B, portfolio_size)`` float32. Finish the step with :meth:`advance`.
+        ``n_rows``: a transition of that many rows instead of ``B`` (a reset's; set its ``equity_t`` yourself)."""
+        n, n_assets = self.n_envs if n_rows is None else n_rows, self.n_assets
+        return Transition(
+            np.empty(n),
+            self.equity,
+            np.empty(n),
+            np.empty((n, n_assets)),
+            np.empty((n, n_assets)),
+            np.empty(n),
+            np.empty(n),
+            np.empty(n),
+            np.empty(n, dtype=np.int64),
+            np.empty((n, portfolio_size), dtype=np.float32),
+            NO_EXTRAS if extras is None else extras,
         )
+
+    def advance(self, tr: Transition) -> Transition:
+        """Move the clock and the equity to the filled step ``tr`` (from :meth:`blank`) and return it."""
+        self.t, self.equity = tr.t, tr.equity
+        return tr
 
     def _set_equity(self, rows: np.ndarray, equity: np.ndarray | float) -> None:
         self.equity = self.equity.copy()
@@ -234,24 +259,26 @@ class TradingKernel:
         """Batched observation after ``tr``: ``market`` ``(k, window, F)``, ``portfolio`` ``(k, P)``, both float32."""
         return {MARKET_KEY: self.market(tr.t), PORTFOLIO_KEY: tr.portfolio}
 
-    def infos(
+    def info(
         self,
         tr: Transition,
+        row: int,
         portfolio_return: Sequence[float] | np.ndarray,
         turnover: Sequence[float] | np.ndarray,
         extra: dict[str, np.ndarray] | None = None,
-    ) -> list[dict[str, Any]]:
-        """One standard ``info`` dict per account of ``tr`` (:func:`~sb3_trading.envs.info.standard_infos`).
+    ) -> dict[str, Any]:
+        """The standard ``info`` of account ``row`` of ``tr`` (:func:`~sb3_trading.envs.info.standard_info`).
 
         :param tr: the transition.
-        :param portfolio_return: ``(k,)`` step returns, from :meth:`outcome` (arrays, or Python scalars in a tuple).
+        :param row: the account.
+        :param portfolio_return: ``(k,)`` step returns, from :meth:`outcome` (an array, or Python scalars in a tuple).
         :param turnover: ``(k,)`` turnover, from :meth:`outcome`.
         :param extra: more per-account entries, name -> ``(k,)`` array, added after the env's extras.
-        :return: ``k`` dicts: the keys of :data:`~sb3_trading.envs.info.INFO_KEYS`, ``timestamp`` when the data
-            has timestamps, the env's extras, then ``extra``. Python scalars; ``positions`` and ``weights`` are
-            rows of ``tr``'s arrays.
+        :return: the keys of :data:`~sb3_trading.envs.info.INFO_KEYS`, ``timestamp`` when the data has timestamps,
+            the env's extras, then ``extra``; Python scalars, ``positions`` and ``weights`` rows of ``tr``'s arrays.
         """
-        return standard_infos(
+        return standard_info(
+            row,
             tr.equity,
             tr.cash,
             tr.positions,
@@ -261,7 +288,7 @@ class TradingKernel:
             tr.costs,
             tr.drawdown,
             tr.t,
-            self._timestamp_list,
+            self.timestamps,
             tr.extras | extra if extra else tr.extras,
         )
 
@@ -336,8 +363,9 @@ class KernelTradingEnv(TradingEnv):
         """Observation, ``info`` and :meth:`TradingKernel.outcome` (Python scalars) of the batch of one."""
         kernel = self._kernel
         t = tr.t.item()
-        outcome = kernel.outcome(tr.equity.item(), tr.equity_t.item(), tr.notional.item(), t, kernel.end_t.item())
-        info = self._last_info = kernel.infos(tr, (outcome[1],), (outcome[4],))[0]
+        reward = None if tr.reward is None else tr.reward.item()
+        outcome = kernel.outcome(tr.equity.item(), tr.equity_t.item(), tr.notional.item(), t, kernel.end_t.item(), reward)
+        info = self._last_info = kernel.info(tr, 0, (outcome[1],), (outcome[4],))
         return {MARKET_KEY: self._market_window(t), PORTFOLIO_KEY: tr.portfolio[0]}, info, outcome
 
     def reset(
@@ -361,4 +389,4 @@ class KernelTradingEnv(TradingEnv):
         return obs, reward, terminated, truncated, info
 
 
-__all__ = ["NO_EXTRAS", "ONE_INT", "KernelTradingEnv", "TradingKernel", "Transition", "clip_portfolio"]
+__all__ = ["NO_EXTRAS", "KernelTradingEnv", "TradingKernel", "Transition", "clip_bound", "clip_portfolio"]

@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
+from sb3_trading.common.jit import njit
 from sb3_trading.common.validation import check_choice, check_int, check_real, is_real
 from sb3_trading.data import MarketData
 from sb3_trading.data.synthetic import make_leveraged_pair_market
 from sb3_trading.envs.base import (
     DEFAULT_NORMALIZER,
-    ONE_INT,
     KernelTradingEnv,
     NormalizerArg,
     TradingKernel,
     Transition,
-    clip_portfolio,
+    clip_bound,
 )
-from sb3_trading.sim import CostModel, Fills, Portfolio, equity_fractions, fill_trades, with_cash_column
+from sb3_trading.sim import CostModel
+from sb3_trading.sim.kernels import affordable_kernel, affordable_row, record_row, trade_row
 
 #: indicators computed on the index by default: 1 + 1 + 1 + 3 = 6 columns for one asset
 LEVERAGED_PAIR_INDICATORS: tuple[str, ...] = ("log_return", "volatility", "rsi", "macd")
@@ -30,6 +31,130 @@ REWARDS: tuple[str, ...] = ("step_return", "cumulative_pnl")
 INITIAL_SPLITS: tuple[str, ...] = ("even", "random")
 #: size of the ``portfolio`` observation vector
 PORTFOLIO_SIZE = 5
+
+
+@njit
+def whole_share_row(fraction: float, equity: float, prices: np.ndarray, target: np.ndarray) -> None:
+    """One account's whole-share targets before affordability, into ``target`` ``(2,)``: ``trunc(E f / S_bull)``
+    and ``trunc((E - E f) / S_bear)``. Rounding toward zero never buys more than the target value; the remainder
+    stays cash."""
+    bull = equity * fraction
+    target[0] = np.trunc(bull / prices[0])
+    target[1] = np.trunc((equity - bull) / prices[1])
+
+
+@njit
+def whole_share_targets(fractions: np.ndarray, equity: np.ndarray, prices: np.ndarray) -> np.ndarray:
+    """:func:`whole_share_row` of every account.
+
+    :param fractions: ``(B,)`` fraction of equity in the bull ETF, in ``[0, 1]``.
+    :param equity: ``(B,)`` equity ``E_t``, currency.
+    :param prices: ``(B, 2)`` prices ``(bull, bear)`` per share.
+    :return: ``(B, 2)`` whole share counts ``(bull, bear)``.
+    """
+    target = np.empty((fractions.shape[0], 2))
+    for b in range(fractions.shape[0]):
+        whole_share_row(fractions[b], equity[b], prices[b], target[b])
+    return target
+
+
+@njit
+def pair_trade_row(
+    holdings: np.ndarray, b: int, fraction: float, equity: float, prices: np.ndarray, commission: float, slippage: float
+) -> tuple[float, float]:
+    """One LeveragedPair trade of row ``b``, in place: whole-share targets (:func:`whole_share_row`), their buys cut
+    in whole shares until cash can pay (the core's :func:`~sb3_trading.sim.kernels.affordable_row`), filled at
+    ``prices`` ``(2,)`` (:func:`~sb3_trading.sim.kernels.trade_row`).
+
+    :return: ``(notional, costs)``: traded notional at mid prices and frictions paid, currency.
+    """
+    target = np.empty(2)
+    whole_share_row(fraction, equity, prices, target)
+    affordable_row(holdings, b, target, prices, commission, slippage, 1.0)
+    return trade_row(holdings, b, target, prices, commission, slippage)
+
+
+@njit
+def pair_step(
+    holdings: np.ndarray,
+    peak: np.ndarray,
+    equity_t: np.ndarray,
+    t: np.ndarray,
+    fractions: np.ndarray,
+    closes: np.ndarray,
+    start: np.ndarray,
+    horizon: np.ndarray,
+    initial_cash: float,
+    commission: float,
+    slippage: float,
+    out: tuple[np.ndarray, ...],
+) -> None:
+    """One LeveragedPair step of every account, in place: the trade at the closes of ``t`` (:func:`pair_trade_row`),
+    the mark at the closes of ``t + 1`` and the ``portfolio`` block (:func:`pair_portfolio_row`).
+
+    :param holdings: ``(B, 3)`` the books (bull and bear shares, then cash; written); ``peak`` ``(B,)`` (written).
+    :param equity_t: ``(B,)`` equity at the close of ``t`` (the targets are sized on it).
+    :param t: ``(B,)`` int64 decision bars; ``start`` ``(B,)`` the episodes' first bars; ``horizon`` ``(B,)`` their
+        lengths in decisions.
+    :param fractions: ``(B,)`` bull fractions in ``[0, 1]``.
+    :param closes: ``(T, 2)`` closes ``(bull, bear)``.
+    :param out: the transition's arrays (:attr:`~sb3_trading.envs.kernel.Transition.outputs`), written.
+    """
+    t_next, equity, cash, positions, weights, notional, costs, drawdown, portfolio = out
+    for b in range(t.shape[0]):
+        row = t[b]
+        notional[b], costs[b] = pair_trade_row(holdings, b, fractions[b], equity_t[b], closes[row], commission, slippage)
+        t_next[b] = row + 1
+        e = record_row(holdings, peak, b, closes[row + 1], equity, cash, positions, weights, drawdown)
+        pair_portfolio_row(weights[b], cash[b], e, initial_cash, row + 1 - start[b], horizon[b], portfolio[b])
+
+
+@njit
+def pair_portfolio_row(
+    weights: np.ndarray, cash: float, equity: float, initial_cash: float, decisions: int, horizon: int, out: np.ndarray
+) -> None:
+    """One account's ``portfolio`` observation into ``out`` ``(5,)``, clipped:
+    ``[w_bull, w_bear, w_cash, E / E_0 - 1, decisions / horizon]`` (weights 0 when ``E <= 0``)."""
+    out[0] = clip_bound(weights[0])
+    out[1] = clip_bound(weights[1])
+    out[2] = clip_bound(cash / equity if equity > 0.0 else 0.0)
+    out[3] = clip_bound(equity / initial_cash - 1.0)
+    out[4] = clip_bound(decisions / horizon)
+
+
+@njit
+def pair_open(
+    holdings: np.ndarray,
+    peak: np.ndarray,
+    split: np.ndarray,
+    closes: np.ndarray,
+    start: np.ndarray,
+    horizon: np.ndarray,
+    initial_cash: float,
+    commission: float,
+    slippage: float,
+    out: tuple[np.ndarray, ...],
+) -> None:
+    """Fresh all-cash accounts buy their initial split at the close of their start bar with the step's rule
+    (:func:`pair_trade_row`) and are marked there; no decision is made yet (the clock is 0).
+
+    :param holdings: ``(k, 3)`` written: the new books; ``peak`` ``(k,)`` written: their peaks ``max(E_0, E)``.
+    :param split: ``(k,)`` bull fractions in ``[0, 1]``.
+    :param closes: ``(T, 2)`` closes ``(bull, bear)``; ``start`` ``(k,)`` the start bars; ``horizon`` ``(k,)``.
+    :param initial_cash: the starting capital ``E_0`` of every account.
+    :param out: the reset transition's arrays (:attr:`~sb3_trading.envs.kernel.Transition.outputs`), written.
+    """
+    t_out, equity, cash, positions, weights, notional, costs, drawdown, portfolio = out
+    for b in range(start.shape[0]):
+        holdings[b, 0] = 0.0
+        holdings[b, 1] = 0.0
+        holdings[b, 2] = initial_cash
+        peak[b] = initial_cash
+        row = start[b]
+        notional[b], costs[b] = pair_trade_row(holdings, b, split[b], initial_cash, closes[row], commission, slippage)
+        t_out[b] = row
+        e = record_row(holdings, peak, b, closes[row], equity, cash, positions, weights, drawdown)
+        pair_portfolio_row(weights[b], cash[b], e, initial_cash, 0, horizon[b], portfolio[b])
 
 
 def leveraged_pair_targets(
@@ -43,13 +168,13 @@ def leveraged_pair_targets(
     """LeveragedPair action -> affordable whole-share targets ``(bull, bear)``, batched. Pure function.
 
     1. Target values ``V = E_t * (f, 1 - f)``; target shares ``floor(V / S_t)`` (whole shares,
-       rounded toward zero by :func:`~sb3_trading.sim.round_to_lots`); the rounding remainder stays cash.
-    2. Affordability: the trade from ``positions`` to those targets is priced with
-       :func:`~sb3_trading.sim.fill_trades`. If it would leave negative cash
-       ``C' = C - q . S - costs < 0`` (commission and slippage on top of whole shares that use almost
-       all the equity), the *buys* are cut by whole shares in proportion to the shares bought:
-       ``k_i = ceil(D * b_i / sum_j b_j u_j)`` with shortfall ``D = -C'``, shares bought ``b_i`` and
-       cash per bought share ``u_i = S_i (1 + slippage) (1 + commission)``. The cut frees
+       rounded toward zero: :func:`whole_share_targets`); the rounding remainder stays cash.
+    2. Affordability, the core's rule (:meth:`~sb3_trading.sim.Portfolio.affordable` with ``lot_size=1``,
+       :func:`~sb3_trading.sim.kernels.affordable_kernel`): if the trade from ``positions`` to those targets
+       would leave negative cash ``C' = C - q . S - costs < 0`` (commission and slippage on top of whole
+       shares that use almost all the equity), the *buys* are cut by whole shares in proportion to the
+       shares bought: ``k_i = ceil(D * b_i / sum_j b_j u_j)`` with shortfall ``D = -C'``, shares bought
+       ``b_i`` and cash per bought share ``u_i = S_i (1 + slippage) (1 + commission)``. The cut frees
        ``sum_i k_i u_i >= D``, so cash stays ``>= 0``, and ``k_i <= b_i`` (a buy never turns into a sell).
        Sells are never changed.
 
@@ -61,36 +186,10 @@ def leveraged_pair_targets(
     :param costs: the friction model of the book that will execute the trade.
     :return: ``(B, 2)`` whole-share targets, ``>= 0``.
     """
-    return affordable_pair_targets(fractions, equity, cash, positions, prices, costs)[0]
-
-
-def affordable_pair_targets(
-    fractions: np.ndarray,
-    equity: np.ndarray,
-    cash: np.ndarray,
-    positions: np.ndarray,
-    prices: np.ndarray,
-    costs: CostModel,
-) -> tuple[np.ndarray, Fills | None]:
-    """:func:`leveraged_pair_targets` and, when no buy had to be cut, the :class:`~sb3_trading.sim.Fills` of
-    trading to them (``fill_trades(target - positions, prices, costs)``, for ``Portfolio.trade_to``); ``None``
-    after a cut (the trade changed, price it again)."""
-    bull = equity * fractions
-    values = np.concatenate((bull[:, None], (equity - bull)[:, None]), axis=1)  # (B, 2): E f, E - E f
-    target = np.trunc(values / prices)  # round_to_lots(values / prices, 1.0): whole shares, toward zero
-    traded = target - positions
-    fills = fill_trades(traded, prices, costs)
-    cash_after = cash - (np.vecdot(traded, prices) + fills.costs)
-    if min(cash_after.tolist()) >= 0.0:  # every account can pay (a Python min is cheaper than .all() here)
-        return target, fills
-    bought = np.maximum(traded, 0.0)
-    outlay = np.vecdot(bought, prices * ((1.0 + costs.slippage) * (1.0 + costs.commission)))
-    shortfall = np.maximum(-cash_after, 0.0)
-    if min(outlay.tolist()) > 0.0:
-        share = shortfall / outlay
-    else:  # an account that buys nothing has no shortfall to cut
-        share = np.divide(shortfall, outlay, out=np.zeros_like(shortfall), where=outlay > 0)
-    return target - np.ceil(share[:, None] * bought), None
+    prices = np.asarray(prices, dtype=np.float64)
+    holdings = np.column_stack((np.asarray(positions, dtype=np.float64), np.asarray(cash, dtype=np.float64)))
+    target = whole_share_targets(np.asarray(fractions, dtype=np.float64), np.asarray(equity, dtype=np.float64), prices)
+    return affordable_kernel(holdings, target, prices, costs.commission, costs.slippage, 1.0)
 
 
 class LeveragedPairEnv(KernelTradingEnv):
@@ -264,44 +363,12 @@ class LeveragedPairEnv(KernelTradingEnv):
         return LeveragedPairKernel(self, n_envs)
 
 
-class _Opening(NamedTuple):
-    """Fresh accounts right after buying their initial split: ``(k,)`` arrays, ``holdings`` ``(k, 3)`` (bull and
-    bear shares, then cash: :attr:`~sb3_trading.sim.Portfolio.holdings`' layout) and ``weights`` ``(k, 2)``."""
-
-    holdings: np.ndarray
-    peak_equity: np.ndarray
-    initial_equity: np.ndarray
-    equity: np.ndarray
-    drawdown: np.ndarray
-    notional: np.ndarray
-    costs: np.ndarray
-    weights: np.ndarray
-    portfolio: np.ndarray
-
-    def to_table(self) -> np.ndarray:
-        """The openings as one ``(k, 16)`` float64 table, so a reset takes its rows in one call (:meth:`from_table`)."""
-        columns = [column.reshape(column.shape[0], -1).astype(np.float64) for column in self]
-        return np.ascontiguousarray(np.concatenate(columns, axis=1))
-
-    @classmethod
-    def from_table(cls, table: np.ndarray) -> _Opening:
-        """Views of the columns of a :meth:`to_table` table (the float32 ``portfolio`` round-trips exactly)."""
-        return cls(
-            table[:, 0:3],
-            table[:, 3],
-            table[:, 4],
-            table[:, 5],
-            table[:, 6],
-            table[:, 7],
-            table[:, 8],
-            table[:, 9:11],
-            table[:, 11:16].astype(np.float32),
-        )
-
-
 class LeveragedPairKernel(TradingKernel):
     """Batched LeveragedPair-v0 dynamics: ``B`` accounts splitting equity between the bull and bear ETF
     (see :class:`LeveragedPairEnv`). ``step`` takes ``(B, 1)`` bull fractions already clipped to ``[0, 1]``.
+
+    The per-step work is compiled: :func:`pair_step` (targets, affordability, fills, mark, observation) and
+    :func:`pair_open` (the reset's initial split).
 
     Extra state: :attr:`horizon` ``(B,)``, the decisions an episode may last (the observation's clock).
     """
@@ -313,21 +380,15 @@ class LeveragedPairKernel(TradingKernel):
         self.reward_mode = env.reward_mode
         self._stop_level = env._stop_level
         self._horizons(self.start_t)
-        # with a fixed initial split, an opening depends on the start bar only: compute them all once
-        self._openings: np.ndarray | None = None  # (bars, 16), see _Opening.to_table
-        if self.initial_split != "random":
-            starts = np.arange(self.first_t, self.last_t)  # every bar that has a next bar
-            self._openings = self._open(starts, np.full(starts.shape[0], float(self._fixed_split()))).to_table()
 
     def _fixed_split(self) -> float:
         return 0.5 if self.initial_split == "even" else float(self.initial_split)
 
     def _horizons(self, start: np.ndarray) -> None:
-        self.horizon = (
-            np.full_like(start, self.episode_length)
-            if self.episode_length is not None
-            else self.path_last_t.take(start) - start
-        )
+        if self.episode_length is not None:
+            self.horizon = np.full_like(start, self.episode_length)
+        else:
+            self.horizon = self.path_last_t[start] - start
 
     def set_clock(self, rows: np.ndarray, t: np.ndarray | int | None = None, start: np.ndarray | int | None = None) -> None:
         super().set_clock(rows, t, start)
@@ -343,68 +404,56 @@ class LeveragedPairKernel(TradingKernel):
             splits = np.full(len(rngs), self._fixed_split())
         return {"start": starts, "split": splits}
 
-    def _portfolio(self, fractions: np.ndarray, equity: np.ndarray, clock: np.ndarray) -> np.ndarray:
-        """``(k, 5)``: ``[w_bull, w_bear, w_cash, E / E_0 - 1, clock]`` from ``fractions`` ``(k, 3)`` (weights, cash
-        weight), ``clock`` = decisions made / horizon."""
-        growth = equity / self.initial_cash - 1.0
-        return clip_portfolio(np.concatenate((fractions, growth[:, None], clock[:, None]), axis=1))
-
-    def _open(self, start: np.ndarray, split: np.ndarray) -> _Opening:
-        """Fresh accounts buy the bull fractions ``split`` ``(k,)`` at the close of the bars ``start`` ``(k,)``,
-        in whole shares, paying costs (the same rule as every step, from all cash)."""
-        k = start.shape[0]
-        fresh = Portfolio(k, 2, self.costs)
-        fresh.reset(self.initial_cash)
-        prices = self._prices.take(start, axis=0)
-        target = leveraged_pair_targets(split, np.full(k, self.initial_cash), fresh.cash, fresh.positions, prices, self.costs)
-        fills = fresh.trade_to(target, prices)
-        values, equity, drawdown = fresh.mark_values(with_cash_column(prices))
-        fractions = equity_fractions(values, equity)
-        portfolio = self._portfolio(fractions, equity, np.zeros(k))  # no decision made yet
-        columns = (fresh.holdings, fresh.peak_equity, fresh.initial_equity, equity, drawdown)
-        return _Opening(*columns, fills.notional, fills.costs, fractions[:, :2], portfolio)
-
     def reset(self, rows: np.ndarray, draws: dict[str, np.ndarray]) -> Transition:
-        """Fresh accounts buy the drawn split at the close of the start bar (see :meth:`_open`)."""
+        """Fresh accounts buy the drawn split at the close of the start bar, in whole shares, paying costs
+        (the same rule as every step, from all cash: :func:`pair_open`)."""
         start, split = draws["start"], draws["split"]
         self.set_clock(rows, t=start, start=start)
-        if self._openings is None:
-            opening = self._open(start, split)
-        else:  # a fresh copy of the precomputed openings of these start bars (one take of contiguous rows)
-            opening = _Opening.from_table(self._openings.take(start - self.first_t, axis=0))
-        book = self.book
-        holdings = opening.holdings
-        book.holdings[rows] = holdings
-        book.peak_equity[rows] = opening.peak_equity
-        book.initial_equity[rows] = opening.initial_equity
-        self._set_equity(rows, opening.equity)
-        return Transition(
-            equity=opening.equity,
-            equity_t=np.full(start.shape[0], self.initial_cash),
-            cash=holdings[:, 2],
-            positions=holdings[:, :2],
-            weights=opening.weights,
-            notional=opening.notional,
-            costs=opening.costs,
-            drawdown=opening.drawdown,
-            t=start.copy(),
-            portfolio=opening.portfolio,
-            extras={"bull_fraction": split},
+        k, costs = start.shape[0], self.costs
+        holdings, peak = np.empty((k, 3)), np.empty(k)
+        tr = self.blank(PORTFOLIO_SIZE, {"bull_fraction": split}, n_rows=k)._replace(equity_t=np.full(k, self.initial_cash))
+        pair_open(
+            holdings,
+            peak,
+            split,
+            self._prices,
+            start,
+            self.horizon[rows],
+            self.initial_cash,
+            costs.commission,
+            costs.slippage,
+            tr.outputs,
         )
+        book = self.book
+        book.holdings[rows] = holdings
+        book.peak_equity[rows] = peak
+        book.initial_equity[rows] = self.initial_cash
+        self._set_equity(rows, tr.equity)
+        return tr
 
     def step(self, actions: np.ndarray) -> Transition:
         fraction = actions[:, 0]
-        t, book = self.t, self.book
-        prices_t = self._prices.take(t, axis=0)  # (B, 2)
-        target, fills = affordable_pair_targets(fraction, self.equity, book.cash, book.positions, prices_t, self.costs)
-        fills = book.trade_to(target, prices_t, fills)
+        tr = self.blank(PORTFOLIO_SIZE, {"bull_fraction": fraction})
+        costs = self.costs
+        pair_step(
+            self.book.holdings,
+            self.book.peak_equity,
+            self.equity,
+            self.t,
+            fraction,
+            self._prices,
+            self.start_t,
+            self.horizon,
+            self.initial_cash,
+            costs.commission,
+            costs.slippage,
+            tr.outputs,
+        )
+        return self.advance(tr)
 
-        return self.finish_step(t + ONE_INT, fills.notional, fills.costs, {"bull_fraction": fraction})
-
-    def portfolio_block(self, fractions: np.ndarray, equity: np.ndarray, drawdown: np.ndarray, t: np.ndarray) -> np.ndarray:
-        return self._portfolio(fractions, equity, (t - self.start_t) / self.horizon)
-
-    def outcome(self, equity: Any, equity_t: Any, notional: Any, t: Any, end_t: Any) -> tuple[Any, Any, Any, Any, Any]:
+    def outcome(
+        self, equity: Any, equity_t: Any, notional: Any, t: Any, end_t: Any, reward: Any = None
+    ) -> tuple[Any, Any, Any, Any, Any]:
         """The step return (or ``E / E_0 - 1`` with ``reward="cumulative_pnl"``); terminated at the stop-loss level."""
         portfolio_return = equity / equity_t - 1.0
         reward = portfolio_return if self.reward_mode == "step_return" else equity / self.initial_cash - 1.0

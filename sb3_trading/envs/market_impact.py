@@ -1,18 +1,33 @@
-"""``sb3_trading/MarketImpact-v0``: a learning trader in a market shared with heuristic traders and price impact."""
+"""``sb3_trading/MarketImpact-v0``: a learning trader in a market shared with heuristic traders and price impact.
+
+The market's rules are the compiled functions of :mod:`sb3_trading.sim.impact`; this module adds the
+observation (:func:`impact_portfolio_kernel`), the rewards and the ``info`` of the learners, batched over
+``B`` independent markets by :class:`MarketImpactKernel`.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
+from sb3_trading.common.jit import njit
 from sb3_trading.common.validation import check_choice, check_int, check_real
 from sb3_trading.data import MarketData
 from sb3_trading.data.synthetic import make_regime_market
-from sb3_trading.envs.base import DEFAULT_NORMALIZER, MARKET_KEY, PORTFOLIO_BOUND, PORTFOLIO_KEY, NormalizerArg, TradingEnv
+from sb3_trading.envs.base import (
+    DEFAULT_NORMALIZER,
+    MARKET_KEY,
+    PORTFOLIO_KEY,
+    KernelTradingEnv,
+    NormalizerArg,
+    TradingKernel,
+    Transition,
+    clip_portfolio,
+    standard_info,
+)
 from sb3_trading.sim import CostModel
 from sb3_trading.sim.impact import (
     TRADER_KINDS,
@@ -21,17 +36,72 @@ from sb3_trading.sim.impact import (
     ImpactMarket,
     MarketStep,
     normalize_weights,
-    shaped_rewards,
+    normalize_weights_kernel,
+    shaped_rewards_batch,
+    weight_floor,
 )
+from sb3_trading.sim.kernels import fractions_kernel
 
 #: assets of the synthetic market built when no data is given
 DEFAULT_N_ASSETS = 3
-# 0-d float32 clip bounds of the portfolio observation: cheaper operands than Python floats
-_BOUND32 = np.full((), PORTFOLIO_BOUND, dtype=np.float32)
-_MINUS_BOUND32 = -_BOUND32
+#: the ``info`` entries of one market's vectors, in ``info`` order after ``pnl``: every agent's P&L and equity
+#: ``(A,)``, the impact factors and execution prices ``(N,)``
+VECTOR_INFO_KEYS: tuple[str, ...] = ("agent_pnl", "agent_equity", "impact", "exec_prices")
+_ROW0 = np.zeros(1, dtype=np.int64)
+_ROW0.setflags(write=False)
 
 
-class MarketImpactEnv(TradingEnv):
+@njit
+def impact_portfolio_kernel(
+    holdings: np.ndarray,
+    prices: np.ndarray,
+    equity: np.ndarray,
+    log_premium: np.ndarray,
+    log_impact: np.ndarray,
+    n_learners: int,
+) -> np.ndarray:
+    """The learners' books after a step of ``B`` markets of ``A`` agents, and their ``portfolio`` observation.
+
+    :param holdings: ``(B A, N + 1)`` every agent's book, market-major (learners first in each market).
+    :param prices: ``(B, N)`` market prices ``P_{t+1}`` the books are marked at.
+    :param equity: ``(B, A)`` equity at ``prices``.
+    :param log_premium: ``(B, N)`` ``log M_{t+1}``.
+    :param log_impact: ``(B, N)`` the step's ``log I``.
+    :param n_learners: ``L``, the learner rows of each market.
+    :return: ``(B L, 4 N + 2)``, learner ``l`` of market ``b`` in row ``b L + l``: share counts (``N``), cash (1),
+        then the unclipped ``portfolio`` block (``3 N + 1``): position values and cash as fractions of equity
+        (:func:`~sb3_trading.sim.kernels.fractions_kernel`: 0 when ruined), ``log M`` and ``log I``. One array:
+        every array a compiled function returns costs a boxing.
+    """
+    n_markets, n_assets = prices.shape
+    n_agents = equity.shape[1]
+    k = n_markets * n_learners
+    values = np.empty((k, n_assets + 1))
+    learner_equity = np.empty(k)
+    out = np.empty((k, 4 * n_assets + 2))
+    for b in range(n_markets):
+        for learner in range(n_learners):
+            r = b * n_learners + learner
+            row = b * n_agents + learner
+            for j in range(n_assets + 1):
+                out[r, j] = holdings[row, j]
+            for i in range(n_assets):
+                values[r, i] = holdings[row, i] * prices[b, i]
+            values[r, n_assets] = holdings[row, n_assets]
+            learner_equity[r] = equity[b, learner]
+    fractions = fractions_kernel(values, learner_equity)
+    block = n_assets + 1  # first column of the observation block
+    for r in range(k):
+        b = r // n_learners
+        for j in range(n_assets + 1):
+            out[r, block + j] = fractions[r, j]
+        for i in range(n_assets):
+            out[r, block + n_assets + 1 + i] = log_premium[b, i]
+            out[r, block + 2 * n_assets + 1 + i] = log_impact[b, i]
+    return out
+
+
+class MarketImpactEnv(KernelTradingEnv):
     """A learning trader shares a market with heuristic traders; netted order flow moves the price.
 
     ## Description
@@ -41,7 +111,9 @@ class MarketImpactEnv(TradingEnv):
     ``net_i = sum_agents (target_i - held_i) * P_t,i``, and fills every order at the execution price
     ``X_t = P_t * clip(1 + impact_coef * net / (liquidity + 1), lo, hi)`` (``impact_bounds = (lo, hi)``;
     ``impact_coef=0`` switches impact off), plus ``commission_bps``/``slippage_bps`` of traded notional.
-    All agents are rows of one batched :class:`~sb3_trading.sim.Portfolio`.
+    All agents are rows of one batched :class:`~sb3_trading.sim.Portfolio`; the dynamics are the batched
+    :class:`MarketImpactKernel` (this env is its batch of one market), so
+    :class:`~sb3_trading.vec.BatchedVecEnv` runs ``n_envs`` independent markets with the same code.
 
     The impact is carried into the price process: the market price is the data's close times the
     accumulated impact, ``P_t = D_t * M_t``, with ``M_{t+1} = (M_t * I_t)^(1 - impact_decay)`` and
@@ -163,69 +235,59 @@ class MarketImpactEnv(TradingEnv):
             "impact_bounds": impact_bounds,
             "impact_decay": impact_decay,
         }
-        self._build_market(1)
-
         self.action_space = spaces.Box(0.0, 1.0, shape=(self.n_assets,), dtype=np.float32)
         self.observation_space = self._observation_space(3 * self.n_assets + 1)
+        self._build_market(1)
 
     @classmethod
     def default_market(cls, seed: int = 0) -> MarketData:
         """``make_regime_market(n_assets=3, seed=seed)``: the market built when ``data`` is ``None``."""
         return make_regime_market(n_assets=DEFAULT_N_ASSETS, seed=seed)
 
+    def make_kernel(self, n_envs: int, n_learners: int = 1) -> MarketImpactKernel:
+        """The batched dynamics of this env: ``n_envs`` independent markets of ``n_learners`` learners each (the
+        env itself runs one market; :class:`~sb3_trading.vec.BatchedVecEnv` ``n_envs`` single-learner markets)."""
+        return MarketImpactKernel(self, n_envs, n_learners)
+
     # ------------------------------------------------------------------ market
     def _build_market(self, n_learners: int) -> None:
-        """(Re)build the shared market with ``n_learners`` learner rows (the PettingZoo view uses several)."""
-        self.market = ImpactMarket(self.data.prices, n_learners=n_learners, **self._market_kwargs)
+        """(Re)build the env's market with ``n_learners`` learner rows (the PettingZoo view uses several)."""
+        self._kernel = self.make_kernel(1, n_learners)
         self.n_learners = n_learners
         self.traders = self.market.heuristics.traders
         #: book row names: learners, then ``"<kind>_<i>"`` per heuristic trader
         self.agent_names = tuple(f"learner_{i}" for i in range(n_learners)) + self.market.heuristics.names
 
     @property
+    def market(self) -> ImpactMarket:
+        """The env's :class:`~sb3_trading.sim.impact.ImpactMarket` (one market; its book rows are the agents)."""
+        return self._kernel.impact_market
+
+    @property
     def impact_coef(self) -> float:
         return self.market.impact_coef
 
-    def _observations(
-        self, weights: np.ndarray, cash: Sequence[float], equity: Sequence[float]
-    ) -> list[dict[str, np.ndarray]]:
-        """One observation per learner row from its ``(L, N)`` weights, cash and equity (``L`` each)."""
-        n = self.n_assets
-        # built in float32 and clipped there: the same values as clipping in float64 and casting, as +-10 is exact
-        portfolio = np.empty((self.n_learners, 3 * n + 1), dtype=np.float32)
-        portfolio[:, :n] = weights
-        portfolio[:, n] = [c / e if e > 0.0 else c / math.inf for c, e in zip(cash, equity, strict=True)]  # 0 if ruined
-        portfolio[:, n + 1 :] = self.market.impact_state
-        np.minimum(np.maximum(portfolio, _MINUS_BOUND32, out=portfolio), _BOUND32, out=portfolio)
-        market = self._market_window(self._t)
-        if self.n_learners == 1:
-            return [{MARKET_KEY: market, PORTFOLIO_KEY: portfolio[0]}]
-        return [{MARKET_KEY: market.copy(), PORTFOLIO_KEY: row} for row in portfolio]
+    def action_to_weights(self, action: Any) -> np.ndarray:
+        """The ``(N,)`` target weights an action stands for (validated, clipped, renormalised)."""
+        return normalize_weights(self._box_action(action)[None, :], self.weight_mode)[0]
 
+    # ------------------------------------------------------------------ several learners (PettingZoo)
     def _reset_learners(
         self, options: dict[str, Any] | None = None
     ) -> tuple[list[dict[str, np.ndarray]], list[dict[str, Any]]]:
-        """Start an episode (call after ``super().reset``; ``options`` of ``reset``); observations and infos per
-        learner."""
-        self._t = self._start_t = self._sample_start(options)
-        self.market.reset(self._t)
-        n, n_learners, n_agents = self.n_assets, self.n_learners, self.market.n_agents
-        zeros = np.zeros((n_learners, n))
-        cash = np.full(n_learners, self.initial_cash)
-        shared = {
-            "pnl": 0.0,
-            "agent_pnl": np.zeros(n_agents),
-            "agent_equity": np.full(n_agents, self.initial_cash),
-            "impact": np.ones(n),
-            "exec_prices": self.market.prices[self._t].copy(),
-        }
-        infos = []
-        for _ in range(n_learners):
-            info = self._info(self.initial_cash, self.initial_cash, np.zeros(n), np.zeros(n), 0.0, 0.0, 0.0, 0.0)
-            info.update(shared)
-            infos.append(info)
+        """Start an episode of every learner (call after seeding, ``TradingEnv.reset``; ``options`` of ``reset``, its
+        ``"start"`` honoured); observations and infos per learner."""
+        kernel = self._kernel
+        draws = kernel.draw((self.np_random,))
+        start = self._start_option(options)
+        if start is not None:  # the drawn start is replaced, the random numbers consumed as by a plain reset
+            draws = {**draws, "start": np.array([start], dtype=np.int64)}
+        tr = kernel.reset(_ROW0, draws)
+        infos = [kernel.info(tr, 0, (0.0,), (0.0,)) for _ in range(self.n_learners)]
         self._last_info = infos[0]
-        return self._observations(zeros, cash.tolist(), cash.tolist()), infos
+        market = self._market_window(self._t)
+        observations = [{MARKET_KEY: market.copy(), PORTFOLIO_KEY: tr.portfolio[0].copy()} for _ in range(self.n_learners)]
+        return observations, infos
 
     def _step_learners(
         self, weights: np.ndarray
@@ -235,61 +297,136 @@ class MarketImpactEnv(TradingEnv):
         :return: observations and infos per learner, rewards ``(L,)``, ruin flags (``L`` bools), and whether
             the episode is over (``episode_length`` or the end of the data).
         """
-        market = self.market
-        step: MarketStep = market.step(weights)
-        self._t = market.t
-        rewards, _ = shaped_rewards(step.pnl, self.initial_cash, self.cooperation, self.competition)
-        book, n_learners = market.book, self.n_learners
-        equity = step.equity[:n_learners]
-        cash = book.cash[:n_learners]
-        positions = book.positions[:n_learners]
-        weights_now = book.weights(step.prices, step.equity)[:n_learners]
-        equity_list = equity.tolist()
-        # the step's arrays are new every step and the market never writes into them: shared, not copied
-        shared = {"agent_pnl": step.pnl, "agent_equity": step.equity, "impact": step.impact, "exec_prices": step.exec_prices}
-        before, pnl, notional = step.equity_before.tolist(), step.pnl.tolist(), step.fills.notional.tolist()
-        cash_list, costs, drawdown = cash.tolist(), step.fills.costs.tolist(), step.drawdown.tolist()
-        infos = []
-        for i in range(n_learners):
-            # no return or turnover on a ruined book
-            scale = 1.0 / before[i] if before[i] > 0.0 else 0.0
-            info = self._info(
-                equity_list[i],
-                cash_list[i],
-                positions[i].copy(),
-                weights_now[i],
-                pnl[i] * scale,
-                notional[i] * scale,
-                costs[i],
-                drawdown[i],
-            )
-            info["pnl"] = pnl[i]
-            info.update(shared)
-            infos.append(info)
+        kernel = self._kernel
+        n_learners = self.n_learners
+        step, rewards, (positions, cash, fractions, block) = kernel.step_markets(np.asarray(weights, dtype=np.float64)[None])
+        equity = step.equity[0, :n_learners]
+        before = step.equity_before[0, :n_learners].tolist()
+        # no return or turnover on a ruined book
+        returns = [e / b - 1.0 if b > 0.0 else 0.0 for e, b in zip(equity.tolist(), before, strict=True)]
+        notional = step.notional[0, :n_learners].tolist()
+        turnover = [q / b if b > 0.0 else 0.0 for q, b in zip(notional, before, strict=True)]
+        columns = (
+            equity,
+            cash,
+            positions,
+            fractions[:, :-1],
+            returns,
+            turnover,
+            step.costs[0, :n_learners],
+            step.drawdown[0, :n_learners],
+            [self._t] * n_learners,
+            kernel.timestamps,
+            {"pnl": step.pnl[0, :n_learners]},
+        )
+        infos = [standard_info(row, *columns) for row in range(n_learners)]
+        shared = kernel.vector_infos(step)
+        for info in infos:
+            info.update((key, values[0]) for key, values in shared.items())
         self._last_info = infos[0]
-        observations = self._observations(weights_now, cash_list, equity_list)
-        ruined = [e <= 0.0 for e in equity_list]
-        return observations, rewards[:n_learners], ruined, self._episode_over(), infos
+        portfolio = clip_portfolio(block)
+        market = self._market_window(self._t)
+        if n_learners == 1:
+            observations = [{MARKET_KEY: market, PORTFOLIO_KEY: portfolio[0]}]
+        else:
+            observations = [{MARKET_KEY: market.copy(), PORTFOLIO_KEY: row} for row in portfolio]
+        ruined = [e <= 0.0 for e in equity.tolist()]
+        return observations, rewards[0, :n_learners], ruined, self._episode_over(), infos
 
-    # ------------------------------------------------------------------ gymnasium API
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        super().reset(seed=seed)
-        self._needs_reset = False
-        observations, infos = self._reset_learners(options)
-        return observations[0], infos[0]
 
-    def action_to_weights(self, action: Any) -> np.ndarray:
-        """The ``(N,)`` target weights an action stands for (validated, clipped, renormalised)."""
-        return normalize_weights(self._box_action(action)[None, :], self.weight_mode)[0]
+class MarketImpactKernel(TradingKernel):
+    """Batched MarketImpact-v0 dynamics: ``B`` independent markets, each its learner(s) among the heuristic traders.
 
-    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        if self._needs_reset:
-            raise self._reset_needed()
-        weights = normalize_weights(self._box_action(action)[None, :], self.weight_mode)
-        observations, rewards, ruined, over, infos = self._step_learners(weights)
-        terminated = ruined[0]
-        truncated = not terminated and over
-        self._needs_reset = terminated or truncated
-        return observations[0], rewards.item(0), terminated, truncated, infos[0]
+    Market ``b`` is account ``b``: its own books (learners and heuristic traders), impact state and prices, all in
+    one :class:`~sb3_trading.sim.impact.ImpactMarket` of ``B`` markets (:attr:`impact_market`; :attr:`book` is its
+    book of ``B A`` rows, market-major, learner 0 of market ``b`` in row ``b A``). ``step`` takes ``(B, N)`` raw
+    actions already clipped to ``[0, 1]`` (one learner per market); :meth:`step_markets` steps ``L`` learners per
+    market.
+
+    The reward of a step is the learner's shaped reward (:func:`~sb3_trading.sim.impact.shaped_rewards_batch`);
+    :meth:`outcome` returns it for the step just taken.
+
+    :param env: the configured env.
+    :param n_envs: number of markets ``B``.
+    :param n_learners: learners per market ``L`` (``step`` needs 1; the PettingZoo view uses several).
+    """
+
+    def __init__(self, env: MarketImpactEnv, n_envs: int, n_learners: int = 1) -> None:
+        super().__init__(env, n_envs, env.data.prices, env.costs, env.initial_cash)
+        self.impact_market = ImpactMarket(env.data.prices, n_learners=n_learners, n_markets=self.n_envs, **env._market_kwargs)
+        self.book = self.impact_market.book
+        self.n_learners = int(n_learners)
+        self.n_agents = self.impact_market.n_agents
+        self.cooperation, self.competition = float(env.cooperation), float(env.competition)
+        self._floor = weight_floor(env.weight_mode)
+        #: ``(B,)`` the learners' shaped rewards of the last step
+
+    def set_clock(self, rows: np.ndarray, t: np.ndarray | int | None = None, start: np.ndarray | int | None = None) -> None:
+        """Set the bar and/or the episode start of ``rows``, in the kernel and in its markets (one clock)."""
+        super().set_clock(rows, t, start)
+        market = self.impact_market
+        market.t, market.start = self.t, self.start_t
+
+    def reset(self, rows: np.ndarray, draws: dict[str, np.ndarray]) -> Transition:
+        start = draws["start"]
+        self.set_clock(rows, t=start, start=start)
+        self.impact_market.reset(start, rows)
+        self._set_equity(rows, self.initial_cash)
+        k, n = start.shape[0], self.n_assets
+        portfolio = np.zeros((k, 3 * n + 1), dtype=np.float32)
+        portfolio[:, n] = 1.0  # all cash, no impact history
+        extras = {
+            "pnl": np.zeros(k),
+            "agent_pnl": np.zeros((k, self.n_agents)),
+            "agent_equity": np.full((k, self.n_agents), self.initial_cash),
+            "impact": np.ones((k, n)),
+            "exec_prices": self._prices.take(start, axis=0),  # P_start = D_start
+        }
+        return self._flat(start, portfolio)._replace(extras=extras)
+
+    def step_markets(
+        self, weights: np.ndarray
+    ) -> tuple[MarketStep, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """Step every market with its learners' weights ``(B, L, N)`` and move the clock.
+
+        :return: the :class:`~sb3_trading.sim.impact.MarketStep`, every agent's shaped rewards ``(B, A)`` and the
+            learners' ``(positions (B L, N), cash (B L,), fractions (B L, N + 1), block (B L, 3 N + 1))``: views of
+            :func:`impact_portfolio_kernel`'s result (the block unclipped).
+        """
+        market = self.impact_market
+        step = market.step(weights)
+        rewards = shaped_rewards_batch(step.pnl, self.initial_cash, self.cooperation, self.competition)
+        packed = impact_portfolio_kernel(
+            market.book.holdings, step.prices, step.equity, step.log_premium, step.log_impact, self.n_learners
+        )
+        n = self.n_assets
+        view = (packed[:, :n], packed[:, n], packed[:, n + 1 : 2 * n + 2], packed[:, n + 1 :])
+        self.t = market.t
+        self.equity = step.equity[:, 0]
+        return step, rewards, view
+
+    def step(self, actions: np.ndarray) -> Transition:
+        if self.n_learners != 1:
+            raise ValueError(f"step() drives one learner per market, this kernel has {self.n_learners}; use step_markets()")
+        weights = normalize_weights_kernel(actions, self._floor)
+        step, rewards, (positions, cash, fractions, block) = self.step_markets(weights.reshape(self.n_envs, 1, self.n_assets))
+        extras = {"pnl": step.pnl[:, 0], **self.vector_infos(step)}
+        return Transition(
+            step.equity[:, 0],
+            step.equity_before[:, 0],
+            cash,
+            positions,
+            fractions[:, :-1],
+            step.notional[:, 0],
+            step.costs[:, 0],
+            step.drawdown[:, 0],
+            self.t,
+            clip_portfolio(block),
+            extras,
+            rewards[:, 0],
+        )
+
+    @staticmethod
+    def vector_infos(step: MarketStep) -> dict[str, np.ndarray]:
+        """The per-market vector ``info`` entries of ``step`` (:data:`VECTOR_INFO_KEYS`), ``(B, A)`` or ``(B, N)``."""
+        return {"agent_pnl": step.pnl, "agent_equity": step.equity, "impact": step.impact, "exec_prices": step.exec_prices}

@@ -53,6 +53,8 @@ class MarketImpactParallelEnv(ParallelEnv):
     :mod:`sb3_trading.sim.impact`): every learner in ``learners`` and every heuristic trader in
     ``traders`` is a row of one batched book (learners first, in order), all orders are netted per
     asset and fill at the impacted execution price, and every book is marked at the next market price.
+    It runs the single-agent env's compiled kernel with one market of ``len(learners)`` learners
+    (:meth:`~sb3_trading.envs.market_impact.MarketImpactKernel.step_markets`), so both views share every rule.
 
     ## Agents
     ``possible_agents = list(learners)`` (default ``["agent_0", "agent_1"]``); the heuristic traders

@@ -9,19 +9,20 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from sb3_trading.common.jit import njit
 from sb3_trading.common.validation import check_bool, check_int, check_real
 from sb3_trading.data import MarketData, make_leveraged_pair_market
 from sb3_trading.envs.base import (
     DEFAULT_NORMALIZER,
-    ONE_INT,
     KernelTradingEnv,
     NormalizerArg,
     TradingKernel,
     Transition,
-    clip_portfolio,
+    clip_bound,
 )
 from sb3_trading.features import rolling_volatility
 from sb3_trading.sim import CostModel
+from sb3_trading.sim.kernels import friction_rate, record_row, trade_row
 
 #: indicators computed on the index by default (ATR and the volume z-score need ``high``/``low``/``volume``)
 MASKED_INDICATORS: tuple[str, ...] = ("log_return", "rsi", "macd", "bollinger", "atr", "volume_zscore")
@@ -29,8 +30,216 @@ MASKED_INDICATORS: tuple[str, ...] = ("log_return", "rsi", "macd", "bollinger", 
 PORTFOLIO_FIELDS: tuple[str, ...] = ("bull_weight", "bear_weight", "cash_weight", "drawdown", "growth")
 #: action 0 holds, whatever the state
 HOLD = 0
+_PORTFOLIO_SIZE = len(PORTFOLIO_FIELDS)
 # relative slack of the limit checks, so a buy landing exactly on a limit is legal despite rounding
 _LIMIT_TOL = 1e-9
+
+
+@njit
+def masked_legal_row(
+    holdings: np.ndarray,
+    b: int,
+    prices: np.ndarray,
+    peak: float,
+    session_ok: bool,
+    buys_open: bool,
+    sizes: np.ndarray,
+    switch_sides: bool,
+    max_position: float,
+    max_concentration: float,
+    drawdown_floor: float,
+    commission: float,
+    slippage: float,
+    mask: np.ndarray,
+) -> float:
+    """The legal actions of account ``b`` at the closes ``prices`` ``(2,)`` of its bar (the rules of
+    :class:`MaskedTradingEnv`), written into ``mask`` ``(2k + 2,)`` bool.
+
+    Actions: ``0`` hold, ``1 .. k`` buy bull ``sizes[i - 1]``, ``k + 1 .. 2k`` buy bear ``sizes[i - k - 1]``,
+    ``2k + 1`` flatten. With ``V = (V_bull, V_bear)`` and cash ``C`` marked at ``prices``,
+    ``E = V_bull + V_bear + C``, buy factor ``b = (1 + s)(1 + c)`` and sale factor ``(1 - s)(1 - c)`` (from
+    :func:`~sb3_trading.sim.kernels.friction_rate`) and slack ``tol = _LIMIT_TOL * E``:
+
+    * hold is always legal; outside the session (``session_ok`` False) nothing else is;
+    * flatten is legal when some position value is non-zero;
+    * buys need ``E > 0``, ``buys_open`` (session and calm volatility) and ``E >= drawdown_floor * peak``;
+      then a buy of ``f E`` in ETF ``X`` is legal when all three hold:
+      cash ``C + (1 - s)(1 - c) V_other_sold - b f E >= -tol`` (the other side is sold when ``switch_sides``),
+      gross exposure ``V_X + V_other_kept + f E <= max_position E + tol``,
+      concentration ``V_X + f E <= max_concentration E + tol``.
+
+    :param holdings: ``(B, 3)`` the books (bull and bear shares, then cash).
+    :param peak: the account's peak equity since its reset.
+    :param sizes: ``(k,)`` buy sizes as fractions of equity.
+    :param switch_sides: a buy first sells the whole position in the other ETF.
+    :param max_position: gross exposure limit, fraction of equity.
+    :param max_concentration: single-ETF exposure limit, fraction of equity.
+    :param drawdown_floor: ``1 - max_drawdown`` (``0.0`` without the rule: every ``E > 0`` passes).
+    :return: the equity ``E``.
+    """
+    n_sizes = sizes.shape[0]
+    flatten = 2 * n_sizes + 1
+    v_bull, v_bear, cash = holdings[b, 0] * prices[0], holdings[b, 1] * prices[1], holdings[b, 2]
+    e = v_bull + v_bear + cash
+    mask[:] = False
+    mask[HOLD] = True
+    if not session_ok:
+        return e  # outside the session only hold is legal
+    mask[flatten] = v_bull != 0.0 or v_bear != 0.0
+    if not (e > 0.0 and buys_open and e >= drawdown_floor * peak):
+        return e
+    buy_factor = 1.0 + friction_rate(1.0, commission, slippage)
+    sell_factor = 1.0 - friction_rate(-1.0, commission, slippage)
+    slack = _LIMIT_TOL * e
+    for side in range(2):
+        held, other = (v_bull, v_bear) if side == 0 else (v_bear, v_bull)
+        proceeds = sell_factor * other if switch_sides else 0.0
+        kept = 0.0 if switch_sides else other
+        for j in range(n_sizes):
+            bought = sizes[j] * e
+            affordable = cash + proceeds - buy_factor * bought >= -slack
+            gross_ok = held + kept + bought <= max_position * e + slack
+            concentration_ok = held + bought <= max_concentration * e + slack
+            mask[1 + side * n_sizes + j] = affordable and gross_ok and concentration_ok
+    return e
+
+
+@njit
+def masked_legal_kernel(
+    holdings: np.ndarray,
+    closes: np.ndarray,
+    peak: np.ndarray,
+    t: np.ndarray,
+    session_ok: np.ndarray,
+    buys_open: np.ndarray,
+    sizes: np.ndarray,
+    switch_sides: bool,
+    max_position: float,
+    max_concentration: float,
+    drawdown_floor: float,
+    commission: float,
+    slippage: float,
+) -> np.ndarray:
+    """:func:`masked_legal_row` of every account at its bar ``t`` ``(B,)``: ``(B, 2k + 2)`` bool masks.
+
+    :param closes: ``(T, 2)`` closes; ``session_ok``, ``buys_open`` ``(T,)`` bool per bar; the rest as the row's.
+    """
+    mask = np.empty((holdings.shape[0], 2 * sizes.shape[0] + 2), dtype=np.bool_)
+    for b in range(holdings.shape[0]):
+        row = t[b]
+        masked_legal_row(
+            holdings,
+            b,
+            closes[row],
+            peak[b],
+            session_ok[row],
+            buys_open[row],
+            sizes,
+            switch_sides,
+            max_position,
+            max_concentration,
+            drawdown_floor,
+            commission,
+            slippage,
+            mask[b],
+        )
+    return mask
+
+
+@njit
+def masked_target_row(
+    positions: np.ndarray,
+    prices: np.ndarray,
+    equity: float,
+    action: int,
+    sizes: np.ndarray,
+    switch_sides: bool,
+    out: np.ndarray,
+) -> None:
+    """Share targets ``(2,)`` of executing ``action`` from ``positions`` ``(2,)`` at ``prices`` ``(2,)``, into ``out``.
+
+    Hold keeps every share; a buy of size ``f`` adds ``f E / S_X`` shares of ETF ``X`` (and sells all of the other
+    ETF with ``switch_sides``); flatten targets zero shares.
+    """
+    n_sizes = sizes.shape[0]
+    out[0], out[1] = positions[0], positions[1]
+    if action == 2 * n_sizes + 1:  # flatten
+        out[0], out[1] = 0.0, 0.0
+    elif action != HOLD:
+        side = (action - 1) // n_sizes
+        if switch_sides:
+            out[1 - side] = 0.0
+        out[side] = positions[side] + sizes[(action - 1) % n_sizes] * equity / prices[side]
+
+
+@njit
+def masked_step(
+    holdings: np.ndarray,
+    peak: np.ndarray,
+    initial_equity: np.ndarray,
+    t: np.ndarray,
+    actions: np.ndarray,
+    closes: np.ndarray,
+    session_ok: np.ndarray,
+    buys_open: np.ndarray,
+    sizes: np.ndarray,
+    switch_sides: bool,
+    max_position: float,
+    max_concentration: float,
+    drawdown_floor: float,
+    commission: float,
+    slippage: float,
+    n_invalid: np.ndarray,
+    out: tuple[np.ndarray, ...],
+    invalid: np.ndarray,
+    n_invalid_out: np.ndarray,
+) -> None:
+    """One MaskedTrading step of every account, in place: a masked action is not executed (it holds).
+
+    The mask is :func:`masked_legal_row` at the closes of ``t``, the targets :func:`masked_target_row` on the
+    mask's equity, the fill :func:`~sb3_trading.sim.kernels.trade_row` there (a holding account trades nothing
+    and pays nothing); then the mark at the closes of ``t + 1`` and the clipped ``portfolio`` block
+    ``[w_bull, w_bear, w_cash, drawdown, E / E_0 - 1]``.
+
+    :param initial_equity: ``(B,)`` equity ``E_0`` at each account's reset; ``n_invalid`` ``(B,)`` the masked
+        actions counted so far.
+    :param actions: ``(B,)`` int64 actions in range; the rule arguments are :func:`masked_legal_kernel`'s.
+    :param out: the transition's arrays (:attr:`~sb3_trading.envs.kernel.Transition.outputs`), written.
+    :param invalid: ``(B,)`` bool out: the action was masked; ``n_invalid_out`` ``(B,)`` out: the new counts.
+    """
+    t_next, equity, cash, positions, weights, notional, costs, drawdown, portfolio = out
+    mask = np.empty(2 * sizes.shape[0] + 2, dtype=np.bool_)
+    target = np.empty(2)
+    for b in range(t.shape[0]):
+        row = t[b]
+        prices = closes[row]
+        e = masked_legal_row(
+            holdings,
+            b,
+            prices,
+            peak[b],
+            session_ok[row],
+            buys_open[row],
+            sizes,
+            switch_sides,
+            max_position,
+            max_concentration,
+            drawdown_floor,
+            commission,
+            slippage,
+            mask,
+        )
+        invalid[b] = not mask[actions[b]]
+        n_invalid_out[b] = n_invalid[b] + invalid[b]
+        masked_target_row(holdings[b, :2], prices, e, HOLD if invalid[b] else actions[b], sizes, switch_sides, target)
+        notional[b], costs[b] = trade_row(holdings, b, target, prices, commission, slippage)
+        t_next[b] = row + 1
+        e = record_row(holdings, peak, b, closes[row + 1], equity, cash, positions, weights, drawdown)
+        portfolio[b, 0] = clip_bound(weights[b, 0])
+        portfolio[b, 1] = clip_bound(weights[b, 1])
+        portfolio[b, 2] = clip_bound(cash[b] / e if e > 0.0 else 0.0)
+        portfolio[b, 3] = clip_bound(drawdown[b])
+        portfolio[b, 4] = clip_bound(e / initial_equity[b] - 1.0)
 
 
 def _check_fraction(name: str, value: object, *, upper: float | None = None, allow_zero: bool = False) -> float:
@@ -256,36 +465,14 @@ class MaskedTradingEnv(KernelTradingEnv):
             *(f"buy_bear_{f:g}" for f in self.sizes),
             "flatten",
         )
-        # per action: keep[a] multiplies the current shares, add[a] * E_t / S_t shares are added
-        keep = np.ones((self.n_actions, 2))
-        add = np.zeros((self.n_actions, 2))
-        sizes_arr = np.asarray(self.sizes)
-        add[1 : k + 1, 0] = sizes_arr
-        add[k + 1 : 2 * k + 1, 1] = sizes_arr
-        if self.switch_sides:
-            keep[1 : k + 1, 1] = 0.0
-            keep[k + 1 : 2 * k + 1, 0] = 0.0
-        keep[self.flatten_action] = 0.0
-        self._keep, self._add = keep, add
-        self._sold = 1.0 - keep  # (n_actions, 2): 1 where the action sells the whole position
-        self._keep_bought = keep * (add > 0)  # (n_actions, 2): keep factor of the ETF a buy adds to
-        self._bought = add.sum(axis=1)  # (n_actions,): f of each buy, 0 otherwise
-        self._is_buy = self._bought > 0
-        self._is_hold = np.zeros(self.n_actions, dtype=bool)
-        self._is_hold[HOLD] = True
-        self._is_flatten = np.zeros(self.n_actions, dtype=bool)
-        self._is_flatten[self.flatten_action] = True
-
         # ---------------------------------------------------------- mask rules
         self.max_position = _check_fraction("max_position", max_position)
         self.max_concentration = _check_fraction("max_concentration", max_concentration)
         self.max_drawdown = (
             None if max_drawdown is None else _check_fraction("max_drawdown", max_drawdown, upper=1.0, allow_zero=True)
         )
-        commission, slippage = self.costs.commission, self.costs.slippage
-        self._buy_factor = (1.0 + slippage) * (1.0 + commission)
-        self._sell_factor = (1.0 - slippage) * (1.0 - commission)
-        limit = min(self.max_position, self.max_concentration, 1.0 / self._buy_factor)
+        buy_factor = 1.0 + friction_rate(1.0, self.costs.commission, self.costs.slippage)  # (1 + s)(1 + c)
+        limit = min(self.max_position, self.max_concentration, 1.0 / buy_factor)
         never = [f for f in self.sizes if f > limit * (1.0 + _LIMIT_TOL)]
         if never:
             warnings.warn(
@@ -380,80 +567,47 @@ class MaskedTradingKernel(TradingKernel):
     """Batched MaskedTrading-v0 dynamics: ``B`` accounts trading the bull/bear pair with discrete actions
     and legal-action masks (see :class:`MaskedTradingEnv`). ``step`` takes ``(B,)`` int64 actions in range.
 
+    The mask and the step are compiled: :func:`masked_legal_kernel` and :func:`masked_step`.
+
     Extra state: :attr:`n_invalid` ``(B,)``, the masked actions chosen since each account's reset.
     """
 
     def __init__(self, env: MaskedTradingEnv, n_envs: int) -> None:
         super().__init__(env, n_envs, env._prices, env.costs, env.initial_cash)
         self.n_invalid = np.zeros(self.n_envs, dtype=np.int64)
-        self._row_starts = np.arange(self.n_envs) * env.n_actions  # offsets of each account's row in a flat mask
-        # the action table and the mask rules, from the env (see MaskedTradingEnv.__init__)
-        self._keep, self._add = env._keep, env._add
-        self._is_buy = env._is_buy
-        # The buy rules as one product: with X = [C, V_bull, V_bear, E_t] (B, 4), an action passes the cash,
-        # gross-exposure and concentration rules when each column of X @ W is <= 0, W (4, 3 * n_actions):
-        #   cash:          -C - sold . V (1 - s)(1 - c) + (b f - tol) E <= 0
-        #   gross:         keep . V + (f - max_position - tol) E <= 0
-        #   concentration: keep_bought . V + (f - max_concentration - tol) E <= 0
-        # (the slack tol = _LIMIT_TOL * E lets a buy that lands exactly on a limit pass despite rounding).
-        # E = V_bull + V_bear + C, so X @ W = [V_bull, V_bear, C] @ W' with W' = W[[1, 2, 0]] + W[3]: the
-        # book's marked values (Portfolio.mark_values' layout) times one (3, 3 * n_actions) matrix.
-        f = env._bought
-        rules = np.zeros((4, 3, env.n_actions))
-        rules[0, 0] = -1.0
-        rules[1:3, 0] = -env._sold.T * env._sell_factor
-        rules[3, 0] = env._buy_factor * f - _LIMIT_TOL
-        rules[1:3, 1] = env._keep.T
-        rules[3, 1] = f - env.max_position - _LIMIT_TOL
-        rules[1:3, 2] = env._keep_bought.T
-        rules[3, 2] = f - env.max_concentration - _LIMIT_TOL
-        # A non-buy action's cash column becomes E itself, which is > 0 whenever buys are considered at all: it
-        # never passes, so the buy rules cannot make hold or flatten legal (their rules are the base masks).
-        rules[:3, 0, ~env._is_buy] = 0.0
-        rules[3, 0, ~env._is_buy] = 1.0
-        rules = rules.reshape(4, -1)
-        self._rules = rules[[1, 2, 0]] + rules[3]
-        # the drawdown rule 1 - E / peak <= max_drawdown as E >= (1 - max_drawdown) peak (one product, no division)
-        self._floor = None if env.max_drawdown is None else 1.0 - env.max_drawdown
-        self._session_ok, self._buys_open = env._session_ok, env._buys_open
-        # the mask before the buy rules: row 0 = hold only, row 1 = hold and flatten
-        self._base_masks = np.stack([env._is_hold, env._is_hold | env._is_flatten])
-        self._buy_factor, self._sell_factor = env._buy_factor, env._sell_factor
+        self.sizes = np.array(env.sizes, dtype=np.float64)
+        self.switch_sides = env.switch_sides
         self.max_position, self.max_concentration, self.max_drawdown = (
             env.max_position,
             env.max_concentration,
             env.max_drawdown,
         )
+        # E >= (1 - max_drawdown) peak; without the rule the floor 0 lets every account with E > 0 pass
+        self._drawdown_floor = 0.0 if env.max_drawdown is None else 1.0 - env.max_drawdown
+        self._session_ok, self._buys_open = env._session_ok, env._buys_open
+
+    def _rules(self) -> tuple[Any, ...]:
+        """The arguments of :func:`masked_legal_kernel` after ``(holdings, closes, peak, t)``, in order."""
+        costs = self.book.costs
+        return (
+            self._session_ok,
+            self._buys_open,
+            self.sizes,
+            self.switch_sides,
+            self.max_position,
+            self.max_concentration,
+            self._drawdown_floor,
+            costs.commission,
+            costs.slippage,
+        )
 
     # ------------------------------------------------------------------ masks
-    def legal(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(mask (B, n_actions) bool, E_t (B,), prices (B, 3))`` for the current books at the close of ``t`` ``(B,)``;
-        ``prices`` are the closes of ``[bull, bear]`` then 1, the price of cash (``Portfolio.mark_values``' layout)."""
-        book = self.book
-        prices = self._prices_ext.take(t, axis=0)
-        values = book.holdings * prices  # (B, 3): V_bull, V_bear, C
-        equity = np.add.reduce(values, axis=1)
-        # hold is always legal, flatten when something is held inside the session
-        can_flatten = np.logical_or.reduce(values[:, :2], axis=1) & self._session_ok.take(t)
-        mask = self._base_masks.take(can_flatten.view(np.int8), axis=0)  # (B, n_actions), a fresh array
-        buys = (equity > 0.0) & self._buys_open.take(t)
-        if self._floor is not None:
-            buys &= equity >= self._floor * book.peak_equity
-        if not any(buys.tolist()):  # no account may buy: skip the per-action checks (a Python any is cheap)
-            return mask, equity, prices
-        passed = np.logical_and.reduce((values @ self._rules).reshape(-1, 3, mask.shape[1]) <= 0.0, axis=1)
-        mask |= passed & buys[:, None]
-        return mask, equity, prices
-
     def action_masks(self) -> np.ndarray:
         """``(B, n_actions)`` bool: which actions are legal at each account's current bar."""
-        return self.legal(self.t)[0]
+        book = self.book
+        return masked_legal_kernel(book.holdings, self._prices, book.peak_equity, self.t, *self._rules())
 
     # ------------------------------------------------------------ dynamics
-    def portfolio_block(self, fractions: np.ndarray, equity: np.ndarray, drawdown: np.ndarray, t: np.ndarray) -> np.ndarray:
-        """``(B, 5)``: ``[w_bull, w_bear, w_cash, drawdown, E / E_0 - 1]`` after a step (``E_0``: equity at reset)."""
-        growth = equity / self.book.initial_equity - 1.0
-        return clip_portfolio(np.concatenate((fractions, drawdown[:, None], growth[:, None]), axis=1))
 
     def reset(self, rows: np.ndarray, draws: dict[str, np.ndarray]) -> Transition:
         start = draws["start"]
@@ -463,7 +617,7 @@ class MaskedTradingKernel(TradingKernel):
         self.n_invalid = self.n_invalid.copy()
         self.n_invalid[rows] = 0
         k = start.shape[0]
-        portfolio = np.zeros((k, len(PORTFOLIO_FIELDS)), dtype=np.float32)
+        portfolio = np.zeros((k, _PORTFOLIO_SIZE), dtype=np.float32)
         portfolio[:, 2] = 1.0  # all cash
         return self._flat(start, portfolio)._replace(
             extras={"invalid_action": np.zeros(k, dtype=bool), "n_invalid_actions": np.zeros(k, dtype=np.int64)}
@@ -471,19 +625,21 @@ class MaskedTradingKernel(TradingKernel):
 
     def step(self, actions: np.ndarray) -> Transition:
         """A masked action is not executed: it is a hold, flagged in ``invalid_action`` and counted."""
-        t, book = self.t, self.book
-        legal, equity_t, prices = self.legal(t)
-        valid = legal.ravel().take(self._row_starts + actions)  # legal[b, actions[b]]
-        executed = actions * valid  # a masked action becomes HOLD (= 0)
-        if any(executed.tolist()):
-            # hold keeps every share and adds none: for the accounts that hold, an exact no-op trade (no cost)
-            prices_t = prices[:, :2]
-            keep, add = self._keep.take(executed, axis=0), self._add.take(executed, axis=0)
-            target = book.positions * keep + (add * equity_t[:, None]) / prices_t
-            fills = book.trade_to(target, prices_t)
-            notional, costs = fills.notional, fills.costs
-        else:  # every account holds: nothing to trade
-            notional, costs = np.zeros(self.n_envs), np.zeros(self.n_envs)
-        invalid = ~valid
-        self.n_invalid = n_invalid = self.n_invalid + invalid
-        return self.finish_step(t + ONE_INT, notional, costs, {"invalid_action": invalid, "n_invalid_actions": n_invalid})
+        book = self.book
+        invalid, n_invalid = np.empty(self.n_envs, dtype=bool), np.empty(self.n_envs, dtype=np.int64)
+        tr = self.blank(_PORTFOLIO_SIZE, {"invalid_action": invalid, "n_invalid_actions": n_invalid})
+        masked_step(
+            book.holdings,
+            book.peak_equity,
+            book.initial_equity,
+            self.t,
+            actions,
+            self._prices,
+            *self._rules(),
+            self.n_invalid,
+            tr.outputs,
+            invalid,
+            n_invalid,
+        )
+        self.n_invalid = n_invalid
+        return self.advance(tr)

@@ -7,22 +7,33 @@ from collections.abc import Sequence
 import numpy as np
 from gymnasium import spaces
 
+from sb3_trading.common.jit import njit
 from sb3_trading.common.validation import check_choice, check_int
 from sb3_trading.data import MarketData
 from sb3_trading.data.synthetic import make_regime_market
 from sb3_trading.envs.base import (
     DEFAULT_NORMALIZER,
     EXECUTIONS,
-    NO_EXTRAS,
-    ONE_INT,
     KernelTradingEnv,
     NormalizerArg,
     TradingKernel,
     Transition,
 )
+from sb3_trading.envs.kernel import clip_bound
 from sb3_trading.sim import CostModel
+from sb3_trading.sim.kernels import record_row, trade_row
 
 
+@njit
+def multi_asset_targets_row(equity: float, actions: np.ndarray, prices: np.ndarray, out: np.ndarray) -> None:
+    """One account's MultiAsset targets into ``out`` ``(N,)``: ``(E_t / N) * a_i / S_i,t`` shares (the one rule)."""
+    n_assets = actions.shape[0]
+    scale = equity / n_assets
+    for i in range(n_assets):
+        out[i] = scale * actions[i] / prices[i]
+
+
+@njit
 def multi_asset_targets(equity: np.ndarray, actions: np.ndarray, prices: np.ndarray) -> np.ndarray:
     """MultiAsset action -> target share counts, batched.
 
@@ -34,8 +45,50 @@ def multi_asset_targets(equity: np.ndarray, actions: np.ndarray, prices: np.ndar
     :param prices: ``(B, N)`` prices ``S_t`` known at decision time.
     :return: ``(B, N)`` target shares (fractional; negative = short).
     """
-    n_assets = actions.shape[1]
-    return (equity / n_assets)[:, None] * actions / prices
+    target = np.empty(actions.shape)
+    for b in range(actions.shape[0]):
+        multi_asset_targets_row(equity[b], actions[b], prices[b], target[b])
+    return target
+
+
+@njit
+def multi_asset_step(
+    holdings: np.ndarray,
+    peak: np.ndarray,
+    equity_t: np.ndarray,
+    t: np.ndarray,
+    actions: np.ndarray,
+    prices: np.ndarray,
+    fill_prices: np.ndarray,
+    fill_shift: int,
+    commission: float,
+    slippage: float,
+    out: tuple[np.ndarray, ...],
+) -> None:
+    """One MultiAsset step of every account, in place: targets at the closes of ``t``, the trade at the fill
+    prices of row ``t + fill_shift``, the mark at the closes of ``t + 1`` and the ``portfolio`` block.
+
+    :param holdings: ``(B, N + 1)`` the books (written); ``peak`` ``(B,)`` their peaks (written).
+    :param equity_t: ``(B,)`` equity at the close of ``t`` (the trade is sized on it).
+    :param t: ``(B,)`` int64 decision bars.
+    :param actions: ``(B, N)`` float64 actions in ``[-1, 1]``.
+    :param prices: ``(T, N)`` closes; ``fill_prices`` ``(T, N)``: the prices orders fill at, row ``t + fill_shift``.
+    :param out: the transition's arrays, written: ``t, equity, cash, positions, weights, notional, costs, drawdown,
+        portfolio`` (see :meth:`~sb3_trading.envs.kernel.TradingKernel.blank`); ``portfolio`` ``(B, N + 1)`` float32
+        holds the weights then the cash weight, clipped to ``[-PORTFOLIO_BOUND, PORTFOLIO_BOUND]``.
+    """
+    t_next, equity, cash, positions, weights, notional, costs, drawdown, portfolio = out
+    n_rows, n_assets = actions.shape
+    target = np.empty(n_assets)
+    for b in range(n_rows):
+        row = t[b]
+        t_next[b] = row + 1
+        multi_asset_targets_row(equity_t[b], actions[b], prices[row], target)
+        notional[b], costs[b] = trade_row(holdings, b, target, fill_prices[row + fill_shift], commission, slippage)
+        e = record_row(holdings, peak, b, prices[row + 1], equity, cash, positions, weights, drawdown)
+        for i in range(n_assets):
+            portfolio[b, i] = clip_bound(weights[b, i])
+        portfolio[b, n_assets] = clip_bound(cash[b] / e if e > 0.0 else 0.0)
 
 
 class MultiAssetEnv(KernelTradingEnv):
@@ -170,10 +223,19 @@ class MultiAssetKernel(TradingKernel):
         return self._flat(start, portfolio)
 
     def step(self, actions: np.ndarray) -> Transition:
-        t = self.t
-        prices_t = self._prices.take(t, axis=0)  # (B, N)
-        target = multi_asset_targets(self.equity, actions, prices_t)
-        fill_prices = prices_t if self._fill_shift == 0 else self._fill_prices.take(t + self._fill_shift, axis=0)
-        fills = self.book.trade_to(target, fill_prices)
-
-        return self.finish_step(t + ONE_INT, fills.notional, fills.costs, NO_EXTRAS)
+        tr = self.blank(self.n_assets + 1)  # portfolio: the weights, then the cash weight
+        costs = self.book.costs
+        multi_asset_step(
+            self.book.holdings,
+            self.book.peak_equity,
+            self.equity,
+            self.t,
+            actions,
+            self._prices,
+            self._fill_prices,
+            self._fill_shift,
+            costs.commission,
+            costs.slippage,
+            tr.outputs,
+        )
+        return self.advance(tr)

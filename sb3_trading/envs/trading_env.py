@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +18,7 @@ from gymnasium.error import ResetNeeded
 
 from sb3_trading.common.validation import check_bool, check_int, check_real, is_int
 from sb3_trading.data import MarketData
-from sb3_trading.envs.info import standard_infos, summary_line
+from sb3_trading.envs.info import standard_info, summary_line
 from sb3_trading.features import (
     DEFAULT_INDICATORS,
     DEFAULT_NORMALIZER,
@@ -29,6 +28,7 @@ from sb3_trading.features import (
     compute_features,
     make_normalizer,
 )
+from sb3_trading.sim.kernels import clip_action
 
 MARKET_KEY = "market"
 PORTFOLIO_KEY = "portfolio"
@@ -259,25 +259,18 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         """
         space = self.action_space
         bounds = self.__dict__.get("_action_bounds")
-        if bounds is None or bounds[0] is not space:  # float64 bounds: the clipped action is float64
-            low, high = space.low.astype(np.float64), space.high.astype(np.float64)
-            uniform = (float(low.min()), float(high.max())) if low.min() == low.max() and high.min() == high.max() else None
-            bounds = self._action_bounds = (space, space.shape, low, high, uniform)
+        if bounds is None or bounds[0] is not space:  # float64 bounds, flat: the clipped action is float64
+            bounds = self._action_bounds = (space, space.low.astype(np.float64).ravel(), space.high.astype(np.float64).ravel())
         a = np.asarray(action)
-        if a.shape != bounds[1]:
+        if a.shape != space.shape:
             raise ValueError(f"action must have shape {space.shape} for {space}, got shape {a.shape}")
         if a.dtype.kind not in "biuf":
             raise ValueError(f"action must be finite numbers, got {a}")
-        # Python floats (float64, so large float32 values cannot overflow): a finite sum means every value is
-        # finite, and for these few values the builtins are cheaper than NumPy reductions; a sum that is not
-        # finite may still be an overflow of finite values (1e308 + 1e308), so that case is checked exactly
-        values = a.ravel().tolist()
-        if not math.isfinite(sum(values)) and not np.isfinite(a).all():
+        # float64 first, so large float32 values cannot overflow
+        out = np.empty(space.shape)
+        if not clip_action(a.astype(np.float64).ravel(), bounds[1], bounds[2], out.ravel()):
             raise ValueError(f"action must be finite numbers (no NaN or inf), got {a}")
-        uniform = bounds[4]
-        if uniform is not None and uniform[0] <= min(values) and max(values) <= uniform[1]:
-            return a.astype(np.float64)  # inside the box already (SB3 clips its actions before stepping)
-        return np.minimum(np.maximum(a, bounds[2]), bounds[3])
+        return out
 
     # --------------------------------------------------------------- episodes
     def _sample_start(self, options: dict[str, Any] | None = None) -> int:
@@ -346,8 +339,9 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         drawdown: float,
         t: int | None = None,
     ) -> dict[str, Any]:
-        """The standard ``info`` of this step (:func:`~sb3_trading.envs.info.standard_infos` of a batch of one)."""
-        info = standard_infos(
+        """The standard ``info`` of this step (:func:`~sb3_trading.envs.info.standard_info` of a batch of one)."""
+        info = standard_info(
+            0,
             (equity,),
             (cash,),
             (positions,),
@@ -358,6 +352,6 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             (drawdown,),
             (self._t if t is None else t,),
             self.data.timestamps,
-        )[0]
+        )
         self._last_info = info
         return info

@@ -1,126 +1,254 @@
-"""``sb3_trading/YieldAllocation-v0``: allocate capital among ``K`` yield-bearing, pegged assets."""
+"""``sb3_trading/YieldAllocation-v0``: allocate capital among ``K`` yield-bearing, pegged assets.
+
+The dynamics are :class:`YieldAllocationKernel`, a batched :class:`~sb3_trading.envs.base.TradingKernel`
+(the env is its batch of one, :class:`sb3_trading.vec.BatchedVecEnv` runs it with ``n_envs`` rows); every
+step is one compiled call, :func:`yield_step_kernel`, over plain arrays: the action -> weights map
+(:func:`softmax_kernel`, :func:`project_capped_simplex_kernel`) and the accounting core's own kernels
+(:mod:`sb3_trading.sim.kernels`: the self-financing solve, the trade, the yield accrual, the mark).
+"""
 
 from __future__ import annotations
 
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
+from sb3_trading.common.jit import njit
 from sb3_trading.common.validation import ArgumentTypeError, check_float_array, check_int, check_real, is_real
 from sb3_trading.data import MarketData
 from sb3_trading.data.yield_market import PEG, apy_column, make_yield_market
-from sb3_trading.envs.base import DEFAULT_NORMALIZER, MARKET_KEY, PORTFOLIO_KEY, NormalizerArg, TradingEnv
-from sb3_trading.sim import CostModel, Portfolio
-from sb3_trading.sim.accrual import friction_rates, rebalance_accrue_row, self_financing_row
+from sb3_trading.envs.base import (
+    DEFAULT_NORMALIZER,
+    KernelTradingEnv,
+    NormalizerArg,
+    TradingKernel,
+    Transition,
+)
+from sb3_trading.sim import CostModel
 from sb3_trading.sim.core import MAX_BPS
+from sb3_trading.sim.kernels import accrue_yield_kernel, record_row, self_financing_kernel, trade_row
 
 #: indicators computed per asset by default (prices barely move: returns and their volatility suffice;
 #: the data's own ``apy[...]`` and ``depeg[...]`` columns are appended)
 DEFAULT_YIELD_INDICATORS: tuple[str, ...] = ("log_return", "volatility")
 #: absolute slack allowed on ``sum(lower) <= 1 <= sum(upper)`` for float bounds such as ``10 * 0.1``
 BOUNDS_SLACK = 1e-12
-
-
 #: a row already within the bounds is returned as is when its sum is 1 within this tolerance
 FEASIBLE_SUM_TOL = 1e-12
+#: the ``info`` entries YieldAllocation adds to the standard keys, in order
+YIELD_INFO_KEYS: tuple[str, ...] = ("target_weights", "depeg_penalty", "yield_income")
 
 
-class CappedSimplexProjection:
-    """Exact Euclidean projection onto ``{w : lower <= w <= upper, sum(w) = 1}``, batched, with the bounds' constants
-    computed once (:func:`project_capped_simplex` builds one per call; the env keeps one).
+# --------------------------------------------------------------------------- compiled kernels
+@njit
+def softmax_kernel(actions: np.ndarray, temperature: float) -> np.ndarray:
+    """Row-wise ``softmax(actions / temperature)``, max-shifted (no overflow).
+
+    :param actions: ``(B, K)`` actions.
+    :param temperature: softmax temperature, ``> 0``.
+    :return: ``(B, K)`` weights summing to 1 per row (a new array).
+    """
+    n_rows, k = actions.shape
+    out = np.empty((n_rows, k))
+    for b in range(n_rows):
+        top = actions[b, 0] / temperature
+        for i in range(1, k):
+            top = max(top, actions[b, i] / temperature)
+        total = 0.0
+        for i in range(k):
+            e = math.exp(actions[b, i] / temperature - top)
+            out[b, i] = e
+            total += e
+        for i in range(k):
+            out[b, i] /= total
+    return out
+
+
+@njit
+def project_capped_simplex_kernel(x: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Exact Euclidean projection of each row of ``x`` onto ``{w : lower <= w <= upper, sum(w) = 1}``.
 
     The projection is ``w_i = clip(x_i - tau, lower_i, upper_i)`` with the scalar ``tau`` that makes the row sum 1.
     ``g(tau) = sum_i clip(x_i - tau, lower_i, upper_i)`` is piecewise linear and non-increasing with ``2K``
     breakpoints: coming down from ``tau = +inf`` (every asset at its lower bound, ``g = sum(lower)``), asset ``i``
     leaves its lower bound at ``x_i - lower_i`` and reaches its upper bound at ``x_i - upper_i``. With the
-    breakpoints sorted in decreasing order ``c_0 >= c_1 >= ...``, the number of assets strictly between their
-    bounds on ``(c_{j+1}, c_j)`` is a running sum ``n_j`` of ``+1`` / ``-1``, and ``g(c_{j+1}) - sum(lower)`` is
-    the running sum ``G_j`` of ``n_m (c_m - c_{m+1}) >= 0``, ``m <= j``: non-decreasing also in floating point, and
-    well conditioned (its terms add up to at most ``1 - sum(lower)`` before the crossing). ``tau`` lies on the first
-    piece with ``G_j >= 1 - sum(lower)`` and is ``c_j - (1 - sum(lower) - G_{j-1}) / n_j`` there (``G_{-1} = 0``;
-    ``n_j >= 1`` where ``g`` changes). A dozen NumPy calls on ``(B, 2K)`` arrays: no iteration, no loop over assets or rows.
+    breakpoints sorted in decreasing order ``c_0 >= c_1 >= ...`` (a stable sort of ``lower - x`` then ``upper - x``:
+    at a tie, leaving ``lower`` comes first, so the count below never goes negative), the number of assets
+    strictly between their bounds on ``(c_{j+1}, c_j)`` is a running sum ``n_j`` of ``+1`` / ``-1``, and
+    ``g(c_{j+1}) - sum(lower)`` is the running sum ``G_j`` of ``n_m (c_m - c_{m+1}) >= 0``, ``m <= j``:
+    non-decreasing also in floating point, and well conditioned (its terms add up to at most ``1 - sum(lower)``
+    before the crossing). ``tau`` lies on the first piece with ``G_j >= 1 - sum(lower)`` (else the last one) and
+    is ``c_j - (1 - sum(lower) - G_{j-1}) / n_j`` there (``G_{-1} = 0``; ``n_j >= 1`` on it). No iteration.
 
-    A row that already lies within the bounds and sums to 1 (within ``FEASIBLE_SUM_TOL``) is returned unchanged.
-    Unlike clip-and-renormalise, the result always lies within the bounds (exactly: it is a clip) and sums to 1
-    (up to float rounding).
+    A row that already lies within the bounds and sums to 1 (within :data:`FEASIBLE_SUM_TOL`) is returned
+    unchanged. Unlike clip-and-renormalise, the result always lies within the bounds (exactly: it is a clip)
+    and sums to 1 (up to float rounding).
+
+    :param x: ``(B, K)`` points, e.g. softmax weights.
+    :param lower: ``(K,)`` lower bounds with ``sum(lower) <= 1``.
+    :param upper: ``(K,)`` upper bounds with ``lower <= upper`` and ``sum(upper) >= 1``.
+    :return: ``(B, K)`` projected weights (a new array).
+    """
+    n_rows, k = x.shape
+    n_breaks = 2 * k
+    slack = 1.0  # 1 - sum(lower): what g must rise by above sum(lower)
+    for i in range(k):
+        slack -= lower[i]
+    out = np.empty((n_rows, k))
+    neg_breaks = np.empty(n_breaks)  # minus the breakpoints: lower - x, then upper - x
+    for b in range(n_rows):
+        inside = True
+        total = 0.0
+        for i in range(k):
+            xi = x[b, i]
+            inside = inside and lower[i] <= xi <= upper[i]
+            total += xi
+            neg_breaks[i] = lower[i] - xi
+            neg_breaks[k + i] = upper[i] - xi
+        if inside and abs(total - 1.0) <= FEASIBLE_SUM_TOL:
+            for i in range(k):
+                out[b, i] = x[b, i]  # already feasible: the projection is the identity
+            continue
+        order = np.argsort(neg_breaks, kind="mergesort")  # stable: a lower bound's breakpoint first at a tie
+        free = 0  # n_j: assets strictly between their bounds below breakpoint j
+        below = 0.0  # G_{j-1}
+        tau = 0.0
+        for j in range(n_breaks - 1):
+            free += 1 if order[j] < k else -1
+            here = neg_breaks[order[j]]
+            rise = below + free * (neg_breaks[order[j + 1]] - here)
+            # the first piece whose lower end has g >= 1; g(c_{2K-1}) = sum(upper) >= 1 (up to rounding: the last piece)
+            if rise >= slack or j == n_breaks - 2:
+                tau = (below - slack) / free - here
+                break
+            below = rise
+        for i in range(k):
+            out[b, i] = min(max(x[b, i] - tau, lower[i]), upper[i])
+    return out
+
+
+@njit
+def yield_step_kernel(
+    holdings: np.ndarray,
+    peak: np.ndarray,
+    equity_t: np.ndarray,
+    t: np.ndarray,
+    actions: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    temperature: float,
+    prices: np.ndarray,
+    rates: np.ndarray,
+    depth: np.ndarray,
+    commission: float,
+    slippage: float,
+    depeg_penalty: float,
+    max_drawdown: float,
+    out: tuple[np.ndarray, ...],
+    target: np.ndarray,
+    income: np.ndarray,
+    penalty: np.ndarray,
+    end_t: np.ndarray,
+) -> None:
+    """One YieldAllocation step of every account, in place: weights, self-financing rebalance at ``p_t``, one
+    period of yield, the mark at ``p_{t+1}``, the ``portfolio`` block and the de-peg penalty.
+
+    Per account ``b`` at bar ``t_b``: target weights ``w = project(softmax(a / temperature))``
+    (:func:`softmax_kernel`, :func:`project_capped_simplex_kernel`); the investable value ``V`` of
+    :func:`~sb3_trading.sim.kernels.self_financing_kernel` (equity ``E_t``, holdings worth ``positions * p_t``);
+    the trade to ``V w / p_t`` shares (:func:`~sb3_trading.sim.kernels.trade_row`, paying its frictions from
+    cash, which is left at a rounding residual); the yield paid in shares
+    (:func:`~sb3_trading.sim.kernels.accrue_yield_kernel`, income valued at ``p_{t+1}``); the mark at ``p_{t+1}``
+    (:func:`~sb3_trading.sim.kernels.record_row`, raising the peak); the penalty ``depeg_penalty * w . depth_{t+1}``.
+
+    :param holdings: ``(B, K + 1)`` share counts, then cash (the books; written).
+    :param peak: ``(B,)`` peak equity (written).
+    :param equity_t: ``(B,)`` equity ``E_t`` marked at ``p_t``, ``> 0``.
+    :param t: ``(B,)`` int64 decision bars (each has a next bar).
+    :param actions: ``(B, K)`` float64 actions, clipped to ``[-1, 1]``.
+    :param lower: ``(K,)`` lower weight bounds; ``upper`` ``(K,)`` the upper ones.
+    :param temperature: softmax temperature, ``> 0``.
+    :param prices: ``(T, K)`` closes.
+    :param rates: ``(T, K)`` yield of each bar ``t -> t + 1``, ``> -1``.
+    :param depth: ``(T, K)`` de-peg depth of each bar (0 where pegged).
+    :param commission: commission rate (fraction of filled notional); ``slippage``: fraction of the mid.
+    :param depeg_penalty: weight of the de-peg penalty, ``>= 0``.
+    :param max_drawdown: drawdown past which an episode is truncated (``inf``: never).
+    :param out: the transition's arrays, written: ``t, equity, cash, positions, weights, notional, costs, drawdown,
+        portfolio`` (see :meth:`~sb3_trading.envs.kernel.TradingKernel.blank`); ``portfolio`` ``(B, K + 2)``
+        float32 holds the weights, the cash weight and the drawdown (no clip: all lie in ``[0, 1]`` up to rounding).
+    :param target: ``(B, K)`` out: the target weights ``w``.
+    :param income: ``(B,)`` out: the yield paid, currency at ``p_{t+1}``.
+    :param penalty: ``(B,)`` out: the de-peg penalty.
+    :param end_t: ``(B,)`` int64 truncation bars of the episodes; set to ``t + 1`` where the drawdown exceeds
+        ``max_drawdown`` (written).
+    """
+    t_next, equity, cash, positions, weights, notional, costs, drawdown, portfolio = out
+    n_rows, k = actions.shape
+    w = project_capped_simplex_kernel(softmax_kernel(actions, temperature), lower, upper)
+    held = np.empty((n_rows, k))
+    for b in range(n_rows):
+        row = t[b]
+        for i in range(k):
+            held[b, i] = holdings[b, i] * prices[row, i]
+    invest, _, _ = self_financing_kernel(equity_t, w, held, commission, slippage)
+    shares = np.empty(k)
+    rates_t = np.empty((n_rows, k))
+    prices_next = np.empty((n_rows, k))
+    for b in range(n_rows):
+        row = t[b]
+        t_next[b] = row + 1
+        for i in range(k):
+            target[b, i] = w[b, i]
+            shares[i] = w[b, i] * invest[b] / prices[row, i]
+            rates_t[b, i] = rates[row, i]
+            prices_next[b, i] = prices[row + 1, i]
+        notional[b], costs[b] = trade_row(holdings, b, shares, prices[row], commission, slippage)
+    grown, paid = accrue_yield_kernel(holdings[:, :k], rates_t, prices_next)
+    for b in range(n_rows):
+        row = t[b] + 1
+        for i in range(k):
+            holdings[b, i] = grown[b, i]
+        income[b] = paid[b]
+        e = record_row(holdings, peak, b, prices[row], equity, cash, positions, weights, drawdown)
+        for i in range(k):
+            portfolio[b, i] = weights[b, i]
+        portfolio[b, k] = cash[b] / e if e > 0.0 else 0.0
+        portfolio[b, k + 1] = drawdown[b]
+        exposure = 0.0
+        for i in range(k):
+            exposure += w[b, i] * depth[row, i]
+        penalty[b] = depeg_penalty * exposure
+        if drawdown[b] > max_drawdown:
+            end_t[b] = row
+
+
+# --------------------------------------------------------------------------- action -> weights (NumPy fronts)
+class CappedSimplexProjection:
+    """Exact Euclidean projection onto ``{w : lower <= w <= upper, sum(w) = 1}``, batched, for fixed bounds.
+
+    The arithmetic is :func:`project_capped_simplex_kernel` (sorted breakpoints, no iteration): a row that already
+    lies within the bounds and sums to 1 (within :data:`FEASIBLE_SUM_TOL`) is returned unchanged; otherwise the
+    result lies within the bounds (exactly: it is a clip) and sums to 1 (up to float rounding).
 
     :param lower: ``(K,)`` lower bounds with ``sum(lower) <= 1``.
     :param upper: ``(K,)`` upper bounds with ``lower <= upper`` and ``sum(upper) >= 1``.
     """
 
     def __init__(self, lower: np.ndarray, upper: np.ndarray) -> None:
-        self.lower = np.asarray(lower, dtype=np.float64)
-        self.upper = np.asarray(upper, dtype=np.float64)
-        k = self.lower.shape[0]
-        #: ``(2, K)``: minus the breakpoints of a row ``x`` are ``bounds - x``: ``lower - x``, then ``upper - x``
-        self._bounds = np.stack([self.lower, self.upper])
-        #: ``(2K,)`` change of the number of free assets at each breakpoint, going down in ``tau``:
-        #: ``+1`` leaving ``lower``, ``-1`` reaching ``upper``
-        self._steps = np.concatenate([np.ones(k), -np.ones(k)])
-        #: ``1 - sum(lower)``: what ``g`` must rise by above ``sum(lower)`` (0-d: cheaper in array arithmetic)
-        self._slack = np.array(1.0 - np.add.reduce(self.lower))
-        self._slack_value = self._slack.item()
+        self.lower = np.ascontiguousarray(lower, dtype=np.float64)
+        self.upper = np.ascontiguousarray(upper, dtype=np.float64)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """Project each row of ``x`` (a batch of one runs :meth:`project_row`).
+        """Project each row of ``x``.
 
         :param x: ``(B, K)`` points, e.g. softmax weights.
         :return: ``(B, K)`` projected weights (a new array).
         """
-        n_rows, k = x.shape
-        if n_rows == 1:
-            return self.project_row(x[0])[None]
-        neg_breaks = (self._bounds - x[:, None, :]).reshape(n_rows, 2 * k)  # (B, 2K) minus the breakpoints
-        # stable: at a tie, leaving lower comes first, so the running count never goes negative
-        steps = self._steps[neg_breaks.argsort(axis=1, kind="stable")]
-        neg_breaks.sort(axis=1)  # breakpoints in decreasing order, negated
-        free = np.add.accumulate(steps, axis=1)  # (B, 2K) assets strictly between their bounds below each breakpoint
-        # within the bounds iff the K breakpoints x - lower come first and 0 lies between them and the K x - upper
-        inside = (free[:, k - 1] == k) & (neg_breaks[:, k - 1] <= 0.0) & (neg_breaks[:, k] >= 0.0)
-        if inside.any():
-            inside &= np.abs(np.add.reduce(x, axis=1) - 1.0) <= FEASIBLE_SUM_TOL
-            if inside.all():
-                return x.copy()  # already feasible: the projection is the identity
-        # (B, 2K - 1) G_j = g(c_{j+1}) - sum(lower), a running sum of non-negative terms
-        rise = np.add.accumulate(free[:, :-1] * (neg_breaks[:, 1:] - neg_breaks[:, :-1]), axis=1)
-        crossed = rise >= self._slack
-        # g(c_{2K-1}) = sum(upper) >= 1 (up to rounding when sum(upper) = 1: the last piece then gives w = upper)
-        crossed[:, -1] = True
-        piece = crossed.argmax(axis=1)  # first piece (c_{j+1}, c_j) whose lower end has g >= 1
-        rows = np.arange(n_rows)
-        # tau = c_j - (1 - g(c_j)) / n_j: from the upper end, where 0 <= g - sum(lower) = G_{j-1} < 1 - sum(lower)
-        below = np.where(piece > 0, rise[rows, piece - 1], 0.0)
-        tau = (below - self._slack) / free[rows, piece] - neg_breaks[rows, piece]
-        weights = x - tau[:, None]
-        np.minimum(np.maximum(weights, self.lower, out=weights), self.upper, out=weights)
-        weights[inside] = x[inside]  # feasible rows exactly as they are
-        return weights
-
-    def project_row(self, x: np.ndarray) -> np.ndarray:
-        """Project one point: the same arithmetic as :meth:`__call__`, with Python scalars (a single env's hot path).
-
-        :param x: ``(K,)`` point.
-        :return: ``(K,)`` projected weights (a new array).
-        """
-        k = x.shape[0]
-        neg_breaks = (self._bounds - x).ravel()
-        order = neg_breaks.argsort(kind="stable")
-        steps = self._steps[order]
-        neg_breaks = neg_breaks[order]
-        free = np.add.accumulate(steps)
-        if free.item(k - 1) == k and neg_breaks.item(k - 1) <= 0.0 <= neg_breaks.item(k):
-            if abs(np.add.reduce(x) - 1.0) <= FEASIBLE_SUM_TOL:
-                return x.copy()
-        rise = np.add.accumulate(free[:-1] * (neg_breaks[1:] - neg_breaks[:-1]))
-        slack = self._slack_value
-        j = min(int(rise.searchsorted(slack)), 2 * k - 2)  # the first j with G_j >= slack, else the last piece
-        below = rise.item(j - 1) if j else 0.0
-        weights = x - ((below - slack) / free.item(j) - neg_breaks.item(j))
-        return np.minimum(np.maximum(weights, self.lower, out=weights), self.upper, out=weights)
+        return project_capped_simplex_kernel(np.asarray(x, dtype=np.float64), self.lower, self.upper)
 
 
 def project_capped_simplex(x: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
@@ -129,7 +257,7 @@ def project_capped_simplex(x: np.ndarray, lower: np.ndarray, upper: np.ndarray) 
     The projection is ``w_i = clip(x_i - tau, lower_i, upper_i)`` with the scalar ``tau`` that makes
     the row sum 1, found exactly from the ``2K`` sorted breakpoints ``x_i - lower_i`` and ``x_i - upper_i``
     of the piecewise-linear ``g(tau) = sum_i clip(x_i - tau, lower_i, upper_i)`` (see
-    :class:`CappedSimplexProjection`; no iteration, no loop over assets). Unlike clip-and-renormalise, the
+    :func:`project_capped_simplex_kernel`; no iteration). Unlike clip-and-renormalise, the
     result always lies within the bounds (exactly: it is a clip) and sums to 1 (up to float rounding).
 
     :param x: ``(B, K)`` points, e.g. softmax weights.
@@ -141,24 +269,15 @@ def project_capped_simplex(x: np.ndarray, lower: np.ndarray, upper: np.ndarray) 
 
 
 def softmax(actions: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Row-wise ``softmax(actions / temperature)``, ``(B, K) -> (B, K)`` (max-shifted: no overflow)."""
-    z = actions / temperature if temperature != 1.0 else actions  # dividing by 1 is exact: skip it
-    z = np.exp(z - np.maximum.reduce(z, axis=1, keepdims=True))
-    z /= np.add.reduce(z, axis=1, keepdims=True)
-    return z
-
-
-def softmax_row(action: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """:func:`softmax` of one ``(K,)`` action: the same arithmetic, without the reductions' axis handling."""
-    z = action / temperature if temperature != 1.0 else action
-    z = np.exp(z - z[z.argmax()])
-    return z / np.add.reduce(z)  # not in place: NumPy divides in place by a scalar about twice as slowly
+    """Row-wise ``softmax(actions / temperature)``, ``(B, K) -> (B, K)`` (max-shifted: no overflow; :func:`softmax_kernel`)."""
+    return softmax_kernel(np.asarray(actions, dtype=np.float64), float(temperature))
 
 
 def yield_weights(actions: np.ndarray, lower: np.ndarray, upper: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """YieldAllocation action -> target weights, batched: softmax, then projection onto the bounds.
 
-    ``s = softmax(a / temperature)``, then ``w = project_capped_simplex(s, lower, upper)``.
+    ``s = softmax(a / temperature)``, then ``w = project_capped_simplex(s, lower, upper)``: the env's own map
+    (the same kernels as :func:`yield_step_kernel`).
 
     :param actions: ``(B, K)`` actions in ``[-1, 1]``.
     :param lower: ``(K,)`` per-asset lower bounds, ``sum(lower) <= 1``.
@@ -177,10 +296,10 @@ def _bounds(name: str, value: float | Sequence[float], n_assets: int) -> np.ndar
         raise ValueError(f"{name} must be a number or have one value per asset, shape ({n_assets},), got {array.shape}")
     if not (np.isfinite(array).all() and (array >= 0).all() and (array <= 1).all()):
         raise ValueError(f"{name} must be weights in [0, 1], got {array.tolist()}")
-    return array
+    return np.ascontiguousarray(array, dtype=np.float64)
 
 
-class YieldAllocationEnv(TradingEnv):
+class YieldAllocationEnv(KernelTradingEnv):
     """Long-only allocation among ``K`` yield-bearing, pegged assets (stablecoin pools, T-bill funds).
 
     ## Description
@@ -199,6 +318,9 @@ class YieldAllocationEnv(TradingEnv):
     An asset is *de-pegged* at bar ``s`` when ``p_i,s < peg_i (1 - depeg_tolerance)``; its
     de-peg depth is then ``1 - p_i,s / peg_i`` (0 otherwise).
 
+    The dynamics are :class:`YieldAllocationKernel` (one compiled call per step, :func:`yield_step_kernel`);
+    this env is its batch of one and :class:`sb3_trading.vec.BatchedVecEnv` runs it for many accounts.
+
     ## Action Space
     ``Box(-1, 1, (K,), float32)``, mapped to weights by ``softmax(a / temperature)`` and the
     Euclidean projection onto ``{w : lower_bound <= w <= upper_bound, sum(w) = 1}``
@@ -215,7 +337,7 @@ class YieldAllocationEnv(TradingEnv):
                                     ``indicators`` per asset, then the data's ``features``
                                     (``apy[...]``, ``depeg[...]`` flags for the synthetic market)
     ``portfolio``  ``(K + 2,)``     position value / equity per asset, cash / equity, drawdown
-                                    (clipped to +-10)
+                                    (all in ``[0, 1]`` up to rounding: no clip is needed)
     =============  ===============  ================================================================
 
     ## Rewards
@@ -352,7 +474,6 @@ class YieldAllocationEnv(TradingEnv):
         self.n_assets = n_assets
         self.lower_bound = lower
         self.upper_bound = upper
-        self._projection = CappedSimplexProjection(lower, upper)
         self.temperature = float(temperature)
         #: bars per year of the APY accrual (``data.periods_per_year`` unless overridden)
         self.periods_per_year = periods_per_year
@@ -360,24 +481,16 @@ class YieldAllocationEnv(TradingEnv):
         self.peg = peg_arr
         self.depeg_tolerance = float(depeg_tolerance)
         self.max_drawdown = None if max_drawdown is None else float(max_drawdown)
-        self._prices = data.prices  # (T, K)
-        self._rates = np.ascontiguousarray(apy / periods_per_year)  # (T, K) yield of t -> t+1
-        # per bar: the growth 1 + rate of a share held over t -> t+1 and the value at t + 1 of its interest
-        self._growth = 1.0 + self._rates
-        self._yield_value = self._rates * np.concatenate([data.prices[1:], data.prices[-1:]])
-        # softmax without the max shift when the clipped action |a| <= 1 keeps exp(a / temperature) finite
+        self._prices = np.ascontiguousarray(data.prices, dtype=np.float64)  # (T, K)
+        self._rates = np.ascontiguousarray(apy / periods_per_year, dtype=np.float64)  # (T, K) yield of t -> t+1
         # (T, K) de-peg depth of each bar: only read at t + 1 for the reward, never in the observation
         depth = 1.0 - data.prices / peg_arr
-        self._depeg_depth = np.where(data.prices < peg_arr * (1.0 - depeg_tolerance), depth, 0.0)
-        self._depegged = (self._depeg_depth > 0.0).any(axis=1).tolist()  # (T,) any asset de-pegged: else no penalty
+        self._depeg_depth = np.ascontiguousarray(np.where(data.prices < peg_arr * (1.0 - depeg_tolerance), depth, 0.0))
         self.costs = CostModel(commission_bps=rebalance_cost_bps, slippage_bps=0.0)
-        self._rebalance_rates = friction_rates(self.costs)  # (buy, sell): both the commission, as slippage is 0
-
-        self._book = Portfolio(1, n_assets, self.costs)
 
         self.action_space = spaces.Box(-1.0, 1.0, shape=(n_assets,), dtype=np.float32)
         self.observation_space = self._observation_space(n_assets + 2)
-        self._equity = self.initial_cash
+        self._kernel = self.make_kernel(1)
 
     @classmethod
     def default_market(cls, seed: int = 0, periods_per_year: float | None = None) -> MarketData:
@@ -400,73 +513,71 @@ class YieldAllocationEnv(TradingEnv):
         """``(T, K)`` yield per bar of each asset, ``apy[<asset>] / periods_per_year``: what the env accrues (a copy)."""
         return self._rates.copy()
 
-    def _observation(self, weights: np.ndarray, cash: float, equity: float, drawdown: float) -> dict[str, np.ndarray]:
-        """The observation at ``self._t``: ``portfolio = [weights (K), cash / equity, drawdown]``.
+    def make_kernel(self, n_envs: int) -> YieldAllocationKernel:
+        """The batched dynamics of this env for ``n_envs`` accounts (the env itself runs ``n_envs=1``)."""
+        return YieldAllocationKernel(self, n_envs)
 
-        No clip to ``+-PORTFOLIO_BOUND`` is needed: long-only weights lie in ``[0, 1]`` (0 on a ruined book), the
-        cash left by a self-financing rebalance is a rounding residual (all cash at reset) and the drawdown lies
-        in ``[0, 1]``.
-        """
-        n = self.n_assets
-        portfolio = np.empty(n + 2, dtype=np.float32)
-        portfolio[:n] = weights
-        portfolio[n] = cash / equity if equity > 0.0 else 0.0
-        portfolio[n + 1] = drawdown
-        return {MARKET_KEY: self._market_window(self._t), PORTFOLIO_KEY: portfolio}
 
-    def _yield_info(self, info: dict[str, Any], target: np.ndarray, penalty: float, income: float) -> dict[str, Any]:
-        info["target_weights"] = target
-        info["depeg_penalty"] = penalty
-        info["yield_income"] = income
-        return info
+class YieldAllocationKernel(TradingKernel):
+    """Batched YieldAllocation-v0 dynamics: ``B`` accounts allocating among the env's ``K`` assets
+    (see :class:`YieldAllocationEnv`). ``step`` takes ``(B, K)`` actions already clipped to ``[-1, 1]``
+    and runs :func:`yield_step_kernel`.
 
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        super().reset(seed=seed)
-        self._needs_reset = False
-        self._t = self._start_t = self._sample_start(options)
-        self._book.reset(self.initial_cash)
-        self._equity = self.initial_cash
-        zeros = np.zeros(self.n_assets)
-        info = self._info(self._equity, self.initial_cash, zeros.copy(), zeros.copy(), 0.0, 0.0, 0.0, 0.0)
-        observation = self._observation(zeros, self.initial_cash, self._equity, 0.0)
-        return observation, self._yield_info(info, zeros.copy(), 0.0, 0.0)
+    The reward of a step (:attr:`~sb3_trading.envs.kernel.Transition.reward`) is the step return minus the
+    de-peg penalty. An account whose drawdown exceeds
+    ``max_drawdown`` gets the current bar as its truncation bar :attr:`end_t`, so the episode is truncated
+    there (a reset restores the episode's own end).
+    """
 
-    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        if self._needs_reset:
-            raise self._reset_needed()
-        a = self._box_action(action)
-        t = self._t
-        equity_t = self._equity
-        book, n = self._book, self.n_assets
-        positions = book.positions[0]  # (K,) view of the book's row
-        prices_t, prices_next = self._prices[t], self._prices[t + 1]
-        z = softmax_row(a, self.temperature)
-        target = self._projection.project_row(z)  # (K,), as yield_weights
-        invest, traded, notional = self_financing_row(equity_t, target, positions * prices_t, *self._rebalance_rates)
+    def __init__(self, env: YieldAllocationEnv, n_envs: int) -> None:
+        super().__init__(env, n_envs, env._prices, env.costs, env.initial_cash)
+        self.costs = env.costs
+        self.lower_bound, self.upper_bound, self.temperature = env.lower_bound, env.upper_bound, env.temperature
+        self._rates, self._depth = env._rates, env._depeg_depth  # (T, K), shared
+        self.depeg_penalty = env.depeg_penalty
+        self._max_drawdown = math.inf if env.max_drawdown is None else env.max_drawdown
 
-        # the rebalance, the yield over t -> t+1 (paid in shares) and the mark at p_{t+1}, in the accounting core
-        row = rebalance_accrue_row(
-            book, target * invest / prices_t, traded, notional, self._growth[t], self._yield_value[t], prices_next
+    def reset(self, rows: np.ndarray, draws: dict[str, np.ndarray]) -> Transition:
+        """All-cash accounts in ``rows`` at the drawn start bars; ``portfolio = [0, ..., 0, 1, 0]``."""
+        start = draws["start"]
+        self.set_clock(rows, t=start, start=start)
+        self.book.reset(self.initial_cash, index=rows)
+        self._set_equity(rows, self.initial_cash)
+        k, n = start.shape[0], self.n_assets
+        portfolio = np.zeros((k, n + 2), dtype=np.float32)
+        portfolio[:, n] = 1.0  # all cash, no drawdown
+        zeros = np.zeros(k)
+        extras = {"target_weights": np.zeros((k, n)), "depeg_penalty": zeros, "yield_income": zeros}
+        return self._flat(start, portfolio)._replace(extras=extras)
+
+    def step(self, actions: np.ndarray) -> Transition:
+        n_rows, n = actions.shape
+        book, costs = self.book, self.costs
+        target, income, penalty, end_t = np.empty((n_rows, n)), np.empty(n_rows), np.empty(n_rows), self.end_t.copy()
+        # target_weights (B, K): the info builder hands each account its row, as for positions
+        tr = self.blank(n + 2, {"target_weights": target, "depeg_penalty": penalty, "yield_income": income})
+        yield_step_kernel(
+            book.holdings,
+            book.peak_equity,
+            self.equity,
+            self.t,
+            actions,
+            self.lower_bound,
+            self.upper_bound,
+            self.temperature,
+            self._prices,
+            self._rates,
+            self._depth,
+            costs.commission,
+            costs.slippage,
+            self.depeg_penalty,
+            self._max_drawdown,
+            tr.outputs,
+            target,
+            income,
+            penalty,
+            end_t,
         )
-        cash, costs, equity, dd = row.cash, row.costs, row.equity, row.drawdown
-        weights = row.values / equity if equity > 0.0 else np.zeros(n)
-
-        self._t = t = t + 1
-        self._equity = equity
-        portfolio_return = equity / equity_t - 1.0
-        penalty = self.depeg_penalty * float(target.dot(self._depeg_depth[t])) if self._depegged[t] else 0.0
-        terminated = equity <= 0.0
-        over = t >= self.path_last_t[self._start_t] or (
-            self.episode_length is not None and t - self._start_t >= self.episode_length
-        )
-        truncated = not terminated and ((self.max_drawdown is not None and dd > self.max_drawdown) or over)
-        info = self._info(equity, cash, positions.copy(), weights, portfolio_return, notional / equity_t, costs, dd, t)
-        info["target_weights"] = target
-        info["depeg_penalty"] = penalty
-        info["yield_income"] = row.income
-
-        observation = self._observation(weights, cash, equity, dd)
-        self._needs_reset = terminated or truncated
-        return observation, portfolio_return - penalty, terminated, truncated, info
+        self.end_t = end_t
+        # the reward: the step return net of costs, minus the de-peg penalty
+        return self.advance(tr._replace(reward=tr.equity / tr.equity_t - 1.0 - penalty))

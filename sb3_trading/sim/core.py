@@ -1,8 +1,9 @@
 """The accounting core: one source of truth for money.
 
-Pure NumPy and batched: every state array has a leading ``n_envs`` axis, so a
-single environment is a batch of one and a vectorised environment runs the
-same code. Shapes below use ``B`` for ``n_envs`` and ``N`` for ``n_assets``.
+Batched: every state array has a leading ``n_envs`` axis, so a single environment is a batch of one
+and a vectorised environment runs the same code. The rules themselves are the compiled loops of
+:mod:`sb3_trading.sim.kernels`; this module is their typed, validated front. Shapes below use ``B``
+for ``n_envs`` and ``N`` for ``n_assets``.
 
 Conventions
 -----------
@@ -21,12 +22,20 @@ The core never imports gymnasium: environments build on it, not the reverse.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
 from sb3_trading.common.validation import check_real
+from sb3_trading.sim.kernels import (
+    affordable_kernel,
+    equity_kernel,
+    fill_trades_kernel,
+    fractions_kernel,
+    mark_kernel,
+    trade_to_kernel,
+)
 
 BPS = 1e-4  # one basis point as a fraction
 #: every cost rate in bps lies in ``[0, MAX_BPS)``: a fill never costs 100 % of its notional, and a sell's
@@ -47,19 +56,21 @@ class CostModel:
     commission_bps: float = 10.0
     slippage_bps: float = 0.0
 
-    #: ``commission_bps`` as a fraction of filled notional (set from the field; read on every trade)
-    commission: float = field(init=False, repr=False, compare=False)
-    #: ``slippage_bps`` as a fraction of the mid price
-    slippage: float = field(init=False, repr=False, compare=False)
-
     def __post_init__(self) -> None:
         for name in ("commission_bps", "slippage_bps"):
             # a rate of 10000 bps or more charges 100 % of the notional (or fills at a price <= 0): refused
             value = check_real(name, getattr(self, name), 0.0, MAX_BPS, strict_maximum=True)
             object.__setattr__(self, name, value)
-        # plain attributes, not properties: a property call costs as much as a small NumPy operation
-        object.__setattr__(self, "commission", self.commission_bps * BPS)
-        object.__setattr__(self, "slippage", self.slippage_bps * BPS)
+
+    @property
+    def commission(self) -> float:
+        """``commission_bps`` as a fraction of filled notional."""
+        return self.commission_bps * BPS
+
+    @property
+    def slippage(self) -> float:
+        """``slippage_bps`` as a fraction of the mid price."""
+        return self.slippage_bps * BPS
 
 
 class Fills(NamedTuple):
@@ -85,7 +96,9 @@ def portfolio_value(cash: np.ndarray, positions: np.ndarray, prices: np.ndarray)
     :param prices: ``(B, N)`` prices (or ``(N,)``, broadcast over the batch).
     :return: ``(B,)`` equity.
     """
-    return cash + np.vecdot(positions, prices)
+    positions = np.asarray(positions, dtype=np.float64)
+    holdings = np.concatenate([positions, np.asarray(cash, dtype=np.float64).reshape(-1, 1)], axis=1)
+    return equity_kernel(holdings, np.broadcast_to(np.asarray(prices, dtype=np.float64), positions.shape))
 
 
 def fill_trades(traded: np.ndarray, prices: np.ndarray, costs: CostModel) -> Fills:
@@ -93,22 +106,17 @@ def fill_trades(traded: np.ndarray, prices: np.ndarray, costs: CostModel) -> Fil
 
     A trade of ``q`` shares at mid ``p`` fills at ``p (1 + s sign(q))`` and pays
     commission ``c |q| p (1 + s sign(q))``; its friction against the mid price is
-    ``|q| p (s + c (1 + s sign(q)))``.
+    ``|q| p (s + c (1 + s sign(q)))`` (:mod:`sb3_trading.sim.kernels`).
 
     :param traded: ``(B, N)`` signed share quantities to trade.
-    :param prices: ``(B, N)`` mid prices at execution.
+    :param prices: ``(B, N)`` mid prices at execution (or ``(N,)``, broadcast over the batch).
     :param costs: the friction model.
     :return: the :class:`Fills`.
     """
-    abs_notional = np.abs(traded) * prices
-    notional = np.add.reduce(abs_notional, axis=1)
-    commission, slippage = costs.commission, costs.slippage
-    if slippage == 0.0:  # same formulas with s = 0, without the per-side arrays
-        return Fills(traded, prices, notional, commission * notional)
-    side = np.sign(traded)
-    fill_prices = prices * (1.0 + slippage * side)
-    friction = abs_notional * (slippage + commission * (1.0 + slippage * side))
-    return Fills(traded, fill_prices, notional, np.add.reduce(friction, axis=1))
+    traded = np.atleast_2d(np.asarray(traded, dtype=np.float64))
+    prices = np.broadcast_to(np.asarray(prices, dtype=np.float64), traded.shape)
+    fill_prices, notional, frictions = fill_trades_kernel(traded, prices, costs.commission, costs.slippage)
+    return Fills(traded, fill_prices, notional, frictions)
 
 
 def round_to_lots(shares: np.ndarray, lot_size: float | None) -> np.ndarray:
@@ -129,10 +137,8 @@ class Portfolio:
     place. A single environment uses ``n_envs=1``.
 
     Positions and cash live in one ``(B, N + 1)`` array, :attr:`holdings`: columns ``0 .. N - 1``
-    are the share counts and column ``N`` is the cash, an asset whose price is always 1. With
-    prices extended the same way (:func:`with_cash_column`), one product marks everything:
-    ``holdings * prices_ext`` holds the position values and the cash, and its row sums are the
-    equity (:meth:`mark_values`). :attr:`positions` and :attr:`cash` are views into it.
+    are the share counts and column ``N`` is the cash. :attr:`positions` and :attr:`cash` are views
+    into it; the compiled kernels of :mod:`sb3_trading.sim.kernels` read and write it directly.
 
     :param n_envs: batch size ``B``.
     :param n_assets: number of assets ``N``.
@@ -206,52 +212,69 @@ class Portfolio:
 
     def equity(self, prices: np.ndarray) -> np.ndarray:
         """Mark-to-market equity ``(B,)`` at ``prices`` ``(B, N)``."""
-        return portfolio_value(self.cash, self.positions, prices)
+        return equity_kernel(self.holdings, self._batch(prices))
 
-    def trade_to(self, target: np.ndarray, prices: np.ndarray, fills: Fills | None = None) -> Fills:
+    def affordable(self, target: np.ndarray, prices: np.ndarray, lot_size: float | None = None) -> np.ndarray:
+        """``target`` ``(B, N)`` with its buys cut so that :meth:`trade_to` it at ``prices`` leaves no cash below 0.
+
+        Rows that can pay are unchanged; the others cut every buy in proportion to the shares bought, in whole
+        multiples of ``lot_size`` when given; sells are never changed (:func:`~sb3_trading.sim.kernels.affordable_kernel`).
+        """
+        lot = 0.0 if lot_size is None else float(lot_size)
+        costs = self.costs
+        return affordable_kernel(
+            self.holdings, self._batch(target, "target"), self._batch(prices), costs.commission, costs.slippage, lot
+        )
+
+    def trade_to(self, target: np.ndarray, prices: np.ndarray) -> Fills:
         """Trade every row to ``target`` share counts at mid ``prices``, paying frictions from cash.
 
-        Trading to the current positions is an exact no-op: no cost, no change.
+        Trading to the current positions is an exact no-op: no cost, no change. The trade is made as asked;
+        :meth:`affordable` first when cash must stay non-negative.
 
         :param target: ``(B, N)`` target share counts.
         :param prices: ``(B, N)`` mid prices at execution.
-        :param fills: ``fill_trades(target - positions, prices, costs)`` when the caller already priced
-            exactly this trade (e.g. to check that it is affordable); computed here otherwise.
         :return: the :class:`Fills` of the trades.
         """
-        if fills is None:
-            fills = fill_trades(target - self.positions, prices, self.costs)
-        # shares cost q . fill + c |q| . fill = q . p + friction (see fill_trades)
-        holdings = self.holdings
-        holdings[:, -1] -= np.vecdot(fills.traded, prices) + fills.costs
-        holdings[:, :-1] = target
-        return fills
+        costs = self.costs
+        traded, fill_prices, notional, frictions = trade_to_kernel(
+            self.holdings, self._batch(target, "target"), self._batch(prices), costs.commission, costs.slippage
+        )
+        return Fills(traded, fill_prices, notional, frictions)
 
     def mark(self, prices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mark to market, update the running peak and return ``(equity, drawdown)``, both ``(B,)``.
 
         ``drawdown = 1 - equity / peak_equity`` is in ``[0, 1]`` while equity is positive.
         """
-        equity = self.equity(prices)
-        np.maximum(self.peak_equity, equity, out=self.peak_equity)
-        drawdown = 1.0 - equity / self.peak_equity
+        _, equity, drawdown = mark_kernel(self.holdings, self._batch(prices), self.peak_equity)
         return equity, drawdown
 
-    def mark_values(self, prices_ext: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`mark` from prices with the cash column (:func:`with_cash_column`), also returning the values.
+    def mark_values(self, prices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`mark`, also returning the values.
 
-        :param prices_ext: ``(B, N + 1)`` prices, last column 1.
+        :param prices: ``(B, N)`` marking prices.
         :return: ``(values (B, N + 1), equity (B,), drawdown (B,))``: position values then cash, their row
             sums, and ``1 - equity / peak_equity`` after updating the peak.
         """
-        values = self.holdings * prices_ext
-        equity = np.add.reduce(values, axis=1)
-        np.maximum(self.peak_equity, equity, out=self.peak_equity)
-        return values, equity, 1.0 - equity / self.peak_equity
+        return mark_kernel(self.holdings, self._batch(prices), self.peak_equity)
 
     def weights(self, prices: np.ndarray, equity: np.ndarray) -> np.ndarray:
         """Position values as fractions of equity, ``(B, N)`` (negative for shorts)."""
         return equity_fractions(self.positions * prices, equity)
+
+    def _batch(self, values: np.ndarray, name: str = "prices") -> np.ndarray:
+        """``values`` as a float64 ``(B, N)`` array (an ``(N,)`` row is broadcast over the batch).
+
+        :raises ValueError: for any other shape (the kernels index rows and columns without bounds checks).
+        """
+        array = np.asarray(values, dtype=np.float64)
+        shape = self.holdings.shape[0], self.holdings.shape[1] - 1
+        if array.ndim == 1 and array.shape[0] == shape[1]:
+            array = np.broadcast_to(array, shape)
+        if array.shape != shape:
+            raise ValueError(f"{name} must have shape {shape} (n_envs, n_assets), got {array.shape}")
+        return array
 
 
 def with_cash_column(prices: np.ndarray) -> np.ndarray:
@@ -266,7 +289,4 @@ def equity_fractions(values: np.ndarray, equity: np.ndarray) -> np.ndarray:
     :param equity: ``(k,)`` equity.
     :return: ``(k, M)`` fractions (position weights, then the cash weight for ``mark_values``' layout).
     """
-    if min(equity.tolist()) > 0.0:  # a Python min is cheaper than a NumPy reduction for small batches
-        return values / equity[:, None]
-    positive = (equity > 0.0)[:, None]
-    return np.divide(values, equity[:, None], out=np.zeros_like(values), where=positive)
+    return fractions_kernel(np.asarray(values, dtype=np.float64), np.asarray(equity, dtype=np.float64))

@@ -1,10 +1,12 @@
-"""Batched vectorised envs: many accounts on one market, stepped in single NumPy operations.
+"""Batched vectorised envs: many accounts on one market, stepped by one compiled kernel.
 
-SB3's ``DummyVecEnv`` steps ``n_envs`` Gymnasium envs one by one in Python. For the envs whose
-dynamics are a batched kernel (:data:`SUPPORTED_ENV_IDS`: MultiAsset, LeveragedPair, MaskedTrading),
-:func:`make_vec_env` returns a :class:`BatchedVecEnv` that steps every account in one call of the
-*same* kernel the single env runs, with SB3's ``VecEnv`` conventions (auto-reset,
-``terminal_observation``, ``TimeLimit.truncated``, Monitor-style ``episode`` infos)::
+SB3's ``DummyVecEnv`` steps ``n_envs`` Gymnasium envs one by one in Python. Every sb3_trading env's
+dynamics are a batched kernel (:data:`SUPPORTED_ENV_IDS`), so :func:`make_vec_env` returns a
+:class:`BatchedVecEnv` that steps every account in one call of the *same* kernel the single env
+runs, with SB3's ``VecEnv`` conventions (auto-reset, ``terminal_observation``,
+``TimeLimit.truncated``, Monitor-style ``episode`` infos). Its ``infos`` are lean
+(:class:`StepInfos`): ``infos.arrays`` holds the step's standard keys as ``(n_envs,)`` arrays, and
+``infos[i]`` is built when read::
 
     from sb3_contrib import MaskablePPO
     from stable_baselines3 import PPO
@@ -43,12 +45,15 @@ from sb3_trading.vec.batched import (
     make_vec_env,
     use_in_rl_zoo,
 )
+from sb3_trading.vec.infos import LazyInfo, StepInfos
 
 __all__ = [
     "ENV_METHODS",
     "SUPPORTED_ENV_IDS",
     "BatchedVecEnv",
     "BatchedVecEnvFromFns",
+    "LazyInfo",
+    "StepInfos",
     "make_vec_env",
     "use_in_rl_zoo",
 ]

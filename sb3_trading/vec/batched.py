@@ -33,16 +33,19 @@ from stable_baselines3.common.monitor import Monitor, ResultsWriter
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 from sb3_trading.common.validation import suggest
-from sb3_trading.envs.info import summary_line
+from sb3_trading.envs.info import INFO_KEYS, TIMESTAMP_KEY, log_returns, summary_line
 from sb3_trading.envs.kernel import KernelTradingEnv, Transition
 from sb3_trading.envs.registration import NAMESPACE
 from sb3_trading.envs.trading_env import MARKET_KEY, PORTFOLIO_KEY
+from sb3_trading.vec.infos import StepInfos
 
 #: env IDs whose dynamics are a batched kernel (``make_vec_env`` accepts these)
 SUPPORTED_ENV_IDS: tuple[str, ...] = (
     f"{NAMESPACE}/MultiAsset-v0",
     f"{NAMESPACE}/LeveragedPair-v0",
     f"{NAMESPACE}/MaskedTrading-v0",
+    f"{NAMESPACE}/YieldAllocation-v0",
+    f"{NAMESPACE}/MarketImpact-v0",
 )
 #: methods ``env_method`` answers per account
 ENV_METHODS: tuple[str, ...] = ("action_masks", "render")
@@ -61,6 +64,9 @@ class BatchedVecEnv(VecEnv):
     ``portfolio_return``, ``log_return``, ``turnover``, ``costs``, ``drawdown``, ``t``, ``timestamp``
     when the data has timestamps) and its extras, plus ``TimeLimit.truncated`` every step and, when
     account ``i``'s episode ended, ``terminal_observation`` and (with ``monitor=True``) ``episode``.
+    ``infos`` is a :class:`~sb3_trading.vec.infos.StepInfos`: the dicts are built when read, and
+    ``infos.arrays`` (also :attr:`step_arrays`) holds every key of the step as ``(n_envs,)`` arrays, for
+    callbacks that would otherwise read ``n_envs`` dicts per step.
 
     ``get_attr`` reads the shared template env (all accounts have the same configuration);
     ``env_method`` answers :data:`ENV_METHODS` per account (``action_masks`` is what sb3-contrib's
@@ -93,7 +99,8 @@ class BatchedVecEnv(VecEnv):
         self._episode_returns = np.zeros(self.num_envs)
         self._episode_lengths = np.zeros(self.num_envs, dtype=np.int64)
         self._t_start = time.time()
-        self._last_infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        self._last_infos: Sequence[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        self._step_arrays: dict[str, np.ndarray] = {}
         space = env.action_space
         self._discrete = isinstance(space, spaces.Discrete)
         if self._discrete:
@@ -135,6 +142,7 @@ class BatchedVecEnv(VecEnv):
         reward, _, terminated, truncated, _ = outcome
         # truncated is never set together with terminated, as DummyVecEnv's "truncated and not terminated"
         infos = self._infos(tr, outcome, {"TimeLimit.truncated": truncated})
+        self._step_arrays = infos.arrays
         obs = kernel.observe(tr)
         self._episode_returns += reward
         self._episode_lengths += 1
@@ -144,7 +152,14 @@ class BatchedVecEnv(VecEnv):
         self._last_infos = infos
         return obs, reward.astype(np.float32), dones, infos
 
-    def _auto_reset(self, rows: np.ndarray, obs: dict[str, np.ndarray], infos: list[dict[str, Any]]) -> None:
+    @property
+    def step_arrays(self) -> dict[str, np.ndarray]:
+        """The last step's ``info`` values as arrays: name -> ``(n_envs,)`` (``(n_envs, N)`` for ``positions`` and
+        ``weights``), including ``TimeLimit.truncated``; empty before the first step. The arrays are the step's own
+        (a new dict each step; do not write into them)."""
+        return self._step_arrays
+
+    def _auto_reset(self, rows: np.ndarray, obs: dict[str, np.ndarray], infos: StepInfos) -> None:
         """Record the finished episodes of ``rows`` in ``infos`` and start new ones, in place in ``obs``."""
         market, portfolio = obs[MARKET_KEY], obs[PORTFOLIO_KEY]
         final_market, final_portfolio = market[rows], portfolio[rows]  # copies: the rows are overwritten below
@@ -176,7 +191,7 @@ class BatchedVecEnv(VecEnv):
         """The ``info`` of each account's latest reset (SB3's ``VecEnv`` attribute), built on first read."""
         sources = self._reset_sources
         if sources:
-            built: dict[int, list[dict[str, Any]]] = {}
+            built: dict[int, StepInfos] = {}
             for i, (source, j) in sources.items():
                 infos = built.get(id(source))
                 if infos is None:
@@ -187,18 +202,41 @@ class BatchedVecEnv(VecEnv):
         return self._reset_infos
 
     @reset_infos.setter
-    def reset_infos(self, infos: list[dict[str, Any]]) -> None:
-        self._reset_infos = infos
+    def reset_infos(self, infos: Sequence[dict[str, Any]]) -> None:
+        self._reset_infos = list(infos)
         self._reset_sources: dict[int, tuple[tuple[Transition, np.ndarray], int]] = {}
 
-    def _infos(
-        self, tr: Transition, outcome: tuple[np.ndarray, ...], extra: dict[str, np.ndarray] | None = None
-    ) -> list[dict[str, Any]]:
-        """The accounts' standard ``info`` dicts (the single env's builder), from ``tr`` and its :meth:`_outcome`."""
-        return self.kernel.infos(tr, outcome[1], outcome[4], extra)
+    def _infos(self, tr: Transition, outcome: tuple[np.ndarray, ...], eager: dict[str, np.ndarray] | None = None) -> StepInfos:
+        """The accounts' standard ``info`` of ``tr`` and its :meth:`_outcome`: arrays now, dicts when read.
+
+        :param eager: per-step entries every dict holds from the start (``TimeLimit.truncated``).
+        """
+        portfolio_return, turnover = outcome[1], outcome[4]
+        kernel = self.kernel
+        values = (
+            tr.equity,
+            tr.cash,
+            tr.positions,
+            tr.weights,
+            portfolio_return,
+            log_returns(portfolio_return),
+            turnover,
+            tr.costs,
+            tr.drawdown,
+            tr.t,
+        )
+        arrays = dict(zip(INFO_KEYS, values, strict=True))
+        if kernel.timestamps is not None:
+            arrays[TIMESTAMP_KEY] = kernel.timestamps[tr.t]
+        arrays.update(tr.extras)
+
+        def build_row(row: int) -> dict[str, Any]:
+            return kernel.info(tr, row, portfolio_return, turnover)
+
+        return StepInfos(tr.t.shape[0], arrays, build_row, eager)
 
     def _outcome(self, tr: Transition, end_t: np.ndarray) -> tuple[np.ndarray, ...]:
-        return self.kernel.outcome(tr.equity, tr.equity_t, tr.notional, tr.t, end_t)
+        return self.kernel.outcome(tr.equity, tr.equity_t, tr.notional, tr.t, end_t, tr.reward)
 
     def _generators(self, rows: Sequence[int]) -> list[np.random.Generator]:
         """Each account's generator, created from fresh entropy the first time when it was never seeded (as gymnasium)."""
