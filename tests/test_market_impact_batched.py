@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -142,34 +137,3 @@ def test_step_needs_one_learner_per_market():
     kernel.reset(np.arange(1), {"start": np.array([60])})
     with pytest.raises(ValueError, match="one learner per market"):
         kernel.step(np.full((1, 3), 0.5))
-
-
-ROLLOUT = """
-import json, sys
-import numpy as np
-import sb3_trading
-import gymnasium as gym
-from sb3_trading.vec import BatchedVecEnv
-vec = BatchedVecEnv(gym.make("sb3_trading/MarketImpact-v0", episode_length=12, impact_decay=0.3).unwrapped, 3)
-vec.seed(2)
-obs = vec.reset()
-rng = np.random.default_rng(0)
-out = {"portfolio": [obs["portfolio"].tolist()], "rewards": [], "equity": []}
-for _ in range(30):
-    obs, rewards, dones, infos = vec.step(rng.uniform(0, 1, (3, 3)).astype(np.float32))
-    out["portfolio"].append(obs["portfolio"].tolist())
-    out["rewards"].append(rewards.tolist())
-    out["equity"].append([info["agent_equity"].tolist() for info in infos])
-json.dump(out, sys.stdout)
-"""
-
-
-def _rollout(disable_jit: bool) -> dict:
-    env = {**os.environ, "NUMBA_DISABLE_JIT": "1" if disable_jit else "0", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, "-c", ROLLOUT], capture_output=True, text=True, env=env, check=True)
-    return json.loads(result.stdout)
-
-
-def test_compiled_and_uncompiled_kernels_agree_exactly():
-    """The kernels under NUMBA_DISABLE_JIT=1 (plain Python, the debugging path) give the compiled results bit for bit."""
-    assert _rollout(disable_jit=True) == _rollout(disable_jit=False)

@@ -147,7 +147,7 @@ class BatchedVecEnv(VecEnv):
         self._episode_returns += reward
         self._episode_lengths += 1
         dones = terminated | truncated
-        if any(dones.tolist()):
+        if dones.any():
             self._auto_reset(np.flatnonzero(dones), obs, infos)
         self._last_infos = infos
         return obs, reward.astype(np.float32), dones, infos
