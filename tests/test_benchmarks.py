@@ -60,8 +60,8 @@ def test_training_profile_quick_splits_wall_time_for_every_env():
     for env_id in sorted(sb3_trading.ENV_ENTRY_POINTS):
         name = env_id.split("/")[1]
         expected += [(name, "DummyVecEnv", "8"), (name, "DummyVecEnv", "64")]
-        if env_id in SUPPORTED_ENV_IDS:
-            expected.append((name, "batched", "64"))
+        if env_id in SUPPORTED_ENV_IDS:  # every env: 64 accounts, and a large batch (256 in quick mode)
+            expected += [(name, "batched", "64"), (name, "batched", "256")]
     assert [tuple(row[:3]) for row in rows] == expected
     for row in rows:
         shares = [float(cell.rstrip("%")) for cell in row[3:7]]  # env, inference, update, other

@@ -217,11 +217,18 @@ class TradingKernel:
             self.start_t[rows] = start
             self.end_t = self._end(self.start_t)
 
-    def blank(self, portfolio_size: int, extras: dict[str, np.ndarray] | None = None, n_rows: int | None = None) -> Transition:
+    def blank(
+        self,
+        portfolio_size: int,
+        extras: dict[str, np.ndarray] | None = None,
+        n_rows: int | None = None,
+        reward: bool = False,
+    ) -> Transition:
         """A step's :class:`Transition` with fresh, unfilled arrays, for a compiled step kernel to write
         (:attr:`Transition.outputs`, which starts with ``t``: the kernel writes the next bar): ``equity_t`` is the
         current equity, ``portfolio`` ``(B, portfolio_size)`` float32. Finish the step with :meth:`advance`.
-        ``n_rows``: a transition of that many rows instead of ``B`` (a reset's; set its ``equity_t`` yourself)."""
+        ``n_rows``: a transition of that many rows instead of ``B`` (a reset's; set its ``equity_t`` yourself);
+        ``reward``: with a ``(B,)`` :attr:`Transition.reward` for the kernel to write (a reward that is not the return)."""
         n, n_assets = self.n_envs if n_rows is None else n_rows, self.n_assets
         return Transition(
             np.empty(n),
@@ -235,6 +242,7 @@ class TradingKernel:
             np.empty(n, dtype=np.int64),
             np.empty((n, portfolio_size), dtype=np.float32),
             NO_EXTRAS if extras is None else extras,
+            np.empty(n) if reward else None,
         )
 
     def advance(self, tr: Transition) -> Transition:

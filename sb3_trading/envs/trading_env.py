@@ -18,7 +18,7 @@ from gymnasium.error import ResetNeeded
 
 from sb3_trading.common.validation import check_bool, check_int, check_real, is_int
 from sb3_trading.data import MarketData
-from sb3_trading.envs.info import standard_info, summary_line
+from sb3_trading.envs.info import summary_line
 from sb3_trading.features import (
     DEFAULT_INDICATORS,
     DEFAULT_NORMALIZER,
@@ -327,31 +327,3 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         return summary_line(self._last_info)
 
     # ------------------------------------------------------------------- info
-    def _info(
-        self,
-        equity: float,
-        cash: float,
-        positions: np.ndarray,
-        weights: np.ndarray,
-        portfolio_return: float,
-        turnover: float,
-        costs: float,
-        drawdown: float,
-        t: int | None = None,
-    ) -> dict[str, Any]:
-        """The standard ``info`` of this step (:func:`~sb3_trading.envs.info.standard_info` of a batch of one)."""
-        info = standard_info(
-            0,
-            (equity,),
-            (cash,),
-            (positions,),
-            (weights,),
-            (portfolio_return,),
-            (turnover,),
-            (costs,),
-            (drawdown,),
-            (self._t if t is None else t,),
-            self.data.timestamps,
-        )
-        self._last_info = info
-        return info

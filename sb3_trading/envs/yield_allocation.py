@@ -152,6 +152,7 @@ def yield_step_kernel(
     income: np.ndarray,
     penalty: np.ndarray,
     end_t: np.ndarray,
+    reward: np.ndarray,
 ) -> None:
     """One YieldAllocation step of every account, in place: weights, self-financing rebalance at ``p_t``, one
     period of yield, the mark at ``p_{t+1}``, the ``portfolio`` block and the de-peg penalty.
@@ -183,6 +184,7 @@ def yield_step_kernel(
     :param target: ``(B, K)`` out: the target weights ``w``.
     :param income: ``(B,)`` out: the yield paid, currency at ``p_{t+1}``.
     :param penalty: ``(B,)`` out: the de-peg penalty.
+    :param reward: ``(B,)`` out: the reward, the step return ``E_{t+1} / E_t - 1`` minus the penalty.
     :param end_t: ``(B,)`` int64 truncation bars of the episodes; set to ``t + 1`` where the drawdown exceeds
         ``max_drawdown`` (written).
     """
@@ -222,6 +224,7 @@ def yield_step_kernel(
         for i in range(k):
             exposure += w[b, i] * depth[row, i]
         penalty[b] = depeg_penalty * exposure
+        reward[b] = e / equity_t[b] - 1.0 - penalty[b]
         if drawdown[b] > max_drawdown:
             end_t[b] = row
 
@@ -555,7 +558,8 @@ class YieldAllocationKernel(TradingKernel):
         book, costs = self.book, self.costs
         target, income, penalty, end_t = np.empty((n_rows, n)), np.empty(n_rows), np.empty(n_rows), self.end_t.copy()
         # target_weights (B, K): the info builder hands each account its row, as for positions
-        tr = self.blank(n + 2, {"target_weights": target, "depeg_penalty": penalty, "yield_income": income})
+        extras = {"target_weights": target, "depeg_penalty": penalty, "yield_income": income}
+        tr = self.blank(n + 2, extras, reward=True)
         yield_step_kernel(
             book.holdings,
             book.peak_equity,
@@ -577,7 +581,7 @@ class YieldAllocationKernel(TradingKernel):
             income,
             penalty,
             end_t,
+            tr.reward,
         )
         self.end_t = end_t
-        # the reward: the step return net of costs, minus the de-peg penalty
-        return self.advance(tr._replace(reward=tr.equity / tr.equity_t - 1.0 - penalty))
+        return self.advance(tr)
