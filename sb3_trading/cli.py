@@ -1,4 +1,4 @@
-"""Command line: ``sb3-trading train | backtest | walk-forward | tune`` — the top floor.
+"""Command line: ``sb3-trading train | backtest | walk-forward | tune | compare`` — the top floor.
 
 argparse -> the command's config dataclass -> library call -> print. The subcommands' arguments live in
 the commands layer (:mod:`sb3_trading.commands`); nothing imports this module. A user error (``ValueError``,
@@ -18,9 +18,14 @@ from collections.abc import Sequence
 
 from sb3_trading.commands.backtest import add_backtest_arguments, backtest_from_args, format_summary
 from sb3_trading.commands.common import parse_kwargs
+from sb3_trading.commands.compare import add_compare_arguments, compare_from_args, format_compare_summary
 from sb3_trading.commands.train import add_train_arguments, format_train_summary, train_from_args
 from sb3_trading.commands.tune import add_tune_arguments, format_tune_summary, tune_from_args
-from sb3_trading.commands.walk_forward import add_walk_forward_arguments, walk_forward_from_args
+from sb3_trading.commands.walk_forward import (
+    add_walk_forward_arguments,
+    format_walk_forward_summary,
+    walk_forward_from_args,
+)
 from sb3_trading.version import __version__
 
 logger = logging.getLogger("sb3_trading")
@@ -32,7 +37,7 @@ USER_ERRORS = (ValueError, TypeError, OSError, ImportError)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``sb3-trading`` parser with its four subcommands."""
+    """The ``sb3-trading`` parser with its five subcommands."""
     parser = argparse.ArgumentParser(prog="sb3-trading", description="Stable-Baselines3 trading: train and evaluate.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)")
@@ -60,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
             help="walk-forward train/test over the data and report the stitched out-of-sample path",
             description="Train on each expanding (or --rolling) training window and backtest the test block after it, "
             "with the feature normaliser fitted on the training window only; write per-fold results "
-            "(walk_forward.json, fold_<k>/model.zip) and the report of the stitched out-of-sample paths.",
+            "(walk_forward.json, fold_<k>/model.zip) and the report of the stitched out-of-sample paths. "
+            "--scheme cpcv: combinatorial purged cross-validation over --groups groups, --test-groups tested per "
+            "split (split_<s>/model.zip), reported over its backtest paths with the distribution of their Sharpe ratios.",
         )
     )
     add_tune_arguments(
@@ -69,6 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
             help="tune hyperparameters with Optuna (resumable; SQLite or a shared PostgreSQL study)",
             description="Run or resume an Optuna study: each trial trains on the training fold and is scored by its "
             "validation Sharpe (the test tail stays untouched); writes <output-dir>/best_<algo>.yml for rl-zoo3.",
+        )
+    )
+    add_compare_arguments(
+        sub.add_parser(
+            "compare",
+            help="compare several runs' held-out backtests: one table, one figure, Sharpe-difference CIs",
+            description="Rebuild the held-out backtest of each RUN_DIR (a folder of sb3-trading train, or a folder of "
+            "them), align them on their common bars, and print one metrics table and the paired stationary-bootstrap "
+            "CI of every pair's Sharpe difference; write compare.json and compare.png (equity and drawdown).",
         )
     )
     return parser
@@ -80,9 +96,11 @@ def _run(args: argparse.Namespace) -> str:
     if args.command == "backtest":
         return format_summary(backtest_from_args(args))
     if args.command == "walk-forward":
-        return format_summary(walk_forward_from_args(args))
+        return format_walk_forward_summary(walk_forward_from_args(args))
     if args.command == "tune":
         return format_tune_summary(tune_from_args(args))
+    if args.command == "compare":
+        return format_compare_summary(compare_from_args(args))
     raise ValueError(f"unknown command {args.command!r}")
 
 

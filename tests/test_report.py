@@ -57,6 +57,50 @@ def test_report_renders(results, tmp_path):
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temp files
 
 
+def test_report_has_trade_analytics_and_sharpe_significance(results, tmp_path):
+    from sb3_trading.commands.backtest import format_summary
+    from sb3_trading.evaluation import probabilistic_sharpe_ratio, trade_analytics
+
+    report = write_report(results, tmp_path, n_boot=0, plots=False, regimes=False)
+    written = _strict_json(tmp_path / "report.json")
+    for name, entry in written["strategies"].items():
+        expected = trade_analytics(results[name]).to_dict()
+        assert set(entry["trades"]) == set(expected), name
+        assert {k: v for k, v in entry["trades"].items() if k != "by_asset"} == pytest.approx(
+            {k: v for k, v in expected.items() if k != "by_asset"}
+        ), name
+    agent = written["strategies"]["agent"]
+    assert agent["trades"]["n_trades"] > 0 and set(agent["trades"]["by_asset"]) <= set(results["agent"].asset_names)
+    assert agent["significance"]["psr"] == pytest.approx(probabilistic_sharpe_ratio(results["agent"].returns))
+    assert "dsr" not in agent["significance"] and written["overfitting"] is None
+    assert written["strategies"]["cash"]["significance"]["psr"] is None  # constant returns: no PSR, no NaN
+    html = (tmp_path / "report.html").read_text()
+    for label in ("<h2>Trades</h2>", "profit factor", "costs bps", "Sharpe ratio significance", "PSR (SR &gt; 0)"):
+        assert label in html
+    assert "number of trials is unknown" in html
+    text = format_summary(report)
+    assert "trades (FIFO round trips" in text and f"{agent['trades']['n_trades']} trades, win" in text and "PSR" in text
+    assert "DSR" not in text
+
+    # a known trial count adds the first strategy's DSR (only its), from the argument or the config
+    for kwargs in ({"n_trials": 20}, {"extra": {"n_trials": 20}}):
+        deflated = write_report(results, tmp_path / str(len(kwargs)), n_boot=0, plots=False, regimes=False, **kwargs)
+        sig = deflated["strategies"]["agent"]["significance"]
+        assert sig["n_trials"] == 20 and sig["sharpe_variance"] == pytest.approx(1 / (results["agent"].n_steps - 1))
+        assert 0.0 <= sig["dsr"] <= sig["psr"] and "dsr" not in deflated["strategies"]["buy_and_hold"]["significance"]
+        assert deflated["overfitting"]["applies_to"] == "agent" and deflated["overfitting"]["dsr"] == sig["dsr"]
+        assert "DSR of agent" in (tmp_path / str(len(kwargs)) / "report.html").read_text()
+        assert "DSR of agent over 20 trials" in format_summary(deflated)
+    given = write_report(results, tmp_path / "v", n_boot=0, plots=False, regimes=False, n_trials=5, sharpe_variance=1e-3)
+    assert given["overfitting"]["sharpe_variance"] == 1e-3 and given["overfitting"]["sharpe_variance_source"] == "given"
+    with pytest.raises(ValueError, match="n_trials"):
+        write_report(results, tmp_path / "bad", n_boot=0, plots=False, n_trials=0)
+    with pytest.raises(ValueError, match="sharpe_variance"):
+        write_report(results, tmp_path / "bad", n_boot=0, plots=False, n_trials=3, sharpe_variance=-1.0)
+    plain = write_report(results, tmp_path / "no_trades", n_boot=0, plots=False, regimes=False, trades=False)
+    assert "trades" not in plain["strategies"]["agent"] and "trades (FIFO" not in format_summary(plain)
+
+
 def test_report_without_plots_or_cis(results, tmp_path):
     report = write_report({"agent": results["agent"]}, tmp_path, n_boot=0, plots=False, regimes=False)
     written = _strict_json(tmp_path / "report.json")

@@ -484,6 +484,143 @@ def test_best_params_export_round_trips_and_trains_in_rl_zoo3(qppo_study, tmp_pa
     assert len(list(logs.glob(f"qppo/*/{ENV.replace('/', '-')}.zip"))) == 1
 
 
+# ----------------------------------------------------------------------------- selection bias: the deflated Sharpe
+def _moments_trial(value, sharpe, n=250, skew=0.0, kurtosis=3.0, ppy=252.0, state=None):
+    """A finished trial carrying the return statistics the objective records."""
+    from sb3_trading.tuning.objective import SHARPE_MOMENTS_ATTR
+
+    moments = {"sharpe": sharpe, "n": n, "skew": skew, "kurtosis": kurtosis, "periods_per_year": ppy}
+    moments = None if sharpe is None else moments
+    state = state or optuna.trial.TrialState.COMPLETE
+    return optuna.trial.create_trial(
+        state=state,
+        value=value if state == optuna.trial.TrialState.COMPLETE else None,
+        params={},
+        distributions={},
+        user_attrs={SHARPE_MOMENTS_ATTR: moments, "validation_metrics": {"sharpe": value}},
+    )
+
+
+def test_the_best_trials_deflated_sharpe_is_the_formula_on_the_stored_trial_values():
+    from sb3_trading.evaluation.overfitting import deflated_sharpe_ratio, expected_max_sharpe, probabilistic_sharpe_ratio
+    from sb3_trading.tuning.study import best_trial_deflated_sharpe
+
+    study = optuna.create_study(direction="maximize")
+    sharpes = [0.02, 0.09, -0.03, 0.05, 0.11, 0.0]  # per period; trial 4 is the best
+    for k, sr in enumerate(sharpes):
+        study.add_trial(_moments_trial(sr * np.sqrt(252.0), sr, n=300 + k, skew=-0.5 + 0.1 * k, kurtosis=5.0 + k))
+    study.add_trial(_moments_trial(None, 0.5, state=optuna.trial.TrialState.PRUNED))  # not counted
+    stats = best_trial_deflated_sharpe(study)
+    best = study.best_trial
+    m = best.user_attrs["validation_sharpe_moments"]
+    variance = np.var(sharpes, ddof=1)
+    by_hand = deflated_sharpe_ratio(
+        n_trials=6, sharpe_variance=variance, sharpe=m["sharpe"], n=m["n"], skew=m["skew"], kurtosis=m["kurtosis"]
+    )
+    psr = probabilistic_sharpe_ratio(sharpe=m["sharpe"], n=m["n"], skew=m["skew"], kurtosis=m["kurtosis"])
+    assert best.number == 4 and stats["n_trials"] == 6 and stats["n_trials_with_sharpe"] == 6
+    assert stats["dsr"] == by_hand and stats["psr"] == psr and stats["sharpe_variance"] == pytest.approx(variance)
+    assert stats["expected_max_sharpe"] == expected_max_sharpe(6, variance) > 0
+    assert stats["sharpe_annualised"] == pytest.approx(0.11 * np.sqrt(252.0))
+    assert stats["expected_max_sharpe_annualised"] == pytest.approx(stats["expected_max_sharpe"] * np.sqrt(252.0))
+    assert 0.0 < stats["dsr"] < stats["psr"] <= 1.0 and stats["reason"] is None
+    # more (equally spread) trials deflate more
+    for k, sr in enumerate(sharpes[:-1]):
+        study.add_trial(_moments_trial(sr * np.sqrt(252.0) - 0.01, sr - 0.001, n=300 + k))
+    assert best_trial_deflated_sharpe(study)["dsr"] < stats["dsr"]
+
+
+def test_deflated_sharpe_conventions_one_trial_equal_sharpes_and_undefined_statistics():
+    import json
+
+    from sb3_trading.commands.tune import format_deflated_sharpe
+    from sb3_trading.tuning.study import best_trial_deflated_sharpe
+
+    one = optuna.create_study(direction="maximize")
+    one.add_trial(_moments_trial(1.0, 0.063, skew=-1.0, kurtosis=8.0))
+    stats = best_trial_deflated_sharpe(one)
+    assert stats["n_trials"] == 1 and stats["sharpe_variance"] is None and stats["expected_max_sharpe"] == 0.0
+    assert stats["dsr"] == stats["psr"]  # one trial selects nothing: the PSR against 0
+    assert "1 completed trial: no selection" in format_deflated_sharpe(stats)
+
+    equal = optuna.create_study(direction="maximize")
+    for _ in range(3):
+        equal.add_trial(_moments_trial(1.0, 0.063))
+    stats = best_trial_deflated_sharpe(equal)
+    assert stats["sharpe_variance"] == 0.0 and stats["expected_max_sharpe"] == 0.0 and stats["dsr"] == stats["psr"]
+
+    # a flat (never trading) trial has no Sharpe ratio: counted in N, not in the variance; alone beside the best,
+    # the variance is undefined and so is the DSR
+    flat = optuna.create_study(direction="maximize")
+    flat.add_trial(_moments_trial(1.0, 0.063))
+    flat.add_trial(_moments_trial(0.0, None))
+    stats = best_trial_deflated_sharpe(flat)
+    assert (stats["n_trials"], stats["n_trials_with_sharpe"]) == (2, 1)
+    assert stats["dsr"] is None and stats["psr"] is not None and "variance" in stats["reason"]
+    assert "deflated Sharpe n/a" in format_deflated_sharpe(stats)
+    flat.add_trial(_moments_trial(0.5, 0.03))
+    assert best_trial_deflated_sharpe(flat)["dsr"] is not None
+
+    best_flat = optuna.create_study(direction="maximize")
+    best_flat.add_trial(_moments_trial(0.0, None))
+    best_flat.add_trial(_moments_trial(-1.0, -0.06))
+    stats = best_trial_deflated_sharpe(best_flat)
+    assert stats["psr"] is None and stats["dsr"] is None and "no validation Sharpe ratio" in stats["reason"]
+    for case in (one, equal, flat, best_flat):
+        json.dumps(best_trial_deflated_sharpe(case), allow_nan=False)  # strict JSON
+
+
+def test_objective_records_the_final_models_validation_return_moments(objective):
+    """The stored per-period Sharpe, n, skew and raw kurtosis are sharpe_moments of the final model's validation
+    excess returns: the per-period Sharpe times sqrt(P) is the trial's (annualised) validation Sharpe."""
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    m, metrics = trial.user_attrs["validation_sharpe_moments"], trial.user_attrs["validation_metrics"]
+    assert set(m) == {"sharpe", "n", "skew", "kurtosis", "periods_per_year"}
+    # one return per decision but the last validation bar's (it is only marked)
+    assert m["n"] == metrics["n_periods"] == objective.validation_rows - 1 and m["periods_per_year"] == 252.0
+    assert m["sharpe"] * np.sqrt(252.0) == pytest.approx(trial.value, rel=1e-9)
+    # the biased moments of sharpe_moments vs the bias-adjusted ones of the metrics, on the same returns
+    n = m["n"]
+    assert np.sqrt(n * (n - 1)) / (n - 2) * m["skew"] == pytest.approx(metrics["skewness"])
+    g2 = m["kurtosis"] - 3.0
+    assert (n - 1) / ((n - 2) * (n - 3)) * ((n + 1) * g2 + 6.0) == pytest.approx(metrics["excess_kurtosis"])
+
+
+def test_tune_prints_and_writes_the_deflated_sharpe_of_the_best_trial(tmp_path, capsys):
+    import json
+
+    from sb3_trading.cli import main
+    from sb3_trading.evaluation.overfitting import deflated_sharpe_ratio
+
+    out = tmp_path / "out"
+    args = ["tune", "--n-trials", "2", "--timesteps", "128", "--eval-freq", "128", "--n-envs", "2", "--device", "cpu"]
+    args += ["--choices", "n_steps=[64]", "batch_size=[64]", "net_arch=['tiny']", "n_epochs=[1]", "--output-dir", str(out)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    summary = json.loads((out / "summary_ppo.json").read_text())  # strict JSON: json.loads would take NaN, check it
+    json.dumps(summary, allow_nan=False)
+    stats = summary["best"]["deflated_sharpe"]
+    study = optuna.load_study(study_name="ppo_MultiAsset-v0", storage=f"sqlite:///{out / 'ppo_MultiAsset-v0.db'}")
+    sharpes = [t.user_attrs["validation_sharpe_moments"]["sharpe"] for t in study.trials]
+    m = study.best_trial.user_attrs["validation_sharpe_moments"]
+    variance = np.var(sharpes, ddof=1)
+    by_hand = deflated_sharpe_ratio(
+        n_trials=2, sharpe_variance=variance, sharpe=m["sharpe"], n=m["n"], skew=m["skew"], kurtosis=m["kurtosis"]
+    )
+    assert stats["n_trials"] == 2 and stats["dsr"] == pytest.approx(by_hand, rel=1e-12)
+    assert stats["dsr"] <= stats["psr"]
+    assert summary["best"]["validation_sharpe"] == pytest.approx(stats["sharpe_annualised"], rel=1e-9)
+    line = (
+        f"validation Sharpe {stats['sharpe_annualised']:.2f} (annualised, {stats['n_periods']} bars), deflated Sharpe "
+        f"{stats['dsr']:.2f} = P(true Sharpe > {stats['expected_max_sharpe_annualised']:.2f}, the expected best of 2 "
+        f"skill-less trials), PSR {stats['psr']:.2f} = P(true Sharpe > 0)"
+    )
+    assert line in text, text
+    assert f"summary (JSON): {out / 'summary_ppo.json'}" in text
+
+
 # ----------------------------------------------------------------------------- a killed worker
 WORKER = textwrap.dedent(
     """

@@ -199,3 +199,124 @@ def test_walk_forward_records_the_effective_env_and_the_batched_vec_env(walk_for
     assert config["vec_env"] == "batched"  # as sb3-trading train: batched where supported
     assert config["env_config"]["initial_cash"] > 0 and config["env_config"]["costs"]["commission_bps"] >= 0
     assert config["env_config"]["data_periods_per_year"] == 252
+
+
+# ----------------------------------------------------------------------------- CPCV (walk-forward --scheme cpcv)
+CPCV_PURGE, CPCV_EMBARGO = 2, 3
+
+
+@pytest.fixture(scope="module")
+def cpcv_run(market_csv, tmp_path_factory):
+    """``sb3-trading walk-forward --scheme cpcv --groups 4 --test-groups 2`` through the CLI: 6 tiny PPO splits."""
+    from sb3_trading.cli import main
+
+    out = tmp_path_factory.mktemp("cpcv")
+    argv = ["walk-forward", "--data", str(market_csv), "--scheme", "cpcv", "--groups", "4", "--test-groups", "2"]
+    argv += ["--timesteps", "64", "--purge", str(CPCV_PURGE), "--embargo", str(CPCV_EMBARGO), "--output-dir", str(out)]
+    argv += ["--device", "cpu", "--n-boot", "50", "--no-plots", "--hyperparams", *TINY]
+    assert main(argv) == 0
+    return json.loads((out / "walk_forward.json").read_text()), out
+
+
+def test_cpcv_writes_every_split_and_path(cpcv_run, capsys):
+    summary, out = cpcv_run
+    config = summary["config"]
+    assert config["scheme"] == "cpcv" and (config["n_groups"], config["n_test_groups"]) == (4, 2)
+    assert config["n_splits"] == len(summary["splits"]) == 6  # C(4, 2)
+    assert config["n_backtest_paths"] == len(summary["paths"]) == 3  # C(4, 2) * 2 / 4
+    assert [s["test_groups"] for s in summary["splits"]] == [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]]
+    for s in summary["splits"]:
+        assert (out / f"split_{s['split']}" / "model.zip").stat().st_size > 0
+        assert (out / f"split_{s['split']}" / "normalizer.json").exists()
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["strategies"]) == ["ppo[path 0]", "ppo[path 1]", "ppo[path 2]", "buy_and_hold", "equal_weight"]
+    sharpes = [p["agent"]["metrics"]["sharpe"] for p in summary["paths"]]
+    dist = summary["aggregate"]["path_sharpe"]
+    assert dist["values"] == pytest.approx(sharpes)
+    assert dist["mean"] == pytest.approx(np.mean(sharpes)) and dist["std"] == pytest.approx(np.std(sharpes))
+    assert (dist["min"], dist["max"]) == (pytest.approx(min(sharpes)), pytest.approx(max(sharpes)))
+    assert summary["aggregate"]["agent"]["paths"]["sharpe"]["mean"] == pytest.approx(dist["mean"])
+    assert report["config"]["aggregate"]["path_sharpe"]["mean"] == pytest.approx(dist["mean"])
+
+
+def test_cpcv_paths_cover_every_bar_once_out_of_sample(cpcv_run):
+    summary, _ = cpcv_run
+    groups = [tuple(g) for g in summary["groups"]]
+    assert groups[0][0] == 0 and groups[-1][1] == 240
+    assert all(a[1] == b[0] for a, b in zip(groups[:-1], groups[1:], strict=True))
+    lookback = summary["config"]["lookback"]
+    splits = summary["splits"]
+    seen = {(s["split"], g) for s in splits for g in s["test_groups"]}
+    used = set()
+    for path in summary["paths"]:
+        assert len(path["splits"]) == 4
+        marks = []
+        for g, split in enumerate(path["splits"]):
+            assert g in splits[split]["test_groups"]  # the split that tested this group supplies it
+            used.add((split, g))
+            start, stop = groups[g]
+            piece = splits[split]["agent"][str(g)]
+            # each group's backtest decides first at its first bar (after the look-back on group 0), marks its last
+            assert (piece["start_t"], piece["end_t"]) == (max(start, lookback), stop - 1)
+            marks.append(piece["metrics"]["n_periods"])
+        assert path["agent"]["start_t"] == lookback and path["agent"]["end_t"] == 239
+        assert path["agent"]["metrics"]["n_periods"] == sum(marks)  # every group once, none twice
+    assert used == seen  # every (split, test group) backtest belongs to exactly one path
+    assert len(used) == 6 * 2
+
+
+def test_cpcv_trains_outside_the_purged_and_embargoed_zones(cpcv_run):
+    summary, _ = cpcv_run
+    for s in summary["splits"]:
+        train = np.concatenate([np.arange(a, b) for a, b in s["train_blocks"]])
+        for start, stop in s["test_rows"].values():
+            assert not ((train >= start - CPCV_PURGE) & (train < stop + CPCV_EMBARGO)).any()
+        blocks = s["train_blocks"]
+        # separate blocks: never joined across a gap
+        assert all(b[0] > a[1] for a, b in zip(blocks[:-1], blocks[1:], strict=True))
+
+
+def test_cpcv_prints_the_path_sharpe_distribution(market_csv, tmp_path, capsys):
+    from sb3_trading.cli import main
+
+    argv = ["walk-forward", "--data", str(market_csv), "--scheme", "cpcv", "--groups", "3", "--test-groups", "1"]
+    argv += ["--timesteps", "64", "--output-dir", str(tmp_path), "--device", "cpu", "--n-boot", "0", "--no-plots"]
+    assert main([*argv, "--resample", "none", "--hyperparams", *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "CPCV: 3 groups, 1 tested per split, 3 splits, 1 paths; path Sharpe mean" in printed
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--scheme", "cpcv", "--groups", "4", "--test-groups", "4"], "n_test_groups=4 (--test-groups) must be less than"),
+        (["--scheme", "cpcv", "--groups", "1"], "n_groups (--groups) must be an integer >= 2"),
+        (["--scheme", "cpcv", "--groups", "20"], "n_groups=20 (--groups) cuts the 240 bars into groups of 12 bars"),
+        (["--scheme", "cpcv", "--test-size", "20"], "test_size (--test-size) shape walk-forward folds"),
+        (["--scheme", "cpcv", "--rolling"], "--rolling"),
+        (["--groups", "4"], "are CPCV settings; use them with scheme='cpcv'"),
+    ],
+)
+def test_cpcv_bad_settings_are_one_line_errors(market_csv, tmp_path, capsys, args, message):
+    from sb3_trading.cli import main
+
+    argv = ["walk-forward", "--data", str(market_csv), "--timesteps", "64", "--output-dir", str(tmp_path / "out"), *args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_contiguous_blocks_and_the_per_block_bootstrap(market_csv):
+    from sb3_trading.data import stack_paths
+    from sb3_trading.walk_forward import contiguous_blocks, cpcv_training_market
+
+    assert contiguous_blocks(np.array([0, 1, 2, 7, 8, 12])) == [(0, 3), (7, 9), (12, 13)]
+    assert contiguous_blocks(np.array([], dtype=np.int64)) == []
+    data = load_market_data(market_csv)
+    blocks = stack_paths([data.slice(0, 60), data.slice(100, 180)])
+    market = cpcv_training_market(ENV_ID, blocks, "bootstrap", n_paths=3, seed=0)
+    assert market.n_paths == 6 and [b - a for a, b in market.path_bounds] == [60, 60, 60, 80, 80, 80]
+    # each bank starts with its block; every bootstrapped bar comes from that block's own prices
+    np.testing.assert_array_equal(market.prices[:60], data.prices[:60])
+    np.testing.assert_array_equal(market.prices[180:260], data.prices[100:180])

@@ -20,6 +20,7 @@ from sb3_trading.commands.common import (
 )
 from sb3_trading.evaluation.reference import format_skill_ratio
 from sb3_trading.evaluation.report import describe_calendar
+from sb3_trading.evaluation.trades import format_trade_stats
 from sb3_trading.recipe import DEFAULT_TEST_FRACTION
 
 __all__ = ["add_backtest_arguments", "backtest_config_from_args", "backtest_from_args", "format_summary"]
@@ -100,7 +101,8 @@ def backtest_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 def format_summary(report: Mapping[str, Any]) -> str:
     """The text table the CLI prints: one row per strategy of a ``write_report`` report (or a
-    walk-forward summary's ``report``), with the Sharpe CI, and the report's paths."""
+    walk-forward summary's ``report``), with the Sharpe CI; one line of FIFO trade statistics per strategy
+    that has them; the PSR (and the DSR where the trial count is known); and the report's paths."""
     report = report.get("report", report)
     level = 1.0 - (report.get("bootstrap") or {}).get("alpha", 0.1)
     names = [*report["strategies"], *(f"ref: {name}" for name in report.get("references") or {})]
@@ -126,6 +128,20 @@ def format_summary(report: Mapping[str, Any]) -> str:
         )
     if report.get("skill_ratio"):
         lines.append(format_skill_ratio(report["skill_ratio"]))
+    traded = {name: s["trades"] for name, s in report["strategies"].items() if s.get("trades")}
+    if traded:
+        lines.append("trades (FIFO round trips, fills at the close; costs in bps of traded notional):")
+        lines += [f"  {name:<{width - 2}}{format_trade_stats(stats)}" for name, stats in traded.items()]
+    psr = {name: (s.get("significance") or {}).get("psr") for name, s in report["strategies"].items()}
+    if any(value is not None for value in psr.values()):
+        text = ", ".join(f"{name} {'-' if value is None else f'{value:.1%}'}" for name, value in psr.items())
+        lines.append(f"PSR (P[Sharpe > 0]): {text}")
+    overfit = report.get("overfitting")
+    if overfit:
+        dsr = overfit.get("dsr")
+        lines.append(
+            f"DSR of {overfit['applies_to']} over {overfit['n_trials']} trials: {'-' if dsr is None else f'{dsr:.1%}'}"
+        )
     files = report.get("files", {})
     if files:
         lines.append(f"report: {files.get('html')}  ({files.get('json')})")

@@ -20,7 +20,7 @@ from sb3_trading.commands.common import (
 from sb3_trading.recipe import DEFAULT_ENV_ID
 from sb3_trading.tuning.commands import DEFAULT_OUTPUT_DIR, TuneConfig, run_tune
 
-__all__ = ["add_tune_arguments", "format_tune_summary", "tune_config_from_args", "tune_from_args"]
+__all__ = ["add_tune_arguments", "format_deflated_sharpe", "format_tune_summary", "tune_config_from_args", "tune_from_args"]
 
 
 def add_tune_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -112,8 +112,28 @@ def tune_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return run_tune(tune_config_from_args(args))
 
 
+def format_deflated_sharpe(stats: Mapping[str, Any]) -> str:
+    """One line of :func:`~sb3_trading.tuning.study.best_trial_deflated_sharpe`: the best trial's annualised validation
+    Sharpe ratio, its deflated Sharpe ratio given the number of completed trials, and its PSR against 0."""
+    head = (
+        "validation Sharpe n/a"
+        if stats.get("sharpe_annualised") is None
+        else f"validation Sharpe {stats['sharpe_annualised']:.2f} (annualised, {stats['n_periods']} bars)"
+    )
+    n_trials = stats["n_trials"]
+    if stats.get("dsr") is None:
+        psr = "" if stats.get("psr") is None else f", PSR {stats['psr']:.2f} = P(true Sharpe > 0)"
+        return f"{head}{psr}; deflated Sharpe n/a: {stats.get('reason') or 'undefined'}"
+    if n_trials == 1:
+        return f"{head}, deflated Sharpe {stats['dsr']:.2f} = PSR = P(true Sharpe > 0) (1 completed trial: no selection)"
+    return (
+        f"{head}, deflated Sharpe {stats['dsr']:.2f} = P(true Sharpe > {stats['expected_max_sharpe_annualised']:.2f}, "
+        f"the expected best of {n_trials} skill-less trials), PSR {stats['psr']:.2f} = P(true Sharpe > 0)"
+    )
+
+
 def format_tune_summary(summary: Mapping[str, Any]) -> str:
-    """The text the CLI prints: trial counts by state, the best trial and the exported yml."""
+    """The text the CLI prints: trial counts by state, the best trial (with its deflated Sharpe ratio) and the files."""
     states = ", ".join(f"{n} {name.lower()}" for name, n in summary["states"].items()) or "no trials"
     lines = [
         f"Study {summary['study_name']!r} ({summary['algo']} on {summary['env_id']}) in {summary['storage']}",
@@ -125,8 +145,12 @@ def format_tune_summary(summary: Mapping[str, Any]) -> str:
         lines.append("no completed trial yet")
     else:
         lines.append(f"best trial #{best['number']}: validation score {best['value']:.4f} (worker {best['worker_id']})")
+        if best.get("deflated_sharpe"):
+            lines.append(f"  {format_deflated_sharpe(best['deflated_sharpe'])}")
         width = max(map(len, best["params"]), default=0) + 2
         lines.extend(f"  {key:<{width}}{value}" for key, value in best["params"].items())
     if summary.get("best_config"):
         lines.append(f"best parameters (rl-zoo3 yml): {summary['best_config']}")
+    if summary.get("summary_path"):
+        lines.append(f"summary (JSON): {summary['summary_path']}")
     return "\n".join(lines)

@@ -27,6 +27,14 @@ from sb3_trading.evaluation.bootstrap import (
     stationary_bootstrap_ci,
     stationary_bootstrap_indices,
 )
+from sb3_trading.evaluation.compare import (
+    align_results,
+    compare_results,
+    find_runs,
+    plot_comparison,
+    sharpe_difference_ci,
+    write_comparison,
+)
 from sb3_trading.evaluation.folds import FoldResult, WalkForwardResult, aggregate_folds, summarize_folds
 from sb3_trading.evaluation.metrics import (
     annual_return,
@@ -66,7 +74,7 @@ from sb3_trading.evaluation.reference import (
     skill_report,
 )
 from sb3_trading.evaluation.regimes import regime_breakdown, volatility_regimes
-from sb3_trading.evaluation.report import write_report
+from sb3_trading.evaluation.report import sharpe_significance, write_report
 from sb3_trading.evaluation.splits import (
     combinatorial_purged_splits,
     cpcv_paths,
@@ -75,8 +83,22 @@ from sb3_trading.evaluation.splits import (
     walk_forward_bounds,
     walk_forward_splits,
 )
+from sb3_trading.evaluation.trades import (
+    RoundTrip,
+    TradeStats,
+    format_trade_stats,
+    round_trips,
+    trade_analytics,
+    trade_stats,
+)
 
 __all__ = [
+    "align_results",
+    "compare_results",
+    "find_runs",
+    "plot_comparison",
+    "sharpe_difference_ci",
+    "write_comparison",
     "skill_report",
     "skill_ratio",
     "reference_policies",
@@ -128,6 +150,13 @@ __all__ = [
     "walk_forward_bounds",
     "walk_forward_splits",
     "write_report",
+    "sharpe_significance",
+    "RoundTrip",
+    "TradeStats",
+    "format_trade_stats",
+    "round_trips",
+    "trade_analytics",
+    "trade_stats",
     "yield_rates",
     "PBOResult",
     "SharpeMoments",

@@ -13,6 +13,18 @@ agent first, then its baselines) and writes, atomically, into ``output_dir``:
 * with ``references`` / ``skill_ratio`` (:func:`~sb3_trading.evaluation.reference.skill_report`): the
   reference policies' results under ``"references"`` (``{name: result.to_dict()}``) and the agent's skill
   ratio under ``"skill_ratio"``, shown in the HTML as their own table and line.
+* per strategy with ``positions`` and its ``market`` (every backtest): ``trades``, the FIFO round-trip
+  statistics of :func:`~sb3_trading.evaluation.trades.trade_analytics` (count, win rate, average win / loss,
+  payoff ratio, profit factor, expectancy, holding period, costs in bps of traded notional, per asset; fills
+  at the marks' closes, costs allocated by traded notional, open lots apart), shown in the HTML as a table.
+* per strategy: ``significance``, its per-bar excess-return Sharpe ratio, the number of returns and its
+  probabilistic Sharpe ratio against 0 (PSR, :func:`~sb3_trading.evaluation.overfitting.probabilistic_sharpe_ratio`;
+  ``None`` for a constant series such as cash); for the **first** strategy only (the one that was selected)
+  also the deflated Sharpe ratio (DSR) when a trial count is known: ``write_report(n_trials=...)`` or
+  ``extra["n_trials"]``. The DSR's variance of the trials' per-bar Sharpe ratios is ``sharpe_variance`` (or
+  ``extra["sharpe_variance"]``) when given, else ``1 / (n - 1)``, the sampling variance of a per-bar Sharpe
+  estimate over ``n`` bars under the null of no skill; ``"overfitting"`` of the report states which.
+  Without a trial count there is no DSR (``"overfitting"`` is ``None``).
 * ``report.html`` — the tables and the four plots embedded as base64 ``data:image/png`` URIs, so
   the one file is self-contained; each figure's caption links the PNG file beside it.
 
@@ -38,8 +50,10 @@ import numpy as np
 from sb3_trading.evaluation.backtest import BacktestResult
 from sb3_trading.evaluation.bootstrap import metric_cis
 from sb3_trading.evaluation.metrics import risk_free_per_period, rolling_sharpe
+from sb3_trading.evaluation.overfitting import deflated_sharpe_ratio, probabilistic_sharpe_ratio
 from sb3_trading.evaluation.reference import format_skill_ratio
 from sb3_trading.evaluation.regimes import REGIMES, regime_breakdown
+from sb3_trading.evaluation.trades import MAX_RATIO, trade_analytics
 from sb3_trading.utils import atomic_write, atomic_write_json, jsonable
 from sb3_trading.version import __version__
 
@@ -66,6 +80,25 @@ TABLE_METRICS = (
     ("mean_turnover", "turnover/bar", "{:.3f}"),
     ("exposure", "exposure", "{:.2f}"),
 )
+#: trade statistics shown in the HTML trades table: (key, header, format)
+TABLE_TRADES = (
+    ("n_trades", "round trips", "{:.0f}"),
+    ("win_rate", "win rate", "{:.1%}"),
+    ("avg_win_return", "avg win", "{:+.2%}"),
+    ("avg_loss_return", "avg loss", "{:+.2%}"),
+    ("payoff_ratio", "payoff", "{:.2f}"),
+    ("profit_factor", "profit factor", "{:.2f}"),
+    ("expectancy", "expectancy", "{:,.2f}"),
+    ("expectancy_return", "expectancy/trade", "{:+.2%}"),
+    ("mean_holding_bars", "mean hold bars", "{:.1f}"),
+    ("total_costs", "costs", "{:,.2f}"),
+    ("costs_bps", "costs bps", "{:.1f}"),
+    ("mean_trade_costs_bps", "bps/trade", "{:.1f}"),
+    ("n_open", "open lots", "{:.0f}"),
+    ("open_pnl", "open PnL", "{:,.2f}"),
+)
+#: the DSR's default variance of the trials' per-bar Sharpe ratios (stated in the report)
+NULL_SHARPE_VARIANCE = "1 / (n - 1): the sampling variance of a per-bar Sharpe estimate over n bars under no skill"
 
 
 def _require_matplotlib() -> tuple[Any, Any]:
@@ -182,6 +215,91 @@ def describe_calendar(report: Mapping[str, Any]) -> str:
     return text
 
 
+def _html_trades(strategies: Mapping[str, Any]) -> list[str]:
+    """The trades table (strategies with a ``trades`` section)."""
+    esc = html.escape
+    rows = {name: s["trades"] for name, s in strategies.items() if s.get("trades")}
+    if not rows:
+        return []
+    parts = [
+        "<h2>Trades</h2><p>FIFO round trips per asset; fills at the close of each step's bar (mid), each step's "
+        "costs allocated to its trades by traded notional; returns are PnL / entry notional net of entry and exit "
+        "costs; costs in bps of traded notional. Lots still open at the end are not round trips (open PnL marked at "
+        f"the last close). A profit factor or payoff of {MAX_RATIO:g} means no losing trade.</p>"
+        "<table><tr><th>strategy</th>" + "".join(f"<th>{esc(header)}</th>" for _, header, _ in TABLE_TRADES) + "</tr>"
+    ]
+    per_trade = {key for key, _, _ in TABLE_TRADES[1:9]} | {"mean_trade_costs_bps"}  # undefined without round trips
+    for name, t in rows.items():
+        cells = "".join(
+            f"<td>{_fmt(None if key in per_trade and not t.get('n_trades') else t.get(key), spec)}</td>"
+            for key, _, spec in TABLE_TRADES
+        )
+        parts.append(f"<tr><td>{esc(name)}</td>{cells}</tr>")
+    parts.append("</table>")
+    return parts
+
+
+def _html_significance(report: Mapping[str, Any]) -> list[str]:
+    """The PSR / DSR table (strategies with a ``significance`` section)."""
+    esc = html.escape
+    rows = {name: s["significance"] for name, s in report["strategies"].items() if s.get("significance")}
+    if not rows:
+        return []
+    overfit = report.get("overfitting")
+    text = (
+        "<h2>Sharpe ratio significance</h2><p>PSR: probability that the true Sharpe ratio of the excess returns "
+        "exceeds 0, given its sampling error under their skewness and kurtosis (Bailey &amp; López de Prado 2012).</p>"
+    )
+    if overfit:
+        text += (
+            f'<p class="dsr">DSR of {esc(str(overfit["applies_to"]))}: the PSR against the Sharpe ratio the best of '
+            f"{overfit['n_trials']} skill-less trials is expected to reach (Bailey &amp; López de Prado 2014), with "
+            f"the trials' per-bar Sharpe variance {overfit['sharpe_variance']:.3g} "
+            f"({esc(str(overfit['sharpe_variance_source']))}).</p>"
+        )
+    else:
+        text += '<p class="dsr">DSR: not shown, the number of trials is unknown (<code>write_report(n_trials=...)</code>).</p>'
+    parts = [text, "<table><tr><th>strategy</th><th>Sharpe/bar</th><th>bars</th><th>PSR (SR &gt; 0)</th><th>DSR</th></tr>"]
+    for name, sig in rows.items():
+        parts.append(
+            f"<tr><td>{esc(name)}</td><td>{_fmt(sig.get('sharpe_per_period'), '{:.4f}')}</td>"
+            f"<td>{_fmt(sig.get('n'), '{:.0f}')}</td><td>{_fmt(sig.get('psr'), '{:.1%}')}</td>"
+            f"<td>{_fmt(sig.get('dsr'), '{:.1%}')}</td></tr>"
+        )
+    parts.append("</table>")
+    return parts
+
+
+def sharpe_significance(
+    result: BacktestResult, n_trials: int | None = None, sharpe_variance: float | None = None
+) -> dict[str, Any]:
+    """PSR (against 0) and, with ``n_trials``, DSR of a result's excess returns over its per-bar risk-free rate.
+
+    :param result: the backtest.
+    :param n_trials: trials the result was selected from (``None``: no DSR).
+    :param sharpe_variance: variance of the trials' per-bar Sharpe ratios (default ``1 / (n - 1)``).
+    :return: ``{"sharpe_per_period", "n", "psr"[, "dsr", "n_trials", "sharpe_variance"]}``; ``None`` values where
+        the ratio is undefined (a constant series, fewer than 2 returns).
+    """
+    excess = np.asarray(result.returns, dtype=np.float64) - risk_free_per_period(result.risk_free, result.periods_per_year)
+    n = int(excess.size)
+    out: dict[str, Any] = {"sharpe_per_period": None, "n": n, "psr": None}
+    try:
+        sd = float(np.std(excess, ddof=1))
+        out["sharpe_per_period"] = float(excess.mean() / sd) if sd > 0 else None
+        out["psr"] = probabilistic_sharpe_ratio(excess)
+    except ValueError as exc:
+        logger.debug("no PSR for %s: %s", result.name, exc)
+    if n_trials is not None:
+        variance = 1.0 / max(n - 1, 1) if sharpe_variance is None else float(sharpe_variance)
+        out.update(n_trials=int(n_trials), sharpe_variance=variance, dsr=None)
+        try:
+            out["dsr"] = deflated_sharpe_ratio(excess, n_trials=int(n_trials), sharpe_variance=variance)
+        except ValueError as exc:
+            logger.debug("no DSR for %s: %s", result.name, exc)
+    return out
+
+
 def _html(report: dict[str, Any], plots: Mapping[str, Path]) -> str:
     esc = html.escape
     strategies: dict[str, Any] = report["strategies"]
@@ -224,6 +342,9 @@ def _html(report: dict[str, Any], plots: Mapping[str, Path]) -> str:
         parts.append("</table>")
     if report.get("skill_ratio"):
         parts.append(f'<p class="skill-ratio"><strong>{esc(format_skill_ratio(report["skill_ratio"]))}</strong></p>')
+
+    parts += _html_trades(strategies)
+    parts += _html_significance(report)
 
     boot = report.get("bootstrap")
     if boot:
@@ -304,6 +425,9 @@ def write_report(
     plots: bool = True,
     references: Mapping[str, BacktestResult] | None = None,
     skill_ratio: Mapping[str, Any] | None = None,
+    trades: bool = True,
+    n_trials: int | None = None,
+    sharpe_variance: float | None = None,
 ) -> dict[str, Any]:
     """Write ``report.json``, the PNG plots and ``report.html`` for ``results`` into ``output_dir``.
 
@@ -323,6 +447,11 @@ def write_report(
     :param references: the reference policies' results on the same bars (``"references"`` of the report).
     :param skill_ratio: the skill ratio dict of :func:`~sb3_trading.evaluation.reference.skill_report`
         (``"skill_ratio"`` of the report).
+    :param trades: add each strategy's FIFO trade statistics (``"trades"``; needs its positions and market).
+    :param n_trials: number of trials (configurations, seeds, checkpoints) the first strategy was selected from:
+        adds its deflated Sharpe ratio; default ``extra["n_trials"]`` when present, else no DSR.
+    :param sharpe_variance: variance of those trials' per-bar Sharpe ratios for the DSR (default
+        ``extra["sharpe_variance"]``, else ``1 / (n - 1)``, the null's sampling variance).
     :return: the report as written to ``report.json``, plus ``files`` (paths of everything written).
     """
     if not results:
@@ -330,12 +459,28 @@ def write_report(
     for name, result in results.items():
         if not isinstance(result, BacktestResult):
             raise TypeError(f"results[{name!r}] must be a BacktestResult, got {type(result).__name__}")
+    config = dict(extra or {})
+    if n_trials is None and config.get("n_trials") is not None:
+        n_trials = config["n_trials"]
+    if sharpe_variance is None and config.get("sharpe_variance") is not None:
+        sharpe_variance = config["sharpe_variance"]
+    if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, (int, np.integer)) or n_trials < 1):
+        raise ValueError(f"n_trials must be an integer >= 1 (the trials the strategy was selected from), got {n_trials!r}")
+    if sharpe_variance is not None and not (isinstance(sharpe_variance, (int, float)) and 0 <= sharpe_variance < math.inf):
+        raise ValueError(f"sharpe_variance must be a finite number >= 0 (per-bar Sharpe variance), got {sharpe_variance!r}")
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     strategies: dict[str, Any] = {}
+    first_name = next(iter(results))
     for name, result in results.items():
         entry = result.to_dict()
         entry["name"] = name
+        if trades and result.positions is not None and result.market is not None:
+            try:
+                entry["trades"] = trade_analytics(result).to_dict()
+            except ValueError as exc:
+                logger.warning("no trade analytics for %s: %s", name, exc)
+        entry["significance"] = sharpe_significance(result, n_trials if name == first_name else None, sharpe_variance)
         if n_boot:
             entry["ci"] = metric_cis(
                 result.returns, result.periods_per_year, n_boot, mean_block, alpha, seed, risk_free=result.risk_free
@@ -351,17 +496,28 @@ def write_report(
         plot_paths = _plot_all(results, out, window)
 
     calendar, risk_free = calendar_summary(results)
+    overfitting = None
+    if n_trials is not None:
+        first_significance = strategies[first_name]["significance"]
+        overfitting = {
+            "applies_to": first_name,
+            "n_trials": int(n_trials),
+            "sharpe_variance": first_significance["sharpe_variance"],
+            "sharpe_variance_source": "given" if sharpe_variance is not None else NULL_SHARPE_VARIANCE,
+            "dsr": first_significance["dsr"],
+        }
     report: dict[str, Any] = {
         "title": title,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "sb3_trading_version": __version__,
         "calendar": calendar,
         "risk_free": risk_free,
-        "config": dict(extra or {}),
+        "config": config,
         "bootstrap": {"n_boot": n_boot, "alpha": alpha, "mean_block": mean_block, "seed": seed} if n_boot else None,
         "strategies": strategies,
         "references": {name: {**result.to_dict(), "name": name} for name, result in (references or {}).items()},
         "skill_ratio": dict(skill_ratio) if skill_ratio is not None else None,
+        "overfitting": overfitting,
         "plots": {key: path.name for key, path in plot_paths.items()},
     }
     report = jsonable(report)

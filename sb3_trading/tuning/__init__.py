@@ -8,6 +8,7 @@ The search spaces (:mod:`sb3_trading.tuning.spaces`) and the command-line glue
 
     study = run_study("sb3_trading/MultiAsset-v0", "ppo", n_trials=50)           # SQLite in runs/tune/
     export_best_params(study, "ppo", "sb3_trading/MultiAsset-v0", "best_ppo.yml")  # rl-zoo3 yml
+    best_trial_deflated_sharpe(study)["dsr"]   # P(best trial's true Sharpe > the expected best of N lucky ones)
 """
 
 from __future__ import annotations
@@ -38,12 +39,14 @@ _LAZY = {
     "TradingObjective": "objective",
     "TrialEvalCallback": "objective",
     "TrialSeededTPESampler": "study",
+    "best_trial_deflated_sharpe": "study",
     "check_storage_url": "study",
     "check_zoo_config": "study",
     "export_best_params": "study",
     "make_storage": "study",
     "run_study": "study",
     "study_summary": "study",
+    "validation_sharpe_moments": "objective",
 }
 
 
@@ -71,6 +74,7 @@ __all__ = [
     "TradingObjective",
     "TrialEvalCallback",
     "TrialSeededTPESampler",
+    "best_trial_deflated_sharpe",
     "check_choices",
     "check_rollout_budget",
     "check_storage_url",
@@ -87,4 +91,5 @@ __all__ = [
     "sample_qppo_mask_params",
     "sample_qppo_params",
     "study_summary",
+    "validation_sharpe_moments",
 ]

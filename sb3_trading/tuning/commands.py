@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sb3_trading.common.io import atomic_write_json, jsonable
 from sb3_trading.recipe import (
     DEFAULT_ENV_ID,
     DEFAULT_N_PATHS,
@@ -111,9 +112,13 @@ def run_tune_command(
 ) -> dict[str, Any]:
     """Run (or resume) the study, then write ``<output_dir>/best_<algo>.yml`` when a trial has completed.
 
+    The summary is also written, as strict JSON, to ``<output_dir>/summary_<algo>.json`` (atomically, after every run).
+    Its ``best["deflated_sharpe"]`` is the best trial's deflated Sharpe ratio given the study's completed trials
+    (:func:`~sb3_trading.tuning.study.best_trial_deflated_sharpe`: per-period and annualised Sharpe ratios, PSR, DSR).
+
     :param kwargs: further :func:`sb3_trading.tuning.study.run_study` arguments.
     :return: :func:`~sb3_trading.tuning.study.study_summary` plus ``storage`` (password hidden), ``algo``,
-        ``env_id``, ``n_trials_target`` and ``best_config`` (the yml path, or ``None``).
+        ``env_id``, ``n_trials_target``, ``best_config`` (the yml path, or ``None``) and ``summary_path`` (the JSON).
     """
     from sb3_trading.tuning import require_optuna
 
@@ -135,6 +140,8 @@ def run_tune_command(
         summary["best_config"] = str(path)
     else:
         logger.warning("no trial of study %r has completed: no best_%s.yml written", study.study_name, algo_name)
+    summary["summary_path"] = str(Path(output_dir) / f"summary_{algo_name}.json")
+    atomic_write_json(summary["summary_path"], jsonable(summary))
     return summary
 
 

@@ -21,6 +21,11 @@ always evaluated once more after training: a periodic evaluation at the last tim
 last update), as rl-zoo3's objective does: it is what training with these hyperparameters for this budget
 produces. ``score="best"`` returns the best periodic evaluation instead, which is the best-checkpoint selection of
 ``sb3-trading train --eval-freq`` but an optimistic (maximum-of-noisy-estimates) number.
+
+Each completed trial also records the return statistics the deflated Sharpe ratio of the study's best trial needs
+(:func:`validation_sharpe_moments`, in ``user_attrs["validation_sharpe_moments"]``): the **per-period** Sharpe ratio,
+number of bars, skewness and raw kurtosis of the final model's validation excess returns
+(:func:`~sb3_trading.evaluation.overfitting.sharpe_moments`), whatever ``score`` and ``metric`` are.
 """
 
 from __future__ import annotations
@@ -33,13 +38,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import optuna
 
 from sb3_trading.algos import get_algo
 from sb3_trading.callbacks import BacktestEvalCallback
-from sb3_trading.callbacks.backtest_eval import LOWER_IS_BETTER, known_metrics
+from sb3_trading.callbacks.backtest_eval import LOWER_IS_BETTER, _ObsNormalizingPolicy, known_metrics
 from sb3_trading.data import MarketData
 from sb3_trading.data.calendar import check_annual_rate
+from sb3_trading.evaluation import BacktestResult, backtest
+from sb3_trading.evaluation.metrics import risk_free_per_period
+from sb3_trading.evaluation.overfitting import sharpe_moments
 from sb3_trading.recipe import (
     CONSECUTIVE,
     DEFAULT_EPISODE_LENGTH,
@@ -75,6 +84,8 @@ SCORES = ("last", "best")
 #: trial user attributes written by the objective
 WORKER_ATTR = "worker_id"
 PARAMS_ATTR = "params"
+#: the final model's validation return statistics (:func:`validation_sharpe_moments`), for the deflated Sharpe
+SHARPE_MOMENTS_ATTR = "validation_sharpe_moments"
 
 
 def default_worker_id() -> str:
@@ -88,22 +99,32 @@ class TrialEvalCallback(BacktestEvalCallback):
     After every evaluation it calls ``trial.report(score, num_timesteps)`` (``score`` is the metric,
     negated for lower-is-better metrics so the study always maximises) and, when
     ``trial.should_prune()``, sets :attr:`is_pruned` and stops training (the caller raises
-    ``optuna.TrialPruned``; raising inside SB3's loop would skip its clean-up).
+    ``optuna.TrialPruned``; raising inside SB3's loop would skip its clean-up). The validation fold is one
+    deterministic path, so every evaluation is one backtest (``n_eval_episodes=1``), and the final model's is kept
+    whole in :attr:`final_result` (its returns give the trial's deflated-Sharpe statistics).
 
     :param trial: the trial to report to.
     :param eval_env: the validation env (see :class:`~sb3_trading.callbacks.BacktestEvalCallback`).
     :param eval_freq: evaluate every ``eval_freq`` callback calls (one call = ``n_envs`` timesteps).
     :param metric: the reported metric (``sharpe``).
     :param kwargs: further :class:`~sb3_trading.callbacks.BacktestEvalCallback` arguments.
+    :raises ValueError: ``n_eval_episodes`` other than 1.
     """
 
     def __init__(
         self, trial: optuna.Trial, eval_env: gym.Env | str, eval_freq: int, metric: str = "sharpe", **kwargs: Any
     ) -> None:
         super().__init__(eval_env, eval_freq=eval_freq, metric=metric, **kwargs)
+        if self.n_eval_episodes != 1:
+            raise ValueError(
+                f"TrialEvalCallback evaluates one backtest of the validation fold (deterministic start), got "
+                f"n_eval_episodes={self.n_eval_episodes}; leave it at 1"
+            )
         self.trial = trial
         #: whether the pruner stopped training
         self.is_pruned = False
+        #: the final model's validation backtest (:meth:`final_evaluation`), ``None`` before it ran
+        self.final_result: BacktestResult | None = None
 
     def _on_step(self) -> bool:
         n_before = len(self.evaluations)
@@ -123,9 +144,10 @@ class TrialEvalCallback(BacktestEvalCallback):
         at the last timestep scored the weights before the last update (with a budget of one rollout,
         the initial weights). The final score is reported to the trial only at a timestep not reported
         yet (Optuna keeps the first value of a step); it is not a pruning point: the trial is over anyway.
+        The backtest is kept in :attr:`final_result`.
         """
         already_reported = any(step == self.num_timesteps for step, _ in self.evaluations)
-        metrics = self.evaluate()
+        metrics = self._evaluate_final()
         value = metrics[self.metric]
         score = value if self.greater_is_better else -value
         self.last_mean_reward = score
@@ -136,6 +158,51 @@ class TrialEvalCallback(BacktestEvalCallback):
         if not already_reported:
             self.trial.report(score, self.num_timesteps)
         return score
+
+    def _evaluate_final(self) -> dict[str, float]:
+        """:meth:`evaluate` of the final model (one backtest), keeping its :class:`BacktestResult` in :attr:`final_result`."""
+        if self.eval_env is None:
+            self.eval_env = self._make_eval_env()
+        vec_normalize = self.model.get_vec_normalize_env()
+        policy: Any = self.model if vec_normalize is None else _ObsNormalizingPolicy(self.model, vec_normalize)
+        self.final_result = backtest(
+            policy,
+            self.eval_env,
+            deterministic=self.deterministic,
+            seed=self.seed,
+            periods_per_year=self.periods_per_year,
+            risk_free=self.risk_free,
+            consecutive=self.consecutive,
+        )
+        metrics = {**self.final_result.metrics, "final_equity": float(self.final_result.equity[-1])}
+        self.last_metrics = {key: float(value) for key, value in metrics.items()}
+        return self.last_metrics
+
+
+def validation_sharpe_moments(result: BacktestResult) -> dict[str, float] | None:
+    """The deflated Sharpe ratio's inputs from one validation backtest, as JSON-ready numbers.
+
+    :func:`~sb3_trading.evaluation.overfitting.sharpe_moments` of the excess returns
+    ``result.returns - rf`` (``rf`` the per-bar rate of ``result.risk_free``, as the backtest's Sharpe ratio).
+
+    :param result: the final model's validation backtest.
+    :return: ``{"sharpe": per-period (not annualised) Sharpe ratio, "n": bars, "skew": skewness,
+        "kurtosis": raw (non-excess, normal = 3) kurtosis, "periods_per_year": P}`` (the annualised Sharpe ratio
+        is ``sharpe * sqrt(P)``); ``None`` when the Sharpe ratio is undefined (fewer than 2 bars, or constant
+        returns: a policy that never leaves cash).
+    """
+    excess = np.asarray(result.returns, dtype=np.float64) - risk_free_per_period(result.risk_free, result.periods_per_year)
+    try:
+        moments = sharpe_moments(excess)
+    except ValueError:
+        return None
+    return {
+        "sharpe": moments.sharpe,
+        "n": moments.n,
+        "skew": moments.skew,
+        "kurtosis": moments.kurtosis,
+        "periods_per_year": float(result.periods_per_year),
+    }
 
 
 class TradingObjective:
@@ -285,6 +352,8 @@ class TradingObjective:
         trial.set_user_attr("last_score", float(last))
         trial.set_user_attr("best_score", float(callback.best_mean_reward))
         trial.set_user_attr("validation_metrics", {k: float(v) for k, v in callback.last_metrics.items()})
+        assert callback.final_result is not None
+        trial.set_user_attr(SHARPE_MOMENTS_ATTR, validation_sharpe_moments(callback.final_result))
         value = last if self.score == "last" else callback.best_mean_reward
         logger.info("trial %d (%s): validation %s score %.4f", trial.number, self.worker_id, self.metric, value)
         return float(value)
@@ -314,4 +383,11 @@ class TradingObjective:
         }
 
 
-__all__ = ["SCORES", "TradingObjective", "TrialEvalCallback", "default_worker_id"]
+__all__ = [
+    "SCORES",
+    "SHARPE_MOMENTS_ATTR",
+    "TradingObjective",
+    "TrialEvalCallback",
+    "default_worker_id",
+    "validation_sharpe_moments",
+]

@@ -46,6 +46,30 @@ single-worker study is reproducible, a resumed one does not replay its first tri
 and concurrent workers (whose trial numbers differ) never draw the same random startup points.
 ``MedianPruner(n_startup_trials=5, n_warmup_steps=timesteps // 3)`` on the reported validation
 scores (steps are training timesteps).
+
+Selection bias: the deflated Sharpe ratio of the best trial
+-----------------------------------------------------------
+The best of ``N`` trials by validation score is the textbook setting of backtest overfitting: even with
+no skill, the maximum of ``N`` noisy Sharpe ratios grows with ``N``. :func:`best_trial_deflated_sharpe`
+(part of :func:`study_summary`) reports, for the best trial, Bailey & López de Prado's (2014) deflated
+Sharpe ratio (:func:`~sb3_trading.evaluation.overfitting.deflated_sharpe_ratio`)::
+
+    SR0 = sqrt(V) * ((1 - gamma) * Phi^-1(1 - 1/N) + gamma * Phi^-1(1 - 1/(N e)))
+    DSR = PSR(SR0) = Phi( (SR - SR0) * sqrt(n - 1) / sqrt(1 - g3 * SR + (g4 - 1) / 4 * SR**2) )
+
+with ``SR``, ``n``, ``g3``, ``g4`` the per-period Sharpe ratio, bars, skewness and raw kurtosis of the
+best trial's validation excess returns (recorded by the objective), ``N`` the study's number of
+``COMPLETE`` trials and ``V`` the sample variance (``ddof=1``) of those trials' per-period Sharpe ratios.
+It is the probability that the best trial's true Sharpe ratio exceeds the one the best of ``N``
+skill-less trials is expected to reach. Every Sharpe ratio in these formulas is **per period** (per
+validation bar); the summary also gives ``SR`` and ``SR0`` annualised (``* sqrt(periods_per_year)``).
+Conventions: one completed trial selects nothing (``SR0 = 0``): the DSR is then the PSR against 0.
+Equal Sharpe ratios across trials (``V = 0``) also give ``SR0 = 0`` and ``DSR = PSR``. Pruned trials
+are not counted in ``N`` (they never finished), and TPE's trials are not independent, so ``N`` is the
+number of trials tried, not the effective number of independent ones of the paper. The statistics are
+those of each trial's *final* model, also with ``score="best"`` (whose trial value, the best checkpoint, is
+itself a maximum over evaluations the DSR does not count). Where a statistic is undefined the summary holds
+``None`` and a ``reason`` (strict JSON: never NaN).
 """
 
 from __future__ import annotations
@@ -74,9 +98,10 @@ from sb3_trading.common.io import atomic_write, jsonable
 from sb3_trading.common.validation import is_int
 from sb3_trading.data import MarketData
 from sb3_trading.envs.registration import check_env_id
+from sb3_trading.evaluation.overfitting import deflated_sharpe_ratio, expected_max_sharpe, probabilistic_sharpe_ratio
 from sb3_trading.recipe import DEFAULT_N_PATHS, resample_kind
 from sb3_trading.training import DEFAULT_HYPERPARAMS, load_env_data
-from sb3_trading.tuning.objective import PARAMS_ATTR, TradingObjective, default_worker_id
+from sb3_trading.tuning.objective import PARAMS_ATTR, SHARPE_MOMENTS_ATTR, TradingObjective, default_worker_id
 from sb3_trading.tuning.spaces import algo_init_parameters, check_choices, params_to_hyperparams
 from sb3_trading.zoo import format_zoo_value, zoo_dict_keywords
 from sb3_trading.zoo_configs import CONFIG_DIR, config_path
@@ -773,8 +798,88 @@ def check_zoo_config(path: str | Path, algo: str, env_id: str) -> dict[str, Any]
     return entry
 
 
+def best_trial_deflated_sharpe(study: optuna.Study) -> dict[str, Any]:
+    """Deflated Sharpe ratio of the best trial given the study's completed trials (see the module documentation).
+
+    :param study: a study with at least one ``COMPLETE`` trial.
+    :return: plain, strict-JSON data:
+
+        * ``n_trials``: ``N``, the ``COMPLETE`` trials; ``n_trials_with_sharpe``: those with a defined
+          validation Sharpe ratio (trials whose validation returns are constant have none, nor have trials
+          of older versions that recorded no return statistics: they count in ``N``, not in ``V``);
+        * ``sharpe`` / ``sharpe_annualised``: the best trial's validation Sharpe ratio, per period and
+          times ``sqrt(periods_per_year)``; ``n_periods``, ``skew``, ``kurtosis`` (raw, normal = 3) of its
+          validation excess returns; ``periods_per_year``;
+        * ``sharpe_variance``: ``V``, variance (``ddof=1``) of the trials' per-period Sharpe ratios
+          (``None`` with fewer than two);
+        * ``expected_max_sharpe`` / ``expected_max_sharpe_annualised``: ``SR0``, per period and annualised;
+        * ``psr``: P(true Sharpe ratio > 0); ``dsr``: P(true Sharpe ratio > ``SR0``), ``<= psr`` when
+          ``SR0 >= 0``; with ``N = 1`` ``dsr == psr``;
+        * ``reason``: why ``psr``/``dsr`` are ``None`` (an undefined statistic), else ``None``.
+    :raises ValueError: the study has no completed trial yet.
+    """
+    best, _ = best_trial_params(study)
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    sharpes = [float(m["sharpe"]) for t in complete if (m := t.user_attrs.get(SHARPE_MOMENTS_ATTR))]
+    n_trials = len(complete)
+    variance = float(np.var(sharpes, ddof=1)) if len(sharpes) >= 2 else None
+    out: dict[str, Any] = {
+        "n_trials": n_trials,
+        "n_trials_with_sharpe": len(sharpes),
+        "sharpe": None,
+        "sharpe_annualised": None,
+        "n_periods": None,
+        "skew": None,
+        "kurtosis": None,
+        "periods_per_year": study.user_attrs.get(CONFIG_ATTR, {}).get("periods_per_year"),
+        "sharpe_variance": variance,
+        "expected_max_sharpe": None,
+        "expected_max_sharpe_annualised": None,
+        "psr": None,
+        "dsr": None,
+        "reason": None,
+    }
+    moments = best.user_attrs.get(SHARPE_MOMENTS_ATTR)
+    if not moments:
+        out["reason"] = (
+            f"trial {best.number} has no validation Sharpe ratio (constant validation returns, or a trial of an older "
+            "version that recorded no return statistics)"
+        )
+        return out
+    ppy = float(moments["periods_per_year"])
+    stats = {"sharpe": float(moments["sharpe"]), "n": int(moments["n"])}
+    stats.update(skew=float(moments["skew"]), kurtosis=float(moments["kurtosis"]))
+    out.update(
+        sharpe=stats["sharpe"],
+        sharpe_annualised=stats["sharpe"] * math.sqrt(ppy),
+        n_periods=stats["n"],
+        skew=stats["skew"],
+        kurtosis=stats["kurtosis"],
+        periods_per_year=ppy,
+    )
+    if n_trials > 1 and variance is None:
+        out["reason"] = (
+            f"only {len(sharpes)} of the {n_trials} completed trials has a validation Sharpe ratio: the variance "
+            "of the trials' Sharpe ratios, hence the deflated Sharpe, is undefined"
+        )
+    try:
+        out["psr"] = probabilistic_sharpe_ratio(**stats)
+        if out["reason"] is None:
+            sharpe_variance = 0.0 if variance is None else variance  # one trial: SR0 = 0 whatever V is
+            sr0 = expected_max_sharpe(n_trials, sharpe_variance)
+            out.update(expected_max_sharpe=sr0, expected_max_sharpe_annualised=sr0 * math.sqrt(ppy))
+            out["dsr"] = deflated_sharpe_ratio(n_trials=n_trials, sharpe_variance=sharpe_variance, **stats)
+    except ValueError as exc:  # moments for which the Sharpe ratio's standard error is undefined
+        out.update(psr=None, dsr=None, reason=str(exc))
+    return out
+
+
 def study_summary(study: optuna.Study) -> dict[str, Any]:
-    """Counts by state and the best trial, as plain data."""
+    """Counts by state and the best trial, as plain data.
+
+    ``best`` holds the trial's ``number``, ``value``, ``params``, ``worker_id``, its annualised
+    ``validation_sharpe`` and ``deflated_sharpe`` (:func:`best_trial_deflated_sharpe`).
+    """
     trials = study.get_trials(deepcopy=False)
     counts = {state.name: sum(t.state == state for t in trials) for state in TrialState}
     summary: dict[str, Any] = {
@@ -791,6 +896,8 @@ def study_summary(study: optuna.Study) -> dict[str, Any]:
             "value": best.value,
             "params": params,
             "worker_id": best.user_attrs.get("worker_id"),
+            "validation_sharpe": (best.user_attrs.get("validation_metrics") or {}).get("sharpe"),
+            "deflated_sharpe": best_trial_deflated_sharpe(study),
         }
     return summary
 
@@ -801,6 +908,7 @@ __all__ = [
     "FINISHED_STATES",
     "OPTUNA_TABLES",
     "TrialSeededTPESampler",
+    "best_trial_deflated_sharpe",
     "check_storage_url",
     "check_zoo_config",
     "count_trials",
