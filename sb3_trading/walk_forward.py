@@ -82,6 +82,35 @@ DEFAULT_CPCV_GROUPS = 6
 DEFAULT_CPCV_TEST_GROUPS = 2
 
 
+def _checked_setup(
+    env_id: str,
+    algo: str,
+    data: MarketData,
+    timesteps: int,
+    n_envs: int,
+    device: str,
+    risk_free: float,
+    vec: str,
+    env_kwargs: dict[str, Any] | None,
+    hyperparams: dict[str, Any] | None,
+) -> tuple[str, str, type, float, str, dict[str, Any], dict[str, Any]]:
+    """The arguments every scheme shares, checked: ``(env_id, algo_name, algo_class, risk_free, vec_kind,
+    env_kwargs, hyperparameters)`` (the zoo defaults under the given ``hyperparams``)."""
+    env_id = check_trading_env(env_id)
+    algo_name, algo_class = get_algo(algo)
+    if not isinstance(data, MarketData):
+        raise TypeError(f"data must be a MarketData, got {type(data).__name__}")
+    check_positive_int(timesteps, "timesteps")
+    check_positive_int(n_envs, "n_envs")
+    check_device(device)
+    risk_free = check_annual_rate(risk_free)
+    vec_kind = choose_vec_env(env_id, vec)
+    env_kwargs = dict(env_kwargs or {})
+    params = default_hyperparams(algo_name, hyperparams)
+    check_hyperparams(algo_name, algo_class, params)
+    return env_id, algo_name, algo_class, risk_free, vec_kind, env_kwargs, params
+
+
 def walk_forward(
     algo: str,
     env_id: str,
@@ -136,18 +165,9 @@ def walk_forward(
     :param n_paths: paths of each resampled training market.
     :return: the :class:`~sb3_trading.evaluation.folds.WalkForwardResult`.
     """
-    env_id = check_trading_env(env_id)
-    algo_name, algo_class = get_algo(algo)
-    if not isinstance(data, MarketData):
-        raise TypeError(f"data must be a MarketData, got {type(data).__name__}")
-    check_positive_int(timesteps, "timesteps")
-    check_positive_int(n_envs, "n_envs")
-    check_device(device)
-    risk_free = check_annual_rate(risk_free)
-    vec_kind = choose_vec_env(env_id, vec)
-    env_kwargs = dict(env_kwargs or {})
-    params = default_hyperparams(algo_name, hyperparams)
-    check_hyperparams(algo_name, algo_class, params)
+    env_id, algo_name, algo_class, risk_free, vec_kind, env_kwargs, params = _checked_setup(
+        env_id, algo, data, timesteps, n_envs, device, risk_free, vec, env_kwargs, hyperparams
+    )
     bounds = walk_forward_bounds(data.n_steps, n_splits, train_size, test_size, purge, embargo, expanding)
     ppy, calendar = data_calendar(data, periods_per_year)
     config: dict[str, Any] = {
@@ -378,24 +398,15 @@ def cpcv(
     :raises ValueError: bad groups, or groups too short for the env's window and warm-up plus purge and embargo.
     :return: the :class:`CPCVResult`.
     """
-    env_id = check_trading_env(env_id)
-    algo_name, algo_class = get_algo(algo)
-    if not isinstance(data, MarketData):
-        raise TypeError(f"data must be a MarketData, got {type(data).__name__}")
+    env_id, algo_name, algo_class, risk_free, vec_kind, env_kwargs, params = _checked_setup(
+        env_id, algo, data, timesteps, n_envs, device, risk_free, vec, env_kwargs, hyperparams
+    )
     if data.n_paths > 1:
         raise ValueError(f"cpcv needs one market history, got data of {data.n_paths} stacked paths")
     n_groups, n_test_groups = check_cpcv_groups(n_groups, n_test_groups)
-    check_positive_int(timesteps, "timesteps")
-    check_positive_int(n_envs, "n_envs")
     check_positive_int(episode_length, "episode_length")
     purge = check_positive_int(purge, "purge", minimum=0)
     embargo = check_positive_int(embargo, "embargo", minimum=0)
-    check_device(device)
-    risk_free = check_annual_rate(risk_free)
-    vec_kind = choose_vec_env(env_id, vec)
-    env_kwargs = dict(env_kwargs or {})
-    params = default_hyperparams(algo_name, hyperparams)
-    check_hyperparams(algo_name, algo_class, params)
     if n_groups > data.n_steps:
         raise ValueError(f"n_groups={n_groups} (--groups) is more than the {data.n_steps} bars of the data; use fewer groups")
     edges = np.cumsum([0, *(len(g) for g in np.array_split(np.arange(data.n_steps), n_groups))]).tolist()

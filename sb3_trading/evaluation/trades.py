@@ -292,26 +292,32 @@ def _match(
             book.append(_Lot(int(np.sign(start[j])), abs(float(start[j])), 0, float(px[0, j]), 0.0))
         books.append(book)
 
+    def trip(
+        j: int, lot: _Lot, quantity: float, exit_mark: int, entry_costs: float, exit_costs: float = 0.0, is_open: bool = False
+    ) -> RoundTrip:
+        """``quantity`` shares of ``lot`` (asset ``j``) closed (or, ``is_open``, marked) at mark ``exit_mark``."""
+        return RoundTrip(
+            asset=names[j],
+            side=lot.side,
+            quantity=quantity,
+            entry_mark=lot.mark,
+            exit_mark=exit_mark,
+            entry_t=int(rows[lot.mark]),
+            exit_t=int(rows[exit_mark]),
+            entry_price=lot.price,
+            exit_price=float(px[exit_mark, j]),
+            entry_costs=entry_costs,
+            exit_costs=exit_costs,
+            is_open=is_open,
+            entry_time=stamp(lot.mark),
+            exit_time=stamp(exit_mark),
+        )
+
     for k in range(n):
         if restarts[k]:  # the old book ends at this mark (no exit costs); the new one starts from its holdings
             for j, book in enumerate(books):
                 for lot in book:
-                    closed.append(
-                        RoundTrip(
-                            asset=names[j],
-                            side=lot.side,
-                            quantity=lot.quantity,
-                            entry_mark=lot.mark,
-                            exit_mark=k,
-                            entry_t=int(rows[lot.mark]),
-                            exit_t=int(rows[k]),
-                            entry_price=lot.price,
-                            exit_price=float(px[k, j]),
-                            entry_costs=lot.costs,
-                            entry_time=stamp(lot.mark),
-                            exit_time=stamp(k),
-                        )
-                    )
+                    closed.append(trip(j, lot, lot.quantity, k, lot.costs))
                 book.clear()
                 fresh = float(pos[k, j] - flows[k, j])
                 if abs(fresh) > tol[j]:
@@ -327,23 +333,7 @@ def _match(
                 lot = book[0]
                 x = min(lot.quantity, remaining)
                 entry_costs = lot.costs * x / lot.quantity
-                closed.append(
-                    RoundTrip(
-                        asset=names[j],
-                        side=lot.side,
-                        quantity=x,
-                        entry_mark=lot.mark,
-                        exit_mark=k,
-                        entry_t=int(rows[lot.mark]),
-                        exit_t=int(rows[k]),
-                        entry_price=lot.price,
-                        exit_price=price,
-                        entry_costs=entry_costs,
-                        exit_costs=cost_per_share * x,
-                        entry_time=stamp(lot.mark),
-                        exit_time=stamp(k),
-                    )
-                )
+                closed.append(trip(j, lot, x, k, entry_costs, cost_per_share * x))
                 lot.quantity -= x
                 lot.costs -= entry_costs
                 remaining -= x
@@ -354,23 +344,7 @@ def _match(
 
     for j, book in enumerate(books):
         for lot in book:
-            open_trades.append(
-                RoundTrip(
-                    asset=names[j],
-                    side=lot.side,
-                    quantity=lot.quantity,
-                    entry_mark=lot.mark,
-                    exit_mark=n,
-                    entry_t=int(rows[lot.mark]),
-                    exit_t=int(rows[n]),
-                    entry_price=lot.price,
-                    exit_price=float(px[n, j]),
-                    entry_costs=lot.costs,
-                    is_open=True,
-                    entry_time=stamp(lot.mark),
-                    exit_time=stamp(n),
-                )
-            )
+            open_trades.append(trip(j, lot, lot.quantity, n, lot.costs, is_open=True))
     return closed, open_trades, float(notional.sum())
 
 
