@@ -810,7 +810,8 @@ class ImpactMarket:
             book.costs.commission,
             book.costs.slippage,
         )
-        step = MarketStep(equity_before, *[packed[:, columns] for columns in self._step_blocks])
+        # contiguous blocks (a batch of one is contiguous anyway): the kernels downstream compile one layout only
+        step = MarketStep(equity_before, *[np.ascontiguousarray(packed[:, columns]) for columns in self._step_blocks])
         self.t = t + 1
         self.equity = step.equity
         self.log_premium = step.log_premium
