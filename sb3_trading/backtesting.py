@@ -160,6 +160,8 @@ class BacktestConfig:
     :param title: report title.
     :param risk_free: **annual** risk-free rate (fraction, ``0.04`` = 4 %/year) of the Sharpe and Sortino ratios.
     :param join: how several files join on their dates (``exact`` or ``inner``; default: the run's).
+    :param n_trials: how many configurations were tried before this model was chosen (e.g. a tuning study's
+        completed trials): the report then gives the agent's deflated Sharpe ratio beside its probabilistic one.
     """
 
     model_path: str | Path
@@ -180,6 +182,7 @@ class BacktestConfig:
     title: str | None = None
     risk_free: float = 0.0
     join: str | None = None
+    n_trials: int | None = None
 
     def resolved(self) -> tuple[BacktestConfig, dict[str, Any] | None]:
         """``(config, run_spec)``: every ``None`` field filled from the run folder or the defaults, validated once."""
@@ -310,6 +313,7 @@ def run_backtest(config: BacktestConfig) -> dict[str, Any]:
         plots=config.plots,
         references=references,
         skill_ratio=skill,
+        n_trials=config.n_trials,
     )
 
 

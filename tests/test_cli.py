@@ -347,3 +347,12 @@ def test_a_run_on_a_relative_data_path_is_reusable_from_another_folder(tmp_path,
     backtested = json.loads((model.parent / "backtest" / "report.json").read_text())
     assert backtested["strategies"]["ppo"]["metrics"] == trained["agent"]["metrics"]
     assert backtested["config"]["data"]["assets"] == ["SPY"]
+    # the number of configurations tried is known: the report deflates the agent's Sharpe ratio by it
+    out = tmp_path / "bt_trials"
+    capsys.readouterr()
+    args = ["backtest", str(model), "--n-boot", "0", "--no-plots", "--n-trials", "20", "--output-dir", str(out)]
+    assert main(args) == 0, capsys.readouterr().err
+    deflated = json.loads((out / "report.json").read_text())
+    assert deflated["overfitting"]["n_trials"] == 20 and deflated["overfitting"]["applies_to"] == "ppo"
+    assert deflated["strategies"]["ppo"]["metrics"] == trained["agent"]["metrics"]
+    assert "DSR of ppo over 20 trials" in capsys.readouterr().out

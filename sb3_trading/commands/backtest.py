@@ -68,6 +68,13 @@ def add_backtest_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
         help="seed of the synthetic market and the random baseline (default: the run's, else 0)",
     )
     parser.add_argument("--device", default="cpu", help="torch device for the model (default: %(default)s)")
+    parser.add_argument(
+        "--n-trials",
+        type=int,
+        default=None,
+        help="configurations tried before choosing this model (e.g. the tuning study's completed trials): "
+        "the report adds the agent's deflated Sharpe ratio",
+    )
     add_risk_free_argument(parser)
     add_report_arguments(parser)
     return parser
@@ -91,6 +98,7 @@ def backtest_config_from_args(args: argparse.Namespace) -> BacktestConfig:
         plots=not args.no_plots,
         risk_free=args.risk_free,
         join=args.join,
+        n_trials=args.n_trials,
     )
 
 
