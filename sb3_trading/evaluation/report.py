@@ -258,7 +258,10 @@ def _html_significance(report: Mapping[str, Any]) -> list[str]:
             f"({esc(str(overfit['sharpe_variance_source']))}).</p>"
         )
     else:
-        text += '<p class="dsr">DSR: not shown, the number of trials is unknown (<code>write_report(n_trials=...)</code>, <code>sb3-trading backtest --n-trials N</code>).</p>'
+        text += (
+            '<p class="dsr">DSR: not shown, the number of trials is unknown (<code>write_report(n_trials=...)</code>, '
+            "<code>sb3-trading backtest --n-trials N</code>).</p>"
+        )
     parts = [text, "<table><tr><th>strategy</th><th>Sharpe/bar</th><th>bars</th><th>PSR (SR &gt; 0)</th><th>DSR</th></tr>"]
     for name, sig in rows.items():
         parts.append(
