@@ -82,7 +82,7 @@ DEFAULT_CPCV_GROUPS = 6
 DEFAULT_CPCV_TEST_GROUPS = 2
 
 
-def _checked_setup(
+def _checked_recipe(
     env_id: str,
     algo: str,
     data: MarketData,
@@ -93,9 +93,14 @@ def _checked_setup(
     vec: str,
     env_kwargs: dict[str, Any] | None,
     hyperparams: dict[str, Any] | None,
-) -> tuple[str, str, type, float, str, dict[str, Any], dict[str, Any]]:
-    """The arguments every scheme shares, checked: ``(env_id, algo_name, algo_class, risk_free, vec_kind,
-    env_kwargs, hyperparameters)`` (the zoo defaults under the given ``hyperparams``)."""
+    seed: int,
+    resample: str,
+    n_paths: int,
+    baselines: Sequence[str],
+    periods_per_year: float | None,
+) -> _Recipe:
+    """The :class:`_Recipe` of the arguments every scheme shares, checked (the zoo hyperparameters under the given
+    ``hyperparams``)."""
     env_id = check_trading_env(env_id)
     algo_name, algo_class = get_algo(algo)
     if not isinstance(data, MarketData):
@@ -105,10 +110,12 @@ def _checked_setup(
     check_device(device)
     risk_free = check_annual_rate(risk_free)
     vec_kind = choose_vec_env(env_id, vec)
-    env_kwargs = dict(env_kwargs or {})
     params = default_hyperparams(algo_name, hyperparams)
     check_hyperparams(algo_name, algo_class, params)
-    return env_id, algo_name, algo_class, risk_free, vec_kind, env_kwargs, params
+    return _Recipe(
+        algo_name, algo_class, params, env_id, dict(env_kwargs or {}), n_envs, seed, vec_kind, device, timesteps,
+        resample, n_paths, tuple(baselines), periods_per_year, risk_free,
+    )  # fmt: skip
 
 
 def walk_forward(
@@ -165,38 +172,19 @@ def walk_forward(
     :param n_paths: paths of each resampled training market.
     :return: the :class:`~sb3_trading.evaluation.folds.WalkForwardResult`.
     """
-    env_id, algo_name, algo_class, risk_free, vec_kind, env_kwargs, params = _checked_setup(
-        env_id, algo, data, timesteps, n_envs, device, risk_free, vec, env_kwargs, hyperparams
-    )
+    recipe = _checked_recipe(
+        env_id, algo, data, timesteps, n_envs, device, risk_free, vec, env_kwargs, hyperparams, seed, resample,
+        n_paths, baselines, periods_per_year,
+    )  # fmt: skip
     bounds = walk_forward_bounds(data.n_steps, n_splits, train_size, test_size, purge, embargo, expanding)
     ppy, calendar = data_calendar(data, periods_per_year)
     config: dict[str, Any] = {
-        "algo": algo_name,
-        "env_id": env_id,
+        **recipe.config(data, episode_length, hyperparams, ppy, calendar, purge, embargo),
         "n_splits": len(bounds),
-        "timesteps": timesteps,
-        "seed": seed,
-        "purge": purge,
-        "embargo": embargo,
         "expanding": expanding,
         "train_size": train_size,
         "test_size": bounds[0][3] - bounds[0][2],
-        "n_envs": n_envs,
-        "episode_length": episode_length,
-        "env_kwargs": env_kwargs,
-        "hyperparams": dict(hyperparams or {}),
-        "vec_env": vec_kind,
-        "n_rows": data.n_steps,
-        "periods_per_year": ppy,
-        "calendar": calendar,
-        "risk_free": risk_free,
-        "resample": resample,
-        "n_paths": n_paths,
     }
-    recipe = _Recipe(
-        algo_name, algo_class, params, env_id, env_kwargs, n_envs, seed, vec_kind, device, timesteps, resample, n_paths,
-        tuple(baselines), periods_per_year, risk_free,
-    )  # fmt: skip
     folds: list[FoldResult] = []
     for k, (train_start, train_end, test_start, test_end) in enumerate(bounds):
         train_data = data.slice(train_start, train_end)
@@ -219,7 +207,7 @@ def walk_forward(
                 k, (train_start, train_end), (test_start, test_end), agent, fold_baselines, train_seconds, model_path, model
             )
         )
-    return aggregate_folds(folds, algo_name, config)
+    return aggregate_folds(folds, recipe.algo_name, config)
 
 
 # ----------------------------------------------------------------------------- combinatorial purged CV
@@ -398,9 +386,11 @@ def cpcv(
     :raises ValueError: bad groups, or groups too short for the env's window and warm-up plus purge and embargo.
     :return: the :class:`CPCVResult`.
     """
-    env_id, algo_name, algo_class, risk_free, vec_kind, env_kwargs, params = _checked_setup(
-        env_id, algo, data, timesteps, n_envs, device, risk_free, vec, env_kwargs, hyperparams
-    )
+    recipe = _checked_recipe(
+        env_id, algo, data, timesteps, n_envs, device, risk_free, vec, env_kwargs, hyperparams, seed, resample,
+        n_paths, baselines, periods_per_year,
+    )  # fmt: skip
+    env_id, env_kwargs = recipe.env_id, recipe.env_kwargs
     if data.n_paths > 1:
         raise ValueError(f"cpcv needs one market history, got data of {data.n_paths} stacked paths")
     n_groups, n_test_groups = check_cpcv_groups(n_groups, n_test_groups)
@@ -428,33 +418,13 @@ def cpcv(
     ppy, calendar = data_calendar(data, periods_per_year)
     config: dict[str, Any] = {
         "scheme": "cpcv",
-        "algo": algo_name,
-        "env_id": env_id,
+        **recipe.config(data, episode_length, hyperparams, ppy, calendar, purge, embargo),
         "n_groups": n_groups,
         "n_test_groups": n_test_groups,
         "n_splits": len(test_groups),
         "n_backtest_paths": int(path_splits.shape[0]),
-        "timesteps": timesteps,
-        "seed": seed,
-        "purge": purge,
-        "embargo": embargo,
-        "n_envs": n_envs,
-        "episode_length": episode_length,
-        "env_kwargs": env_kwargs,
-        "hyperparams": dict(hyperparams or {}),
-        "vec_env": vec_kind,
-        "n_rows": data.n_steps,
-        "periods_per_year": ppy,
-        "calendar": calendar,
-        "risk_free": risk_free,
-        "resample": resample,
-        "n_paths": n_paths,
         "lookback": lookback,
     }
-    recipe = _Recipe(
-        algo_name, algo_class, params, env_id, env_kwargs, n_envs, seed, vec_kind, device, timesteps, resample, n_paths,
-        tuple(baselines), periods_per_year, risk_free,
-    )  # fmt: skip
     splits: list[CPCVSplit] = []
     for s, ((train_rows, _), chosen) in enumerate(zip(splits_rows, test_groups, strict=True)):
         blocks = contiguous_blocks(train_rows)
@@ -488,7 +458,7 @@ def cpcv(
                 model,
             )
         )
-    return aggregate_cpcv(splits, groups, path_splits, algo_name, config)
+    return aggregate_cpcv(splits, groups, path_splits, recipe.algo_name, config)
 
 
 def aggregate_cpcv(
@@ -548,6 +518,37 @@ class _Recipe:
     baselines: Sequence[str]
     periods_per_year: float | None
     risk_free: float
+
+    def config(
+        self,
+        data: MarketData,
+        episode_length: int | None,
+        hyperparams: Mapping[str, Any] | None,
+        periods_per_year: float,
+        calendar: str,
+        purge: int,
+        embargo: int,
+    ) -> dict[str, Any]:
+        """The run's settings every scheme reports in its JSON (the scheme adds its own)."""
+        return {
+            "algo": self.algo_name,
+            "env_id": self.env_id,
+            "timesteps": self.timesteps,
+            "seed": self.seed,
+            "purge": purge,
+            "embargo": embargo,
+            "n_envs": self.n_envs,
+            "episode_length": episode_length,
+            "env_kwargs": dict(self.env_kwargs),
+            "hyperparams": dict(hyperparams or {}),
+            "vec_env": self.vec_kind,
+            "n_rows": data.n_steps,
+            "periods_per_year": periods_per_year,
+            "calendar": calendar,
+            "risk_free": self.risk_free,
+            "resample": self.resample,
+            "n_paths": self.n_paths,
+        }
 
     def train(
         self, train_data: MarketData, make_market: Callable[..., MarketData], episode_length: int, label: str

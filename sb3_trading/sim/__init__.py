@@ -10,7 +10,6 @@ from sb3_trading.sim.core import (
     fill_trades,
     portfolio_value,
     round_to_lots,
-    with_cash_column,
 )
 
 __all__ = [
@@ -25,5 +24,4 @@ __all__ = [
     "portfolio_value",
     "round_to_lots",
     "self_financing_value",
-    "with_cash_column",
 ]

@@ -277,11 +277,6 @@ class Portfolio:
         return array
 
 
-def with_cash_column(prices: np.ndarray) -> np.ndarray:
-    """``(..., N)`` prices -> ``(..., N + 1)`` with a last column of ones: the price of cash (see :class:`Portfolio`)."""
-    return np.concatenate([prices, np.ones((*prices.shape[:-1], 1))], axis=-1)
-
-
 def equity_fractions(values: np.ndarray, equity: np.ndarray) -> np.ndarray:
     """Values as fractions of equity, 0 where equity <= 0.
 

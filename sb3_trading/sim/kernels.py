@@ -33,6 +33,30 @@ def friction_rate(side: float, commission: float, slippage: float) -> float:
 
 
 @njit
+def fill_price(price: float, quantity: float, slippage: float) -> float:
+    """Execution price of a trade of ``quantity`` shares at mid ``price``: ``p (1 + s sign(q))``."""
+    return price * (1.0 + slippage * np.sign(quantity))
+
+
+@njit
+def equity_row(holdings: np.ndarray, b: int, prices: np.ndarray) -> float:
+    """Equity of row ``b`` of ``holdings`` ``(B, N + 1)`` at ``prices`` ``(N,)``: ``positions . prices + cash``."""
+    n_assets = prices.shape[0]
+    total = 0.0
+    for i in range(n_assets):
+        total += holdings[b, i] * prices[i]
+    return total + holdings[b, n_assets]
+
+
+@njit
+def raise_peak(peak: np.ndarray, b: int, equity: float) -> float:
+    """Raise ``peak[b]`` to ``equity`` if it is higher (in place) and return the drawdown ``1 - equity / peak``."""
+    if equity > peak[b]:
+        peak[b] = equity
+    return 1.0 - equity / peak[b]
+
+
+@njit
 def price_row(
     holdings: np.ndarray, b: int, target: np.ndarray, prices: np.ndarray, commission: float, slippage: float
 ) -> tuple[float, float, float]:
@@ -94,16 +118,10 @@ def record_row(
     :return: the equity.
     """
     n_assets = prices.shape[0]
-    total = 0.0
-    for i in range(n_assets):
-        total += holdings[b, i] * prices[i]
-    c = holdings[b, n_assets]
-    total += c
-    if total > peak[b]:
-        peak[b] = total
+    total = equity_row(holdings, b, prices)
     equity[b] = total
-    cash[b] = c
-    drawdown[b] = 1.0 - total / peak[b]
+    cash[b] = holdings[b, n_assets]
+    drawdown[b] = raise_peak(peak, b, total)
     for i in range(n_assets):
         positions[b, i] = holdings[b, i]
         weights[b, i] = holdings[b, i] * prices[i] / total if total > 0.0 else 0.0
@@ -128,7 +146,7 @@ def clip_action(action: np.ndarray, low: np.ndarray, high: np.ndarray, out: np.n
 def fill_trades_kernel(
     traded: np.ndarray, prices: np.ndarray, commission: float, slippage: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Price a batch of trades.
+    """Price a batch of trades (:func:`fill_price`, and :func:`price_row` of a trade from an empty book).
 
     :param traded: ``(B, N)`` signed share quantities (+ buy, - sell).
     :param prices: ``(B, N)`` mid prices.
@@ -136,18 +154,14 @@ def fill_trades_kernel(
         ``sum |q| p`` and frictions ``sum |q| p (s + c (1 + s sign q))``.
     """
     n_rows, n_assets = traded.shape
+    empty = np.zeros((1, n_assets + 1))  # no shares held: trading to ``traded`` trades exactly ``traded``
     fill_prices = np.empty((n_rows, n_assets))
-    notional = np.zeros(n_rows)
-    costs = np.zeros(n_rows)
+    notional = np.empty(n_rows)
+    costs = np.empty(n_rows)
     for b in range(n_rows):
         for i in range(n_assets):
-            q = traded[b, i]
-            p = prices[b, i]
-            side = np.sign(q)
-            fill_prices[b, i] = p * (1.0 + slippage * side)
-            amount = abs(q) * p
-            notional[b] += amount
-            costs[b] += amount * friction_rate(side, commission, slippage)
+            fill_prices[b, i] = fill_price(prices[b, i], traded[b, i], slippage)
+        _, notional[b], costs[b] = price_row(empty, 0, traded[b], prices[b], commission, slippage)
     return fill_prices, notional, costs
 
 
@@ -168,7 +182,7 @@ def trade_to_kernel(
         for i in range(n_assets):
             q = target[b, i] - holdings[b, i]
             traded[b, i] = q
-            fill_prices[b, i] = prices[b, i] * (1.0 + slippage * np.sign(q))
+            fill_prices[b, i] = fill_price(prices[b, i], q, slippage)
         notional[b], costs[b] = trade_row(holdings, b, target[b], prices[b], commission, slippage)
     return traded, fill_prices, notional, costs
 
@@ -252,31 +266,20 @@ def mark_kernel(holdings: np.ndarray, prices: np.ndarray, peak: np.ndarray) -> t
     equity = np.empty(n_rows)
     drawdown = np.empty(n_rows)
     for b in range(n_rows):
-        total = 0.0
         for i in range(n_assets):
-            v = holdings[b, i] * prices[b, i]
-            values[b, i] = v
-            total += v
-        cash = holdings[b, n_assets]
-        values[b, n_assets] = cash
-        total += cash
-        equity[b] = total
-        if total > peak[b]:
-            peak[b] = total
-        drawdown[b] = 1.0 - total / peak[b]
+            values[b, i] = holdings[b, i] * prices[b, i]
+        values[b, n_assets] = holdings[b, n_assets]
+        equity[b] = equity_row(holdings, b, prices[b])
+        drawdown[b] = raise_peak(peak, b, equity[b])
     return values, equity, drawdown
 
 
 @njit
 def equity_kernel(holdings: np.ndarray, prices: np.ndarray) -> np.ndarray:
     """``(B,)`` equity ``cash + positions . prices`` of ``holdings`` ``(B, N + 1)`` at ``prices`` ``(B, N)``."""
-    n_rows, n_assets = prices.shape
-    equity = np.empty(n_rows)
-    for b in range(n_rows):
-        total = 0.0
-        for i in range(n_assets):
-            total += holdings[b, i] * prices[b, i]
-        equity[b] = total + holdings[b, n_assets]
+    equity = np.empty(prices.shape[0])
+    for b in range(prices.shape[0]):
+        equity[b] = equity_row(holdings, b, prices[b])
     return equity
 
 
@@ -362,7 +365,10 @@ def accrue_yield_kernel(positions: np.ndarray, rates: np.ndarray, prices: np.nda
 __all__ = [
     "NEWTON_RTOL",
     "clip_action",
+    "equity_row",
+    "fill_price",
     "price_row",
+    "raise_peak",
     "record_row",
     "trade_row",
     "accrue_yield_kernel",
