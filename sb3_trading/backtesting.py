@@ -41,6 +41,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from sb3_trading.common.validation import check_int
 from sb3_trading.data.calendar import check_annual_rate
 from sb3_trading.evaluation.backtest import backtest
 from sb3_trading.evaluation.baselines import BASELINES
@@ -201,6 +202,7 @@ class BacktestConfig:
             seed=pick(self.seed, "seed", 0),
             test_fraction=pick(self.test_fraction, "test_fraction", DEFAULT_TEST_FRACTION),
             risk_free=check_annual_rate(self.risk_free),
+            n_trials=None if self.n_trials is None else check_int("n_trials (--n-trials)", self.n_trials, 1),
         )
         config.env_kwargs.pop("normalizer", None)
         if config.join not in JOIN_CHOICES:

@@ -356,3 +356,8 @@ def test_a_run_on_a_relative_data_path_is_reusable_from_another_folder(tmp_path,
     assert deflated["overfitting"]["n_trials"] == 20 and deflated["overfitting"]["applies_to"] == "ppo"
     assert deflated["strategies"]["ppo"]["metrics"] == trained["agent"]["metrics"]
     assert "DSR of ppo over 20 trials" in capsys.readouterr().out
+    # a trial count that is not a count is refused before anything runs or is written
+    zero_out = tmp_path / "bt_zero"
+    zero = ["backtest", str(model), "--n-boot", "0", "--no-plots", "--n-trials", "0", "--output-dir", str(zero_out)]
+    assert main(zero) == 2
+    assert "n_trials (--n-trials)" in capsys.readouterr().err and not zero_out.exists()
