@@ -31,6 +31,7 @@ def perturb_future(data: MarketData, t: int, rng: np.random.Generator) -> Market
         high=scaled(data.high),
         low=scaled(data.low),
         volume=scaled(data.volume),
+        spread=scaled(data.spread),
         features=data.features * feature_factors + np.where(future, 0.3, 0.0),
         timestamps=data.timestamps,
         asset_names=data.asset_names,

@@ -8,7 +8,7 @@ Three table layouts are understood. ``layout="auto"`` picks **long** when the fr
     Date        Open   High   Low    Close  Adj Close  Volume
     2020-01-02  100.0  101.5  99.8   101.2  99.1       1.2e6
 
-It becomes **one asset** with open/high/low/volume. Header names are matched ignoring
+It becomes **one asset** with open/high/low/volume/spread. Header names are matched ignoring
 case, blanks and punctuation (``Adj Close`` = ``adj_close`` = ``Adj. Close``; MetaTrader's
 ``<DATE>`` = ``date``), with aliases: close = ``close``, ``close/last``, ``last``, ``price``;
 volume = ``volume``, ``vol``, else tick volume (``tickvol``, ``tick_volume``), which is also
@@ -19,8 +19,18 @@ when every other column is an OHLCV field (``Date,Close``). Separate date and ti
 file's stem (``AAPL.csv`` -> ``"AAPL"``), else (a DataFrame) ``"asset"``.
 ``price_field="adj_close"`` uses the adjusted closes and scales open/high/low by the same
 factor ``adj_close / close`` of each row (volumes are left as they are). Columns named in
-``feature_columns`` become features ``"<column>[<asset>]"``; other extra columns
-(``spread``, a second date column, ...) are ignored with a debug log.
+``feature_columns`` become features ``"<column>[<asset>]"``.
+
+The quoted bid-ask spread (``MarketData.spread``, ask - bid in **price units**, read by
+``CostModel(half_spread_bps="data")``) comes from a ``spread`` column (also ``quoted_spread``,
+``bid_ask_spread``; finite and ``>= 0``, like volume), else from ``bid`` and ``ask`` columns
+(also ``bid_close``/``ask_close``, ``offer``) when both are there: ``spread = ask - bid``, an ask
+below its bid being an error naming the row. A spread wider than the close is refused (it is
+not in price units). MetaTrader writes its spread in *points* (``<SPREAD>``, or ``spread`` next
+to ``tick_volume``): that column is not read (an info log says so); convert it to price units
+(points times the symbol's point size) into a ``quoted_spread`` column to use it. A spread
+scales with ``price_field="adj_close"`` like open/high/low. Other extra columns (a second date
+column, ...) are ignored with a debug log.
 
 **wide** -- one row per bar, one column of close prices per asset::
 
@@ -39,7 +49,7 @@ booleans, or is an unnamed saved index is never read as an asset: it raises with
     2020-01-02  AAA     100.0  101.5  99.8   101.2  1.2e6   0.3
     2020-01-02  BBB     54.9   55.3   54.6   55.1   8.0e5   -0.1
 
-``open``, ``high``, ``low`` and ``volume`` are optional (same aliases as above) and
+``open``, ``high``, ``low``, ``volume`` and ``spread`` (or ``bid``/``ask``) are optional (same rules as above) and
 ``price_field`` names the close prices. Data is pivoted to ``(T, N)`` arrays; **the asset
 order is the order in which symbols first appear in the table**. Columns named in
 ``feature_columns`` are per (date, symbol) and become one feature column per asset
@@ -113,10 +123,14 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "adj_close": ("adjclose", "adjustedclose", "adjcloseprice", "adjustedcloseprice"),
     "volume": ("volume", "vol", "realvolume", "realvol"),
     "tick_volume": ("tickvol", "tickvolume", "ticks"),
+    "spread": ("spread", "quotedspread", "bidaskspread"),
+    "bid": ("bid", "bidclose", "bidprice", "closebid"),
+    "ask": ("ask", "askclose", "askprice", "closeask", "offer"),
 }
+#: the OHLCV fields that may be 0 (the others are prices, > 0)
+NON_NEGATIVE_KEYS = ("spread",)
 #: normalised names of columns that one-instrument files carry besides OHLCV (never assets)
 OTHER_FIELD_KEYS = (
-    "spread",
     "trades",
     "numberoftrades",
     "vwap",
@@ -383,7 +397,8 @@ def _resolve_features(df: pd.DataFrame, feature_columns: list[Any], reserved: di
 def _price_columns(
     df: pd.DataFrame, exclude: Sequence[Any], price_field: str, layout: str
 ) -> tuple[dict[str, Any], Any | None, tuple[Any | None, Any | None]]:
-    """Columns of close/open/high/low, the adj-close column to scale by, and (real, tick) volume columns."""
+    """Columns of close/open/high/low and of the spread (a spread column, else bid and ask when both are named), the
+    adj-close column to scale by, and (real, tick) volume columns."""
     found = _ohlcv_fields(df, exclude)
     wanted = _ALIAS_FIELD.get(_key(price_field))
     adjust = None
@@ -414,7 +429,26 @@ def _price_columns(
     for name in ("open", "high", "low"):
         if name in found and found[name] != column:
             columns[name] = found[name]
+    spread = found.get("spread")
+    if spread is not None and _is_metatrader_spread(spread, found):
+        logger.info(
+            "not reading column %r as the spread: MetaTrader writes it in points, not price units; convert it "
+            "(points x the symbol's point size) into a 'quoted_spread' column to use it",
+            spread,
+        )
+        spread = None
+    if spread is not None and spread != column:
+        columns["spread"] = spread
+    elif "bid" in found and "ask" in found and column not in (found["bid"], found["ask"]):
+        columns["bid"], columns["ask"] = found["bid"], found["ask"]  # the quoted spread, ask - bid
     return columns, adjust, (found.get("volume"), found.get("tick_volume"))
+
+
+def _is_metatrader_spread(column: Any, found: dict[str, Any]) -> bool:
+    """Whether a column named ``spread`` is MetaTrader's, in points: ``<SPREAD>``, or next to a tick volume."""
+    if _key(column) != "spread":
+        return False
+    return str(column).strip().startswith("<") or "tick_volume" in found
 
 
 def _price_arrays(
@@ -424,14 +458,34 @@ def _price_arrays(
     volumes: tuple[Any | None, Any | None],
     where: Callable[[int], str],
 ) -> tuple[dict[str, np.ndarray], list[Any]]:
-    """Validated ``(rows,)`` arrays of close/open/high/low/volume and the columns they came from."""
+    """Validated ``(rows,)`` arrays of close/open/high/low/volume/spread (a spread column or ``ask - bid``) and the
+    columns they came from."""
     arrays: dict[str, np.ndarray] = {}
     for name, column in columns.items():
         values = _numeric_column(df, column, where)[:, None]
         _check_finite(values, [str(column)], where)
-        _check_positive(values, [str(column)], where)
+        _check_positive(values, [str(column)], where, strict=name not in NON_NEGATIVE_KEYS)
         arrays[name] = values[:, 0]
     used = list(columns.values())
+    if "bid" in arrays:
+        bid, ask = arrays.pop("bid"), arrays.pop("ask")
+        crossed = np.flatnonzero(ask < bid)
+        if crossed.size:
+            row = int(crossed[0])
+            raise ValueError(
+                f"ask column {str(columns['ask'])!r} is below bid column {str(columns['bid'])!r} {where(row)} "
+                f"(ask={float(ask[row])}, bid={float(bid[row])}): fix the quotes or drop the row"
+            )
+        arrays["spread"] = ask - bid
+    elif "spread" in arrays:
+        wide = np.flatnonzero(arrays["spread"] > arrays["close"])
+        if wide.size:
+            row = int(wide[0])
+            raise ValueError(
+                f"column {str(columns['spread'])!r} has spread {float(arrays['spread'][row])} {where(row)}, wider than "
+                f"the close {float(arrays['close'][row])}: the spread must be ask - bid in price units (a spread in "
+                "points or basis points must be converted)"
+            )
     real, tick = volumes
     volume_column = real
     if tick is not None and (real is None or not np.any(_numeric_column(df, real, where) != 0)):
@@ -450,7 +504,7 @@ def _price_arrays(
         _check_positive(adj, [str(adjust)], where)
         factor = adj[:, 0] / arrays["close"]
         arrays["close"] = adj[:, 0]
-        for name in ("open", "high", "low"):
+        for name in ("open", "high", "low", "spread"):
             if name in arrays:
                 arrays[name] = arrays[name] * factor
         used.append(adjust)
@@ -528,7 +582,8 @@ def _from_ohlcv(
     dates = parsed.values
     columns, adjust, volumes = _price_columns(df, date_cols, price_field, "ohlcv")
     reserved = {column: "date column" for column in date_cols}
-    reserved.update({column: f"{name} column" for name, column in columns.items()})
+    # the price columns; volume and spread (or bid/ask) may also be features
+    reserved.update({column: f"{name} column" for name, column in columns.items() if name in ("close", "open", "high", "low")})
     feature_cols = _resolve_features(df, feature_columns, reserved)
 
     def where(row: int) -> str:
@@ -757,7 +812,7 @@ def from_dataframe(
     :param check_quality: warn about suspect data
         (:func:`~sb3_trading.data.quality.check_data_quality`).
     :return: ``MarketData`` with prices ``(T, N)``, features ``(T, F)``, timestamps ``(T,)``
-        (``datetime64[ns]``, naive UTC), plus open/high/low/volume ``(T, N)`` when the table has them.
+        (``datetime64[ns]``, naive UTC), plus open/high/low/volume/spread ``(T, N)`` when the table has them.
     :raises ValueError: bad layout, missing columns, missing/unsorted/duplicate/ambiguous dates,
         NaN/inf, non-positive prices, closes outside ``[low, high]``, assets on different date
         grids, OHLCV-named or date columns in a wide table, too few rows.

@@ -15,6 +15,8 @@ field            shape       meaning
 ``high``         ``(T, N)``  optional high prices
 ``low``          ``(T, N)``  optional low prices
 ``volume``       ``(T, N)``  optional volumes, finite and ``>= 0``
+``spread``       ``(T, N)``  optional quoted bid-ask spreads (ask - bid) in price units, finite and ``>= 0``
+                             (read by ``CostModel(half_spread_bps="data")``)
 ``timestamps``   ``(T,)``    optional ``datetime64[ns]`` (naive UTC), strictly increasing
                              (within each path, see below)
 ===============  ==========  ===============================================
@@ -42,7 +44,9 @@ import numpy as np
 
 from sb3_trading.data.calendar import check_periods_per_year, infer_calendar
 
-OHLCV_FIELDS = ("open", "high", "low", "volume")
+OHLCV_FIELDS = ("open", "high", "low", "volume", "spread")
+#: the optional fields that may be 0 (the others are prices, > 0)
+NON_NEGATIVE_FIELDS = ("volume", "spread")
 #: relative tolerance when checking that open and close lie within [low, high]
 BAR_TOLERANCE = 1e-9
 
@@ -117,7 +121,7 @@ def stack_paths(paths: Sequence[MarketData]) -> MarketData:
             )
         present = [(getattr(data, f) is None) for f in (*OHLCV_FIELDS, "timestamps")]
         if present != [(getattr(first, f) is None) for f in (*OHLCV_FIELDS, "timestamps")]:
-            raise ValueError(f"path {k} does not have the same open/high/low/volume/timestamps fields as path 0")
+            raise ValueError(f"path {k} does not have the same {'/'.join(OHLCV_FIELDS)}/timestamps fields as path 0")
     if len(paths) == 1:
         return first
     lengths = np.cumsum([0, *(p.n_steps for p in paths)])
@@ -181,7 +185,7 @@ class MarketData:
     """Aligned, validated market arrays for ``N`` assets over ``T`` bars.
 
     Construction validates everything and raises ``ValueError`` naming the
-    offending column and row: non-finite values, non-positive prices,
+    offending column and row: non-finite values, non-positive prices, negative volumes or spreads,
     misaligned shapes, unsorted or duplicate timestamps, ``high < low``, and
     closes or opens outside ``[low, high]`` (relative tolerance ``1e-9``).
 
@@ -194,6 +198,8 @@ class MarketData:
     :param high: optional high prices ``(T, N)``.
     :param low: optional low prices ``(T, N)``.
     :param volume: optional volumes ``(T, N)``.
+    :param spread: optional quoted bid-ask spreads ``(T, N)``: ask - bid in price units, ``>= 0`` (a friction's
+        half-spread is half of it).
     :param periods_per_year: bars per year (``> 0``) used to annualise metrics and accrue interest;
         ``None`` infers it from ``timestamps`` (252 without them, stated in ``calendar``).
     :param calendar: a description of the calendar; ``None`` fills it in.
@@ -211,6 +217,7 @@ class MarketData:
     high: np.ndarray | None = None
     low: np.ndarray | None = None
     volume: np.ndarray | None = None
+    spread: np.ndarray | None = None
     periods_per_year: float | None = None
     calendar: str | None = None
     timezone: str | None = None
@@ -277,10 +284,10 @@ class MarketData:
             if array.shape != prices.shape:
                 raise ValueError(f"misaligned columns: {name} has shape {array.shape} but prices have shape {prices.shape}")
             _check_finite(name, array, asset_names, timestamps)
-            bad = array < 0 if name == "volume" else array <= 0
+            bad = array < 0 if name in NON_NEGATIVE_FIELDS else array <= 0
             if bad.any():
                 row, col = np.argwhere(bad)[0]
-                bound = ">= 0" if name == "volume" else "> 0"
+                bound = ">= 0" if name in NON_NEGATIVE_FIELDS else "> 0"
                 raise ValueError(
                     f"{name} column {asset_names[col]!r} has value {float(array[row, col])} at "
                     f"{_row_label(timestamps, row)}; it must be {bound}"

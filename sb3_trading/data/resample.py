@@ -7,15 +7,17 @@ Romano (1994) on *bars*:
 
 1. Each bar ``i >= 1`` is described relative to the previous close: the ratios
    ``close_i / close_{i-1}``, ``open_i / close_{i-1}``, ``high_i / close_{i-1}`` and
-   ``low_i / close_{i-1}`` (those fields the data has), plus its ``volume_i`` and its ``features``
-   row ``i``. Bar 0 has no previous close and is never drawn.
+   ``low_i / close_{i-1}`` (those fields the data has), and the spread to its own close
+   ``spread_i / close_i``, plus its ``volume_i`` and its ``features`` row ``i``. Bar 0 has no
+   previous close and is never drawn.
 2. A sequence of ``T - 1`` source bars is drawn from ``1 .. T-1`` in blocks of consecutive bars
    whose lengths are geometric with mean ``mean_block`` (wrapping from bar ``T-1`` back to bar 1),
    by :func:`~sb3_trading.common.bootstrap.stationary_bootstrap_indices`. All assets share the drawn
    bar, so the cross-section (correlations, common shocks) is kept.
 3. The path is rebuilt: row 0 is the data's row 0 unchanged; then
    ``close_k = close_{k-1} * (close ratio of the drawn bar)``, and open, high and low are the new
-   previous close times the drawn bar's ratios; volume and the features row are copied.
+   previous close times the drawn bar's ratios; volume and the features row are copied, and the
+   spread keeps its ratio to the close.
 
 What this keeps, by construction:
 
@@ -109,9 +111,9 @@ def bootstrap_paths(data: MarketData, n_paths: int, mean_block: float = 20.0, se
     Each path has ``data``'s shape ``(T, N)`` / ``(T, F)``, its asset and feature names, timestamps,
     ``periods_per_year``, ``calendar`` and ``timezone``, and the same optional OHLCV fields. Row 0 is
     ``data``'s row 0; each later bar is a bar of ``data`` (its close, open, high and low as ratios to
-    the previous close, its volume and features copied), so OHLC stays valid and every bar comes from
-    inside ``data``. The relation of a feature to the next bar's return survives within blocks, about
-    a fraction ``1 - 1 / mean_block`` of transitions.
+    the previous close, its volume and features copied, its spread at the same ratio to the new close),
+    so OHLC stays valid and every bar comes from inside ``data``. The relation of a feature to the next
+    bar's return survives within blocks, about a fraction ``1 - 1 / mean_block`` of transitions.
 
     :param data: the market to resample (e.g. a training slice), at least 3 rows, one path.
     :param n_paths: number of paths to draw, ``>= 1``.
@@ -126,6 +128,7 @@ def bootstrap_paths(data: MarketData, n_paths: int, mean_block: float = 20.0, se
     prev_close = data.prices[:-1]  # (T-1, N): the close each bar i >= 1 is measured from
     close_ratio = np.concatenate([data.prices[:1], data.prices[1:] / prev_close])  # row 0: the start price itself
     ratios = {name: getattr(data, name)[1:] / prev_close for name in RATIO_FIELDS if getattr(data, name) is not None}
+    spread_ratio = None if data.spread is None else data.spread / data.prices  # (T, N): to the bar's own close
 
     paths = []
     for source in rows:
@@ -139,6 +142,8 @@ def bootstrap_paths(data: MarketData, n_paths: int, mean_block: float = 20.0, se
             fields[name] = values
         if data.volume is not None:
             fields["volume"] = data.volume[source]
+        if spread_ratio is not None:  # the drawn bar's spread relative to its close, at the new close
+            fields["spread"] = close * spread_ratio[source]
         paths.append(replace(data, prices=close, features=data.features[source], **fields))
     return paths
 
