@@ -93,7 +93,7 @@ def assert_info_equal(expected: dict, actual: dict, where: str) -> None:
         elif key == "episode":
             assert actual[key]["l"] == value["l"], where
             assert actual[key]["r"] == pytest.approx(value["r"], abs=1e-6), where
-        elif key == "timestamp":
+        elif key in ("timestamp", "terminated_by"):
             assert actual[key] == value, where
         else:
             np.testing.assert_allclose(actual[key], value, rtol=0, atol=1e-6, err_msg=f"{where} {key}")

@@ -45,6 +45,31 @@ def test_zoo_trains_saves_and_enjoy_loads(tmp_path, algo, env_id, entry):
     assert "Loading" in enjoy.stdout
 
 
+@pytest.mark.slow
+def test_zoo_config_sets_the_market_rules(tmp_path):
+    """A zoo config's env_kwargs set a venue preset and bracket orders (README "Market rules")."""
+    config = yaml.safe_load((ZOO / "ppo.yml").read_text())
+    entry = config["sb3_trading/MultiAsset-v0"]
+    entry["env_kwargs"] = {**entry["env_kwargs"], "costs": "us_equities", "brackets": {"stop_loss": 0.05}}
+    path = tmp_path / "ppo.yml"
+    path.write_text(yaml.safe_dump({"sb3_trading/MultiAsset-v0": entry}))
+    train = zoo(
+        "rl_zoo3",
+        "train",
+        "--algo",
+        "ppo",
+        "--env",
+        "sb3_trading/MultiAsset-v0",
+        "--conf-file",
+        str(path),
+        "-f",
+        str(tmp_path / "logs"),
+        *TINY,
+    )
+    assert train.returncode == 0, train.stderr[-3000:]
+    assert "us_equities" in train.stdout
+
+
 @pytest.mark.parametrize("config", ["ppo", "ppo_lstm", "qppo"])
 def test_configs_are_keyed_by_every_env_id(config):
     keys = set(yaml.safe_load((ZOO / f"{config}.yml").read_text()))

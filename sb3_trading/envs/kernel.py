@@ -33,7 +33,7 @@ from sb3_trading.envs.trading_env import (
     clip_portfolio,
     sample_start,
 )
-from sb3_trading.sim import CostModel, Portfolio
+from sb3_trading.sim import CostModel, Frictions, Portfolio
 
 
 class Transition(NamedTuple):
@@ -55,6 +55,8 @@ class Transition(NamedTuple):
     :ivar extras: env-specific ``info`` entries, name -> ``(k,)`` array, in ``info`` order.
     :ivar reward: ``(k,)`` the agent's reward when it is not the step return (a shaped or penalised reward);
         ``None``: the reward is ``portfolio_return`` (see :meth:`TradingKernel.outcome`).
+    :ivar ended: ``(k,)`` int8 codes of episodes a rule of the step ended (an index into :data:`END_REASONS`,
+        0: none, e.g. :data:`MARGIN_CALL`); ``None``: only ruin ends episodes.
     """
 
     equity: np.ndarray
@@ -69,6 +71,7 @@ class Transition(NamedTuple):
     portfolio: np.ndarray
     extras: dict[str, np.ndarray]
     reward: np.ndarray | None = None
+    ended: np.ndarray | None = None
 
     @property
     def outputs(self) -> tuple[np.ndarray, ...]:
@@ -85,6 +88,18 @@ class Transition(NamedTuple):
             self.drawdown,
             self.portfolio,
         )
+
+
+#: the ``info`` entries of the market rules, each present when its rule is on: net financing (currency), the mid
+#: notional the order limits left unfilled, the positions the bracket orders closed
+RULE_EXTRAS = ("financing", "unfilled", "bracket_exits")
+#: ``info["terminated_by"]`` of a terminated step, by :attr:`Transition.ended` code (code 0: the env's own rule,
+#: :meth:`TradingKernel.end_reason`)
+END_REASONS = ("", "ruin", "margin_call", "stop_loss", "drawdown_limit")
+#: :attr:`Transition.ended` code of a margin call (the book was liquidated below the maintenance margin)
+MARGIN_CALL = 2
+#: the ``info`` key naming why a terminated episode ended
+TERMINATED_BY_KEY = "terminated_by"
 
 
 @njit
@@ -174,7 +189,7 @@ class TradingKernel:
         raise NotImplementedError
 
     def outcome(
-        self, equity: Any, equity_t: Any, notional: Any, t: Any, end_t: Any, reward: Any = None
+        self, equity: Any, equity_t: Any, notional: Any, t: Any, end_t: Any, reward: Any = None, ended: Any = None
     ) -> tuple[Any, Any, Any, Any, Any]:
         """What a transition means for the agent, written once for Python scalars (the single env) and
         for ``(k,)`` arrays (the vectorised env) alike.
@@ -185,11 +200,14 @@ class TradingKernel:
         :param t: bar of the new observation (:attr:`Transition.t`).
         :param end_t: the episode's truncation bar (:attr:`end_t`, read before any reset).
         :param reward: :attr:`Transition.reward` (``None``: the step return is the reward).
-        :return: ``(reward, portfolio_return, terminated, truncated, turnover)``: terminated on ruin (equity <= 0),
-            truncated at ``end_t`` unless terminated.
+        :param ended: :attr:`Transition.ended` (``None``: no rule of the step ended an episode).
+        :return: ``(reward, portfolio_return, terminated, truncated, turnover)``: terminated on ruin (equity <= 0)
+            or when ``ended`` is set, truncated at ``end_t`` unless terminated.
         """
         portfolio_return = equity / equity_t - 1.0
         terminated = equity <= 0.0
+        if ended is not None:
+            terminated = terminated | (ended > 0)
         return (
             portfolio_return if reward is None else reward,
             portfolio_return,
@@ -197,6 +215,52 @@ class TradingKernel:
             (t >= end_t) > terminated,
             notional / equity_t,
         )
+
+    # ----------------------------------------------------------- market rules
+    def use_market_rules(self, frictions: Frictions) -> None:
+        """Run the compiled market rules ``frictions`` (the env's ``_market_rules``): keeps their arrays for the step
+        kernel (``_friction_bars`` ``(T, F, N)``, ``_friction_rules``, ``_ohlc``), the bracket state :attr:`levels`
+        ``(B, 3, N)`` and the ``info`` entries the rules in use report (:data:`RULE_EXTRAS`)."""
+        self.frictions = frictions
+        self._friction_bars, self._friction_rules = frictions.bars, frictions.rules
+        blank = np.zeros((1, self.n_assets))
+        self._ohlc = frictions.ohlc or (blank, blank, blank)
+        #: ``(B, 3, N)`` bracket entry, stop and take-profit prices of each position (NaN: none)
+        self.levels = np.full((self.n_envs, 3, self.n_assets), np.nan)
+        on = (frictions.financed, frictions.limited, frictions.bracketed)
+        #: ``(row of rule_outputs' values, name)`` of each ``info`` extra the rules in use report
+        self._rule_extras = tuple((k, name) for k, (name, used) in enumerate(zip(RULE_EXTRAS, on, strict=True)) if used)
+
+    def rule_outputs(self) -> tuple[tuple[np.ndarray, ...], dict[str, np.ndarray]]:
+        """Fresh ``(financing, unfilled, bracket_exits, ended)`` ``(B,)`` arrays for a step kernel to write (``ended``
+        int8), and the ``info`` extras among them that the rules in use report."""
+        n = self.n_envs
+        values = np.empty((3, n))
+        more = (values[0], values[1], values[2], np.empty(n, dtype=np.int8))
+        return more, {name: values[k] for k, name in self._rule_extras}
+
+    def reset_rules(self, rows: np.ndarray, tr: Transition) -> Transition:
+        """Clear the bracket levels of reset ``rows`` and give the reset ``tr`` the rules' extras (zeros)."""
+        self.levels[rows] = np.nan
+        if not self._rule_extras:
+            return tr
+        zeros = np.zeros(tr.t.shape[0])
+        return tr._replace(extras={**tr.extras, **{name: zeros for _, name in self._rule_extras}})
+
+    def with_ended(self, tr: Transition, more: tuple[np.ndarray, ...]) -> Transition:
+        """``tr`` with the ``ended`` codes of :meth:`rule_outputs` when a margin call can end episodes."""
+        return tr._replace(ended=more[3]) if self.frictions.margined else tr
+
+    def end_reason(self, ended: int, equity: float) -> str:
+        """``info["terminated_by"]`` of a terminated step: the :data:`END_REASONS` entry of its ``ended`` code, or
+        ``"ruin"`` (the envs' own rule; envs that end episodes otherwise override this)."""
+        return END_REASONS[ended] if ended > 0 else "ruin"
+
+    def end_reasons(self, tr: Transition, terminated: np.ndarray) -> dict[int, str]:
+        """Row -> :meth:`end_reason` of every terminated row of ``tr`` (``terminated`` ``(k,)`` bool)."""
+        rows = np.flatnonzero(terminated)
+        ended = np.zeros(tr.equity.shape[0], dtype=np.int8) if tr.ended is None else tr.ended
+        return {int(r): self.end_reason(int(ended[r]), float(tr.equity[r])) for r in rows}
 
     # ---------------------------------------------------------------- shared
     def _end(self, start: np.ndarray) -> np.ndarray:
@@ -372,8 +436,12 @@ class KernelTradingEnv(TradingEnv):
         kernel = self._kernel
         t = tr.t.item()
         reward = None if tr.reward is None else tr.reward.item()
-        outcome = kernel.outcome(tr.equity.item(), tr.equity_t.item(), tr.notional.item(), t, kernel.end_t.item(), reward)
+        ended = None if tr.ended is None else tr.ended.item()
+        equity = tr.equity.item()
+        outcome = kernel.outcome(equity, tr.equity_t.item(), tr.notional.item(), t, kernel.end_t.item(), reward, ended)
         info = self._last_info = kernel.info(tr, 0, (outcome[1],), (outcome[4],))
+        if outcome[2]:
+            info[TERMINATED_BY_KEY] = kernel.end_reason(ended or 0, equity)
         return {MARKET_KEY: self._market_window(t), PORTFOLIO_KEY: tr.portfolio[0]}, info, outcome
 
     def reset(
@@ -397,4 +465,15 @@ class KernelTradingEnv(TradingEnv):
         return obs, reward, terminated, truncated, info
 
 
-__all__ = ["NO_EXTRAS", "KernelTradingEnv", "TradingKernel", "Transition", "clip_bound", "clip_portfolio"]
+__all__ = [
+    "END_REASONS",
+    "MARGIN_CALL",
+    "RULE_EXTRAS",
+    "TERMINATED_BY_KEY",
+    "NO_EXTRAS",
+    "KernelTradingEnv",
+    "TradingKernel",
+    "Transition",
+    "clip_bound",
+    "clip_portfolio",
+]

@@ -20,8 +20,28 @@ from sb3_trading.envs.base import (
     Transition,
     clip_bound,
 )
-from sb3_trading.sim import CostModel
-from sb3_trading.sim.kernels import affordable_kernel, affordable_row, record_row, trade_row
+from sb3_trading.envs.kernel import END_REASONS, MARGIN_CALL
+from sb3_trading.sim.frictions import (
+    BRACKETED,
+    LIMITED,
+    LOT,
+    RULE_FEATURES,
+    Brackets,
+    CostModel,
+    Financing,
+    Margin,
+    batch_bars,
+    resolve_market_rules,
+)
+from sb3_trading.sim.kernels import (
+    affordable_kernel,
+    affordable_row,
+    enter_brackets_row,
+    limit_row,
+    record_row,
+    settle_row,
+    trade_row,
+)
 
 #: indicators computed on the index by default: 1 + 1 + 1 + 3 = 6 columns for one asset
 LEVERAGED_PAIR_INDICATORS: tuple[str, ...] = ("log_return", "volatility", "rsi", "macd")
@@ -31,6 +51,8 @@ REWARDS: tuple[str, ...] = ("step_return", "cumulative_pnl")
 INITIAL_SPLITS: tuple[str, ...] = ("even", "random")
 #: size of the ``portfolio`` observation vector
 PORTFOLIO_SIZE = 5
+#: the market rules (:data:`~sb3_trading.sim.frictions.RULE_FEATURES`) LeveragedPair-v0 models: all of them
+SUPPORTED_RULES: tuple[str, ...] = RULE_FEATURES
 
 
 @njit
@@ -60,18 +82,25 @@ def whole_share_targets(fractions: np.ndarray, equity: np.ndarray, prices: np.nd
 
 @njit
 def pair_trade_row(
-    holdings: np.ndarray, b: int, fraction: float, equity: float, prices: np.ndarray, commission: float, slippage: float
-) -> tuple[float, float]:
-    """One LeveragedPair trade of row ``b``, in place: whole-share targets (:func:`whole_share_row`), their buys cut
-    in whole shares until cash can pay (the core's :func:`~sb3_trading.sim.kernels.affordable_row`), filled at
-    ``prices`` ``(2,)`` (:func:`~sb3_trading.sim.kernels.trade_row`).
+    holdings: np.ndarray, b: int, fraction: float, equity: float, prices: np.ndarray, bars: np.ndarray, rules: np.ndarray
+) -> tuple[float, float, float]:
+    """One LeveragedPair trade of row ``b``, in place: whole-share targets (:func:`whole_share_row`), the order limits
+    (:func:`~sb3_trading.sim.kernels.limit_row`: lots, participation; the leverage cap never binds, the book does
+    not borrow), their buys cut in whole shares (lots) until cash can pay (the core's
+    :func:`~sb3_trading.sim.kernels.affordable_row`), filled at ``prices`` ``(2,)``
+    (:func:`~sb3_trading.sim.kernels.trade_row`).
 
-    :return: ``(notional, costs)``: traded notional at mid prices and frictions paid, currency.
+    :param bars: ``(N_BAR_FIELDS, 2)`` the fill bar's frictions of ``(bull, bear)``; ``rules`` ``(N_RULES,)``
+        (:mod:`sb3_trading.sim.frictions`).
+    :return: ``(notional, costs, unfilled)``: traded notional at mid prices, frictions paid, and the mid notional
+        the participation cap left unfilled, currency.
     """
     target = np.empty(2)
     whole_share_row(fraction, equity, prices, target)
-    affordable_row(holdings, b, target, prices, commission, slippage, 1.0)
-    return trade_row(holdings, b, target, prices, commission, slippage)
+    unfilled = limit_row(holdings, b, target, prices, bars, rules) if rules[LIMITED] > 0.0 else 0.0
+    affordable_row(holdings, b, target, prices, bars, rules, max(rules[LOT], 1.0))
+    notional, costs = trade_row(holdings, b, target, prices, bars, rules)
+    return notional, costs, unfilled
 
 
 @njit
@@ -85,11 +114,15 @@ def pair_step(
     start: np.ndarray,
     horizon: np.ndarray,
     initial_cash: float,
-    commission: float,
-    slippage: float,
+    bars: np.ndarray,
+    rules: np.ndarray,
+    levels: np.ndarray,
+    ohlc: tuple[np.ndarray, np.ndarray, np.ndarray],
     out: tuple[np.ndarray, ...],
+    more: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
 ) -> None:
     """One LeveragedPair step of every account, in place: the trade at the closes of ``t`` (:func:`pair_trade_row`),
+    the market rules until the next close (:func:`~sb3_trading.sim.kernels.settle_row`: financing, bracket orders),
     the mark at the closes of ``t + 1`` and the ``portfolio`` block (:func:`pair_portfolio_row`).
 
     :param holdings: ``(B, 3)`` the books (bull and bear shares, then cash; written); ``peak`` ``(B,)`` (written).
@@ -98,12 +131,29 @@ def pair_step(
         lengths in decisions.
     :param fractions: ``(B,)`` bull fractions in ``[0, 1]``.
     :param closes: ``(T, 2)`` closes ``(bull, bear)``.
+    :param bars: ``(T, N_BAR_FIELDS, 2)`` per-bar frictions of ``(bull, bear)``; row ``t`` prices the fill at the
+        close of ``t``; ``rules`` ``(N_RULES,)`` (:mod:`sb3_trading.sim.frictions`).
+    :param levels: ``(B, 3, 2)`` bracket levels (written); ``ohlc``: ``(open, high, low)`` ``(T, 2)`` for them.
     :param out: the transition's arrays (:attr:`~sb3_trading.envs.kernel.Transition.outputs`), written.
+    :param more: ``(financing, unfilled, bracket_exits, ended)`` ``(B,)`` each, written
+        (:meth:`~sb3_trading.envs.kernel.TradingKernel.rule_outputs`).
     """
     t_next, equity, cash, positions, weights, notional, costs, drawdown, portfolio = out
+    financing, unfilled, exits, ended = more
+    before = np.empty(2)
+    scratch = np.empty(2)
     for b in range(t.shape[0]):
         row = t[b]
-        notional[b], costs[b] = pair_trade_row(holdings, b, fractions[b], equity_t[b], closes[row], commission, slippage)
+        before[0], before[1] = holdings[b, 0], holdings[b, 1]
+        notional[b], costs[b], unfilled[b] = pair_trade_row(
+            holdings, b, fractions[b], equity_t[b], closes[row], bars[row], rules
+        )
+        financed, closed, exit_notional, exit_costs, called = settle_row(
+            holdings, levels, b, before, closes[row], row, closes, bars, rules, ohlc, True, scratch
+        )
+        financing[b], exits[b], ended[b] = financed, closed, MARGIN_CALL if called else 0
+        notional[b] += exit_notional
+        costs[b] += exit_costs
         t_next[b] = row + 1
         e = record_row(holdings, peak, b, closes[row + 1], equity, cash, positions, weights, drawdown)
         pair_portfolio_row(weights[b], cash[b], e, initial_cash, row + 1 - start[b], horizon[b], portfolio[b])
@@ -131,8 +181,9 @@ def pair_open(
     start: np.ndarray,
     horizon: np.ndarray,
     initial_cash: float,
-    commission: float,
-    slippage: float,
+    bars: np.ndarray,
+    rules: np.ndarray,
+    levels: np.ndarray,
     out: tuple[np.ndarray, ...],
 ) -> None:
     """Fresh all-cash accounts buy their initial split at the close of their start bar with the step's rule
@@ -142,16 +193,25 @@ def pair_open(
     :param split: ``(k,)`` bull fractions in ``[0, 1]``.
     :param closes: ``(T, 2)`` closes ``(bull, bear)``; ``start`` ``(k,)`` the start bars; ``horizon`` ``(k,)``.
     :param initial_cash: the starting capital ``E_0`` of every account.
+    :param bars: ``(T, N_BAR_FIELDS, 2)`` per-bar frictions (row ``start`` prices the purchase); ``rules``
+        ``(N_RULES,)``.
+    :param levels: ``(k, 3, 2)`` written: the bracket levels of the purchase (NaN without brackets).
     :param out: the reset transition's arrays (:attr:`~sb3_trading.envs.kernel.Transition.outputs`), written.
     """
     t_out, equity, cash, positions, weights, notional, costs, drawdown, portfolio = out
+    flat = np.zeros(2)
+    scratch = np.empty(2)
+    bracketed = rules[BRACKETED] > 0.0
     for b in range(start.shape[0]):
         holdings[b, 0] = 0.0
         holdings[b, 1] = 0.0
         holdings[b, 2] = initial_cash
         peak[b] = initial_cash
         row = start[b]
-        notional[b], costs[b] = pair_trade_row(holdings, b, split[b], initial_cash, closes[row], commission, slippage)
+        notional[b], costs[b], _ = pair_trade_row(holdings, b, split[b], initial_cash, closes[row], bars[row], rules)
+        levels[b, :, :] = np.nan
+        if bracketed:
+            enter_brackets_row(levels, b, flat, holdings, closes[row], bars[row], rules, scratch)
         t_out[b] = row
         e = record_row(holdings, peak, b, closes[row], equity, cash, positions, weights, drawdown)
         pair_portfolio_row(weights[b], cash[b], e, initial_cash, 0, horizon[b], portfolio[b])
@@ -171,25 +231,45 @@ def leveraged_pair_targets(
        rounded toward zero: :func:`whole_share_targets`); the rounding remainder stays cash.
     2. Affordability, the core's rule (:meth:`~sb3_trading.sim.Portfolio.affordable` with ``lot_size=1``,
        :func:`~sb3_trading.sim.kernels.affordable_kernel`): if the trade from ``positions`` to those targets
-       would leave negative cash ``C' = C - q . S - costs < 0`` (commission and slippage on top of whole
-       shares that use almost all the equity), the *buys* are cut by whole shares in proportion to the
-       shares bought: ``k_i = ceil(D * b_i / sum_j b_j u_j)`` with shortfall ``D = -C'``, shares bought
-       ``b_i`` and cash per bought share ``u_i = S_i (1 + slippage) (1 + commission)``. The cut frees
-       ``sum_i k_i u_i >= D``, so cash stays ``>= 0``, and ``k_i <= b_i`` (a buy never turns into a sell).
-       Sells are never changed.
+       would leave negative cash ``C' = C - q . S - costs < 0`` (frictions on top of whole shares that use
+       almost all the equity), the *buys* are cut by whole shares in proportion to the shares bought:
+       ``k_i = ceil(D * b_i / sum_j b_j u_j)`` with shortfall ``D = -C'``, shares bought ``b_i`` and cash
+       per bought share ``u_i = S_i (1 + a) (1 + commission)`` (``a``: half-spread plus slippage). The cut
+       frees ``sum_i k_i u_i >= D``, so cash stays ``>= 0``, and ``k_i <= b_i`` (a buy never turns into a
+       sell). With a fixed or minimum fee per order the cut is repeated on the new shortfall (a row still
+       short keeps only its sells). Sells are never changed.
 
     :param fractions: ``(B,)`` fraction of equity in the bull ETF, in ``[0, 1]``.
     :param equity: ``(B,)`` equity ``E_t`` marked at ``prices``.
     :param cash: ``(B,)`` cash before the trade, ``>= 0``.
     :param positions: ``(B, 2)`` current whole-share holdings ``(bull, bear)``, ``>= 0``.
     :param prices: ``(B, 2)`` prices ``S_t`` ``(bull, bear)`` at which the trade fills.
-    :param costs: the friction model of the book that will execute the trade.
+    :param costs: the friction model of the book that will execute the trade; its frictions must not need the
+        data (:attr:`~sb3_trading.sim.CostModel.is_constant`: no impact, spread column or participation cap),
+        since no bar is given here.
     :return: ``(B, 2)`` whole-share targets, ``>= 0``.
+    :raises ValueError: for a ``costs`` that needs the market data.
     """
+    if not costs.is_constant:
+        raise ValueError(
+            f"leveraged_pair_targets prices every row with the same frictions, but {costs} needs the market data "
+            "(impact, a spread column or a participation cap); trade through LeveragedPairEnv, which prices each bar"
+        )
     prices = np.asarray(prices, dtype=np.float64)
     holdings = np.column_stack((np.asarray(positions, dtype=np.float64), np.asarray(cash, dtype=np.float64)))
     target = whole_share_targets(np.asarray(fractions, dtype=np.float64), np.asarray(equity, dtype=np.float64), prices)
-    return affordable_kernel(holdings, target, prices, costs.commission, costs.slippage, 1.0)
+    bars = batch_bars(costs.constant_bars(2), target.shape[0])
+    return affordable_kernel(holdings, target, prices, bars, costs.rules(), 1.0)
+
+
+def check_whole_lots(costs: CostModel) -> None:
+    """Refuse a ``lot_size`` that is not a whole number of shares (the pair envs trade whole shares).
+
+    :raises ValueError: naming ``lot_size``.
+    """
+    lot = costs.lot_size
+    if lot is not None and (lot < 1.0 or lot != float(int(lot))):
+        raise ValueError(f"lot_size={lot} must be a whole number of shares >= 1: this env trades whole shares")
 
 
 class LeveragedPairEnv(KernelTradingEnv):
@@ -203,10 +283,20 @@ class LeveragedPairEnv(KernelTradingEnv):
     in the bull ETF; the rest goes to the bear ETF. Targets are whole shares
     ``floor(a E_t / S^bull_t)`` and ``floor((1 - a) E_t / S^bear_t)``; the remainder stays
     cash (no interest). The trade fills at the close of ``t`` through the accounting core,
-    paying ``commission_bps`` and ``slippage_bps`` of traded notional. If commission and
-    slippage would make cash negative, the buys are reduced by whole shares (see
+    paying the frictions of ``costs`` (default: 10 bps commission). If the frictions would
+    make cash negative, the buys are reduced by whole shares (see
     :func:`leveraged_pair_targets`), so cash never goes below zero and there is no leverage
     beyond the ETFs' own.
+
+    ## Market rules
+    Every rule of :mod:`sb3_trading.sim.frictions` applies, each priced with the frictions of its
+    decision bar: ``costs`` (fees per order, a minimum fee, a half-spread in bps or from the data's
+    ``spread``, square-root impact, a participation cap, round lots of ``lot_size`` whole shares),
+    ``financing`` (interest on the cash; the book never borrows or shorts, so loan rates and borrow
+    fees never apply), ``margin`` (never binds for the same reason: gross exposure stays below
+    equity) and ``brackets`` (stop-loss and take-profit per ETF, checked over the next bar; an exit
+    leaves cash until the next decision). The venue presets (``costs="us_equities"``...) apply as
+    they are. ``info`` adds ``financing``, ``unfilled`` and ``bracket_exits`` when their rule is on.
 
     ## Action Space
     ``Box(0, 1, (1,), float32)``: the fraction ``a`` of equity in the bull ETF, ``1 - a`` in
@@ -247,7 +337,7 @@ class LeveragedPairEnv(KernelTradingEnv):
     indicators' warm-up) the account holds ``initial_cash`` and buys the initial split
     ``a_0`` (``"even"``: 0.5; ``"random"``: ``U(0, 1)`` from ``self.np_random``; or a given
     number) with the same whole-share and affordability rule, at the close of ``t_0``,
-    paying commission and slippage. The reset ``info`` reports that purchase: ``costs``,
+    paying the frictions of ``costs``. The reset ``info`` reports that purchase: ``costs``,
     ``turnover`` (notional / ``initial_cash``) and ``portfolio_return = E_{t_0} / E_0 - 1``
     (minus the costs). The first ``step`` decides at the same close ``t_0`` and trades from
     these holdings.
@@ -265,8 +355,9 @@ class LeveragedPairEnv(KernelTradingEnv):
         ``make_leveraged_pair_market(seed=synthetic_seed)``.
     :param initial_cash: starting capital ``E_0``, account currency, in ``(0, 1e15]``
         (:data:`~sb3_trading.envs.trading_env.MAX_INITIAL_CASH`: whole share counts stay exact).
-    :param commission_bps: commission in bps of filled notional, in ``[0, 10000)``.
-    :param slippage_bps: adverse fill price move in bps, in ``[0, 10000)``.
+    :param commission_bps: commission in bps of filled notional, in ``[0, 10000)``; a shortcut for
+        ``costs={"commission_bps": ...}`` (changed from 10 together with a ``CostModel`` or preset: ``ValueError``).
+    :param slippage_bps: adverse fill price move in bps, in ``[0, 10000)`` (the same shortcut).
     :param window: bars in the ``market`` observation.
     :param max_days: decisions per episode (``None``: to the end of the data).
     :param stop_loss: episode P&L in ``(-1, 0)`` at or below which the episode terminates
@@ -284,6 +375,12 @@ class LeveragedPairEnv(KernelTradingEnv):
         :class:`~sb3_trading.envs.base.TradingEnv`.
     :param synthetic_seed: seed of the synthetic market used when ``data`` is ``None``.
     :param render_mode: ``None`` or ``"ansi"``.
+    :param costs: a :class:`~sb3_trading.sim.CostModel`, a dict of its fields or a venue preset name (``None``:
+        ``CostModel(commission_bps, slippage_bps)``; see *Market rules*). ``env.costs`` is the resolved model.
+    :param financing: a :class:`~sb3_trading.sim.Financing` or a dict of its fields (``None``: none).
+    :param margin: a :class:`~sb3_trading.sim.Margin` or a dict of its fields (``None``: none).
+    :param brackets: a :class:`~sb3_trading.sim.Brackets` or a dict of its fields (``None``: none); needs the
+        data's open, high and low of the pair.
     """
 
     def __init__(
@@ -305,7 +402,13 @@ class LeveragedPairEnv(KernelTradingEnv):
         normalizer: NormalizerArg = DEFAULT_NORMALIZER,
         synthetic_seed: int = 0,
         render_mode: str | None = None,
+        costs: CostModel | str | dict | None = None,
+        financing: Financing | dict | None = None,
+        margin: Margin | dict | None = None,
+        brackets: Brackets | dict | None = None,
     ) -> None:
+        rules = resolve_market_rules(costs, commission_bps, slippage_bps, financing, margin, brackets)
+        check_whole_lots(rules.costs)
         if data is None:
             data = self.default_market(check_int("synthetic_seed", synthetic_seed, 0))
         names = {"index_asset": index_asset, "bull_asset": bull_asset, "bear_asset": bear_asset}
@@ -341,10 +444,13 @@ class LeveragedPairEnv(KernelTradingEnv):
         self.reward_mode = reward
         self.initial_split = initial_split if isinstance(initial_split, str) else float(initial_split)
         self.index_asset, self.bull_asset, self.bear_asset = index_asset, bull_asset, bear_asset
-        self.costs = CostModel(commission_bps, slippage_bps)
         self.n_assets = 2  # the traded pair; info positions/weights are (bull, bear)
         self.traded_assets = (bull_asset, bear_asset)
         columns = [data.asset_names.index(bull_asset), data.asset_names.index(bear_asset)]
+        self.market_rules = rules
+        self.costs = rules.costs
+        #: the compiled rules of the pair (``bars`` ``(T, F, 2)``, columns ``(bull, bear)``) the kernels read
+        self.frictions = self._market_rules(rules, SUPPORTED_RULES, traded=columns)
         self._prices = np.ascontiguousarray(data.prices[:, columns])  # (T, 2) closes of (bull, bear)
         # equity at or below this level terminates the episode
         self._stop_level = -np.inf if self.stop_loss is None else (1.0 + self.stop_loss) * self.initial_cash
@@ -376,6 +482,7 @@ class LeveragedPairKernel(TradingKernel):
     def __init__(self, env: LeveragedPairEnv, n_envs: int) -> None:
         super().__init__(env, n_envs, env._prices, env.costs, env.initial_cash)
         self.costs = env.costs
+        self.use_market_rules(env.frictions)
         self.initial_split = env.initial_split
         self.reward_mode = env.reward_mode
         self._stop_level = env._stop_level
@@ -409,8 +516,8 @@ class LeveragedPairKernel(TradingKernel):
         (the same rule as every step, from all cash: :func:`pair_open`)."""
         start, split = draws["start"], draws["split"]
         self.set_clock(rows, t=start, start=start)
-        k, costs = start.shape[0], self.costs
-        holdings, peak = np.empty((k, 3)), np.empty(k)
+        k = start.shape[0]
+        holdings, peak, levels = np.empty((k, 3)), np.empty(k), np.empty((k, 3, 2))
         tr = self.blank(PORTFOLIO_SIZE, {"bull_fraction": split}, n_rows=k)._replace(equity_t=np.full(k, self.initial_cash))
         pair_open(
             holdings,
@@ -420,8 +527,9 @@ class LeveragedPairKernel(TradingKernel):
             start,
             self.horizon[rows],
             self.initial_cash,
-            costs.commission,
-            costs.slippage,
+            self._friction_bars,
+            self._friction_rules,
+            levels,
             tr.outputs,
         )
         book = self.book
@@ -429,12 +537,14 @@ class LeveragedPairKernel(TradingKernel):
         book.peak_equity[rows] = peak
         book.initial_equity[rows] = self.initial_cash
         self._set_equity(rows, tr.equity)
+        tr = self.reset_rules(rows, tr)
+        self.levels[rows] = levels
         return tr
 
     def step(self, actions: np.ndarray) -> Transition:
         fraction = actions[:, 0]
-        tr = self.blank(PORTFOLIO_SIZE, {"bull_fraction": fraction})
-        costs = self.costs
+        more, extras = self.rule_outputs()
+        tr = self.blank(PORTFOLIO_SIZE, {"bull_fraction": fraction, **extras})
         pair_step(
             self.book.holdings,
             self.book.peak_equity,
@@ -445,17 +555,26 @@ class LeveragedPairKernel(TradingKernel):
             self.start_t,
             self.horizon,
             self.initial_cash,
-            costs.commission,
-            costs.slippage,
+            self._friction_bars,
+            self._friction_rules,
+            self.levels,
+            self._ohlc,
             tr.outputs,
+            more,
         )
-        return self.advance(tr)
+        return self.advance(self.with_ended(tr, more))
+
+    def end_reason(self, ended: int, equity: float) -> str:
+        """LeveragedPair episodes end at the stop-loss level (``"stop_loss"``), or on a margin call."""
+        return END_REASONS[ended] if ended > 0 else "stop_loss"
 
     def outcome(
-        self, equity: Any, equity_t: Any, notional: Any, t: Any, end_t: Any, reward: Any = None
+        self, equity: Any, equity_t: Any, notional: Any, t: Any, end_t: Any, reward: Any = None, ended: Any = None
     ) -> tuple[Any, Any, Any, Any, Any]:
         """The step return (or ``E / E_0 - 1`` with ``reward="cumulative_pnl"``); terminated at the stop-loss level."""
         portfolio_return = equity / equity_t - 1.0
         reward = portfolio_return if self.reward_mode == "step_return" else equity / self.initial_cash - 1.0
         terminated = equity <= self._stop_level
+        if ended is not None:
+            terminated = terminated | (ended > 0)
         return reward, portfolio_return, terminated, (t >= end_t) > terminated, notional / equity_t

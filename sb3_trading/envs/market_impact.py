@@ -28,7 +28,7 @@ from sb3_trading.envs.base import (
     clip_portfolio,
     standard_info,
 )
-from sb3_trading.sim import CostModel
+from sb3_trading.sim.frictions import Brackets, CostModel, Financing, Margin, MarketRules, resolve_market_rules
 from sb3_trading.sim.impact import (
     TRADER_KINDS,
     WEIGHT_MODES,
@@ -49,6 +49,23 @@ DEFAULT_N_ASSETS = 3
 VECTOR_INFO_KEYS: tuple[str, ...] = ("agent_pnl", "agent_equity", "impact", "exec_prices")
 _ROW0 = np.zeros(1, dtype=np.int64)
 _ROW0.setflags(write=False)
+#: the :data:`~sb3_trading.sim.frictions.RULE_FEATURES` MarketImpact-v0 models: fees per order (constant frictions)
+SUPPORTED_RULES: tuple[str, ...] = ("fixed_fee", "min_fee")
+
+
+def check_impact_rules(rules: MarketRules, env_name: str = "MarketImpact-v0") -> None:
+    """Refuse, by name, the market rules the market-impact market does not model (all but :data:`SUPPORTED_RULES`).
+
+    :raises ValueError: for the data's spread (``half_spread_bps="data"``), ``impact_k``, ``participation``,
+        ``lot_size``, ``financing``, ``margin`` or ``brackets``.
+    """
+    refused = [name for name in rules.features if name not in SUPPORTED_RULES]
+    if refused:
+        raise ValueError(
+            f"{env_name} has its own impact model; {', '.join(refused)} {'is' if len(refused) == 1 else 'are'} not "
+            f"modelled (it takes commission, slippage, half_spread_bps in bps, {' and '.join(SUPPORTED_RULES)}; "
+            "MultiAsset-v0 models every rule)"
+        )
 
 
 @njit
@@ -110,7 +127,7 @@ class MarketImpactEnv(KernelTradingEnv):
     their own equity at the market price ``P_t``. The env nets everyone's traded notional per asset,
     ``net_i = sum_agents (target_i - held_i) * P_t,i``, and fills every order at the execution price
     ``X_t = P_t * clip(1 + impact_coef * net / (liquidity + 1), lo, hi)`` (``impact_bounds = (lo, hi)``;
-    ``impact_coef=0`` switches impact off), plus ``commission_bps``/``slippage_bps`` of traded notional.
+    ``impact_coef=0`` switches impact off), plus the frictions of ``costs`` (default: 10 bps commission).
     All agents are rows of one batched :class:`~sb3_trading.sim.Portfolio`; the dynamics are the batched
     :class:`MarketImpactKernel` (this env is its batch of one market), so
     :class:`~sb3_trading.vec.BatchedVecEnv` runs ``n_envs`` independent markets with the same code.
@@ -122,6 +139,13 @@ class MarketImpactEnv(KernelTradingEnv):
     ``D_{t+1} / D_t``); with ``impact_decay=1`` it is temporary (a pure cost: fills at ``D_t * I``,
     marks at ``D_{t+1}``). Every book is marked at ``P_{t+1}``. The heuristics read market prices
     ``P_s``, ``s <= t`` only; the rules and all formulas are in :mod:`sb3_trading.sim.impact`.
+
+    ## Market rules
+    Every agent pays the same constant frictions on top of the impact: commission, slippage and a half-spread in
+    bps (``costs``), and a fixed fee and a minimum commission per order (each asset an agent trades in a step is
+    one order). The market has its own impact model, so the rules that need the data (square-root
+    ``impact_k``, ``half_spread_bps="data"``, ``participation``) and ``lot_size``, ``financing``, ``margin`` and
+    ``brackets`` are refused by name (``ValueError``; MultiAsset-v0 models them).
 
     ## Action Space
     ``Box(0, 1, (N,), float32)``: raw scores, renormalised to weights of equity. With
@@ -162,8 +186,9 @@ class MarketImpactEnv(KernelTradingEnv):
     ## Arguments
     :param data: the market; ``None`` builds ``make_regime_market(n_assets=3, seed=synthetic_seed)``.
     :param initial_cash: every agent's starting cash, account currency, in ``(0, 1e15]``.
-    :param commission_bps: commission in bps of filled notional (every agent), in ``[0, 10000)``.
-    :param slippage_bps: adverse fill price move in bps, on top of the impact, in ``[0, 10000)``.
+    :param commission_bps: commission in bps of filled notional (every agent), in ``[0, 10000)``; a shortcut for
+        ``costs={"commission_bps": ...}`` (changed from 10 together with a ``CostModel`` or preset: ``ValueError``).
+    :param slippage_bps: adverse fill price move in bps, on top of the impact, in ``[0, 10000)`` (the same shortcut).
     :param traders: the heuristic traders: kind names from :data:`~sb3_trading.sim.impact.TRADER_KINDS`
         or :class:`~sb3_trading.sim.impact.HeuristicTrader` specs (look-back, skew); may be empty.
     :param impact_coef: impact coefficient ``k >= 0``; 0 switches impact off.
@@ -183,6 +208,11 @@ class MarketImpactEnv(KernelTradingEnv):
         :class:`~sb3_trading.envs.base.TradingEnv`.
     :param synthetic_seed: seed of the synthetic market used when ``data`` is ``None``.
     :param render_mode: ``None`` or ``"ansi"``.
+    :param costs: a :class:`~sb3_trading.sim.CostModel`, a dict of its fields, or a venue preset name
+        (:data:`~sb3_trading.sim.VENUES`); only constant frictions (see Market rules).
+    :param financing: must be ``None`` (or all rates zero): not modelled.
+    :param margin: must be ``None``: not modelled.
+    :param brackets: must be ``None``: not modelled.
     """
 
     def __init__(
@@ -206,7 +236,13 @@ class MarketImpactEnv(KernelTradingEnv):
         normalizer: NormalizerArg = DEFAULT_NORMALIZER,
         synthetic_seed: int = 0,
         render_mode: str | None = None,
+        costs: CostModel | str | dict | None = None,
+        financing: Financing | dict | None = None,
+        margin: Margin | dict | None = None,
+        brackets: Brackets | dict | None = None,
     ) -> None:
+        rules = resolve_market_rules(costs, commission_bps, slippage_bps, financing, margin, brackets)
+        check_impact_rules(rules)
         if data is None:
             data = self.default_market(check_int("synthetic_seed", synthetic_seed, 0))
         super().__init__(
@@ -223,7 +259,8 @@ class MarketImpactEnv(KernelTradingEnv):
         # 0 switches the term off
         self.cooperation = check_real("cooperation", cooperation, 0.0)
         self.competition = check_real("competition", competition, 0.0)
-        self.costs = CostModel(commission_bps, slippage_bps)
+        self.market_rules = rules
+        self.costs = rules.costs
         self.n_assets = data.n_assets
         self.weight_mode = weight_mode
         self._market_kwargs: dict[str, Any] = {

@@ -74,7 +74,11 @@ class MarketImpactParallelEnv(ParallelEnv):
     ## Arguments
     :param learners: learner names, or their count (named ``agent_0``, ``agent_1``, ...).
     :param env_kwargs: :class:`~sb3_trading.envs.market_impact.MarketImpactEnv` arguments
-        (``data``, ``traders``, ``impact_coef``, ``episode_length``, ...).
+        (``data``, ``traders``, ``impact_coef``, ``episode_length``, ...), its market rules included: ``costs``
+        (a :class:`~sb3_trading.sim.CostModel`, a dict of its fields or a preset name), ``commission_bps``,
+        ``slippage_bps``, ``financing``, ``margin`` and ``brackets``. Every agent pays the same constant
+        frictions (commission, slippage, half-spread in bps, ``fixed_fee`` and ``min_fee`` per asset traded);
+        the rest is refused by name (``ValueError``), as by the single-agent env.
     """
 
     metadata: dict[str, Any] = {"name": "market_impact_v0", "render_modes": ["ansi"], "is_parallelizable": True}

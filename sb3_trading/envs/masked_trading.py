@@ -20,9 +20,18 @@ from sb3_trading.envs.base import (
     Transition,
     clip_bound,
 )
+from sb3_trading.envs.kernel import MARGIN_CALL
 from sb3_trading.features import rolling_volatility
-from sb3_trading.sim import CostModel
-from sb3_trading.sim.kernels import friction_rate, record_row, trade_row
+from sb3_trading.sim.frictions import (
+    ADVERSE,
+    COMMISSION,
+    Brackets,
+    CostModel,
+    Financing,
+    Margin,
+    resolve_market_rules,
+)
+from sb3_trading.sim.kernels import record_row, settle_row, trade_row
 
 #: indicators computed on the index by default (ATR and the volume z-score need ``high``/``low``/``volume``)
 MASKED_INDICATORS: tuple[str, ...] = ("log_return", "rsi", "macd", "bollinger", "atr", "volume_zscore")
@@ -33,6 +42,11 @@ HOLD = 0
 _PORTFOLIO_SIZE = len(PORTFOLIO_FIELDS)
 # relative slack of the limit checks, so a buy landing exactly on a limit is legal despite rounding
 _LIMIT_TOL = 1e-9
+#: the market rules (:data:`~sb3_trading.sim.frictions.RULE_FEATURES`) MaskedTrading-v0 models beyond proportional
+#: commission, slippage and half-spread in bps: the data's spread column, whose cost stays proportional, so the
+#: cash rule of the mask stays exact (fees per order and impact would make it approximate; lots and a
+#: participation cap would fill other sizes than the action table's), financing, margin and brackets
+SUPPORTED_RULES: tuple[str, ...] = ('half_spread_bps="data"', "financing", "margin", "brackets")
 
 
 @njit
@@ -48,8 +62,8 @@ def masked_legal_row(
     max_position: float,
     max_concentration: float,
     drawdown_floor: float,
-    commission: float,
-    slippage: float,
+    bars: np.ndarray,
+    rules: np.ndarray,
     mask: np.ndarray,
 ) -> float:
     """The legal actions of account ``b`` at the closes ``prices`` ``(2,)`` of its bar (the rules of
@@ -57,14 +71,16 @@ def masked_legal_row(
 
     Actions: ``0`` hold, ``1 .. k`` buy bull ``sizes[i - 1]``, ``k + 1 .. 2k`` buy bear ``sizes[i - k - 1]``,
     ``2k + 1`` flatten. With ``V = (V_bull, V_bear)`` and cash ``C`` marked at ``prices``,
-    ``E = V_bull + V_bear + C``, buy factor ``b = (1 + s)(1 + c)`` and sale factor ``(1 - s)(1 - c)`` (from
-    :func:`~sb3_trading.sim.kernels.friction_rate`) and slack ``tol = _LIMIT_TOL * E``:
+    ``E = V_bull + V_bear + C``, buy factor ``b_X = 1 + (a_X + c (1 + a_X))`` = ``(1 + a_X)(1 + c)`` of the bought
+    ETF and sale factor ``1 - (a_Y + c (1 - a_Y))`` = ``(1 - a_Y)(1 - c)`` of the sold one (``a`` =
+    ``bars[ADVERSE]``, the bar's half-spread plus slippage; ``c`` = ``rules[COMMISSION]``: exactly what a fill
+    pays with proportional frictions) and slack ``tol = _LIMIT_TOL * E``:
 
     * hold is always legal; outside the session (``session_ok`` False) nothing else is;
     * flatten is legal when some position value is non-zero;
     * buys need ``E > 0``, ``buys_open`` (session and calm volatility) and ``E >= drawdown_floor * peak``;
       then a buy of ``f E`` in ETF ``X`` is legal when all three hold:
-      cash ``C + (1 - s)(1 - c) V_other_sold - b f E >= -tol`` (the other side is sold when ``switch_sides``),
+      cash ``C + (1 - a_Y)(1 - c) V_other_sold - b_X f E >= -tol`` (the other side is sold when ``switch_sides``),
       gross exposure ``V_X + V_other_kept + f E <= max_position E + tol``,
       concentration ``V_X + f E <= max_concentration E + tol``.
 
@@ -75,6 +91,8 @@ def masked_legal_row(
     :param max_position: gross exposure limit, fraction of equity.
     :param max_concentration: single-ETF exposure limit, fraction of equity.
     :param drawdown_floor: ``1 - max_drawdown`` (``0.0`` without the rule: every ``E > 0`` passes).
+    :param bars: ``(N_BAR_FIELDS, 2)`` the bar's frictions of ``(bull, bear)``; ``rules`` ``(N_RULES,)``
+        (:mod:`sb3_trading.sim.frictions`).
     :return: the equity ``E``.
     """
     n_sizes = sizes.shape[0]
@@ -88,11 +106,13 @@ def masked_legal_row(
     mask[flatten] = v_bull != 0.0 or v_bear != 0.0
     if not (e > 0.0 and buys_open and e >= drawdown_floor * peak):
         return e
-    buy_factor = 1.0 + friction_rate(1.0, commission, slippage)
-    sell_factor = 1.0 - friction_rate(-1.0, commission, slippage)
+    c = rules[COMMISSION]
     slack = _LIMIT_TOL * e
     for side in range(2):
         held, other = (v_bull, v_bear) if side == 0 else (v_bear, v_bull)
+        a_buy, a_sell = bars[ADVERSE, side], bars[ADVERSE, 1 - side]
+        buy_factor = 1.0 + (a_buy + c * (1.0 + a_buy))
+        sell_factor = 1.0 - (a_sell + c * (1.0 - a_sell))
         proceeds = sell_factor * other if switch_sides else 0.0
         kept = 0.0 if switch_sides else other
         for j in range(n_sizes):
@@ -117,12 +137,14 @@ def masked_legal_kernel(
     max_position: float,
     max_concentration: float,
     drawdown_floor: float,
-    commission: float,
-    slippage: float,
+    bars: np.ndarray,
+    rules: np.ndarray,
 ) -> np.ndarray:
     """:func:`masked_legal_row` of every account at its bar ``t`` ``(B,)``: ``(B, 2k + 2)`` bool masks.
 
-    :param closes: ``(T, 2)`` closes; ``session_ok``, ``buys_open`` ``(T,)`` bool per bar; the rest as the row's.
+    :param closes: ``(T, 2)`` closes; ``session_ok``, ``buys_open`` ``(T,)`` bool per bar; ``bars``
+        ``(T, N_BAR_FIELDS, 2)`` per-bar frictions (row ``t`` prices the fill at the close of ``t``); the rest as
+        the row's.
     """
     mask = np.empty((holdings.shape[0], 2 * sizes.shape[0] + 2), dtype=np.bool_)
     for b in range(holdings.shape[0]):
@@ -139,8 +161,8 @@ def masked_legal_kernel(
             max_position,
             max_concentration,
             drawdown_floor,
-            commission,
-            slippage,
+            bars[row],
+            rules,
             mask[b],
         )
     return mask
@@ -187,10 +209,13 @@ def masked_step(
     max_position: float,
     max_concentration: float,
     drawdown_floor: float,
-    commission: float,
-    slippage: float,
+    bars: np.ndarray,
+    rules: np.ndarray,
     n_invalid: np.ndarray,
+    levels: np.ndarray,
+    ohlc: tuple[np.ndarray, np.ndarray, np.ndarray],
     out: tuple[np.ndarray, ...],
+    more: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     invalid: np.ndarray,
     n_invalid_out: np.ndarray,
 ) -> None:
@@ -198,21 +223,29 @@ def masked_step(
 
     The mask is :func:`masked_legal_row` at the closes of ``t``, the targets :func:`masked_target_row` on the
     mask's equity, the fill :func:`~sb3_trading.sim.kernels.trade_row` there (a holding account trades nothing
-    and pays nothing); then the mark at the closes of ``t + 1`` and the clipped ``portfolio`` block
-    ``[w_bull, w_bear, w_cash, drawdown, E / E_0 - 1]``.
+    and pays nothing); the market rules until the next close (:func:`~sb3_trading.sim.kernels.settle_row`:
+    financing, bracket orders, margin call); then the mark at the closes of ``t + 1`` and the clipped
+    ``portfolio`` block ``[w_bull, w_bear, w_cash, drawdown, E / E_0 - 1]``.
 
     :param initial_equity: ``(B,)`` equity ``E_0`` at each account's reset; ``n_invalid`` ``(B,)`` the masked
         actions counted so far.
     :param actions: ``(B,)`` int64 actions in range; the rule arguments are :func:`masked_legal_kernel`'s.
+    :param levels: ``(B, 3, 2)`` bracket levels (written); ``ohlc``: ``(open, high, low)`` ``(T, 2)`` for them.
     :param out: the transition's arrays (:attr:`~sb3_trading.envs.kernel.Transition.outputs`), written.
+    :param more: ``(financing, unfilled, bracket_exits, ended)`` ``(B,)`` each, written
+        (:meth:`~sb3_trading.envs.kernel.TradingKernel.rule_outputs`).
     :param invalid: ``(B,)`` bool out: the action was masked; ``n_invalid_out`` ``(B,)`` out: the new counts.
     """
     t_next, equity, cash, positions, weights, notional, costs, drawdown, portfolio = out
+    financing, unfilled, exits, ended = more
     mask = np.empty(2 * sizes.shape[0] + 2, dtype=np.bool_)
     target = np.empty(2)
+    before = np.empty(2)
+    scratch = np.empty(2)
     for b in range(t.shape[0]):
         row = t[b]
         prices = closes[row]
+        bar = bars[row]
         e = masked_legal_row(
             holdings,
             b,
@@ -225,14 +258,21 @@ def masked_step(
             max_position,
             max_concentration,
             drawdown_floor,
-            commission,
-            slippage,
+            bar,
+            rules,
             mask,
         )
         invalid[b] = not mask[actions[b]]
         n_invalid_out[b] = n_invalid[b] + invalid[b]
         masked_target_row(holdings[b, :2], prices, e, HOLD if invalid[b] else actions[b], sizes, switch_sides, target)
-        notional[b], costs[b] = trade_row(holdings, b, target, prices, commission, slippage)
+        before[0], before[1] = holdings[b, 0], holdings[b, 1]
+        notional[b], costs[b] = trade_row(holdings, b, target, prices, bar, rules)
+        financed, closed, exit_notional, exit_costs, called = settle_row(
+            holdings, levels, b, before, prices, row, closes, bars, rules, ohlc, True, scratch
+        )
+        financing[b], unfilled[b], exits[b], ended[b] = financed, 0.0, closed, MARGIN_CALL if called else 0
+        notional[b] += exit_notional
+        costs[b] += exit_costs
         t_next[b] = row + 1
         e = record_row(holdings, peak, b, closes[row + 1], equity, cash, positions, weights, drawdown)
         portfolio[b, 0] = clip_bound(weights[b, 0])
@@ -257,7 +297,8 @@ class MaskedTradingEnv(KernelTradingEnv):
     name ``action_masks`` is the contract) and never samples an illegal action.
 
     All orders fill at the close of bar ``t`` (fractional shares), through the accounting
-    core, paying ``commission_bps`` and ``slippage_bps`` of traded notional. With equity
+    core, paying the frictions of ``costs`` (default: 10 bps commission; see *Market rules*)
+    of traded notional. With equity
     ``E_t``, positions' values ``V = (V_bull, V_bear)`` and cash ``C``, all marked at the close
     of ``t`` (``E_t = C + V_bull + V_bear``):
 
@@ -269,8 +310,10 @@ class MaskedTradingEnv(KernelTradingEnv):
     * **flatten** sells both ETFs; **hold** trades nothing.
 
     **Legal actions** (each rule has its own argument; hold is always legal, so a mask is
-    never all ``False``). With ``b = (1 + s)(1 + c)`` (buy price factor incl. slippage ``s`` and
-    commission ``c``) and ``V'`` the values right after the buy at mid prices:
+    never all ``False``). With ``b = (1 + s)(1 + c)`` (buy price factor incl. the adverse move ``s``
+    of the bought ETF at bar ``t``, half-spread plus slippage, and commission ``c``; the sale factor
+    ``(1 - s)(1 - c)`` uses the sold ETF's ``s``) and ``V'`` the values right after the buy at mid
+    prices:
 
     ==================  =========================================================================
     rule                a buy is masked when
@@ -291,6 +334,20 @@ class MaskedTradingEnv(KernelTradingEnv):
 
     Flatten is legal when some position is non-zero (and inside the session); it is
     masked when flat, where it would do nothing.
+
+    ## Market rules
+    ``costs`` may add to the commission a slippage and a half-spread in bps, or a half-spread
+    read bar by bar from the data's ``spread`` column (``half_spread_bps="data"``): every one of
+    them is a fixed fraction of the traded notional of each ETF, so the cash rule above is
+    exact (an action the mask allows never leaves negative cash). The other rules are refused
+    with a ``ValueError`` naming them: fees per order (``fixed_fee``, ``min_fee``) and
+    ``impact_k`` would make the cash rule approximate; ``participation`` and ``lot_size`` would
+    fill other sizes than the action table's. So are the venue presets (``costs="us_equities"``
+    etc.), which carry several of them. ``financing`` accrues interest on the cash (the book is
+    long only and never borrows, so loan rates and borrow fees never apply), ``margin`` is accepted
+    and never binds for the same reason, and ``brackets`` close an ETF position at its stop-loss
+    or take-profit over the bar after the decision (the account stays in cash until the next
+    decision). ``info`` adds ``financing`` and ``bracket_exits`` when their rule is on.
 
     A masked action chosen anyway (e.g. by plain ``PPO``) is **not executed**: it is a no-op,
     treated exactly as hold, and ``info["invalid_action"]`` is ``True`` for that step while
@@ -366,8 +423,9 @@ class MaskedTradingEnv(KernelTradingEnv):
     :param max_volatility: per-bar index volatility above which buys are masked; ``None`` disables it.
     :param volatility_window: number of log returns in the volatility of the volatility rule.
     :param initial_cash: starting cash, account currency, in ``(0, 1e15]`` (:data:`~sb3_trading.envs.base.MAX_INITIAL_CASH`).
-    :param commission_bps: commission in bps of filled notional, in ``[0, 10000)``.
-    :param slippage_bps: adverse fill price move in bps, in ``[0, 10000)``.
+    :param commission_bps: commission in bps of filled notional, in ``[0, 10000)``; a shortcut for
+        ``costs={"commission_bps": ...}`` (changed from 10 together with a ``CostModel`` or preset: ``ValueError``).
+    :param slippage_bps: adverse fill price move in bps, in ``[0, 10000)`` (the same shortcut).
     :param window: bars in the ``market`` observation.
     :param episode_length: decisions per episode (``None``: to the end of the data).
     :param random_start: draw the start bar uniformly from ``self.np_random``.
@@ -379,6 +437,13 @@ class MaskedTradingEnv(KernelTradingEnv):
         :class:`~sb3_trading.envs.base.TradingEnv`.
     :param synthetic_seed: seed of the synthetic market used when ``data`` is ``None``.
     :param render_mode: ``None`` or ``"ansi"``.
+    :param costs: a :class:`~sb3_trading.sim.CostModel` or a dict of its fields (``None``:
+        ``CostModel(commission_bps, slippage_bps)``); only proportional frictions (:data:`SUPPORTED_RULES`, see
+        *Market rules*). ``env.costs`` is the resolved model.
+    :param financing: a :class:`~sb3_trading.sim.Financing` or a dict of its fields (``None``: none).
+    :param margin: a :class:`~sb3_trading.sim.Margin` or a dict of its fields (``None``: none; never binds).
+    :param brackets: a :class:`~sb3_trading.sim.Brackets` or a dict of its fields (``None``: none); needs the
+        data's open, high and low of the pair.
     """
 
     def __init__(
@@ -408,7 +473,12 @@ class MaskedTradingEnv(KernelTradingEnv):
         normalizer: NormalizerArg = DEFAULT_NORMALIZER,
         synthetic_seed: int = 0,
         render_mode: str | None = None,
+        costs: CostModel | str | dict | None = None,
+        financing: Financing | dict | None = None,
+        margin: Margin | dict | None = None,
+        brackets: Brackets | dict | None = None,
     ) -> None:
+        rules = resolve_market_rules(costs, commission_bps, slippage_bps, financing, margin, brackets)
         if data is None:
             data = self.default_market(check_int("synthetic_seed", synthetic_seed, 0))
         if not isinstance(data, MarketData):
@@ -440,10 +510,14 @@ class MaskedTradingEnv(KernelTradingEnv):
             render_mode=render_mode,
             feature_assets=feature_assets,
         )
-        self.costs = CostModel(commission_bps, slippage_bps)
         self.index_asset, self.bull_asset, self.bear_asset = index_asset, bull_asset, bear_asset
         self.n_assets = 2  # the traded pair; info positions/weights are (bull, bear)
         self.traded_assets = (bull_asset, bear_asset)
+        columns = [data.asset_names.index(bull_asset), data.asset_names.index(bear_asset)]
+        self.market_rules = rules
+        self.costs = rules.costs
+        #: the compiled rules of the pair (``bars`` ``(T, F, 2)``, columns ``(bull, bear)``) the kernels read
+        self.frictions = self._market_rules(rules, SUPPORTED_RULES, traded=columns)
 
         # ---------------------------------------------------------- action table
         try:
@@ -471,7 +545,9 @@ class MaskedTradingEnv(KernelTradingEnv):
         self.max_drawdown = (
             None if max_drawdown is None else _check_fraction("max_drawdown", max_drawdown, upper=1.0, allow_zero=True)
         )
-        buy_factor = 1.0 + friction_rate(1.0, self.costs.commission, self.costs.slippage)  # (1 + s)(1 + c)
+        # (1 + a)(1 + c) at the smallest adverse move a of any bar and ETF: a size above the limit is never legal
+        a = float(self.frictions.bars[:, ADVERSE].min())
+        buy_factor = 1.0 + (a + self.frictions.rules[COMMISSION] * (1.0 + a))
         limit = min(self.max_position, self.max_concentration, 1.0 / buy_factor)
         never = [f for f in self.sizes if f > limit * (1.0 + _LIMIT_TOL)]
         if never:
@@ -523,7 +599,6 @@ class MaskedTradingEnv(KernelTradingEnv):
         self._buys_open = self._session_ok & self._calm
 
         # ---------------------------------------------------------- book and spaces
-        columns = [data.asset_names.index(bull_asset), data.asset_names.index(bear_asset)]
         self._prices = np.ascontiguousarray(data.prices[:, columns])  # (T, 2) closes of [bull, bear]
         self.action_space = spaces.Discrete(self.n_actions)
         self.observation_space = self._observation_space(len(PORTFOLIO_FIELDS))
@@ -585,10 +660,10 @@ class MaskedTradingKernel(TradingKernel):
         # E >= (1 - max_drawdown) peak; without the rule the floor 0 lets every account with E > 0 pass
         self._drawdown_floor = 0.0 if env.max_drawdown is None else 1.0 - env.max_drawdown
         self._session_ok, self._buys_open = env._session_ok, env._buys_open
+        self.use_market_rules(env.frictions)
 
     def _rules(self) -> tuple[Any, ...]:
         """The arguments of :func:`masked_legal_kernel` after ``(holdings, closes, peak, t)``, in order."""
-        costs = self.book.costs
         return (
             self._session_ok,
             self._buys_open,
@@ -597,8 +672,8 @@ class MaskedTradingKernel(TradingKernel):
             self.max_position,
             self.max_concentration,
             self._drawdown_floor,
-            costs.commission,
-            costs.slippage,
+            self._friction_bars,
+            self._friction_rules,
         )
 
     # ------------------------------------------------------------------ masks
@@ -619,15 +694,17 @@ class MaskedTradingKernel(TradingKernel):
         k = start.shape[0]
         portfolio = np.zeros((k, _PORTFOLIO_SIZE), dtype=np.float32)
         portfolio[:, 2] = 1.0  # all cash
-        return self._flat(start, portfolio)._replace(
+        tr = self._flat(start, portfolio)._replace(
             extras={"invalid_action": np.zeros(k, dtype=bool), "n_invalid_actions": np.zeros(k, dtype=np.int64)}
         )
+        return self.reset_rules(rows, tr)
 
     def step(self, actions: np.ndarray) -> Transition:
         """A masked action is not executed: it is a hold, flagged in ``invalid_action`` and counted."""
         book = self.book
         invalid, n_invalid = np.empty(self.n_envs, dtype=bool), np.empty(self.n_envs, dtype=np.int64)
-        tr = self.blank(_PORTFOLIO_SIZE, {"invalid_action": invalid, "n_invalid_actions": n_invalid})
+        more, extras = self.rule_outputs()
+        tr = self.blank(_PORTFOLIO_SIZE, {"invalid_action": invalid, "n_invalid_actions": n_invalid, **extras})
         masked_step(
             book.holdings,
             book.peak_equity,
@@ -637,9 +714,12 @@ class MaskedTradingKernel(TradingKernel):
             self._prices,
             *self._rules(),
             self.n_invalid,
+            self.levels,
+            self._ohlc,
             tr.outputs,
+            more,
             invalid,
             n_invalid,
         )
         self.n_invalid = n_invalid
-        return self.advance(tr)
+        return self.advance(self.with_ended(tr, more))

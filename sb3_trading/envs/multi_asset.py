@@ -19,9 +19,17 @@ from sb3_trading.envs.base import (
     TradingKernel,
     Transition,
 )
-from sb3_trading.envs.kernel import clip_bound
-from sb3_trading.sim import CostModel
-from sb3_trading.sim.kernels import record_row, trade_row
+from sb3_trading.envs.kernel import MARGIN_CALL, clip_bound
+from sb3_trading.sim.frictions import (
+    LIMITED,
+    RULE_FEATURES,
+    Brackets,
+    CostModel,
+    Financing,
+    Margin,
+    resolve_market_rules,
+)
+from sb3_trading.sim.kernels import limit_row, record_row, settle_row, trade_row
 
 
 @njit
@@ -55,36 +63,61 @@ def multi_asset_targets(equity: np.ndarray, actions: np.ndarray, prices: np.ndar
 def multi_asset_step(
     holdings: np.ndarray,
     peak: np.ndarray,
+    levels: np.ndarray,
     equity_t: np.ndarray,
     t: np.ndarray,
     actions: np.ndarray,
     prices: np.ndarray,
     fill_prices: np.ndarray,
     fill_shift: int,
-    commission: float,
-    slippage: float,
+    bars: np.ndarray,
+    rules: np.ndarray,
+    ohlc: tuple[np.ndarray, np.ndarray, np.ndarray],
     out: tuple[np.ndarray, ...],
+    more: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
 ) -> None:
-    """One MultiAsset step of every account, in place: targets at the closes of ``t``, the trade at the fill
-    prices of row ``t + fill_shift``, the mark at the closes of ``t + 1`` and the ``portfolio`` block.
+    """One MultiAsset step of every account, in place: targets at the closes of ``t``, the order limits, the trade
+    at the fill prices of row ``t + fill_shift``, a bar of financing, the bracket orders over bar ``t + 1``, the
+    mark at the closes of ``t + 1``, the margin call there, and the ``portfolio`` block.
 
     :param holdings: ``(B, N + 1)`` the books (written); ``peak`` ``(B,)`` their peaks (written).
+    :param levels: ``(B, 3, N)`` bracket entry, stop and take-profit prices (written; NaN: none).
     :param equity_t: ``(B,)`` equity at the close of ``t`` (the trade is sized on it).
     :param t: ``(B,)`` int64 decision bars.
     :param actions: ``(B, N)`` float64 actions in ``[-1, 1]``.
     :param prices: ``(T, N)`` closes; ``fill_prices`` ``(T, N)``: the prices orders fill at, row ``t + fill_shift``.
+    :param bars: ``(T, N_BAR_FIELDS, N)`` per-bar frictions; ``rules`` ``(N_RULES,)`` (:mod:`sb3_trading.sim.frictions`).
+    :param ohlc: ``(open, high, low)`` ``(T, N)`` each, read by the brackets (any ``(1, N)`` arrays without them).
     :param out: the transition's arrays, written: ``t, equity, cash, positions, weights, notional, costs, drawdown,
         portfolio`` (see :meth:`~sb3_trading.envs.kernel.TradingKernel.blank`); ``portfolio`` ``(B, N + 1)`` float32
         holds the weights then the cash weight, clipped to ``[-PORTFOLIO_BOUND, PORTFOLIO_BOUND]``.
+    :param more: ``(financing, unfilled, bracket_exits, ended)`` ``(B,)`` each, written: the net financing
+        (currency), the mid notional left unfilled, the positions the brackets closed, and the
+        :attr:`~sb3_trading.envs.kernel.Transition.ended` code (int8, :data:`~sb3_trading.envs.kernel.MARGIN_CALL`).
     """
     t_next, equity, cash, positions, weights, notional, costs, drawdown, portfolio = out
+    financing, unfilled, exits, ended = more
     n_rows, n_assets = actions.shape
+    limited = rules[LIMITED] > 0.0
     target = np.empty(n_assets)
+    before = np.empty(n_assets)
+    scratch = np.empty(n_assets)
     for b in range(n_rows):
         row = t[b]
         t_next[b] = row + 1
         multi_asset_targets_row(equity_t[b], actions[b], prices[row], target)
-        notional[b], costs[b] = trade_row(holdings, b, target, fill_prices[row + fill_shift], commission, slippage)
+        fill = fill_prices[row + fill_shift]
+        unfilled[b] = limit_row(holdings, b, target, fill, bars[row], rules) if limited else 0.0
+        for i in range(n_assets):
+            before[i] = holdings[b, i]
+        notional[b], costs[b] = trade_row(holdings, b, target, fill, bars[row], rules)
+        financed, closed, more_notional, more_costs, called = settle_row(
+            holdings, levels, b, before, fill, row, prices, bars, rules, ohlc, fill_shift == 0, scratch
+        )
+        financing[b], exits[b] = financed, closed
+        notional[b] += more_notional
+        costs[b] += more_costs
+        ended[b] = MARGIN_CALL if called else 0
         e = record_row(holdings, peak, b, prices[row + 1], equity, cash, positions, weights, drawdown)
         for i in range(n_assets):
             portfolio[b, i] = clip_bound(weights[b, i])
@@ -99,9 +132,19 @@ class MultiAssetEnv(KernelTradingEnv):
     ``E_t`` each asset gets the base scale ``E_t / N``: target value
     ``V_i = (E_t / N) * a_i``, target shares ``V_i / S_i,t``; the difference to the
     current holding is traded (fractional shares, long and short) through the
-    accounting core, paying ``commission_bps`` and ``slippage_bps`` of traded
-    notional. Orders fill at the close of ``t`` (``execution="close"``) or at the
+    accounting core, paying the frictions of ``costs`` (default: 10 bps commission).
+    Orders fill at the close of ``t`` (``execution="close"``) or at the
     open of ``t + 1`` (``execution="next_open"``, needs ``data.open``).
+
+    ## Market rules
+    Every rule of :mod:`sb3_trading.sim.frictions` applies, each off by default: fees per order and a
+    minimum fee, a half-spread (bps or the data's ``spread``), square-root impact, a participation cap and
+    lots (``costs``); interest on cash, margin loans and short borrow fees (``financing``); a leverage cap
+    and a margin call (``margin``); stop-loss and take-profit orders (``brackets``). A step runs: targets
+    -> lots, participation and leverage cap -> fill -> one bar of financing -> brackets over bar ``t + 1``
+    -> mark at its close -> margin call. ``info`` then also holds ``financing`` (net, currency),
+    ``unfilled`` (mid notional the caps left unfilled) and ``bracket_exits`` (positions closed), each
+    only when its rule is on.
 
     ## Action Space
     ``Box(-1, 1, (N,), float32)``: ``a_i = 1`` holds ``E_t / N`` long in asset ``i``,
@@ -129,15 +172,25 @@ class MultiAssetEnv(KernelTradingEnv):
     the indicators' warm-up, or at a uniformly drawn bar with ``random_start=True``.
 
     ## Episode End
-    Terminated when equity falls to zero or below (ruin). Truncated after
+    Terminated when equity falls to zero or below (ruin) or on a margin call (the book is liquidated at the
+    close where equity fell below the maintenance margin); ``info["terminated_by"]`` says which
+    (``"ruin"``, ``"margin_call"``). Truncated after
     ``episode_length`` decisions or at the last bar of the data.
     A step after the episode ended raises ``gymnasium.error.ResetNeeded`` until ``reset()``.
 
     ## Arguments
     :param data: the market; ``None`` builds ``make_regime_market(seed=synthetic_seed)``.
     :param initial_cash: starting cash, account currency, in ``(0, 1e15]`` (:data:`~sb3_trading.envs.base.MAX_INITIAL_CASH`).
-    :param commission_bps: commission in bps of filled notional, in ``[0, 10000)``.
-    :param slippage_bps: adverse fill price move in bps, in ``[0, 10000)``.
+    :param commission_bps: commission in bps of filled notional, in ``[0, 10000)``; a shortcut for
+        ``costs={"commission_bps": ...}`` (changed from 10 together with a ``CostModel`` or preset: ``ValueError``).
+    :param slippage_bps: adverse fill price move in bps, in ``[0, 10000)`` (the same shortcut).
+    :param costs: a :class:`~sb3_trading.sim.CostModel`, a dict of its fields, or a venue preset
+        (``"us_equities"``, ``"crypto_perp"``, ``"fx"``: :data:`~sb3_trading.sim.VENUES`, which also set
+        ``financing`` and ``margin`` unless given).
+    :param financing: a :class:`~sb3_trading.sim.Financing` or a dict of its fields (``None``: none).
+    :param margin: a :class:`~sb3_trading.sim.Margin` or a dict of its fields (``None``: none).
+    :param brackets: a :class:`~sb3_trading.sim.Brackets` or a dict of its fields (``None``: none); needs the
+        data's open, high and low.
     :param window: bars in the ``market`` observation.
     :param episode_length: decisions per episode (``None``: to the end of the data).
     :param random_start: draw the start bar uniformly from ``self.np_random``.
@@ -165,7 +218,12 @@ class MultiAssetEnv(KernelTradingEnv):
         normalizer: NormalizerArg = DEFAULT_NORMALIZER,
         synthetic_seed: int = 0,
         render_mode: str | None = None,
+        costs: CostModel | str | dict | None = None,
+        financing: Financing | dict | None = None,
+        margin: Margin | dict | None = None,
+        brackets: Brackets | dict | None = None,
     ) -> None:
+        rules = resolve_market_rules(costs, commission_bps, slippage_bps, financing, margin, brackets)
         if data is None:
             data = self.default_market(check_int("synthetic_seed", synthetic_seed, 0))
         super().__init__(
@@ -186,7 +244,10 @@ class MultiAssetEnv(KernelTradingEnv):
         self._prices = data.prices  # (T, N) closes
         self._fill_prices = data.prices if execution == "close" else data.open  # row t + shift
         self._fill_shift = 0 if execution == "close" else 1
-        self.costs = CostModel(commission_bps, slippage_bps)
+        self.market_rules = rules
+        self.costs = rules.costs
+        #: the compiled rules (per-bar frictions and scalars) the step kernel reads
+        self.frictions = self._market_rules(rules, RULE_FEATURES, fill_shift=self._fill_shift)
 
         self.action_space = spaces.Box(-1.0, 1.0, shape=(self.n_assets,), dtype=np.float32)
         self.observation_space = self._observation_space(self.n_assets + 1)
@@ -212,6 +273,7 @@ class MultiAssetKernel(TradingKernel):
         super().__init__(env, n_envs, env._prices, env.costs, env.initial_cash)
         self._fill_prices = env._fill_prices  # (T, N), row t + fill_shift fills the order of t
         self._fill_shift = env._fill_shift
+        self.use_market_rules(env.frictions)
 
     def reset(self, rows: np.ndarray, draws: dict[str, np.ndarray]) -> Transition:
         start = draws["start"]
@@ -220,22 +282,25 @@ class MultiAssetKernel(TradingKernel):
         self._set_equity(rows, self.initial_cash)
         portfolio = np.zeros((start.shape[0], self.n_assets + 1), dtype=np.float32)
         portfolio[:, -1] = 1.0  # all cash
-        return self._flat(start, portfolio)
+        return self.reset_rules(rows, self._flat(start, portfolio))
 
     def step(self, actions: np.ndarray) -> Transition:
-        tr = self.blank(self.n_assets + 1)  # portfolio: the weights, then the cash weight
-        costs = self.book.costs
+        more, extras = self.rule_outputs()
+        tr = self.blank(self.n_assets + 1, extras)  # portfolio: the weights, then the cash weight
         multi_asset_step(
             self.book.holdings,
             self.book.peak_equity,
+            self.levels,
             self.equity,
             self.t,
             actions,
             self._prices,
             self._fill_prices,
             self._fill_shift,
-            costs.commission,
-            costs.slippage,
+            self._friction_bars,
+            self._friction_rules,
+            self._ohlc,
             tr.outputs,
+            more,
         )
-        return self.advance(tr)
+        return self.advance(self.with_ended(tr, more))

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -28,6 +28,7 @@ from sb3_trading.features import (
     compute_features,
     make_normalizer,
 )
+from sb3_trading.sim.frictions import Frictions, MarketRules, build_frictions
 from sb3_trading.sim.kernels import clip_action
 
 MARKET_KEY = "market"
@@ -223,6 +224,48 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         :param seed: seed of the synthetic market.
         """
         raise NotImplementedError(f"{cls.__name__} has no default synthetic market; pass data=...")
+
+    def _market_rules(
+        self,
+        rules: MarketRules,
+        supported: Collection[str],
+        traded: Sequence[int] | None = None,
+        fill_shift: int = 0,
+    ) -> Frictions:
+        """Compile the env's market ``rules`` with its data (:func:`~sb3_trading.sim.frictions.build_frictions`).
+
+        :param rules: from :func:`~sb3_trading.sim.frictions.resolve_market_rules` of the env's ``costs``,
+            ``commission_bps``, ``slippage_bps``, ``financing``, ``margin`` and ``brackets`` arguments.
+        :param supported: the :data:`~sb3_trading.sim.frictions.RULE_FEATURES` this env models.
+        :param traded: data columns of the traded assets (default: all).
+        :param fill_shift: orders decided at ``t`` fill at row ``t + fill_shift``.
+        :raises ValueError: naming a rule this env does not model, or the data a rule needs.
+        """
+        refused = [name for name in rules.features if name not in supported]
+        if refused:
+            raise ValueError(
+                f"{type(self).__name__} does not model {', '.join(refused)}; it takes "
+                f"{', '.join(sorted(supported)) or 'proportional costs only'} (MultiAsset-v0 models every rule)"
+            )
+        data = self.data
+        columns = list(range(data.n_assets)) if traded is None else list(traded)
+
+        def pick(values: np.ndarray | None) -> np.ndarray | None:
+            return None if values is None else values[:, columns]
+
+        return build_frictions(
+            rules,
+            data.prices[:, columns],
+            [data.asset_names[i] for i in columns],
+            data.periods_per_year,
+            data.path_bounds,
+            fill_shift,
+            volume=pick(data.volume),
+            spread=pick(getattr(data, "spread", None)),
+            open_=pick(data.open),
+            high=pick(data.high),
+            low=pick(data.low),
+        )
 
     def yield_rates(self) -> np.ndarray | None:
         """``(T, N)`` simple yield per bar that holding each of :attr:`traded_assets` earns on top of its price

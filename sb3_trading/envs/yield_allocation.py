@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from gymnasium import spaces
@@ -27,8 +27,16 @@ from sb3_trading.envs.base import (
     TradingKernel,
     Transition,
 )
-from sb3_trading.sim import CostModel
-from sb3_trading.sim.core import MAX_BPS
+from sb3_trading.sim.frictions import (
+    DEFAULT_COMMISSION_BPS,
+    MAX_BPS,
+    Brackets,
+    CostModel,
+    Financing,
+    Margin,
+    MarketRules,
+    resolve_market_rules,
+)
 from sb3_trading.sim.kernels import accrue_yield_kernel, record_row, self_financing_kernel, trade_row
 
 #: indicators computed per asset by default (prices barely move: returns and their volatility suffice;
@@ -40,6 +48,45 @@ BOUNDS_SLACK = 1e-12
 FEASIBLE_SUM_TOL = 1e-12
 #: the ``info`` entries YieldAllocation adds to the standard keys, in order
 YIELD_INFO_KEYS: tuple[str, ...] = ("target_weights", "depeg_penalty", "yield_income")
+#: the default ``rebalance_cost_bps`` (the commission of YieldAllocation-v0), bps
+DEFAULT_REBALANCE_COST_BPS = 5.0
+
+
+def yield_market_rules(
+    rebalance_cost_bps: float = DEFAULT_REBALANCE_COST_BPS,
+    costs: CostModel | str | Mapping | None = None,
+    slippage_bps: float = 0.0,
+    financing: Financing | Mapping | None = None,
+    margin: Margin | Mapping | None = None,
+    brackets: Brackets | Mapping | None = None,
+) -> MarketRules:
+    """YieldAllocation-v0's friction arguments as :class:`~sb3_trading.sim.frictions.MarketRules`.
+
+    :func:`~sb3_trading.sim.frictions.resolve_market_rules` with ``rebalance_cost_bps`` as the commission shortcut
+    (default :data:`DEFAULT_REBALANCE_COST_BPS`, also the commission of a ``costs`` dict without one): a
+    ``rebalance_cost_bps`` changed from its default together with a ``CostModel`` or a preset, or with a
+    dict that sets ``commission_bps`` too, is refused, as ``commission_bps`` is there.
+
+    :raises ValueError: for such a clash (or one of ``slippage_bps``), or a rate out of range.
+    :raises TypeError: for a rate that is not a number.
+    """
+    rebalance = check_real("rebalance_cost_bps", rebalance_cost_bps, 0.0, MAX_BPS, strict_maximum=True)
+    if costs is None:
+        return resolve_market_rules(None, rebalance, slippage_bps, financing, margin, brackets)
+    given = rebalance != DEFAULT_REBALANCE_COST_BPS  # left at its default: not given (as resolve_market_rules)
+    if isinstance(costs, Mapping):
+        if given and "commission_bps" in costs:
+            raise ValueError(
+                f"the commission is given both as rebalance_cost_bps={rebalance_cost_bps!r} and in costs={dict(costs)}; "
+                "give it once"
+            )
+        costs = {"commission_bps": rebalance, **costs}
+    elif given:
+        raise ValueError(
+            f"rebalance_cost_bps={rebalance_cost_bps!r} cannot be combined with costs={costs!r}; set the commission in "
+            "the CostModel (e.g. costs={'commission_bps': 5, ...})"
+        )
+    return resolve_market_rules(costs, DEFAULT_COMMISSION_BPS, slippage_bps, financing, margin, brackets)
 
 
 # --------------------------------------------------------------------------- compiled kernels
@@ -144,7 +191,9 @@ def yield_step_kernel(
     rates: np.ndarray,
     depth: np.ndarray,
     commission: float,
-    slippage: float,
+    adverse: float,
+    bars: np.ndarray,
+    rules: np.ndarray,
     depeg_penalty: float,
     max_drawdown: float,
     out: tuple[np.ndarray, ...],
@@ -175,7 +224,11 @@ def yield_step_kernel(
     :param prices: ``(T, K)`` closes.
     :param rates: ``(T, K)`` yield of each bar ``t -> t + 1``, ``> -1``.
     :param depth: ``(T, K)`` de-peg depth of each bar (0 where pegged).
-    :param commission: commission rate (fraction of filled notional); ``slippage``: fraction of the mid.
+    :param commission: commission rate (fraction of filled notional); ``adverse``: the adverse move of every fill,
+        slippage plus half-spread (fraction of the mid): the self-financing solve's proportional rates, exact for
+        the proportional costs this env takes.
+    :param bars: ``(N_BAR_FIELDS, K)`` the (constant) frictions of every fill; ``rules`` ``(N_RULES,)``
+        (:mod:`sb3_trading.sim.frictions`; the same commission and adverse move), read by the trade.
     :param depeg_penalty: weight of the de-peg penalty, ``>= 0``.
     :param max_drawdown: drawdown past which an episode is truncated (``inf``: never).
     :param out: the transition's arrays, written: ``t, equity, cash, positions, weights, notional, costs, drawdown,
@@ -196,7 +249,7 @@ def yield_step_kernel(
         row = t[b]
         for i in range(k):
             held[b, i] = holdings[b, i] * prices[row, i]
-    invest, _, _ = self_financing_kernel(equity_t, w, held, commission, slippage)
+    invest, _, _ = self_financing_kernel(equity_t, w, held, commission, adverse)
     shares = np.empty(k)
     rates_t = np.empty((n_rows, k))
     prices_next = np.empty((n_rows, k))
@@ -208,7 +261,7 @@ def yield_step_kernel(
             shares[i] = w[b, i] * invest[b] / prices[row, i]
             rates_t[b, i] = rates[row, i]
             prices_next[b, i] = prices[row + 1, i]
-        notional[b], costs[b] = trade_row(holdings, b, shares, prices[row], commission, slippage)
+        notional[b], costs[b] = trade_row(holdings, b, shares, prices[row], bars, rules)
     grown, paid = accrue_yield_kernel(holdings[:, :k], rates_t, prices_next)
     for b in range(n_rows):
         row = t[b] + 1
@@ -309,7 +362,8 @@ class YieldAllocationEnv(KernelTradingEnv):
     At each bar ``t`` the agent chooses target weights. With equity ``E_t`` the book is
     rebalanced at the prices ``p_t`` through the accounting core so that the trade pays its own
     cost: the invested value ``V_t`` solves ``V_t + c * sum_i |V_t w_i - v_i| = E_t``
-    (``v_i`` the current holding's value, ``c = rebalance_cost_bps * 1e-4``; see
+    (``v_i`` the current holding's value, ``c = rebalance_cost_bps * 1e-4`` by default; with slippage or a
+    half-spread ``a`` the rate of a trade is ``a + c (1 +- a)`` per unit bought or sold; see
     :func:`sb3_trading.sim.accrual.self_financing_value`), target shares ``V_t w_i / p_i,t``,
     leaving no cash. Over ``t -> t+1`` each asset then pays its yield *in shares*
     (``shares_i *= 1 + APY_i,t / periods_per_year``, :func:`sb3_trading.sim.accrual.accrue_yield`;
@@ -323,6 +377,12 @@ class YieldAllocationEnv(KernelTradingEnv):
 
     The dynamics are :class:`YieldAllocationKernel` (one compiled call per step, :func:`yield_step_kernel`);
     this env is its batch of one and :class:`sb3_trading.vec.BatchedVecEnv` runs it for many accounts.
+
+    ## Market rules
+    Proportional costs only: a commission (``rebalance_cost_bps``, or ``costs``), slippage and a half-spread in
+    bps (``costs``), which the self-financing solve prices exactly. Fees per order, the data's spread, impact, a
+    participation cap, lots, ``financing``, ``margin`` and ``brackets`` are refused by name (``ValueError``;
+    MultiAsset-v0 models every rule).
 
     ## Action Space
     ``Box(-1, 1, (K,), float32)``, mapped to weights by ``softmax(a / temperature)`` and the
@@ -367,7 +427,9 @@ class YieldAllocationEnv(KernelTradingEnv):
     :param data: the market, with feature columns ``apy[<asset>]`` (annualised fractions) for every
         asset; ``None`` builds ``make_yield_market(seed=synthetic_seed, periods_per_year=periods_per_year)``.
     :param initial_cash: starting cash, account currency, in ``(0, 1e15]`` (:data:`~sb3_trading.envs.base.MAX_INITIAL_CASH`).
-    :param rebalance_cost_bps: cost in bps of traded notional (the ``CostModel`` commission), in ``[0, 10000)``.
+    :param rebalance_cost_bps: cost in bps of traded notional (the ``CostModel`` commission), in ``[0, 10000)``; a
+        shortcut for ``costs={"commission_bps": ...}`` (changed from 5 together with a ``CostModel`` or preset,
+        or with a ``costs`` dict that sets ``commission_bps``: ``ValueError``).
     :param window: bars in the ``market`` observation.
     :param episode_length: decisions per episode (``None``: to the end of the data).
     :param random_start: draw the start bar uniformly from ``self.np_random``.
@@ -392,13 +454,21 @@ class YieldAllocationEnv(KernelTradingEnv):
         :class:`~sb3_trading.envs.base.TradingEnv`.
     :param synthetic_seed: seed of the synthetic market used when ``data`` is ``None``.
     :param render_mode: ``None`` or ``"ansi"``.
+    :param costs: a :class:`~sb3_trading.sim.CostModel`, a dict of its fields (its commission defaults to
+        ``rebalance_cost_bps``), or a venue preset name (:data:`~sb3_trading.sim.VENUES`); proportional costs only
+        (see Market rules).
+    :param slippage_bps: adverse fill price move in bps, in ``[0, 10000)``; a shortcut for
+        ``costs={"slippage_bps": ...}``.
+    :param financing: must be ``None`` (or all rates zero): not modelled.
+    :param margin: must be ``None``: not modelled.
+    :param brackets: must be ``None``: not modelled.
     """
 
     def __init__(
         self,
         data: MarketData | None = None,
         initial_cash: float = 1_000_000.0,
-        rebalance_cost_bps: float = 5.0,
+        rebalance_cost_bps: float = DEFAULT_REBALANCE_COST_BPS,
         window: int = 1,
         episode_length: int | None = None,
         random_start: bool = False,
@@ -414,7 +484,13 @@ class YieldAllocationEnv(KernelTradingEnv):
         normalizer: NormalizerArg = DEFAULT_NORMALIZER,
         synthetic_seed: int = 0,
         render_mode: str | None = None,
+        costs: CostModel | str | dict | None = None,
+        slippage_bps: float = 0.0,
+        financing: Financing | dict | None = None,
+        margin: Margin | dict | None = None,
+        brackets: Brackets | dict | None = None,
     ) -> None:
+        rules = yield_market_rules(rebalance_cost_bps, costs, slippage_bps, financing, margin, brackets)
         if periods_per_year is not None and not (is_real(periods_per_year) and 0 < periods_per_year < math.inf):
             raise (ValueError if is_real(periods_per_year) else ArgumentTypeError)(
                 f"periods_per_year must be a finite number > 0 (bars per year), or None for data.periods_per_year, "
@@ -437,7 +513,6 @@ class YieldAllocationEnv(KernelTradingEnv):
             render_mode=render_mode,
         )
         n_assets = data.n_assets
-        rebalance_cost_bps = check_real("rebalance_cost_bps", rebalance_cost_bps, 0.0, MAX_BPS, strict_maximum=True)
         lower = _bounds("lower_bound", lower_bound, n_assets)
         upper = _bounds("upper_bound", upper_bound, n_assets)
         if (lower > upper).any():
@@ -489,7 +564,10 @@ class YieldAllocationEnv(KernelTradingEnv):
         # (T, K) de-peg depth of each bar: only read at t + 1 for the reward, never in the observation
         depth = 1.0 - data.prices / peg_arr
         self._depeg_depth = np.ascontiguousarray(np.where(data.prices < peg_arr * (1.0 - depeg_tolerance), depth, 0.0))
-        self.costs = CostModel(commission_bps=rebalance_cost_bps, slippage_bps=0.0)
+        self.market_rules = rules
+        self.costs = rules.costs
+        #: the compiled rules (constant here: proportional costs only); refuses every other rule by name
+        self.frictions = self._market_rules(rules, ())
 
         self.action_space = spaces.Box(-1.0, 1.0, shape=(n_assets,), dtype=np.float32)
         self.observation_space = self._observation_space(n_assets + 2)
@@ -535,6 +613,11 @@ class YieldAllocationKernel(TradingKernel):
     def __init__(self, env: YieldAllocationEnv, n_envs: int) -> None:
         super().__init__(env, n_envs, env._prices, env.costs, env.initial_cash)
         self.costs = env.costs
+        #: ``(N_BAR_FIELDS, K)`` the constant frictions of every fill and ``(N_RULES,)`` the rules (read-only)
+        self._bars = env.costs.constant_bars(self.n_assets)
+        self._bars.setflags(write=False)
+        self._rules = env.costs.rules()
+        self._rules.setflags(write=False)
         self.lower_bound, self.upper_bound, self.temperature = env.lower_bound, env.upper_bound, env.temperature
         self._rates, self._depth = env._rates, env._depeg_depth  # (T, K), shared
         self.depeg_penalty = env.depeg_penalty
@@ -573,7 +656,9 @@ class YieldAllocationKernel(TradingKernel):
             self._rates,
             self._depth,
             costs.commission,
-            costs.slippage,
+            costs.adverse,
+            self._bars,
+            self._rules,
             self.depeg_penalty,
             self._max_drawdown,
             tr.outputs,

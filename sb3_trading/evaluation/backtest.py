@@ -63,6 +63,8 @@ class BacktestResult:
     :ivar benchmark_returns: ``(n,)`` the benchmark of the metrics' ``alpha``, ``beta``, ``tracking_error``,
         ``information_ratio`` and ``correlation``: by default the frictionless buy-and-hold of the traded assets
         over the same marks (:func:`buy_and_hold_returns`); ``None``: no benchmark-relative metrics.
+    :ivar financing: ``(n,)`` net financing of each step (interest on cash and loans, borrow fees; + received),
+        account currency, when the env reports ``info["financing"]`` (summed in ``metrics["total_financing"]``).
     """
 
     name: str
@@ -83,6 +85,7 @@ class BacktestResult:
     risk_free: float = 0.0
     market: MarketData | None = field(default=None, repr=False, compare=False)
     benchmark_returns: np.ndarray | None = field(default=None, repr=False)
+    financing: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_steps(self) -> int:
@@ -111,7 +114,8 @@ class BacktestResult:
 
     def to_frame(self):  # -> pandas.DataFrame
         """One row per decision: ``t``, ``equity`` (after the step), ``return``, ``turnover``, ``costs``,
-        ``drawdown`` and ``weight[<asset>]`` columns; indexed by the mark's timestamp when known."""
+        ``drawdown`` (``financing`` when the env reports it) and ``weight[<asset>]`` columns; indexed by the mark's
+        timestamp when known."""
         import pandas as pd
 
         names = self.asset_names or tuple(f"asset_{i}" for i in range(self.weights.shape[1]))
@@ -123,6 +127,8 @@ class BacktestResult:
             "costs": self.costs,
             "drawdown": self.drawdown[1:],
         }
+        if self.financing is not None:
+            columns["financing"] = self.financing
         columns.update({f"weight[{name}]": self.weights[:, j] for j, name in enumerate(names)})
         index = None if self.timestamps is None else pd.DatetimeIndex(self.timestamps[1:], name="date")
         return pd.DataFrame(columns, index=index)
@@ -138,6 +144,7 @@ def _measured_result(**fields: Any) -> BacktestResult:
         weights=fields["weights"],
         risk_free=fields.get("risk_free", 0.0),
         benchmark=fields.get("benchmark_returns"),
+        financing=fields.get("financing"),
     )
     return BacktestResult(metrics=metrics, **fields)
 
@@ -168,6 +175,7 @@ def _finish(
     cash: np.ndarray | None = None,
     asset_names: Sequence[str] | None = None,
     risk_free: float = 0.0,
+    financing: np.ndarray | None = None,
 ) -> BacktestResult:
     returns = equity[1:] / equity[:-1] - 1.0
     timestamps = None if data.timestamps is None else data.timestamps[t]
@@ -198,6 +206,7 @@ def _finish(
         risk_free=float(risk_free),
         market=data,
         benchmark_returns=buy_and_hold_returns(data.prices[:, columns], t),
+        financing=financing,
     )
 
 
@@ -362,6 +371,7 @@ def backtest(
                 cash=np.asarray(episode["cash"], dtype=np.float64),
                 asset_names=getattr(base, "traded_assets", None),
                 risk_free=risk_free,
+                financing=None if episode["financing"] is None else np.asarray(episode["financing"], dtype=np.float64),
             )
         )
         if not consecutive or last_t >= int(base.path_last_t[last_t]):
@@ -395,6 +405,7 @@ def _episode(
         "costs": [],
         "weights": [],
         "positions": [],
+        "financing": [] if "financing" in info else None,  # envs with financing report it every step
     }
     state, episode_start = None, np.ones((1,), dtype=bool)
     done = False
@@ -409,6 +420,8 @@ def _episode(
             series[key].append(info[key])
         series["weights"].append(np.asarray(info["weights"], dtype=np.float64))
         series["positions"].append(np.asarray(info["positions"], dtype=np.float64).copy())
+        if series["financing"] is not None:
+            series["financing"].append(info["financing"])
         invalid += bool(info.get("invalid_action", False))
     return series, int(info["t"]), invalid
 
@@ -443,6 +456,9 @@ def concat_results(results: Sequence[BacktestResult], name: str | None = None) -
     weights = np.concatenate([r.weights for r in results])
     turnover = np.concatenate([r.turnover for r in results])
     costs = np.concatenate([r.costs for r in results]) * scale
+    financing = None
+    if all(r.financing is not None for r in results):
+        financing = np.concatenate([r.financing for r in results]) * scale
     positions = trades = cash = None
     if all(r.positions is not None for r in results):
         positions = np.concatenate([r.positions for r in results]) * scale[:, None]
@@ -471,6 +487,7 @@ def concat_results(results: Sequence[BacktestResult], name: str | None = None) -
         risk_free=first.risk_free,
         market=first.market,
         benchmark_returns=benchmark,
+        financing=financing,
     )
 
 

@@ -8,6 +8,16 @@ baselines too, read from the env's ``yield_rates()`` hook, so evaluation does no
 
 Timing (as in the envs): step ``k`` decides at the close of row ``t[k]``, trades there, and is marked at
 row ``t[k + 1]``.
+
+Costs: the baselines pay their :class:`~sb3_trading.sim.CostModel` in full, never a part of it. Constant
+frictions (commission, slippage, a half-spread in bps, fees per order) are the book's own; frictions that need
+the data (square-root ``impact_k``, ``half_spread_bps="data"``) and the order limits (``participation``,
+``lot_size``) are compiled with the traded data by :func:`~sb3_trading.sim.frictions.build_frictions` and
+applied bar by bar, as MultiAsset-v0 applies them to orders at the close (the data must then have the volume or
+spread they need, else ``ValueError``). An env's ``financing`` applies too (the cash baseline earns the cash rate,
+a book pays its borrow fees), so every strategy is compared on the same money. ``margin`` and ``brackets`` and
+env-specific mechanics (MarketImpact-v0's netted impact, weight bounds) are not applied (a stop-loss on the
+buy-and-hold is another strategy); :func:`env_baselines` logs a warning when the env has margin or brackets.
 """
 
 from __future__ import annotations
@@ -25,6 +35,8 @@ from sb3_trading.envs.multi_asset import multi_asset_targets
 from sb3_trading.evaluation.backtest import BacktestResult, RandomPolicy, _finish, backtest, data_calendar
 from sb3_trading.sim import CostModel, Portfolio
 from sb3_trading.sim.accrual import accrue_yield
+from sb3_trading.sim.frictions import Financing, Frictions, MarketRules, build_frictions
+from sb3_trading.sim.kernels import finance_row, limit_row
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +68,27 @@ def random_baseline(
 TargetFn = Callable[[int, np.ndarray, np.ndarray, Portfolio], np.ndarray]
 
 
+def _data_frictions(data: MarketData, costs: CostModel, financing: Financing | None) -> Frictions | None:
+    """The per-bar frictions of ``costs`` and ``financing`` on ``data`` (orders at the close), or ``None`` when the
+    book's constant frictions price every fill exactly (no impact, no spread column, no participation cap, no lots)
+    and nothing accrues.
+
+    :raises ValueError: when ``costs`` needs data that ``data`` lacks (its volume or spread).
+    """
+    if costs.is_constant and costs.lot_size is None and financing is None:
+        return None
+    return build_frictions(
+        MarketRules(costs, financing),
+        data.prices,
+        list(data.asset_names),
+        float(data.periods_per_year),
+        data.path_bounds,
+        0,
+        volume=data.volume,
+        spread=getattr(data, "spread", None),
+    )
+
+
 def _run_targets(
     name: str,
     data: MarketData,
@@ -67,11 +100,14 @@ def _run_targets(
     periods_per_year: float | None,
     rates: np.ndarray | None = None,
     risk_free: float = 0.0,
+    financing: Financing | None = None,
 ) -> BacktestResult:
     """Trade to ``target_fn(step, equity (1,), prices (1, N), book)`` at each close ``start..stop-1``.
 
     With ``rates`` ``(T, N)`` (simple yield per bar), holdings over ``t -> t+1`` earn ``rates[t]`` in
-    shares before being marked at ``t + 1``, as in ``YieldAllocation-v0``.
+    shares before being marked at ``t + 1``, as in ``YieldAllocation-v0``. ``costs`` is paid in full (see the
+    module docstring): frictions that need the data and the order limits are applied bar by bar; with
+    ``financing`` each bar accrues after the trade (:func:`~sb3_trading.sim.kernels.finance_row`), as in the envs.
     """
     if not 0 <= start < stop < data.n_steps:
         raise ValueError(f"need 0 <= start < stop < {data.n_steps}, got start={start}, stop={stop}")
@@ -83,7 +119,9 @@ def _run_targets(
             raise ValueError("rates must be finite and > -1 (a simple yield per bar, e.g. APY / periods_per_year)")
     book = Portfolio(1, data.n_assets, costs)
     book.reset(initial_cash)
+    frictions = _data_frictions(data, costs, financing)
     n = stop - start
+    financed = np.zeros(n) if financing is not None else None
     equity = np.empty(n + 1)
     equity[0] = initial_cash
     cash = np.empty(n + 1)
@@ -92,7 +130,17 @@ def _run_targets(
     weights, positions = np.empty((n, data.n_assets)), np.empty((n, data.n_assets))
     for k, t in enumerate(range(start, stop)):
         prices = data.prices[t : t + 1]
-        fills = book.trade_to(target_fn(k, equity[k : k + 1], prices, book), prices)
+        target = target_fn(k, equity[k : k + 1], prices, book)
+        if frictions is None:
+            fills = book.trade_to(target, prices)
+        else:  # this bar's spread and impact, and the lots and participation cap of the order
+            bars = frictions.bars[t]
+            target = np.array(target, dtype=np.float64).reshape(1, data.n_assets)
+            if frictions.limited:
+                limit_row(book.holdings, 0, target[0], prices[0], bars, frictions.rules)
+            fills = book.trade_to(target, prices, bars)
+            if financed is not None:
+                financed[k] = finance_row(book.holdings, 0, prices[0], bars, frictions.rules)
         next_prices = data.prices[t + 1 : t + 2]
         if rates is not None:
             book.positions[...] = accrue_yield(book.positions, rates[t], next_prices).positions
@@ -116,6 +164,7 @@ def _run_targets(
         cash=cash,
         asset_names=data.asset_names,
         risk_free=risk_free,
+        financing=financed,
     )
 
 
@@ -127,8 +176,9 @@ def cash_baseline(
     periods_per_year: float | None = None,
     *,
     risk_free: float = 0.0,
+    financing: Financing | None = None,
 ) -> BacktestResult:
-    """Hold cash: zero return every step (cash earns nothing in the accounting core).
+    """Hold cash: zero return every step, or the cash rate of ``financing`` (accrued every bar, compounding).
 
     With ``risk_free > 0`` its excess return is a constant ``-rf`` per bar, so its Sharpe stays ``0``.
     """
@@ -143,6 +193,7 @@ def cash_baseline(
         CostModel(0.0, 0.0),
         periods_per_year,
         risk_free=risk_free,
+        financing=financing,
     )
 
 
@@ -156,6 +207,7 @@ def buy_and_hold(
     rates: np.ndarray | None = None,
     *,
     risk_free: float = 0.0,
+    financing: Financing | None = None,
 ) -> BacktestResult:
     """Invest ``initial_cash / N`` in each asset at the close of ``start`` (paying costs), then hold.
 
@@ -163,10 +215,12 @@ def buy_and_hold(
     :param start: first decision row.
     :param stop: last marked row (default: the last row).
     :param initial_cash: starting cash, account currency.
-    :param costs: frictions (default ``CostModel()``).
+    :param costs: frictions (default ``CostModel()``), paid in full: those that need the data (impact, the spread
+        column) and the order limits (participation, lots) bar by bar, as MultiAsset-v0 at the close.
     :param periods_per_year: bars per year of the metrics (default: ``data.periods_per_year``).
     :param rates: optional ``(T, N)`` simple yield per bar paid in shares (see :func:`yield_rates`).
     :param risk_free: annual risk-free rate (fraction) of the Sharpe and Sortino.
+    :param financing: interest on the cash and borrow fees accrued every bar (``None``: none), as in the envs.
     """
     stop = data.n_steps - 1 if stop is None else stop
 
@@ -176,7 +230,17 @@ def buy_and_hold(
         return book.positions.copy()
 
     return _run_targets(
-        "buy_and_hold", data, start, stop, target, initial_cash, costs or CostModel(), periods_per_year, rates, risk_free
+        "buy_and_hold",
+        data,
+        start,
+        stop,
+        target,
+        initial_cash,
+        costs or CostModel(),
+        periods_per_year,
+        rates,
+        risk_free,
+        financing,
     )
 
 
@@ -190,6 +254,7 @@ def equal_weight(
     rates: np.ndarray | None = None,
     *,
     risk_free: float = 0.0,
+    financing: Financing | None = None,
 ) -> BacktestResult:
     """Rebalance to ``E_t / N`` in every asset at every close (paying costs); arguments as :func:`buy_and_hold`."""
     stop = data.n_steps - 1 if stop is None else stop
@@ -204,6 +269,7 @@ def equal_weight(
         periods_per_year,
         rates,
         risk_free,
+        financing,
     )
 
 
@@ -255,9 +321,11 @@ def env_baselines(
 
     Cash, buy-and-hold and equal-weight trade the env's ``traded_assets`` of ``env.unwrapped.data``
     from row ``start`` to ``stop`` with the env's ``initial_cash`` and ``costs``; on
-    ``YieldAllocation-v0`` they also earn the assets' yield (:func:`yield_rates`). Baselines ignore
-    env-specific mechanics (price impact, stop-losses, weight bounds). ``"random"`` (or
-    ``random_seed`` set) adds :func:`random_baseline`, which runs the env itself.
+    ``YieldAllocation-v0`` they also earn the assets' yield (:func:`yield_rates`). They pay the env's
+    ``CostModel`` in full (fees, spread, square-root impact, participation cap and lots bar by bar, as
+    MultiAsset-v0 with orders at the close; see the module docstring) and its financing, but not its margin or
+    brackets (a warning is logged when it has them) nor env-specific mechanics (MarketImpact-v0's netted impact,
+    weight bounds). ``"random"`` (or ``random_seed`` set) adds :func:`random_baseline`, which runs the env itself.
 
     :param env: the single env the agent was backtested on.
     :param start: first decision row (``result.t[0]``).
@@ -277,17 +345,25 @@ def env_baselines(
     data: MarketData = base.data
     traded = data.select_assets(list(getattr(base, "traded_assets", data.asset_names)))
     costs: CostModel = getattr(base, "costs", CostModel())
+    rules = getattr(base, "market_rules", None)
+    financing = None if rules is None else rules.financing
+    unapplied = [] if rules is None else [n for n in ("margin", "brackets") if getattr(rules, n, None)]
+    if unapplied and set(names) - {"random"}:
+        logger.warning(
+            "the cash, buy-and-hold and equal-weight baselines pay the env's costs but not its %s",
+            " and ".join(unapplied),
+        )
     initial_cash = float(getattr(base, "initial_cash", 1_000_000.0))
     rates = env_yield_rates(env, traded)
     ppy, rf = periods_per_year, risk_free
     results: dict[str, BacktestResult] = {}
     for name in names:
         if name == "cash":
-            result = cash_baseline(traded, start, stop, initial_cash, ppy, risk_free=rf)
+            result = cash_baseline(traded, start, stop, initial_cash, ppy, risk_free=rf, financing=financing)
         elif name == "buy_and_hold":
-            result = buy_and_hold(traded, start, stop, initial_cash, costs, ppy, rates, risk_free=rf)
+            result = buy_and_hold(traded, start, stop, initial_cash, costs, ppy, rates, risk_free=rf, financing=financing)
         elif name == "equal_weight":
-            result = equal_weight(traded, start, stop, initial_cash, costs, ppy, rates, risk_free=rf)
+            result = equal_weight(traded, start, stop, initial_cash, costs, ppy, rates, risk_free=rf, financing=financing)
         else:
             seed = 0 if random_seed is None else random_seed
             result = random_baseline(env, seed, periods_per_year=ppy, risk_free=rf, consecutive=consecutive)

@@ -156,6 +156,7 @@ def aligned_metrics(result: BacktestResult, idx: np.ndarray) -> dict[str, float]
         weights=result.weights[idx],
         risk_free=result.risk_free,
         benchmark=benchmark,
+        financing=None if result.financing is None else result.financing[idx],
     )
 
 

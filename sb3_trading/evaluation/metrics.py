@@ -63,6 +63,8 @@ key                          definition (unit)
 ``mean_turnover``            mean traded notional / equity per bar (when ``turnover`` is given)
 ``annual_turnover``          ``mean_turnover * P`` (times the equity traded per year)
 ``total_costs``              sum of the costs paid, account currency (when ``costs`` is given)
+``total_financing``          sum of the net financing (interest, borrow fees; + received), account currency
+                             (when ``financing`` is given)
 ``exposure``                 mean gross exposure ``mean_t sum_i |w_t,i|`` (when ``weights`` are given)
 ``net_exposure``             mean net exposure ``mean_t sum_i w_t,i``
 ===========================  ==========================================================================
@@ -685,6 +687,7 @@ def compute_metrics(
     *,
     risk_free: float = 0.0,
     benchmark: ArrayLike | None = None,
+    financing: ArrayLike | None = None,
 ) -> dict[str, float]:
     """Summary metrics of a simple-return series (keys and definitions in the module docstring).
 
@@ -699,6 +702,8 @@ def compute_metrics(
     :param benchmark: optional ``(n,)`` per-period simple returns of a benchmark on the same bars (the
         buy-and-hold of the same slice, typically); adds ``alpha``, ``beta``, ``tracking_error``,
         ``information_ratio`` and ``correlation``. Without it those keys are absent.
+    :param financing: optional ``(n,)`` per-period net financing in currency (``info["financing"]``, summed into
+        ``total_financing``).
     :return: a dict of floats, each finite for finite inputs (unbounded figures saturate at ``±METRIC_CAP``,
         ratios at ``±SHARPE_CAP``), so ``json.dumps(metrics, allow_nan=False)`` works.
     :raises ValueError: empty or non-finite returns or benchmark, a benchmark of another length,
@@ -756,6 +761,9 @@ def compute_metrics(
     if costs is not None:
         with np.errstate(over="ignore"):
             metrics["total_costs"] = float(np.sum(np.asarray(costs, dtype=np.float64)))
+    if financing is not None:
+        with np.errstate(over="ignore"):
+            metrics["total_financing"] = float(np.sum(np.asarray(financing, dtype=np.float64)))
     if weights is not None and np.asarray(weights).size:
         metrics["exposure"], metrics["net_exposure"] = exposure(weights)
     return {key: _saturate(value) for key, value in metrics.items()}

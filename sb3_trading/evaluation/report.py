@@ -79,6 +79,7 @@ TABLE_METRICS = (
     ("hit_rate", "hit rate", "{:.1%}"),
     ("mean_turnover", "turnover/bar", "{:.3f}"),
     ("exposure", "exposure", "{:.2f}"),
+    ("total_financing", "financing", "{:,.2f}"),
 )
 #: trade statistics shown in the HTML trades table: (key, header, format)
 TABLE_TRADES = (

@@ -2,8 +2,6 @@
 
 from sb3_trading.sim.accrual import Accrual, accrue_yield, self_financing_value
 from sb3_trading.sim.core import (
-    BPS,
-    CostModel,
     Fills,
     Portfolio,
     equity_fractions,
@@ -11,11 +9,35 @@ from sb3_trading.sim.core import (
     portfolio_value,
     round_to_lots,
 )
+from sb3_trading.sim.frictions import (
+    BPS,
+    VENUES,
+    Brackets,
+    CostModel,
+    Financing,
+    Frictions,
+    Margin,
+    MarketRules,
+    Venue,
+    build_frictions,
+    resolve_market_rules,
+    venue,
+)
 
 __all__ = [
     "BPS",
+    "VENUES",
     "Accrual",
+    "Brackets",
     "CostModel",
+    "Financing",
+    "Frictions",
+    "Margin",
+    "MarketRules",
+    "Venue",
+    "build_frictions",
+    "resolve_market_rules",
+    "venue",
     "Fills",
     "Portfolio",
     "accrue_yield",

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sb3_trading.sim.core import CostModel
+from sb3_trading.sim.frictions import SPREAD_FROM_DATA, CostModel
 from sb3_trading.sim.kernels import accrue_yield_kernel, friction_rate, self_financing_kernel
 
 
@@ -60,17 +60,40 @@ def accrue_yield(positions: np.ndarray, rates: np.ndarray, prices: np.ndarray) -
     return Accrual(grown, income)
 
 
-def friction_rates(costs: CostModel) -> tuple[float, float]:
-    """``(buy_rate, sell_rate)``: the frictions per unit of notional bought and sold, ``s + c (1 +- s)``
-    (:func:`~sb3_trading.sim.kernels.friction_rate` of each side).
+def _check_linear(costs: CostModel) -> None:
+    """Refuse a :class:`CostModel` whose frictions are not a fixed fraction of the traded notional."""
+    if not costs.is_linear:
+        used = [
+            name
+            for name, on in (
+                ("fixed_fee", costs.fixed_fee > 0.0),
+                ("min_fee", costs.min_fee > 0.0),
+                ("impact_k", costs.impact_k > 0.0),
+                ('half_spread_bps="data"', costs.half_spread_bps == SPREAD_FROM_DATA),
+            )
+            if on
+        ]
+        raise ValueError(
+            f"the self-financing rebalance prices proportional costs only (commission, slippage, half-spread in bps), "
+            f"but costs={costs} has {', '.join(used)}: its frictions are not a fixed fraction of the traded notional"
+        )
 
-    :raises ValueError: if buying costs 100 % of the notional or more (nothing could be invested).
+
+def friction_rates(costs: CostModel) -> tuple[float, float]:
+    """``(buy_rate, sell_rate)``: the frictions per unit of notional bought and sold, ``a + c (1 +- a)``, with ``a``
+    the adverse move of a fill (:attr:`~sb3_trading.sim.frictions.CostModel.adverse`: slippage plus half-spread) and
+    ``c`` the commission (:func:`~sb3_trading.sim.kernels.friction_rate` of each side).
+
+    :raises ValueError: if ``costs`` is not linear (:attr:`~sb3_trading.sim.frictions.CostModel.is_linear`: fees per
+        order, impact or the data's spread), or if buying costs 100 % of the notional or more (nothing could be
+        invested).
     """
-    commission, slippage = costs.commission, costs.slippage
-    buy_rate = friction_rate(1.0, commission, slippage)
+    _check_linear(costs)
+    commission, adverse = costs.commission, costs.adverse
+    buy_rate = friction_rate(1.0, commission, adverse)
     if buy_rate >= 1.0:
         raise ValueError(f"frictions of {buy_rate:.2%} of traded notional leave nothing to invest; lower the costs")
-    return buy_rate, friction_rate(-1.0, commission, slippage)
+    return buy_rate, friction_rate(-1.0, commission, adverse)
 
 
 def self_financing_value(
@@ -80,11 +103,12 @@ def self_financing_value(
 
     Trading from holdings worth ``v_i = positions_i * prices_i`` to target values ``V w_i`` costs
     (see :func:`sb3_trading.sim.core.fill_trades`, with ``x_i = V w_i - v_i``)
-    ``F(V) = sum_i |x_i| (s + c (1 + s sign(x_i)))``. This returns the root of ``V + F(V) = equity``,
-    so that after ``Portfolio.trade_to(V * weights / prices, prices)`` the cash is
+    ``F(V) = sum_i |x_i| (a + c (1 + a sign(x_i)))``, ``a`` the adverse move of a fill (slippage plus
+    half-spread, :attr:`~sb3_trading.sim.frictions.CostModel.adverse`) and ``c`` the commission. This returns the
+    root of ``V + F(V) = equity``, so that after ``Portfolio.trade_to(V * weights / prices, prices)`` the cash is
     ``equity - V sum(w) - F(V) = V (1 - sum(w))``: zero when the weights sum to 1.
 
-    ``V + F(V)`` is convex, piecewise linear and increasing in ``V`` (slope ``>= 1 - s - c (1 + s) > 0``),
+    ``V + F(V)`` is convex, piecewise linear and increasing in ``V`` (slope ``>= 1 - a - c (1 + a) > 0``),
     so Newton's method from ``V = equity`` lands on the root in at most ``N + 1`` steps (usually one: the
     root lies on the linear piece left of ``equity`` unless a trade changes side in between); frictions of
     zero give ``V = equity``. The solve is :func:`~sb3_trading.sim.kernels.self_financing_kernel`, the one
@@ -94,16 +118,18 @@ def self_financing_value(
     :param weights: ``(B, N)`` target weights ``>= 0`` (fractions of ``V``).
     :param positions: ``(B, N)`` current share counts.
     :param prices: ``(B, N)`` (or ``(N,)``) mid prices at execution.
-    :param costs: the friction model (needs ``s + c (1 + s) < 1``).
+    :param costs: the friction model: linear (:attr:`~sb3_trading.sim.frictions.CostModel.is_linear`), with
+        ``a + c (1 + a) < 1``.
     :return: ``(B,)`` investable value ``V`` (``<= equity``).
-    :raises ValueError: if the frictions reach 100 % of traded notional.
+    :raises ValueError: if ``costs`` has fees per order, impact or the data's spread (the solve would not be
+        exact), or if the frictions reach 100 % of traded notional.
     """
-    friction_rates(costs)  # refuses frictions that leave nothing to invest
+    friction_rates(costs)  # refuses non-linear frictions, and frictions that leave nothing to invest
     weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
     shape = weights.shape
     held = _rows(positions, shape) * _rows(prices, shape)
     equity = np.asarray(equity, dtype=np.float64).reshape(shape[0])
-    value, _, _ = self_financing_kernel(equity, weights, held, costs.commission, costs.slippage)
+    value, _, _ = self_financing_kernel(equity, weights, held, costs.commission, costs.adverse)
     return value
 
 

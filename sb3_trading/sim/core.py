@@ -11,9 +11,9 @@ Conventions
   (fractional unless the caller rounds them); negative counts are shorts.
 * ``equity = cash + positions . prices`` always, marked at the given prices.
 * A trade of ``q`` shares at mid price ``p`` fills at
-  ``p * (1 + slippage * sign(q))`` (buys pay up, sells receive less) and pays a
-  commission ``commission * |q| * fill_price``. ``costs`` reports both frictions
-  (commission plus slippage, measured against the mid price), so
+  ``p * (1 + a * sign(q))`` (buys pay up, sells receive less; ``a`` is the half-spread plus slippage plus
+  impact) and pays a commission ``commission * |q| * fill_price`` (with the :class:`CostModel`'s fee per
+  order and minimum). ``costs`` reports every friction measured against the mid price, so
   ``equity_after = equity_before - costs`` when marked at the mid price.
 * Rates are fractions of traded notional: 10 bps is ``0.001``.
 
@@ -22,12 +22,11 @@ The core never imports gymnasium: environments build on it, not the reverse.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
-from sb3_trading.common.validation import check_real
+from sb3_trading.sim.frictions import BPS, MAX_BPS, N_BAR_FIELDS, CostModel, batch_bars
 from sb3_trading.sim.kernels import (
     affordable_kernel,
     equity_kernel,
@@ -36,41 +35,6 @@ from sb3_trading.sim.kernels import (
     mark_kernel,
     trade_to_kernel,
 )
-
-BPS = 1e-4  # one basis point as a fraction
-#: every cost rate in bps lies in ``[0, MAX_BPS)``: a fill never costs 100 % of its notional, and a sell's
-#: fill price ``p (1 - slippage)`` stays positive
-MAX_BPS = 1e4
-
-
-@dataclass(frozen=True)
-class CostModel:
-    """Proportional trading frictions, in basis points of traded notional.
-
-    :param commission_bps: fee charged on the filled notional ``|q| * fill_price``, in ``[0, 10000)``.
-    :param slippage_bps: adverse price move of every fill against the trader, in ``[0, 10000)``.
-    :raises TypeError: if a rate is not a number (a string, a bool).
-    :raises ValueError: if a rate is not finite or outside ``[0, 10000)``.
-    """
-
-    commission_bps: float = 10.0
-    slippage_bps: float = 0.0
-
-    def __post_init__(self) -> None:
-        for name in ("commission_bps", "slippage_bps"):
-            # a rate of 10000 bps or more charges 100 % of the notional (or fills at a price <= 0): refused
-            value = check_real(name, getattr(self, name), 0.0, MAX_BPS, strict_maximum=True)
-            object.__setattr__(self, name, value)
-
-    @property
-    def commission(self) -> float:
-        """``commission_bps`` as a fraction of filled notional."""
-        return self.commission_bps * BPS
-
-    @property
-    def slippage(self) -> float:
-        """``slippage_bps`` as a fraction of the mid price."""
-        return self.slippage_bps * BPS
 
 
 class Fills(NamedTuple):
@@ -104,9 +68,10 @@ def portfolio_value(cash: np.ndarray, positions: np.ndarray, prices: np.ndarray)
 def fill_trades(traded: np.ndarray, prices: np.ndarray, costs: CostModel) -> Fills:
     """Price a batch of trades: fill prices, notional and frictions. Pure function.
 
-    A trade of ``q`` shares at mid ``p`` fills at ``p (1 + s sign(q))`` and pays
-    commission ``c |q| p (1 + s sign(q))``; its friction against the mid price is
-    ``|q| p (s + c (1 + s sign(q)))`` (:mod:`sb3_trading.sim.kernels`).
+    A trade of ``q`` shares at mid ``p`` fills at ``p (1 + a sign(q))`` and pays
+    commission ``c |q| p (1 + a sign(q))``; its friction against the mid price is
+    ``|q| p (a + c (1 + a sign(q)))`` (:func:`~sb3_trading.sim.kernels.order_cost`, which adds the fees per
+    order). Frictions that need the data (impact, a spread column, a participation cap) are priced by the envs.
 
     :param traded: ``(B, N)`` signed share quantities to trade.
     :param prices: ``(B, N)`` mid prices at execution (or ``(N,)``, broadcast over the batch).
@@ -115,7 +80,8 @@ def fill_trades(traded: np.ndarray, prices: np.ndarray, costs: CostModel) -> Fil
     """
     traded = np.atleast_2d(np.asarray(traded, dtype=np.float64))
     prices = np.broadcast_to(np.asarray(prices, dtype=np.float64), traded.shape)
-    fill_prices, notional, frictions = fill_trades_kernel(traded, prices, costs.commission, costs.slippage)
+    bars = batch_bars(costs.constant_bars(traded.shape[1]), traded.shape[0])
+    fill_prices, notional, frictions = fill_trades_kernel(traded, prices, bars, costs.rules())
     return Fills(traded, fill_prices, notional, frictions)
 
 
@@ -173,6 +139,20 @@ class Portfolio:
         self.holdings[:, -1] = value
 
     @property
+    def bars(self) -> np.ndarray:
+        """``(B, N_BAR_FIELDS, N)`` read-only view: the per-asset frictions of :attr:`costs` for every row.
+
+        :raises ValueError: when :attr:`costs` needs the data (impact, a spread column, a participation cap): the
+            envs price those fills bar by bar (:mod:`sb3_trading.sim.frictions`).
+        """
+        if not self.costs.is_constant:
+            raise ValueError(
+                f"{self.costs} needs the market data (impact, a spread column or a participation cap): trade through "
+                "an env, which prices each bar's fills, or use a CostModel without them"
+            )
+        return batch_bars(self.costs.constant_bars(self.n_assets), self.n_envs)
+
+    @property
     def n_envs(self) -> int:
         return self.holdings.shape[0]
 
@@ -214,19 +194,21 @@ class Portfolio:
         """Mark-to-market equity ``(B,)`` at ``prices`` ``(B, N)``."""
         return equity_kernel(self.holdings, self._batch(prices))
 
-    def affordable(self, target: np.ndarray, prices: np.ndarray, lot_size: float | None = None) -> np.ndarray:
+    def affordable(
+        self, target: np.ndarray, prices: np.ndarray, lot_size: float | None = None, bars: np.ndarray | None = None
+    ) -> np.ndarray:
         """``target`` ``(B, N)`` with its buys cut so that :meth:`trade_to` it at ``prices`` leaves no cash below 0.
 
         Rows that can pay are unchanged; the others cut every buy in proportion to the shares bought, in whole
         multiples of ``lot_size`` when given; sells are never changed (:func:`~sb3_trading.sim.kernels.affordable_kernel`).
+        ``bars``: as in :meth:`trade_to`.
         """
         lot = 0.0 if lot_size is None else float(lot_size)
-        costs = self.costs
         return affordable_kernel(
-            self.holdings, self._batch(target, "target"), self._batch(prices), costs.commission, costs.slippage, lot
+            self.holdings, self._batch(target, "target"), self._batch(prices), self._bars(bars), self.costs.rules(), lot
         )
 
-    def trade_to(self, target: np.ndarray, prices: np.ndarray) -> Fills:
+    def trade_to(self, target: np.ndarray, prices: np.ndarray, bars: np.ndarray | None = None) -> Fills:
         """Trade every row to ``target`` share counts at mid ``prices``, paying frictions from cash.
 
         Trading to the current positions is an exact no-op: no cost, no change. The trade is made as asked;
@@ -234,11 +216,13 @@ class Portfolio:
 
         :param target: ``(B, N)`` target share counts.
         :param prices: ``(B, N)`` mid prices at execution.
+        :param bars: the bar's frictions, ``(N_BAR_FIELDS, N)`` for every row or ``(B, N_BAR_FIELDS, N)``: a row of an
+            env's :attr:`~sb3_trading.sim.frictions.Frictions.bars` (spread, impact of that bar); default :attr:`bars`
+            (the frictions of :attr:`costs` that need no data). Order limits (lots, participation) are not applied.
         :return: the :class:`Fills` of the trades.
         """
-        costs = self.costs
         traded, fill_prices, notional, frictions = trade_to_kernel(
-            self.holdings, self._batch(target, "target"), self._batch(prices), costs.commission, costs.slippage
+            self.holdings, self._batch(target, "target"), self._batch(prices), self._bars(bars), self.costs.rules()
         )
         return Fills(traded, fill_prices, notional, frictions)
 
@@ -263,6 +247,19 @@ class Portfolio:
         """Position values as fractions of equity, ``(B, N)`` (negative for shorts)."""
         return equity_fractions(self.positions * prices, equity)
 
+    def _bars(self, bars: np.ndarray | None) -> np.ndarray:
+        """``bars`` (one bar's ``(N_BAR_FIELDS, N)`` frictions, or ``(B, N_BAR_FIELDS, N)``) as ``(B, N_BAR_FIELDS, N)``
+        float64; ``None``: :attr:`bars`."""
+        if bars is None:
+            return self.bars
+        array = np.asarray(bars, dtype=np.float64)
+        shape = (self.n_envs, N_BAR_FIELDS, self.n_assets)
+        if array.shape == shape[1:]:
+            return batch_bars(array, self.n_envs)
+        if array.shape != shape:
+            raise ValueError(f"bars must have shape {shape[1:]} or {shape}, got {array.shape}")
+        return array
+
     def _batch(self, values: np.ndarray, name: str = "prices") -> np.ndarray:
         """``values`` as a float64 ``(B, N)`` array (an ``(N,)`` row is broadcast over the batch).
 
@@ -285,3 +282,16 @@ def equity_fractions(values: np.ndarray, equity: np.ndarray) -> np.ndarray:
     :return: ``(k, M)`` fractions (position weights, then the cash weight for ``mark_values``' layout).
     """
     return fractions_kernel(np.asarray(values, dtype=np.float64), np.asarray(equity, dtype=np.float64))
+
+
+__all__ = [
+    "BPS",  # re-exported: the cost models live in sb3_trading.sim.frictions
+    "MAX_BPS",
+    "CostModel",
+    "Fills",
+    "Portfolio",
+    "equity_fractions",
+    "fill_trades",
+    "portfolio_value",
+    "round_to_lots",
+]

@@ -16,7 +16,8 @@ One market step at bar ``t`` (market prices ``P_t``, data closes ``D_t``, accumu
    ``net_i = sum_a (target_a,i - held_a,i) P_t,i`` (currency, ``+`` = net buying; :func:`net_notional`).
 3. Impact ``I_i = clip(1 + impact_coef * net_i / (liquidity_i + 1), lo, hi)`` and every order fills at
    ``X_t = P_t * I`` (:func:`impact_factors`; ``impact_coef = 0`` switches impact off, ``X_t = P_t``),
-   paying the book's commission and slippage on top (:func:`~sb3_trading.sim.kernels.trade_to_kernel`).
+   paying the book's constant frictions on top (commission, slippage, half-spread in bps, fees per order:
+   :func:`~sb3_trading.sim.kernels.trade_to_kernel`).
 4. The impact is carried into the price process: ``log M_{t+1} = (1 - impact_decay) (log M_t + log I)``
    (:func:`decayed_log_premium`) and ``P_{t+1} = D_{t+1} * M_{t+1}``. With ``impact_decay = 0`` the impact
    is permanent (the execution price becomes the new reference price and the data supplies the exogenous
@@ -63,6 +64,7 @@ import numpy as np
 from sb3_trading.common.jit import njit
 from sb3_trading.common.validation import check_float_array, check_int, check_real, suggest
 from sb3_trading.sim.core import CostModel, Portfolio
+from sb3_trading.sim.frictions import SPREAD_FROM_DATA, batch_bars
 from sb3_trading.sim.kernels import mark_kernel, trade_to_kernel
 
 #: heuristic trader kinds; a kind's code in the kernels is its index here
@@ -506,8 +508,8 @@ def impact_step_kernel(
     lo: float,
     hi: float,
     decay: float,
-    commission: float,
-    slippage: float,
+    bars: np.ndarray,
+    rules: np.ndarray,
 ) -> np.ndarray:
     """One step of ``B`` markets of ``A`` agents (the module docstring's steps 1-5), books written in place.
 
@@ -523,7 +525,10 @@ def impact_step_kernel(
     :param last_net: ``(B, N)`` the previous step's net notional.
     :param kinds: ``(H,)``, ``lookbacks`` ``(H,)``, ``skews`` ``(H,)``: the heuristic traders.
     :param slope: ``(N,)`` ``impact_coef / (liquidity + 1)``; ``lo``, ``hi`` the impact bounds.
-    :param decay: ``impact_decay``; ``commission`` and ``slippage`` the book's rates.
+    :param decay: ``impact_decay``.
+    :param bars: ``(B A, N_BAR_FIELDS, N)`` the frictions of every book row (the book's constant
+        :meth:`~sb3_trading.sim.frictions.CostModel.constant_bars`); ``rules`` ``(N_RULES,)`` its
+        :meth:`~sb3_trading.sim.frictions.CostModel.rules` (:mod:`sb3_trading.sim.frictions`).
     :return: ``(B, 5 A + 6 N)`` new array, the blocks of :data:`STEP_AGENT_BLOCKS` (equity at ``P_{t+1}``,
         drawdown, traded notional, costs, P&L; ``A`` columns each) then of :data:`STEP_ASSET_BLOCKS` (net notional,
         impact ``I``, ``log I``, execution prices ``X_t``, ``P_{t+1}``, ``log M_{t+1}``; ``N`` columns each).
@@ -571,7 +576,7 @@ def impact_step_kernel(
             for i in range(n_assets):
                 exec_rows[first + a, i] = out[b, assets + 3 * n_assets + i]
                 mark_rows[first + a, i] = out[b, assets + 4 * n_assets + i]
-    _, _, notional, costs = trade_to_kernel(holdings, targets, exec_rows, commission, slippage)
+    _, _, notional, costs = trade_to_kernel(holdings, targets, exec_rows, bars, rules)
     _, equity_next, drawdown = mark_kernel(holdings, mark_rows, peak)
     for b in range(n_markets):
         for a in range(n_agents):
@@ -585,6 +590,19 @@ def impact_step_kernel(
 
 
 # ----------------------------------------------------------------------------- the markets
+def unmodelled_costs(costs: CostModel) -> tuple[str, ...]:
+    """The fields of ``costs`` the market-impact market does not model: everything that needs the data
+    (``impact_k``, ``half_spread_bps="data"``, ``participation``: the market has its own impact model; see
+    :attr:`~sb3_trading.sim.frictions.CostModel.is_constant`) and ``lot_size`` (orders are fractional)."""
+    used = (
+        ('half_spread_bps="data"', costs.half_spread_bps == SPREAD_FROM_DATA),
+        ("impact_k", costs.impact_k > 0.0),
+        ("participation", costs.participation is not None),
+        ("lot_size", costs.lot_size is not None),
+    )
+    return tuple(name for name, on in used if on)
+
+
 class MarketStep(NamedTuple):
     """What one :meth:`ImpactMarket.step` did (``B`` markets of ``A`` agents, learners first). All arrays are new
     every step and never written to afterwards.
@@ -593,7 +611,7 @@ class MarketStep(NamedTuple):
     :ivar equity: ``(B, A)`` equity marked at ``P_{t+1}``.
     :ivar drawdown: ``(B, A)`` ``1 - equity / peak``.
     :ivar notional: ``(B, A)`` traded notional at the execution prices ``X_t`` (currency).
-    :ivar costs: ``(B, A)`` commission plus slippage paid (currency).
+    :ivar costs: ``(B, A)`` frictions paid on top of the impact: commission, slippage, half-spread, fees (currency).
     :ivar pnl: ``(B, A)`` ``equity - equity_before`` (currency).
     :ivar net_notional: ``(B, N)`` netted order flow at ``P_t``.
     :ivar impact: ``(B, N)`` impact factors ``I``.
@@ -630,7 +648,12 @@ class ImpactMarket:
     :param n_learners: number of learner rows per market, ``>= 1``.
     :param traders: the heuristic traders (kind names or :class:`HeuristicTrader`).
     :param initial_cash: every agent's starting cash, currency, ``> 0``.
-    :param costs: frictions paid on every fill, on top of the impact.
+    :param costs: frictions paid on every fill, on top of the impact (default ``CostModel()``): commission,
+        slippage, a half-spread in bps, a fixed fee and a minimum commission per order (each asset an agent
+        trades in a step is one order). It must be constant
+        (:attr:`~sb3_trading.sim.frictions.CostModel.is_constant`) and fractional: the market has its own impact.
+    :raises ValueError: for a ``costs`` with ``impact_k``, ``half_spread_bps="data"``, ``participation`` or
+        ``lot_size`` (:func:`unmodelled_costs`), naming them.
     :param impact_coef: impact coefficient ``k >= 0`` (0: no impact).
     :param liquidity: per-asset liquidity (currency), scalar or ``(N,)``, ``>= 0``.
     :param impact_bounds: ``(lo, hi)`` bounds of the impact factor, ``0 < lo <= 1 <= hi``.
@@ -682,8 +705,20 @@ class ImpactMarket:
 
         self._data_prices = prices
         self.n_agents = self.n_learners + len(self.heuristics)
+        costs = CostModel() if costs is None else costs
+        if not isinstance(costs, CostModel):
+            raise TypeError(f"costs must be a CostModel or None, got {type(costs).__name__}")
+        refused = unmodelled_costs(costs)
+        if refused:
+            raise ValueError(
+                f"the market-impact market has its own impact model; {', '.join(refused)} of costs={costs} "
+                "not modelled (it takes commission, slippage, half_spread_bps in bps, fixed_fee and min_fee)"
+            )
         self.book = Portfolio(self.n_markets * self.n_agents, n_assets, costs)
         self.book.reset(self.initial_cash)
+        #: ``(B A, N_BAR_FIELDS, N)`` read-only: every book row's (constant) frictions; ``(N_RULES,)`` the rules
+        self._bars = batch_bars(costs.constant_bars(n_assets), self.n_markets * self.n_agents)
+        self._rules = costs.rules()
         # the last max_lookback + 1 market prices of each market (P_u in row u % R; rows of bars <= start unused)
         self._history = np.zeros((self.n_markets, self.heuristics.max_lookback + 1, n_assets))
         self._impact_slope = impact_slopes(self.impact_coef, self.liquidity, n_assets)
@@ -807,8 +842,8 @@ class ImpactMarket:
             lo,
             hi,
             self.impact_decay,
-            book.costs.commission,
-            book.costs.slippage,
+            self._bars,
+            self._rules,
         )
         # contiguous blocks (a batch of one is contiguous anyway): the kernels downstream compile one layout only
         step = MarketStep(equity_before, *[np.ascontiguousarray(packed[:, columns]) for columns in self._step_blocks])
@@ -861,5 +896,6 @@ __all__ = [
     "shaped_rewards_kernel",
     "target_share",
     "target_shares",
+    "unmodelled_costs",
     "weight_floor",
 ]

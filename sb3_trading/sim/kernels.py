@@ -6,12 +6,17 @@ a fill price, a friction, a mark or an affordability cut. They are numba functio
 ``NUMBA_DISABLE_JIT=1``, with the same results either way.
 
 Shapes: ``B`` accounts, ``N`` assets. ``holdings`` is the book's ``(B, N + 1)`` array (share counts,
-then cash in column ``N``); prices are per share in account currency; rates are fractions
-(``commission`` and ``slippage`` of :class:`~sb3_trading.sim.CostModel`).
+then cash in column ``N``); prices are per share in account currency. The market's rules come as two plain
+arrays (:mod:`sb3_trading.sim.frictions`): ``bars`` ``(N_BAR_FIELDS, N)``, one decision bar's per-asset
+entries (adverse fraction, impact coefficient, most shares that fill, borrow fee, bracket distances), and
+``rules`` ``(N_RULES,)``, the scalars (commission, fees, lot, leverage cap, maintenance margin, rates).
 
-The fill rule (one place): a trade of ``q`` shares at mid ``p`` fills at ``p (1 + s sign(q))`` and pays
-commission ``c |q| p (1 + s sign(q))``; its friction against the mid is ``|q| p (s + c (1 + s sign(q)))``,
-so cash falls by ``q p + friction`` and equity marked at the mid falls by the friction.
+The fill rule (one place, :func:`order_cost`): a trade of ``q`` shares of asset ``i`` at mid ``p`` moves
+against the trader by ``a = bars[ADVERSE, i] + bars[IMPACT, i] sqrt(|q|)`` (half-spread, slippage and
+square-root impact), fills at ``p (1 + a sign(q))`` and pays commission
+``max(c |q| p (1 + a sign(q)), min_fee) + fixed_fee``; its friction against the mid is ``|q| p a`` plus the
+commission (``|q| p (a + c (1 + a sign(q)))`` without fees), so cash falls by ``q p + friction`` and equity
+marked at the mid falls by the friction.
 """
 
 from __future__ import annotations
@@ -19,23 +24,52 @@ from __future__ import annotations
 import numpy as np
 
 from sb3_trading.common.jit import njit
+from sb3_trading.sim.frictions import (
+    ADVERSE,
+    BORROW,
+    BRACKET_ATR,
+    BRACKETED,
+    CASH_RATE,
+    COMMISSION,
+    FINANCED,
+    FIXED_FEE,
+    IMPACT,
+    LEVERAGE,
+    LOAN_RATE,
+    LOT,
+    MAINTENANCE,
+    MAX_ADVERSE,
+    MAX_TRADE,
+    MIN_FEE,
+    STOP,
+    TAKE,
+)
+
+#: :func:`affordable_row` cuts the buys at most this many times (fees and impact make one cut approximate)
+MAX_CUTS = 8
+#: :func:`limit_row` bisects the leverage scale this many times (a fraction ``2 ** -40`` of the order)
+LEVERAGE_BISECTIONS = 40
 
 #: :func:`self_financing_values` stops once ``V + F(V) - equity <= NEWTON_RTOL * equity`` (the cash left negative)
 NEWTON_RTOL = 1e-13
 
 
 @njit
-def friction_rate(side: float, commission: float, slippage: float) -> float:
-    """Friction per unit of mid notional traded on ``side`` (+1 buy, -1 sell, 0 nothing): ``s + c (1 + s side)``."""
+def friction_rate(side: float, commission: float, adverse: float) -> float:
+    """Friction per unit of mid notional traded on ``side`` (+1 buy, -1 sell, 0 nothing): ``s + c (1 + s side)``.
+
+    ``s`` is the whole adverse move of the fill price (half-spread plus slippage, a fraction) and ``c`` the
+    commission rate charged on the filled notional.
+    """
     if side == 0.0:
         return 0.0
-    return slippage + commission * (1.0 + slippage * side)
+    return adverse + commission * (1.0 + adverse * side)
 
 
 @njit
-def fill_price(price: float, quantity: float, slippage: float) -> float:
-    """Execution price of a trade of ``quantity`` shares at mid ``price``: ``p (1 + s sign(q))``."""
-    return price * (1.0 + slippage * np.sign(quantity))
+def fill_price(price: float, quantity: float, adverse: float) -> float:
+    """Execution price of ``quantity`` shares at mid ``price``, moving ``adverse`` against the trade: ``p (1 + a sign(q))``."""
+    return price * (1.0 + adverse * np.sign(quantity))
 
 
 @njit
@@ -57,13 +91,44 @@ def raise_peak(peak: np.ndarray, b: int, equity: float) -> float:
 
 
 @njit
+def adverse_fraction(quantity: float, bars: np.ndarray, i: int) -> float:
+    """How far a fill of ``quantity`` shares of asset ``i`` moves against the trader, a fraction of the mid:
+    ``bars[ADVERSE, i] + bars[IMPACT, i] sqrt(|q|)``, at most :data:`~sb3_trading.sim.frictions.MAX_ADVERSE`."""
+    a = bars[ADVERSE, i]
+    k = bars[IMPACT, i]
+    if k != 0.0:
+        a = min(a + k * np.sqrt(abs(quantity)), MAX_ADVERSE)
+    return a
+
+
+@njit
+def order_cost(quantity: float, price: float, bars: np.ndarray, i: int, rules: np.ndarray) -> float:
+    """Friction of one order of ``quantity`` shares of asset ``i`` at mid ``price`` (currency, 0 for no trade).
+
+    ``|q| p a`` plus the commission ``max(c |q| p (1 + a sign q), min_fee) + fixed_fee``, with ``a`` the
+    :func:`adverse_fraction`; without fees it is computed as ``|q| p (a + c (1 + a sign q))``.
+    """
+    if quantity == 0.0:
+        return 0.0
+    side = np.sign(quantity)
+    a = adverse_fraction(quantity, bars, i)
+    amount = abs(quantity) * price
+    c = rules[COMMISSION]
+    fixed, minimum = rules[FIXED_FEE], rules[MIN_FEE]
+    if fixed == 0.0 and minimum == 0.0:
+        return amount * (a + c * (1.0 + a * side))
+    return amount * a + max(c * amount * (1.0 + a * side), minimum) + fixed
+
+
+@njit
 def price_row(
-    holdings: np.ndarray, b: int, target: np.ndarray, prices: np.ndarray, commission: float, slippage: float
+    holdings: np.ndarray, b: int, target: np.ndarray, prices: np.ndarray, bars: np.ndarray, rules: np.ndarray
 ) -> tuple[float, float, float]:
     """What trading row ``b`` of ``holdings`` ``(B, N + 1)`` to ``target`` ``(N,)`` at mid ``prices`` ``(N,)`` would cost.
 
+    :param bars: ``(N_BAR_FIELDS, N)`` the bar's frictions; ``rules``: ``(N_RULES,)``.
     :return: ``(spent, notional, costs)``: ``q . p`` (currency, + = net buying), the mid notional ``sum |q| p``
-        and the frictions; the trade leaves cash ``cash - (spent + costs)``.
+        and the frictions (:func:`order_cost`); the trade leaves cash ``cash - (spent + costs)``.
     """
     spent = 0.0
     notional = 0.0
@@ -72,30 +137,253 @@ def price_row(
         q = target[i] - holdings[b, i]
         if q != 0.0:
             p = prices[i]
-            amount = abs(q) * p
-            notional += amount
-            costs += amount * friction_rate(np.sign(q), commission, slippage)
+            notional += abs(q) * p
+            costs += order_cost(q, p, bars, i, rules)
             spent += q * p
     return spent, notional, costs
 
 
 @njit
 def trade_row(
-    holdings: np.ndarray, b: int, target: np.ndarray, prices: np.ndarray, commission: float, slippage: float
+    holdings: np.ndarray, b: int, target: np.ndarray, prices: np.ndarray, bars: np.ndarray, rules: np.ndarray
 ) -> tuple[float, float]:
     """Trade row ``b`` of ``holdings`` ``(B, N + 1)`` to ``target`` ``(N,)`` share counts at mid ``prices`` ``(N,)``, in place.
 
     The one implementation of a trade: cash pays ``q . p`` plus the frictions (:func:`price_row`); an asset
     whose target equals its position is not traded and costs nothing.
 
+    :param bars: ``(N_BAR_FIELDS, N)`` the bar's frictions; ``rules``: ``(N_RULES,)``.
     :return: ``(notional, costs)``: mid notional ``sum |q| p`` and frictions paid, currency.
     """
     n_assets = target.shape[0]
-    spent, notional, costs = price_row(holdings, b, target, prices, commission, slippage)
+    spent, notional, costs = price_row(holdings, b, target, prices, bars, rules)
     for i in range(n_assets):
         holdings[b, i] = target[i]
     holdings[b, n_assets] -= spent + costs
     return notional, costs
+
+
+@njit
+def gross_row(holdings: np.ndarray, b: int, prices: np.ndarray) -> float:
+    """Gross exposure ``sum_i |h_i| p_i`` of row ``b`` of ``holdings`` at ``prices`` ``(N,)``, currency."""
+    total = 0.0
+    for i in range(prices.shape[0]):
+        total += abs(holdings[b, i]) * prices[i]
+    return total
+
+
+@njit
+def _leverage_ok(
+    holdings: np.ndarray,
+    b: int,
+    target: np.ndarray,
+    prices: np.ndarray,
+    bars: np.ndarray,
+    rules: np.ndarray,
+    gross_now: float,
+) -> bool:
+    """Whether the book left by trading row ``b`` to ``target`` keeps gross exposure within the leverage cap of
+    its equity (at mid ``prices``, after frictions), or no larger than ``gross_now``. One pass over the assets."""
+    n_assets = target.shape[0]
+    gross = 0.0
+    equity = holdings[b, n_assets]  # cash - (q . p + costs) + target . p = cash + held . p - costs
+    for i in range(n_assets):
+        p = prices[i]
+        gross += abs(target[i]) * p
+        equity += holdings[b, i] * p - order_cost(target[i] - holdings[b, i], p, bars, i, rules)
+    return gross <= gross_now or gross <= rules[LEVERAGE] * equity
+
+
+@njit
+def limit_row(
+    holdings: np.ndarray, b: int, target: np.ndarray, prices: np.ndarray, bars: np.ndarray, rules: np.ndarray
+) -> float:
+    """Apply the order limits to ``target`` ``(N,)`` (in place) before row ``b`` trades to it at mid ``prices``.
+
+    In order: the lot size (targets rounded toward zero to whole lots), the participation cap (each asset's
+    trade at most ``bars[MAX_TRADE, i]`` shares, in whole lots) and the leverage cap (every asset's trade
+    scaled by the same largest factor ``alpha`` in ``[0, 1]``, found by bisection, for which the book after
+    the fill has gross exposure at most ``rules[LEVERAGE]`` times its equity, or no more than now).
+
+    :return: the mid notional ``sum |q| p`` of the order that the participation and leverage caps left unfilled.
+    """
+    n_assets = target.shape[0]
+    lot = rules[LOT]
+    unfilled = 0.0
+    gross_now = 0.0
+    for i in range(n_assets):
+        held = holdings[b, i]
+        gross_now += abs(held) * prices[i]
+        if lot > 0.0:
+            target[i] = np.trunc(target[i] / lot) * lot
+        q = target[i] - held
+        most = bars[MAX_TRADE, i]
+        if abs(q) > most:
+            if lot > 0.0:
+                most = np.floor(most / lot) * lot
+            unfilled += (abs(q) - most) * prices[i]
+            target[i] = held + np.sign(q) * most
+    if rules[LEVERAGE] < np.inf and not _leverage_ok(holdings, b, target, prices, bars, rules, gross_now):
+        full = target.copy()
+        trial = np.empty(n_assets)
+        low, high = 0.0, 1.0  # low: a scale known to pass (no trade), high: one known to fail
+        for _ in range(LEVERAGE_BISECTIONS):
+            middle = 0.5 * (low + high)
+            _scaled(holdings, b, full, middle, lot, trial)
+            if _leverage_ok(holdings, b, trial, prices, bars, rules, gross_now):
+                low = middle
+            else:
+                high = middle
+        _scaled(holdings, b, full, low, lot, target)
+        for i in range(n_assets):
+            unfilled += abs(full[i] - target[i]) * prices[i]
+    return unfilled
+
+
+@njit
+def _scaled(holdings: np.ndarray, b: int, full: np.ndarray, scale: float, lot: float, out: np.ndarray) -> None:
+    """``out = holdings + scale * (full - holdings)`` per asset of row ``b``, each trade rounded toward zero to lots."""
+    for i in range(full.shape[0]):
+        q = scale * (full[i] - holdings[b, i])
+        if lot > 0.0:
+            q = np.trunc(q / lot) * lot
+        out[i] = holdings[b, i] + q
+
+
+@njit
+def finance_row(holdings: np.ndarray, b: int, prices: np.ndarray, bars: np.ndarray, rules: np.ndarray) -> float:
+    """Accrue one bar of financing into the cash of row ``b`` (in place) and return the net amount (+ received).
+
+    Positive cash earns ``cash * rules[CASH_RATE]``, negative cash pays ``|cash| * rules[LOAN_RATE]``, and each
+    short pays ``|h_i| p_i bars[BORROW, i]`` valued at ``prices`` ``(N,)``; all are per-bar rates, so the cash
+    compounds bar by bar.
+    """
+    n_assets = prices.shape[0]
+    cash = holdings[b, n_assets]
+    net = cash * rules[CASH_RATE] if cash > 0.0 else cash * rules[LOAN_RATE]
+    for i in range(n_assets):
+        h = holdings[b, i]
+        if h < 0.0:
+            net += h * prices[i] * bars[BORROW, i]
+    holdings[b, n_assets] = cash + net
+    return net
+
+
+@njit
+def margin_call_row(
+    holdings: np.ndarray, b: int, prices: np.ndarray, bars: np.ndarray, rules: np.ndarray
+) -> tuple[bool, float, float]:
+    """Liquidate row ``b`` at mid ``prices`` ``(N,)``, paying every friction, when its equity there is below the
+    maintenance margin ``rules[MAINTENANCE]`` times its gross exposure.
+
+    :return: ``(called, notional, costs)``: whether the book was liquidated (it is then flat, all cash), and the
+        liquidation's mid notional and frictions (0 when not called).
+    """
+    maintenance = rules[MAINTENANCE]
+    if maintenance <= 0.0:
+        return False, 0.0, 0.0
+    n_assets = prices.shape[0]
+    gross = 0.0
+    equity = holdings[b, n_assets]
+    for i in range(n_assets):
+        value = holdings[b, i] * prices[i]
+        gross += abs(value)
+        equity += value
+    if gross <= 0.0 or equity >= maintenance * gross:
+        return False, 0.0, 0.0
+    flat = np.zeros(prices.shape[0])
+    notional, costs = trade_row(holdings, b, flat, prices, bars, rules)
+    return True, notional, costs
+
+
+@njit
+def set_brackets_row(
+    levels: np.ndarray,
+    b: int,
+    before: np.ndarray,
+    holdings: np.ndarray,
+    fills: np.ndarray,
+    bars: np.ndarray,
+    rules: np.ndarray,
+) -> None:
+    """Update the bracket levels ``levels`` ``(B, 3, N)`` (entry, stop, take; NaN: none) of row ``b`` after a fill.
+
+    :param before: ``(N,)`` the share counts before the trade; ``holdings`` holds those after it.
+    :param fills: ``(N,)`` execution prices of the trade (after the adverse move).
+    :param bars: the decision bar's frictions (``STOP``/``TAKE`` distances). A position that is new, reversed or
+        added to gets the average entry price of its shares and fresh levels; a reduced one keeps its levels; a
+        closed one has none.
+    """
+    atr = rules[BRACKET_ATR] > 0.0
+    for i in range(fills.shape[0]):
+        old, new = before[i], holdings[b, i]
+        if new == 0.0:
+            levels[b, 0, i] = levels[b, 1, i] = levels[b, 2, i] = np.nan
+            continue
+        side = np.sign(new)
+        if np.sign(old) != side:
+            entry = fills[i]
+        elif abs(new) > abs(old):
+            entry = (abs(old) * levels[b, 0, i] + abs(new - old) * fills[i]) / abs(new)
+        else:
+            continue  # reduced or unchanged: the levels stay
+        levels[b, 0, i] = entry
+        stop, take = bars[STOP, i], bars[TAKE, i]
+        if not atr:
+            stop, take = stop * entry, take * entry
+        levels[b, 1, i] = entry - side * stop if stop > 0.0 else np.nan
+        levels[b, 2, i] = entry + side * take if take > 0.0 else np.nan
+
+
+@njit
+def bracket_row(
+    holdings: np.ndarray,
+    levels: np.ndarray,
+    b: int,
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    gaps: bool,
+    bars: np.ndarray,
+    rules: np.ndarray,
+) -> tuple[int, float, float]:
+    """Check row ``b``'s bracket levels against one bar (``open_``, ``high``, ``low`` ``(N,)``) and close the touched
+    positions, in place, at the level (or at the open when ``gaps`` and the bar opened beyond it), paying the
+    frictions of ``bars``. When a bar touches both levels the stop is taken (conservative).
+
+    :return: ``(exits, notional, costs)``: positions closed, and their mid notional and frictions.
+    """
+    exits = 0
+    notional = 0.0
+    costs = 0.0
+    n_assets = open_.shape[0]
+    for i in range(n_assets):
+        h = holdings[b, i]
+        if h == 0.0:
+            continue
+        stop, take = levels[b, 1, i], levels[b, 2, i]
+        if h > 0.0:
+            stopped = low[i] <= stop  # False for NaN
+            taken = high[i] >= take
+        else:
+            stopped = high[i] >= stop
+            taken = low[i] <= take
+        if not (stopped or taken):
+            continue
+        level = stop if stopped else take
+        if gaps:
+            beyond = (open_[i] <= level) if (h > 0.0) == stopped else (open_[i] >= level)
+            if beyond:
+                level = open_[i]
+        q = -h
+        friction = order_cost(q, level, bars, i, rules)
+        notional += abs(q) * level
+        costs += friction
+        holdings[b, n_assets] -= q * level + friction
+        holdings[b, i] = 0.0
+        levels[b, 0, i] = levels[b, 1, i] = levels[b, 2, i] = np.nan
+        exits += 1
+    return exits, notional, costs
 
 
 @njit
@@ -143,15 +431,88 @@ def clip_action(action: np.ndarray, low: np.ndarray, high: np.ndarray, out: np.n
 
 
 @njit
+def enter_brackets_row(
+    levels: np.ndarray,
+    b: int,
+    before: np.ndarray,
+    holdings: np.ndarray,
+    fill: np.ndarray,
+    bars: np.ndarray,
+    rules: np.ndarray,
+    fills: np.ndarray,
+) -> None:
+    """:func:`set_brackets_row` after row ``b`` traded from ``before`` ``(N,)`` at mid ``fill`` ``(N,)`` with the frictions
+    ``bars`` ``(N_BAR_FIELDS, N)`` (the execution prices are :func:`fill_row`'s); ``fills`` ``(N,)`` is scratch space."""
+    for i in range(fill.shape[0]):
+        fills[i] = holdings[b, i] - before[i]  # the traded shares, then their execution prices
+    fill_row(fills, fill, bars, fills)
+    set_brackets_row(levels, b, before, holdings, fills, bars, rules)
+
+
+@njit
+def settle_row(
+    holdings: np.ndarray,
+    levels: np.ndarray,
+    b: int,
+    before: np.ndarray,
+    fill: np.ndarray,
+    row: int,
+    closes: np.ndarray,
+    bars: np.ndarray,
+    rules: np.ndarray,
+    ohlc: tuple[np.ndarray, np.ndarray, np.ndarray],
+    gaps: bool,
+    fills: np.ndarray,
+) -> tuple[float, float, float, float, bool]:
+    """Everything that follows row ``b``'s fill of decision bar ``row`` until its mark at the close of ``row + 1``:
+    the bracket levels of the new positions, one bar of financing, the bracket orders over bar ``row + 1``, and the
+    margin call at its close. The one sequence every env with these rules runs after its trade (in place).
+
+    :param holdings: ``(B, N + 1)`` the books, right after the fill (written).
+    :param levels: ``(B, 3, N)`` bracket entry, stop and take-profit prices (written; NaN: none).
+    :param before: ``(N,)`` row ``b``'s share counts before the fill.
+    :param fill: ``(N,)`` the mid prices the order filled at.
+    :param closes: ``(T, N)`` closes (the margin call is checked at ``closes[row + 1]``).
+    :param bars: ``(T, N_BAR_FIELDS, N)`` per-bar frictions; ``rules`` ``(N_RULES,)``.
+    :param ohlc: ``(open, high, low)`` ``(T, N)`` each (read only with brackets).
+    :param gaps: whether a bar that opens beyond a level fills at the open (``False`` when the order filled at that open).
+    :param fills: ``(N,)`` scratch space.
+    :return: ``(financing, exits, notional, costs, called)``: net financing (currency, + received), positions the
+        brackets closed, the mid notional and frictions of those exits and of a liquidation, and whether the margin
+        call liquidated the book.
+    """
+    bar = bars[row]
+    bracketed = rules[BRACKETED] > 0.0
+    if bracketed:
+        enter_brackets_row(levels, b, before, holdings, fill, bar, rules, fills)
+    financing = finance_row(holdings, b, fill, bar, rules) if rules[FINANCED] > 0.0 else 0.0
+    exits, notional, costs = 0, 0.0, 0.0
+    if bracketed:
+        open_, high, low = ohlc
+        exits, notional, costs = bracket_row(
+            holdings, levels, b, open_[row + 1], high[row + 1], low[row + 1], gaps, bar, rules
+        )
+    called = False
+    if rules[MAINTENANCE] > 0.0:
+        called, call_notional, call_costs = margin_call_row(holdings, b, closes[row + 1], bars[row + 1], rules)
+        if called:
+            notional += call_notional
+            costs += call_costs
+            levels[b, :, :] = np.nan
+    return financing, float(exits), notional, costs, called
+
+
+@njit
 def fill_trades_kernel(
-    traded: np.ndarray, prices: np.ndarray, commission: float, slippage: float
+    traded: np.ndarray, prices: np.ndarray, bars: np.ndarray, rules: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Price a batch of trades (:func:`fill_price`, and :func:`price_row` of a trade from an empty book).
 
     :param traded: ``(B, N)`` signed share quantities (+ buy, - sell).
     :param prices: ``(B, N)`` mid prices.
+    :param bars: ``(B, N_BAR_FIELDS, N)`` each row's frictions; ``rules``: ``(N_RULES,)``.
     :return: ``(fill_prices (B, N), notional (B,), costs (B,))``: execution prices, mid notional
-        ``sum |q| p`` and frictions ``sum |q| p (s + c (1 + s sign q))``.
+        ``sum |q| p`` and frictions (:func:`order_cost`).
     """
     n_rows, n_assets = traded.shape
     empty = np.zeros((1, n_assets + 1))  # no shares held: trading to ``traded`` trades exactly ``traded``
@@ -159,18 +520,26 @@ def fill_trades_kernel(
     notional = np.empty(n_rows)
     costs = np.empty(n_rows)
     for b in range(n_rows):
-        for i in range(n_assets):
-            fill_prices[b, i] = fill_price(prices[b, i], traded[b, i], slippage)
-        _, notional[b], costs[b] = price_row(empty, 0, traded[b], prices[b], commission, slippage)
+        fill_row(traded[b], prices[b], bars[b], fill_prices[b])
+        _, notional[b], costs[b] = price_row(empty, 0, traded[b], prices[b], bars[b], rules)
     return fill_prices, notional, costs
 
 
 @njit
+def fill_row(traded: np.ndarray, prices: np.ndarray, bars: np.ndarray, out: np.ndarray) -> None:
+    """Execution prices ``(N,)`` of the trades ``traded`` ``(N,)`` at mid ``prices``, into ``out``: ``p (1 + a sign q)``."""
+    for i in range(traded.shape[0]):
+        q = traded[i]
+        out[i] = fill_price(prices[i], q, adverse_fraction(q, bars, i))
+
+
+@njit
 def trade_to_kernel(
-    holdings: np.ndarray, target: np.ndarray, prices: np.ndarray, commission: float, slippage: float
+    holdings: np.ndarray, target: np.ndarray, prices: np.ndarray, bars: np.ndarray, rules: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`trade_row` on every row: trade ``holdings`` ``(B, N + 1)`` to ``target`` ``(B, N)`` at ``prices`` ``(B, N)``.
 
+    :param bars: ``(B, N_BAR_FIELDS, N)`` each row's frictions; ``rules``: ``(N_RULES,)``.
     :return: ``(traded (B, N), fill_prices (B, N), notional (B,), costs (B,))``, as :func:`fill_trades_kernel`.
     """
     n_rows, n_assets = target.shape
@@ -180,10 +549,9 @@ def trade_to_kernel(
     costs = np.empty(n_rows)
     for b in range(n_rows):
         for i in range(n_assets):
-            q = target[b, i] - holdings[b, i]
-            traded[b, i] = q
-            fill_prices[b, i] = fill_price(prices[b, i], q, slippage)
-        notional[b], costs[b] = trade_row(holdings, b, target[b], prices[b], commission, slippage)
+            traded[b, i] = target[b, i] - holdings[b, i]
+        fill_row(traded[b], prices[b], bars[b], fill_prices[b])
+        notional[b], costs[b] = trade_row(holdings, b, target[b], prices[b], bars[b], rules)
     return traded, fill_prices, notional, costs
 
 
@@ -193,61 +561,76 @@ def affordable_row(
     b: int,
     target: np.ndarray,
     prices: np.ndarray,
-    commission: float,
-    slippage: float,
+    bars: np.ndarray,
+    rules: np.ndarray,
     lot: float,
 ) -> None:
     """Cut the buys of ``target`` ``(N,)`` (in place) so that trading row ``b`` of ``holdings`` to it leaves cash ``>= 0``.
 
     The one affordability rule. A row that can pay is unchanged. Otherwise, with shortfall ``D`` (the cash the
-    trade would leave below zero), shares bought ``b_i`` and cash per bought share ``u_i = p_i (1 + s)(1 + c)``,
-    each buy is cut by ``k_i = D b_i / sum_j b_j u_j`` shares (in proportion to the shares bought), rounded *up*
-    to whole lots when ``lot > 0``. The cut frees ``sum_i k_i u_i >= D``, and ``k_i <= b_i``: a buy never turns
-    into a sell. Sells are never changed (they raise cash). Without lots the cut is scaled up by one part in
-    ``1e12`` so that rounding never leaves a negative cent. A row that cannot pay even with every buy cut (cash
+    trade would leave below zero), shares bought ``b_i`` and cash per bought share ``u_i = p_i (1 + a_i)(1 + c)``
+    (``a_i`` the buy's :func:`adverse_fraction`), each buy is cut by ``k_i = D b_i / sum_j b_j u_j`` shares (in
+    proportion to the shares bought), rounded *up* to whole lots when ``lot > 0``, and ``k_i <= b_i``: a buy
+    never turns into a sell. Sells are never changed (they raise cash). With proportional frictions one cut frees
+    at least ``D`` (without lots it is scaled up by one part in ``1e12`` so that rounding never leaves a negative
+    cent); with fees per order or impact the cut is repeated on the new shortfall, up to :data:`MAX_CUTS` times,
+    and a row still short then keeps only its sells. A row that cannot pay even with every buy cut (cash
     already negative) keeps only its sells.
 
     :param holdings: ``(B, N + 1)`` the book (read only).
     :param prices: ``(N,)`` mid prices at execution.
+    :param bars: ``(N_BAR_FIELDS, N)`` the bar's frictions; ``rules``: ``(N_RULES,)``.
     :param lot: lot size in shares (``0.0``: fractional shares).
     """
     n_assets = target.shape[0]
-    spent, _, costs = price_row(holdings, b, target, prices, commission, slippage)
-    cash = holdings[b, n_assets] - (spent + costs)  # exactly what trade_row would leave
-    unit = 1.0 + friction_rate(1.0, commission, slippage)  # (1 + s)(1 + c): cash per share bought, per unit of mid
-    outlay = 0.0
-    for i in range(n_assets):
-        q = target[i] - holdings[b, i]
-        if q > 0.0:
-            outlay += q * prices[i] * unit
-    if cash >= 0.0 or outlay <= 0.0:  # affordable, or nothing bought to cut
-        return
-    share = -cash / outlay
-    if lot <= 0.0:
-        share *= 1.0 + 1e-12
-    for i in range(n_assets):
-        bought = target[i] - holdings[b, i]
-        if bought > 0.0:
-            cut = share * bought
-            if lot > 0.0:
-                cut = np.ceil(cut / lot) * lot
-            target[i] -= min(cut, bought)
+    c = rules[COMMISSION]
+    proportional = rules[FIXED_FEE] == 0.0 and rules[MIN_FEE] == 0.0
+    for _ in range(MAX_CUTS):
+        spent, _, costs = price_row(holdings, b, target, prices, bars, rules)
+        cash = holdings[b, n_assets] - (spent + costs)  # exactly what trade_row would leave
+        outlay = 0.0
+        linear = proportional
+        for i in range(n_assets):
+            q = target[i] - holdings[b, i]
+            if q > 0.0:
+                a = adverse_fraction(q, bars, i)
+                linear = linear and bars[IMPACT, i] == 0.0
+                outlay += q * prices[i] * (1.0 + (a + c * (1.0 + a)))  # cash per share bought, per unit of mid
+        if cash >= 0.0 or outlay <= 0.0:  # affordable, or nothing bought to cut
+            return
+        share = -cash / outlay
+        if lot <= 0.0:
+            share *= 1.0 + 1e-12
+        for i in range(n_assets):
+            bought = target[i] - holdings[b, i]
+            if bought > 0.0:
+                cut = share * bought
+                if lot > 0.0:
+                    cut = np.ceil(cut / lot) * lot
+                target[i] -= min(cut, bought)
+        if linear:
+            return
+    spent, _, costs = price_row(holdings, b, target, prices, bars, rules)
+    if holdings[b, n_assets] - (spent + costs) < 0.0:
+        for i in range(n_assets):
+            target[i] = min(target[i], holdings[b, i])
 
 
 @njit
 def affordable_kernel(
-    holdings: np.ndarray, target: np.ndarray, prices: np.ndarray, commission: float, slippage: float, lot: float
+    holdings: np.ndarray, target: np.ndarray, prices: np.ndarray, bars: np.ndarray, rules: np.ndarray, lot: float
 ) -> np.ndarray:
     """:func:`affordable_row` of every row: ``target`` ``(B, N)`` with its buys cut so that no row's cash goes below 0.
 
     :param holdings: ``(B, N + 1)`` the book (read only).
     :param prices: ``(B, N)`` mid prices at execution.
+    :param bars: ``(B, N_BAR_FIELDS, N)`` each row's frictions; ``rules``: ``(N_RULES,)``.
     :param lot: lot size in shares (``0.0``: fractional shares).
     :return: ``(B, N)`` affordable targets (a new array).
     """
     out = target.copy()
     for b in range(out.shape[0]):
-        affordable_row(holdings, b, out[b], prices[b], commission, slippage, lot)
+        affordable_row(holdings, b, out[b], prices[b], bars[b], rules, lot)
     return out
 
 
@@ -298,12 +681,12 @@ def fractions_kernel(values: np.ndarray, equity: np.ndarray) -> np.ndarray:
 
 @njit
 def self_financing_kernel(
-    equity: np.ndarray, weights: np.ndarray, held: np.ndarray, commission: float, slippage: float
+    equity: np.ndarray, weights: np.ndarray, held: np.ndarray, commission: float, adverse: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Value ``V`` per row to invest so that rebalancing to ``V * weights`` pays its frictions out of ``equity``.
 
     Trading from holdings worth ``held_i`` to ``V w_i`` costs ``F(V) = sum_i |x_i| (s + c (1 + s sign x_i))``
-    with ``x_i = V w_i - held_i``; this is the root of ``V + F(V) = equity``. ``V + F(V)`` is convex,
+    with ``x_i = V w_i - held_i``, ``s`` the adverse move and ``c`` the commission; this is the root of ``V + F(V) = equity``. ``V + F(V)`` is convex,
     piecewise linear and increasing (slope ``>= 1 - s - c (1 + s) > 0``), so Newton's method from
     ``V = equity`` lands on it in at most ``N + 1`` steps (usually one).
 
@@ -326,7 +709,7 @@ def self_financing_kernel(
             for i in range(n_assets):
                 gap = v * weights[b, i] - held[b, i]
                 side = np.sign(gap)
-                rate = friction_rate(side, commission, slippage)
+                rate = friction_rate(side, commission, adverse)
                 friction += rate * abs(gap)
                 slope += rate * side * weights[b, i]
             excess = v + friction - equity[b]
@@ -363,7 +746,20 @@ def accrue_yield_kernel(positions: np.ndarray, rates: np.ndarray, prices: np.nda
 
 
 __all__ = [
+    "LEVERAGE_BISECTIONS",
+    "MAX_CUTS",
     "NEWTON_RTOL",
+    "adverse_fraction",
+    "bracket_row",
+    "fill_row",
+    "finance_row",
+    "gross_row",
+    "limit_row",
+    "margin_call_row",
+    "order_cost",
+    "enter_brackets_row",
+    "set_brackets_row",
+    "settle_row",
     "clip_action",
     "equity_row",
     "fill_price",

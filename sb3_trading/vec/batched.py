@@ -34,7 +34,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 
 from sb3_trading.common.validation import suggest
 from sb3_trading.envs.info import INFO_KEYS, TIMESTAMP_KEY, log_returns, summary_line
-from sb3_trading.envs.kernel import KernelTradingEnv, Transition
+from sb3_trading.envs.kernel import TERMINATED_BY_KEY, KernelTradingEnv, Transition
 from sb3_trading.envs.registration import NAMESPACE
 from sb3_trading.envs.trading_env import MARKET_KEY, PORTFOLIO_KEY
 from sb3_trading.vec.infos import StepInfos
@@ -142,6 +142,9 @@ class BatchedVecEnv(VecEnv):
         reward, _, terminated, truncated, _ = outcome
         # truncated is never set together with terminated, as DummyVecEnv's "truncated and not terminated"
         infos = self._infos(tr, outcome, {"TimeLimit.truncated": truncated})
+        if terminated.any():
+            for row, reason in kernel.end_reasons(tr, terminated).items():
+                infos[row][TERMINATED_BY_KEY] = reason
         self._step_arrays = infos.arrays
         obs = kernel.observe(tr)
         self._episode_returns += reward
@@ -236,7 +239,7 @@ class BatchedVecEnv(VecEnv):
         return StepInfos(tr.t.shape[0], arrays, build_row, eager)
 
     def _outcome(self, tr: Transition, end_t: np.ndarray) -> tuple[np.ndarray, ...]:
-        return self.kernel.outcome(tr.equity, tr.equity_t, tr.notional, tr.t, end_t, tr.reward)
+        return self.kernel.outcome(tr.equity, tr.equity_t, tr.notional, tr.t, end_t, tr.reward, tr.ended)
 
     def _generators(self, rows: Sequence[int]) -> list[np.random.Generator]:
         """Each account's generator, created from fresh entropy the first time when it was never seeded (as gymnasium)."""

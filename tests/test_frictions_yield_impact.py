@@ -1,0 +1,200 @@
+"""Market rules of YieldAllocation-v0 and MarketImpact-v0 (and the sims and baselines behind them): the
+proportional and constant frictions they take, priced by hand, and the rules they refuse by name."""
+
+import numpy as np
+import pytest
+
+from sb3_trading.data import MarketData, make_regime_market
+from sb3_trading.envs.market_impact import MarketImpactEnv
+from sb3_trading.envs.yield_allocation import YieldAllocationEnv
+from sb3_trading.evaluation.baselines import buy_and_hold, equal_weight
+from sb3_trading.sim import CostModel
+from sb3_trading.sim.accrual import friction_rates, self_financing_value
+from sb3_trading.sim.frictions import IMPACT, MarketRules, build_frictions
+from sb3_trading.sim.impact import HeuristicTrader, ImpactMarket
+
+E0 = 10_000.0
+
+
+# --------------------------------------------------------------------------- YieldAllocation-v0
+def yield_env(prices=None, **kwargs) -> YieldAllocationEnv:
+    """Two assets, no yield, prices flat at ``prices`` (row 0 warms up the 'return' indicator)."""
+    prices = np.ones((4, 2)) if prices is None else np.asarray(prices, dtype=np.float64)
+    data = MarketData(
+        prices=prices, features=np.zeros(prices.shape), asset_names=["A", "B"], feature_names=["apy[A]", "apy[B]"]
+    )
+    kwargs = {
+        "initial_cash": E0,
+        "indicators": ["return"],
+        "normalizer": None,
+        "lower_bound": 0.0,
+        "upper_bound": 1.0,
+        "depeg_penalty": 0.0,
+        **kwargs,
+    }
+    return YieldAllocationEnv(data=data, **kwargs)
+
+
+def test_yield_commission_and_half_spread_match_a_hand_rebalance():
+    env = yield_env(prices=[[1.0, 2.0]] * 4, peg=[1.0, 2.0], costs={"commission_bps": 5, "half_spread_bps": 2})
+    assert env.costs == CostModel(commission_bps=5.0, half_spread_bps=2.0)
+    env.reset(seed=0)
+    _, reward, _, _, info = env.step(np.zeros(2))  # softmax of equal scores: w = [0.5, 0.5]
+    # from all cash every trade is a buy: each unit of mid notional bought costs a + c (1 + a)
+    a, c = 2e-4, 5e-4
+    rate = a + c * (1.0 + a)
+    value = E0 / (1.0 + rate)  # V + rate * V = E0: the rebalance pays its own costs
+    np.testing.assert_allclose(info["positions"], [0.5 * value / 1.0, 0.5 * value / 2.0], rtol=1e-13)
+    assert info["costs"] == pytest.approx(E0 - value, rel=1e-12)
+    assert info["costs"] == pytest.approx(rate * value, rel=1e-12)
+    assert info["cash"] == pytest.approx(0.0, abs=1e-9)
+    assert info["equity"] == pytest.approx(value, rel=1e-13)  # flat prices, no yield: marked at the mid
+    assert reward == pytest.approx(value / E0 - 1.0, rel=1e-12)
+
+
+def test_yield_default_costs_and_the_commission_shortcut():
+    assert yield_env().costs == CostModel(commission_bps=5.0)
+    assert yield_env(rebalance_cost_bps=7.0).costs == CostModel(commission_bps=7.0)
+    # a dict without a commission takes the env's default; the shortcut fills a dict without one
+    assert yield_env(costs={"half_spread_bps": 2}).costs == CostModel(commission_bps=5.0, half_spread_bps=2.0)
+    assert yield_env(rebalance_cost_bps=7.0, costs={"slippage_bps": 1}).costs == CostModel(7.0, 1.0)
+    assert yield_env(slippage_bps=3.0).costs == CostModel(5.0, 3.0)
+    with pytest.raises(ValueError, match="rebalance_cost_bps"):
+        yield_env(rebalance_cost_bps=7.0, costs=CostModel(commission_bps=3.0))
+    with pytest.raises(ValueError, match="rebalance_cost_bps"):
+        yield_env(rebalance_cost_bps=7.0, costs={"commission_bps": 3.0})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"costs": {"fixed_fee": 1}}, "fixed_fee"),
+        ({"costs": {"min_fee": 1}}, "min_fee"),
+        ({"costs": {"impact_k": 1}}, "impact_k"),
+        ({"costs": {"lot_size": 1}}, "lot_size"),
+        ({"costs": {"participation": 0.1}}, "participation"),
+        ({"financing": {"cash_rate": 0.01}}, "financing"),
+        ({"margin": {"max_leverage": 2.0}}, "margin"),
+        ({"brackets": {"stop_loss": 0.1}}, "brackets"),
+    ],
+)
+def test_yield_refuses_rules_beyond_proportional_costs_by_name(kwargs, name):
+    with pytest.raises(ValueError, match=name) as error:
+        yield_env(**kwargs)
+    assert "MultiAsset-v0" in str(error.value)
+
+
+def test_self_financing_value_uses_the_adverse_move_and_refuses_non_linear_costs():
+    costs = CostModel(commission_bps=5.0, slippage_bps=1.0, half_spread_bps=2.0)
+    a, c = 3e-4, 5e-4
+    assert friction_rates(costs) == pytest.approx((a + c * (1 + a), a + c * (1 - a)), rel=1e-15)
+    value = self_financing_value(np.array([E0]), np.array([[0.5, 0.5]]), np.zeros((1, 2)), np.ones(2), costs)
+    assert value[0] == pytest.approx(E0 / (1.0 + a + c * (1 + a)), rel=1e-14)
+    for bad, name in ((CostModel(fixed_fee=1.0), "fixed_fee"), (CostModel(impact_k=0.5), "impact_k")):
+        with pytest.raises(ValueError, match=name):
+            self_financing_value(np.array([E0]), np.array([[0.5, 0.5]]), np.zeros((1, 2)), np.ones(2), bad)
+        with pytest.raises(ValueError, match="proportional"):
+            friction_rates(bad)
+
+
+# --------------------------------------------------------------------------- MarketImpact-v0
+def impact_data() -> MarketData:
+    """Two assets; row 0 warms up the 'return' indicator, both rise 1.0101 % into row 1, then [101, 49], [100, 50]."""
+    prices = np.array([[99.0, 49.5], [100.0, 50.0], [101.0, 49.0], [100.0, 50.0]])
+    return MarketData(prices=prices, asset_names=["A", "B"])
+
+
+def impact_env(**kwargs) -> MarketImpactEnv:
+    kwargs = {
+        "initial_cash": 100_000.0,
+        "impact_coef": 0.0,
+        # momentum buys both assets (both rose); mean reversion stays in cash (nothing fell)
+        "traders": (HeuristicTrader("momentum", lookback=1), HeuristicTrader("mean_reversion", lookback=1)),
+        "indicators": ["return"],
+        "normalizer": None,
+        "episode_length": None,
+        "random_start": False,
+        **kwargs,
+    }
+    return MarketImpactEnv(data=impact_data(), **kwargs)
+
+
+def test_impact_fixed_fee_is_charged_per_asset_traded_per_agent():
+    env = impact_env(costs={"commission_bps": 10, "fixed_fee": 2})
+    assert env.costs == CostModel(commission_bps=10.0, fixed_fee=2.0)
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(np.array([1.0, 0.0]))  # the learner buys A only: one order
+    # learner: 1000 A at 100 -> 100,000 notional, 10 bps = 100, one fee of 2; P&L 1000 * (101 - 100) - 102
+    # momentum [0.5, 0.5]: 500 A, 1000 B -> 100,000 notional, 100 + two fees; P&L 500 - 1000 - 104
+    # mean reversion: no trade, no fee
+    assert info["costs"] == pytest.approx(102.0, rel=1e-12)
+    assert info["cash"] == pytest.approx(-102.0, rel=1e-12)
+    np.testing.assert_allclose(info["positions"], [1000.0, 0.0], rtol=1e-15)
+    np.testing.assert_allclose(info["agent_pnl"], [898.0, -604.0, 0.0], rtol=1e-12, atol=1e-9)
+    assert info["pnl"] == pytest.approx(898.0, rel=1e-12)
+
+
+def test_impact_min_fee_and_defaults():
+    assert impact_env().costs == CostModel(10.0, 0.0)
+    env = impact_env(costs={"commission_bps": 10, "min_fee": 150})
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(np.array([1.0, 0.0]))
+    # the learner's one order: max(100, 150); momentum's two orders of 50,000 each: max(50, 150) twice
+    assert info["costs"] == pytest.approx(150.0, rel=1e-12)
+    np.testing.assert_allclose(info["agent_pnl"], [1000.0 - 150.0, -500.0 - 300.0, 0.0], rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"costs": {"impact_k": 1}}, "impact_k"),
+        ({"costs": {"half_spread_bps": "data"}}, 'half_spread_bps="data"'),
+        ({"costs": {"participation": 0.1}}, "participation"),
+        ({"costs": {"lot_size": 1}}, "lot_size"),
+        ({"financing": {"cash_rate": 0.01}}, "financing"),
+        ({"margin": {"max_leverage": 2.0}}, "margin"),
+        ({"brackets": {"stop_loss": 0.1}}, "brackets"),
+        ({"costs": "us_equities"}, "impact_k"),
+    ],
+)
+def test_impact_refuses_rules_it_does_not_model_by_name(kwargs, name):
+    with pytest.raises(ValueError, match="MarketImpact-v0 has its own impact model") as error:
+        impact_env(**kwargs)
+    assert name in str(error.value) and "not modelled" in str(error.value)
+
+
+def test_impact_market_refuses_data_dependent_costs():
+    prices = impact_data().prices
+    for costs, name in ((CostModel(impact_k=1.0), "impact_k"), (CostModel(lot_size=1.0), "lot_size")):
+        with pytest.raises(ValueError, match=name):
+            ImpactMarket(prices, costs=costs)
+
+
+def test_impact_pettingzoo_view_takes_the_same_rules():
+    pz = pytest.importorskip("sb3_trading.envs.market_impact_pz")
+    kwargs = {"data": impact_data(), "indicators": ["return"], "normalizer": None, "episode_length": None}
+    env = pz.parallel_env(learners=2, costs={"fixed_fee": 2}, **kwargs)
+    assert env.env.costs == CostModel(fixed_fee=2.0)
+    with pytest.raises(ValueError, match="impact_k"):
+        pz.parallel_env(learners=2, costs={"impact_k": 1}, **kwargs)
+
+
+# --------------------------------------------------------------------------- baselines
+def test_baselines_pay_data_dependent_costs_in_full():
+    data = make_regime_market(n_assets=2, seed=0).slice(0, 120)
+    costs = CostModel(commission_bps=10.0, impact_k=0.5)
+    start = 30
+    result = buy_and_hold(data, start, start + 5, 1_000_000.0, costs)
+    flat = buy_and_hold(data, start, start + 5, 1_000_000.0, CostModel(10.0))
+    # the first trade buys E / N of each asset at the close of ``start``; impact a = k' sqrt(q) on top of 10 bps
+    frictions = build_frictions(MarketRules(costs), data.prices, data.asset_names, 252.0, data.path_bounds, volume=data.volume)
+    coefficient = frictions.bars[start, IMPACT]
+    shares = 500_000.0 / data.prices[start]
+    adverse = coefficient * np.sqrt(shares)
+    expected = np.sum(shares * data.prices[start] * (adverse + 1e-3 * (1.0 + adverse)))
+    assert result.costs[0] == pytest.approx(expected, rel=1e-12)
+    assert result.costs[0] > flat.costs[0]
+    assert result.costs[1:].sum() == 0.0  # buy and hold: no more trades
+    no_volume = MarketData(prices=data.prices, asset_names=data.asset_names)
+    with pytest.raises(ValueError, match="volume"):
+        equal_weight(no_volume, start, start + 5, 1_000_000.0, costs)
