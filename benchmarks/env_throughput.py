@@ -2,6 +2,7 @@
 
     python benchmarks/env_throughput.py            # full run (~1 minute)
     python benchmarks/env_throughput.py --quick    # a few seconds
+    python benchmarks/env_throughput.py --frictions  # only the market-rules rows (issue 20)
 
 Rows:
 * ``gym-anytrading stocks-v0, 1 env``: the peer env, same machine, same run
@@ -26,6 +27,11 @@ Rows:
   ``n_steps=256``, ``batch_size=256``, 10 epochs, ``net_arch=[64, 64]``, CPU with ``--torch-threads``
   (default 1) threads, two iterations).
   Measured interleaved: each DummyVecEnv/batched pair alternates its repeats, so both see the same load.
+
+* ``<Env> every friction on / defaults``: the same env with every market rule it models switched on
+  (:data:`FRICTIONS`: fees, spread, impact, participation, lots, financing, margin, brackets where the env
+  takes them) against its defaults, single env and batched x64, measured in alternation; target (issue 20)
+  >= 0.7x.
 
 Targets (issue 19), as ratios to stocks-v0 measured in the same run: every single env >= 0.3x;
 every batched env >= 4x at 64 accounts and >= 15x at 1,024; cold start <= 15 s, warm <= 1 s. Also:
@@ -98,7 +104,7 @@ def single_env_kwargs(env_id: str, args: Args) -> dict:
     return {}
 
 
-def bench_single(env: gym.Env, args: Args) -> float:
+def bench_single(env: gym.Env, args: Args, repeats: int = 5) -> float:
     """Steps/s of one env through its ``gym.make`` wrappers, random actions, resets included."""
     env.reset(seed=args.seed)
     env.action_space.seed(args.seed)
@@ -112,7 +118,7 @@ def bench_single(env: gym.Env, args: Args) -> float:
         return args.env_steps
 
     # best of 5: on a shared (virtual) machine single runs vary by +-20 %, the best is the least disturbed
-    return best_rate(run, repeats=5)
+    return best_rate(run, repeats=repeats)
 
 
 def make_anytrading() -> gym.Env:
@@ -237,6 +243,63 @@ def vec_env_kwargs(env_id: str, args: Args) -> dict:
     return {}
 
 
+#: every cost a fill can carry (issue 20); each env below takes the ones it models
+ALL_COSTS: dict[str, float] = {
+    "commission_bps": 5,
+    "slippage_bps": 2,
+    "fixed_fee": 0.5,
+    "min_fee": 1.0,
+    "half_spread_bps": 1.0,
+    "impact_k": 0.5,
+    "participation": 0.2,
+    "lot_size": 1.0,
+}
+LINEAR_COSTS = ("commission_bps", "slippage_bps", "half_spread_bps")
+
+
+def pick(*keys: str) -> dict[str, float]:
+    """The entries of :data:`ALL_COSTS` named by ``keys``."""
+    return {key: ALL_COSTS[key] for key in keys}
+
+
+#: every market rule each env models (issue 20), for the ``every friction on`` rows
+FRICTIONS: dict[str, dict] = {
+    "sb3_trading/MultiAsset-v0": {
+        "costs": ALL_COSTS,
+        "financing": {"cash_rate": 0.04, "loan_rate": 0.07, "borrow_bps": 50.0},
+        "margin": {"max_leverage": 2.0, "maintenance_margin": 0.2},
+        "brackets": {"stop_loss": 0.02, "take_profit": 0.04},
+    },
+    "sb3_trading/LeveragedPair-v0": {"costs": pick(*LINEAR_COSTS, "fixed_fee", "min_fee", "impact_k")},
+    "sb3_trading/MaskedTrading-v0": {"costs": pick(*LINEAR_COSTS)},
+    "sb3_trading/YieldAllocation-v0": {"costs": pick(*LINEAR_COSTS)},
+    "sb3_trading/MarketImpact-v0": {"costs": pick("commission_bps", "slippage_bps", "fixed_fee", "min_fee")},
+}
+
+
+def bench_frictions(args: Args) -> list[tuple]:
+    """Rows of each env with :data:`FRICTIONS` on vs its defaults: single env and batched x ``n_envs``, alternated."""
+    rows = []
+    for env_id, frictions in FRICTIONS.items():
+        name, single_kwargs = env_id.split("/")[1], single_env_kwargs(env_id, args)
+        envs = [gym.make(env_id, **single_kwargs), gym.make(env_id, **single_kwargs, **frictions)]
+        steps = args.env_steps // 5
+        best = [0.0, 0.0]
+        for _ in range(5):
+            for k, env in enumerate(envs):
+                best[k] = max(best[k], bench_single(env, Args(**{**args.__dict__, "env_steps": steps}), repeats=1))
+        rows.append((f"{name} 1 env, every friction on / defaults", "x", best[1] / best[0], 0.7))
+        kwargs = vec_env_kwargs(env_id, args)
+        vecs = [make_vec_env(env_id, args.n_envs, seed=args.seed, env_kwargs=kw) for kw in (kwargs, {**kwargs, **frictions})]
+        runs = [vec_runner(v, args.batched_steps, args.seed) for v in vecs]
+        best = [0.0, 0.0]
+        for _ in range(5):
+            for k, run in enumerate(runs):
+                best[k] = max(best[k], best_rate(run, repeats=1))
+        rows.append((f"{name} batched x{args.n_envs}, every friction on / defaults", "x", best[1] / best[0], 0.7))
+    return rows
+
+
 def make_dummy(env_id: str, n_envs: int, seed: int, kwargs: dict) -> VecEnv:
     """What ``stable_baselines3.common.env_util.make_vec_env`` builds: Monitor-wrapped envs in a DummyVecEnv."""
     venv = DummyVecEnv([lambda: Monitor(gym.make(env_id, **kwargs))] * n_envs)
@@ -309,6 +372,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short run for CI")
     parser.add_argument("--n-assets", type=int, default=Args.n_assets)
+    parser.add_argument("--frictions", action="store_true", help="only the every-friction-on rows (issue 20)")
     parser.add_argument("--torch-threads", type=int, default=Args.torch_threads, help="torch threads of the PPO rows")
     cli = parser.parse_args()
     args = Args(n_assets=cli.n_assets, torch_threads=cli.torch_threads)
@@ -316,10 +380,13 @@ def main() -> None:
         quick = {"env_steps": 5_000, "core_seconds": 0.3, "pandas_steps": 200, "batched_steps": 100, "dummy_steps": 10}
         args = Args(n_assets=cli.n_assets, torch_threads=cli.torch_threads, ppo_timesteps=64 * 256, **quick)
 
-    rows = []
-    for n_envs in (1, 64, 1024):
+    rows = bench_frictions(args)
+    for n_envs in () if cli.frictions else (1, 64, 1024):
         target = 2_000_000 if n_envs == 1024 else None
         rows.append((f"accounting core, batch {n_envs}", "portfolio-steps/s", bench_core(args, n_envs), target))
+    if cli.frictions:
+        print_table(args, rows)
+        return
     rows.append(("pandas-per-step reference, 1 env", "steps/s", bench_pandas(args), None))
     anytrading = bench_single(make_anytrading(), args)
     rows.append(("gym-anytrading stocks-v0, 1 env", "steps/s", anytrading, None))
@@ -361,7 +428,11 @@ def main() -> None:
         target = -5 if label == "batched" else None  # DummyVecEnv is the reference
         rows.append((f"{what} / learn ({env_s:.2f} of {total_s:.0f} s)", "% of wall time", 100 * env_s / total_s, target))
         rows.append((f"{what} / rollouts ({rollout_s:.1f} s)", "% of wall time", 100 * env_s / rollout_s, None))
+    print_table(args, rows)
 
+
+def print_table(args: Args, rows: list[tuple]) -> None:
+    """The rows ``(what, unit, rate, target)`` as a Markdown table (a negative target is an upper bound)."""
     print(
         f"# env throughput: {args.n_assets} assets, {platform.processor() or platform.machine()}, "
         f"numpy {np.__version__}, python {platform.python_version()}"
