@@ -262,16 +262,18 @@ def pick(*keys: str) -> dict[str, float]:
     return {key: ALL_COSTS[key] for key in keys}
 
 
+#: the account rules (financing, margin, brackets) of the envs that model them
+ACCOUNT_RULES: dict[str, dict] = {
+    "financing": {"cash_rate": 0.04, "loan_rate": 0.07, "borrow_bps": 50.0},
+    "margin": {"max_leverage": 2.0, "maintenance_margin": 0.2},
+    "brackets": {"stop_loss": 0.02, "take_profit": 0.04},
+}
+
 #: every market rule each env models (issue 20), for the ``every friction on`` rows
 FRICTIONS: dict[str, dict] = {
-    "sb3_trading/MultiAsset-v0": {
-        "costs": ALL_COSTS,
-        "financing": {"cash_rate": 0.04, "loan_rate": 0.07, "borrow_bps": 50.0},
-        "margin": {"max_leverage": 2.0, "maintenance_margin": 0.2},
-        "brackets": {"stop_loss": 0.02, "take_profit": 0.04},
-    },
-    "sb3_trading/LeveragedPair-v0": {"costs": pick(*LINEAR_COSTS, "fixed_fee", "min_fee", "impact_k")},
-    "sb3_trading/MaskedTrading-v0": {"costs": pick(*LINEAR_COSTS)},
+    "sb3_trading/MultiAsset-v0": {"costs": ALL_COSTS, **ACCOUNT_RULES},
+    "sb3_trading/LeveragedPair-v0": {"costs": ALL_COSTS, **ACCOUNT_RULES},
+    "sb3_trading/MaskedTrading-v0": {"costs": pick(*LINEAR_COSTS), **ACCOUNT_RULES},
     "sb3_trading/YieldAllocation-v0": {"costs": pick(*LINEAR_COSTS)},
     "sb3_trading/MarketImpact-v0": {"costs": pick("commission_bps", "slippage_bps", "fixed_fee", "min_fee")},
 }
@@ -437,14 +439,14 @@ def print_table(args: Args, rows: list[tuple]) -> None:
         f"# env throughput: {args.n_assets} assets, {platform.processor() or platform.machine()}, "
         f"numpy {np.__version__}, python {platform.python_version()}"
     )
-    print(f"| {'what':<58} | {'unit':<17} | {'rate':>12} | {'target':>12} | met |")
-    print(f"|{'-' * 60}|{'-' * 19}|{'-' * 14}|{'-' * 14}|-----|")
+    print(f"| {'what':<60} | {'unit':<17} | {'rate':>12} | {'target':>12} | met |")
+    print(f"|{'-' * 62}|{'-' * 19}|{'-' * 14}|{'-' * 14}|-----|")
     for name, unit, rate, target in rows:
         # a negative target is an upper bound ("< 5 %"), a positive one a lower bound
         met = "" if target is None else ("yes" if (rate >= target if target > 0 else rate < -target) else "NO")
         target_text = "" if target is None else (f"{target:,}" if target > 0 else f"< {-target}")
         rate_text = f"{rate:,.0f}" if rate >= 100 else f"{rate:.2f}"
-        print(f"| {name:<58} | {unit:<17} | {rate_text:>12} | {target_text:>12} | {met:>3} |")
+        print(f"| {name:<60} | {unit:<17} | {rate_text:>12} | {target_text:>12} | {met:>3} |")
 
 
 if __name__ == "__main__":
