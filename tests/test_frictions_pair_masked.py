@@ -267,6 +267,12 @@ def test_masked_trading_refuses_rules_by_name(kwargs, feature):
         hand_env(**kwargs)
 
 
+def test_masked_trading_refuses_a_leverage_cap_it_would_not_apply():
+    with pytest.raises(ValueError, match="leverage cap below 1"):
+        hand_env(margin={"max_leverage": 0.5})
+    assert hand_env(margin={"max_leverage": 1.5, "maintenance_margin": 0.25}).market_rules.margin.max_leverage == 1.5
+
+
 def test_all_zero_financing_is_no_rule():
     assert hand_env(financing={"cash_rate": 0.0}).market_rules.financing is None
     assert pair_env(financing={"cash_rate": 0.0}).market_rules.financing is None

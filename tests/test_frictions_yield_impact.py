@@ -4,7 +4,7 @@ proportional and constant frictions they take, priced by hand, and the rules the
 import numpy as np
 import pytest
 
-from sb3_trading.data import MarketData, make_regime_market
+from sb3_trading.data import MarketData, make_regime_market, make_yield_market
 from sb3_trading.envs.market_impact import MarketImpactEnv
 from sb3_trading.envs.yield_allocation import YieldAllocationEnv
 from sb3_trading.evaluation.baselines import buy_and_hold, equal_weight
@@ -12,6 +12,7 @@ from sb3_trading.sim import CostModel
 from sb3_trading.sim.accrual import friction_rates, self_financing_value
 from sb3_trading.sim.frictions import IMPACT, MarketRules, build_frictions
 from sb3_trading.sim.impact import HeuristicTrader, ImpactMarket
+from sb3_trading.vec import make_vec_env
 
 E0 = 10_000.0
 
@@ -75,13 +76,102 @@ def test_yield_default_costs_and_the_commission_shortcut():
         ({"costs": {"participation": 0.1}}, "participation"),
         ({"financing": {"cash_rate": 0.01}}, "financing"),
         ({"margin": {"max_leverage": 2.0}}, "margin"),
-        ({"brackets": {"stop_loss": 0.1}}, "brackets"),
     ],
 )
 def test_yield_refuses_rules_beyond_proportional_costs_by_name(kwargs, name):
     with pytest.raises(ValueError, match=name) as error:
         yield_env(**kwargs)
     assert "MultiAsset-v0" in str(error.value)
+
+
+def yield_ohlc_env(low_a: float, open_a: float = 1.0, **kwargs) -> YieldAllocationEnv:
+    """Two assets with closes flat at ``(1, 2)`` over five bars; asset A's bar 2 opens at ``open_a`` and trades down
+    to ``low_a``."""
+    closes = np.array([[1.0, 2.0]] * 5)
+    open_, high, low = closes.copy(), closes.copy(), closes.copy()
+    open_[2, 0], low[2, 0] = open_a, min(low_a, open_a)
+    data = MarketData(
+        prices=closes,
+        open=open_,
+        high=high,
+        low=low,
+        features=np.zeros(closes.shape),
+        asset_names=["A", "B"],
+        feature_names=["apy[A]", "apy[B]"],
+    )
+    kwargs = {"initial_cash": E0, "indicators": ["return"], "normalizer": None, "depeg_penalty": 0.0, **kwargs}
+    return YieldAllocationEnv(data=data, lower_bound=0.0, upper_bound=1.0, peg=[1.0, 2.0], **kwargs)
+
+
+@pytest.mark.parametrize(("open_a", "fill"), [(1.0, 0.98), (0.95, 0.95)])
+def test_yield_stop_loss_sells_to_cash_at_the_level_or_the_gap_open(open_a, fill):
+    env = yield_ohlc_env(low_a=0.97, open_a=open_a, brackets={"stop_loss": 0.02})
+    env.reset(seed=0)
+    _, reward, _, _, info = env.step(np.zeros(2))  # w = [0.5, 0.5] at the close of bar 1, then bar 2
+    c = 5e-4  # the default commission; no spread or slippage, so the entry is the mid and the stop is 0.98
+    value = E0 / (1.0 + c)
+    shares_a = 0.5 * value
+    proceeds = shares_a * fill * (1.0 - c)
+    assert info["bracket_exits"] == 1
+    np.testing.assert_allclose(info["positions"], [0.0, 0.5 * value / 2.0], rtol=1e-13)
+    assert info["cash"] == pytest.approx(proceeds, rel=1e-12)
+    assert info["costs"] == pytest.approx(c * value + c * shares_a * fill, rel=1e-12)
+    assert info["equity"] == pytest.approx(proceeds + 0.5 * value, rel=1e-12)
+    assert reward == pytest.approx(info["equity"] / E0 - 1.0, rel=1e-12)
+
+
+def test_yield_brackets_untouched_leave_the_hand_rebalance_and_need_ohlc():
+    plain, bracketed = yield_ohlc_env(low_a=1.0), yield_ohlc_env(low_a=0.99, brackets={"stop_loss": 0.02})
+    for env in (plain, bracketed):
+        env.reset(seed=0)
+    _, r_plain, _, _, i_plain = plain.step(np.zeros(2))
+    _, r_bracketed, _, _, i_bracketed = bracketed.step(np.zeros(2))
+    assert i_bracketed["bracket_exits"] == 0 and "bracket_exits" not in i_plain
+    assert r_plain == r_bracketed and i_plain["equity"] == i_bracketed["equity"]  # bit for bit
+    with pytest.raises(ValueError, match="open, high and low"):
+        yield_env(brackets={"stop_loss": 0.02})
+
+
+def make_yield_ohlc(seed: int) -> MarketData:
+    """The synthetic yield market (300 bars) with bars that open at the previous close and range 0.3 % past it."""
+    data = make_yield_market(n_steps=300, seed=seed)
+    closes = data.prices
+    open_ = np.vstack([closes[:1], closes[:-1]])
+    wiggle = 1.0 + 0.003 * np.random.default_rng(seed).uniform(size=closes.shape)
+    return MarketData(
+        prices=closes,
+        open=open_,
+        high=np.maximum(open_, closes) * wiggle,
+        low=np.minimum(open_, closes) / wiggle,
+        features=data.features,
+        asset_names=data.asset_names,
+        feature_names=data.feature_names,
+    )
+
+
+def test_yield_brackets_batched_equals_single():
+    kwargs = {"brackets": {"stop_loss": 0.002, "take_profit": 0.002}, "costs": {"half_spread_bps": 3}}
+    data = make_yield_ohlc(seed=3)
+    actions = np.random.default_rng(0).uniform(-1, 1, size=(40, 3, data.n_assets)).astype(np.float32)
+    singles = [YieldAllocationEnv(data=data, episode_length=50, **kwargs) for _ in range(3)]
+    for k, env in enumerate(singles):
+        env.reset(seed=10 + k)
+    venv = make_vec_env(
+        "sb3_trading/YieldAllocation-v0", 3, seed=10, env_kwargs={"data": data, "episode_length": 50, **kwargs}
+    )
+    venv.reset()
+    exits = 0
+    for step in range(40):
+        _, rewards, dones, infos = venv.step(actions[step])
+        for k, env in enumerate(singles):
+            _, reward, terminated, truncated, info = env.step(actions[step, k])
+            assert rewards[k] == pytest.approx(reward, rel=1e-12, abs=1e-15)
+            if terminated or truncated:
+                env.reset()
+            else:
+                assert infos[k]["equity"] == pytest.approx(info["equity"], rel=1e-12)
+                exits += info["bracket_exits"]
+    assert exits > 0  # the brackets did trigger
 
 
 def test_self_financing_value_uses_the_adverse_move_and_refuses_non_linear_costs():

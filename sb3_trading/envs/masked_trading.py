@@ -441,7 +441,8 @@ class MaskedTradingEnv(KernelTradingEnv):
         ``CostModel(commission_bps, slippage_bps)``); only proportional frictions (:data:`SUPPORTED_RULES`, see
         *Market rules*). ``env.costs`` is the resolved model.
     :param financing: a :class:`~sb3_trading.sim.Financing` or a dict of its fields (``None``: none).
-    :param margin: a :class:`~sb3_trading.sim.Margin` or a dict of its fields (``None``: none; never binds).
+    :param margin: a :class:`~sb3_trading.sim.Margin` or a dict of its fields (``None``: none; never binds: a leverage
+        cap below 1 is refused).
     :param brackets: a :class:`~sb3_trading.sim.Brackets` or a dict of its fields (``None``: none); needs the
         data's open, high and low of the pair.
     """
@@ -514,6 +515,11 @@ class MaskedTradingEnv(KernelTradingEnv):
         self.n_assets = 2  # the traded pair; info positions/weights are (bull, bear)
         self.traded_assets = (bull_asset, bear_asset)
         columns = [data.asset_names.index(bull_asset), data.asset_names.index(bear_asset)]
+        if rules.margin is not None and rules.margin.leverage_cap < 1.0:
+            raise ValueError(
+                f"MaskedTradingEnv does not model a leverage cap below 1 (margin={rules.margin}): its action sizes are "
+                "fractions of equity up to the whole of it; use smaller sizes=... or max_position=... instead"
+            )
         self.market_rules = rules
         self.costs = rules.costs
         #: the compiled rules of the pair (``bars`` ``(T, F, 2)``, columns ``(bull, bear)``) the kernels read

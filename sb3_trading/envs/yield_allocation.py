@@ -37,7 +37,7 @@ from sb3_trading.sim.frictions import (
     MarketRules,
     resolve_market_rules,
 )
-from sb3_trading.sim.kernels import accrue_yield_kernel, record_row, self_financing_kernel, trade_row
+from sb3_trading.sim.kernels import accrue_yield_kernel, record_row, self_financing_kernel, settle_row, trade_row
 
 #: indicators computed per asset by default (prices barely move: returns and their volatility suffice;
 #: the data's own ``apy[...]`` and ``depeg[...]`` columns are appended)
@@ -50,6 +50,14 @@ FEASIBLE_SUM_TOL = 1e-12
 YIELD_INFO_KEYS: tuple[str, ...] = ("target_weights", "depeg_penalty", "yield_income")
 #: the default ``rebalance_cost_bps`` (the commission of YieldAllocation-v0), bps
 DEFAULT_REBALANCE_COST_BPS = 5.0
+
+
+#: the market rules (:data:`~sb3_trading.sim.frictions.RULE_FEATURES`) YieldAllocation-v0 models beyond
+#: proportional costs: brackets (they act after the fill, so the self-financing rebalance stays exact); per-order
+#: fees, impact, lots, a participation cap or the data's spread would make it approximate, and a book fully
+#: invested at every decision holds no cash to earn interest on and never borrows, so ``financing`` and
+#: ``margin`` would have nothing to act on
+SUPPORTED_RULES: tuple[str, ...] = ("brackets",)
 
 
 def yield_market_rules(
@@ -194,9 +202,12 @@ def yield_step_kernel(
     adverse: float,
     bars: np.ndarray,
     rules: np.ndarray,
+    levels: np.ndarray,
+    ohlc: tuple[np.ndarray, np.ndarray, np.ndarray],
     depeg_penalty: float,
     max_drawdown: float,
     out: tuple[np.ndarray, ...],
+    more: tuple[np.ndarray, ...],
     target: np.ndarray,
     income: np.ndarray,
     penalty: np.ndarray,
@@ -210,7 +221,9 @@ def yield_step_kernel(
     (:func:`softmax_kernel`, :func:`project_capped_simplex_kernel`); the investable value ``V`` of
     :func:`~sb3_trading.sim.kernels.self_financing_kernel` (equity ``E_t``, holdings worth ``positions * p_t``);
     the trade to ``V w / p_t`` shares (:func:`~sb3_trading.sim.kernels.trade_row`, paying its frictions from
-    cash, which is left at a rounding residual); the yield paid in shares
+    cash, which is left at a rounding residual); the market rules until the next close
+    (:func:`~sb3_trading.sim.kernels.settle_row`: the bracket orders over bar ``t + 1``, an exit selling to cash
+    at its level); the yield paid in shares on what is still held
     (:func:`~sb3_trading.sim.kernels.accrue_yield_kernel`, income valued at ``p_{t+1}``); the mark at ``p_{t+1}``
     (:func:`~sb3_trading.sim.kernels.record_row`, raising the peak); the penalty ``depeg_penalty * w . depth_{t+1}``.
 
@@ -227,13 +240,17 @@ def yield_step_kernel(
     :param commission: commission rate (fraction of filled notional); ``adverse``: the adverse move of every fill,
         slippage plus half-spread (fraction of the mid): the self-financing solve's proportional rates, exact for
         the proportional costs this env takes.
-    :param bars: ``(N_BAR_FIELDS, K)`` the (constant) frictions of every fill; ``rules`` ``(N_RULES,)``
-        (:mod:`sb3_trading.sim.frictions`; the same commission and adverse move), read by the trade.
+    :param bars: ``(T, N_BAR_FIELDS, K)`` the per-bar frictions (constant proportional costs here, plus the
+        bracket fields); ``rules`` ``(N_RULES,)`` (:mod:`sb3_trading.sim.frictions`; the same
+        commission and adverse move), read by the trade and :func:`~sb3_trading.sim.kernels.settle_row`.
+    :param levels: ``(B, 3, K)`` bracket levels (written); ``ohlc``: ``(open, high, low)`` ``(T, K)`` for them.
     :param depeg_penalty: weight of the de-peg penalty, ``>= 0``.
     :param max_drawdown: drawdown past which an episode is truncated (``inf``: never).
     :param out: the transition's arrays, written: ``t, equity, cash, positions, weights, notional, costs, drawdown,
         portfolio`` (see :meth:`~sb3_trading.envs.kernel.TradingKernel.blank`); ``portfolio`` ``(B, K + 2)``
         float32 holds the weights, the cash weight and the drawdown (no clip: all lie in ``[0, 1]`` up to rounding).
+    :param more: ``(financing, unfilled, bracket_exits, ended)`` ``(B,)`` each, written
+        (:meth:`~sb3_trading.envs.kernel.TradingKernel.rule_outputs`).
     :param target: ``(B, K)`` out: the target weights ``w``.
     :param income: ``(B,)`` out: the yield paid, currency at ``p_{t+1}``.
     :param penalty: ``(B,)`` out: the de-peg penalty.
@@ -242,6 +259,7 @@ def yield_step_kernel(
         ``max_drawdown`` (written).
     """
     t_next, equity, cash, positions, weights, notional, costs, drawdown, portfolio = out
+    financing, unfilled, exits, ended = more
     n_rows, k = actions.shape
     w = project_capped_simplex_kernel(softmax_kernel(actions, temperature), lower, upper)
     held = np.empty((n_rows, k))
@@ -251,6 +269,8 @@ def yield_step_kernel(
             held[b, i] = holdings[b, i] * prices[row, i]
     invest, _, _ = self_financing_kernel(equity_t, w, held, commission, adverse)
     shares = np.empty(k)
+    before = np.empty(k)
+    scratch = np.empty(k)
     rates_t = np.empty((n_rows, k))
     prices_next = np.empty((n_rows, k))
     for b in range(n_rows):
@@ -261,7 +281,15 @@ def yield_step_kernel(
             shares[i] = w[b, i] * invest[b] / prices[row, i]
             rates_t[b, i] = rates[row, i]
             prices_next[b, i] = prices[row + 1, i]
-        notional[b], costs[b] = trade_row(holdings, b, shares, prices[row], bars, rules)
+        for i in range(k):
+            before[i] = holdings[b, i]
+        notional[b], costs[b] = trade_row(holdings, b, shares, prices[row], bars[row], rules)
+        financed, closed, exit_notional, exit_costs, _ = settle_row(
+            holdings, levels, b, before, prices[row], row, prices, bars, rules, ohlc, True, scratch
+        )
+        financing[b], unfilled[b], exits[b], ended[b] = financed, 0.0, closed, 0  # no margin: nothing ends here
+        notional[b] += exit_notional
+        costs[b] += exit_costs
     grown, paid = accrue_yield_kernel(holdings[:, :k], rates_t, prices_next)
     for b in range(n_rows):
         row = t[b] + 1
@@ -379,10 +407,13 @@ class YieldAllocationEnv(KernelTradingEnv):
     this env is its batch of one and :class:`sb3_trading.vec.BatchedVecEnv` runs it for many accounts.
 
     ## Market rules
-    Proportional costs only: a commission (``rebalance_cost_bps``, or ``costs``), slippage and a half-spread in
-    bps (``costs``), which the self-financing solve prices exactly. Fees per order, the data's spread, impact, a
-    participation cap, lots, ``financing``, ``margin`` and ``brackets`` are refused by name (``ValueError``;
-    MultiAsset-v0 models every rule).
+    Proportional costs: a commission (``rebalance_cost_bps``, or ``costs``), slippage and a half-spread in bps
+    (``costs``), which the self-financing solve prices exactly. ``brackets`` close a position at its stop-loss or take-profit over the bar after
+    the decision (a stop below a stablecoin's entry is a de-peg exit), selling to cash at the level (at the open
+    when the bar opens through it); a closed position earns no yield for that bar and the account stays in cash
+    until the next decision; ``info`` adds ``bracket_exits``. Fees per order, the data's spread, impact, a
+    participation cap, lots, ``financing`` and ``margin`` (a book fully invested at every decision holds no cash
+    and never borrows) are refused by name (``ValueError``; MultiAsset-v0 models every rule).
 
     ## Action Space
     ``Box(-1, 1, (K,), float32)``, mapped to weights by ``softmax(a / temperature)`` and the
@@ -461,7 +492,8 @@ class YieldAllocationEnv(KernelTradingEnv):
         ``costs={"slippage_bps": ...}``.
     :param financing: must be ``None`` (or all rates zero): not modelled.
     :param margin: must be ``None``: not modelled.
-    :param brackets: must be ``None``: not modelled.
+    :param brackets: a :class:`~sb3_trading.sim.Brackets` or a dict of its fields (``None``: none); needs the
+        data's open, high and low.
     """
 
     def __init__(
@@ -566,8 +598,8 @@ class YieldAllocationEnv(KernelTradingEnv):
         self._depeg_depth = np.ascontiguousarray(np.where(data.prices < peg_arr * (1.0 - depeg_tolerance), depth, 0.0))
         self.market_rules = rules
         self.costs = rules.costs
-        #: the compiled rules (constant here: proportional costs only); refuses every other rule by name
-        self.frictions = self._market_rules(rules, ())
+        #: the compiled rules (proportional costs, brackets); refuses every other rule by name
+        self.frictions = self._market_rules(rules, SUPPORTED_RULES)
 
         self.action_space = spaces.Box(-1.0, 1.0, shape=(n_assets,), dtype=np.float32)
         self.observation_space = self._observation_space(n_assets + 2)
@@ -613,11 +645,7 @@ class YieldAllocationKernel(TradingKernel):
     def __init__(self, env: YieldAllocationEnv, n_envs: int) -> None:
         super().__init__(env, n_envs, env._prices, env.costs, env.initial_cash)
         self.costs = env.costs
-        #: ``(N_BAR_FIELDS, K)`` the constant frictions of every fill and ``(N_RULES,)`` the rules (read-only)
-        self._bars = env.costs.constant_bars(self.n_assets)
-        self._bars.setflags(write=False)
-        self._rules = env.costs.rules()
-        self._rules.setflags(write=False)
+        self.use_market_rules(env.frictions)
         self.lower_bound, self.upper_bound, self.temperature = env.lower_bound, env.upper_bound, env.temperature
         self._rates, self._depth = env._rates, env._depeg_depth  # (T, K), shared
         self.depeg_penalty = env.depeg_penalty
@@ -634,14 +662,15 @@ class YieldAllocationKernel(TradingKernel):
         portfolio[:, n] = 1.0  # all cash, no drawdown
         zeros = np.zeros(k)
         extras = {"target_weights": np.zeros((k, n)), "depeg_penalty": zeros, "yield_income": zeros}
-        return self._flat(start, portfolio)._replace(extras=extras)
+        return self.reset_rules(rows, self._flat(start, portfolio)._replace(extras=extras))
 
     def step(self, actions: np.ndarray) -> Transition:
         n_rows, n = actions.shape
         book, costs = self.book, self.costs
         target, income, penalty, end_t = np.empty((n_rows, n)), np.empty(n_rows), np.empty(n_rows), self.end_t.copy()
         # target_weights (B, K): the info builder hands each account its row, as for positions
-        extras = {"target_weights": target, "depeg_penalty": penalty, "yield_income": income}
+        more, rule_extras = self.rule_outputs()
+        extras = {"target_weights": target, "depeg_penalty": penalty, "yield_income": income, **rule_extras}
         tr = self.blank(n + 2, extras, reward=True)
         yield_step_kernel(
             book.holdings,
@@ -657,11 +686,14 @@ class YieldAllocationKernel(TradingKernel):
             self._depth,
             costs.commission,
             costs.adverse,
-            self._bars,
-            self._rules,
+            self._friction_bars,
+            self._friction_rules,
+            self.levels,
+            self._ohlc,
             self.depeg_penalty,
             self._max_drawdown,
             tr.outputs,
+            more,
             target,
             income,
             penalty,
@@ -669,4 +701,4 @@ class YieldAllocationKernel(TradingKernel):
             tr.reward,
         )
         self.end_t = end_t
-        return self.advance(tr)
+        return self.advance(self.with_ended(tr, more))
