@@ -42,3 +42,38 @@ def parse_kwargs(items: Sequence[str] | None, flag: str) -> dict[str, Any]:
             raise ValueError(f"{flag} expects key=value pairs, got {item!r}")
         result[key] = parse_literal(raw)
     return result
+
+
+def split_arguments(text: str, sep: str = ",") -> list[str]:
+    """Split ``text`` at each ``sep`` outside brackets and quotes: ``"0.5,w=[1, 2],m='a,b'"`` -> ``["0.5", "w=[1, 2]", ...]``.
+
+    The items of a spec's argument list (``drawdown:0.5,above=0.08``), so that a literal list, tuple, dict or
+    quoted string may itself contain ``sep``. Items are stripped; an empty ``text`` gives ``[]``.
+
+    :param text: the argument list.
+    :param sep: the one-character separator.
+    :raises ValueError: unbalanced brackets or an unterminated quote.
+    """
+    items: list[str] = []
+    quote, start = "", 0
+    closing = {")": "(", "]": "[", "}": "{"}
+    stack: list[str] = []
+    for k, char in enumerate(text):
+        if quote:
+            if char == quote and text[k - 1] != "\\":
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            stack.append(char)
+        elif char in closing:
+            if not stack or stack.pop() != closing[char]:
+                raise ValueError(f"unbalanced {char!r} in {text!r}")
+        elif char == sep and not stack:
+            items.append(text[start:k].strip())
+            start = k + 1
+    if quote or stack:
+        raise ValueError(f"unterminated {quote or stack[-1]!r} in {text!r}")
+    if text.strip():
+        items.append(text[start:].strip())
+    return items
