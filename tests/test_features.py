@@ -14,6 +14,7 @@ from sb3_trading.data import MarketData
 from sb3_trading.features import (
     DEFAULT_INDICATORS,
     INDICATORS,
+    REGIME_INDICATORS,
     FeatureMatrix,
     FeatureNormalizer,
     average_true_range,
@@ -105,12 +106,14 @@ FUNCTIONS = {
     "volume_zscore": lambda d: volume_zscore(d.volume, window=5),
 }
 CUTS = (0, 3, 10, 37, 60, 118)
+#: the registry less the regimes, whose long warm-up (tests/test_regimes.py) does not fit these small tables
+TECHNICAL = tuple(name for name in INDICATORS if name not in REGIME_INDICATORS)
 
 
 # ------------------------------------------------------------------------ look-ahead
 
 
-@pytest.mark.parametrize("name", sorted(INDICATORS))
+@pytest.mark.parametrize("name", sorted(TECHNICAL))
 def test_registry_indicator_has_no_lookahead(name: str) -> None:
     data = make_data(seed=1)
     rng = np.random.default_rng(2)
@@ -134,9 +137,9 @@ def test_indicator_function_has_no_lookahead(name: str) -> None:
 def test_compute_features_has_no_lookahead() -> None:
     data = make_data(seed=5)
     rng = np.random.default_rng(6)
-    reference = compute_features(data, tuple(INDICATORS))
+    reference = compute_features(data, TECHNICAL)
     for t in CUTS:
-        perturbed = compute_features(perturb_after(data, t, rng), tuple(INDICATORS))
+        perturbed = compute_features(perturb_after(data, t, rng), TECHNICAL)
         assert perturbed.warmup == reference.warmup
         np.testing.assert_array_equal(perturbed.values[: t + 1], reference.values[: t + 1])
 
@@ -152,8 +155,8 @@ def test_compute_features_no_lookahead_property(n_steps: int, cut: float, seed: 
     data = make_data(seed=seed, n_steps=n_steps, n_assets=3)
     t = min(int(cut * n_steps), n_steps - 2)
     perturbed = perturb_after(data, t, np.random.default_rng(seed + 1), scale=scale)
-    reference = compute_features(data, tuple(INDICATORS)).values
-    np.testing.assert_array_equal(compute_features(perturbed, tuple(INDICATORS)).values[: t + 1], reference[: t + 1])
+    reference = compute_features(data, TECHNICAL).values
+    np.testing.assert_array_equal(compute_features(perturbed, TECHNICAL).values[: t + 1], reference[: t + 1])
 
 
 # -------------------------------------------------------------- hand-computed values
@@ -255,8 +258,8 @@ def test_flat_market_gives_defined_values(level: float) -> None:
     assert (volume_zscore(flat, window=5)[4:] == 0).all()
     assert (volume_zscore(np.zeros((60, 2)), window=5)[4:] == 0).all()
     data = MarketData(prices=flat, high=flat, low=flat, volume=flat)
-    features = compute_features(data, tuple(INDICATORS))
-    assert features.warmup == max(spec.warmup for spec in INDICATORS.values())
+    features = compute_features(data, TECHNICAL)
+    assert features.warmup == max(INDICATORS[name].warmup for name in TECHNICAL)
 
 
 @pytest.mark.filterwarnings("error")
@@ -268,7 +271,7 @@ def test_rsi_monotone_prices() -> None:
 
 def test_registry_warmups_match_outputs() -> None:
     data = make_data(seed=7)
-    for name, spec in INDICATORS.items():
+    for name, spec in ((name, INDICATORS[name]) for name in TECHNICAL):
         outputs = spec.compute(data)
         assert len(outputs) == len(spec.columns)
         for output in outputs:
@@ -334,7 +337,7 @@ def test_compute_features_layout() -> None:
     np.testing.assert_array_equal(without.values, features.values[:, :-2])
 
 
-@pytest.mark.parametrize("indicators", [DEFAULT_INDICATORS, tuple(INDICATORS), ("return",), ("macd", "rsi")])
+@pytest.mark.parametrize("indicators", [DEFAULT_INDICATORS, TECHNICAL, ("return",), ("macd", "rsi")])
 def test_compute_features_warmup(indicators: tuple[str, ...]) -> None:
     features = compute_features(make_data(seed=11), indicators)
     warmup = features.warmup

@@ -42,10 +42,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument(
         "--reward",
         nargs="+",
-        metavar="NAME[:ARG]",
+        metavar="NAME[:ARG,KEY=VALUE]",
         default=[],
-        help="reward wrappers, innermost first, e.g. differential_sharpe:0.05 drawdown:0.5 scale:10 "
-        "(log_return, differential_sharpe, drawdown, cvar, turnover, smoothness, scale)",
+        help="reward wrappers, innermost first, e.g. differential_sharpe:0.05 drawdown:0.5,above=0.08 clip:1.0 "
+        "(log_return, excess_return, differential_sharpe, rolling_sharpe, drawdown, cvar, volatility, turnover, "
+        "smoothness, scale, clip)",
     )
     parser.add_argument(
         "--eval-freq",

@@ -1,14 +1,29 @@
-"""Causal features: technical indicators, the feature pipeline, causal (default) or fitted normalisation, windows."""
+"""Causal features: indicators as parameterised specs (``"rsi:7"``, ``"weekly:rsi:14"``), the feature pipeline,
+causal regimes (filtered HMM probabilities, volatility and trend labels), causal (default) or fitted
+normalisation, windows; :func:`describe` lists every indicator."""
 
 from sb3_trading.features.indicators import (
     average_true_range,
     bollinger_percent_b,
+    ema_ratio,
     log_returns,
     macd,
+    momentum,
+    obv_flow,
+    price_zscore,
+    range_pct,
+    rolling_autocorr,
+    rolling_kurtosis,
+    rolling_skew,
     rolling_volatility,
     rsi,
     simple_returns,
+    sma_ratio,
+    stochastic_k,
+    volume_ratio,
     volume_zscore,
+    vwap_ratio,
+    williams_r,
 )
 from sb3_trading.features.normalizer import (
     DEFAULT_MIN_PERIODS,
@@ -21,7 +36,25 @@ from sb3_trading.features.normalizer import (
     make_normalizer,
     normalizer_from_dict,
 )
-from sb3_trading.features.pipeline import DEFAULT_INDICATORS, INDICATORS, FeatureMatrix, Indicator, compute_features
+from sb3_trading.features.pipeline import (
+    DEFAULT_INDICATORS,
+    INDICATORS,
+    REGIME_INDICATORS,
+    FeatureMatrix,
+    Indicator,
+    compute_features,
+    describe,
+    parse_specs,
+)
+from sb3_trading.features.regimes import (
+    NO_REGIME,
+    hmm_filter,
+    hmm_regime_probabilities,
+    regime_labels,
+    trend_regime,
+    volatility_regime,
+)
+from sb3_trading.features.specs import Parameter, Spec, Timeframe, parse_spec
 from sb3_trading.features.windows import gather_windows
 
 __all__ = [
@@ -31,21 +64,47 @@ __all__ = [
     "DEFAULT_ROLLING_WINDOW",
     "INDICATORS",
     "NORMALIZER_NAMES",
+    "NO_REGIME",
+    "REGIME_INDICATORS",
     "CausalNormalizer",
     "FeatureMatrix",
     "FeatureNormalizer",
     "Indicator",
     "NormalizerArg",
+    "Parameter",
+    "Spec",
+    "Timeframe",
     "average_true_range",
     "bollinger_percent_b",
     "compute_features",
+    "describe",
+    "ema_ratio",
     "gather_windows",
+    "hmm_filter",
+    "hmm_regime_probabilities",
     "log_returns",
     "macd",
     "make_normalizer",
+    "momentum",
     "normalizer_from_dict",
+    "obv_flow",
+    "parse_spec",
+    "parse_specs",
+    "price_zscore",
+    "range_pct",
+    "regime_labels",
+    "rolling_autocorr",
+    "rolling_kurtosis",
+    "rolling_skew",
     "rolling_volatility",
     "rsi",
     "simple_returns",
+    "sma_ratio",
+    "stochastic_k",
+    "trend_regime",
+    "volatility_regime",
+    "volume_ratio",
     "volume_zscore",
+    "vwap_ratio",
+    "williams_r",
 ]

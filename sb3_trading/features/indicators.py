@@ -292,3 +292,373 @@ def volume_zscore(volume: np.ndarray, window: int = 20) -> np.ndarray:
     np.divide(volume - mean, std, out=out, where=std > 0)
     out[: window - 1] = np.nan
     return out
+
+
+# ------------------------------------------------------- parameterised indicators (issue 21)
+def _rolling_sum(values: np.ndarray, window: int) -> np.ndarray:
+    """Rolling sum over the last ``window`` rows, added left to right over shifted views (rows ``< window - 1`` NaN).
+
+    Row ``t`` depends on rows ``t - window + 1 .. t`` only (no running cumsum, so no drift and no dependence on
+    older rows); ``O(T N window)`` time. NaN inputs propagate.
+    """
+    out = np.full(values.shape, np.nan)
+    n_valid = values.shape[0] - window + 1
+    if n_valid <= 0:
+        return out
+    total = values[:n_valid].copy()
+    for k in range(1, window):
+        total += values[k : k + n_valid]
+    out[window - 1 :] = total
+    return out
+
+
+def _rolling_extrema(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rolling ``(max, min)`` over the last ``window`` rows (rows ``< window - 1`` NaN)."""
+    highest = np.full(values.shape, np.nan)
+    lowest = np.full(values.shape, np.nan)
+    n_valid = values.shape[0] - window + 1
+    top = values[:n_valid].copy()
+    bottom = top.copy()
+    for k in range(1, window):
+        np.maximum(top, values[k : k + n_valid], out=top)
+        np.minimum(bottom, values[k : k + n_valid], out=bottom)
+    highest[window - 1 :] = top
+    lowest[window - 1 :] = bottom
+    return highest, lowest
+
+
+def _rolling_central_moments(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Exact (two-pass) rolling mean and central moments ``m_k = mean((x - mean)^k)``, ``k = 2, 3, 4``.
+
+    :param values: finite ``(T, N)`` array with ``T >= window``.
+    :return: ``(mean, m2, m3, m4)`` over the ``window`` rows ending at each row, each ``(T, N)`` with rows
+        ``< window - 1`` NaN; a window of equal values has ``m2 = m3 = m4 = 0`` exactly.
+    """
+    n_valid = values.shape[0] - window + 1
+    total = values[:n_valid].copy()
+    highest = total.copy()
+    lowest = total.copy()
+    for k in range(1, window):
+        shifted = values[k : k + n_valid]
+        total += shifted
+        np.maximum(highest, shifted, out=highest)
+        np.minimum(lowest, shifted, out=lowest)
+    mean = total / window
+    flat = highest == lowest
+    m2, m3, m4 = np.zeros_like(mean), np.zeros_like(mean), np.zeros_like(mean)
+    for k in range(window):
+        deviation = values[k : k + n_valid] - mean
+        deviation[flat] = 0.0
+        square = deviation * deviation
+        m2 += square
+        m3 += square * deviation
+        m4 += square * square
+    outputs = []
+    for moment in (mean, m2 / window, m3 / window, m4 / window):
+        full = np.full(values.shape, np.nan)
+        full[window - 1 :] = moment
+        outputs.append(full)
+    return outputs[0], outputs[1], outputs[2], outputs[3]
+
+
+def _returns_of(prices: np.ndarray) -> np.ndarray:
+    """Log returns ``(T - 1, N)`` of a validated price panel (row ``i`` is the return at bar ``i + 1``)."""
+    return np.log(prices[1:] / prices[:-1])
+
+
+def _check_volume(volume: np.ndarray) -> np.ndarray:
+    volume = _as_panel("volume", volume)
+    if (volume < 0).any():
+        row, col = np.argwhere(volume < 0)[0]
+        raise ValueError(f"volume must be >= 0, got {volume[row, col]!r} at row {row}, column {col}")
+    return volume
+
+
+def _check_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    high = _as_panel("high", high, positive=True)
+    low = _as_panel("low", low, positive=True)
+    close = _as_panel("close", close, positive=True)
+    if not high.shape == low.shape == close.shape:
+        raise ValueError(f"high, low and close must have the same shape, got {high.shape}, {low.shape}, {close.shape}")
+    if (high < low).any():
+        row, col = np.argwhere(high < low)[0]
+        raise ValueError(f"high < low at row {row}, column {col} (high={high[row, col]!r}, low={low[row, col]!r})")
+    return high, low, close
+
+
+def momentum(prices: np.ndarray, lookback: int = 20) -> np.ndarray:
+    """Momentum as a simple return over ``lookback`` bars: ``m_t = p_t / p_{t-lookback} - 1``.
+
+    :param prices: close prices, shape ``(T, N)``, finite and ``> 0``.
+    :param lookback: bars back, ``>= 1`` and ``< T``.
+    :return: float64 ``(T, N)``, a fraction (``0.05`` is +5 % over the lookback); warm-up ``lookback`` rows.
+    """
+    prices = _as_panel("prices", prices, positive=True)
+    lookback = _check_window("lookback", lookback, prices.shape[0], minimum=1, offset=0)
+    out = np.full(prices.shape, np.nan)
+    out[lookback:] = prices[lookback:] / prices[:-lookback] - 1.0
+    return out
+
+
+def sma_ratio(prices: np.ndarray, fast: int = 5, slow: int = 20) -> np.ndarray:
+    """Ratio of two simple moving averages: ``SMA_fast(p)_t / SMA_slow(p)_t - 1`` (windows include bar ``t``).
+
+    :param prices: close prices, shape ``(T, N)``, finite and ``> 0``.
+    :param fast: fast window, ``>= 1`` and ``< slow``.
+    :param slow: slow window, ``<= T``.
+    :return: float64 ``(T, N)``, a fraction (``> 0``: the fast average is above the slow one); warm-up
+        ``slow - 1`` rows.
+    """
+    prices = _as_panel("prices", prices, positive=True)
+    n_rows = prices.shape[0]
+    fast = _check_window("fast", fast, n_rows, minimum=1, offset=-1)
+    slow = _check_window("slow", slow, n_rows, minimum=2, offset=-1)
+    if fast >= slow:
+        raise ValueError(f"fast must be < slow, got fast={fast}, slow={slow}")
+    return (_rolling_sum(prices, fast) / fast) / (_rolling_sum(prices, slow) / slow) - 1.0
+
+
+def ema_ratio(prices: np.ndarray, fast: int = 12, slow: int = 26) -> np.ndarray:
+    """Ratio of two span EMAs (``alpha = 2 / (span + 1)``, seeded with ``p_0``): ``EMA_fast_t / EMA_slow_t - 1``.
+
+    As for :func:`macd`, the value is NaN until the slow EMA has seen ``slow`` prices.
+
+    :param prices: close prices, shape ``(T, N)``, finite and ``> 0``.
+    :param fast: span of the fast EMA, ``>= 1`` and ``< slow``.
+    :param slow: span of the slow EMA, ``<= T``.
+    :return: float64 ``(T, N)``, a fraction; warm-up ``slow - 1`` rows.
+    """
+    prices = _as_panel("prices", prices, positive=True)
+    n_rows = prices.shape[0]
+    fast = _check_window("fast", fast, n_rows, minimum=1, offset=-1)
+    slow = _check_window("slow", slow, n_rows, minimum=2, offset=-1)
+    if fast >= slow:
+        raise ValueError(f"fast must be < slow, got fast={fast}, slow={slow}")
+    out = _ema(prices, 2.0 / (fast + 1)) / _ema(prices, 2.0 / (slow + 1)) - 1.0
+    out[: slow - 1] = np.nan
+    return out
+
+
+def price_zscore(prices: np.ndarray, window: int = 20) -> np.ndarray:
+    """Rolling z-score of the price: ``(p_t - mean(p_{t-window+1..t})) / std(p_{t-window+1..t}; ddof=1)``.
+
+    A flat window gives ``0``.
+
+    :param prices: close prices, shape ``(T, N)``, finite and ``> 0``.
+    :param window: window length, ``>= 2`` and ``<= T``.
+    :return: float64 ``(T, N)`` in standard deviations (bounded by ``(window - 1) / sqrt(window)``); warm-up
+        ``window - 1`` rows.
+    """
+    prices = _as_panel("prices", prices, positive=True)
+    window = _check_window("window", window, prices.shape[0], minimum=2, offset=-1)
+    mean, std = _rolling_mean_std(prices, window, ddof=1)
+    out = np.zeros(prices.shape)
+    np.divide(prices - mean, std, out=out, where=std > 0)
+    out[: window - 1] = np.nan
+    return out
+
+
+def stochastic_k(high: np.ndarray, low: np.ndarray, close: np.ndarray, window: int = 14) -> np.ndarray:
+    """Stochastic oscillator %K rescaled to ``[-1, 1]``: ``2 (c_t - LL_t) / (HH_t - LL_t) - 1``.
+
+    ``HH_t`` / ``LL_t`` are the highest high / lowest low of the last ``window`` bars (bar ``t`` included).
+    The classic %K in ``[0, 100]`` is ``50 (x + 1)``. A flat window (``HH = LL``) gives ``0``. Pass the close
+    as ``high`` and ``low`` when the data has no high/low.
+
+    :param high: high prices, shape ``(T, N)``, ``>= low``.
+    :param low: low prices, shape ``(T, N)``, ``> 0``.
+    :param close: close prices, shape ``(T, N)``, ``> 0``.
+    :param window: window length, ``>= 1`` and ``<= T``.
+    :return: float64 ``(T, N)`` in ``[-1, 1]``; warm-up ``window - 1`` rows.
+    """
+    high, low, close = _check_range(high, low, close)
+    window = _check_window("window", window, close.shape[0], minimum=1, offset=-1)
+    highest, _ = _rolling_extrema(high, window)
+    _, lowest = _rolling_extrema(low, window)
+    width = highest - lowest
+    out = np.zeros(close.shape)
+    np.divide(2.0 * (close - lowest), width, out=out, where=width > 0)
+    out -= np.where(width > 0, 1.0, 0.0)
+    out[: window - 1] = np.nan
+    return out
+
+
+def williams_r(high: np.ndarray, low: np.ndarray, close: np.ndarray, window: int = 14) -> np.ndarray:
+    """Williams %R as a fraction in ``[-1, 0]``: ``-(HH_t - c_t) / (HH_t - LL_t)`` (the classic value / 100).
+
+    ``0`` is a close at the window's highest high, ``-1`` at its lowest low; a flat window gives ``-0.5``.
+
+    :param high: high prices, shape ``(T, N)``, ``>= low`` (the close when the data has none).
+    :param low: low prices, shape ``(T, N)``, ``> 0``.
+    :param close: close prices, shape ``(T, N)``, ``> 0``.
+    :param window: window length, ``>= 1`` and ``<= T``.
+    :return: float64 ``(T, N)`` in ``[-1, 0]``; warm-up ``window - 1`` rows.
+    """
+    high, low, close = _check_range(high, low, close)
+    window = _check_window("window", window, close.shape[0], minimum=1, offset=-1)
+    highest, _ = _rolling_extrema(high, window)
+    _, lowest = _rolling_extrema(low, window)
+    width = highest - lowest
+    out = np.full(close.shape, -0.5)
+    np.divide(close - highest, width, out=out, where=width > 0)
+    out[: window - 1] = np.nan
+    return out
+
+
+def obv_flow(close: np.ndarray, volume: np.ndarray, window: int = 20) -> np.ndarray:
+    """On-balance volume made scale-free: the OBV change over ``window`` bars divided by the volume traded.
+
+    ``OBV_t = sum_{s <= t} sign(c_s - c_{s-1}) v_s``; this returns
+    ``(OBV_t - OBV_{t-window}) / sum(v_{t-window+1..t}) = sum sign(dc_s) v_s / sum v_s`` over the last
+    ``window`` bars: ``1`` when all volume came on up bars, ``-1`` on down bars. A window without volume gives ``0``.
+
+    :param close: close prices, shape ``(T, N)``, ``> 0``.
+    :param volume: volumes, shape ``(T, N)``, ``>= 0``.
+    :param window: number of price changes, ``>= 1`` and ``< T``.
+    :return: float64 ``(T, N)`` in ``[-1, 1]`` (dimensionless); warm-up ``window`` rows.
+    """
+    close = _as_panel("close", close, positive=True)
+    volume = _check_volume(volume)
+    if close.shape != volume.shape:
+        raise ValueError(f"close and volume must have the same shape, got {close.shape}, {volume.shape}")
+    window = _check_window("window", window, close.shape[0], minimum=1, offset=0)
+    signed = np.full(close.shape, np.nan)
+    signed[1:] = np.sign(close[1:] - close[:-1]) * volume[1:]
+    traded = np.full(close.shape, np.nan)
+    traded[1:] = volume[1:]
+    flow, total = _rolling_sum(signed, window), _rolling_sum(traded, window)
+    out = np.zeros(close.shape)
+    np.divide(flow, total, out=out, where=total > 0)
+    out[:window] = np.nan
+    return out
+
+
+def vwap_ratio(price: np.ndarray, close: np.ndarray, volume: np.ndarray, window: int = 20) -> np.ndarray:
+    """Close relative to its rolling volume-weighted average price: ``c_t / VWAP_t - 1``.
+
+    ``VWAP_t = sum(x_s v_s) / sum(v_s)`` over the last ``window`` bars, with ``x`` the typical price
+    ``(h + l + c) / 3`` when the data has high and low, else the close (the caller passes ``price``). A window
+    without volume falls back to the plain mean of ``x``.
+
+    :param price: the averaged price ``x``, shape ``(T, N)``, ``> 0``.
+    :param close: close prices, shape ``(T, N)``, ``> 0``.
+    :param volume: volumes, shape ``(T, N)``, ``>= 0``.
+    :param window: window length, ``>= 1`` and ``<= T``.
+    :return: float64 ``(T, N)``, a fraction; warm-up ``window - 1`` rows.
+    """
+    price = _as_panel("price", price, positive=True)
+    close = _as_panel("close", close, positive=True)
+    volume = _check_volume(volume)
+    window = _check_window("window", window, close.shape[0], minimum=1, offset=-1)
+    weighted, total = _rolling_sum(price * volume, window), _rolling_sum(volume, window)
+    vwap = _rolling_sum(price, window) / window
+    np.divide(weighted, total, out=vwap, where=total > 0)
+    return close / vwap - 1.0
+
+
+def range_pct(high: np.ndarray, low: np.ndarray, close: np.ndarray, window: int = 14) -> np.ndarray:
+    """Mean bar range as a fraction of the close: ``mean((h_s - l_s) / c_s)`` over the last ``window`` bars.
+
+    :param high: high prices, shape ``(T, N)``, ``>= low``.
+    :param low: low prices, shape ``(T, N)``, ``> 0``.
+    :param close: close prices, shape ``(T, N)``, ``> 0``.
+    :param window: window length, ``>= 1`` and ``<= T``.
+    :return: float64 ``(T, N)``, ``>= 0`` (``0.02`` is 2 % of the close per bar); warm-up ``window - 1`` rows.
+    """
+    high, low, close = _check_range(high, low, close)
+    window = _check_window("window", window, close.shape[0], minimum=1, offset=-1)
+    return _rolling_sum((high - low) / close, window) / window
+
+
+def rolling_skew(prices: np.ndarray, window: int = 60) -> np.ndarray:
+    """Rolling skewness of log returns, bias-corrected as pandas' ``rolling(window).skew()``.
+
+    With central moments ``m_k`` of the last ``window`` returns:
+    ``G1 = sqrt(n (n - 1)) / (n - 2) * m3 / m2^1.5`` (``n = window``, the adjusted Fisher-Pearson coefficient).
+    A window of equal returns gives ``0`` (pandas gives NaN there).
+
+    :param prices: close prices, shape ``(T, N)``, finite and ``> 0``.
+    :param window: number of returns, ``>= 3`` and ``< T``.
+    :return: float64 ``(T, N)``, dimensionless; warm-up ``window`` rows.
+    """
+    prices = _as_panel("prices", prices, positive=True)
+    window = _check_window("window", window, prices.shape[0], minimum=3, offset=0)
+    _, m2, m3, _ = _rolling_central_moments(_returns_of(prices), window)
+    out = np.full(prices.shape, np.nan)
+    value = np.zeros(m2.shape)
+    np.divide(m3, m2**1.5, out=value, where=m2 > 0)
+    value *= np.sqrt(window * (window - 1.0)) / (window - 2.0)
+    value[: window - 1] = np.nan
+    out[1:] = value
+    return out
+
+
+def rolling_kurtosis(prices: np.ndarray, window: int = 60) -> np.ndarray:
+    """Rolling excess kurtosis of log returns, bias-corrected as pandas' ``rolling(window).kurt()``.
+
+    ``G2 = ((n + 1) g2 + 6) (n - 1) / ((n - 2) (n - 3))`` with ``g2 = m4 / m2^2 - 3`` (``n = window``); ``0`` for
+    a normal distribution. A window of equal returns gives ``0`` (pandas gives NaN there).
+
+    :param prices: close prices, shape ``(T, N)``, finite and ``> 0``.
+    :param window: number of returns, ``>= 4`` and ``< T``.
+    :return: float64 ``(T, N)``, dimensionless; warm-up ``window`` rows.
+    """
+    prices = _as_panel("prices", prices, positive=True)
+    window = _check_window("window", window, prices.shape[0], minimum=4, offset=0)
+    _, m2, _, m4 = _rolling_central_moments(_returns_of(prices), window)
+    n = float(window)
+    ratio = np.zeros(m2.shape)
+    np.divide(m4, m2 * m2, out=ratio, where=m2 > 0)
+    value = ((n + 1.0) * (ratio - 3.0) + 6.0) * (n - 1.0) / ((n - 2.0) * (n - 3.0))
+    value[~(m2 > 0)] = 0.0
+    value[: window - 1] = np.nan
+    out = np.full(prices.shape, np.nan)
+    out[1:] = value
+    return out
+
+
+def rolling_autocorr(prices: np.ndarray, window: int = 20) -> np.ndarray:
+    """Lag-1 autocorrelation of log returns: Pearson correlation of the ``window`` pairs ``(r_s, r_{s-1})``.
+
+    ``s = t - window + 1 .. t``, as pandas' ``r.rolling(window).corr(r.shift(1))``. A pair series with a
+    constant side (flat returns) gives ``0``.
+
+    :param prices: close prices, shape ``(T, N)``, finite and ``> 0``.
+    :param window: number of pairs, ``>= 3`` and ``< T - 1``.
+    :return: float64 ``(T, N)`` in ``[-1, 1]``; warm-up ``window + 1`` rows (the first pair is at row 2).
+    """
+    prices = _as_panel("prices", prices, positive=True)
+    window = _check_window("window", window, prices.shape[0], minimum=3, offset=1)
+    returns = _returns_of(prices)
+    current, previous = returns[1:], returns[:-1]  # row i: the pair at bar i + 2
+    mean_x, std_x = _rolling_mean_std(current, window, ddof=0)
+    mean_y, std_y = _rolling_mean_std(previous, window, ddof=0)
+    n_valid = current.shape[0] - window + 1
+    cross = np.zeros((n_valid, current.shape[1]))
+    for k in range(window):
+        cross += (current[k : k + n_valid] - mean_x[window - 1 :]) * (previous[k : k + n_valid] - mean_y[window - 1 :])
+    scale = std_x[window - 1 :] * std_y[window - 1 :] * window
+    value = np.zeros(cross.shape)
+    np.divide(cross, scale, out=value, where=scale > 0)
+    np.clip(value, -1.0, 1.0, out=value)
+    out = np.full(prices.shape, np.nan)
+    out[window + 1 :] = value
+    return out
+
+
+def volume_ratio(volume: np.ndarray, window: int = 20) -> np.ndarray:
+    """Volume relative to its rolling mean: ``v_t / mean(v_{t-window+1..t})`` (bar ``t`` included).
+
+    A window without volume gives ``1``.
+
+    :param volume: volumes, shape ``(T, N)``, ``>= 0``.
+    :param window: window length, ``>= 2`` and ``<= T``.
+    :return: float64 ``(T, N)`` in ``[0, window]`` (dimensionless); warm-up ``window - 1`` rows.
+    """
+    volume = _check_volume(volume)
+    window = _check_window("window", window, volume.shape[0], minimum=2, offset=-1)
+    mean = _rolling_sum(volume, window) / window
+    out = np.ones(volume.shape)
+    np.divide(volume, mean, out=out, where=mean > 0)
+    out[: window - 1] = np.nan
+    return out
