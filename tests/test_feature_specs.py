@@ -248,10 +248,34 @@ def test_weekly_timeframe_uses_completed_weeks() -> None:
     closes = pd.Series(prices[:, 0]).groupby(week).last()
     returns = closes.pct_change().to_numpy()
     last_bar = pd.Series(np.arange(n)).groupby(week).max().to_numpy()
-    for j in range(1, len(closes) - 1):  # the data's last week is incomplete
-        stop = last_bar[j + 1] if j + 1 < len(closes) - 1 else n - 1
-        np.testing.assert_array_equal(got[last_bar[j] : stop], returns[j])
-    assert np.isnan(got[: last_bar[1]]).all()
+    # a week is known complete at the first bar of the next one; the data's last week never is
+    for j in range(1, len(closes) - 1):
+        stop = last_bar[j + 1] + 1 if j + 1 < len(closes) - 1 else n
+        np.testing.assert_array_equal(got[last_bar[j] + 1 : stop], returns[j])
+    assert np.isnan(got[: last_bar[1] + 1]).all()
+
+
+@pytest.mark.parametrize("spec", ["weekly:return", "daily:rsi:5", "tf5:macd", "monthly:return"])
+def test_timeframe_features_on_truncated_data_equal_the_full_rows(spec: str) -> None:
+    n = 24 * 75  # hourly bars over 75 days: several months, weeks and days
+    rng = np.random.default_rng(21)
+    prices = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, (n, 2)), axis=0))
+    stamps = np.datetime64("2024-01-01T00") + np.arange(n) * np.timedelta64(1, "h")
+    data = MarketData(prices=prices, timestamps=stamps)
+    full = compute_features(data, (spec,), include_data_features=False).values
+    # a day's last bar and the next (Feb 2-3), Feb's last bar and the next, later (monthly: two months known)
+    cuts = (
+        (24 * 60 - 1, 24 * 60, 24 * 62 + 5, n - 2)
+        if spec.startswith("monthly")
+        else (24 * 33 - 1, 24 * 33, 24 * 60 - 1, 24 * 60, n - 2)
+    )
+    for t in cuts:
+        try:
+            cut = compute_features(data.slice(0, t + 1), (spec,), include_data_features=False).values
+        except ValueError as error:  # too little data up to t for one value: none is shown on the whole data
+            assert "warm-up" in str(error) and np.isnan(full[: t + 1]).all(), (spec, t)
+            continue
+        np.testing.assert_array_equal(cut, full[: t + 1], err_msg=f"{spec} at t={t}")
 
 
 def test_daily_timeframe_respects_timezone() -> None:
@@ -262,8 +286,8 @@ def test_daily_timeframe_respects_timezone() -> None:
     ny = MarketData(prices=prices, timestamps=stamps, timezone="America/New_York")
     first_utc = compute_features(utc, ("daily:return",), include_data_features=False).warmup
     first_ny = compute_features(ny, ("daily:return",), include_data_features=False).warmup
-    assert first_utc == 47  # the close of UTC day 2 is row 47
-    assert first_ny == 28  # New York is UTC-5 in early March: local days end at rows 4 (partial), 28, 52, ...
+    assert first_utc == 48  # UTC day 2 closes at row 47, known complete at the first bar of day 3
+    assert first_ny == 29  # New York is UTC-5 in early March: local days end at rows 4 (partial), 28, 52, ...
 
 
 def test_timeframe_errors() -> None:

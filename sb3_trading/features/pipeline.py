@@ -53,6 +53,7 @@ from sb3_trading.features.specs import (
     group_bounds,
     parse_spec,
     resample,
+    timeframe_periods_per_year,
 )
 
 if TYPE_CHECKING:
@@ -348,11 +349,11 @@ def _evaluate(spec: Spec, data: MarketData) -> tuple[np.ndarray, ...]:
     warmup = int(indicator.warmup_of(*spec.params))
     fix = "use shorter windows (smaller parameters) or more data"
     if spec.timeframe is None:
-        source, ends = data, None
+        source, known = data, None
         unit = "rows"
     else:
         try:
-            starts, ends = group_bounds(data, spec.timeframe)
+            starts, ends, known = group_bounds(data, spec.timeframe)
         except ValueError as exc:
             raise ValueError(f"indicator {spec.text!r}: {exc}") from exc
         unit = f"complete {spec.timeframe.label} bars"
@@ -361,7 +362,7 @@ def _evaluate(spec: Spec, data: MarketData) -> tuple[np.ndarray, ...]:
                 f"indicator {spec.text!r} cannot be computed on {data!r}: the data holds no complete "
                 f"{spec.timeframe.label} bar; use a shorter timeframe or more data"
             )
-        source = resample(data, starts, ends)
+        source = resample(data, starts, ends, timeframe_periods_per_year(data, spec.timeframe))
     if warmup >= source.n_steps:
         raise ValueError(
             f"indicator {spec.text!r} cannot be computed on {data!r}: it needs more than {warmup} {unit} of warm-up but "
@@ -372,8 +373,8 @@ def _evaluate(spec: Spec, data: MarketData) -> tuple[np.ndarray, ...]:
     except ValueError as exc:
         raise ValueError(f"indicator {spec.text!r} cannot be computed on {data!r}: {exc}") from exc
     outputs = tuple(np.asarray(output, dtype=np.float64) for output in outputs)
-    if ends is not None:
-        outputs = tuple(forward_fill(output, ends, data.n_steps) for output in outputs)
+    if known is not None:
+        outputs = tuple(forward_fill(output, known, data.n_steps) for output in outputs)
     return outputs
 
 

@@ -17,13 +17,13 @@ Syntax (whitespace around tokens is ignored)::
 **Higher timeframes.** ``tf<k>`` groups every ``k`` base bars (rows ``jk .. jk + k - 1``; no timestamps
 needed); ``daily`` / ``weekly`` (ISO weeks, Monday to Sunday) / ``monthly`` group by calendar period of
 ``MarketData.timestamps`` in the data's ``timezone`` (naive UTC when it has none). Each group becomes one OHLCV
-bar (first open, highest high, lowest low, last close, summed volume) and the indicator runs on those bars. A
-group is *complete* at its last base bar; the value at base bar ``t`` is that of the last group complete at
-or before ``t`` (forward-filled), NaN before the first complete group. For ``tf<k>`` the last base bar of a
-group is known from its row number; for calendar periods it is the bar whose successor lies in a later period
-(the exchange calendar, i.e. timestamps, is taken as known in advance: prices and volumes never are). The
-data's final period counts as incomplete (whether more bars of it would follow is unknown), so its bars show
-the previous period's value. Parameters (windows) count higher-timeframe bars.
+bar (first open, highest high, lowest low, last close, summed volume) and the indicator runs on those bars. The
+value at base bar ``t`` is that of the last group *known complete* at ``t`` (forward-filled), NaN before the
+first. A ``tf<k>`` group is known complete at its last base bar (its row number says so). A calendar period is
+known complete only at the first bar of a later period: at a period's last bar nothing in the data up to it
+says that no more bars of the period will follow (a holiday, a gap, a feed that stops), so the value appears
+one bar later, and the data's final period never counts. Features on ``data.slice(0, t + 1)`` therefore equal
+row ``t`` of the features on the whole data. Parameters (windows) count higher-timeframe bars.
 """
 
 from __future__ import annotations
@@ -289,29 +289,43 @@ def _calendar_groups(data: MarketData, kind: str) -> np.ndarray:
     return days if kind == "daily" else (days + 3) // 7  # 1970-01-01 was a Thursday: weeks start on Monday
 
 
-def group_bounds(data: MarketData, timeframe: Timeframe) -> tuple[np.ndarray, np.ndarray]:
-    """First and last base rows of every *complete* higher-timeframe bar.
+def group_bounds(data: MarketData, timeframe: Timeframe) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """First and last base rows of every higher-timeframe bar known to be complete, and where that is known.
 
-    :return: ``(starts, ends)``, int64 ``(G,)`` each, increasing; group ``j`` covers rows ``starts[j] .. ends[j]``
-        and is complete at row ``ends[j]``.
+    :return: ``(starts, ends, known)``, int64 ``(G,)`` each, increasing; group ``j`` covers rows
+        ``starts[j] .. ends[j]`` and is known complete from row ``known[j]`` on: ``ends[j]`` for ``tf<k>``, the
+        first row of the next period (``ends[j] + 1``) for a calendar period.
     """
     n_rows = data.n_steps
     if timeframe.kind == "bars":
         starts = np.arange(0, n_rows, timeframe.factor, dtype=np.int64)
         ends = starts + timeframe.factor - 1
         keep = ends <= n_rows - 1
-        return starts[keep], ends[keep]
+        return starts[keep], ends[keep], ends[keep]
     groups = _calendar_groups(data, timeframe.kind)
     starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]]).astype(np.int64)
-    ends = np.r_[starts[1:] - 1, n_rows - 1].astype(np.int64)
-    return starts[:-1], ends[:-1]  # the data's final period is not known to be complete
+    # a period is known complete when a bar of a later one arrives; the data's final period never is
+    return starts[:-1], starts[1:] - 1, starts[1:]
 
 
-def resample(data: MarketData, starts: np.ndarray, ends: np.ndarray) -> MarketData:
+#: higher bars per year of the calendar timeframes (``daily``: trading days)
+CALENDAR_PERIODS_PER_YEAR = {"daily": 252.0, "weekly": 52.0, "monthly": 12.0}
+
+
+def timeframe_periods_per_year(data: MarketData, timeframe: Timeframe) -> float:
+    """Higher bars per year: ``data.periods_per_year / k`` for ``tf<k>``, else :data:`CALENDAR_PERIODS_PER_YEAR`
+    (fixed, so that no row's features depend on how many periods the whole data holds)."""
+    if timeframe.kind == "bars":
+        return float(data.periods_per_year) / timeframe.factor
+    return CALENDAR_PERIODS_PER_YEAR[timeframe.kind]
+
+
+def resample(data: MarketData, starts: np.ndarray, ends: np.ndarray, periods_per_year: float) -> MarketData:
     """One OHLCV bar per group: first open, highest high, lowest low, last close, summed volume (no features).
 
     :param data: the base bars.
     :param starts: first rows of the groups, ``(G,)``, with ``ends`` their last rows (contiguous groups).
+    :param periods_per_year: the higher bars' calendar (:func:`timeframe_periods_per_year`).
     :return: a ``MarketData`` of ``G`` bars; its row ``j`` uses base rows ``<= ends[j]`` only.
     """
     stop = int(ends[-1]) + 1
@@ -326,14 +340,14 @@ def resample(data: MarketData, starts: np.ndarray, ends: np.ndarray) -> MarketDa
         low=reduce(np.minimum, data.low),
         volume=reduce(np.add, data.volume),
         asset_names=data.asset_names,
-        periods_per_year=float(data.periods_per_year) * len(starts) / max(data.n_steps, 1),
+        periods_per_year=periods_per_year,
     )
 
 
-def forward_fill(values: np.ndarray, ends: np.ndarray, n_rows: int) -> np.ndarray:
+def forward_fill(values: np.ndarray, known: np.ndarray, n_rows: int) -> np.ndarray:
     """Spread ``(G, N)`` higher-timeframe values onto ``n_rows`` base bars: row ``t`` gets the last group with
-    ``ends[j] <= t``, NaN before ``ends[0]``."""
-    index = np.searchsorted(ends, np.arange(n_rows), side="right") - 1
+    ``known[j] <= t`` (:func:`group_bounds`), NaN before ``known[0]``."""
+    index = np.searchsorted(known, np.arange(n_rows), side="right") - 1
     out = values[np.maximum(index, 0)]
     out[index < 0] = np.nan
     return out
