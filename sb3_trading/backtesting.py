@@ -259,7 +259,7 @@ def run_backtest(config: BacktestConfig) -> dict[str, Any]:
             normalizer = probe_env(env_id, train_data, env_kwargs).normalizer
             normalizer_source = fitted
 
-    env = make_backtest_env(env_id, test_data, normalizer, env_kwargs)
+    env = make_backtest_env(env_id, test_data, normalizer, env_kwargs, (spec or {}).get("sizing"))
     try:
         _check_spaces(model, env, env_id)
         agent = backtest(model, env, deterministic=True, name=algo_name, risk_free=config.risk_free, consecutive=CONSECUTIVE)

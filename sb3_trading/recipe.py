@@ -421,10 +421,10 @@ def training_env_kwargs(
 
 
 # ----------------------------------------------------------------------------- vec env and model
-def choose_vec_env(env_id: str, vec: str, reward: Sequence[str] = ()) -> str:
+def choose_vec_env(env_id: str, vec: str, reward: Sequence[str] = (), sizing: Sequence[Any] = ()) -> str:
     """Resolve ``vec`` (``auto``, ``batched``, ``dummy``) to ``"batched"`` or ``"dummy"``.
 
-    ``auto`` is batched where the env has a batched kernel and no Gymnasium reward wrapper is requested.
+    ``auto`` is batched where the env has a batched kernel and no Gymnasium reward or sizing wrapper is requested.
     """
     from sb3_trading.vec import SUPPORTED_ENV_IDS
 
@@ -435,9 +435,25 @@ def choose_vec_env(env_id: str, vec: str, reward: Sequence[str] = ()) -> str:
         raise ValueError(f"vec='batched' supports {list(SUPPORTED_ENV_IDS)}, not {env_id!r}; use vec='dummy'")
     if vec == "batched" and reward:
         raise ValueError("reward wrappers wrap single Gymnasium envs: use vec='dummy' (or 'auto') with --reward")
+    if vec == "batched" and sizing:
+        raise ValueError("sizing wrappers wrap single Gymnasium envs: use vec='dummy' (or 'auto') with --sizing")
     if vec == "auto":
-        return "batched" if batched_ok and not reward else "dummy"
+        return "batched" if batched_ok and not reward and not sizing else "dummy"
     return vec
+
+
+def wrap_training_env(env: gym.Env, reward: Sequence[Any] = (), sizing: Sequence[Any] = ()) -> gym.Env:
+    """``env`` in its sizing wrappers (innermost: they decide what is traded), then its reward wrappers.
+
+    :param env: one env.
+    :param reward: :func:`sb3_trading.wrappers.wrap_reward` specs, innermost first.
+    :param sizing: :func:`sb3_trading.wrappers.sizing.wrap_sizing` specs, innermost first.
+    """
+    from sb3_trading.wrappers import wrap_reward
+    from sb3_trading.wrappers.sizing import wrap_sizing
+
+    env = wrap_sizing(env, list(sizing))
+    return wrap_reward(env, list(reward)) if reward else env
 
 
 def make_training_vec_env(
@@ -447,16 +463,17 @@ def make_training_vec_env(
     seed: int,
     vec: str = "auto",
     reward: Sequence[str] = (),
+    sizing: Sequence[Any] = (),
 ) -> Any:
     """The training VecEnv: :mod:`sb3_trading.vec`'s batched env where :func:`choose_vec_env` allows, else SB3's
-    ``DummyVecEnv`` (with the reward wrappers ``reward`` when given)."""
+    ``DummyVecEnv`` (with the sizing and reward wrappers ``sizing`` and ``reward`` when given,
+    :func:`wrap_training_env`)."""
     from stable_baselines3.common.env_util import make_vec_env
 
     from sb3_trading.vec import make_vec_env as make_batched_vec_env
-    from sb3_trading.wrappers import wrap_reward
 
     check_positive_int(n_envs, "n_envs")
-    kind = choose_vec_env(env_id, vec, reward)
+    kind = choose_vec_env(env_id, vec, reward, sizing)
     if kind == "batched":
         return make_batched_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=dict(env_kwargs))
     return make_vec_env(
@@ -464,8 +481,8 @@ def make_training_vec_env(
         n_envs=n_envs,
         seed=seed,
         env_kwargs={**env_kwargs, "render_mode": None},
-        wrapper_class=wrap_reward if reward else None,
-        wrapper_kwargs={"specs": list(reward)} if reward else None,
+        wrapper_class=wrap_training_env if reward or sizing else None,
+        wrapper_kwargs={"reward": list(reward), "sizing": list(sizing)} if reward or sizing else None,
     )
 
 
@@ -652,6 +669,7 @@ __all__ = [
     "training_env_kwargs",
     "training_market",
     "with_lookback",
+    "wrap_training_env",
 ]
 
 

@@ -75,6 +75,7 @@ from sb3_trading.recipe import (
 from sb3_trading.utils import atomic_write_json, check_new_dir, jsonable, save_model_atomic, staged_dir
 from sb3_trading.version import __version__
 from sb3_trading.wrappers import parse_reward_spec
+from sb3_trading.wrappers.sizing import check_sizing_specs
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +118,9 @@ class TrainConfig:
     :param progress_bar: show SB3's progress bar while training.
     :param reward: reward wrappers, innermost first (:func:`sb3_trading.wrappers.wrap_reward` specs such as
         ``["differential_sharpe:0.05", "drawdown:0.5"]``); the backtest always reports the env's own returns.
+    :param sizing: position-sizing action wrappers, innermost first (:func:`sb3_trading.wrappers.sizing.wrap_sizing`
+        specs such as ``["vol_target:0.15,lookback=60"]``); unlike reward wrappers they change what is traded, so
+        the validation and held-out backtests run through them too, and ``run.json`` records them (``"sizing"``).
     :param eval_freq: every ``eval_freq`` timesteps backtest on a validation slice and keep the best model:
         ``model.zip`` is then the model that scored best on validation (``last_model.zip`` the final weights);
         ``None`` (default) evaluates :data:`EVALUATIONS_PER_RUN` times per run; 0 disables it (``model.zip`` is
@@ -159,6 +163,7 @@ class TrainConfig:
     hyperparams: dict[str, Any] = field(default_factory=dict)
     progress_bar: bool = True
     reward: list[str] = field(default_factory=list)
+    sizing: list[Any] = field(default_factory=list)
     eval_freq: int | None = None
     eval_metric: str = "sharpe"
     patience: int | None = None
@@ -191,9 +196,10 @@ class TrainConfig:
         check_output_dir(self.output_dir)
         for spec in self.reward:
             parse_reward_spec(spec)  # fail before any work on a bad --reward
+        sizing = check_sizing_specs(self.sizing)  # fail before any work on a bad --sizing
         if self.join not in JOIN_CHOICES:
             raise ValueError(f"join must be one of {JOIN_CHOICES}, got {self.join!r}")
-        choose_vec_env(env_id, self.vec, self.reward)
+        choose_vec_env(env_id, self.vec, self.reward, sizing)
         if not isinstance(self.env_kwargs, dict) or not isinstance(self.hyperparams, dict):
             raise TypeError("env_kwargs and hyperparams must be dicts of keyword arguments")
         params = default_hyperparams(algo_name, self.hyperparams)
@@ -208,6 +214,7 @@ class TrainConfig:
             env_kwargs=copy.deepcopy(self.env_kwargs),
             hyperparams=copy.deepcopy(self.hyperparams),
             reward=list(self.reward),
+            sizing=copy.deepcopy(sizing),
             env_id=env_id,
             algo=algo_name,
             risk_free=check_annual_rate(self.risk_free, "risk_free"),
@@ -236,7 +243,7 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
     env_id, algo_name = config.env_id, config.algo
     _, algo_class = get_algo(algo_name)
     run_dir = check_new_dir(Path(config.output_dir) / (config.run_name or config.default_run_name()), config.overwrite)
-    vec_kind = choose_vec_env(env_id, config.vec, config.reward)
+    vec_kind = choose_vec_env(env_id, config.vec, config.reward, config.sizing)
     env_kwargs = dict(config.env_kwargs)
     data = load_env_data(env_id, config.data_path, config.seed, env_kwargs, join=config.join, generator=config.market)
     train_data, test_data = split_train_test(data, config.test_fraction)
@@ -256,6 +263,7 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
         config.seed,
         vec_kind,
         config.reward,
+        sizing=config.sizing,
     )
     try:
         model = make_model(algo_name, algo_class, hyperparams, vec_env, config.seed, config.device)
@@ -271,7 +279,7 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
         if validation_data is not None:
             # the validation rows with their look-back just before them, as the tuning objective validates
             context = with_lookback(train_all, train_data.n_steps, train_all.n_steps, probe.first_t)
-            validation_env = make_backtest_env(env_id, context, probe.normalizer, env_kwargs)
+            validation_env = make_backtest_env(env_id, context, probe.normalizer, env_kwargs, config.sizing)
             eval_callback = make_eval_callback(
                 validation_env,
                 config.eval_freq,
@@ -298,7 +306,7 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
             (stage / "best_model.zip").replace(stage / MODEL_ZIP)
             chosen = algo_class.load(stage / MODEL_ZIP, device=config.device)
 
-        test_env = make_backtest_env(env_id, test_data, probe.normalizer, env_kwargs)
+        test_env = make_backtest_env(env_id, test_data, probe.normalizer, env_kwargs, config.sizing)
         try:
             agent = backtest(
                 chosen, test_env, deterministic=True, name=algo_name, risk_free=config.risk_free, consecutive=CONSECUTIVE
@@ -357,6 +365,7 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
             "trained_timesteps": int(model.num_timesteps),
             "vec_env": vec_kind,
             "reward_wrappers": list(config.reward),
+            "sizing_wrappers": list(config.sizing),
             "training_market": {"resample": config.resample, "paths": market.n_paths, "rows": market.n_steps},
             "model": "best on validation" if selected else "last",
             "validation": None
@@ -404,6 +413,8 @@ def run_spec(config: TrainConfig, source: str | list[str] | None) -> dict[str, A
         "seed": config.seed,
         "test_fraction": config.test_fraction,
         "normalizer": NORMALIZER_JSON,
+        # position-sizing wrappers (wrap_sizing specs) the backtest env must be wrapped in
+        "sizing": list(config.sizing),
     }
 
 

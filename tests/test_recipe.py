@@ -164,10 +164,10 @@ def _spy(monkeypatch, module, calls):
     class Built(Exception):
         pass
 
-    def make_training_vec_env(env_id, env_kwargs, n_envs, seed, vec="auto", reward=()):
+    def make_training_vec_env(env_id, env_kwargs, n_envs, seed, vec="auto", reward=(), sizing=()):
         from sb3_trading import recipe
 
-        vec_env = recipe.make_training_vec_env(env_id, env_kwargs, n_envs, seed, vec, reward)
+        vec_env = recipe.make_training_vec_env(env_id, env_kwargs, n_envs, seed, vec, reward, sizing)
         calls["env_kwargs"], calls["vec_class"], calls["n_envs"], calls["seed"] = dict(env_kwargs), type(vec_env), n_envs, seed
         return vec_env
 

@@ -91,7 +91,7 @@ def load_run(
     data = load_env_data(env_id, data_source(spec.get("data_path")), seed, env_kwargs, join=spec.get("join", "exact"))
     _, test_data = split_train_test(data, float(spec.get("test_fraction", DEFAULT_TEST_FRACTION)))
     normalizer = normalizer_from_dict(_read_json(run / spec.get("normalizer", NORMALIZER_JSON)))
-    env = make_backtest_env(env_id, test_data, normalizer, env_kwargs)
+    env = make_backtest_env(env_id, test_data, normalizer, env_kwargs, spec.get("sizing"))
     try:
         check_spaces(model, env, env_id)
         agent = backtest(model, env, deterministic=True, name=algo_name, risk_free=risk_free, consecutive=CONSECUTIVE)

@@ -49,6 +49,14 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         "smoothness, scale, clip)",
     )
     parser.add_argument(
+        "--sizing",
+        nargs="+",
+        metavar="NAME[:ARG,KEY=VALUE]",
+        default=[],
+        help="position-sizing action wrappers, innermost first, e.g. vol_target:0.15,lookback=60 or "
+        "kelly:0.5,lookback=250,cap=1 (vol_target, kelly); the validation and held-out backtests run through them",
+    )
+    parser.add_argument(
         "--eval-freq",
         type=int,
         default=None,
@@ -63,7 +71,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         "--vec",
         choices=VEC_KINDS,
         default="auto",
-        help="vectorised env: batched NumPy env where supported (auto: unless --reward), or SB3's DummyVecEnv",
+        help="vectorised env: batched NumPy env where supported (auto: unless --reward or --sizing), or SB3's DummyVecEnv",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
@@ -87,6 +95,7 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
         hyperparams=parse_kwargs(args.hyperparams, "--hyperparams"),
         progress_bar=not args.no_progress,
         reward=list(args.reward),
+        sizing=list(args.sizing),
         eval_freq=args.eval_freq,
         eval_metric=args.eval_metric,
         patience=args.patience,

@@ -408,10 +408,11 @@ class YieldAllocationEnv(KernelTradingEnv):
 
     ## Market rules
     Proportional costs: a commission (``rebalance_cost_bps``, or ``costs``), slippage and a half-spread in bps
-    (``costs``), which the self-financing solve prices exactly. ``brackets`` close a position at its stop-loss or take-profit over the bar after
-    the decision (a stop below a stablecoin's entry is a de-peg exit), selling to cash at the level (at the open
-    when the bar opens through it); a closed position earns no yield for that bar and the account stays in cash
-    until the next decision; ``info`` adds ``bracket_exits``. Fees per order, the data's spread, impact, a
+    (``costs``), which the self-financing solve prices exactly. ``brackets`` close a position at its stop-loss
+    or take-profit over the bar after the decision (a stop below a stablecoin's entry is a de-peg exit),
+    selling to cash at the level (at the open when the bar opens through it); a closed position earns no yield
+    for that bar and the account stays in cash until the next decision; ``info`` adds ``bracket_exits``. Fees
+    per order, the data's spread, impact, a
     participation cap, lots, ``financing`` and ``margin`` (a book fully invested at every decision holds no cash
     and never borrows) are refused by name (``ValueError``; MultiAsset-v0 models every rule).
 

@@ -30,6 +30,7 @@ from sb3_trading.data import MarketData
 from sb3_trading.data.calendar import TRADING_DAYS, check_annual_rate
 from sb3_trading.evaluation.metrics import _check_ppy, compute_metrics, drawdown_series, risk_free_per_period
 from sb3_trading.features import FeatureNormalizer
+from sb3_trading.wrappers.sizing import wrap_sizing
 
 logger = logging.getLogger(__name__)
 
@@ -246,6 +247,7 @@ def make_backtest_env(
     data: MarketData,
     normalizer: FeatureNormalizer | str | None,
     env_kwargs: Mapping[str, Any] | None = None,
+    sizing: Sequence[Any] | None = None,
 ) -> gym.Env:
     """A single env that backtests ``data`` from its first usable bar to its end.
 
@@ -258,6 +260,8 @@ def make_backtest_env(
     :param normalizer: the feature normaliser *fitted on training data* (``train_env.unwrapped.normalizer``);
         ``"fit"`` fits it on ``data`` itself, which leaks the backtest's statistics into the observations.
     :param env_kwargs: further env arguments (those above win over them).
+    :param sizing: position-sizing wrappers the policy trades through (``run.json["sizing"]``,
+        :func:`sb3_trading.wrappers.sizing.wrap_sizing` specs, innermost first); ``None``: none.
     """
     kwargs = dict(env_kwargs or {})
     kwargs.pop("data", None)
@@ -268,7 +272,7 @@ def make_backtest_env(
     env_class = _load_entry_point(entry) if isinstance(entry, str) else entry
     if "episode_length" in inspect.signature(env_class).parameters and "episode_length" not in (env_kwargs or {}):
         kwargs["episode_length"] = None
-    return gym.make(env_id, data=data, **kwargs)
+    return wrap_sizing(gym.make(env_id, data=data, **kwargs), sizing)
 
 
 def _load_entry_point(entry_point: str) -> Any:

@@ -686,9 +686,10 @@ def self_financing_kernel(
     """Value ``V`` per row to invest so that rebalancing to ``V * weights`` pays its frictions out of ``equity``.
 
     Trading from holdings worth ``held_i`` to ``V w_i`` costs ``F(V) = sum_i |x_i| (s + c (1 + s sign x_i))``
-    with ``x_i = V w_i - held_i``, ``s`` the adverse move and ``c`` the commission; this is the root of ``V + F(V) = equity``. ``V + F(V)`` is convex,
-    piecewise linear and increasing (slope ``>= 1 - s - c (1 + s) > 0``), so Newton's method from
-    ``V = equity`` lands on it in at most ``N + 1`` steps (usually one).
+    with ``x_i = V w_i - held_i``, ``s`` the adverse move and ``c`` the commission; this is the root of
+    ``V + F(V) = equity``. ``V + F(V)`` is convex, piecewise linear and increasing (slope
+    ``>= 1 - s - c (1 + s) > 0``), so Newton's method from ``V = equity`` lands on it in at most ``N + 1`` steps
+    (usually one).
 
     :param equity: ``(B,)`` equity before the trade, ``> 0``.
     :param weights: ``(B, N)`` target weights ``>= 0``.

@@ -1,4 +1,5 @@
-"""Reward wrappers computed from the standard ``info`` keys of every ``sb3_trading`` env."""
+"""Reward wrappers computed from the standard ``info`` keys of every ``sb3_trading`` env, and position-sizing
+action wrappers (volatility targeting, fractional Kelly) for the continuous envs."""
 
 from sb3_trading.wrappers.rewards import (
     COMPONENTS_KEY,
@@ -19,23 +20,41 @@ from sb3_trading.wrappers.rewards import (
     parse_reward_spec,
     wrap_reward,
 )
+from sb3_trading.wrappers.sizing import (
+    ESTIMATE_KEY,
+    SCALE_KEY,
+    SIZING_WRAPPERS,
+    FractionalKelly,
+    SizingWrapper,
+    VolatilityTargeting,
+    parse_sizing_spec,
+    wrap_sizing,
+)
 
 __all__ = [
     "COMPONENTS_KEY",
+    "ESTIMATE_KEY",
     "RAW_REWARD_KEY",
     "REWARD_WRAPPERS",
+    "SCALE_KEY",
+    "SIZING_WRAPPERS",
     "ActionSmoothnessPenalty",
     "CVaRPenalty",
     "DifferentialSharpeReward",
     "DrawdownPenalty",
+    "FractionalKelly",
     "ExcessReturnReward",
     "LogReturnReward",
     "RewardClip",
     "RewardScale",
     "RollingSharpeReward",
+    "SizingWrapper",
     "TradingRewardWrapper",
     "TurnoverPenalty",
+    "VolatilityTargeting",
     "VolatilityPenalty",
     "parse_reward_spec",
+    "parse_sizing_spec",
     "wrap_reward",
+    "wrap_sizing",
 ]

@@ -95,8 +95,9 @@ def _check_returns(returns: Any) -> str:
     return str(returns)
 
 
-def _env_periods_per_year(env: gym.Env, periods_per_year: Any = None, why: str = "") -> float:
-    """Bars per year: ``periods_per_year`` when given, else the env's data's calendar ``env.unwrapped.data.periods_per_year``.
+def env_periods_per_year(env: gym.Env, periods_per_year: Any = None, why: str = "") -> float:
+    """Bars per year: ``periods_per_year`` when given, else the env's data's calendar ``env.unwrapped.data.periods_per_year``
+    (the one lookup of the reward and sizing wrappers).
 
     :param env: the wrapped env.
     :param periods_per_year: an override (``> 0``), or ``None``.
@@ -109,7 +110,7 @@ def _env_periods_per_year(env: gym.Env, periods_per_year: Any = None, why: str =
         found = env.unwrapped.data.periods_per_year  # type: ignore[attr-defined]
     except AttributeError:
         raise ValueError(
-            f"{why or 'this reward'} needs the bars per year, and {env.unwrapped} has no data.periods_per_year: "
+            f"{why or 'this wrapper'} needs the bars per year, and {env.unwrapped} has no data.periods_per_year: "
             "pass periods_per_year= (e.g. 252 for exchange days, 8760 for hours of a 24/7 market)"
         ) from None
     return check_periods_per_year(found, "data.periods_per_year")
@@ -119,7 +120,7 @@ def _bar_rate(env: gym.Env, rate: Any, per_bar: Any, periods_per_year: Any, why:
     """The risk-free rate of one bar: ``per_bar`` when given, else the annual ``rate`` over the env's calendar.
 
     ``(1 + rate) ** (1 / P) - 1`` (as :func:`sb3_trading.data.calendar.per_bar_rate`), ``P`` from
-    :func:`_env_periods_per_year`; a zero ``rate`` needs no calendar.
+    :func:`env_periods_per_year`; a zero ``rate`` needs no calendar.
 
     :param env: the wrapped env.
     :param rate: annual rate as a fraction (``0.04`` = 4 %/year), ``> -1``.
@@ -135,7 +136,7 @@ def _bar_rate(env: gym.Env, rate: Any, per_bar: Any, periods_per_year: Any, why:
         return _check_finite("per_bar", per_bar, -1.0, strict=True)
     if rate == 0.0:
         return 0.0
-    return math.expm1(math.log1p(rate) / _env_periods_per_year(env, periods_per_year, why))  # = per_bar_rate(rate, P)
+    return math.expm1(math.log1p(rate) / env_periods_per_year(env, periods_per_year, why))  # = per_bar_rate(rate, P)
 
 
 class TradingRewardWrapper(gym.RewardWrapper, gym.utils.RecordConstructorArgs):
@@ -429,7 +430,7 @@ class _RollingReturns(TradingRewardWrapper):
         if periods_per_year is not None:
             check_periods_per_year(periods_per_year)
         if self.annualize:
-            self.periods_per_year = _env_periods_per_year(self.env, periods_per_year, f"{type(self).__name__}(annualize=True)")
+            self.periods_per_year = env_periods_per_year(self.env, periods_per_year, f"{type(self).__name__}(annualize=True)")
         else:
             self.periods_per_year = periods_per_year
         self.annual_factor = math.sqrt(self.periods_per_year) if self.annualize else 1.0

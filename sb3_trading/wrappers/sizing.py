@@ -1,0 +1,518 @@
+"""Position-sizing action wrappers: volatility targeting and fractional Kelly sizing.
+
+Each wrapper multiplies the *risky exposure* the agent asks for by a scale ``s_t >= 0`` computed from the
+recent per-bar returns of the **unscaled** strategy, then hands the scaled action to the env:
+
+=============  ==================  ========================================================================
+registry name  wrapper             scale ``s_t``
+=============  ==================  ========================================================================
+``vol_target`` VolatilityTargeting ``min(cap, target_annual_vol / sigma_t)``, ``sigma_t`` annualised
+``kelly``      FractionalKelly     ``clip(fraction * mean(x) / var(x), 0, cap)``
+=============  ==================  ========================================================================
+
+The unscaled strategy's returns
+-------------------------------
+``x_u = e_{u-1} . (P_u / P_{u-1} - 1)``: the exposure ``e`` the agent *asked for* at bar ``u - 1`` (before
+scaling, as fractions of equity per traded asset, relative to the env's neutral book), times the traded
+assets' close-to-close returns over bar ``u``. They are computed from the env's prices, not from
+``info["portfolio_return"] / s``: that ratio is undefined once a scale is 0 (Kelly without an edge would
+never see the strategy again), and costs and clipping would leak into it. So ``x`` is gross of costs and
+financing, close-to-close (also with ``execution="next_open"``).
+
+Causality: the scale of the decision at bar ``t`` uses ``x_{t-n+1} .. x_t``, ``n = min(lookback, history)``:
+prices of bars ``<= t`` and the actions before ``t``, never the current action or a later price. The history
+empties at every reset (episodes chained by the backtester, ``consecutive=True``, each warm up again).
+
+Warm-up: while fewer than ``min_periods`` returns are known the scale is ``warmup_scale`` (at most ``cap``):
+1 (the action as asked) for volatility targeting, 0 (no evidence of an edge yet) for Kelly.
+
+Statistics use ``ddof=1``; ``sigma_t = std(x) * sqrt(P)`` with ``P`` the env data's calendar
+(``env.unwrapped.data.periods_per_year``) or ``periods_per_year=``. A zero ``std`` gives the ``cap``
+(volatility targeting), and a zero variance gives ``cap`` with a positive mean and 0 otherwise (Kelly).
+
+How each env's action is scaled
+-------------------------------
+=====================  ==========================================================================================
+env                    exposure ``e`` and scaled action
+=====================  ==========================================================================================
+``MultiAsset-v0``      ``a in [-1, 1]^N`` holds ``a_i / N`` of equity in asset ``i``: ``e = a / N``; the env gets
+                       ``clip(s a, -1, 1)`` (the action bound caps the scaled exposure: with ``s > 1`` an asset
+                       already at ``|a_i| = 1`` stays there, so the realised scale can fall short of ``s``).
+``LeveragedPair-v0``   the bull fraction ``f`` (the rest in the inverse ETF); the neutral book is the 50/50 split
+                       (``+L`` and ``-L`` exposures cancel): ``e = (f - 1/2, 1/2 - f)`` on ``(bull, bear)``; the env
+                       gets ``clip(1/2 + s (f - 1/2), 0, 1)``. The env holds no cash, so scaling moves the split
+                       towards 50/50, not towards cash.
+``MarketImpact-v0``    needs ``weight_mode="cap"`` (``w = a / max(sum(a), 1)``, the rest in cash): ``e = w``; the env
+                       gets ``s w``, cut to ``w / sum(w)`` when ``s sum(w) > 1`` (long only, no leverage). With
+                       ``weight_mode="sum"`` the book is always fully invested and an exposure scale cannot be
+                       expressed: ``TypeError``.
+``YieldAllocation-v0`` refused (``TypeError``): its softmax weights always sum to 1 over the yield assets, there is no
+                       cash leg to scale towards.
+``MaskedTrading-v0``   refused (``TypeError``), as every discrete action space.
+=====================  ==========================================================================================
+
+``info`` (never removing a key, on a copy of the env's): ``info["sizing_scale"]``, the scale applied to the
+step's action, and ``info["sizing_estimate"]``, the estimate it came from (``sigma_t`` annualised, or the full
+Kelly fraction ``mean / var``; NaN during the warm-up). A second sizing wrapper stacked on top writes
+``sizing_scale_2``... The wrappers record their constructor arguments (``gym.utils.RecordConstructorArgs``), so
+``gym.make(env.spec)`` rebuilds them, they pickle with the env, and rl-zoo3 builds them from an ``env_wrapper:``
+entry (``- sb3_trading.wrappers.sizing.VolatilityTargeting: {target_annual_vol: 0.15}``).
+
+Specs (:func:`parse_sizing_spec`): ``"NAME"``, ``"NAME:VALUE"`` (the main argument), ``"NAME:VALUE,key=value"``,
+``"NAME:key=value,..."``, e.g. ``"vol_target:0.15,lookback=60"``, ``"kelly:0.5,lookback=250,cap=1"``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+from collections import deque
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from sb3_trading.common.parsing import parse_literal, split_arguments
+from sb3_trading.common.validation import check_int, check_real, suggest
+from sb3_trading.wrappers.rewards import env_periods_per_year
+
+logger = logging.getLogger(__name__)
+
+SCALE_KEY = "sizing_scale"
+ESTIMATE_KEY = "sizing_estimate"
+SUPPORTED_ENVS = ("MultiAsset-v0", "LeveragedPair-v0", "MarketImpact-v0 (weight_mode='cap')")
+
+SizingSpec = str | tuple[str, dict[str, Any]]
+
+
+# ----------------------------------------------------------------------------- what an action means per env
+class Exposure:
+    """How one env's action maps onto a risky exposure, and back (see the module docstring's table).
+
+    :param env: the env's ``unwrapped`` base.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, env: gym.Env) -> None:
+        self.env = env
+        box = env.action_space  # a Box: exposure_model checked it
+        self.low = np.asarray(box.low, dtype=np.float64)
+        self.high = np.asarray(box.high, dtype=np.float64)
+
+    def clip(self, action: Any) -> np.ndarray:
+        """``action`` as float64 of the action space's shape, clipped to its bounds (as the env clips it)."""
+        a = np.asarray(action, dtype=np.float64).reshape(self.low.shape)
+        return np.clip(a, self.low, self.high)
+
+    def exposure(self, action: np.ndarray) -> np.ndarray:
+        """``(N,)`` the unscaled risky exposure of a clipped action, fractions of equity per traded asset."""
+        raise NotImplementedError
+
+    def scaled(self, action: np.ndarray, scale: float) -> np.ndarray:
+        """The action (float32, in the action space) that holds ``scale`` times the exposure of ``action``."""
+        raise NotImplementedError
+
+    def prices(self, info: dict[str, Any]) -> np.ndarray:
+        """``(N,)`` the traded assets' prices at the env's current bar (after a reset or step with ``info``)."""
+        raise NotImplementedError
+
+
+class _TableExposure(Exposure):
+    """Exposures on columns of the data's closes, read at ``info["t"]``."""
+
+    columns: list[int]
+
+    def prices(self, info: dict[str, Any]) -> np.ndarray:
+        return np.asarray(self.env.data.prices[int(info["t"]), self.columns], dtype=np.float64)  # type: ignore[attr-defined]
+
+
+class MultiAssetExposure(_TableExposure):
+    """MultiAsset-v0: ``e = a / N``; scaled action ``clip(s a, -1, 1)``."""
+
+    name = "MultiAsset-v0"
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.columns = list(range(env.data.n_assets))  # type: ignore[attr-defined]
+
+    def exposure(self, action: np.ndarray) -> np.ndarray:
+        return action / action.shape[0]
+
+    def scaled(self, action: np.ndarray, scale: float) -> np.ndarray:
+        return np.clip(scale * action, self.low, self.high).astype(np.float32)
+
+
+class LeveragedPairExposure(_TableExposure):
+    """LeveragedPair-v0: ``e = (f - 1/2, 1/2 - f)`` on ``(bull, bear)``; scaled action ``clip(1/2 + s (f - 1/2), 0, 1)``."""
+
+    name = "LeveragedPair-v0"
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        names = list(env.data.asset_names)  # type: ignore[attr-defined]
+        self.columns = [names.index(asset) for asset in env.traded_assets]  # type: ignore[attr-defined]
+
+    def exposure(self, action: np.ndarray) -> np.ndarray:
+        tilt = float(action[0]) - 0.5
+        return np.array([tilt, -tilt])
+
+    def scaled(self, action: np.ndarray, scale: float) -> np.ndarray:
+        return np.clip(0.5 + scale * (action - 0.5), self.low, self.high).astype(np.float32)
+
+
+class MarketImpactExposure(Exposure):
+    """MarketImpact-v0 with ``weight_mode="cap"``: ``e = w``; scaled action ``s w`` (cut to ``w / sum(w)`` past 1)."""
+
+    name = "MarketImpact-v0"
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        if env.weight_mode != "cap":  # type: ignore[attr-defined]
+            raise TypeError(
+                f"MarketImpact-v0 with weight_mode={env.weight_mode!r} is always fully invested (w = a / sum(a)), so "  # type: ignore[attr-defined]
+                "an exposure scale cannot be expressed in its action; build it with weight_mode='cap' "
+                "(env_kwargs={'weight_mode': 'cap'}: w = a / max(sum(a), 1), the rest in cash) to size positions"
+            )
+
+    def exposure(self, action: np.ndarray) -> np.ndarray:
+        return np.asarray(self.env.action_to_weights(action), dtype=np.float64)  # type: ignore[attr-defined]
+
+    def scaled(self, action: np.ndarray, scale: float) -> np.ndarray:
+        weights = self.exposure(action)
+        total = float(weights.sum())
+        factor = min(scale, 1.0 / total) if total > 0.0 else 0.0
+        return np.clip(factor * weights, self.low, self.high).astype(np.float32)
+
+    def prices(self, info: dict[str, Any]) -> np.ndarray:
+        return np.asarray(self.env.market.current_prices[0], dtype=np.float64).copy()  # type: ignore[attr-defined]
+
+
+def exposure_model(env: gym.Env, wrapper: str = "a sizing wrapper") -> Exposure:
+    """The :class:`Exposure` of ``env`` (read off ``env.unwrapped``).
+
+    :raises TypeError: a discrete action space, YieldAllocation-v0, MarketImpact-v0 with ``weight_mode="sum"``,
+        or an env whose action is not a known exposure; the message names the env.
+    """
+    from sb3_trading.envs.leveraged_pair import LeveragedPairEnv
+    from sb3_trading.envs.market_impact import MarketImpactEnv
+    from sb3_trading.envs.multi_asset import MultiAssetEnv
+    from sb3_trading.envs.yield_allocation import YieldAllocationEnv
+
+    base = env.unwrapped
+    label = getattr(getattr(base, "spec", None), "id", None) or type(base).__name__
+    if not isinstance(base.action_space, spaces.Box):
+        raise TypeError(
+            f"{wrapper} scales a continuous target exposure, but {label} has a discrete action space "
+            f"{base.action_space} (its actions are not exposures to scale); use it on {', '.join(SUPPORTED_ENVS)}"
+        )
+    if isinstance(base, YieldAllocationEnv):
+        raise TypeError(
+            f"{wrapper} cannot size {label}: its softmax weights always sum to 1 over the yield-bearing assets "
+            f"(no cash leg), so there is no exposure to scale; use it on {', '.join(SUPPORTED_ENVS)}"
+        )
+    if isinstance(base, MultiAssetEnv):
+        return MultiAssetExposure(base)
+    if isinstance(base, LeveragedPairEnv):
+        return LeveragedPairExposure(base)
+    if isinstance(base, MarketImpactEnv):
+        return MarketImpactExposure(base)
+    raise TypeError(f"{wrapper} does not know what the action of {label} means; it supports {', '.join(SUPPORTED_ENVS)}")
+
+
+# ----------------------------------------------------------------------------- the wrappers
+class SizingWrapper(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
+    """Base class: scale the agent's risky exposure by :meth:`compute_scale` of the unscaled strategy's returns.
+
+    Subclasses implement :meth:`compute_scale` over the window of returns (a ``(n,)`` float64 array of per-bar
+    simple returns, ``n >= min_periods``, oldest first) and return ``(scale, estimate)``.
+
+    :param env: a continuous sb3_trading env whose action is an exposure (module docstring).
+    :param lookback: returns in the window, ``>= 2``.
+    :param cap: largest scale, ``> 0``.
+    :param min_periods: returns needed before :meth:`compute_scale` is used, in ``[2, lookback]``; ``None``:
+        ``min(lookback, 20)``.
+    :param warmup_scale: the scale before that, in ``[0, cap]`` (a larger value is cut to ``cap``).
+    :cvar primary_arg: constructor argument set by the ``NAME:VALUE`` form of :func:`wrap_sizing`.
+    """
+
+    primary_arg: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        env: gym.Env,
+        lookback: int,
+        cap: float,
+        min_periods: int | None,
+        warmup_scale: float,
+        **constructor_args: Any,
+    ) -> None:
+        gym.utils.RecordConstructorArgs.__init__(
+            self, lookback=lookback, cap=cap, min_periods=min_periods, warmup_scale=warmup_scale, **constructor_args
+        )
+        gym.ActionWrapper.__init__(self, env)
+        self.lookback = check_int("lookback", lookback, 2)
+        self.cap = float(check_real("cap", cap, 0.0, strict_minimum=True))
+        self.min_periods = min(self.lookback, 20) if min_periods is None else check_int("min_periods", min_periods, 2)
+        if self.min_periods > self.lookback:
+            raise ValueError(f"min_periods must be <= lookback, got min_periods={min_periods!r}, lookback={lookback!r}")
+        self.warmup_scale = min(float(check_real("warmup_scale", warmup_scale, 0.0)), self.cap)
+        self.exposure = exposure_model(env, type(self).__name__)
+        #: the unscaled strategy's last ``lookback`` per-bar returns, oldest first
+        self.returns: deque[float] = deque(maxlen=self.lookback)
+        #: the scale of the last step (the warm-up scale after a reset)
+        self.scale = self.warmup_scale
+        self._prices: np.ndarray | None = None
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        self.returns.clear()
+        self.scale = self.warmup_scale
+        self._prices = self.exposure.prices(info)
+        return obs, info
+
+    def current_scale(self) -> tuple[float, float]:
+        """``(scale, estimate)`` for the next decision, from the returns known now (the warm-up before ``min_periods``)."""
+        if len(self.returns) < self.min_periods:
+            return self.warmup_scale, math.nan
+        scale, estimate = self.compute_scale(np.fromiter(self.returns, dtype=np.float64, count=len(self.returns)))
+        return min(max(float(scale), 0.0), self.cap), float(estimate)
+
+    def compute_scale(self, returns: np.ndarray) -> tuple[float, float]:
+        """``(scale, estimate)`` from the window ``returns`` ``(n,)`` (per-bar simple returns, oldest first)."""
+        raise NotImplementedError
+
+    def action(self, action: Any) -> np.ndarray:
+        """The scaled action at the current scale (what :meth:`step` sends; the env still validates it)."""
+        return self.exposure.scaled(self.exposure.clip(action), self.scale)
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        raw = np.asarray(action, dtype=np.float64)
+        if raw.size != self.exposure.low.size or not np.all(np.isfinite(raw)):
+            return self.env.step(action)  # the env refuses it with its own message
+        clipped = self.exposure.clip(raw)
+        self.scale, estimate = self.current_scale()
+        obs, reward, terminated, truncated, info = self.env.step(self.exposure.scaled(clipped, self.scale))
+        info = dict(info)
+        suffix, n = "", 1
+        while SCALE_KEY + suffix in info:
+            n += 1
+            suffix = f"_{n}"
+        info[SCALE_KEY + suffix] = self.scale
+        info[ESTIMATE_KEY + suffix] = estimate
+        prices = self.exposure.prices(info)
+        if self._prices is not None:
+            self.returns.append(float(self.exposure.exposure(clipped) @ (prices / self._prices - 1.0)))
+        self._prices = prices
+        return obs, reward, terminated, truncated, info
+
+
+class VolatilityTargeting(SizingWrapper):
+    r"""Scale the exposure so that the strategy runs at a target annual volatility.
+
+    .. math:: s_t = \min\bigl(\text{cap}, \; \sigma^* / \hat\sigma_t\bigr), \qquad
+              \hat\sigma_t = \operatorname{std}(x_{t-n+1..t}) \sqrt{P}
+
+    with ``x`` the unscaled strategy's per-bar returns (module docstring), ``P`` bars per year.
+
+    :param env: a continuous sb3_trading env whose action is an exposure.
+    :param target_annual_vol: ``sigma*``, annualised volatility as a fraction (``0.15`` = 15 %/sqrt(year)), ``> 0``.
+    :param lookback: returns in the window (bars), ``>= 2``.
+    :param cap: largest scale (leverage over the asked exposure), ``> 0``.
+    :param periods_per_year: bars per year; ``None``: the env data's ``periods_per_year``.
+    :param min_periods: returns needed before the estimate is used (``None``: ``min(lookback, 20)``).
+    :param warmup_scale: the scale before that (default 1: the action as asked; at most ``cap``).
+    """
+
+    primary_arg = "target_annual_vol"
+
+    def __init__(
+        self,
+        env: gym.Env,
+        target_annual_vol: float = 0.15,
+        lookback: int = 60,
+        cap: float = 2.0,
+        periods_per_year: float | None = None,
+        min_periods: int | None = None,
+        warmup_scale: float = 1.0,
+    ) -> None:
+        super().__init__(
+            env,
+            lookback,
+            cap,
+            min_periods,
+            warmup_scale,
+            target_annual_vol=target_annual_vol,
+            periods_per_year=periods_per_year,
+        )
+        self.target_annual_vol = float(check_real("target_annual_vol", target_annual_vol, 0.0, strict_minimum=True))
+        self.periods_per_year = env_periods_per_year(env, periods_per_year, f"{type(self).__name__} (annualising)")
+        self._annualize = math.sqrt(self.periods_per_year)
+
+    def compute_scale(self, returns: np.ndarray) -> tuple[float, float]:
+        sigma = float(np.std(returns, ddof=1)) * self._annualize
+        if not sigma > 0.0:
+            return self.cap, sigma
+        return self.target_annual_vol / sigma, sigma
+
+
+class FractionalKelly(SizingWrapper):
+    r"""Scale the exposure by a fraction of the Kelly leverage of the strategy's own recent returns.
+
+    .. math:: s_t = \operatorname{clip}\bigl(c \, \bar x / \widehat{\operatorname{var}}(x), \; 0, \; \text{cap}\bigr)
+
+    over the unscaled strategy's last ``n`` per-bar returns ``x`` (module docstring): the growth-optimal
+    leverage ``mean / var`` of the continuous-time approximation, times ``fraction`` ``c`` (half Kelly by
+    default). No edge or a negative one gives 0. The estimate is noisy: its standard error is about
+    ``1 / (std(x) sqrt(n))``, so a long ``lookback`` and a ``fraction`` below 1 are the usual guard.
+
+    :param env: a continuous sb3_trading env whose action is an exposure.
+    :param fraction: ``c > 0`` (0.5: half Kelly).
+    :param lookback: returns in the window (bars), ``>= 2``.
+    :param cap: largest scale, ``> 0``.
+    :param min_periods: returns needed before the estimate is used (``None``: ``min(lookback, 20)``).
+    :param warmup_scale: the scale before that (default 0: no evidence of an edge yet).
+    """
+
+    primary_arg = "fraction"
+
+    def __init__(
+        self,
+        env: gym.Env,
+        fraction: float = 0.5,
+        lookback: int = 250,
+        cap: float = 1.0,
+        min_periods: int | None = None,
+        warmup_scale: float = 0.0,
+    ) -> None:
+        super().__init__(env, lookback, cap, min_periods, warmup_scale, fraction=fraction)
+        self.fraction = float(check_real("fraction", fraction, 0.0, strict_minimum=True))
+
+    def compute_scale(self, returns: np.ndarray) -> tuple[float, float]:
+        mean = float(np.mean(returns))
+        var = float(np.var(returns, ddof=1))
+        if not var > 0.0:
+            return (self.cap if mean > 0.0 else 0.0), math.nan
+        kelly = mean / var
+        return self.fraction * kelly, kelly
+
+
+#: registry name -> wrapper class, for :func:`wrap_sizing` and ``sb3-trading train --sizing NAME[:ARG[,key=value...]]``
+SIZING_WRAPPERS: dict[str, type[SizingWrapper]] = {
+    "vol_target": VolatilityTargeting,
+    "kelly": FractionalKelly,
+}
+
+
+def parse_sizing_spec(spec: SizingSpec) -> tuple[type[SizingWrapper], dict[str, Any]]:
+    """Resolve one sizing spec to its wrapper class and keyword arguments.
+
+    Forms: ``"NAME"``; ``"NAME:VALUE"`` (``target_annual_vol`` of ``vol_target``, ``fraction`` of ``kelly``);
+    ``"NAME:VALUE,key=value,..."``; ``"NAME:key=value,..."``; a tuple ``(NAME, {kwargs})`` (or the list JSON makes of
+    it). Values are Python literals (:func:`~sb3_trading.common.parsing.parse_literal`).
+
+    :raises ValueError: unknown name (with the closest one), a malformed spec, an argument the wrapper does not
+        take (listing those it takes), or one given twice.
+    """
+    form = "expected NAME, NAME:VALUE[,key=value...] or NAME:key=value[,...], e.g. 'vol_target:0.15,lookback=60'"
+    if isinstance(spec, (tuple, list)):  # a list: the tuple form read back from JSON (run.json)
+        if len(spec) != 2 or not isinstance(spec[0], str) or not isinstance(spec[1], dict):
+            raise ValueError(f"a sizing spec tuple must be (name, kwargs dict), got {spec!r}")
+        name, kwargs, arg = spec[0].strip(), dict(spec[1]), ""
+    elif isinstance(spec, str):
+        name, _, arg = (part.strip() for part in spec.partition(":"))
+        kwargs = {}
+    else:
+        raise TypeError(f"a sizing spec must be 'NAME[:ARG]' or (name, kwargs), got {type(spec).__name__} {spec!r}")
+    if name not in SIZING_WRAPPERS:
+        raise ValueError(f"unknown sizing wrapper {name!r}{suggest(name, SIZING_WRAPPERS)} Known: {sorted(SIZING_WRAPPERS)}")
+    cls = SIZING_WRAPPERS[name]
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "env")]
+    if arg:
+        try:
+            items = split_arguments(arg)
+        except ValueError as exc:
+            raise ValueError(f"malformed sizing spec {spec!r}: {exc}; {form}") from None
+        positional: list[Any] = []
+        for item in items:
+            key, sep, value = (part.strip() for part in item.partition("="))
+            if not item:
+                raise ValueError(f"malformed sizing spec {spec!r}: an empty argument; {form}")
+            if not sep:
+                if kwargs or positional:
+                    raise ValueError(
+                        f"malformed sizing spec {spec!r}: {item!r} must be key=value ({name} takes one positional "
+                        f"value, {cls.primary_arg}, first); {form}"
+                    )
+                positional.append(parse_literal(item))
+                continue
+            if not key.isidentifier():
+                raise ValueError(f"malformed sizing spec {spec!r}: {key!r} is not an argument name; {form}")
+            if key in kwargs:
+                raise ValueError(f"sizing spec {spec!r} gives {key!r} twice")
+            kwargs[key] = parse_literal(value)
+        if positional:
+            if cls.primary_arg in kwargs:
+                raise ValueError(f"sizing spec {spec!r} gives {cls.primary_arg!r} twice: as a value and as {cls.primary_arg}=")
+            kwargs = {cls.primary_arg: positional[0], **kwargs}
+    for key in kwargs:
+        if key not in accepted:
+            raise ValueError(f"sizing wrapper {name!r} has no argument {key!r}{suggest(key, accepted)} It takes {accepted}")
+    return cls, kwargs
+
+
+def sizing_specs(specs: SizingSpec | Sequence[SizingSpec] | None) -> list[SizingSpec]:
+    """``specs`` as a list (one spec, a sequence of them, or ``None``/empty for none)."""
+    if specs is None:
+        return []
+    single = isinstance(specs, str) or (
+        isinstance(specs, (tuple, list)) and len(specs) == 2 and isinstance(specs[0], str) and isinstance(specs[1], dict)
+    )
+    items: Iterable[SizingSpec] = [specs] if single else specs  # type: ignore[list-item]
+    return list(items)
+
+
+def wrap_sizing(env: gym.Env, specs: SizingSpec | Sequence[SizingSpec] | None) -> gym.Env:
+    """Wrap ``env`` in the sizing wrappers named by ``specs``, the first one innermost.
+
+    ``wrap_sizing(env, "vol_target:0.15,lookback=60")`` is ``VolatilityTargeting(env, target_annual_vol=0.15,
+    lookback=60)``. Usable as SB3's ``make_vec_env(..., wrapper_class=wrap_sizing, wrapper_kwargs={"specs": ...})``.
+
+    :param env: the env to wrap.
+    :param specs: one spec or a sequence of them (forms in :func:`parse_sizing_spec`); ``None`` or empty returns
+        ``env`` unchanged.
+    :return: the wrapped env.
+    :raises ValueError: an unknown name (with a suggestion) or bad arguments.
+    :raises TypeError: an env whose action is not an exposure (module docstring).
+    """
+    parsed = [parse_sizing_spec(spec) for spec in sizing_specs(specs)]
+    for cls, kwargs in parsed:
+        env = cls(env, **kwargs)
+    return env
+
+
+def check_sizing_specs(specs: SizingSpec | Sequence[SizingSpec] | None) -> list[SizingSpec]:
+    """Parse every spec (fail before any work on a bad ``--sizing``); return them as a list."""
+    items = sizing_specs(specs)
+    for spec in items:
+        parse_sizing_spec(spec)
+    return items
+
+
+__all__ = [
+    "ESTIMATE_KEY",
+    "SCALE_KEY",
+    "SIZING_WRAPPERS",
+    "SUPPORTED_ENVS",
+    "Exposure",
+    "FractionalKelly",
+    "SizingWrapper",
+    "VolatilityTargeting",
+    "check_sizing_specs",
+    "exposure_model",
+    "parse_sizing_spec",
+    "wrap_sizing",
+]

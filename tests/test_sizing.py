@@ -1,0 +1,317 @@
+"""Position-sizing action wrappers (:mod:`sb3_trading.wrappers.sizing`): volatility targeting and fractional Kelly."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import sb3_trading  # noqa: F401  (registers the env IDs)
+from sb3_trading.backtesting import run_backtest_command
+from sb3_trading.cli import main
+from sb3_trading.commands.compare import load_run
+from sb3_trading.data import MarketData
+from sb3_trading.data.synthetic import make_gbm_market, make_leveraged_pair_market
+from sb3_trading.recipe import choose_vec_env, make_backtest_env, read_run_spec
+from sb3_trading.wrappers.sizing import (
+    ESTIMATE_KEY,
+    SCALE_KEY,
+    SIZING_WRAPPERS,
+    FractionalKelly,
+    VolatilityTargeting,
+    parse_sizing_spec,
+    wrap_sizing,
+)
+
+MULTI = "sb3_trading/MultiAsset-v0"
+PAIR = "sb3_trading/LeveragedPair-v0"
+
+
+def run(env: gym.Env, policy, start: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One episode of ``policy(i) -> action``: the decision bars, scales, estimates and portfolio returns."""
+    _, info = env.reset(seed=0, options=None if start is None else {"start": start})
+    bars, scales, estimates, returns = [], [], [], []
+    done, i = False, 0
+    while not done:
+        bars.append(info["t"])
+        _, _, terminated, truncated, info = env.step(policy(i))
+        scales.append(info[SCALE_KEY])
+        estimates.append(info[ESTIMATE_KEY])
+        returns.append(info["portfolio_return"])
+        done, i = terminated or truncated, i + 1
+    return np.array(bars), np.array(scales), np.array(estimates), np.array(returns)
+
+
+def constant(value: float, n: int = 1):
+    action = np.full(n, value, dtype=np.float32)
+    return lambda i: action
+
+
+def annual_vol(returns: np.ndarray, periods_per_year: float = 252.0) -> float:
+    return float(np.std(returns, ddof=1) * np.sqrt(periods_per_year))
+
+
+# ----------------------------------------------------------------------------- volatility targeting
+def test_volatility_targeting_hits_the_target_on_a_gbm_market():
+    """A constant half-long policy on a 40 %-vol GBM: unsized it runs at ~20 %, sized at the 15 % target."""
+    data = make_gbm_market(n_steps=3000, n_assets=1, mu=0.0, sigma=0.4, seed=1)
+    env = VolatilityTargeting(gym.make(MULTI, data=data, commission_bps=0.0), 0.15, lookback=60)
+    _, scales, estimates, returns = run(env, constant(0.5))
+    realised = annual_vol(returns[60:])
+    assert abs(realised / 0.15 - 1.0) < 0.15, realised  # measured 0.1534
+    assert np.all(scales[:20] == 1.0) and np.all(np.isnan(estimates[:20]))  # warm-up: the action as asked
+    assert 0.6 < np.mean(scales[60:]) < 0.9  # ~0.15 / 0.20
+
+
+def test_volatility_targeting_on_the_leveraged_pair_scales_towards_the_hedged_split():
+    data = make_leveraged_pair_market(seed=0)
+    base = gym.make(PAIR, data=data, max_days=None, stop_loss=None, commission_bps=0.0, random_start=False)
+    env = VolatilityTargeting(base, 0.15, lookback=60)
+    _, scales, _, returns = run(env, constant(1.0))
+    assert abs(annual_vol(returns[60:]) / 0.15 - 1.0) < 0.15  # measured 0.1532
+    # all-bull (tilt +1/2) is scaled to 1/2 + s/2: the env holds bull fractions between 1/2 and 1
+    assert env.action(np.array([1.0])) == pytest.approx(0.5 + 0.5 * env.scale, abs=1e-6)
+    assert env.action(np.array([0.5])) == pytest.approx(0.5)
+    assert np.all(scales > 0)
+
+
+def test_market_impact_needs_the_cap_weight_mode_and_stays_unlevered():
+    with pytest.raises(TypeError, match=r"MarketImpact-v0 with weight_mode='sum'.*weight_mode='cap'"):
+        VolatilityTargeting(gym.make("sb3_trading/MarketImpact-v0"), 0.15)
+    env = VolatilityTargeting(gym.make("sb3_trading/MarketImpact-v0", weight_mode="cap"), 0.15, lookback=10, cap=5.0)
+    env.reset(seed=0)
+    for _ in range(15):
+        _, _, _, _, info = env.step(np.array([0.2, 0.2, 0.1], dtype=np.float32))
+    assert info[SCALE_KEY] > 0
+    env.scale = 5.0
+    assert env.action(np.array([0.2, 0.2, 0.1])).sum() == pytest.approx(1.0, abs=1e-6)  # cut to fully invested
+    env.scale = 0.5
+    assert env.action(np.array([0.2, 0.2, 0.1])) == pytest.approx([0.1, 0.1, 0.05])
+
+
+# ----------------------------------------------------------------------------- fractional Kelly
+def kelly_run(mu: float, seed: int, sign_random: bool = False) -> np.ndarray:
+    """Kelly scales after the warm-up on a high-vol GBM (per-bar vol ~7.6 %: the estimate's noise ~1/(vol sqrt(n)))."""
+    data = make_gbm_market(n_steps=3000, n_assets=1, mu=mu, sigma=1.2, seed=seed)
+    env = FractionalKelly(
+        gym.make(MULTI, data=data, commission_bps=0.0), fraction=0.5, lookback=2500, cap=2.0, min_periods=1000
+    )
+    signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=3000).astype(np.float32)
+    policy = (lambda i: signs[i : i + 1]) if sign_random else constant(1.0)
+    return run(env, policy)[1][1000:]
+
+
+def test_kelly_shrinks_to_zero_without_an_edge_and_is_positive_with_one():
+    no_edge = np.concatenate([kelly_run(0.0, seed) for seed in (1, 2)])  # driftless: E[return] = 0
+    assert no_edge.mean() < 0.05 and (no_edge == 0).mean() > 0.8  # measured 0.002, 91 % zero
+    random_sign = kelly_run(2.4, 3, sign_random=True)  # a drifting market, a policy without an edge
+    assert random_sign.mean() < 0.05
+    edge = kelly_run(2.4, 1)  # Kelly leverage mu / sigma^2 = 1.67, half of it ~0.83
+    assert edge.min() > 0.0 and edge.mean() > 0.4  # measured 0.68
+
+
+# ----------------------------------------------------------------------------- by hand, causality
+def tiny_market(returns: list[float], t0: int = 60, n_after: int = 5) -> MarketData:
+    """One asset: a gentle zig-zag to bar ``t0`` (the indicators' warm-up), then the given bar returns."""
+    before = 100.0 * (1.0 + 0.01 * np.sin(np.arange(t0 + 1)))
+    after = before[-1] * np.cumprod(1.0 + np.array(returns + [0.01] * n_after))
+    return MarketData(prices=np.concatenate([before, after]), periods_per_year=1)
+
+
+def test_hand_checked_scales():
+    data = tiny_market([0.1, -0.05, 0.1, 0.0])
+    kelly = FractionalKelly(gym.make(MULTI, data=data, commission_bps=0.0), 0.5, lookback=3, cap=10.0, min_periods=2)
+    bars, scales, estimates, _ = run(kelly, constant(1.0), start=60)
+    assert bars[0] == 60
+    # windows [.1, -.05]: mean .025, var .01125; [.1, -.05, .1]: .05, .0075; [-.05, .1, 0]: 1/60, .035/6
+    assert scales[:5] == pytest.approx([0.0, 0.0, 0.5 * 0.025 / 0.01125, 0.5 * 0.05 / 0.0075, 0.5 * (1 / 60) / (0.035 / 6)])
+    assert estimates[2] == pytest.approx(0.025 / 0.01125)
+    vol = VolatilityTargeting(
+        gym.make(MULTI, data=tiny_market([0.1, -0.1, 0.0, 0.1]), commission_bps=0.0), 0.05, lookback=3, min_periods=2
+    )
+    _, scales, estimates, _ = run(vol, constant(1.0), start=60)
+    # periods_per_year=1: sigma = std(ddof=1) of [.1, -.1] = .1 sqrt(2), then of [.1, -.1, 0] and [-.1, 0, .1] = .1
+    assert scales[:5] == pytest.approx([1.0, 1.0, 0.05 / (0.1 * np.sqrt(2)), 0.5, 0.5])
+    assert estimates[3] == pytest.approx(0.1)
+
+
+def test_the_scale_at_t_depends_only_on_returns_up_to_t():
+    data = make_gbm_market(n_steps=400, n_assets=1, mu=0.1, sigma=0.3, seed=4)
+    cut = 250
+    prices = data.prices.copy()
+    prices[cut + 1 :] *= np.exp(np.random.default_rng(0).normal(0.0, 0.05, size=(len(prices) - cut - 1, 1))).cumprod(axis=0)
+    future = MarketData(prices=prices, timestamps=data.timestamps, periods_per_year=data.periods_per_year)
+    flips = np.where(np.arange(400) % 7 < 3, 1.0, -0.5).astype(np.float32)
+
+    def scales(market: MarketData, cls: type) -> tuple[np.ndarray, np.ndarray]:
+        env = cls(gym.make(MULTI, data=market, commission_bps=10.0), lookback=30)
+        bars, s, _, _ = run(env, lambda i: flips[i : i + 1])
+        return bars, s
+
+    for cls in (VolatilityTargeting, FractionalKelly):
+        bars, base = scales(data, cls)
+        bars2, perturbed = scales(future, cls)
+        assert np.array_equal(bars, bars2)
+        known = bars <= cut
+        assert np.array_equal(base[known], perturbed[known])  # decisions at t <= cut: identical
+        assert not np.allclose(base[~known], perturbed[~known])  # later ones see the new prices
+
+
+# ----------------------------------------------------------------------------- info, reset, pickling, spec
+def test_info_reset_stacking_and_pickling():
+    data = make_gbm_market(n_steps=200, n_assets=2, seed=0)
+    env = wrap_sizing(gym.make(MULTI, data=data), ["vol_target:0.1,lookback=10", "kelly:lookback=20,warmup_scale=1"])
+    assert isinstance(env, FractionalKelly) and isinstance(env.env, VolatilityTargeting)
+    action = np.array([0.3, -0.2], dtype=np.float32)
+    env.reset(seed=0)
+    for _ in range(12):
+        _, _, _, _, info = env.step(action)
+    assert {SCALE_KEY, SCALE_KEY + "_2", ESTIMATE_KEY, ESTIMATE_KEY + "_2"} <= set(info)
+    assert len(env.returns) == 12 and len(env.env.returns) == 10  # the window holds lookback returns
+    env.reset(seed=0)
+    assert len(env.returns) == 0 and len(env.env.returns) == 0
+    clone = pickle.loads(pickle.dumps(env))
+    rebuilt = gym.make(env.spec)  # RecordConstructorArgs: the spec carries both wrappers
+    assert isinstance(rebuilt, FractionalKelly) and isinstance(rebuilt.env, VolatilityTargeting)
+    assert rebuilt.env.target_annual_vol == 0.1 and rebuilt.lookback == 20
+    for other in (clone, rebuilt):
+        other.reset(seed=0)
+    env.reset(seed=0)
+    for _ in range(15):
+        outs = [e.step(action) for e in (env, clone, rebuilt)]
+        assert outs[0][4][SCALE_KEY] == outs[1][4][SCALE_KEY] == outs[2][4][SCALE_KEY]
+        assert outs[0][1] == outs[1][1] == outs[2][1]
+
+
+def test_zoo_env_wrapper_entry_builds_it(tmp_path):
+    rl_zoo3_utils = pytest.importorskip("rl_zoo3.utils")
+    from sb3_trading.zoo import load_zoo_hyperparams
+
+    config = tmp_path / "ppo.yml"
+    config.write_text(
+        "sb3_trading/MultiAsset-v0:\n"
+        "  policy: MultiInputPolicy\n"
+        "  n_timesteps: 1000\n"
+        "  env_wrapper:\n"
+        "    - sb3_trading.wrappers.sizing.VolatilityTargeting:\n"
+        "        target_annual_vol: 0.12\n"
+        "        lookback: 20\n"
+    )
+    _, run_settings = load_zoo_hyperparams("ppo", MULTI, config)
+    wrapper = rl_zoo3_utils.get_wrapper_class(run_settings)
+    env = wrapper(gym.make(MULTI))
+    assert isinstance(env, VolatilityTargeting) and env.target_annual_vol == 0.12 and env.lookback == 20
+    env.reset(seed=0)
+    assert SCALE_KEY in env.step(env.action_space.sample())[4]
+
+
+# ----------------------------------------------------------------------------- errors
+@pytest.mark.parametrize(
+    ("env_id", "message"),
+    [
+        ("sb3_trading/MaskedTrading-v0", r"MaskedTrading-v0 has a discrete action space"),
+        ("sb3_trading/YieldAllocation-v0", r"cannot size sb3_trading/YieldAllocation-v0: its softmax weights"),
+    ],
+)
+def test_envs_without_an_exposure_action_are_refused(env_id, message):
+    for cls in SIZING_WRAPPERS.values():
+        with pytest.raises(TypeError, match=message):
+            cls(gym.make(env_id))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"target_annual_vol": 0.0}, "target_annual_vol"),
+        ({"target_annual_vol": "high"}, "target_annual_vol"),
+        ({"lookback": 1}, "lookback"),
+        ({"cap": -1.0}, "cap"),
+        ({"lookback": 10, "min_periods": 20}, "min_periods must be <= lookback"),
+        ({"periods_per_year": 0}, "periods_per_year"),
+        ({"warmup_scale": -0.5}, "warmup_scale"),
+    ],
+)
+def test_bad_arguments_name_themselves(kwargs, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        VolatilityTargeting(gym.make(MULTI), **kwargs)
+
+
+def test_bad_kelly_fraction():
+    with pytest.raises(ValueError, match="fraction"):
+        FractionalKelly(gym.make(MULTI), fraction=0.0)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("vol_targt:0.15", r"unknown sizing wrapper 'vol_targt'; did you mean 'vol_target'"),
+        ("kelly:0.5,lookbak=20", r"no argument 'lookbak'; did you mean 'lookback'"),
+        ("kelly:0.5,0.7", r"must be key=value"),
+        ("kelly:0.5,fraction=0.7", r"'fraction' twice"),
+        ("kelly:lookback=1,lookback=2", r"'lookback' twice"),
+        (("kelly", "x"), r"tuple must be \(name, kwargs dict\)"),
+    ],
+)
+def test_bad_specs(spec, message):
+    with pytest.raises(ValueError, match=message):
+        parse_sizing_spec(spec)
+
+
+def test_spec_forms():
+    assert parse_sizing_spec("vol_target") == (VolatilityTargeting, {})
+    assert parse_sizing_spec("vol_target:0.15,lookback=60") == (
+        VolatilityTargeting,
+        {"target_annual_vol": 0.15, "lookback": 60},
+    )
+    assert parse_sizing_spec("kelly:cap=1.5") == (FractionalKelly, {"cap": 1.5})
+    assert parse_sizing_spec(("kelly", {"fraction": 0.25})) == (FractionalKelly, {"fraction": 0.25})
+    from_json = json.loads(json.dumps([("kelly", {"fraction": 0.25}), "vol_target"]))
+    env = wrap_sizing(gym.make(MULTI), from_json)
+    assert isinstance(env, VolatilityTargeting) and env.env.fraction == 0.25
+    assert isinstance(wrap_sizing(gym.make(MULTI), ["kelly", {"cap": 1.5}]), FractionalKelly)
+    assert choose_vec_env(MULTI, "auto", (), ["kelly"]) == "dummy"
+    with pytest.raises(ValueError, match="sizing wrappers wrap single Gymnasium envs"):
+        choose_vec_env(MULTI, "batched", (), ["kelly"])
+
+
+# ----------------------------------------------------------------------------- CLI
+TINY_TRAIN = ["--timesteps", "64", "--n-envs", "1", "--episode-length", "32", "--no-progress", "--eval-freq", "0"]
+TINY_TRAIN += ["--hyperparams", "n_steps=64", "batch_size=64", "n_epochs=1", "policy_kwargs={'net_arch': [16]}"]
+
+
+def test_cli_train_with_sizing_records_it_and_the_run_rebuilds_it(tmp_path, capsys):
+    spec = "vol_target:0.15,lookback=20"
+    code = main(["train", *TINY_TRAIN, "--sizing", spec, "--output-dir", str(tmp_path), "--run-name", "sized"])
+    assert code == 0, capsys.readouterr().err
+    run_dir = tmp_path / "sized"
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["sizing_wrappers"] == [spec] and report["vec_env"] == "dummy"
+    run_spec = read_run_spec(run_dir / "model.zip")
+    assert run_spec["sizing"] == [spec]
+    # what evaluation rebuilds from run.json: the backtest env in the same wrapper
+    data = make_gbm_market(n_steps=300, n_assets=2, seed=0)
+    env = make_backtest_env(run_spec["env_id"], data, None, run_spec["env_kwargs"], run_spec["sizing"])
+    assert isinstance(env, VolatilityTargeting) and env.target_annual_vol == 0.15 and env.lookback == 20
+    # sb3-trading backtest and compare trade through it: the held-out metrics of the run, reproduced
+    rebuilt = run_backtest_command(run_dir / "model.zip", n_boot=0, plots=False)
+    assert rebuilt["strategies"]["ppo"]["metrics"] == pytest.approx(report["agent"]["metrics"])
+    compared = load_run(run_dir, "cpu", ())["agent"]
+    assert compared.metrics == pytest.approx(report["agent"]["metrics"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--sizing", "vol_targt:0.15"], "did you mean 'vol_target'"),
+        (["--sizing", "kelly", "--vec", "batched"], "sizing wrappers wrap single Gymnasium envs"),
+        (["--sizing", "vol_target:-0.1"], "target_annual_vol"),
+        (["--sizing", "kelly", "--env", "sb3_trading/MaskedTrading-v0", "--algo", "ppo_mask"], "discrete action space"),
+    ],
+)
+def test_cli_bad_sizing_is_a_one_line_error(tmp_path, capsys, args, message):
+    assert main(["train", *TINY_TRAIN, "--output-dir", str(tmp_path), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err, err
