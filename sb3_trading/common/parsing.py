@@ -77,3 +77,48 @@ def split_arguments(text: str, sep: str = ",") -> list[str]:
     if text.strip():
         items.append(text[start:].strip())
     return items
+
+
+def split_spec(spec: Any, kind: str, form: str) -> tuple[str, list[Any], dict[str, Any]]:
+    """Name, positional values and keyword arguments of a wrapper spec (the reward and sizing wrappers).
+
+    Forms: ``"NAME"``, ``"NAME:V1[,V2...][,key=value...]"``, ``"NAME:key=value[,...]"``, or a tuple
+    ``(NAME, {kwargs})`` (or the list JSON makes of it). Values are Python literals (:func:`parse_literal`); an item
+    may hold ``,`` inside brackets or quotes (:func:`split_arguments`).
+
+    :param spec: the spec.
+    :param kind: what it specifies, for the messages (``"reward"``, ``"sizing"``).
+    :param form: the accepted forms, appended to the messages.
+    :raises ValueError: a malformed spec (an empty item, a value after a ``key=value``, a bad key, a key twice).
+    :raises TypeError: neither a string nor a ``(name, kwargs)`` pair.
+    """
+    if isinstance(spec, (tuple, list)):
+        if len(spec) != 2 or not isinstance(spec[0], str) or not isinstance(spec[1], dict):
+            raise ValueError(f"a {kind} spec tuple must be (name, kwargs dict), got {spec!r}")
+        return spec[0].strip(), [], dict(spec[1])
+    if not isinstance(spec, str):
+        raise TypeError(f"a {kind} spec must be 'NAME[:ARG]' or (name, kwargs), got {type(spec).__name__} {spec!r}")
+    name, _, arg = (part.strip() for part in spec.partition(":"))
+    positional: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    if not arg:
+        return name, positional, kwargs
+    try:
+        items = split_arguments(arg)
+    except ValueError as exc:
+        raise ValueError(f"malformed {kind} spec {spec!r}: {exc}; {form}") from None
+    for item in items:
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not item:
+            raise ValueError(f"malformed {kind} spec {spec!r}: an empty argument; {form}")
+        if not sep:
+            if kwargs:
+                raise ValueError(f"malformed {kind} spec {spec!r}: value {item!r} after a key=value; {form}")
+            positional.append(parse_literal(item))
+            continue
+        if not key.isidentifier():
+            raise ValueError(f"malformed {kind} spec {spec!r}: {key!r} is not an argument name; {form}")
+        if key in kwargs:
+            raise ValueError(f"{kind} spec {spec!r} gives {key!r} twice")
+        kwargs[key] = parse_literal(value)
+    return name, positional, kwargs

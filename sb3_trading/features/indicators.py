@@ -66,6 +66,21 @@ def _check_window(name: str, value: int, n_rows: int, minimum: int, offset: int)
 
 
 # -------------------------------------------------------------------- helpers
+def _window_sum_range(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sum, max and min of every full ``window``-row window of ``values``: ``(T - window + 1, N)`` each, row ``j``
+    over rows ``j .. j + window - 1`` (summed in a fixed order, so each depends on its own window only)."""
+    n_valid = values.shape[0] - window + 1
+    total = values[:n_valid].copy()
+    highest = total.copy()
+    lowest = total.copy()
+    for k in range(1, window):
+        shifted = values[k : k + n_valid]
+        total += shifted
+        np.maximum(highest, shifted, out=highest)
+        np.minimum(lowest, shifted, out=lowest)
+    return total, highest, lowest
+
+
 def _rolling_mean_std(values: np.ndarray, window: int, ddof: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact (two-pass) rolling mean and standard deviation over the last ``window`` rows.
 
@@ -77,14 +92,7 @@ def _rolling_mean_std(values: np.ndarray, window: int, ddof: int) -> tuple[np.nd
         where every value in the window is equal.
     """
     n_valid = values.shape[0] - window + 1
-    total = values[:n_valid].copy()
-    highest = total.copy()
-    lowest = total.copy()
-    for k in range(1, window):
-        shifted = values[k : k + n_valid]
-        total += shifted
-        np.maximum(highest, shifted, out=highest)
-        np.minimum(lowest, shifted, out=lowest)
+    total, highest, lowest = _window_sum_range(values, window)
     window_mean = total / window
     squares = np.zeros_like(window_mean)
     deviation = np.empty_like(window_mean)
@@ -335,14 +343,7 @@ def _rolling_central_moments(values: np.ndarray, window: int) -> tuple[np.ndarra
         ``< window - 1`` NaN; a window of equal values has ``m2 = m3 = m4 = 0`` exactly.
     """
     n_valid = values.shape[0] - window + 1
-    total = values[:n_valid].copy()
-    highest = total.copy()
-    lowest = total.copy()
-    for k in range(1, window):
-        shifted = values[k : k + n_valid]
-        total += shifted
-        np.maximum(highest, shifted, out=highest)
-        np.minimum(lowest, shifted, out=lowest)
+    total, highest, lowest = _window_sum_range(values, window)
     mean = total / window
     flat = highest == lowest
     m2, m3, m4 = np.zeros_like(mean), np.zeros_like(mean), np.zeros_like(mean)

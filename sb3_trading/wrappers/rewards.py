@@ -69,7 +69,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sb3_trading.common.parsing import parse_literal, split_arguments
+from sb3_trading.common.parsing import split_spec
 from sb3_trading.common.validation import check_bool, check_int, check_real, suggest
 from sb3_trading.data.calendar import check_annual_rate, check_periods_per_year
 
@@ -819,7 +819,7 @@ def parse_reward_spec(spec: RewardSpec) -> tuple[type[TradingRewardWrapper], dic
       ``excess_return``, ``scale`` for ``scale``; ``clip:B`` is ``[-B, B]`` and ``clip:LOW,HIGH`` takes two);
     * ``"NAME:key=value,key=value"``; ``"NAME:VALUE,key=value,..."`` (positional values first), e.g.
       ``"drawdown:0.5,above=0.08"``;
-    * a tuple ``(NAME, {kwargs})``.
+    * a tuple ``(NAME, {kwargs})`` (or the list JSON makes of it).
 
     Values are Python literals (:func:`~sb3_trading.common.parsing.parse_literal`; a bare word is a string); commas
     inside brackets or quotes do not split (``"x:w=[1, 2]"``).
@@ -827,16 +827,8 @@ def parse_reward_spec(spec: RewardSpec) -> tuple[type[TradingRewardWrapper], dic
     :raises ValueError: unknown name (with the closest registered one), a malformed spec, an argument the wrapper
         does not take (listing those it takes), or one given twice.
     """
-    if isinstance(spec, tuple):
-        if len(spec) != 2 or not isinstance(spec[0], str) or not isinstance(spec[1], dict):
-            raise ValueError(f"a reward spec tuple must be (name, kwargs dict), got {spec!r}")
-        name, kwargs = spec[0].strip(), dict(spec[1])
-        arg = ""
-    elif isinstance(spec, str):
-        name, _, arg = (part.strip() for part in spec.partition(":"))
-        kwargs = {}
-    else:
-        raise TypeError(f"a reward spec must be 'NAME[:ARG]' or (name, kwargs), got {type(spec).__name__} {spec!r}")
+    form = "expected NAME:key=value[,key=value...] or NAME:VALUE[,VALUE...][,key=value...]"
+    name, positional, kwargs = split_spec(spec, "reward", form)
     if name not in REWARD_WRAPPERS:
         # a name contained in a registered one ("sharpe") first, then difflib's closest spelling
         close = [known for known in REWARD_WRAPPERS if name and name in known]
@@ -844,38 +836,17 @@ def parse_reward_spec(spec: RewardSpec) -> tuple[type[TradingRewardWrapper], dic
         raise ValueError(f"unknown reward wrapper {name!r}{hint} Known: {sorted(REWARD_WRAPPERS)}")
     cls = REWARD_WRAPPERS[name]
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "env")]
-    if arg:
-        form = "expected NAME:key=value[,key=value...] or NAME:VALUE[,VALUE...][,key=value...]"
+    if positional:
+        if not accepted:
+            raise ValueError(f"reward wrapper {name!r} takes no argument, got {spec!r}")
         try:
-            items = split_arguments(arg)
+            from_positional = cls.positional_kwargs(positional)
         except ValueError as exc:
-            raise ValueError(f"malformed reward spec {spec!r}: {exc}; {form}") from None
-        positional: list[Any] = []
-        for item in items:
-            key, sep, value = (part.strip() for part in item.partition("="))
-            if not item:
-                raise ValueError(f"malformed reward spec {spec!r}: an empty argument; {form}")
-            if not sep:
-                if kwargs:
-                    raise ValueError(f"malformed reward spec {spec!r}: value {item!r} after a key=value; {form}")
-                positional.append(parse_literal(item))
-                continue
-            if not key.isidentifier():
-                raise ValueError(f"malformed reward spec {spec!r}: {key!r} is not an argument name; {form}")
+            raise ValueError(f"reward wrapper {name!r} {exc} in {spec!r}; it takes {accepted}") from None
+        for key in from_positional:
             if key in kwargs:
-                raise ValueError(f"reward spec {spec!r} gives {key!r} twice")
-            kwargs[key] = parse_literal(value)
-        if positional:
-            if not accepted:
-                raise ValueError(f"reward wrapper {name!r} takes no argument, got {spec!r}")
-            try:
-                from_positional = cls.positional_kwargs(positional)
-            except ValueError as exc:
-                raise ValueError(f"reward wrapper {name!r} {exc} in {spec!r}; it takes {accepted}") from None
-            for key in from_positional:
-                if key in kwargs:
-                    raise ValueError(f"reward spec {spec!r} gives {key!r} twice: as a value and as {key}=")
-            kwargs = {**from_positional, **kwargs}
+                raise ValueError(f"reward spec {spec!r} gives {key!r} twice: as a value and as {key}=")
+        kwargs = {**from_positional, **kwargs}
     for key in kwargs:
         if key not in accepted:
             raise ValueError(f"reward wrapper {name!r} has no argument {key!r}{suggest(key, accepted)} It takes {accepted}")

@@ -75,7 +75,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sb3_trading.common.parsing import parse_literal, split_arguments
+from sb3_trading.common.parsing import split_spec
 from sb3_trading.common.validation import check_int, check_real, suggest
 from sb3_trading.wrappers.rewards import env_periods_per_year
 
@@ -418,46 +418,20 @@ def parse_sizing_spec(spec: SizingSpec) -> tuple[type[SizingWrapper], dict[str, 
         take (listing those it takes), or one given twice.
     """
     form = "expected NAME, NAME:VALUE[,key=value...] or NAME:key=value[,...], e.g. 'vol_target:0.15,lookback=60'"
-    if isinstance(spec, (tuple, list)):  # a list: the tuple form read back from JSON (run.json)
-        if len(spec) != 2 or not isinstance(spec[0], str) or not isinstance(spec[1], dict):
-            raise ValueError(f"a sizing spec tuple must be (name, kwargs dict), got {spec!r}")
-        name, kwargs, arg = spec[0].strip(), dict(spec[1]), ""
-    elif isinstance(spec, str):
-        name, _, arg = (part.strip() for part in spec.partition(":"))
-        kwargs = {}
-    else:
-        raise TypeError(f"a sizing spec must be 'NAME[:ARG]' or (name, kwargs), got {type(spec).__name__} {spec!r}")
+    name, positional, kwargs = split_spec(spec, "sizing", form)
     if name not in SIZING_WRAPPERS:
         raise ValueError(f"unknown sizing wrapper {name!r}{suggest(name, SIZING_WRAPPERS)} Known: {sorted(SIZING_WRAPPERS)}")
     cls = SIZING_WRAPPERS[name]
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "env")]
-    if arg:
-        try:
-            items = split_arguments(arg)
-        except ValueError as exc:
-            raise ValueError(f"malformed sizing spec {spec!r}: {exc}; {form}") from None
-        positional: list[Any] = []
-        for item in items:
-            key, sep, value = (part.strip() for part in item.partition("="))
-            if not item:
-                raise ValueError(f"malformed sizing spec {spec!r}: an empty argument; {form}")
-            if not sep:
-                if kwargs or positional:
-                    raise ValueError(
-                        f"malformed sizing spec {spec!r}: {item!r} must be key=value ({name} takes one positional "
-                        f"value, {cls.primary_arg}, first); {form}"
-                    )
-                positional.append(parse_literal(item))
-                continue
-            if not key.isidentifier():
-                raise ValueError(f"malformed sizing spec {spec!r}: {key!r} is not an argument name; {form}")
-            if key in kwargs:
-                raise ValueError(f"sizing spec {spec!r} gives {key!r} twice")
-            kwargs[key] = parse_literal(value)
-        if positional:
-            if cls.primary_arg in kwargs:
-                raise ValueError(f"sizing spec {spec!r} gives {cls.primary_arg!r} twice: as a value and as {cls.primary_arg}=")
-            kwargs = {cls.primary_arg: positional[0], **kwargs}
+    if len(positional) > 1:
+        raise ValueError(
+            f"malformed sizing spec {spec!r}: {positional[1]!r} must be key=value ({name} takes one positional value, "
+            f"{cls.primary_arg}, first); {form}"
+        )
+    if positional:
+        if cls.primary_arg in kwargs:
+            raise ValueError(f"sizing spec {spec!r} gives {cls.primary_arg!r} twice: as a value and as {cls.primary_arg}=")
+        kwargs = {cls.primary_arg: positional[0], **kwargs}
     for key in kwargs:
         if key not in accepted:
             raise ValueError(f"sizing wrapper {name!r} has no argument {key!r}{suggest(key, accepted)} It takes {accepted}")
