@@ -39,6 +39,7 @@ from sb3_trading.evaluation.metrics import (
     skewness,
     sortino_ratio,
     time_under_water,
+    total_return,
     tracking_error,
     value_at_risk,
 )
@@ -357,3 +358,10 @@ def test_sortino_and_sharpe_of_huge_values_match_their_scaled_copies():
     assert sortino_ratio(scaled) == pytest.approx(sortino_ratio(r), rel=1e-12)
     assert skewness(scaled) == pytest.approx(skewness(r), rel=1e-12)
     assert value_at_risk(scaled) == pytest.approx(value_at_risk(r) * 2.0**1000, rel=1e-12)
+
+
+def test_total_return_of_a_wipe_out_after_an_overflow_is_minus_one():
+    # the product overflows to inf before the -1 return: inf * 0 must read as the wipe-out it is, not NaN
+    assert total_return([3.8e16, 4.7e291, -1.0]) == -1.0
+    assert total_return([0.5, -1.0]) == -1.0
+    assert total_return([1e300, 1e300]) == math.inf

@@ -295,9 +295,14 @@ def drawdown_series(returns: ArrayLike) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- single metrics
 def total_return(returns: ArrayLike) -> float:
-    """``prod(1 + r) - 1`` (fraction); ``±inf`` if the product overflows (:func:`compute_metrics` saturates it)."""
-    with np.errstate(over="ignore"):
-        return float(np.prod(1.0 + _returns(returns))) - 1.0
+    """``prod(1 + r) - 1`` (fraction); ``±inf`` if the product overflows (:func:`compute_metrics` saturates it), and
+    ``-1`` once a return of ``-1`` wipes the equity out, however large the equity had grown before."""
+    factors = 1.0 + _returns(returns)
+    with np.errstate(over="ignore", invalid="ignore"):
+        growth = float(np.prod(factors))
+    if math.isnan(growth) and (factors == 0.0).any():  # inf * 0: a wipe-out after an overflow
+        return -1.0
+    return growth - 1.0
 
 
 def annual_return(returns: ArrayLike, periods_per_year: float = TRADING_DAYS) -> float:
