@@ -229,6 +229,7 @@ def test_one_step_bandit_cvar_takes_the_safe_arm_and_mean_the_risky_one(risk):
     check_preference(risk, p_risky(model, np.ones(1, dtype=np.float32)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("risk", ["mean", "cvar"])
 def test_two_step_chain_sees_the_tail_through_the_distributional_bootstrap(risk):
     # gae_lambda = 0: the first step's target is r + gamma Z(next state) alone, so only the critic's

@@ -451,6 +451,7 @@ def test_policy_kwargs_merge_keeps_untuned_expressions():
         merge_policy_kwargs("[64, 64]", {})
 
 
+@pytest.mark.slow
 def test_best_params_export_round_trips_and_trains_in_rl_zoo3(qppo_study, tmp_path):
     study, _ = qppo_study
     path = export_best_params(study, "qppo", ENV, tmp_path / "best_qppo.yml")

@@ -12,9 +12,10 @@ from sb3_trading.zoo_configs import CONFIG_DIR
 ZOO = CONFIG_DIR
 TINY = ["-n", "256", "-params", "n_envs:2", "n_steps:64", "batch_size:64", "--seed", "0"]
 # (algo, env for the run test, entry module): rl-zoo3 itself for the algorithms it lists, the launcher otherwise
-# ppo runs by default (rl-zoo3's own entry point); the others (~12 s each) with `pytest -m slow`
+# every run (~12-20 s each: a subprocess per command) with `pytest -m slow`; the default suite reads the zoo
+# configs in-process (tests/test_callbacks.py::test_rl_zoo3_yml_with_wrappers_and_callbacks)
 RUNS = [
-    ("ppo", "sb3_trading/LeveragedPair-v0", "rl_zoo3"),
+    pytest.param("ppo", "sb3_trading/LeveragedPair-v0", "rl_zoo3", marks=pytest.mark.slow),
     pytest.param("ppo_lstm", "sb3_trading/MultiAsset-v0", "rl_zoo3", marks=pytest.mark.slow),
     pytest.param("ppo_mask", "sb3_trading/MaskedTrading-v0", "sb3_trading.zoo", marks=pytest.mark.slow),
     pytest.param("qppo", "sb3_trading/YieldAllocation-v0", "sb3_trading.zoo", marks=pytest.mark.slow),
