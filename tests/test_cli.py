@@ -29,33 +29,15 @@ def test_train_end_to_end(tmp_path):
     assert not list(run_dir.glob(".*.tmp"))  # atomic writes leave no temp files
 
 
-def test_train_on_a_csv_file_with_env_kwargs(tmp_path):
+def test_train_on_a_csv_file_with_env_kwargs(tmp_path, capsys):
     data = make_regime_market(n_steps=400, n_assets=2, seed=3)
     csv = tmp_path / "prices.csv"
     data.to_frame()[list(data.asset_names)].to_csv(csv)  # wide layout: a date index and one close column per asset
-    result = cli(
-        "train",
-        "--data",
-        str(csv),
-        "--timesteps",
-        "256",
-        "--n-envs",
-        "1",
-        "--episode-length",
-        "64",
-        "--env-kwargs",
-        "window=4",
-        "commission_bps=5",
-        "--hyperparams",
-        "n_steps=64",
-        "batch_size=64",
-        "--output-dir",
-        str(tmp_path),
-        "--run-name",
-        "csv",
-        "--no-progress",
-    )
-    assert result.returncode == 0, result.stderr
+    args = ["train", "--data", str(csv), "--timesteps", "256", "--n-envs", "1", "--episode-length", "64"]
+    args += ["--env-kwargs", "window=4", "commission_bps=5", "--hyperparams", "n_steps=64", "batch_size=64"]
+    code = main([*args, "--output-dir", str(tmp_path), "--run-name", "csv", "--no-progress"])  # in-process: the CLI
+    # binary itself runs in test_train_end_to_end
+    assert code == 0, capsys.readouterr().err
     report = json.loads((tmp_path / "csv" / "report.json").read_text())
     assert report["data"]["assets"] == ["asset_0", "asset_1"]
     assert report["config"]["env_kwargs"] == {"window": 4, "commission_bps": 5}
@@ -158,19 +140,19 @@ def vendor_csv(path, column=0, n_steps=300, drop=None):
     return path
 
 
-def test_train_on_a_one_ticker_vendor_csv_trades_that_one_asset(tmp_path):
+def test_train_on_a_one_ticker_vendor_csv_trades_that_one_asset(tmp_path, capsys):
     csv = vendor_csv(tmp_path / "SPY.csv")
-    result = cli(
-        "train", "--data", str(csv), "--risk-free", "0.04", *TINY_TRAIN, "--output-dir", str(tmp_path), "--run-name", "spy"
-    )
-    assert result.returncode == 0, result.stderr
+    args = ["train", "--data", str(csv), "--risk-free", "0.04", *TINY_TRAIN, "--output-dir", str(tmp_path)]
+    code = main([*args, "--run-name", "spy"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
     report = json.loads((tmp_path / "spy" / "report.json").read_text())
     assert report["data"]["assets"] == ["SPY"]  # one asset named after the file, not one per OHLCV column
     assert report["data"]["source"] == str(csv)
     assert report["agent"]["metrics"]["n_periods"] > 0 and report["agent"]["periods_per_year"] == 252
     assert report["calendar"]["periods_per_year"] == 252 and "exchange days" in report["calendar"]["calendar"]
     assert report["risk_free"]["annual"] == 0.04 and report["agent"]["risk_free"] == 0.04
-    assert "SPY" in result.stdout and "risk-free rate 4.00%/year" in result.stdout and "252 bars/year" in result.stdout
+    assert "SPY" in out.out and "risk-free rate 4.00%/year" in out.out and "252 bars/year" in out.out
 
 
 @pytest.mark.parametrize("form", ["files", "folder", "glob"])

@@ -83,7 +83,7 @@ def bounded_actions(draw):
     return actions, lower, upper, temperature
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(bounded_actions())
 def test_weights_sum_to_one_within_bounds(case):
     actions, lower, upper, temperature = case
@@ -151,7 +151,7 @@ def projection_cases(draw):
     return x, lower, upper
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(projection_cases())
 def test_projection_is_exact(case):
     """The sorted-breakpoint projection equals the exact rational one, row by row and batched alike."""
