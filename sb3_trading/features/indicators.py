@@ -320,19 +320,20 @@ def _rolling_sum(values: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
-def _rolling_extrema(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rolling ``(max, min)`` over the last ``window`` rows (rows ``< window - 1`` NaN)."""
-    highest = np.full(values.shape, np.nan)
-    lowest = np.full(values.shape, np.nan)
-    n_valid = values.shape[0] - window + 1
-    top = values[:n_valid].copy()
-    bottom = top.copy()
+def _rolling_channel(high: np.ndarray, low: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``window``-bar price channel: highest high ``HH``, lowest low ``LL`` and width ``HH - LL``, each
+    ``(T, N)`` over the last ``window`` rows (rows ``< window - 1`` NaN)."""
+    highest = np.full(high.shape, np.nan)
+    lowest = np.full(low.shape, np.nan)
+    n_valid = high.shape[0] - window + 1
+    top = high[:n_valid].copy()
+    bottom = low[:n_valid].copy()
     for k in range(1, window):
-        np.maximum(top, values[k : k + n_valid], out=top)
-        np.minimum(bottom, values[k : k + n_valid], out=bottom)
+        np.maximum(top, high[k : k + n_valid], out=top)
+        np.minimum(bottom, low[k : k + n_valid], out=bottom)
     highest[window - 1 :] = top
     lowest[window - 1 :] = bottom
-    return highest, lowest
+    return highest, lowest, highest - lowest
 
 
 def _rolling_central_moments(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -474,9 +475,7 @@ def stochastic_k(high: np.ndarray, low: np.ndarray, close: np.ndarray, window: i
     """
     high, low, close = _check_range(high, low, close)
     window = _check_window("window", window, close.shape[0], minimum=1, offset=-1)
-    highest, _ = _rolling_extrema(high, window)
-    _, lowest = _rolling_extrema(low, window)
-    width = highest - lowest
+    highest, lowest, width = _rolling_channel(high, low, window)
     out = np.zeros(close.shape)
     np.divide(2.0 * (close - lowest), width, out=out, where=width > 0)
     out -= np.where(width > 0, 1.0, 0.0)
@@ -497,9 +496,7 @@ def williams_r(high: np.ndarray, low: np.ndarray, close: np.ndarray, window: int
     """
     high, low, close = _check_range(high, low, close)
     window = _check_window("window", window, close.shape[0], minimum=1, offset=-1)
-    highest, _ = _rolling_extrema(high, window)
-    _, lowest = _rolling_extrema(low, window)
-    width = highest - lowest
+    highest, lowest, width = _rolling_channel(high, low, window)
     out = np.full(close.shape, -0.5)
     np.divide(close - highest, width, out=out, where=width > 0)
     out[: window - 1] = np.nan
