@@ -267,6 +267,10 @@ def test_spec_forms():
         {"target_annual_vol": 0.15, "lookback": 60},
     )
     assert parse_sizing_spec("kelly:cap=1.5") == (FractionalKelly, {"cap": 1.5})
+    assert parse_sizing_spec("regime:'weekly:vol_regime:4',scales=(1,1,0.25)") == (
+        SIZING_WRAPPERS["regime"],
+        {"regime": "weekly:vol_regime:4", "scales": (1, 1, 0.25)},
+    )
     assert parse_sizing_spec(("kelly", {"fraction": 0.25})) == (FractionalKelly, {"fraction": 0.25})
     from_json = json.loads(json.dumps([("kelly", {"fraction": 0.25}), "vol_target"]))
     env = wrap_sizing(gym.make(MULTI), from_json)
@@ -315,3 +319,125 @@ def test_cli_bad_sizing_is_a_one_line_error(tmp_path, capsys, args, message):
     assert main(["train", *TINY_TRAIN, "--output-dir", str(tmp_path), *args]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and message in err, err
+
+
+# ----------------------------------------------------------------------------- regime sizing
+def regime_step_market(n_steps: int = 400, n_assets: int = 2, seed: int = 3) -> MarketData:
+    """Calm first half, a volatility burst in the second (a different timing per asset)."""
+    rng = np.random.default_rng(seed)
+    sigma = np.full((n_steps, n_assets), 0.005)
+    for i in range(n_assets):
+        sigma[200 + 40 * i :, i] = 0.04
+    prices = 100.0 * np.exp(np.cumsum(sigma * rng.standard_normal((n_steps, n_assets)), axis=0))
+    return MarketData(prices=prices, asset_names=[f"a{i}" for i in range(n_assets)])
+
+
+def test_regime_sizing_scales_each_asset_by_its_own_causal_regime():
+    """MultiAsset: the scale of asset i at the decision bar is scales[vol_regime label of asset i at that bar]."""
+    from sb3_trading.features.regimes import volatility_regime
+    from sb3_trading.wrappers.sizing import RegimeSizing
+
+    data = regime_step_market()
+    scales = (1.0, 0.6, 0.2)
+    env = RegimeSizing(gym.make(MULTI, data=data), regime="vol_regime:40", scales=scales, warmup_scale=0.0)
+    labels = volatility_regime(data.prices, window=40)
+    plain = gym.make(MULTI, data=data)
+    _, info = env.reset(seed=0, options={"start": 60})
+    plain.reset(seed=0, options={"start": 60})
+    action = np.array([0.8, -0.5], dtype=np.float32)
+    seen = set()
+    for _ in range(300):
+        t = info["t"]
+        expected = np.array([0.0 if np.isnan(x) else scales[int(x)] for x in labels[t]])
+        _, _, terminated, truncated, info = env.step(action)
+        _, _, _, _, plain_info = plain.step(np.clip(expected * action, -1, 1).astype(np.float32))
+        np.testing.assert_allclose(info[SCALE_KEY], expected)
+        np.testing.assert_array_equal(info[ESTIMATE_KEY], labels[t])
+        assert info["portfolio_return"] == pytest.approx(plain_info["portfolio_return"], abs=1e-12)
+        seen.update(expected.tolist())
+        if terminated or truncated:
+            break
+    assert {0.0, 1.0, 0.2} <= seen  # warm-up, calm and the burst all met
+
+
+def test_regime_sizing_is_causal():
+    """Changing every bar after t changes no label (hence no scale) at bars <= t."""
+    from sb3_trading.wrappers.sizing import regime_label_table
+
+    data = regime_step_market()
+    for regime in ("vol_regime:20", "trend_regime:10", "weekly:vol_regime:3"):
+        if regime.startswith("weekly"):
+            stamps = np.datetime64("2020-01-06") + np.arange(data.n_steps).astype("timedelta64[D]")
+            data = MarketData(prices=data.prices, asset_names=data.asset_names, timestamps=stamps)
+        base, _ = regime_label_table(data, regime)
+        t = 300
+        prices = data.prices.copy()
+        prices[t + 1 :] *= np.exp(np.random.default_rng(9).normal(0, 0.05, prices[t + 1 :].shape))
+        changed = MarketData(prices=prices, asset_names=data.asset_names, timestamps=data.timestamps)
+        other, _ = regime_label_table(changed, regime)
+        np.testing.assert_array_equal(base[: t + 1], other[: t + 1])
+        assert not np.array_equal(base[t + 1 :], other[t + 1 :], equal_nan=True)
+
+
+def test_regime_sizing_on_the_pair_reads_the_index_and_pickles():
+    from sb3_trading.features.regimes import trend_regime
+    from sb3_trading.wrappers.sizing import RegimeSizing
+
+    data = make_leveraged_pair_market(n_steps=300, seed=2)
+    env = wrap_sizing(gym.make(PAIR, data=data), "regime:'trend_regime:10',scales=(0.0,0.5,1.0)")
+    assert isinstance(env, RegimeSizing) and not env.per_asset
+    index = data.asset_names.index("index")
+    labels = trend_regime(data.prices, window=10)[:, index]
+    _, info = env.reset(seed=0)
+    clone = pickle.loads(pickle.dumps(env))
+    clone.reset(seed=0)
+    seen, done = set(), False
+    while not done:
+        t = info["t"]
+        _, _, terminated, truncated, info = env.step(np.array([0.9], dtype=np.float32))
+        assert info[SCALE_KEY] == {-1.0: 0.0, 0.0: 0.5, 1.0: 1.0}.get(labels[t], 1.0)
+        assert clone.step(np.array([0.9], dtype=np.float32))[4][SCALE_KEY] == info[SCALE_KEY]
+        seen.add(info[SCALE_KEY])
+        done = terminated or truncated
+    assert {0.0, 1.0} <= seen
+
+
+def test_regime_sizing_from_an_hmm_uses_the_filtered_state():
+    pytest.importorskip("hmmlearn")
+    from sb3_trading.features.regimes import hmm_regime_probabilities, regime_labels
+    from sb3_trading.wrappers.sizing import RegimeSizing
+
+    data = regime_step_market(n_assets=1)
+    env = RegimeSizing(gym.make(MULTI, data=data), regime="regime_prob:2,150", scales={0: 1.0, 1: 0.25})
+    labels = regime_labels(hmm_regime_probabilities(data.prices, n_states=2, fit=150))[:, 0]
+    _, info = env.reset(seed=0, options={"start": 160})
+    for _ in range(100):
+        t = info["t"]
+        _, _, _, _, info = env.step(np.array([1.0], dtype=np.float32))
+        assert info[SCALE_KEY][0] == (1.0 if labels[t] == 0 else 0.25)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"regime": "rsi:14"}, ValueError, r"'rsi:14' is not a regime indicator"),
+        ({"regime": "trend_regime:10"}, ValueError, r"pass scales=\(s_down, s_flat, s_up\)"),
+        ({"scales": (1.0, 0.5)}, ValueError, r"one scale per label .* \[0, 1, 2\]"),
+        ({"scales": {0: 1.0, 1: 0.5}}, ValueError, r"must name every label"),
+        ({"scales": (1.0, -0.5, 0.0)}, ValueError, r"scales\[1\]"),
+        ({"asset": "zz"}, ValueError, r"asset 'zz' is not an asset .* \['a0', 'a1'\]"),
+        ({"regime": "vol_regime:500"}, ValueError, r"vol_regime:500"),
+    ],
+)
+def test_regime_sizing_bad_arguments(kwargs, error, message):
+    from sb3_trading.wrappers.sizing import RegimeSizing
+
+    with pytest.raises(error, match=message):
+        RegimeSizing(gym.make(MULTI, data=regime_step_market()), **kwargs)
+
+
+def test_regime_sizing_refuses_market_impact():
+    from sb3_trading.wrappers.sizing import RegimeSizing
+
+    with pytest.raises(TypeError, match="no table to compute a causal regime on"):
+        RegimeSizing(gym.make("sb3_trading/MarketImpact-v0", weight_mode="cap"))

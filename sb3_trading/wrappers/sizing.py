@@ -1,17 +1,19 @@
 """Position-sizing action wrappers: volatility targeting and fractional Kelly sizing.
 
-Each wrapper multiplies the *risky exposure* the agent asks for by a scale ``s_t >= 0`` computed from the
-recent per-bar returns of the **unscaled** strategy, then hands the scaled action to the env:
+Each wrapper multiplies the *risky exposure* the agent asks for by a scale ``s_t >= 0`` known at the decision
+bar ``t`` (from the recent per-bar returns of the **unscaled** strategy, or from a causal market regime), then
+hands the scaled action to the env:
 
 =============  ==================  ========================================================================
 registry name  wrapper             scale ``s_t``
 =============  ==================  ========================================================================
 ``vol_target`` VolatilityTargeting ``min(cap, target_annual_vol / sigma_t)``, ``sigma_t`` annualised
 ``kelly``      FractionalKelly     ``clip(fraction * mean(x) / var(x), 0, cap)``
+``regime``     RegimeSizing        ``scales[l_t]``, ``l_t`` a causal regime label at the decision bar
 =============  ==================  ========================================================================
 
-The unscaled strategy's returns
--------------------------------
+The unscaled strategy's returns (``vol_target``, ``kelly``)
+-----------------------------------------------------------
 ``x_u = e_{u-1} . (P_u / P_{u-1} - 1)``: the exposure ``e`` the agent *asked for* at bar ``u - 1`` (before
 scaling, as fractions of equity per traded asset, relative to the env's neutral book), times the traded
 assets' close-to-close returns over bar ``u``. They are computed from the env's prices, not from
@@ -53,13 +55,15 @@ env                    exposure ``e`` and scaled action
 
 ``info`` (never removing a key, on a copy of the env's): ``info["sizing_scale"]``, the scale applied to the
 step's action, and ``info["sizing_estimate"]``, the estimate it came from (``sigma_t`` annualised, or the full
-Kelly fraction ``mean / var``; NaN during the warm-up). A second sizing wrapper stacked on top writes
+Kelly fraction ``mean / var``, or the regime label; NaN during the warm-up; ``(N,)`` arrays for a per-asset
+:class:`RegimeSizing`). A second sizing wrapper stacked on top writes
 ``sizing_scale_2``... The wrappers record their constructor arguments (``gym.utils.RecordConstructorArgs``), so
 ``gym.make(env.spec)`` rebuilds them, they pickle with the env, and rl-zoo3 builds them from an ``env_wrapper:``
 entry (``- sb3_trading.wrappers.sizing.VolatilityTargeting: {target_annual_vol: 0.15}``).
 
 Specs (:func:`parse_sizing_spec`): ``"NAME"``, ``"NAME:VALUE"`` (the main argument), ``"NAME:VALUE,key=value"``,
-``"NAME:key=value,..."``, e.g. ``"vol_target:0.15,lookback=60"``, ``"kelly:0.5,lookback=250,cap=1"``.
+``"NAME:key=value,..."``, e.g. ``"vol_target:0.15,lookback=60"``, ``"kelly:0.5,lookback=250,cap=1"``,
+``"regime:'vol_regime:20',scales=(1,1,0.25)"`` (a value holding ``:`` or ``,`` is quoted).
 """
 
 from __future__ import annotations
@@ -120,6 +124,24 @@ class Exposure:
         """``(N,)`` the traded assets' prices at the env's current bar (after a reset or step with ``info``)."""
         raise NotImplementedError
 
+    def regime_columns(self, asset: str | None) -> tuple[list[int], bool]:
+        """Columns of ``env.data`` whose regime sizes the exposure, and whether each scales its own asset.
+
+        :param asset: an asset of the data (its regime scales the whole exposure), or ``None``: the env's default
+            (:class:`RegimeSizing`).
+        :return: ``(columns, per_asset)``: ``per_asset`` means one column per traded asset, in exposure order.
+        """
+        names = list(self.env.data.asset_names)  # type: ignore[attr-defined]
+        if asset is None:
+            return self.default_regime_columns()
+        if asset not in names:
+            raise ValueError(f"asset {asset!r} is not an asset of the env's data; its assets are {names}")
+        return [names.index(asset)], False
+
+    def default_regime_columns(self) -> tuple[list[int], bool]:
+        """:meth:`regime_columns` for ``asset=None``."""
+        raise NotImplementedError
+
 
 class _TableExposure(Exposure):
     """Exposures on columns of the data's closes, read at ``info["t"]``."""
@@ -142,6 +164,9 @@ class MultiAssetExposure(_TableExposure):
     def exposure(self, action: np.ndarray) -> np.ndarray:
         return action / action.shape[0]
 
+    def default_regime_columns(self) -> tuple[list[int], bool]:
+        return self.columns, True
+
     def scaled(self, action: np.ndarray, scale: float) -> np.ndarray:
         return np.clip(scale * action, self.low, self.high).astype(np.float32)
 
@@ -155,6 +180,10 @@ class LeveragedPairExposure(_TableExposure):
         super().__init__(env)
         names = list(env.data.asset_names)  # type: ignore[attr-defined]
         self.columns = [names.index(asset) for asset in env.traded_assets]  # type: ignore[attr-defined]
+        self.index_column = names.index(env.index_asset)  # type: ignore[attr-defined]
+
+    def default_regime_columns(self) -> tuple[list[int], bool]:
+        return [self.index_column], False  # both ETFs are leveraged on the index: its regime is theirs
 
     def exposure(self, action: np.ndarray) -> np.ndarray:
         tilt = float(action[0]) - 0.5
@@ -189,6 +218,13 @@ class MarketImpactExposure(Exposure):
 
     def prices(self, info: dict[str, Any]) -> np.ndarray:
         return np.asarray(self.env.market.current_prices[0], dtype=np.float64).copy()  # type: ignore[attr-defined]
+
+    def regime_columns(self, asset: str | None) -> tuple[list[int], bool]:
+        raise TypeError(
+            "RegimeSizing reads a regime from the env's price table, but MarketImpact-v0 makes its prices step by "
+            "step (its agents' trades move them), so there is no table to compute a causal regime on; size it with "
+            "'vol_target' or 'kelly' instead"
+        )
 
 
 def exposure_model(env: gym.Env, wrapper: str = "a sizing wrapper") -> Exposure:
@@ -225,65 +261,42 @@ def exposure_model(env: gym.Env, wrapper: str = "a sizing wrapper") -> Exposure:
 
 # ----------------------------------------------------------------------------- the wrappers
 class SizingWrapper(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
-    """Base class: scale the agent's risky exposure by :meth:`compute_scale` of the unscaled strategy's returns.
+    """Base class: scale the agent's risky exposure by a causal scale chosen before each step.
 
-    Subclasses implement :meth:`compute_scale` over the window of returns (a ``(n,)`` float64 array of per-bar
-    simple returns, ``n >= min_periods``, oldest first) and return ``(scale, estimate)``.
+    Subclasses implement :meth:`current_scale` (the scale of the next decision, from what is known at the env's
+    current bar) and may extend :meth:`start` (after a reset) and :meth:`record` (after a step with the unscaled
+    action). :class:`ReturnsSizing` sizes from the unscaled strategy's recent returns, :class:`RegimeSizing` from a
+    causal regime label.
 
     :param env: a continuous sb3_trading env whose action is an exposure (module docstring).
-    :param lookback: returns in the window, ``>= 2``.
-    :param cap: largest scale, ``> 0``.
-    :param min_periods: returns needed before :meth:`compute_scale` is used, in ``[2, lookback]``; ``None``:
-        ``min(lookback, 20)``.
-    :param warmup_scale: the scale before that, in ``[0, cap]`` (a larger value is cut to ``cap``).
+    :param constructor_args: the subclass's constructor arguments (``env`` excluded), recorded for
+        ``gym.make(env.spec)`` and rl-zoo3.
     :cvar primary_arg: constructor argument set by the ``NAME:VALUE`` form of :func:`wrap_sizing`.
     """
 
     primary_arg: ClassVar[str | None] = None
 
-    def __init__(
-        self,
-        env: gym.Env,
-        lookback: int,
-        cap: float,
-        min_periods: int | None,
-        warmup_scale: float,
-        **constructor_args: Any,
-    ) -> None:
-        gym.utils.RecordConstructorArgs.__init__(
-            self, lookback=lookback, cap=cap, min_periods=min_periods, warmup_scale=warmup_scale, **constructor_args
-        )
+    def __init__(self, env: gym.Env, constructor_args: dict[str, Any]) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self, **constructor_args)
         gym.ActionWrapper.__init__(self, env)
-        self.lookback = check_int("lookback", lookback, 2)
-        self.cap = float(check_real("cap", cap, 0.0, strict_minimum=True))
-        self.min_periods = min(self.lookback, 20) if min_periods is None else check_int("min_periods", min_periods, 2)
-        if self.min_periods > self.lookback:
-            raise ValueError(f"min_periods must be <= lookback, got min_periods={min_periods!r}, lookback={lookback!r}")
-        self.warmup_scale = min(float(check_real("warmup_scale", warmup_scale, 0.0)), self.cap)
         self.exposure = exposure_model(env, type(self).__name__)
-        #: the unscaled strategy's last ``lookback`` per-bar returns, oldest first
-        self.returns: deque[float] = deque(maxlen=self.lookback)
-        #: the scale of the last step (the warm-up scale after a reset)
-        self.scale = self.warmup_scale
-        self._prices: np.ndarray | None = None
+        #: the scale of the last step (a float, or ``(N,)`` per traded asset); the warm-up scale after a reset
+        self.scale: float | np.ndarray = 1.0
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)
-        self.returns.clear()
-        self.scale = self.warmup_scale
-        self._prices = self.exposure.prices(info)
+        self.start(info)
         return obs, info
 
-    def current_scale(self) -> tuple[float, float]:
-        """``(scale, estimate)`` for the next decision, from the returns known now (the warm-up before ``min_periods``)."""
-        if len(self.returns) < self.min_periods:
-            return self.warmup_scale, math.nan
-        scale, estimate = self.compute_scale(np.fromiter(self.returns, dtype=np.float64, count=len(self.returns)))
-        return min(max(float(scale), 0.0), self.cap), float(estimate)
+    def start(self, info: dict[str, Any]) -> None:
+        """Forget the previous episode; ``info`` is the reset's."""
 
-    def compute_scale(self, returns: np.ndarray) -> tuple[float, float]:
-        """``(scale, estimate)`` from the window ``returns`` ``(n,)`` (per-bar simple returns, oldest first)."""
+    def current_scale(self) -> tuple[float | np.ndarray, float | np.ndarray]:
+        """``(scale, estimate)`` for the next decision, from what is known at the env's current bar."""
         raise NotImplementedError
+
+    def record(self, clipped: np.ndarray, info: dict[str, Any]) -> None:
+        """Learn from a step: ``clipped`` is the unscaled (clipped) action, ``info`` the step's."""
 
     def action(self, action: Any) -> np.ndarray:
         """The scaled action at the current scale (what :meth:`step` sends; the env still validates it)."""
@@ -301,16 +314,74 @@ class SizingWrapper(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
         while SCALE_KEY + suffix in info:
             n += 1
             suffix = f"_{n}"
-        info[SCALE_KEY + suffix] = self.scale
+        info[SCALE_KEY + suffix] = self.scale.copy() if isinstance(self.scale, np.ndarray) else self.scale
         info[ESTIMATE_KEY + suffix] = estimate
+        self.record(clipped, info)
+        return obs, reward, terminated, truncated, info
+
+
+class ReturnsSizing(SizingWrapper):
+    """Base class: size from the recent per-bar returns of the **unscaled** strategy (module docstring).
+
+    Subclasses implement :meth:`compute_scale` over the window of returns (a ``(n,)`` float64 array of per-bar
+    simple returns, ``n >= min_periods``, oldest first) and return ``(scale, estimate)``.
+
+    :param env: a continuous sb3_trading env whose action is an exposure (module docstring).
+    :param lookback: returns in the window, ``>= 2``.
+    :param cap: largest scale, ``> 0``.
+    :param min_periods: returns needed before :meth:`compute_scale` is used, in ``[2, lookback]``; ``None``:
+        ``min(lookback, 20)``.
+    :param warmup_scale: the scale before that, in ``[0, cap]`` (a larger value is cut to ``cap``).
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        lookback: int,
+        cap: float,
+        min_periods: int | None,
+        warmup_scale: float,
+        **constructor_args: Any,
+    ) -> None:
+        super().__init__(
+            env,
+            {"lookback": lookback, "cap": cap, "min_periods": min_periods, "warmup_scale": warmup_scale, **constructor_args},
+        )
+        self.lookback = check_int("lookback", lookback, 2)
+        self.cap = float(check_real("cap", cap, 0.0, strict_minimum=True))
+        self.min_periods = min(self.lookback, 20) if min_periods is None else check_int("min_periods", min_periods, 2)
+        if self.min_periods > self.lookback:
+            raise ValueError(f"min_periods must be <= lookback, got min_periods={min_periods!r}, lookback={lookback!r}")
+        self.warmup_scale = min(float(check_real("warmup_scale", warmup_scale, 0.0)), self.cap)
+        #: the unscaled strategy's last ``lookback`` per-bar returns, oldest first
+        self.returns: deque[float] = deque(maxlen=self.lookback)
+        self.scale = self.warmup_scale
+        self._prices: np.ndarray | None = None
+
+    def start(self, info: dict[str, Any]) -> None:
+        self.returns.clear()
+        self.scale = self.warmup_scale
+        self._prices = self.exposure.prices(info)
+
+    def current_scale(self) -> tuple[float, float]:
+        """``(scale, estimate)`` from the returns known now (the warm-up scale before ``min_periods``)."""
+        if len(self.returns) < self.min_periods:
+            return self.warmup_scale, math.nan
+        scale, estimate = self.compute_scale(np.fromiter(self.returns, dtype=np.float64, count=len(self.returns)))
+        return min(max(float(scale), 0.0), self.cap), float(estimate)
+
+    def compute_scale(self, returns: np.ndarray) -> tuple[float, float]:
+        """``(scale, estimate)`` from the window ``returns`` ``(n,)`` (per-bar simple returns, oldest first)."""
+        raise NotImplementedError
+
+    def record(self, clipped: np.ndarray, info: dict[str, Any]) -> None:
         prices = self.exposure.prices(info)
         if self._prices is not None:
             self.returns.append(float(self.exposure.exposure(clipped) @ (prices / self._prices - 1.0)))
         self._prices = prices
-        return obs, reward, terminated, truncated, info
 
 
-class VolatilityTargeting(SizingWrapper):
+class VolatilityTargeting(ReturnsSizing):
     r"""Scale the exposure so that the strategy runs at a target annual volatility.
 
     .. math:: s_t = \min\bigl(\text{cap}, \; \sigma^* / \hat\sigma_t\bigr), \qquad
@@ -359,7 +430,7 @@ class VolatilityTargeting(SizingWrapper):
         return self.target_annual_vol / sigma, sigma
 
 
-class FractionalKelly(SizingWrapper):
+class FractionalKelly(ReturnsSizing):
     r"""Scale the exposure by a fraction of the Kelly leverage of the strategy's own recent returns.
 
     .. math:: s_t = \operatorname{clip}\bigl(c \, \bar x / \widehat{\operatorname{var}}(x), \; 0, \; \text{cap}\bigr)
@@ -400,10 +471,153 @@ class FractionalKelly(SizingWrapper):
         return self.fraction * kelly, kelly
 
 
+def regime_label_table(data: Any, regime: str) -> tuple[np.ndarray, tuple[float, ...]]:
+    """Causal regime labels of every bar and asset of ``data``, from one regime indicator spec.
+
+    The spec is computed with :func:`~sb3_trading.features.pipeline.compute_features` on each path of ``data``
+    (no statistic crosses a path boundary), so the label at bar ``t`` uses bars ``<= t`` of its path only:
+    ``vol_regime`` and ``trend_regime`` are labels already; ``regime_prob`` gives the most likely filtered HMM
+    state (:func:`~sb3_trading.features.regimes.regime_labels`).
+
+    :param data: a :class:`~sb3_trading.data.MarketData`.
+    :param regime: a spec of :data:`~sb3_trading.features.pipeline.REGIME_INDICATORS`, e.g. ``"vol_regime:60"``,
+        ``"regime_prob:2,250"``, ``"weekly:trend_regime:4"``.
+    :return: ``(labels, possible)``: float64 ``(T, N)`` labels (NaN during the warm-up) and the sorted labels the
+        spec can take.
+    :raises ValueError: a spec that is not a regime indicator (listing those that are), or too little data.
+    """
+    from sb3_trading.features.pipeline import REGIME_INDICATORS, compute_features, parse_specs
+    from sb3_trading.features.regimes import NO_REGIME, regime_labels
+
+    spec = parse_specs((regime,))[0]
+    if spec.name not in REGIME_INDICATORS:
+        raise ValueError(
+            f"regime {regime!r} is not a regime indicator; use one of {list(REGIME_INDICATORS)} with its parameters, "
+            "e.g. 'vol_regime:60', 'trend_regime:20' or 'regime_prob:2,250'"
+        )
+    n_assets = int(data.n_assets)
+    blocks = []
+    for path in data.paths() if data.n_paths > 1 else [data]:
+        values = compute_features(path, (regime,), include_data_features=False).values
+        columns = values.reshape(path.n_steps, -1, n_assets).transpose(1, 0, 2)  # (C, T, N)
+        if spec.name == "regime_prob":
+            labels = regime_labels(columns).astype(np.float64)
+            labels[labels == NO_REGIME] = np.nan
+        else:
+            labels = columns[0]
+        blocks.append(labels)
+    if spec.name == "regime_prob":
+        possible: tuple[float, ...] = tuple(float(k) for k in range(int(spec.params[0])))
+    elif spec.name == "vol_regime":
+        possible = (0.0, 1.0, 2.0)
+    else:
+        possible = (-1.0, 0.0, 1.0)
+    return np.concatenate(blocks) if len(blocks) > 1 else blocks[0], possible
+
+
+class RegimeSizing(SizingWrapper):
+    r"""Scale the exposure by a factor chosen per causal market regime.
+
+    .. math:: s_t = \text{scales}[\ell_t]
+
+    with ``l_t`` the label at the decision bar ``t`` of a regime indicator (:func:`regime_label_table`: the
+    rolling-volatility tercile, the trend sign or the most likely filtered HMM state, all from bars ``<= t``).
+    Which asset's regime counts (``asset=None``): on MultiAsset-v0 each asset's own (a per-asset scale, an ``(N,)``
+    ``info["sizing_scale"]``), on LeveragedPair-v0 the index's (both ETFs are leveraged on it). ``asset="NAME"``
+    makes that asset's regime scale the whole exposure. MarketImpact-v0 is refused (``TypeError``): its prices are
+    made step by step, there is no table to compute a regime on.
+
+    Stack it with a returns-based wrapper to combine the two (``--sizing vol_target:0.15 --sizing
+    "regime:vol_regime"``: the outer regime scale multiplies the action the inner volatility target then sizes).
+
+    ``info["sizing_estimate"]`` is the label (``(N,)`` per asset; NaN during the indicator's warm-up).
+
+    :param env: MultiAsset-v0 or LeveragedPair-v0 (or a wrapper of one).
+    :param regime: a regime indicator spec (:data:`~sb3_trading.features.pipeline.REGIME_INDICATORS`):
+        ``"vol_regime:60"`` (labels 0 low, 1 mid, 2 high volatility), ``"trend_regime:60"`` (-1 down, 0 flat,
+        1 up), ``"regime_prob:K,fit"`` (HMM states 0 .. K-1, 0 the calmest, fitted on the first ``fit`` bars of
+        the env's data and filtered forward; needs the ``hmm`` extra).
+    :param scales: one scale ``>= 0`` per possible label, in label order (a sequence), or ``{label: scale}``
+        naming every label. ``None``: 1 in every regime but the most volatile one (the last ``vol_regime`` or HMM
+        state), 0.5 there; a ``trend_regime`` needs explicit scales.
+    :param asset: the asset whose regime sizes the whole exposure; ``None``: the env's default (above).
+    :param warmup_scale: the scale while the label is undefined (the indicator's warm-up), ``>= 0``.
+    """
+
+    primary_arg = "regime"
+
+    def __init__(
+        self,
+        env: gym.Env,
+        regime: str = "vol_regime:60",
+        scales: Sequence[float] | dict[Any, float] | None = None,
+        asset: str | None = None,
+        warmup_scale: float = 1.0,
+    ) -> None:
+        super().__init__(env, {"regime": regime, "scales": scales, "asset": asset, "warmup_scale": warmup_scale})
+        if not isinstance(regime, str):
+            raise TypeError(f"regime must be an indicator spec string such as 'vol_regime:60', got {regime!r}")
+        self.regime = regime
+        self.warmup_scale = float(check_real("warmup_scale", warmup_scale, 0.0))
+        columns, self.per_asset = self.exposure.regime_columns(asset)
+        table, possible = regime_label_table(self.env.unwrapped.data, regime)  # type: ignore[attr-defined]
+        #: ``(T, n)`` float64 labels of the regime columns (``n = N`` per asset, else 1); NaN in the warm-up
+        self.labels = np.ascontiguousarray(table[:, columns])
+        self.possible_labels = possible
+        self.scales = self._resolve_scales(scales, possible)
+        self._label_values = np.array(possible, dtype=np.float64)
+        self._scale_values = np.array(self.scales, dtype=np.float64)
+        self.scale = self.warmup_scale
+        self._t = 0
+
+    def _resolve_scales(self, scales: Any, possible: tuple[float, ...]) -> tuple[float, ...]:
+        names = [int(label) for label in possible]
+        if scales is None:
+            if possible[0] < 0:
+                raise ValueError(
+                    f"regime {self.regime!r} has labels {names} (down, flat, up) and no default sizing; pass "
+                    f"scales=(s_down, s_flat, s_up), e.g. scales=(0.0, 0.5, 1.0)"
+                )
+            return (1.0,) * (len(possible) - 1) + (0.5,)
+        if isinstance(scales, dict):
+            keys = {float(key) for key in scales}
+            if keys != set(possible):
+                raise ValueError(
+                    f"scales must name every label of regime {self.regime!r}, {names}, once; got {sorted(scales)}"
+                )
+            values = [scales[key] if key in scales else scales[int(key)] for key in possible]  # type: ignore[index]
+        else:
+            if isinstance(scales, str) or not isinstance(scales, Sequence) or len(scales) != len(possible):
+                raise ValueError(
+                    f"scales must hold one scale per label of regime {self.regime!r}, {names} in that order, or be a "
+                    f"{{label: scale}} dict; got {scales!r}"
+                )
+            values = list(scales)
+        return tuple(float(check_real(f"scales[{label}]", value, 0.0)) for label, value in zip(names, values, strict=True))
+
+    def start(self, info: dict[str, Any]) -> None:
+        self._t = int(info["t"])
+        self.scale = self.warmup_scale
+
+    def current_scale(self) -> tuple[float | np.ndarray, float | np.ndarray]:
+        """The scale of the label at the env's current bar (``warmup_scale`` where it is undefined)."""
+        labels = self.labels[self._t]
+        known = ~np.isnan(labels)
+        slot = np.searchsorted(self._label_values, np.where(known, labels, self._label_values[0]))
+        scale = np.where(known, self._scale_values[slot], self.warmup_scale)
+        if self.per_asset:
+            return scale, labels.copy()
+        return float(scale[0]), float(labels[0])
+
+    def record(self, clipped: np.ndarray, info: dict[str, Any]) -> None:
+        self._t = int(info["t"])
+
+
 #: registry name -> wrapper class, for :func:`wrap_sizing` and ``sb3-trading train --sizing NAME[:ARG[,key=value...]]``
 SIZING_WRAPPERS: dict[str, type[SizingWrapper]] = {
     "vol_target": VolatilityTargeting,
     "kelly": FractionalKelly,
+    "regime": RegimeSizing,
 }
 
 
@@ -483,10 +697,13 @@ __all__ = [
     "SUPPORTED_ENVS",
     "Exposure",
     "FractionalKelly",
+    "RegimeSizing",
+    "ReturnsSizing",
     "SizingWrapper",
     "VolatilityTargeting",
     "check_sizing_specs",
     "exposure_model",
     "parse_sizing_spec",
+    "regime_label_table",
     "wrap_sizing",
 ]
