@@ -86,17 +86,61 @@ def test_hand_example_without_impact():
     np.testing.assert_array_equal(info["impact"], [1.0, 1.0])
     np.testing.assert_array_equal(info["exec_prices"], [100.0, 50.0])
     np.testing.assert_allclose(info["weights"], [60_600 / 99_800, 39_200 / 99_800], atol=1e-12)
-    # reward: v = [-0.002, -0.005], mean -0.0035, sigma 0.0015 -> z-score +1 for the learner
-    expected = -0.002 + 0.05 / (1 + 0.0015) + 0.1 * 1.0
-    assert reward == pytest.approx(expected, abs=1e-12)
+    # reward (wealth basis, fractions): V = [99,800, 99,500], mean 99,650, sigma 150 -> z-score +1 for the learner
+    expected = (-200.0 + 0.05 / (1 + 150.0) + 0.1 * 1.0) / 100_000.0
+    assert reward == pytest.approx(expected, abs=1e-15)
     assert info["t"] == 2 and not terminated and not truncated
+
+
+def test_seed_004_worked_example_under_wealth_and_currency():
+    """Seed 004: prices 100, 50 -> 101, 49, no costs or impact, four agents with 100,000 cash each, weights learner
+    [0.6, 0.4], momentum [0.5, 0.5], mean reversion [0.3, 0.7], market maker [0.05, 0.95]. Base P&L -200, -500,
+    -1,100, -1,850; mean and population std over the new values; the learner's reward is about -199.887."""
+    from sb3_trading.envs.market_impact_pz import MarketImpactParallelEnv
+
+    weights = {"learner": [0.6, 0.4], "momentum": [0.5, 0.5], "mean_reversion": [0.3, 0.7], "market_maker": [0.05, 0.95]}
+    def step(**kwargs):
+        env = MarketImpactParallelEnv(
+            learners=list(weights),
+            data=hand_data(),
+            initial_cash=100_000.0,
+            commission_bps=0.0,
+            impact_coef=0.0,
+            traders=(),
+            indicators=["return"],
+            normalizer=None,
+            random_start=False,
+            episode_length=None,
+            **kwargs,
+        )
+        env.reset(seed=0)
+        _, rewards, _, _, infos = env.step({name: np.array(w) for name, w in weights.items()})
+        return rewards, infos
+
+    rewards, infos = step(reward_basis="wealth", reward_units="currency")
+    pnl = np.array([infos[name]["pnl"] for name in weights])
+    np.testing.assert_allclose(pnl, [-200.0, -500.0, -1_100.0, -1_850.0], atol=1e-9)
+    values = 100_000.0 + pnl
+    mu, sigma = values.mean(), values.std()
+    assert mu == pytest.approx(99_087.5) and sigma == pytest.approx(631.0, abs=0.5)
+    for name, p, v in zip(weights, pnl, values, strict=True):
+        assert rewards[name] == pytest.approx(p + 0.05 / (1 + sigma) - 0.1 * (mu - v) / sigma, abs=1e-9)
+    assert rewards["learner"] == pytest.approx(-199.887, abs=5e-4)
+    # fractions of the initial cash: the same reward / 100,000 (the units never change which term dominates)
+    fractions, _ = step(reward_basis="wealth", reward_units="fraction")
+    for name in weights:
+        assert fractions[name] == pytest.approx(rewards[name] / 100_000.0, rel=1e-12)
+    # all agents start equal, so on the first step the step-P&L basis has the same mean offset and sigma
+    by_pnl, _ = step(reward_basis="step_pnl", reward_units="currency")
+    for name in weights:
+        assert by_pnl[name] == pytest.approx(rewards[name], rel=1e-12)
 
 
 def test_hand_example_reward_weights_configurable():
     env = hand_env(cooperation=0.0, competition=0.0)
     env.reset()
     _, reward, *_ = env.step(np.array([0.6, 0.4]))
-    assert reward == pytest.approx(-0.002, abs=1e-12)  # own P&L / initial cash only
+    assert reward == pytest.approx(-0.002, abs=1e-15)  # own P&L / initial cash only
 
 
 @pytest.mark.parametrize("decay", [0.0, 1.0])
@@ -126,7 +170,7 @@ def test_hand_example_with_impact(decay):
 
 
 def test_impact_is_clipped_and_selling_lowers_the_price():
-    env = hand_env(impact_coef=100.0, liquidity=0.0)
+    env = hand_env(impact_coef=100.0, liquidity=0.0, impact_decay=0.0)  # permanent impact
     env.reset()
     _, _, _, _, info = env.step(np.array([0.6, 0.4]))
     np.testing.assert_array_equal(info["impact"], [1.05, 1.05])
@@ -176,44 +220,57 @@ def test_weight_modes(mode, action, weights):
 # --------------------------------------------------------------------------- sim.impact pure functions
 def test_shaped_rewards_by_hand():
     rewards, sigma = shaped_rewards(np.array([300.0, -100.0, 100.0]), 1_000.0, cooperation=0.05, competition=0.1)
-    # v = [0.3, -0.1, 0.1], mean 0.1, sigma = sqrt((0.04 + 0.04 + 0) / 3)
-    expected_sigma = math.sqrt(0.08 / 3)
-    assert sigma == pytest.approx(expected_sigma, abs=1e-15)
+    # basis = pnl (currency): mean 100, sigma = sqrt((200^2 + 200^2 + 0) / 3); reward in units of 1,000
+    expected_sigma = math.sqrt(80_000.0 / 3)
+    assert sigma == pytest.approx(expected_sigma, rel=1e-15)
     coop = 0.05 / (1 + expected_sigma)
     np.testing.assert_allclose(
-        rewards, [0.3 + coop + 0.1 * math.sqrt(1.5), -0.1 + coop - 0.1 * math.sqrt(1.5), 0.1 + coop], rtol=1e-12
+        rewards,
+        [(300 + coop + 0.1 * math.sqrt(1.5)) / 1e3, (-100 + coop - 0.1 * math.sqrt(1.5)) / 1e3, (100 + coop) / 1e3],
+        rtol=1e-12,
     )
+    # the wealth basis: the same P&L from unequal starting values ranks the agents by their new values
+    rewards, sigma = shaped_rewards(np.array([10.0, 10.0]), 1.0, 0.05, 0.1, wealth=np.array([1_010.0, 2_010.0]))
+    assert sigma == 500.0
+    np.testing.assert_allclose(rewards, [10 + 0.05 / 501 - 0.1, 10 + 0.05 / 501 + 0.1], rtol=1e-15)
     # all equal: sigma = 0, no competition term (no division by zero), full cooperation bonus
     rewards, sigma = shaped_rewards(np.array([50.0, 50.0]), 1_000.0, 0.05, 0.1)
     assert sigma == 0.0
-    np.testing.assert_allclose(rewards, [0.05 + 0.05, 0.05 + 0.05], rtol=1e-15)
+    np.testing.assert_allclose(rewards, [(50 + 0.05) / 1e3, (50 + 0.05) / 1e3], rtol=1e-15)
     rewards, _ = shaped_rewards(np.array([-20.0]), 1_000.0, 0.05, 0.1)  # a lone learner
-    np.testing.assert_allclose(rewards, [-0.02 + 0.05])
+    np.testing.assert_allclose(rewards, [(-20 + 0.05) / 1e3])
+    with pytest.raises(ValueError, match="wealth must have the shape of pnl"):
+        shaped_rewards(np.zeros(2), 1.0, wealth=np.zeros(3))
 
 
 @pytest.mark.parametrize("n_agents", [1, 2, 4, 7, 8, 12])
 def test_shaped_rewards_are_the_formula_summed_in_order(n_agents):
     """The kernel sums left to right (the same floats compiled and under NUMBA_DISABLE_JIT): exactly the formula in
-    Python floats, for any number of agents."""
+    Python floats, for any number of agents and either basis."""
     rng = np.random.default_rng(n_agents)
     for pnl in (rng.normal(0, 300, n_agents), np.zeros(n_agents), np.full(n_agents, -0.0), rng.normal(0, 1e-9, n_agents)):
-        rewards, sigma = shaped_rewards(pnl, 1e5, 0.05, 0.1)
-        values = [p / 1e5 for p in pnl.tolist()]
-        total = 0.0
-        for v in values:
-            total += v
-        mean = total / n_agents
-        squares = 0.0
-        for v in values:
-            squares += (v - mean) * (v - mean)
-        expected_sigma = math.sqrt(squares / n_agents)
-        bonus = 0.05 / (1.0 + expected_sigma)
-        weight = 0.1 / expected_sigma if expected_sigma > 1e-12 else 0.0
-        expected = [v + bonus + weight * (v - mean) if weight else v + bonus for v in values]
-        assert sigma == expected_sigma
-        assert rewards.tolist() == expected
-        assert rewards.shape == (n_agents,) and rewards.dtype == np.float64
-    batch = shaped_rewards_batch(np.stack([pnl, -pnl]), 1e5, 0.05, 0.1)  # one market per row
+        wealth = 1e5 + pnl + rng.normal(0, 500, n_agents)
+        for basis in (None, wealth):
+            rewards, sigma = shaped_rewards(pnl, 1e5, 0.05, 0.1, wealth=basis)
+            xs = (pnl if basis is None else basis).tolist()
+            total = 0.0
+            for x in xs:
+                total += x
+            mean = total / n_agents
+            squares = 0.0
+            for x in xs:
+                squares += (x - mean) * (x - mean)
+            expected_sigma = math.sqrt(squares / n_agents)
+            bonus = 0.05 / (1.0 + expected_sigma)
+            weight = 0.1 / expected_sigma if expected_sigma > 1e-12 else 0.0
+            expected = [
+                ((p + bonus + weight * (x - mean)) if weight else (p + bonus)) / 1e5
+                for p, x in zip(pnl.tolist(), xs, strict=True)
+            ]
+            assert sigma == expected_sigma
+            assert rewards.tolist() == expected
+            assert rewards.shape == (n_agents,) and rewards.dtype == np.float64
+    batch = shaped_rewards_batch(np.stack([pnl, -pnl]), np.stack([pnl, -pnl]), 1e5, 0.05, 0.1)  # one market per row
     np.testing.assert_array_equal(batch[0], shaped_rewards(pnl, 1e5, 0.05, 0.1)[0])
     np.testing.assert_array_equal(batch[1], shaped_rewards(-pnl, 1e5, 0.05, 0.1)[0])
 
@@ -355,7 +412,8 @@ def test_market_step_composes_the_rules(costs, decay):
             np.testing.assert_array_equal(step.impact[b], impact)
             np.testing.assert_array_equal(step.exec_prices[b], prices_t * impact)
             np.testing.assert_allclose(step.prices[b], prices_next, rtol=1e-15)
-            np.testing.assert_allclose(market.log_premium[b], premium, rtol=1e-15, atol=1e-300)
+            # log and exp of the compiled kernel and of numpy may differ in the last ulp
+            np.testing.assert_allclose(market.log_premium[b], premium, rtol=1e-14, atol=1e-16)
             np.testing.assert_array_equal(step.notional[b], fills.notional)
             np.testing.assert_array_equal(step.costs[b], fills.costs)
             np.testing.assert_array_equal(market.book.positions[rows], twin.positions)

@@ -56,11 +56,12 @@ def test_hand_example_two_learners():
     assert infos["agent_0"]["pnl"] == pytest.approx(-200.0, abs=1e-9)
     assert infos["agent_1"]["pnl"] == 0.0
     np.testing.assert_allclose(infos["agent_0"]["agent_pnl"], [-200.0, 0.0, -500.0], atol=1e-9)
-    v = np.array([-0.002, 0.0, -0.005])
-    sigma = v.std()
+    pnl = np.array([-200.0, 0.0, -500.0])
+    values = 100_000.0 + pnl  # the shaping basis (default reward_basis="wealth"), currency
+    sigma = values.std()
     for i, agent in enumerate(env.possible_agents):
-        expected = v[i] + 0.05 / (1 + sigma) + 0.1 * (v[i] - v.mean()) / sigma
-        assert rewards[agent] == pytest.approx(expected, abs=1e-12)
+        expected = (pnl[i] + 0.05 / (1 + sigma) + 0.1 * (values[i] - values.mean()) / sigma) / 100_000.0
+        assert rewards[agent] == pytest.approx(expected, abs=1e-15)
         assert set(INFO_KEYS) <= set(infos[agent])
     assert not any(terminations.values()) and not any(truncations.values())
     _, _, _, truncations, _ = env.step({"agent_0": np.zeros(2), "agent_1": np.zeros(2)})

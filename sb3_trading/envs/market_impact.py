@@ -30,6 +30,8 @@ from sb3_trading.envs.base import (
 )
 from sb3_trading.sim.frictions import Brackets, CostModel, Financing, Margin, MarketRules, resolve_market_rules
 from sb3_trading.sim.impact import (
+    REWARD_BASES,
+    REWARD_UNITS,
     TRADER_KINDS,
     WEIGHT_MODES,
     HeuristicTrader,
@@ -134,10 +136,10 @@ class MarketImpactEnv(KernelTradingEnv):
 
     The impact is carried into the price process: the market price is the data's close times the
     accumulated impact, ``P_t = D_t * M_t``, with ``M_{t+1} = (M_t * I_t)^(1 - impact_decay)`` and
-    ``M = 1`` at the start of the episode. With the default ``impact_decay=0`` the impact is permanent
+    ``M = 1`` at the start of the episode. With the default ``impact_decay=1`` the impact is temporary, as in
+    seed 004 (a pure cost: fills at ``D_t * I``, marks at ``D_{t+1}``); with ``impact_decay=0`` it is permanent
     (the execution price becomes the new reference price; the data supplies the exogenous return
-    ``D_{t+1} / D_t``); with ``impact_decay=1`` it is temporary (a pure cost: fills at ``D_t * I``,
-    marks at ``D_{t+1}``). Every book is marked at ``P_{t+1}``. The heuristics read market prices
+    ``D_{t+1} / D_t``). Every book is marked at ``P_{t+1}``. The heuristics read market prices
     ``P_s``, ``s <= t`` only; the rules and all formulas are in :mod:`sb3_trading.sim.impact`.
 
     ## Market rules
@@ -168,11 +170,15 @@ class MarketImpactEnv(KernelTradingEnv):
     =============  =================  =================================================
 
     ## Rewards
-    With every agent's step P&L ``pnl_a = E_a,t+1 - E_a,t`` (currency) and ``v_a = pnl_a / initial_cash``,
-    ``m = mean(v)`` and ``sigma = std(v)`` over all agents (``ddof=0``):
-    ``reward = v_learner + cooperation / (1 + sigma) + competition * (v_learner - m) / sigma``
-    (the last term is 0 when ``sigma <= 1e-12``). ``info["pnl"]`` is the learner's currency P&L and
-    ``info["agent_pnl"]`` every agent's (learner first, then ``traders`` in order).
+    Seed 004's shaped reward. With every agent's step P&L ``pnl_a = V_a,t+1 - V_a,t`` (currency), the shaping
+    basis ``x_a`` (``reward_basis="wealth"``, default: the new values ``V_a,t+1``; ``"step_pnl"``: ``pnl_a``),
+    ``mu = mean(x)`` and ``sigma = std(x)`` over all agents (``ddof=0``, currency):
+    ``R = pnl_learner + cooperation / (1 + sigma) + competition * (x_learner - mu) / sigma``
+    (the last term is 0 when ``sigma <= 1e-12``). The reward is ``R / initial_cash`` (``reward_units="fraction"``,
+    default: the scale PPO's networks want) or ``R`` (``"currency"``, the seed's). With the seed's ``c = 0.05`` and
+    ``k = 0.1`` both shaping terms are small next to the learner's own P&L (README, "MarketImpact rewards").
+    ``info["pnl"]`` is the learner's currency P&L and ``info["agent_pnl"]`` every agent's (learner first, then
+    ``traders`` in order).
 
     ## Starting State
     Every agent all cash (``initial_cash`` each), no impact history, at a uniformly drawn bar
@@ -194,9 +200,15 @@ class MarketImpactEnv(KernelTradingEnv):
     :param impact_coef: impact coefficient ``k >= 0``; 0 switches impact off.
     :param liquidity: liquidity per asset (currency), a number or ``N`` numbers, ``>= 0``.
     :param impact_bounds: ``(lo, hi)`` bounds of the impact factor, ``0 < lo <= 1 <= hi``.
-    :param impact_decay: fraction of the log impact premium that decays each bar, in ``[0, 1]``.
-    :param cooperation: weight ``c >= 0`` of the cooperation bonus ``c / (1 + sigma)``.
-    :param competition: weight ``k >= 0`` of the competition term ``k (v - m) / sigma``.
+    :param impact_decay: fraction of the log impact premium ``log(P / D)`` that decays each bar, in ``[0, 1]``:
+        ``0`` makes impact **permanent** (a buy lifts the price for good, later prices move from the lifted level),
+        ``1`` makes it **temporary** (fills at ``D_t I_t``, the next mark back on the exogenous path ``D``, as in
+        seed 004); values between decay it geometrically.
+    :param cooperation: weight ``c >= 0`` of the cooperation bonus ``c / (1 + sigma)`` (currency).
+    :param competition: weight ``k >= 0`` of the competition term ``k (x - mu) / sigma`` (currency per std).
+    :param reward_basis: the shaping basis ``x``: ``"wealth"`` (seed 004: the agents' new values) or
+        ``"step_pnl"`` (their step P&L).
+    :param reward_units: ``"fraction"`` (the reward divided by ``initial_cash``) or ``"currency"``.
     :param weight_mode: ``"sum"`` or ``"cap"`` (see Action Space).
     :param window: bars in the ``market`` observation.
     :param episode_length: decisions per episode (``None``: to the end of the data).
@@ -225,9 +237,11 @@ class MarketImpactEnv(KernelTradingEnv):
         impact_coef: float = 0.1,
         liquidity: float | Sequence[float] = 1_000_000.0,
         impact_bounds: tuple[float, float] = (0.95, 1.05),
-        impact_decay: float = 0.0,
+        impact_decay: float = 1.0,
         cooperation: float = 0.05,
         competition: float = 0.1,
+        reward_basis: str = "wealth",
+        reward_units: str = "fraction",
         weight_mode: str = "sum",
         window: int = 1,
         episode_length: int | None = 252,
@@ -259,6 +273,8 @@ class MarketImpactEnv(KernelTradingEnv):
         # 0 switches the term off
         self.cooperation = check_real("cooperation", cooperation, 0.0)
         self.competition = check_real("competition", competition, 0.0)
+        self.reward_basis = check_choice("reward_basis", reward_basis, REWARD_BASES)
+        self.reward_units = check_choice("reward_units", reward_units, REWARD_UNITS)
         self.market_rules = rules
         self.costs = rules.costs
         self.n_assets = data.n_assets
@@ -395,6 +411,8 @@ class MarketImpactKernel(TradingKernel):
         self.n_learners = int(n_learners)
         self.n_agents = self.impact_market.n_agents
         self.cooperation, self.competition = float(env.cooperation), float(env.competition)
+        self._wealth_basis = env.reward_basis == "wealth"
+        self._reward_scale = float(env.initial_cash) if env.reward_units == "fraction" else 1.0
         self._floor = weight_floor(env.weight_mode)
         #: ``(B,)`` the learners' shaped rewards of the last step
 
@@ -432,7 +450,8 @@ class MarketImpactKernel(TradingKernel):
         """
         market = self.impact_market
         step = market.step(weights)
-        rewards = shaped_rewards_batch(step.pnl, self.initial_cash, self.cooperation, self.competition)
+        basis = step.equity if self._wealth_basis else step.pnl
+        rewards = shaped_rewards_batch(step.pnl, basis, self._reward_scale, self.cooperation, self.competition)
         packed = impact_portfolio_kernel(
             market.book.holdings, step.prices, step.equity, step.log_premium, step.log_impact, self.n_learners
         )

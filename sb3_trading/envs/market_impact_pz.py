@@ -68,8 +68,8 @@ class MarketImpactParallelEnv(ParallelEnv):
     of the agent's own book. Every live agent must send an action each step.
 
     ## Rewards
-    Each agent's own ``v_a + cooperation / (1 + sigma) + competition * (v_a - m) / sigma`` over all
-    agents' step P&L fractions ``v`` (learners and heuristics); ``info["pnl"]`` is the agent's currency P&L.
+    Each agent's own shaped reward of the single-agent env (``reward_basis``, ``reward_units``), its statistics
+    over all agents (learners and heuristics); ``info["pnl"]`` is the agent's currency P&L.
 
     ## Arguments
     :param learners: learner names, or their count (named ``agent_0``, ``agent_1``, ...).

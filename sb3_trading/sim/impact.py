@@ -45,11 +45,13 @@ With the look-back return ``r_i = P_t,i / P_{max(t - lookback, 0),i} - 1``:
 
 Rewards (:func:`shaped_rewards`)
 --------------------------------
-With ``v_a = (E_a,t+1 - E_a,t) / initial_cash`` (every agent's step P&L as a fraction of the common
-starting cash), ``m = mean_a v_a`` and ``sigma = std_a v_a`` (population std, ``ddof = 0``, over all
-agents, learners and heuristics):
-``reward_a = v_a + cooperation / (1 + sigma) + competition * (v_a - m) / sigma``; the competition term
-is 0 when ``sigma <= SIGMA_FLOOR`` (all agents earned the same).
+Seed 004's shaping, in currency: with every agent's step P&L ``pnl_a = V_a,t+1 - V_a,t``, a shaping basis
+``x_a`` (``reward_basis="wealth"``: the new values ``V_a,t+1``; ``"step_pnl"``: ``pnl_a``), ``mu = mean_a x_a``
+and ``sigma = std_a x_a`` (population std, ``ddof = 0``, over all agents, learners and heuristics):
+``R_a = pnl_a + cooperation / (1 + sigma) + competition * (x_a - mu) / sigma``; the competition term is 0
+when ``sigma <= SIGMA_FLOOR`` (all agents alike). The reward is ``R_a`` (``reward_units="currency"``) or
+``R_a / initial_cash`` (``"fraction"``): the same reward in other units, so the units never change which term
+dominates (the statistics are always taken in currency).
 """
 
 from __future__ import annotations
@@ -73,6 +75,10 @@ TRADER_KINDS: tuple[str, ...] = ("momentum", "mean_reversion", "market_maker")
 MOMENTUM, MEAN_REVERSION, MARKET_MAKER = 0, 1, 2
 #: how raw long-only actions become weights (see :func:`normalize_weights`)
 WEIGHT_MODES: tuple[str, ...] = ("sum", "cap")
+#: shaping bases of the MarketImpact reward (:func:`shaped_rewards`): the agents' new values, or their step P&L
+REWARD_BASES: tuple[str, ...] = ("wealth", "step_pnl")
+#: units of the MarketImpact reward: fractions of the initial cash, or currency
+REWARD_UNITS: tuple[str, ...] = ("fraction", "currency")
 #: below this cross-agent std of ``v`` the competition term is 0 (no division by ~0)
 SIGMA_FLOOR = 1e-12
 #: floor of the score sum in the ``"sum"`` mode: an all-zero action is all cash
@@ -379,56 +385,71 @@ def impact_factors(
 
 
 @njit
-def shaped_rewards_kernel(pnl: np.ndarray, scale: float, cooperation: float, competition: float, out: np.ndarray) -> float:
-    """One market's shaped rewards of step P&L ``pnl`` ``(A,)`` written into ``out`` ``(A,)``; returns ``sigma``.
+def shaped_rewards_kernel(
+    pnl: np.ndarray, basis: np.ndarray, scale: float, cooperation: float, competition: float, out: np.ndarray
+) -> float:
+    """One market's shaped rewards written into ``out`` ``(A,)``; returns ``sigma`` (currency).
 
-    See :func:`shaped_rewards`; sums run left to right.
+    See :func:`shaped_rewards`: ``pnl`` ``(A,)`` step P&L and ``basis`` ``(A,)`` the shaping quantity, both in
+    currency; sums run left to right.
     """
     n = pnl.shape[0]
     total = 0.0
     for a in range(n):
-        total += pnl[a] / scale
+        total += basis[a]
     mean = total / n
     squares = 0.0
     for a in range(n):
-        d = pnl[a] / scale - mean
+        d = basis[a] - mean
         squares += d * d
     sigma = math.sqrt(squares / n)
     bonus = cooperation / (1.0 + sigma)
     compete = sigma > SIGMA_FLOOR and competition != 0.0
     weight = competition / sigma if compete else 0.0
     for a in range(n):
-        v = pnl[a] / scale
-        out[a] = v + bonus + weight * (v - mean) if compete else v + bonus
+        shaped = pnl[a] + bonus + weight * (basis[a] - mean) if compete else pnl[a] + bonus
+        out[a] = shaped / scale
     return sigma
 
 
 @njit
-def shaped_rewards_batch(pnl: np.ndarray, scale: float, cooperation: float, competition: float) -> np.ndarray:
-    """:func:`shaped_rewards_kernel` of each of ``B`` markets: ``pnl`` ``(B, A)`` -> rewards ``(B, A)``."""
+def shaped_rewards_batch(
+    pnl: np.ndarray, basis: np.ndarray, scale: float, cooperation: float, competition: float
+) -> np.ndarray:
+    """:func:`shaped_rewards_kernel` of each of ``B`` markets: ``pnl``, ``basis`` ``(B, A)`` -> rewards ``(B, A)``."""
     rewards = np.empty(pnl.shape)
     for b in range(pnl.shape[0]):
-        shaped_rewards_kernel(pnl[b], scale, cooperation, competition, rewards[b])
+        shaped_rewards_kernel(pnl[b], basis[b], scale, cooperation, competition, rewards[b])
     return rewards
 
 
 def shaped_rewards(
-    pnl: np.ndarray, scale: float, cooperation: float = 0.05, competition: float = 0.1
+    pnl: np.ndarray,
+    scale: float = 1.0,
+    cooperation: float = 0.05,
+    competition: float = 0.1,
+    wealth: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
     """Own P&L plus cooperation and competition terms, for every agent of one market at once. Pure function.
 
-    ``v = pnl / scale``; ``reward = v + cooperation / (1 + sigma) + competition * (v - mean(v)) / sigma``
-    with ``sigma = std(v)`` (``ddof = 0``); the competition term is 0 when ``sigma <= SIGMA_FLOOR``.
+    With ``x`` the shaping basis (``wealth``, the agents' new values ``V_t+1``, or else the step P&L ``pnl``),
+    ``mu = mean(x)`` and ``sigma = std(x)`` (``ddof = 0``, currency):
+    ``reward = (pnl + cooperation / (1 + sigma) + competition * (x - mu) / sigma) / scale``; the competition term
+    is 0 when ``sigma <= SIGMA_FLOOR``. Seed 004's reward is ``wealth=V_t+1, scale=1``.
 
-    :param pnl: ``(A,)`` every agent's step P&L (currency).
-    :param scale: currency per reward unit (the common initial cash), ``> 0``.
-    :param cooperation: weight ``c`` of the bonus ``c / (1 + sigma)``.
-    :param competition: weight ``k`` of the relative-performance term.
+    :param pnl: ``(A,)`` every agent's step P&L ``V_t+1 - V_t`` (currency).
+    :param scale: currency per reward unit: 1 (currency) or the common initial cash (fractions of it), ``> 0``.
+    :param cooperation: weight ``c`` of the bonus ``c / (1 + sigma)`` (currency).
+    :param competition: weight ``k`` of the relative-performance term (currency per standard deviation).
+    :param wealth: ``(A,)`` the agents' values after the step (currency); ``None``: the basis is ``pnl``.
     :return: ``(rewards (A,), sigma)``.
     """
     pnl = np.asarray(pnl, dtype=np.float64)
+    basis = pnl if wealth is None else np.asarray(wealth, dtype=np.float64)
+    if basis.shape != pnl.shape:
+        raise ValueError(f"wealth must have the shape of pnl {pnl.shape}, got {basis.shape}")
     rewards = np.empty(pnl.shape[0])
-    sigma = shaped_rewards_kernel(pnl, float(scale), float(cooperation), float(competition), rewards)
+    sigma = shaped_rewards_kernel(pnl, basis, float(scale), float(cooperation), float(competition), rewards)
     return rewards, float(sigma)
 
 
@@ -864,6 +885,8 @@ __all__ = [
     "STEP_AGENT_BLOCKS",
     "STEP_ASSET_BLOCKS",
     "TRADER_KINDS",
+    "REWARD_BASES",
+    "REWARD_UNITS",
     "WEIGHT_MODES",
     "ZERO_ACTION",
     "HeuristicTrader",
