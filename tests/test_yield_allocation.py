@@ -263,17 +263,19 @@ def test_depeg_uses_the_peg_argument():
     assert info["depeg_penalty"] == pytest.approx(0.5 * 0.1, abs=1e-12)
 
 
-@pytest.mark.parametrize("max_drawdown", [0.15, None])
-def test_drawdown_truncates(max_drawdown):
+@pytest.mark.parametrize(("max_drawdown", "action"), [(0.15, "terminate"), (0.15, "truncate"), (None, "terminate")])
+def test_drawdown_limit_ends_the_episode(max_drawdown, action):
     prices = np.array([[1.0, 1.0], [1.0, 1.0], [1.0, 0.8], [1.0, 0.6], [1.0, 0.6], [1.0, 0.6]])
-    env = hand_env(prices=prices, lower_bound=0.5, upper_bound=0.5, max_drawdown=max_drawdown)
+    env = hand_env(prices=prices, lower_bound=0.5, upper_bound=0.5, max_drawdown=max_drawdown, drawdown_action=action)
     env.reset()
     *_, terminated, truncated, info = env.step(np.zeros(2))
     assert info["drawdown"] == pytest.approx(0.1) and not truncated and not terminated
     *_, terminated, truncated, info = env.step(np.zeros(2))  # 0.9 * (0.5 + 0.5 * 0.75) = 0.7875
     assert info["drawdown"] == pytest.approx(1 - 0.7875)
-    assert not terminated
-    assert truncated == (max_drawdown is not None)
+    limited = max_drawdown is not None
+    assert terminated == (limited and action == "terminate")
+    assert truncated == (limited and action == "truncate")
+    assert info.get("terminated_by") == ("drawdown_limit" if terminated else None)
 
 
 # --------------------------------------------------------------------------- accounting primitives

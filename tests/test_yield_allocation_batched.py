@@ -124,7 +124,7 @@ def test_one_batched_step_with_costs_by_hand():
     """Three accounts, three actions, one step of the kernel: the self-financing solve, the yield, the mark, the
     observation, the outcome (a drawdown limit between the accounts' drawdowns truncates one) and the infos."""
     c, r, e0 = 5e-4, np.array([1e-4, 2e-4]), 10_000.0
-    env = hand_env(max_drawdown=3.55e-4)
+    env = hand_env(max_drawdown=3.55e-4, drawdown_action="truncate")
     kernel = env.make_kernel(3)
     assert isinstance(kernel, YieldAllocationKernel) and kernel.n_envs == 3
     rows = np.arange(3)
@@ -166,6 +166,7 @@ def test_one_batched_step_with_costs_by_hand():
     np.testing.assert_array_equal(terminated, False)
     np.testing.assert_array_equal(truncated, [False, True, False])
     np.testing.assert_array_equal(kernel.end_t, [3, 2, 3])
+    assert tr.ended is None  # truncated: no end code
 
     infos = [kernel.info(tr, i, portfolio_return, turnover) for i in range(3)]
     assert list(infos[0]) == [*INFO_KEYS, *EXTRAS]  # no timestamps in this data

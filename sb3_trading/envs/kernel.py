@@ -98,6 +98,12 @@ RULE_EXTRAS = ("financing", "unfilled", "bracket_exits")
 END_REASONS = ("", "ruin", "margin_call", "stop_loss", "drawdown_limit")
 #: :attr:`Transition.ended` code of a margin call (the book was liquidated below the maintenance margin)
 MARGIN_CALL = 2
+#: :attr:`Transition.ended` code of a drawdown limit that terminates the episode (``drawdown_action="terminate"``)
+DRAWDOWN_LIMIT = 4
+#: what an env's risk limit (YieldAllocation's ``max_drawdown``, LeveragedPair's ``stop_loss``) does to the episode:
+#: ``"terminate"`` (a terminal state: SB3 bootstraps nothing past it) or ``"truncate"`` (a time-limit-like cut:
+#: ``info["TimeLimit.truncated"]``, SB3 bootstraps the value of the last observation)
+DRAWDOWN_ACTIONS: tuple[str, ...] = ("terminate", "truncate")
 #: the ``info`` key naming why a terminated episode ended
 TERMINATED_BY_KEY = "terminated_by"
 
@@ -466,6 +472,8 @@ class KernelTradingEnv(TradingEnv):
 
 
 __all__ = [
+    "DRAWDOWN_ACTIONS",
+    "DRAWDOWN_LIMIT",
     "END_REASONS",
     "MARGIN_CALL",
     "RULE_EXTRAS",

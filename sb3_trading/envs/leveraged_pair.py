@@ -20,7 +20,7 @@ from sb3_trading.envs.base import (
     Transition,
     clip_bound,
 )
-from sb3_trading.envs.kernel import END_REASONS, MARGIN_CALL
+from sb3_trading.envs.kernel import DRAWDOWN_ACTIONS, END_REASONS, MARGIN_CALL
 from sb3_trading.sim.frictions import (
     BRACKETED,
     LIMITED,
@@ -343,9 +343,11 @@ class LeveragedPairEnv(KernelTradingEnv):
     these holdings.
 
     ## Episode End
-    Terminated on the step where equity reaches the stop-loss,
-    ``E_{t+1} <= (1 + stop_loss) E_0`` (default ``stop_loss=-0.05``: 5 % below the starting
-    capital). Truncated after ``max_days`` decisions or at the last bar of the data.
+    On the step where equity reaches the stop-loss, ``E_{t+1} <= (1 + stop_loss) E_0`` (default
+    ``stop_loss=-0.05``: 5 % below the starting capital, a drawdown from ``E_0``): terminated
+    (``drawdown_action="terminate"``, default; ``info["terminated_by"] = "stop_loss"``) or truncated
+    (``"truncate"``: SB3 bootstraps the value of the last observation). Truncated after ``max_days``
+    decisions or at the last bar of the data. Terminated on a margin call and on ruin (``E <= 0``).
     A step after the episode ended raises ``gymnasium.error.ResetNeeded`` until ``reset()``.
 
     ## Arguments
@@ -360,8 +362,10 @@ class LeveragedPairEnv(KernelTradingEnv):
     :param slippage_bps: adverse fill price move in bps, in ``[0, 10000)`` (the same shortcut).
     :param window: bars in the ``market`` observation.
     :param max_days: decisions per episode (``None``: to the end of the data).
-    :param stop_loss: episode P&L in ``(-1, 0)`` at or below which the episode terminates
+    :param stop_loss: episode P&L in ``(-1, 0)`` at or below which the episode ends
         (``None`` disables the stop-loss).
+    :param drawdown_action: ``"terminate"`` or ``"truncate"``: what reaching ``stop_loss`` does (Episode End);
+        the same argument as YieldAllocation-v0's.
     :param reward: ``"step_return"`` or ``"cumulative_pnl"``.
     :param initial_split: bull fraction bought at reset: ``"even"`` (0.5), ``"random"`` or a number in ``[0, 1]``.
     :param random_start: draw the start bar uniformly from ``self.np_random``.
@@ -392,6 +396,7 @@ class LeveragedPairEnv(KernelTradingEnv):
         window: int = 10,
         max_days: int | None = 30,
         stop_loss: float | None = -0.05,
+        drawdown_action: str = "terminate",
         reward: str = "step_return",
         initial_split: str | float = "even",
         random_start: bool = True,
@@ -441,6 +446,7 @@ class LeveragedPairEnv(KernelTradingEnv):
         self.episode_length = self._check_episode_length("max_days", max_days)
         self.max_days = self.episode_length
         self.stop_loss = stop_loss
+        self.drawdown_action = check_choice("drawdown_action", drawdown_action, DRAWDOWN_ACTIONS)
         self.reward_mode = reward
         self.initial_split = initial_split if isinstance(initial_split, str) else float(initial_split)
         self.index_asset, self.bull_asset, self.bear_asset = index_asset, bull_asset, bear_asset
@@ -486,6 +492,7 @@ class LeveragedPairKernel(TradingKernel):
         self.initial_split = env.initial_split
         self.reward_mode = env.reward_mode
         self._stop_level = env._stop_level
+        self._terminate_on_stop = env.drawdown_action == "terminate"
         self._horizons(self.start_t)
 
     def _fixed_split(self) -> float:
@@ -571,10 +578,12 @@ class LeveragedPairKernel(TradingKernel):
     def outcome(
         self, equity: Any, equity_t: Any, notional: Any, t: Any, end_t: Any, reward: Any = None, ended: Any = None
     ) -> tuple[Any, Any, Any, Any, Any]:
-        """The step return (or ``E / E_0 - 1`` with ``reward="cumulative_pnl"``); terminated at the stop-loss level."""
+        """The step return (or ``E / E_0 - 1`` with ``reward="cumulative_pnl"``); the stop-loss level terminates or
+        truncates (``drawdown_action``)."""
         portfolio_return = equity / equity_t - 1.0
         reward = portfolio_return if self.reward_mode == "step_return" else equity / self.initial_cash - 1.0
-        terminated = equity <= self._stop_level
+        stopped = equity <= self._stop_level
+        terminated = (stopped if self._terminate_on_stop else False) | (equity <= 0.0)
         if ended is not None:
             terminated = terminated | (ended > 0)
-        return reward, portfolio_return, terminated, (t >= end_t) > terminated, notional / equity_t
+        return reward, portfolio_return, terminated, ((t >= end_t) | stopped) > terminated, notional / equity_t

@@ -17,7 +17,14 @@ import numpy as np
 from gymnasium import spaces
 
 from sb3_trading.common.jit import njit
-from sb3_trading.common.validation import ArgumentTypeError, check_float_array, check_int, check_real, is_real
+from sb3_trading.common.validation import (
+    ArgumentTypeError,
+    check_choice,
+    check_float_array,
+    check_int,
+    check_real,
+    is_real,
+)
 from sb3_trading.data import MarketData
 from sb3_trading.data.yield_market import PEG, apy_column, make_yield_market
 from sb3_trading.envs.base import (
@@ -27,6 +34,7 @@ from sb3_trading.envs.base import (
     TradingKernel,
     Transition,
 )
+from sb3_trading.envs.kernel import DRAWDOWN_ACTIONS, DRAWDOWN_LIMIT
 from sb3_trading.sim.frictions import (
     DEFAULT_COMMISSION_BPS,
     MAX_BPS,
@@ -450,8 +458,10 @@ class YieldAllocationEnv(KernelTradingEnv):
     indicators' warm-up, or at a uniformly drawn bar with ``random_start=True``.
 
     ## Episode End
-    Truncated when the drawdown ``1 - E_{t+1} / max E`` exceeds ``max_drawdown``, after
-    ``episode_length`` decisions, or at the last bar of the data. Terminated only on ruin
+    When the drawdown ``1 - E_{t+1} / max E`` exceeds ``max_drawdown``: terminated
+    (``drawdown_action="terminate"``, default; ``info["terminated_by"] = "drawdown_limit"``) or truncated
+    (``"truncate"``: SB3 then bootstraps the value of the last observation, as at a time limit).
+    Truncated after ``episode_length`` decisions or at the last bar of the data. Terminated on ruin
     (equity ``<= 0``, impossible with positive prices and long-only weights).
     A step after the episode ended raises ``gymnasium.error.ResetNeeded`` until ``reset()``.
 
@@ -478,7 +488,8 @@ class YieldAllocationEnv(KernelTradingEnv):
     :param peg: the peg price, a number or ``(K,)`` (the synthetic market pegs at 1.0); a warning is
         issued when the data's first prices are more than 50 % away from it.
     :param depeg_tolerance: relative distance below the peg that counts as de-pegged, in ``[0, 1)``.
-    :param max_drawdown: drawdown in ``(0, 1]`` past which the episode is truncated; ``None`` disables it.
+    :param max_drawdown: drawdown in ``(0, 1]`` past which the episode ends; ``None`` disables it.
+    :param drawdown_action: ``"terminate"`` or ``"truncate"``: what passing ``max_drawdown`` does (Episode End).
     :param indicators: indicator names (default :data:`DEFAULT_YIELD_INDICATORS`).
     :param normalizer: ``"expanding"`` (default: causal z-score of each row with the statistics of the rows
         up to it), ``"rolling"``/``"rolling:<window>"``, ``"fit"`` (fitted on this env's whole data: make it on
@@ -513,6 +524,7 @@ class YieldAllocationEnv(KernelTradingEnv):
         peg: float | Sequence[float] = PEG,
         depeg_tolerance: float = 0.005,
         max_drawdown: float | None = 0.15,
+        drawdown_action: str = "terminate",
         indicators: Sequence[str] | None = None,
         normalizer: NormalizerArg = DEFAULT_NORMALIZER,
         synthetic_seed: int = 0,
@@ -592,6 +604,7 @@ class YieldAllocationEnv(KernelTradingEnv):
         self.peg = peg_arr
         self.depeg_tolerance = float(depeg_tolerance)
         self.max_drawdown = None if max_drawdown is None else float(max_drawdown)
+        self.drawdown_action = check_choice("drawdown_action", drawdown_action, DRAWDOWN_ACTIONS)
         self._prices = np.ascontiguousarray(data.prices, dtype=np.float64)  # (T, K)
         self._rates = np.ascontiguousarray(apy / periods_per_year, dtype=np.float64)  # (T, K) yield of t -> t+1
         # (T, K) de-peg depth of each bar: only read at t + 1 for the reward, never in the observation
@@ -638,9 +651,10 @@ class YieldAllocationKernel(TradingKernel):
     and runs :func:`yield_step_kernel`.
 
     The reward of a step (:attr:`~sb3_trading.envs.kernel.Transition.reward`) is the step return minus the
-    de-peg penalty. An account whose drawdown exceeds
-    ``max_drawdown`` gets the current bar as its truncation bar :attr:`end_t`, so the episode is truncated
-    there (a reset restores the episode's own end).
+    de-peg penalty. An account whose drawdown exceeds ``max_drawdown`` ends its episode on that step: with
+    ``drawdown_action="truncate"`` it gets the new bar as its truncation bar :attr:`end_t` (a reset restores the
+    episode's own end), with ``"terminate"`` its :attr:`~sb3_trading.envs.kernel.Transition.ended` code is
+    :data:`~sb3_trading.envs.kernel.DRAWDOWN_LIMIT`.
     """
 
     def __init__(self, env: YieldAllocationEnv, n_envs: int) -> None:
@@ -651,6 +665,7 @@ class YieldAllocationKernel(TradingKernel):
         self._rates, self._depth = env._rates, env._depeg_depth  # (T, K), shared
         self.depeg_penalty = env.depeg_penalty
         self._max_drawdown = math.inf if env.max_drawdown is None else env.max_drawdown
+        self._terminate_on_drawdown = env.drawdown_action == "terminate"
 
     def reset(self, rows: np.ndarray, draws: dict[str, np.ndarray]) -> Transition:
         """All-cash accounts in ``rows`` at the drawn start bars; ``portfolio = [0, ..., 0, 1, 0]``."""
@@ -701,5 +716,12 @@ class YieldAllocationKernel(TradingKernel):
             end_t,
             tr.reward,
         )
+        tr = self.with_ended(tr, more)
+        if self._terminate_on_drawdown:
+            hit = tr.drawdown > self._max_drawdown  # the kernel's own test: it moved end_t of these rows
+            end_t[hit] = self.end_t[hit]
+            ended = np.zeros(n_rows, dtype=np.int8) if tr.ended is None else tr.ended.copy()
+            ended[hit & (ended == 0)] = DRAWDOWN_LIMIT
+            tr = tr._replace(ended=ended)
         self.end_t = end_t
-        return self.advance(self.with_ended(tr, more))
+        return self.advance(tr)
