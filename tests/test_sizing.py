@@ -362,7 +362,7 @@ def test_regime_sizing_scales_each_asset_by_its_own_causal_regime():
 
 def test_regime_sizing_is_causal():
     """Changing every bar after t changes no label (hence no scale) at bars <= t."""
-    from sb3_trading.wrappers.sizing import regime_label_table
+    from sb3_trading.features import regime_label_table
 
     data = regime_step_market()
     for regime in ("vol_regime:20", "trend_regime:10", "weekly:vol_regime:3"):

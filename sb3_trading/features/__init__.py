@@ -45,6 +45,7 @@ from sb3_trading.features.pipeline import (
     compute_features,
     describe,
     parse_specs,
+    regime_label_table,
 )
 from sb3_trading.features.regimes import (
     NO_REGIME,
@@ -90,6 +91,7 @@ __all__ = [
     "obv_flow",
     "parse_spec",
     "parse_specs",
+    "regime_label_table",
     "price_zscore",
     "range_pct",
     "regime_labels",

@@ -433,6 +433,47 @@ def compute_features(
     return FeatureMatrix(values=values, names=tuple(names), warmup=warmup)
 
 
+def regime_label_table(data: MarketData, regime: str) -> tuple[np.ndarray, tuple[float, ...]]:
+    """Causal regime labels of every bar and asset of ``data``, from one regime indicator spec.
+
+    The spec is computed with :func:`~sb3_trading.features.pipeline.compute_features` on each path of ``data``
+    (no statistic crosses a path boundary), so the label at bar ``t`` uses bars ``<= t`` of its path only:
+    ``vol_regime`` and ``trend_regime`` are labels already; ``regime_prob`` gives the most likely filtered HMM
+    state (:func:`~sb3_trading.features.regimes.regime_labels`).
+
+    :param data: the market.
+    :param regime: a spec of :data:`~sb3_trading.features.pipeline.REGIME_INDICATORS`, e.g. ``"vol_regime:60"``,
+        ``"regime_prob:2,250"``, ``"weekly:trend_regime:4"``.
+    :return: ``(labels, possible)``: float64 ``(T, N)`` labels (NaN during the warm-up) and the sorted labels the
+        spec can take.
+    :raises ValueError: a spec that is not a regime indicator (listing those that are), or too little data.
+    """
+    spec = parse_specs((regime,))[0]
+    if spec.name not in REGIME_INDICATORS:
+        raise ValueError(
+            f"regime {regime!r} is not a regime indicator; use one of {list(REGIME_INDICATORS)} with its parameters, "
+            "e.g. 'vol_regime:60', 'trend_regime:20' or 'regime_prob:2,250'"
+        )
+    n_assets = int(data.n_assets)
+    blocks = []
+    for path in data.paths() if data.n_paths > 1 else [data]:
+        values = compute_features(path, (regime,), include_data_features=False).values
+        columns = values.reshape(path.n_steps, -1, n_assets).transpose(1, 0, 2)  # (C, T, N)
+        if spec.name == "regime_prob":
+            labels = regimes.regime_labels(columns).astype(np.float64)
+            labels[labels == regimes.NO_REGIME] = np.nan
+        else:
+            labels = columns[0]
+        blocks.append(labels)
+    if spec.name == "regime_prob":
+        possible: tuple[float, ...] = tuple(float(k) for k in range(int(spec.params[0])))
+    elif spec.name == "vol_regime":
+        possible = (0.0, 1.0, 2.0)
+    else:
+        possible = (-1.0, 0.0, 1.0)
+    return np.concatenate(blocks) if len(blocks) > 1 else blocks[0], possible
+
+
 def describe(as_text: bool = False) -> pd.DataFrame | str:
     """Every registered indicator: name, parameters with defaults, output columns, fields, warm-up, description.
 

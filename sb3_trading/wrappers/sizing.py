@@ -81,6 +81,7 @@ from gymnasium import spaces
 
 from sb3_trading.common.parsing import split_spec
 from sb3_trading.common.validation import check_int, check_real, suggest
+from sb3_trading.features.pipeline import regime_label_table
 from sb3_trading.wrappers.rewards import env_periods_per_year
 
 logger = logging.getLogger(__name__)
@@ -471,50 +472,6 @@ class FractionalKelly(ReturnsSizing):
         return self.fraction * kelly, kelly
 
 
-def regime_label_table(data: Any, regime: str) -> tuple[np.ndarray, tuple[float, ...]]:
-    """Causal regime labels of every bar and asset of ``data``, from one regime indicator spec.
-
-    The spec is computed with :func:`~sb3_trading.features.pipeline.compute_features` on each path of ``data``
-    (no statistic crosses a path boundary), so the label at bar ``t`` uses bars ``<= t`` of its path only:
-    ``vol_regime`` and ``trend_regime`` are labels already; ``regime_prob`` gives the most likely filtered HMM
-    state (:func:`~sb3_trading.features.regimes.regime_labels`).
-
-    :param data: a :class:`~sb3_trading.data.MarketData`.
-    :param regime: a spec of :data:`~sb3_trading.features.pipeline.REGIME_INDICATORS`, e.g. ``"vol_regime:60"``,
-        ``"regime_prob:2,250"``, ``"weekly:trend_regime:4"``.
-    :return: ``(labels, possible)``: float64 ``(T, N)`` labels (NaN during the warm-up) and the sorted labels the
-        spec can take.
-    :raises ValueError: a spec that is not a regime indicator (listing those that are), or too little data.
-    """
-    from sb3_trading.features.pipeline import REGIME_INDICATORS, compute_features, parse_specs
-    from sb3_trading.features.regimes import NO_REGIME, regime_labels
-
-    spec = parse_specs((regime,))[0]
-    if spec.name not in REGIME_INDICATORS:
-        raise ValueError(
-            f"regime {regime!r} is not a regime indicator; use one of {list(REGIME_INDICATORS)} with its parameters, "
-            "e.g. 'vol_regime:60', 'trend_regime:20' or 'regime_prob:2,250'"
-        )
-    n_assets = int(data.n_assets)
-    blocks = []
-    for path in data.paths() if data.n_paths > 1 else [data]:
-        values = compute_features(path, (regime,), include_data_features=False).values
-        columns = values.reshape(path.n_steps, -1, n_assets).transpose(1, 0, 2)  # (C, T, N)
-        if spec.name == "regime_prob":
-            labels = regime_labels(columns).astype(np.float64)
-            labels[labels == NO_REGIME] = np.nan
-        else:
-            labels = columns[0]
-        blocks.append(labels)
-    if spec.name == "regime_prob":
-        possible: tuple[float, ...] = tuple(float(k) for k in range(int(spec.params[0])))
-    elif spec.name == "vol_regime":
-        possible = (0.0, 1.0, 2.0)
-    else:
-        possible = (-1.0, 0.0, 1.0)
-    return np.concatenate(blocks) if len(blocks) > 1 else blocks[0], possible
-
-
 class RegimeSizing(SizingWrapper):
     r"""Scale the exposure by a factor chosen per causal market regime.
 
@@ -704,6 +661,5 @@ __all__ = [
     "check_sizing_specs",
     "exposure_model",
     "parse_sizing_spec",
-    "regime_label_table",
     "wrap_sizing",
 ]
