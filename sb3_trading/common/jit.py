@@ -10,7 +10,9 @@ Kernels follow three rules so that they run identically compiled and uncompiled:
 
 * arguments are float64/int64/bool arrays and Python scalars (no objects, no ``None``);
 * loops are explicit, in a fixed order (a sum is accumulated left to right in both modes);
-* outputs are returned (fresh arrays or tuples of scalars) or written into arrays passed in.
+* outputs are returned (fresh arrays or tuples of scalars) or written into arrays passed in;
+* scalar transcendental functions come from :mod:`math` (``math.exp``, ``math.log``): compiled and plain they
+  both call the C library, while NumPy's scalar ``np.exp`` may use its own SIMD code and differ in the last bit.
 """
 
 from __future__ import annotations

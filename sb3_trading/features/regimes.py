@@ -31,6 +31,7 @@ space (log-sum-exp), so a return far in the tail of every state cannot underflow
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -64,8 +65,8 @@ def _logsumexp(values: np.ndarray) -> float:
         return -np.inf
     total = 0.0
     for k in range(values.shape[0]):
-        total += np.exp(values[k] - peak)
-    return peak + np.log(total)
+        total += math.exp(values[k] - peak)
+    return peak + math.log(total)
 
 
 @njit
@@ -98,7 +99,7 @@ def _forward_filter_kernel(
     log_alpha = np.empty((n_assets, n_states))
     terms = np.empty(n_states)
     log_pred = np.empty(n_states)
-    log_two_pi = np.log(2.0 * np.pi)
+    log_two_pi = math.log(2.0 * np.pi)
     segment = 0
     for t in range(first_row, n_rows):
         while segment + 1 < n_segments and segment_start[segment + 1] <= t:
@@ -118,11 +119,11 @@ def _forward_filter_kernel(
             for k in range(n_states):
                 var = variances[segment, i, k]
                 dev = x - means[segment, i, k]
-                log_pred[k] += -0.5 * (log_two_pi + np.log(var) + dev * dev / var)
+                log_pred[k] += -0.5 * (log_two_pi + math.log(var) + dev * dev / var)
             norm = _logsumexp(log_pred)
             for k in range(n_states):
                 log_alpha[i, k] = log_pred[k] - norm
-                out[k, t, i] = np.exp(log_alpha[i, k])
+                out[k, t, i] = math.exp(log_alpha[i, k])
     return out
 
 
