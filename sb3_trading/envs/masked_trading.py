@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import warnings
+import zoneinfo
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from gymnasium import spaces
 
 from sb3_trading.common.jit import njit
@@ -21,7 +23,7 @@ from sb3_trading.envs.base import (
     clip_bound,
 )
 from sb3_trading.envs.kernel import MARGIN_CALL
-from sb3_trading.features import rolling_volatility
+from sb3_trading.features import parse_specs, regime_label_table, rolling_volatility
 from sb3_trading.sim.frictions import (
     ADVERSE,
     COMMISSION,
@@ -49,48 +51,75 @@ _LIMIT_TOL = 1e-9
 SUPPORTED_RULES: tuple[str, ...] = ('half_spread_bps="data"', "financing", "margin", "brackets")
 
 
+#: the rules of the mask, by code: ``info["mask_reasons"]`` holds one code per action (0: legal), the first rule
+#: (in this order) that masks it; :meth:`MaskedTradingEnv.mask_reasons` names them
+MASK_RULES: tuple[str, ...] = (
+    "legal",
+    "session",
+    "nothing_to_flatten",
+    "no_equity",
+    "drawdown",
+    "daily_loss",
+    "volatility",
+    "regime_crisis",
+    "regime_bear",
+    "regime_bull",
+    "cash",
+    "position_limit",
+    "concentration",
+)
+SESSION, NOTHING_TO_FLATTEN, NO_EQUITY, DRAWDOWN, DAILY_LOSS, VOLATILITY = 1, 2, 3, 4, 5, 6
+REGIME_CRISIS, REGIME_BEAR, REGIME_BULL, CASH, POSITION_LIMIT, CONCENTRATION = 7, 8, 9, 10, 11, 12
+
+
 @njit
-def masked_legal_row(
+def masked_codes_row(
     holdings: np.ndarray,
     b: int,
     prices: np.ndarray,
     peak: float,
+    day_open: float,
     session_ok: bool,
-    buys_open: bool,
+    buy_block: np.ndarray,
     sizes: np.ndarray,
     switch_sides: bool,
-    max_position: float,
+    caps: np.ndarray,
     max_concentration: float,
     drawdown_floor: float,
+    loss_floor: float,
     bars: np.ndarray,
     rules: np.ndarray,
-    mask: np.ndarray,
+    codes: np.ndarray,
 ) -> float:
-    """The legal actions of account ``b`` at the closes ``prices`` ``(2,)`` of its bar (the rules of
-    :class:`MaskedTradingEnv`), written into ``mask`` ``(2k + 2,)`` bool.
+    """Why each action of account ``b`` is masked at the closes ``prices`` ``(2,)`` of its bar: ``codes``
+    ``(2k + 2,)`` int8 written with the :data:`MASK_RULES` code of the first rule that masks it (0: legal).
 
     Actions: ``0`` hold, ``1 .. k`` buy bull ``sizes[i - 1]``, ``k + 1 .. 2k`` buy bear ``sizes[i - k - 1]``,
     ``2k + 1`` flatten. With ``V = (V_bull, V_bear)`` and cash ``C`` marked at ``prices``,
     ``E = V_bull + V_bear + C``, buy factor ``b_X = 1 + (a_X + c (1 + a_X))`` = ``(1 + a_X)(1 + c)`` of the bought
     ETF and sale factor ``1 - (a_Y + c (1 - a_Y))`` = ``(1 - a_Y)(1 - c)`` of the sold one (``a`` =
     ``bars[ADVERSE]``, the bar's half-spread plus slippage; ``c`` = ``rules[COMMISSION]``: exactly what a fill
-    pays with proportional frictions) and slack ``tol = _LIMIT_TOL * E``:
+    pays with proportional frictions) and slack ``tol = _LIMIT_TOL * E``, in this order:
 
-    * hold is always legal; outside the session (``session_ok`` False) nothing else is;
-    * flatten is legal when some position value is non-zero;
-    * buys need ``E > 0``, ``buys_open`` (session and calm volatility) and ``E >= drawdown_floor * peak``;
-      then a buy of ``f E`` in ETF ``X`` is legal when all three hold:
-      cash ``C + (1 - a_Y)(1 - c) V_other_sold - b_X f E >= -tol`` (the other side is sold when ``switch_sides``),
-      gross exposure ``V_X + V_other_kept + f E <= max_position E + tol``,
-      concentration ``V_X + f E <= max_concentration E + tol``.
+    * hold is always legal; outside the session (``session_ok`` False) nothing else is (``session``);
+    * flatten is legal when some position value is non-zero (``nothing_to_flatten``);
+    * every buy needs ``E > 0`` (``no_equity``), ``E >= drawdown_floor * peak`` (``drawdown``) and
+      ``E >= loss_floor * day_open`` (``daily_loss``); then a buy of ETF ``X`` is masked by the bar's rule
+      ``buy_block[X]`` (``volatility``, ``regime_*``; 0: none);
+    * then a buy of ``f E`` in ``X`` needs cash ``C + (1 - a_Y)(1 - c) V_other_sold - b_X f E >= -tol`` (the
+      other side is sold when ``switch_sides``; ``cash``), gross exposure ``V_X + V_other_kept + f E <=
+      caps[X] E + tol`` (``position_limit``) and ``V_X + f E <= max_concentration E + tol`` (``concentration``).
 
     :param holdings: ``(B, 3)`` the books (bull and bear shares, then cash).
-    :param peak: the account's peak equity since its reset.
+    :param peak: the account's peak equity since its reset; ``day_open`` its equity at the last close of the
+        previous trading day (at the reset within the reset's day).
+    :param buy_block: ``(2,)`` int8 the bar's rule code blocking buys of ``(bull, bear)`` (0: open).
     :param sizes: ``(k,)`` buy sizes as fractions of equity.
     :param switch_sides: a buy first sells the whole position in the other ETF.
-    :param max_position: gross exposure limit, fraction of equity.
+    :param caps: ``(2,)`` gross exposure limit of a buy of ``(bull, bear)`` at this bar, fraction of equity.
     :param max_concentration: single-ETF exposure limit, fraction of equity.
-    :param drawdown_floor: ``1 - max_drawdown`` (``0.0`` without the rule: every ``E > 0`` passes).
+    :param drawdown_floor: ``1 - max_drawdown`` (``0.0`` without the rule); ``loss_floor``: ``1 -
+        daily_loss_limit`` (``0.0`` without the rule).
     :param bars: ``(N_BAR_FIELDS, 2)`` the bar's frictions of ``(bull, bear)``; ``rules`` ``(N_RULES,)``
         (:mod:`sb3_trading.sim.frictions`).
     :return: the equity ``E``.
@@ -99,16 +128,23 @@ def masked_legal_row(
     flatten = 2 * n_sizes + 1
     v_bull, v_bear, cash = holdings[b, 0] * prices[0], holdings[b, 1] * prices[1], holdings[b, 2]
     e = v_bull + v_bear + cash
-    mask[:] = False
-    mask[HOLD] = True
+    codes[:] = 0
     if not session_ok:
-        return e  # outside the session only hold is legal
-    mask[flatten] = v_bull != 0.0 or v_bear != 0.0
-    if not (e > 0.0 and buys_open and e >= drawdown_floor * peak):
+        codes[1:] = SESSION  # outside the session only hold is legal
         return e
+    if v_bull == 0.0 and v_bear == 0.0:
+        codes[flatten] = NOTHING_TO_FLATTEN
+    account = 0
+    if not e > 0.0:
+        account = NO_EQUITY
+    elif e < drawdown_floor * peak:
+        account = DRAWDOWN
+    elif e < loss_floor * day_open:
+        account = DAILY_LOSS
     c = rules[COMMISSION]
     slack = _LIMIT_TOL * e
     for side in range(2):
+        block = account if account != 0 else buy_block[side]
         held, other = (v_bull, v_bear) if side == 0 else (v_bear, v_bull)
         a_buy, a_sell = bars[ADVERSE, side], bars[ADVERSE, 1 - side]
         buy_factor = 1.0 + (a_buy + c * (1.0 + a_buy))
@@ -116,56 +152,68 @@ def masked_legal_row(
         proceeds = sell_factor * other if switch_sides else 0.0
         kept = 0.0 if switch_sides else other
         for j in range(n_sizes):
+            action = 1 + side * n_sizes + j
+            if block != 0:
+                codes[action] = block
+                continue
             bought = sizes[j] * e
-            affordable = cash + proceeds - buy_factor * bought >= -slack
-            gross_ok = held + kept + bought <= max_position * e + slack
-            concentration_ok = held + bought <= max_concentration * e + slack
-            mask[1 + side * n_sizes + j] = affordable and gross_ok and concentration_ok
+            if cash + proceeds - buy_factor * bought < -slack:
+                codes[action] = CASH
+            elif held + kept + bought > caps[side] * e + slack:
+                codes[action] = POSITION_LIMIT
+            elif held + bought > max_concentration * e + slack:
+                codes[action] = CONCENTRATION
     return e
 
 
 @njit
-def masked_legal_kernel(
+def masked_codes_kernel(
     holdings: np.ndarray,
     closes: np.ndarray,
     peak: np.ndarray,
+    day_open: np.ndarray,
     t: np.ndarray,
     session_ok: np.ndarray,
-    buys_open: np.ndarray,
+    buy_block: np.ndarray,
     sizes: np.ndarray,
     switch_sides: bool,
-    max_position: float,
+    caps: np.ndarray,
     max_concentration: float,
     drawdown_floor: float,
+    loss_floor: float,
+    day: np.ndarray,
     bars: np.ndarray,
     rules: np.ndarray,
 ) -> np.ndarray:
-    """:func:`masked_legal_row` of every account at its bar ``t`` ``(B,)``: ``(B, 2k + 2)`` bool masks.
+    """:func:`masked_codes_row` of every account at its bar ``t`` ``(B,)``: ``(B, 2k + 2)`` int8 rule codes.
 
-    :param closes: ``(T, 2)`` closes; ``session_ok``, ``buys_open`` ``(T,)`` bool per bar; ``bars``
+    :param closes: ``(T, 2)`` closes; ``session_ok`` ``(T,)`` bool, ``buy_block`` ``(T, 2)`` int8 and ``caps``
+        ``(T, 2)`` per bar; ``day`` ``(T,)`` int64 trading-day number (read by :func:`masked_step`); ``bars``
         ``(T, N_BAR_FIELDS, 2)`` per-bar frictions (row ``t`` prices the fill at the close of ``t``); the rest as
         the row's.
     """
-    mask = np.empty((holdings.shape[0], 2 * sizes.shape[0] + 2), dtype=np.bool_)
+    codes = np.empty((holdings.shape[0], 2 * sizes.shape[0] + 2), dtype=np.int8)
     for b in range(holdings.shape[0]):
         row = t[b]
-        masked_legal_row(
+        masked_codes_row(
             holdings,
             b,
             closes[row],
             peak[b],
+            day_open[b],
             session_ok[row],
-            buys_open[row],
+            buy_block[row],
             sizes,
             switch_sides,
-            max_position,
+            caps[row],
             max_concentration,
             drawdown_floor,
+            loss_floor,
             bars[row],
             rules,
-            mask[b],
+            codes[b],
         )
-    return mask
+    return codes
 
 
 @njit
@@ -198,17 +246,20 @@ def masked_target_row(
 def masked_step(
     holdings: np.ndarray,
     peak: np.ndarray,
+    day_open: np.ndarray,
     initial_equity: np.ndarray,
     t: np.ndarray,
     actions: np.ndarray,
     closes: np.ndarray,
     session_ok: np.ndarray,
-    buys_open: np.ndarray,
+    buy_block: np.ndarray,
     sizes: np.ndarray,
     switch_sides: bool,
-    max_position: float,
+    caps: np.ndarray,
     max_concentration: float,
     drawdown_floor: float,
+    loss_floor: float,
+    day: np.ndarray,
     bars: np.ndarray,
     rules: np.ndarray,
     n_invalid: np.ndarray,
@@ -218,18 +269,21 @@ def masked_step(
     more: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     invalid: np.ndarray,
     n_invalid_out: np.ndarray,
+    reasons: np.ndarray,
 ) -> None:
     """One MaskedTrading step of every account, in place: a masked action is not executed (it holds).
 
-    The mask is :func:`masked_legal_row` at the closes of ``t``, the targets :func:`masked_target_row` on the
-    mask's equity, the fill :func:`~sb3_trading.sim.kernels.trade_row` there (a holding account trades nothing
-    and pays nothing); the market rules until the next close (:func:`~sb3_trading.sim.kernels.settle_row`:
-    financing, bracket orders, margin call); then the mark at the closes of ``t + 1`` and the clipped
-    ``portfolio`` block ``[w_bull, w_bear, w_cash, drawdown, E / E_0 - 1]``.
+    The mask is :func:`masked_codes_row` at the closes of ``t`` (its codes go to ``reasons`` ``(B, 2k + 2)``),
+    the targets :func:`masked_target_row` on the mask's equity, the fill :func:`~sb3_trading.sim.kernels.trade_row`
+    there (a holding account trades nothing and pays nothing); when ``t + 1`` starts a new trading day
+    (``day``) the equity after that fill becomes the account's ``day_open`` (written); the market rules until
+    the next close (:func:`~sb3_trading.sim.kernels.settle_row`: financing, bracket orders, margin call); then
+    the mark at the closes of ``t + 1`` and the clipped ``portfolio`` block
+    ``[w_bull, w_bear, w_cash, drawdown, E / E_0 - 1]``.
 
     :param initial_equity: ``(B,)`` equity ``E_0`` at each account's reset; ``n_invalid`` ``(B,)`` the masked
         actions counted so far.
-    :param actions: ``(B,)`` int64 actions in range; the rule arguments are :func:`masked_legal_kernel`'s.
+    :param actions: ``(B,)`` int64 actions in range; the rule arguments are :func:`masked_codes_kernel`'s.
     :param levels: ``(B, 3, 2)`` bracket levels (written); ``ohlc``: ``(open, high, low)`` ``(T, 2)`` for them.
     :param out: the transition's arrays (:attr:`~sb3_trading.envs.kernel.Transition.outputs`), written.
     :param more: ``(financing, unfilled, bracket_exits, ended)`` ``(B,)`` each, written
@@ -238,7 +292,6 @@ def masked_step(
     """
     t_next, equity, cash, positions, weights, notional, costs, drawdown, portfolio = out
     financing, unfilled, exits, ended = more
-    mask = np.empty(2 * sizes.shape[0] + 2, dtype=np.bool_)
     target = np.empty(2)
     before = np.empty(2)
     scratch = np.empty(2)
@@ -246,27 +299,32 @@ def masked_step(
         row = t[b]
         prices = closes[row]
         bar = bars[row]
-        e = masked_legal_row(
+        codes = reasons[b]
+        e = masked_codes_row(
             holdings,
             b,
             prices,
             peak[b],
+            day_open[b],
             session_ok[row],
-            buys_open[row],
+            buy_block[row],
             sizes,
             switch_sides,
-            max_position,
+            caps[row],
             max_concentration,
             drawdown_floor,
+            loss_floor,
             bar,
             rules,
-            mask,
+            codes,
         )
-        invalid[b] = not mask[actions[b]]
+        invalid[b] = codes[actions[b]] != 0
         n_invalid_out[b] = n_invalid[b] + invalid[b]
         masked_target_row(holdings[b, :2], prices, e, HOLD if invalid[b] else actions[b], sizes, switch_sides, target)
         before[0], before[1] = holdings[b, 0], holdings[b, 1]
         notional[b], costs[b] = trade_row(holdings, b, target, prices, bar, rules)
+        if day[row + 1] != day[row]:
+            day_open[b] = holdings[b, 0] * prices[0] + holdings[b, 1] * prices[1] + holdings[b, 2]
         financed, closed, exit_notional, exit_costs, called = settle_row(
             holdings, levels, b, before, prices, row, closes, bars, rules, ohlc, True, scratch
         )
@@ -284,6 +342,71 @@ def masked_step(
 
 def _check_fraction(name: str, value: object, *, upper: float | None = None, allow_zero: bool = False) -> float:
     return check_real(name, value, 0.0, upper, strict_minimum=not allow_zero)  # type: ignore[return-value]
+
+
+def _check_time_zone(exchange_tz: Any) -> str:
+    """``exchange_tz`` if it names an IANA time zone, else ``ValueError`` naming the argument."""
+    try:
+        zoneinfo.ZoneInfo(exchange_tz)
+    except (TypeError, ValueError, zoneinfo.ZoneInfoNotFoundError):
+        raise ValueError(f"exchange_tz={exchange_tz!r} is not a time zone name (e.g. 'America/New_York', 'UTC')") from None
+    return str(exchange_tz)
+
+
+def _local_times(timestamps: np.ndarray, exchange_tz: str) -> pd.DatetimeIndex:
+    """The bars' times (naive UTC) in the exchange's time zone."""
+    return pd.DatetimeIndex(timestamps).tz_localize("UTC").tz_convert(exchange_tz)
+
+
+def _session_minutes(hours: Any) -> tuple[int, int]:
+    """``("09:30", "16:00")`` -> minutes after midnight ``(570, 960)``, open before close."""
+    form = "session_hours must be (open, close) as 'HH:MM' strings in exchange time, e.g. ('09:30', '16:00')"
+    if isinstance(hours, str) or not isinstance(hours, Sequence) or len(hours) != 2:
+        raise ValueError(f"{form}, got {hours!r}")
+    minutes = []
+    for text in hours:
+        try:
+            hour, minute = (int(part) for part in str(text).split(":"))
+        except ValueError:
+            raise ValueError(f"{form}, got {hours!r}") from None
+        if not (0 <= hour <= 24 and 0 <= minute < 60 and hour * 60 + minute <= 24 * 60):
+            raise ValueError(f"{form}, got {hours!r}")
+        minutes.append(hour * 60 + minute)
+    if not minutes[0] < minutes[1]:
+        raise ValueError(f"session_hours must open before they close, got {hours!r}")
+    return minutes[0], minutes[1]
+
+
+def _check_regime_spec(name: str, spec: Any, kinds: tuple[str, ...]) -> str:
+    """``spec`` if it parses as an indicator spec of one of ``kinds`` (any timeframe), else ``ValueError`` naming ``name``."""
+    try:
+        parsed = parse_specs((spec,))[0]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}={spec!r} is not an indicator spec: {exc}") from None
+    if parsed.name not in kinds:
+        raise ValueError(f"{name} must be a {' or '.join(kinds)} spec (e.g. '{kinds[0]}:20'), got {spec!r}")
+    return str(spec)
+
+
+def _direction_regimes(index: MarketData, volatility: str, trend: str, crisis_drawdown: float) -> np.ndarray:
+    """Seed 002's direction-aware regimes of the index, causal: ``(T,)`` int8 codes.
+
+    High volatility is the top label of the ``volatility`` spec (``vol_regime``: the top tercile of the rolling
+    volatility in its own history; ``regime_prob:K``: the most volatile HMM state); with it the index is in a
+    **crisis** (:data:`REGIME_CRISIS`) when it is more than ``crisis_drawdown`` below its running peak (per path),
+    else a high-volatility **bear** (:data:`REGIME_BEAR`) or **bull** (:data:`REGIME_BULL`) by the sign of the
+    ``trend`` spec (``trend_regime``); 0 otherwise, and wherever a label is still undefined (warm-up).
+    """
+    vol, vol_labels = regime_label_table(index, volatility)
+    direction, _ = regime_label_table(index, trend)
+    peak = np.concatenate([np.maximum.accumulate(index.prices[a:b, 0]) for a, b in index.path_bounds])
+    drawdown = 1.0 - index.prices[:, 0] / peak
+    high = vol[:, 0] == vol_labels[-1]
+    codes = np.zeros(index.n_steps, dtype=np.int8)
+    codes[high & (direction[:, 0] < 0)] = REGIME_BEAR
+    codes[high & (direction[:, 0] > 0)] = REGIME_BULL
+    codes[high & (drawdown > crisis_drawdown)] = REGIME_CRISIS
+    return codes
 
 
 class MaskedTradingEnv(KernelTradingEnv):
@@ -316,21 +439,44 @@ class MaskedTradingEnv(KernelTradingEnv):
     prices:
 
     ==================  =========================================================================
-    rule                a buy is masked when
+    rule (``mask_reasons``) a buy is masked when
     ==================  =========================================================================
-    cash                ``C + (1 - s)(1 - c) * V_other_sold - b f E_t < 0`` (no margin; the sale of
+    ``cash``            ``C + (1 - s)(1 - c) * V_other_sold - b f E_t < 0`` (no margin; the sale of
                         the other side counts when ``switch_sides``)
-    position limit      ``(V'_bull + V'_bear) / E_t > max_position`` (gross exposure)
-    concentration       ``V'_X / E_t > max_concentration`` (the bought ETF)
-    drawdown            ``1 - E_t / peak_equity > max_drawdown``, peak since reset (no new risk; hold and
+    ``position_limit``  ``(V'_bull + V'_bear) / E_t > cap`` (gross exposure); ``cap = max_position``, or with
+                        ``position_vol_target`` ``max_position * min(1, target / sigma_X,t)``, ``sigma_X,t`` the
+                        bought ETF's annualised rolling volatility (``volatility_window`` log returns, causal;
+                        ``max_position`` during its warm-up)
+    ``concentration``   ``V'_X / E_t > max_concentration`` (the bought ETF)
+    ``drawdown``        ``1 - E_t / peak_equity > max_drawdown``, peak since reset (no new risk; hold and
                         flatten stay legal; a flat book past the limit stays flat for the episode)
-    session             ``session_bars`` set and ``t % session_bars`` not in ``[session_open, session_close)``
-                        (``t`` is the data row, so start the data at a session open); outside the
-                        session *all* trading is masked, flatten included: only hold is legal
-    volatility regime   ``max_volatility`` set and the index's rolling volatility at ``t`` (per-bar std
+    ``daily_loss``      ``daily_loss_limit`` set and ``E_t < (1 - daily_loss_limit) E_day``, ``E_day`` the
+                        equity at the previous trading day's last close after its trade (at the reset in the
+                        reset's day); trading days are calendar dates in ``exchange_tz`` (timestamps), else
+                        blocks of ``session_bars`` rows
+    ``session``         outside the session *all* trading is masked, flatten included: only hold is legal.
+                        ``session_hours=("09:30", "16:00")``: the bar's timestamp in ``exchange_tz`` lies in
+                        ``[open, close)``; or ``session_bars`` set and the row within its path ``% session_bars``
+                        not in ``[session_open, session_close)``
+    ``volatility``      ``max_volatility`` set and the index's rolling volatility at ``t`` (per-bar std
                         of the last ``volatility_window`` log returns, the ``index_volatility``
                         attribute) is ``> max_volatility`` or not defined yet
+    ``regime_crisis``   ``regime_rules``: high volatility and the index more than ``crisis_drawdown`` below its
+                        running peak: every buy (only reducing is allowed: hold, flatten)
+    ``regime_bear``     ``regime_rules``: high volatility in a down trend: bull buys
+    ``regime_bull``     ``regime_rules``: high volatility in an up trend: bear buys
     ==================  =========================================================================
+
+    The regimes (seed 002's direction-aware rules, off by default) are causal regime features of the index
+    (:func:`~sb3_trading.features.regime_label_table`): high volatility is the top label of ``regime_volatility``
+    (``"vol_regime:60"``: the top tercile of the 60-bar volatility in its own history; ``"regime_prob:3,250"``:
+    the most volatile filtered HMM state), the trend the sign of ``regime_trend`` (``"trend_regime:20"``); no
+    regime rule applies while a label is undefined. ``env.regimes`` holds the ``(T,)`` codes.
+
+    ``info["mask_reasons"]`` is the ``(n_actions,)`` int8 code (an index into :data:`MASK_RULES`, 0 legal) of the
+    mask that applied to the step's decision: the first rule, in the order of :data:`MASK_RULES`, that masks
+    each action; ``env.mask_reasons()`` names them at the current bar, and the backtest reports the share of
+    decisions at which each rule masked something (``BacktestResult.mask_rule_rates``).
 
     Flatten is legal when some position is non-zero (and inside the session); it is
     masked when flat, where it would do nothing.
@@ -351,7 +497,8 @@ class MaskedTradingEnv(KernelTradingEnv):
 
     A masked action chosen anyway (e.g. by plain ``PPO``) is **not executed**: it is a no-op,
     treated exactly as hold, and ``info["invalid_action"]`` is ``True`` for that step while
-    ``info["n_invalid_actions"]`` counts them over the episode.
+    ``info["n_invalid_actions"]`` counts them over the episode. ``invalid_action_penalty`` (default 0) is
+    taken off the reward of such a step, so plain PPO learns to avoid them.
 
     ## Action Space
     ``Discrete(2 * len(sizes) + 2)``; with ``k = len(sizes)`` (default ``sizes=(0.1, 0.25, 0.5)``):
@@ -383,7 +530,8 @@ class MaskedTradingEnv(KernelTradingEnv):
     =============  ==============  ==============================================================
 
     ## Rewards
-    The portfolio return from ``t`` to ``t + 1`` net of costs: ``E_{t+1} / E_t - 1``.
+    The portfolio return from ``t`` to ``t + 1`` net of costs: ``E_{t+1} / E_t - 1``, minus
+    ``invalid_action_penalty`` on a step whose action was masked.
 
     ## Starting State
     All cash (``initial_cash``), no positions, at the first bar whose window is past the
@@ -400,8 +548,8 @@ class MaskedTradingEnv(KernelTradingEnv):
 
     ## Info
     The standard keys (``positions`` and ``weights`` are ``(2,)``: ``[bull, bear]``) plus
-    ``invalid_action`` (``bool``, this step's action was masked and not executed) and
-    ``n_invalid_actions`` (``int``, count since reset).
+    ``invalid_action`` (``bool``, this step's action was masked and not executed),
+    ``n_invalid_actions`` (``int``, count since reset) and ``mask_reasons`` (``(n_actions,)`` int8 rule codes).
 
     ## Arguments
     :param data: the market, holding at least the index, bull and bear assets; ``None`` builds
@@ -416,12 +564,26 @@ class MaskedTradingEnv(KernelTradingEnv):
     :param max_concentration: maximum ``V_X / E`` a buy of ETF ``X`` may reach, ``> 0``.
     :param max_drawdown: drawdown (from the episode's peak equity) past which buys are masked,
         in ``[0, 1]``; ``None`` disables the rule.
-    :param session_bars: bars per session for the session rule; ``None`` disables it.
+    :param session_bars: bars per session for the row-clock session rule; ``None`` disables it.
     :param session_open: first bar of the session (``t % session_bars``) where trading is allowed.
     :param session_close: trading allowed while ``t % session_bars < session_close``; ``None``:
         ``session_bars``.
     :param max_volatility: per-bar index volatility above which buys are masked; ``None`` disables it.
-    :param volatility_window: number of log returns in the volatility of the volatility rule.
+    :param volatility_window: number of log returns in the volatility of the volatility rule and of
+        ``position_vol_target``.
+    :param session_hours: ``(open, close)`` as ``"HH:MM"`` in ``exchange_tz``: trading allowed when the bar's
+        timestamp is in ``[open, close)`` (needs timestamps; not with ``session_bars``); ``None``: no such rule.
+    :param exchange_tz: the exchange's time zone (IANA name) of ``session_hours`` and of the trading days.
+    :param daily_loss_limit: loss in ``(0, 1]`` since the previous day's last close past which buys are masked
+        for the rest of the day; ``None`` disables it (needs timestamps or ``session_bars``).
+    :param regime_rules: seed 002's direction-aware regime rules (crisis: only reduce; high-volatility bear: no
+        bull buys; high-volatility bull: no bear buys); off by default.
+    :param regime_volatility: the volatility regime spec of the rules (``vol_regime`` or ``regime_prob``).
+    :param regime_trend: the trend regime spec of the rules (``trend_regime``).
+    :param crisis_drawdown: index drawdown from its running peak, in ``(0, 1]``, that makes high volatility a crisis.
+    :param position_vol_target: annualised volatility (fraction, ``> 0``) the gross-exposure cap is scaled to:
+        ``max_position * min(1, target / sigma)``; ``None``: the cap is ``max_position``.
+    :param invalid_action_penalty: taken off the reward of a step whose action was masked, ``>= 0``.
     :param initial_cash: starting cash, account currency, in ``(0, 1e15]`` (:data:`~sb3_trading.envs.base.MAX_INITIAL_CASH`).
     :param commission_bps: commission in bps of filled notional, in ``[0, 10000)``; a shortcut for
         ``costs={"commission_bps": ...}`` (changed from 10 together with a ``CostModel`` or preset: ``ValueError``).
@@ -447,6 +609,9 @@ class MaskedTradingEnv(KernelTradingEnv):
         data's open, high and low of the pair.
     """
 
+    #: names of the codes of ``info["mask_reasons"]`` (read by the backtest's ``mask_rule_rates``)
+    mask_rule_names: tuple[str, ...] = MASK_RULES
+
     def __init__(
         self,
         data: MarketData | None = None,
@@ -463,6 +628,15 @@ class MaskedTradingEnv(KernelTradingEnv):
         session_close: int | None = None,
         max_volatility: float | None = None,
         volatility_window: int = 20,
+        session_hours: tuple[str, str] | None = None,
+        exchange_tz: str = "America/New_York",
+        daily_loss_limit: float | None = None,
+        regime_rules: bool = False,
+        regime_volatility: str = "vol_regime:60",
+        regime_trend: str = "trend_regime:20",
+        crisis_drawdown: float = 0.2,
+        position_vol_target: float | None = None,
+        invalid_action_penalty: float = 0.0,
         initial_cash: float = 1_000_000.0,
         commission_bps: float = 10.0,
         slippage_bps: float = 0.0,
@@ -566,13 +740,28 @@ class MaskedTradingEnv(KernelTradingEnv):
         # row numbers counted from the start of each path (the session clock restarts with every path)
         t_rows = np.arange(data.n_steps) - np.repeat(data.path_starts, np.diff([*data.path_starts, data.n_steps]))
         self.session_bars = None if session_bars is None else check_int("session_bars", session_bars, 1)
+        self.exchange_tz = _check_time_zone(exchange_tz)
+        local = None if data.timestamps is None else _local_times(data.timestamps, exchange_tz)
+        self.session_hours = None if session_hours is None else _session_minutes(session_hours)
+        if self.session_hours is not None:
+            if self.session_bars is not None:
+                raise ValueError("pass session_bars (a row clock) or session_hours (exchange time), not both")
+            if local is None:
+                raise ValueError(
+                    "session_hours needs MarketData.timestamps (the bars' times, naive UTC); without them use "
+                    "session_bars=... (bars per session, counted from each path's first row)"
+                )
         if self.session_bars is None:
             if session_open != 0 or session_close is not None:
                 raise ValueError(
                     f"session_open={session_open!r} / session_close={session_close!r} need session_bars (bars per session)"
                 )
             self.session_open, self.session_close = 0, None
-            self._session_ok = np.ones(data.n_steps, dtype=bool)
+            if self.session_hours is None:
+                self._session_ok = np.ones(data.n_steps, dtype=bool)
+            else:
+                minutes = np.asarray(local.hour * 60 + local.minute, dtype=np.int64)  # type: ignore[union-attr]
+                self._session_ok = (minutes >= self.session_hours[0]) & (minutes < self.session_hours[1])
         else:
             self.session_open = check_int("session_open", session_open, 0)
             if self.session_open >= self.session_bars:
@@ -587,22 +776,69 @@ class MaskedTradingEnv(KernelTradingEnv):
             phase = t_rows % self.session_bars
             self._session_ok = (phase >= self.session_open) & (phase < close)
 
+        # trading days: the exchange-time calendar date, else sessions of session_bars rows; a path starts a day
+        self.daily_loss_limit = (
+            None if daily_loss_limit is None else _check_fraction("daily_loss_limit", daily_loss_limit, upper=1.0)
+        )
+        new_day = np.zeros(data.n_steps, dtype=bool)
+        new_day[list(data.path_starts)] = True
+        if local is not None:
+            dates = np.asarray(local.normalize().asi8)
+            new_day[1:] |= dates[1:] != dates[:-1]
+        elif self.session_bars is not None:
+            new_day |= t_rows % self.session_bars == 0
+        elif self.daily_loss_limit is not None:
+            raise ValueError(
+                "daily_loss_limit needs trading days: MarketData.timestamps (days in exchange_tz) or session_bars=..."
+            )
+        self._day = np.cumsum(new_day).astype(np.int64)  # (T,) trading-day number of each bar
+
         self.volatility_window = check_int("volatility_window", volatility_window, 2)
         self.max_volatility = None if max_volatility is None else _check_fraction("max_volatility", max_volatility)
         index_prices = data.prices[:, [data.asset_names.index(index_asset)]]
-        if self.max_volatility is None:
-            self.index_volatility = None
-            self._calm = np.ones(data.n_steps, dtype=bool)
-        else:
-            shortest = min(stop - start for start, stop in data.path_bounds)
+        shortest = min(stop - start for start, stop in data.path_bounds)
+
+        def per_path_volatility(prices: np.ndarray) -> np.ndarray:
             if self.volatility_window >= shortest:
                 raise ValueError(f"volatility_window={volatility_window} must be < the {shortest} rows of data (per path)")
-            self.index_volatility = np.concatenate(  # (T,), causal, per path
-                [rolling_volatility(index_prices[a:b], self.volatility_window)[:, 0] for a, b in data.path_bounds]
-            )
-            self._calm = self.index_volatility <= self.max_volatility  # NaN (warm-up) -> False: buys masked
-        # buys need session and calm at t; flatten needs the session only
-        self._buys_open = self._session_ok & self._calm
+            return np.concatenate([rolling_volatility(prices[a:b], self.volatility_window) for a, b in data.path_bounds])
+
+        # (T, 2) int8: the bar-level rule blocking buys of (bull, bear); the first one that applies is reported
+        buy_block = np.zeros((data.n_steps, 2), dtype=np.int8)
+        if self.max_volatility is None:
+            self.index_volatility = None
+        else:
+            self.index_volatility = per_path_volatility(index_prices)[:, 0]  # (T,), causal, per path
+            calm = self.index_volatility <= self.max_volatility  # NaN (warm-up) -> False: buys masked
+            buy_block[~calm] = VOLATILITY
+
+        self.regime_rules = check_bool("regime_rules", regime_rules)
+        self.regime_volatility = _check_regime_spec("regime_volatility", regime_volatility, ("vol_regime", "regime_prob"))
+        self.regime_trend = _check_regime_spec("regime_trend", regime_trend, ("trend_regime",))
+        self.crisis_drawdown = _check_fraction("crisis_drawdown", crisis_drawdown, upper=1.0)
+        #: ``(T,)`` int8 regime of each bar with ``regime_rules`` (0 none, or REGIME_CRISIS/BEAR/BULL); else None
+        self.regimes: np.ndarray | None = None
+        if self.regime_rules:
+            self.regimes = _direction_regimes(data.select_assets([index_asset]), regime_volatility, regime_trend, self.crisis_drawdown)
+            crisis = self.regimes == REGIME_CRISIS
+            free = buy_block == 0
+            buy_block[free[:, 0] & crisis, 0] = REGIME_CRISIS
+            buy_block[free[:, 1] & crisis, 1] = REGIME_CRISIS
+            buy_block[free[:, 0] & (self.regimes == REGIME_BEAR), 0] = REGIME_BEAR  # high-vol bear: no bull buys
+            buy_block[free[:, 1] & (self.regimes == REGIME_BULL), 1] = REGIME_BULL  # high-vol bull: no bear buys
+        self._buy_block = buy_block
+
+        # (T, 2) gross exposure cap of a buy of (bull, bear): max_position, scaled down by the ETF's volatility
+        self.position_vol_target = (
+            None if position_vol_target is None else _check_fraction("position_vol_target", position_vol_target)
+        )
+        caps = np.full((data.n_steps, 2), self.max_position)
+        if self.position_vol_target is not None:
+            etf_vol = per_path_volatility(data.prices[:, columns]) * np.sqrt(data.periods_per_year)  # annualised
+            scale = np.minimum(1.0, self.position_vol_target / np.where(etf_vol > 0, etf_vol, np.inf))
+            caps = np.where(np.isnan(etf_vol), self.max_position, self.max_position * scale)
+        self._caps = np.ascontiguousarray(caps)
+        self.invalid_action_penalty = check_real("invalid_action_penalty", invalid_action_penalty, 0.0)
 
         # ---------------------------------------------------------- book and spaces
         self._prices = np.ascontiguousarray(data.prices[:, columns])  # (T, 2) closes of [bull, bear]
@@ -626,6 +862,12 @@ class MaskedTradingEnv(KernelTradingEnv):
         """
         return self._kernel.action_masks()[0]
 
+    def mask_reasons(self) -> dict[str, str]:
+        """Why each masked action is masked at the current bar: ``{action label: rule name}`` (:data:`MASK_RULES`;
+        the first rule in that order that masks it). Legal actions are absent."""
+        codes = self._kernel.mask_codes()[0]
+        return {label: MASK_RULES[code] for label, code in zip(self.action_labels, codes.tolist(), strict=True) if code}
+
     def _check_action(self, action: Any) -> int:
         if isinstance(action, (int, np.integer)) and not isinstance(action, bool):
             a = int(action)
@@ -648,14 +890,16 @@ class MaskedTradingKernel(TradingKernel):
     """Batched MaskedTrading-v0 dynamics: ``B`` accounts trading the bull/bear pair with discrete actions
     and legal-action masks (see :class:`MaskedTradingEnv`). ``step`` takes ``(B,)`` int64 actions in range.
 
-    The mask and the step are compiled: :func:`masked_legal_kernel` and :func:`masked_step`.
+    The mask and the step are compiled: :func:`masked_codes_kernel` and :func:`masked_step`.
 
-    Extra state: :attr:`n_invalid` ``(B,)``, the masked actions chosen since each account's reset.
+    Extra state: :attr:`n_invalid` ``(B,)``, the masked actions chosen since each account's reset, and
+    :attr:`day_open` ``(B,)``, each account's equity at the last close of the previous trading day.
     """
 
     def __init__(self, env: MaskedTradingEnv, n_envs: int) -> None:
         super().__init__(env, n_envs, env._prices, env.costs, env.initial_cash)
         self.n_invalid = np.zeros(self.n_envs, dtype=np.int64)
+        self.day_open = np.full(self.n_envs, float(env.initial_cash))
         self.sizes = np.array(env.sizes, dtype=np.float64)
         self.switch_sides = env.switch_sides
         self.max_position, self.max_concentration, self.max_drawdown = (
@@ -665,28 +909,36 @@ class MaskedTradingKernel(TradingKernel):
         )
         # E >= (1 - max_drawdown) peak; without the rule the floor 0 lets every account with E > 0 pass
         self._drawdown_floor = 0.0 if env.max_drawdown is None else 1.0 - env.max_drawdown
-        self._session_ok, self._buys_open = env._session_ok, env._buys_open
+        self._loss_floor = 0.0 if env.daily_loss_limit is None else 1.0 - env.daily_loss_limit
+        self._session_ok, self._buy_block, self._caps, self._day = env._session_ok, env._buy_block, env._caps, env._day
+        self._penalty = float(env.invalid_action_penalty)
         self.use_market_rules(env.frictions)
 
     def _rules(self) -> tuple[Any, ...]:
-        """The arguments of :func:`masked_legal_kernel` after ``(holdings, closes, peak, t)``, in order."""
+        """The arguments of :func:`masked_codes_kernel` after ``(holdings, closes, peak, day_open, t)``, in order."""
         return (
             self._session_ok,
-            self._buys_open,
+            self._buy_block,
             self.sizes,
             self.switch_sides,
-            self.max_position,
+            self._caps,
             self.max_concentration,
             self._drawdown_floor,
+            self._loss_floor,
+            self._day,
             self._friction_bars,
             self._friction_rules,
         )
 
     # ------------------------------------------------------------------ masks
+    def mask_codes(self) -> np.ndarray:
+        """``(B, n_actions)`` int8: the :data:`MASK_RULES` code masking each action at each account's bar (0: legal)."""
+        book = self.book
+        return masked_codes_kernel(book.holdings, self._prices, book.peak_equity, self.day_open, self.t, *self._rules())
+
     def action_masks(self) -> np.ndarray:
         """``(B, n_actions)`` bool: which actions are legal at each account's current bar."""
-        book = self.book
-        return masked_legal_kernel(book.holdings, self._prices, book.peak_equity, self.t, *self._rules())
+        return self.mask_codes() == 0
 
     # ------------------------------------------------------------ dynamics
 
@@ -697,23 +949,32 @@ class MaskedTradingKernel(TradingKernel):
         self._set_equity(rows, self.initial_cash)
         self.n_invalid = self.n_invalid.copy()
         self.n_invalid[rows] = 0
+        self.day_open = self.day_open.copy()
+        self.day_open[rows] = self.initial_cash
         k = start.shape[0]
         portfolio = np.zeros((k, _PORTFOLIO_SIZE), dtype=np.float32)
         portfolio[:, 2] = 1.0  # all cash
-        tr = self._flat(start, portfolio)._replace(
-            extras={"invalid_action": np.zeros(k, dtype=bool), "n_invalid_actions": np.zeros(k, dtype=np.int64)}
-        )
-        return self.reset_rules(rows, tr)
+        extras = {
+            "invalid_action": np.zeros(k, dtype=bool),
+            "n_invalid_actions": np.zeros(k, dtype=np.int64),
+            "mask_reasons": np.zeros((k, self.sizes.shape[0] * 2 + 2), dtype=np.int8),
+        }
+        return self.reset_rules(rows, self._flat(start, portfolio)._replace(extras=extras))
 
     def step(self, actions: np.ndarray) -> Transition:
-        """A masked action is not executed: it is a hold, flagged in ``invalid_action`` and counted."""
+        """A masked action is not executed: it is a hold, flagged in ``invalid_action`` and counted (and, with
+        ``invalid_action_penalty``, the penalty is taken off the step's return)."""
         book = self.book
         invalid, n_invalid = np.empty(self.n_envs, dtype=bool), np.empty(self.n_envs, dtype=np.int64)
+        reasons = np.empty((self.n_envs, self.sizes.shape[0] * 2 + 2), dtype=np.int8)
         more, extras = self.rule_outputs()
-        tr = self.blank(_PORTFOLIO_SIZE, {"invalid_action": invalid, "n_invalid_actions": n_invalid, **extras})
+        extras = {"invalid_action": invalid, "n_invalid_actions": n_invalid, "mask_reasons": reasons, **extras}
+        tr = self.blank(_PORTFOLIO_SIZE, extras, reward=self._penalty > 0.0)
+        day_open = self.day_open.copy()
         masked_step(
             book.holdings,
             book.peak_equity,
+            day_open,
             book.initial_equity,
             self.t,
             actions,
@@ -726,6 +987,9 @@ class MaskedTradingKernel(TradingKernel):
             more,
             invalid,
             n_invalid,
+            reasons,
         )
-        self.n_invalid = n_invalid
+        self.n_invalid, self.day_open = n_invalid, day_open
+        if tr.reward is not None:
+            tr.reward[:] = tr.equity / tr.equity_t - 1.0 - self._penalty * invalid
         return self.advance(self.with_ended(tr, more))

@@ -66,6 +66,9 @@ class BacktestResult:
         over the same marks (:func:`buy_and_hold_returns`); ``None``: no benchmark-relative metrics.
     :ivar financing: ``(n,)`` net financing of each step (interest on cash and loans, borrow fees; + received),
         account currency, when the env reports ``info["financing"]`` (summed in ``metrics["total_financing"]``).
+    :ivar mask_rule_rates: on envs that report ``info["mask_reasons"]`` (rule codes per action, named by the env's
+        ``mask_rule_names``): ``{rule: share of decisions at which the rule masked at least one action}``;
+        ``None`` elsewhere.
     """
 
     name: str
@@ -87,6 +90,7 @@ class BacktestResult:
     market: MarketData | None = field(default=None, repr=False, compare=False)
     benchmark_returns: np.ndarray | None = field(default=None, repr=False)
     financing: np.ndarray | None = field(default=None, repr=False)
+    mask_rule_rates: dict[str, float] | None = None
 
     @property
     def n_steps(self) -> int:
@@ -111,6 +115,8 @@ class BacktestResult:
         summary["risk_free"] = float(self.risk_free)
         summary["risk_free_per_period"] = risk_free_per_period(self.risk_free, self.periods_per_year)
         summary["metrics"] = self.metrics
+        if self.mask_rule_rates is not None:
+            summary["mask_rule_rates"] = dict(self.mask_rule_rates)
         return summary
 
     def to_frame(self):  # -> pandas.DataFrame
@@ -353,6 +359,7 @@ def backtest(
         masks_fn = None
 
     episodes, invalid, decisions = [], 0, 0
+    rule_hits: np.ndarray | None = None
     options: dict[str, Any] | None = None
     while True:
         episode, last_t, episode_invalid = _episode(
@@ -360,6 +367,8 @@ def backtest(
         )
         invalid += episode_invalid
         decisions += len(episode["turnover"])
+        if episode["mask_hits"] is not None:
+            rule_hits = episode["mask_hits"] if rule_hits is None else rule_hits + episode["mask_hits"]
         episodes.append(
             _finish(
                 name,
@@ -385,6 +394,10 @@ def backtest(
     if masks_fn is not None or hasattr(base, "action_masks"):
         # masked envs: the share of decisions that chose a masked (no-op) action
         result.metrics["invalid_action_rate"] = invalid / max(decisions, 1)
+    rule_names = getattr(base, "mask_rule_names", None)
+    if rule_hits is not None and rule_names is not None:
+        # code 0 is "legal"
+        result.mask_rule_rates = {rule_names[k]: float(rule_hits[k]) / max(decisions, 1) for k in range(1, len(rule_names))}
     return result
 
 
@@ -398,7 +411,9 @@ def _episode(
 ) -> tuple[dict[str, Any], int, int]:
     """One episode of ``policy`` on ``env`` from ``env.reset(seed=seed, options=options)``: the ``info`` series
     (``t``, ``equity``, ``cash`` with the reset's mark first; ``turnover``, ``costs``, ``weights``, ``positions``
-    per step; the reset's ``start_positions``), the last bar ``t`` and the count of masked actions chosen."""
+    per step; the reset's ``start_positions``; ``mask_hits``, per mask rule code the decisions at which it masked
+    some action, where the env reports ``info["mask_reasons"]``), the last bar ``t`` and the count of masked
+    actions chosen."""
     obs, info = env.reset(seed=seed, options=options)
     series: dict[str, Any] = {
         "start_positions": np.asarray(info["positions"], dtype=np.float64).copy(),
@@ -410,10 +425,12 @@ def _episode(
         "weights": [],
         "positions": [],
         "financing": [] if "financing" in info else None,  # envs with financing report it every step
+        "mask_hits": None,
     }
     state, episode_start = None, np.ones((1,), dtype=bool)
     done = False
     invalid = 0
+    n_rules = len(getattr(env.unwrapped, "mask_rule_names", ()))
     while not done:
         kwargs = {} if masks_fn is None else {"action_masks": masks_fn()}
         action, state = policy.predict(obs, state=state, episode_start=episode_start, deterministic=deterministic, **kwargs)
@@ -427,6 +444,10 @@ def _episode(
         if series["financing"] is not None:
             series["financing"].append(info["financing"])
         invalid += bool(info.get("invalid_action", False))
+        reasons = info.get("mask_reasons")
+        if reasons is not None and n_rules:
+            hits = (np.bincount(np.asarray(reasons, dtype=np.int64).ravel(), minlength=n_rules)[:n_rules] > 0).astype(np.int64)
+            series["mask_hits"] = hits if series["mask_hits"] is None else series["mask_hits"] + hits
     return series, int(info["t"]), invalid
 
 
