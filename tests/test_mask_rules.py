@@ -7,13 +7,8 @@ import numpy as np
 import pytest
 
 from sb3_trading.data import MarketData
-from sb3_trading.envs.masked_trading import (
-    MASK_RULES,
-    REGIME_BEAR,
-    REGIME_BULL,
-    REGIME_CRISIS,
-    MaskedTradingEnv,
-)
+from sb3_trading.envs.mask_rules import MASK_RULES, REGIME_BEAR, REGIME_BULL, REGIME_CRISIS
+from sb3_trading.envs.masked_trading import MaskedTradingEnv
 from sb3_trading.features.regimes import trend_regime, volatility_regime
 
 START = np.datetime64("2024-01-08T00:00")  # a Monday, New York on EST (UTC-5)

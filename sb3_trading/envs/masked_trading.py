@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import warnings
-import zoneinfo
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from gymnasium import spaces
 
 from sb3_trading.common.jit import njit
@@ -23,7 +21,19 @@ from sb3_trading.envs.base import (
     clip_bound,
 )
 from sb3_trading.envs.kernel import MARGIN_CALL
-from sb3_trading.features import parse_specs, regime_label_table, rolling_volatility
+from sb3_trading.envs.mask_rules import (
+    CASH,
+    CONCENTRATION,
+    DAILY_LOSS,
+    DRAWDOWN,
+    MASK_RULES,
+    NO_EQUITY,
+    NOTHING_TO_FLATTEN,
+    POSITION_LIMIT,
+    SESSION,
+    BarRules,
+    check_fraction,
+)
 from sb3_trading.sim.frictions import (
     ADVERSE,
     COMMISSION,
@@ -49,27 +59,6 @@ _LIMIT_TOL = 1e-9
 #: cash rule of the mask stays exact (fees per order and impact would make it approximate; lots and a
 #: participation cap would fill other sizes than the action table's), financing, margin and brackets
 SUPPORTED_RULES: tuple[str, ...] = ('half_spread_bps="data"', "financing", "margin", "brackets")
-
-
-#: the rules of the mask, by code: ``info["mask_reasons"]`` holds one code per action (0: legal), the first rule
-#: (in this order) that masks it; :meth:`MaskedTradingEnv.mask_reasons` names them
-MASK_RULES: tuple[str, ...] = (
-    "legal",
-    "session",
-    "nothing_to_flatten",
-    "no_equity",
-    "drawdown",
-    "daily_loss",
-    "volatility",
-    "regime_crisis",
-    "regime_bear",
-    "regime_bull",
-    "cash",
-    "position_limit",
-    "concentration",
-)
-SESSION, NOTHING_TO_FLATTEN, NO_EQUITY, DRAWDOWN, DAILY_LOSS, VOLATILITY = 1, 2, 3, 4, 5, 6
-REGIME_CRISIS, REGIME_BEAR, REGIME_BULL, CASH, POSITION_LIMIT, CONCENTRATION = 7, 8, 9, 10, 11, 12
 
 
 @njit
@@ -338,75 +327,6 @@ def masked_step(
         portfolio[b, 2] = clip_bound(cash[b] / e if e > 0.0 else 0.0)
         portfolio[b, 3] = clip_bound(drawdown[b])
         portfolio[b, 4] = clip_bound(e / initial_equity[b] - 1.0)
-
-
-def _check_fraction(name: str, value: object, *, upper: float | None = None, allow_zero: bool = False) -> float:
-    return check_real(name, value, 0.0, upper, strict_minimum=not allow_zero)  # type: ignore[return-value]
-
-
-def _check_time_zone(exchange_tz: Any) -> str:
-    """``exchange_tz`` if it names an IANA time zone, else ``ValueError`` naming the argument."""
-    try:
-        zoneinfo.ZoneInfo(exchange_tz)
-    except (TypeError, ValueError, zoneinfo.ZoneInfoNotFoundError):
-        raise ValueError(f"exchange_tz={exchange_tz!r} is not a time zone name (e.g. 'America/New_York', 'UTC')") from None
-    return str(exchange_tz)
-
-
-def _local_times(timestamps: np.ndarray, exchange_tz: str) -> pd.DatetimeIndex:
-    """The bars' times (naive UTC) in the exchange's time zone."""
-    return pd.DatetimeIndex(timestamps).tz_localize("UTC").tz_convert(exchange_tz)
-
-
-def _session_minutes(hours: Any) -> tuple[int, int]:
-    """``("09:30", "16:00")`` -> minutes after midnight ``(570, 960)``, open before close."""
-    form = "session_hours must be (open, close) as 'HH:MM' strings in exchange time, e.g. ('09:30', '16:00')"
-    if isinstance(hours, str) or not isinstance(hours, Sequence) or len(hours) != 2:
-        raise ValueError(f"{form}, got {hours!r}")
-    minutes = []
-    for text in hours:
-        try:
-            hour, minute = (int(part) for part in str(text).split(":"))
-        except ValueError:
-            raise ValueError(f"{form}, got {hours!r}") from None
-        if not (0 <= hour <= 24 and 0 <= minute < 60 and hour * 60 + minute <= 24 * 60):
-            raise ValueError(f"{form}, got {hours!r}")
-        minutes.append(hour * 60 + minute)
-    if not minutes[0] < minutes[1]:
-        raise ValueError(f"session_hours must open before they close, got {hours!r}")
-    return minutes[0], minutes[1]
-
-
-def _check_regime_spec(name: str, spec: Any, kinds: tuple[str, ...]) -> str:
-    """``spec`` if it parses as an indicator spec of one of ``kinds`` (any timeframe), else ``ValueError`` naming ``name``."""
-    try:
-        parsed = parse_specs((spec,))[0]
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name}={spec!r} is not an indicator spec: {exc}") from None
-    if parsed.name not in kinds:
-        raise ValueError(f"{name} must be a {' or '.join(kinds)} spec (e.g. '{kinds[0]}:20'), got {spec!r}")
-    return str(spec)
-
-
-def _direction_regimes(index: MarketData, volatility: str, trend: str, crisis_drawdown: float) -> np.ndarray:
-    """Seed 002's direction-aware regimes of the index, causal: ``(T,)`` int8 codes.
-
-    High volatility is the top label of the ``volatility`` spec (``vol_regime``: the top tercile of the rolling
-    volatility in its own history; ``regime_prob:K``: the most volatile HMM state); with it the index is in a
-    **crisis** (:data:`REGIME_CRISIS`) when it is more than ``crisis_drawdown`` below its running peak (per path),
-    else a high-volatility **bear** (:data:`REGIME_BEAR`) or **bull** (:data:`REGIME_BULL`) by the sign of the
-    ``trend`` spec (``trend_regime``); 0 otherwise, and wherever a label is still undefined (warm-up).
-    """
-    vol, vol_labels = regime_label_table(index, volatility)
-    direction, _ = regime_label_table(index, trend)
-    peak = np.concatenate([np.maximum.accumulate(index.prices[a:b, 0]) for a, b in index.path_bounds])
-    drawdown = 1.0 - index.prices[:, 0] / peak
-    high = vol[:, 0] == vol_labels[-1]
-    codes = np.zeros(index.n_steps, dtype=np.int8)
-    codes[high & (direction[:, 0] < 0)] = REGIME_BEAR
-    codes[high & (direction[:, 0] > 0)] = REGIME_BULL
-    codes[high & (drawdown > crisis_drawdown)] = REGIME_CRISIS
-    return codes
 
 
 class MaskedTradingEnv(KernelTradingEnv):
@@ -706,7 +626,7 @@ class MaskedTradingEnv(KernelTradingEnv):
             size_list = []
         if not size_list:
             raise ValueError(f"sizes must be a non-empty sequence of fractions in (0, 1], got {sizes!r}")
-        self.sizes = tuple(_check_fraction(f"sizes[{i}]", f, upper=1.0) for i, f in enumerate(size_list))
+        self.sizes = tuple(check_fraction(f"sizes[{i}]", f, upper=1.0) for i, f in enumerate(size_list))
         if len(set(self.sizes)) != len(self.sizes):
             raise ValueError(f"sizes must be distinct, got {self.sizes}")
         self.switch_sides = check_bool("switch_sides", switch_sides)
@@ -720,10 +640,10 @@ class MaskedTradingEnv(KernelTradingEnv):
             "flatten",
         )
         # ---------------------------------------------------------- mask rules
-        self.max_position = _check_fraction("max_position", max_position)
-        self.max_concentration = _check_fraction("max_concentration", max_concentration)
+        self.max_position = check_fraction("max_position", max_position)
+        self.max_concentration = check_fraction("max_concentration", max_concentration)
         self.max_drawdown = (
-            None if max_drawdown is None else _check_fraction("max_drawdown", max_drawdown, upper=1.0, allow_zero=True)
+            None if max_drawdown is None else check_fraction("max_drawdown", max_drawdown, upper=1.0, allow_zero=True)
         )
         # (1 + a)(1 + c) at the smallest adverse move a of any bar and ETF: a size above the limit is never legal
         a = float(self.frictions.bars[:, ADVERSE].min())
@@ -737,107 +657,26 @@ class MaskedTradingEnv(KernelTradingEnv):
                 stacklevel=2,
             )
 
-        # row numbers counted from the start of each path (the session clock restarts with every path)
-        t_rows = np.arange(data.n_steps) - np.repeat(data.path_starts, np.diff([*data.path_starts, data.n_steps]))
-        self.session_bars = None if session_bars is None else check_int("session_bars", session_bars, 1)
-        self.exchange_tz = _check_time_zone(exchange_tz)
-        local = None if data.timestamps is None else _local_times(data.timestamps, exchange_tz)
-        self.session_hours = None if session_hours is None else _session_minutes(session_hours)
-        if self.session_hours is not None:
-            if self.session_bars is not None:
-                raise ValueError("pass session_bars (a row clock) or session_hours (exchange time), not both")
-            if local is None:
-                raise ValueError(
-                    "session_hours needs MarketData.timestamps (the bars' times, naive UTC); without them use "
-                    "session_bars=... (bars per session, counted from each path's first row)"
-                )
-        if self.session_bars is None:
-            if session_open != 0 or session_close is not None:
-                raise ValueError(
-                    f"session_open={session_open!r} / session_close={session_close!r} need session_bars (bars per session)"
-                )
-            self.session_open, self.session_close = 0, None
-            if self.session_hours is None:
-                self._session_ok = np.ones(data.n_steps, dtype=bool)
-            else:
-                minutes = np.asarray(local.hour * 60 + local.minute, dtype=np.int64)  # type: ignore[union-attr]
-                self._session_ok = (minutes >= self.session_hours[0]) & (minutes < self.session_hours[1])
-        else:
-            self.session_open = check_int("session_open", session_open, 0)
-            if self.session_open >= self.session_bars:
-                raise ValueError(f"session_open must be < session_bars={self.session_bars}, got {session_open!r}")
-            close = self.session_bars if session_close is None else check_int("session_close", session_close, 1)
-            if not self.session_open < close <= self.session_bars:
-                raise ValueError(
-                    f"session_close must be in ({self.session_open}, {self.session_bars}] "
-                    f"(after session_open, at most session_bars), got {session_close!r}"
-                )
-            self.session_close = close
-            phase = t_rows % self.session_bars
-            self._session_ok = (phase >= self.session_open) & (phase < close)
-
-        # trading days: the exchange-time calendar date, else sessions of session_bars rows; a path starts a day
-        self.daily_loss_limit = (
-            None if daily_loss_limit is None else _check_fraction("daily_loss_limit", daily_loss_limit, upper=1.0)
+        rules_of_bars = BarRules(
+            data,
+            risk_asset=index_asset,
+            cap_assets=(bull_asset, bear_asset),
+            max_position=self.max_position,
+            session_bars=session_bars,
+            session_open=session_open,
+            session_close=session_close,
+            session_hours=session_hours,
+            exchange_tz=exchange_tz,
+            daily_loss_limit=daily_loss_limit,
+            max_volatility=max_volatility,
+            volatility_window=volatility_window,
+            regime_rules=regime_rules,
+            regime_volatility=regime_volatility,
+            regime_trend=regime_trend,
+            crisis_drawdown=crisis_drawdown,
+            position_vol_target=position_vol_target,
         )
-        new_day = np.zeros(data.n_steps, dtype=bool)
-        new_day[list(data.path_starts)] = True
-        if local is not None:
-            dates = np.asarray(local.normalize().asi8)
-            new_day[1:] |= dates[1:] != dates[:-1]
-        elif self.session_bars is not None:
-            new_day |= t_rows % self.session_bars == 0
-        elif self.daily_loss_limit is not None:
-            raise ValueError(
-                "daily_loss_limit needs trading days: MarketData.timestamps (days in exchange_tz) or session_bars=..."
-            )
-        self._day = np.cumsum(new_day).astype(np.int64)  # (T,) trading-day number of each bar
-
-        self.volatility_window = check_int("volatility_window", volatility_window, 2)
-        self.max_volatility = None if max_volatility is None else _check_fraction("max_volatility", max_volatility)
-        index_prices = data.prices[:, [data.asset_names.index(index_asset)]]
-        shortest = min(stop - start for start, stop in data.path_bounds)
-
-        def per_path_volatility(prices: np.ndarray) -> np.ndarray:
-            if self.volatility_window >= shortest:
-                raise ValueError(f"volatility_window={volatility_window} must be < the {shortest} rows of data (per path)")
-            return np.concatenate([rolling_volatility(prices[a:b], self.volatility_window) for a, b in data.path_bounds])
-
-        # (T, 2) int8: the bar-level rule blocking buys of (bull, bear); the first one that applies is reported
-        buy_block = np.zeros((data.n_steps, 2), dtype=np.int8)
-        if self.max_volatility is None:
-            self.index_volatility = None
-        else:
-            self.index_volatility = per_path_volatility(index_prices)[:, 0]  # (T,), causal, per path
-            calm = self.index_volatility <= self.max_volatility  # NaN (warm-up) -> False: buys masked
-            buy_block[~calm] = VOLATILITY
-
-        self.regime_rules = check_bool("regime_rules", regime_rules)
-        self.regime_volatility = _check_regime_spec("regime_volatility", regime_volatility, ("vol_regime", "regime_prob"))
-        self.regime_trend = _check_regime_spec("regime_trend", regime_trend, ("trend_regime",))
-        self.crisis_drawdown = _check_fraction("crisis_drawdown", crisis_drawdown, upper=1.0)
-        #: ``(T,)`` int8 regime of each bar with ``regime_rules`` (0 none, or REGIME_CRISIS/BEAR/BULL); else None
-        self.regimes: np.ndarray | None = None
-        if self.regime_rules:
-            self.regimes = _direction_regimes(data.select_assets([index_asset]), regime_volatility, regime_trend, self.crisis_drawdown)
-            crisis = self.regimes == REGIME_CRISIS
-            free = buy_block == 0
-            buy_block[free[:, 0] & crisis, 0] = REGIME_CRISIS
-            buy_block[free[:, 1] & crisis, 1] = REGIME_CRISIS
-            buy_block[free[:, 0] & (self.regimes == REGIME_BEAR), 0] = REGIME_BEAR  # high-vol bear: no bull buys
-            buy_block[free[:, 1] & (self.regimes == REGIME_BULL), 1] = REGIME_BULL  # high-vol bull: no bear buys
-        self._buy_block = buy_block
-
-        # (T, 2) gross exposure cap of a buy of (bull, bear): max_position, scaled down by the ETF's volatility
-        self.position_vol_target = (
-            None if position_vol_target is None else _check_fraction("position_vol_target", position_vol_target)
-        )
-        caps = np.full((data.n_steps, 2), self.max_position)
-        if self.position_vol_target is not None:
-            etf_vol = per_path_volatility(data.prices[:, columns]) * np.sqrt(data.periods_per_year)  # annualised
-            scale = np.minimum(1.0, self.position_vol_target / np.where(etf_vol > 0, etf_vol, np.inf))
-            caps = np.where(np.isnan(etf_vol), self.max_position, self.max_position * scale)
-        self._caps = np.ascontiguousarray(caps)
+        rules_of_bars.attach(self)
         self.invalid_action_penalty = check_real("invalid_action_penalty", invalid_action_penalty, 0.0)
 
         # ---------------------------------------------------------- book and spaces
