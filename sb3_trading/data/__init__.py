@@ -15,12 +15,13 @@ from sb3_trading.data.synthetic import (
     regime_signal_accuracy,
     signal_column,
 )
-from sb3_trading.data.yield_market import make_yield_market
+from sb3_trading.data.yield_market import YieldDrivers, make_yield_market, with_peg_deviation
 
 __all__ = [
     "MarketData",
     "ParsedDates",
     "SuspectDataWarning",
+    "YieldDrivers",
     "bootstrap_market",
     "bootstrap_paths",
     "bootstrap_rows",
@@ -41,4 +42,5 @@ __all__ = [
     "regime_signal_accuracy",
     "signal_column",
     "stack_paths",
+    "with_peg_deviation",
 ]

@@ -26,7 +26,7 @@ from sb3_trading.common.validation import (
     is_real,
 )
 from sb3_trading.data import MarketData
-from sb3_trading.data.yield_market import PEG, apy_column, make_yield_market
+from sb3_trading.data.yield_market import PEG, apy_column, make_yield_market, peg_dev_column
 from sb3_trading.envs.base import (
     DEFAULT_NORMALIZER,
     KernelTradingEnv,
@@ -36,6 +36,7 @@ from sb3_trading.envs.base import (
 )
 from sb3_trading.envs.kernel import DRAWDOWN_ACTIONS, DRAWDOWN_LIMIT
 from sb3_trading.sim.frictions import (
+    BRACKETED,
     DEFAULT_COMMISSION_BPS,
     MAX_BPS,
     Brackets,
@@ -45,7 +46,14 @@ from sb3_trading.sim.frictions import (
     MarketRules,
     resolve_market_rules,
 )
-from sb3_trading.sim.kernels import accrue_yield_kernel, record_row, self_financing_kernel, settle_row, trade_row
+from sb3_trading.sim.kernels import (
+    accrue_yield_kernel,
+    enter_brackets_row,
+    record_row,
+    self_financing_kernel,
+    settle_row,
+    trade_row,
+)
 
 #: indicators computed per asset by default (prices barely move: returns and their volatility suffice;
 #: the data's own ``apy[...]`` and ``depeg[...]`` columns are appended)
@@ -318,6 +326,70 @@ def yield_step_kernel(
             end_t[b] = row
 
 
+@njit
+def yield_open_kernel(
+    holdings: np.ndarray,
+    peak: np.ndarray,
+    initial_weights: np.ndarray,
+    start: np.ndarray,
+    initial_cash: float,
+    prices: np.ndarray,
+    commission: float,
+    adverse: float,
+    bars: np.ndarray,
+    rules: np.ndarray,
+    levels: np.ndarray,
+    out: tuple[np.ndarray, ...],
+) -> None:
+    """Fresh all-cash accounts buy ``initial_weights`` at the close of their start bar, paying the frictions, and are
+    marked there; no decision is made yet.
+
+    The purchase is the step's self-financing trade from all cash (:func:`~sb3_trading.sim.kernels.self_financing_kernel`
+    with ``held = 0``): with the proportional rate ``r`` of a buy (commission plus adverse move) it invests
+    ``V = E_0 / (1 + r sum(w))``, buys ``V w_i / p_i`` shares (:func:`~sb3_trading.sim.kernels.trade_row`) and keeps
+    ``V (1 - sum(w))`` in cash, so that after its costs ``r V sum(w)`` the book holds exactly the weights ``w`` of its
+    equity ``V`` (and the cash weight ``1 - sum(w)``). Bracket levels are set for the new positions.
+
+    :param holdings: ``(k, K + 1)`` written: the new books; ``peak`` ``(k,)`` written: their peaks ``max(E_0, E)``.
+    :param initial_weights: ``(K,)`` weights ``>= 0`` with ``sum <= 1``.
+    :param start: ``(k,)`` int64 start bars; ``initial_cash`` the starting capital ``E_0`` of every account.
+    :param prices: ``(T, K)`` closes; ``commission``, ``adverse``: the proportional rates, as :func:`yield_step_kernel`.
+    :param bars: ``(T, N_BAR_FIELDS, K)`` per-bar frictions (row ``start`` prices the purchase); ``rules`` ``(N_RULES,)``.
+    :param levels: ``(k, 3, K)`` written: the bracket levels of the purchase (NaN without brackets).
+    :param out: the reset transition's arrays (:attr:`~sb3_trading.envs.kernel.Transition.outputs`), written;
+        ``portfolio`` ``(k, K + 2)`` as in :func:`yield_step_kernel`.
+    """
+    t_out, equity, cash, positions, weights, notional, costs, drawdown, portfolio = out
+    n_rows, k = holdings.shape[0], initial_weights.shape[0]
+    w = np.empty((n_rows, k))
+    for b in range(n_rows):
+        for i in range(k):
+            w[b, i] = initial_weights[i]
+    equity_0 = np.full(n_rows, initial_cash)
+    invest, _, _ = self_financing_kernel(equity_0, w, np.zeros((n_rows, k)), commission, adverse)
+    flat = np.zeros(k)
+    shares = np.empty(k)
+    scratch = np.empty(k)
+    bracketed = rules[BRACKETED] > 0.0
+    for b in range(n_rows):
+        row = start[b]
+        for i in range(k):
+            holdings[b, i] = 0.0
+            shares[i] = initial_weights[i] * invest[b] / prices[row, i]
+        holdings[b, k] = initial_cash
+        peak[b] = initial_cash
+        notional[b], costs[b] = trade_row(holdings, b, shares, prices[row], bars[row], rules)
+        levels[b, :, :] = np.nan
+        if bracketed:
+            enter_brackets_row(levels, b, flat, holdings, prices[row], bars[row], rules, scratch)
+        t_out[b] = row
+        e = record_row(holdings, peak, b, prices[row], equity, cash, positions, weights, drawdown)
+        for i in range(k):
+            portfolio[b, i] = weights[b, i]
+        portfolio[b, k] = cash[b] / e if e > 0.0 else 0.0
+        portfolio[b, k + 1] = drawdown[b]
+
+
 # --------------------------------------------------------------------------- action -> weights (NumPy fronts)
 class CappedSimplexProjection:
     """Exact Euclidean projection onto ``{w : lower <= w <= upper, sum(w) = 1}``, batched, for fixed bounds.
@@ -380,6 +452,41 @@ def yield_weights(actions: np.ndarray, lower: np.ndarray, upper: np.ndarray, tem
     return project_capped_simplex(softmax(actions, temperature), lower, upper)
 
 
+def _depeg_tolerance(value: float | Sequence[float], n_assets: int) -> np.ndarray:
+    """``depeg_tolerance`` validated as a ``(n_assets,)`` float64 array of values in ``[0, 1)``."""
+    array = check_float_array("depeg_tolerance", value)
+    if array.ndim == 0:
+        array = np.full(n_assets, float(check_real("depeg_tolerance", float(array), 0.0, 1.0, strict_maximum=True)))
+    if array.shape != (n_assets,):
+        raise ValueError(
+            f"depeg_tolerance must be a number or have one value per asset, shape ({n_assets},), got shape {array.shape}"
+        )
+    if not (np.isfinite(array).all() and (array >= 0).all() and (array < 1).all()):
+        raise ValueError(f"depeg_tolerance must be relative distances in [0, 1), got {array.tolist()}")
+    return np.ascontiguousarray(array)
+
+
+def _initial_weights(value: Sequence[float] | np.ndarray | None, upper: np.ndarray) -> np.ndarray | None:
+    """``initial_weights`` validated against the caps ``upper`` ``(K,)``: ``None`` or a ``(K,)`` float64 array."""
+    if value is None:
+        return None
+    n_assets = upper.shape[0]
+    array = check_float_array("initial_weights", value)
+    if array.shape != (n_assets,):
+        raise ValueError(f"initial_weights must be None or one weight per asset, shape ({n_assets},), got shape {array.shape}")
+    if not (np.isfinite(array).all() and (array >= 0).all()):
+        raise ValueError(f"initial_weights must be finite weights >= 0 (long only), got {array.tolist()}")
+    if array.sum() > 1.0 + BOUNDS_SLACK:
+        raise ValueError(f"initial_weights must sum to at most 1 (the rest is cash), got sum {array.sum():.6g}")
+    over = np.flatnonzero(array > upper + BOUNDS_SLACK)
+    if over.size:
+        raise ValueError(
+            f"initial_weights exceed upper_bound for assets {over.tolist()}: {array[over].tolist()} > "
+            f"{upper[over].tolist()}; lower them or raise upper_bound"
+        )
+    return np.ascontiguousarray(array)
+
+
 def _bounds(name: str, value: float | Sequence[float], n_assets: int) -> np.ndarray:
     array = check_float_array(name, value)
     if array.ndim == 0:
@@ -408,8 +515,12 @@ class YieldAllocationEnv(KernelTradingEnv):
 
         E_{t+1} = V_t * sum_i w_i (1 + APY_i,t / periods_per_year) r_i
 
-    An asset is *de-pegged* at bar ``s`` when ``p_i,s < peg_i (1 - depeg_tolerance)``; its
-    de-peg depth is then ``1 - p_i,s / peg_i`` (0 otherwise).
+    An asset is *de-pegged* at bar ``s`` when its peg deviation ``dev_i,s = p_i,s / peg_i - 1`` is below
+    ``-depeg_tolerance_i`` (a tolerance per asset, or one for all); its de-peg depth is then
+    ``-dev_i,s = 1 - p_i,s / peg_i`` (0 otherwise). The peg is the ``peg`` argument (a constant price per asset);
+    with ``peg=None`` (default) it is the data's own: its ``peg_dev[<asset>]`` columns when it has them (e.g. a
+    staked asset of :func:`~sb3_trading.data.yield_market.make_yield_market`, pegged to its beta-implied fair
+    value, which moves with ETH), else :data:`~sb3_trading.data.yield_market.PEG` (1.0) for every asset.
 
     The dynamics are :class:`YieldAllocationKernel` (one compiled call per step, :func:`yield_step_kernel`);
     this env is its batch of one and :class:`sb3_trading.vec.BatchedVecEnv` runs it for many accounts.
@@ -438,7 +549,8 @@ class YieldAllocationEnv(KernelTradingEnv):
     =============  ===============  ================================================================
     ``market``     ``(window, F)``  normalised causal features, rows ``t-window+1..t``: the
                                     ``indicators`` per asset, then the data's ``features``
-                                    (``apy[...]``, ``depeg[...]`` flags for the synthetic market)
+                                    (``apy[...]``, ``depeg[...]`` flags for the synthetic market;
+                                    its ``peg_dev[...]`` deviations and exogenous drivers when on)
     ``portfolio``  ``(K + 2,)``     position value / equity per asset, cash / equity, drawdown
                                     (all in ``[0, 1]`` up to rounding: no clip is needed)
     =============  ===============  ================================================================
@@ -454,8 +566,15 @@ class YieldAllocationEnv(KernelTradingEnv):
     value of the interest paid (currency, at ``p_{t+1}``).
 
     ## Starting State
-    All cash (``initial_cash``), no positions, at the first bar whose window is past the
-    indicators' warm-up, or at a uniformly drawn bar with ``random_start=True``.
+    At the first bar ``t_0`` whose window is past the indicators' warm-up, or at a uniformly drawn bar with
+    ``random_start=True``. With ``initial_weights=None`` (default): all cash (``initial_cash``), no positions.
+    With ``initial_weights=w`` the account buys ``w`` at the close of ``t_0`` with the step's self-financing
+    trade (:func:`yield_open_kernel`), paying the frictions of ``costs``: it invests ``V = E_0 / (1 + r sum(w))``
+    (``r``: the proportional rate of a buy, commission plus slippage and half-spread) as ``V w_i / p_i`` shares
+    and keeps ``V (1 - sum(w))`` cash, so it holds the weights ``w`` of its equity ``V = E_0 - costs``. The reset
+    ``info`` reports that purchase: ``costs``, ``turnover`` (notional / ``initial_cash``), ``portfolio_return =
+    E_{t_0} / E_0 - 1`` (minus the costs) and ``target_weights = w``. The first ``step`` decides at the same close
+    and trades from these holdings.
 
     ## Episode End
     When the drawdown ``1 - E_{t+1} / max E`` exceeds ``max_drawdown``: terminated
@@ -486,10 +605,17 @@ class YieldAllocationEnv(KernelTradingEnv):
         to ``make_yield_market``).
     :param depeg_penalty: weight of the de-peg penalty, ``>= 0``.
     :param peg: the peg price, a number or ``(K,)`` (the synthetic market pegs at 1.0); a warning is
-        issued when the data's first prices are more than 50 % away from it.
-    :param depeg_tolerance: relative distance below the peg that counts as de-pegged, in ``[0, 1)``.
+        issued when the data's first prices are more than 50 % away from it. ``None`` (default): the data's
+        ``peg_dev[<asset>]`` columns (price / peg - 1, all assets or none; ``ValueError`` for some only) when it
+        has them, else 1.0.
+    :param depeg_tolerance: relative distance below the peg that counts as de-pegged, in ``[0, 1)``: a number
+        (every asset) or ``(K,)`` (one per asset, e.g. tight for a fiat stablecoin, loose for a volatile staked asset).
     :param max_drawdown: drawdown in ``(0, 1]`` past which the episode ends; ``None`` disables it.
     :param drawdown_action: ``"terminate"`` or ``"truncate"``: what passing ``max_drawdown`` does (Episode End).
+    :param initial_weights: ``None`` (default: all cash at reset) or ``(K,)`` weights bought at reset (Starting
+        State): each in ``[0, upper_bound_i]``, summing to at most 1 (the rest stays cash). Lower bounds are not
+        required: they constrain the agent's decisions, and the starting book may hold cash, like the all-cash
+        default; the caps are, so the start never holds more of an asset than the agent may choose.
     :param indicators: indicator names (default :data:`DEFAULT_YIELD_INDICATORS`).
     :param normalizer: ``"expanding"`` (default: causal z-score of each row with the statistics of the rows
         up to it), ``"rolling"``/``"rolling:<window>"``, ``"fit"`` (fitted on this env's whole data: make it on
@@ -521,10 +647,11 @@ class YieldAllocationEnv(KernelTradingEnv):
         temperature: float = 1.0,
         periods_per_year: float | None = None,
         depeg_penalty: float = 1.0,
-        peg: float | Sequence[float] = PEG,
-        depeg_tolerance: float = 0.005,
+        peg: float | Sequence[float] | None = None,
+        depeg_tolerance: float | Sequence[float] = 0.005,
         max_drawdown: float | None = 0.15,
         drawdown_action: str = "terminate",
+        initial_weights: Sequence[float] | np.ndarray | None = None,
         indicators: Sequence[str] | None = None,
         normalizer: NormalizerArg = DEFAULT_NORMALIZER,
         synthetic_seed: int = 0,
@@ -569,20 +696,37 @@ class YieldAllocationEnv(KernelTradingEnv):
             )
         temperature = check_real("temperature", temperature, 0.0, strict_minimum=True)
         depeg_penalty = check_real("depeg_penalty", depeg_penalty, 0.0)
-        depeg_tolerance = check_real("depeg_tolerance", depeg_tolerance, 0.0, 1.0, strict_maximum=True)
+        tolerance = _depeg_tolerance(depeg_tolerance, n_assets)
         max_drawdown = check_real("max_drawdown", max_drawdown, 0.0, 1.0, strict_minimum=True, allow_none=True)
-        peg_arr = check_float_array("peg", peg)
-        peg_arr = np.full(n_assets, float(peg_arr)) if peg_arr.ndim == 0 else peg_arr
-        if peg_arr.shape != (n_assets,) or not (np.isfinite(peg_arr).all() and (peg_arr > 0).all()):
-            raise ValueError(f"peg must be a price > 0 or one per asset, shape ({n_assets},), got {peg!r}")
-
-        start_gap = np.abs(data.prices[0] / peg_arr - 1.0)
-        if (start_gap > 0.5).any():
-            warnings.warn(
-                f"the first prices {data.prices[0].tolist()} are far from peg={peg_arr.tolist()}: de-peg penalties will be "
-                "wrong; pass peg=<the assets' peg prices>",
-                stacklevel=2,
+        weights_0 = _initial_weights(initial_weights, upper)
+        deviation_columns = [peg_dev_column(a) for a in data.asset_names]
+        present = [c for c in deviation_columns if c in data.feature_names]
+        peg_arr: np.ndarray | None = None
+        if peg is not None or not present:
+            peg_arr = check_float_array("peg", PEG if peg is None else peg)
+            peg_arr = np.full(n_assets, float(peg_arr)) if peg_arr.ndim == 0 else peg_arr
+            if peg_arr.shape != (n_assets,) or not (np.isfinite(peg_arr).all() and (peg_arr > 0).all()):
+                raise ValueError(f"peg must be a price > 0 or one per asset, shape ({n_assets},), got {peg!r}")
+            start_gap = np.abs(data.prices[0] / peg_arr - 1.0)
+            if (start_gap > 0.5).any():
+                warnings.warn(
+                    f"the first prices {data.prices[0].tolist()} are far from peg={peg_arr.tolist()}: de-peg penalties "
+                    "will be wrong; pass peg=<the assets' peg prices>",
+                    stacklevel=2,
+                )
+            depth = 1.0 - data.prices / peg_arr
+            depegged = data.prices < peg_arr * (1.0 - tolerance)
+        elif len(present) < n_assets:
+            missing = [c for c in deviation_columns if c not in present]
+            raise ValueError(
+                f"data has peg deviation columns for some assets but lacks {missing}: with peg=None every asset needs "
+                "one (price / peg - 1, see sb3_trading.data.yield_market.with_peg_deviation), or pass peg=<prices>"
             )
+        else:
+            deviation = data.features[:, [data.feature_names.index(c) for c in deviation_columns]]
+            if not np.isfinite(deviation).all() or (deviation <= -1.0).any():
+                raise ValueError("the data's peg_dev[...] columns must be finite and > -1 (price / peg - 1 of a price > 0)")
+            depth, depegged = -deviation, deviation < -tolerance
         missing = [apy_column(a) for a in data.asset_names if apy_column(a) not in data.feature_names]
         if missing:
             raise ValueError(
@@ -601,15 +745,18 @@ class YieldAllocationEnv(KernelTradingEnv):
         #: bars per year of the APY accrual (``data.periods_per_year`` unless overridden)
         self.periods_per_year = periods_per_year
         self.depeg_penalty = float(depeg_penalty)
+        #: ``(K,)`` the constant peg prices, or ``None`` when the pegs are the data's ``peg_dev[...]`` columns
         self.peg = peg_arr
-        self.depeg_tolerance = float(depeg_tolerance)
+        #: ``(K,)`` de-peg tolerance of each asset
+        self.depeg_tolerance = tolerance
+        #: ``(K,)`` weights bought at reset, or ``None`` (all cash)
+        self.initial_weights = weights_0
         self.max_drawdown = None if max_drawdown is None else float(max_drawdown)
         self.drawdown_action = check_choice("drawdown_action", drawdown_action, DRAWDOWN_ACTIONS)
         self._prices = np.ascontiguousarray(data.prices, dtype=np.float64)  # (T, K)
         self._rates = np.ascontiguousarray(apy / periods_per_year, dtype=np.float64)  # (T, K) yield of t -> t+1
         # (T, K) de-peg depth of each bar: only read at t + 1 for the reward, never in the observation
-        depth = 1.0 - data.prices / peg_arr
-        self._depeg_depth = np.ascontiguousarray(np.where(data.prices < peg_arr * (1.0 - depeg_tolerance), depth, 0.0))
+        self._depeg_depth = np.ascontiguousarray(np.where(depegged, depth, 0.0), dtype=np.float64)
         self.market_rules = rules
         self.costs = rules.costs
         #: the compiled rules (proportional costs, brackets); refuses every other rule by name
@@ -666,19 +813,47 @@ class YieldAllocationKernel(TradingKernel):
         self.depeg_penalty = env.depeg_penalty
         self._max_drawdown = math.inf if env.max_drawdown is None else env.max_drawdown
         self._terminate_on_drawdown = env.drawdown_action == "terminate"
+        self.initial_weights = env.initial_weights  # (K,) or None
 
     def reset(self, rows: np.ndarray, draws: dict[str, np.ndarray]) -> Transition:
-        """All-cash accounts in ``rows`` at the drawn start bars; ``portfolio = [0, ..., 0, 1, 0]``."""
+        """Fresh accounts in ``rows`` at the drawn start bars: all cash (``portfolio = [0, ..., 0, 1, 0]``), or
+        holding ``initial_weights`` bought at the close of the start bar, paying costs (:func:`yield_open_kernel`)."""
         start = draws["start"]
         self.set_clock(rows, t=start, start=start)
-        self.book.reset(self.initial_cash, index=rows)
-        self._set_equity(rows, self.initial_cash)
         k, n = start.shape[0], self.n_assets
-        portfolio = np.zeros((k, n + 2), dtype=np.float32)
-        portfolio[:, n] = 1.0  # all cash, no drawdown
         zeros = np.zeros(k)
-        extras = {"target_weights": np.zeros((k, n)), "depeg_penalty": zeros, "yield_income": zeros}
-        return self.reset_rules(rows, self._flat(start, portfolio)._replace(extras=extras))
+        if self.initial_weights is None:
+            self.book.reset(self.initial_cash, index=rows)
+            self._set_equity(rows, self.initial_cash)
+            portfolio = np.zeros((k, n + 2), dtype=np.float32)
+            portfolio[:, n] = 1.0  # all cash, no drawdown
+            extras = {"target_weights": np.zeros((k, n)), "depeg_penalty": zeros, "yield_income": zeros}
+            return self.reset_rules(rows, self._flat(start, portfolio)._replace(extras=extras))
+        extras = {"target_weights": np.tile(self.initial_weights, (k, 1)), "depeg_penalty": zeros, "yield_income": zeros}
+        tr = self.blank(n + 2, extras, n_rows=k)._replace(equity_t=np.full(k, self.initial_cash))
+        holdings, peak, levels = np.empty((k, n + 1)), np.empty(k), np.empty((k, 3, n))
+        yield_open_kernel(
+            holdings,
+            peak,
+            self.initial_weights,
+            start,
+            self.initial_cash,
+            self._prices,
+            self.costs.commission,
+            self.costs.adverse,
+            self._friction_bars,
+            self._friction_rules,
+            levels,
+            tr.outputs,
+        )
+        book = self.book
+        book.holdings[rows] = holdings
+        book.peak_equity[rows] = peak
+        book.initial_equity[rows] = self.initial_cash
+        self._set_equity(rows, tr.equity)
+        tr = self.reset_rules(rows, tr)
+        self.levels[rows] = levels
+        return tr
 
     def step(self, actions: np.ndarray) -> Transition:
         n_rows, n = actions.shape

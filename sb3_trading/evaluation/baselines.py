@@ -1,7 +1,7 @@
-"""Baselines of a backtest: cash, buy-and-hold, equal-weight (rebalanced) and seeded random actions.
+"""Baselines of a backtest: cash, buy-and-hold, equal-weight (rebalanced), single-asset holds and seeded random actions.
 
-Cash, buy-and-hold and equal-weight run the same bars through the same accounting core and costs as
-the agent, without an env, from the env's initial cash; the random baseline runs the env itself with
+Cash, buy-and-hold, equal-weight and the single-asset holds run the same bars through the same accounting core
+and costs as the agent, without an env, from the env's initial cash; the random baseline runs the env itself with
 :class:`~sb3_trading.evaluation.backtest.RandomPolicy`. :func:`env_baselines` builds them all for the
 env a policy was backtested on; assets that pay a yield (YieldAllocation-v0's APYs) pay it to the
 baselines too, read from the env's ``yield_rates()`` hook, so evaluation does not need to know env types.
@@ -42,6 +42,13 @@ logger = logging.getLogger(__name__)
 
 #: the baselines :func:`env_baselines` builds by default
 BASELINES = ("cash", "buy_and_hold", "equal_weight")
+#: the :func:`env_baselines` name that expands to one buy-and-hold per traded asset (:func:`single_asset_name`)
+SINGLE_ASSET = "single_asset"
+
+
+def single_asset_name(asset: str) -> str:
+    """Name of the baseline that holds only ``asset``: ``"hold_<asset>"``."""
+    return f"hold_{asset}"
 
 
 def random_baseline(
@@ -273,6 +280,42 @@ def equal_weight(
     )
 
 
+def single_asset_baselines(
+    data: MarketData,
+    start: int = 0,
+    stop: int | None = None,
+    initial_cash: float = 1_000_000.0,
+    costs: CostModel | None = None,
+    periods_per_year: float | None = None,
+    rates: np.ndarray | None = None,
+    *,
+    risk_free: float = 0.0,
+    financing: Financing | None = None,
+) -> dict[str, BacktestResult]:
+    """One :func:`buy_and_hold` per asset: all of ``initial_cash`` in that asset alone at the close of ``start``
+    (paying costs), then held, earning its own yield when ``rates`` are given.
+
+    Arguments as :func:`buy_and_hold`; asset ``i`` trades ``data.select_assets([asset_i])`` with the rate column
+    ``rates[:, i]``. Each result's ``weights`` and ``positions`` are ``(n, 1)``, for its one asset.
+
+    :return: ``{"hold_<asset>": result}`` (:func:`single_asset_name`) in the data's asset order.
+    """
+    if rates is not None:
+        rates = np.asarray(rates, dtype=np.float64)
+        if rates.shape != data.prices.shape:
+            raise ValueError(f"rates must have the prices' shape {data.prices.shape} (per bar, per asset), got {rates.shape}")
+    results: dict[str, BacktestResult] = {}
+    for i, asset in enumerate(data.asset_names):
+        one = data.select_assets([asset])
+        column = None if rates is None else rates[:, i : i + 1]
+        result = buy_and_hold(
+            one, start, stop, initial_cash, costs, periods_per_year, column, risk_free=risk_free, financing=financing
+        )
+        name = single_asset_name(asset)
+        results[name] = dataclasses.replace(result, name=name)
+    return results
+
+
 def yield_rates(data: MarketData, periods_per_year: float | None = None) -> np.ndarray:
     """``(T, N)`` simple yield per bar, ``apy[<asset>] / periods_per_year``, from the data's APY columns.
 
@@ -325,22 +368,26 @@ def env_baselines(
     ``CostModel`` in full (fees, spread, square-root impact, participation cap and lots bar by bar, as
     MultiAsset-v0 with orders at the close; see the module docstring) and its financing, but not its margin or
     brackets (a warning is logged when it has them) nor env-specific mechanics (MarketImpact-v0's netted impact,
-    weight bounds). ``"random"`` (or ``random_seed`` set) adds :func:`random_baseline`, which runs the env itself.
+    weight bounds). ``"single_asset"`` adds one buy-and-hold per traded asset, ``"hold_<asset>"``
+    (:func:`single_asset_baselines`: all capital in that asset, with its yield on YieldAllocation-v0, paying the
+    costs), e.g. ``hold_staked_0`` beside ``hold_asset_0``. ``"random"`` (or ``random_seed`` set) adds
+    :func:`random_baseline`, which runs the env itself.
 
     :param env: the single env the agent was backtested on.
     :param start: first decision row (``result.t[0]``).
     :param stop: last marked row (``result.t[-1]``).
-    :param names: any of ``"cash"``, ``"buy_and_hold"``, ``"equal_weight"``, ``"random"``.
+    :param names: any of ``"cash"``, ``"buy_and_hold"``, ``"equal_weight"``, ``"single_asset"``, ``"random"``.
     :param periods_per_year: bars per year of the metrics (default: the env's data's calendar).
     :param random_seed: seed of the random baseline (default 0 when ``"random"`` is named).
     :param risk_free: annual risk-free rate (fraction) of the Sharpe and Sortino.
     :param consecutive: the random baseline chains the env's episodes to the end of its data (as the agent's
         :func:`backtest` with ``consecutive=True``).
-    :return: ``{name: result}`` in the order of ``names``.
+    :return: ``{name: result}`` in the order of ``names`` (``"single_asset"`` expanded in place, one entry per asset).
     """
-    unknown = sorted(set(names) - {*BASELINES, "random"})
+    known = [*BASELINES, SINGLE_ASSET, "random"]
+    unknown = sorted(set(names) - set(known))
     if unknown:
-        raise ValueError(f"unknown baselines {unknown}; choose from {[*BASELINES, 'random']}")
+        raise ValueError(f"unknown baselines {unknown}; choose from {known}")
     base = env.unwrapped
     data: MarketData = base.data
     traded = data.select_assets(list(getattr(base, "traded_assets", data.asset_names)))
@@ -350,7 +397,7 @@ def env_baselines(
     unapplied = [] if rules is None else [n for n in ("margin", "brackets") if getattr(rules, n, None)]
     if unapplied and set(names) - {"random"}:
         logger.warning(
-            "the cash, buy-and-hold and equal-weight baselines pay the env's costs but not its %s",
+            "the cash, buy-and-hold, equal-weight and single-asset baselines pay the env's costs but not its %s",
             " and ".join(unapplied),
         )
     initial_cash = float(getattr(base, "initial_cash", 1_000_000.0))
@@ -364,6 +411,12 @@ def env_baselines(
             result = buy_and_hold(traded, start, stop, initial_cash, costs, ppy, rates, risk_free=rf, financing=financing)
         elif name == "equal_weight":
             result = equal_weight(traded, start, stop, initial_cash, costs, ppy, rates, risk_free=rf, financing=financing)
+        elif name == SINGLE_ASSET:
+            singles = single_asset_baselines(
+                traded, start, stop, initial_cash, costs, ppy, rates, risk_free=rf, financing=financing
+            )
+            results.update({key: dataclasses.replace(r, market=data) for key, r in singles.items()})
+            continue
         else:
             seed = 0 if random_seed is None else random_seed
             result = random_baseline(env, seed, periods_per_year=ppy, risk_free=rf, consecutive=consecutive)
@@ -375,11 +428,14 @@ def env_baselines(
 
 __all__ = [
     "BASELINES",
+    "SINGLE_ASSET",
     "buy_and_hold",
     "cash_baseline",
     "env_baselines",
     "env_yield_rates",
     "equal_weight",
     "random_baseline",
+    "single_asset_baselines",
+    "single_asset_name",
     "yield_rates",
 ]
