@@ -1,6 +1,6 @@
 """Learning what is learnable: skill ratios on every env's learnable market, nothing on null markets.
 
-    python benchmarks/learnability.py            # 6 rows x (5 seeds + 2 null markets x 10 seeds) at the zoo budget
+    python benchmarks/learnability.py            # 7 rows x (5 seeds + 2 null markets x 10 seeds) at the zoo budget
     python benchmarks/learnability.py --quick    # CI-sized (~1 min): one rollout, 1 seed, 2 null seeds, 2 paths
 
 Every run is the main job (:func:`sb3_trading.training.train`) with the hyperparameters, ``n_envs``,
@@ -10,7 +10,7 @@ training episodes), not to the env arguments, where it would also cut the held-o
 (:func:`job_env_kwargs`); an env's own horizon (LeveragedPair-v0's ``max_days=30`` and ``stop_loss``) ends its
 episodes, and the held-out backtest chains them over the whole slice (``backtest(consecutive=True)``).
 Rows (:data:`ROWS`): PPO on MultiAsset-v0, LeveragedPair-v0, MarketImpact-v0 and YieldAllocation-v0,
-MaskablePPO on MaskedTrading-v0, and QuantilePPO on MultiAsset-v0.
+MaskablePPO on MaskedTrading-v0 and SingleAsset-v0, and QuantilePPO on MultiAsset-v0.
 
 **Learnable market** (the env's own seeded synthetic market, the one ``gym.make(id)`` trades): per seed the
 report's held-out skill ratio (the agent's Sharpe over the market's signal follower's, with its 90 % bootstrap
@@ -21,7 +21,7 @@ at least :data:`SKILL_TARGET` (0.5).
 paths of resampling, so the agent never sees an edge):
 
 * ``driftless``: the env's generator with every predictable move switched off (:data:`DRIFTLESS`).
-  MultiAsset-v0 and MarketImpact-v0: :func:`~sb3_trading.data.make_regime_market` with ``drift=0`` (the signal
+  MultiAsset-v0, MarketImpact-v0 and SingleAsset-v0: :func:`~sb3_trading.data.make_regime_market` with ``drift=0`` (the signal
   still tracks the hidden regime, but the regime no longer moves prices: a driftless random walk).
   LeveragedPair-v0 and MaskedTrading-v0: :func:`~sb3_trading.data.make_leveraged_pair_market` with ``drift=0``
   and ``expense_ratio=0`` (the fee is a predictable decay of both ETFs). YieldAllocation-v0:
@@ -100,6 +100,7 @@ ROWS = (
     ("sb3_trading/MultiAsset-v0", "ppo"),
     ("sb3_trading/LeveragedPair-v0", "ppo"),
     ("sb3_trading/MaskedTrading-v0", "ppo_mask"),
+    ("sb3_trading/SingleAsset-v0", "ppo_mask"),
     ("sb3_trading/MarketImpact-v0", "ppo"),
     ("sb3_trading/YieldAllocation-v0", "ppo"),
     ("sb3_trading/MultiAsset-v0", "qppo"),
@@ -111,6 +112,7 @@ DRIFTLESS: dict[str, MarketGenerator] = {
     "sb3_trading/MarketImpact-v0": functools.partial(make_regime_market, n_assets=DEFAULT_N_ASSETS, drift=0.0),
     "sb3_trading/LeveragedPair-v0": functools.partial(make_leveraged_pair_market, drift=0.0, expense_ratio=0.0),
     "sb3_trading/MaskedTrading-v0": functools.partial(make_leveraged_pair_market, drift=0.0, expense_ratio=0.0),
+    "sb3_trading/SingleAsset-v0": functools.partial(make_regime_market, n_assets=1, drift=0.0),
     YIELD_ENV: functools.partial(make_yield_market, apy_mean=0.0, apy_vol=0.0, depeg_prob=0.0, peg_reversion=0.0),
 }
 NULL_MARKETS = ("driftless", "permuted")

@@ -21,6 +21,7 @@ ENV_KWARGS = {
     "sb3_trading/MultiAsset-v0": {"episode_length": 12, **FRICTIONS},
     "sb3_trading/LeveragedPair-v0": {"max_days": 12, **FRICTIONS},
     "sb3_trading/MaskedTrading-v0": {"episode_length": 12, **FRICTIONS},
+    "sb3_trading/SingleAsset-v0": {"episode_length": 12, "long_short": True, "max_drawdown": 0.02, **FRICTIONS},
     "sb3_trading/YieldAllocation-v0": {"episode_length": 12, "rebalance_cost_bps": 7.0, "max_drawdown": 0.01},
     "sb3_trading/MarketImpact-v0": {"episode_length": 12, "impact_decay": 0.3, **FRICTIONS},
 }

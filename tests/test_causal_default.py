@@ -38,6 +38,8 @@ def user_market(env_id: str) -> MarketData:
         return make_yield_market(n_steps=700, seed=11)
     if name == "MarketImpact-v0":
         return make_gbm_market(n_steps=700, n_assets=3, seed=11)
+    if name == "SingleAsset-v0":
+        return make_regime_market(n_steps=700, n_assets=1, seed=11)
     return make_regime_market(n_steps=700, seed=11)
 
 

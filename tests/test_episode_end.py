@@ -18,7 +18,6 @@ from sb3_trading.data import MarketData
 from sb3_trading.vec import BatchedVecEnv
 
 
-
 def falling_pair() -> MarketData:
     """Index, bull and bear ETFs all losing 1 % a bar: every allocation loses, the stop-loss fires on step one."""
     prices = 100.0 * 0.99 ** np.arange(300)[:, None] * np.ones(3)
@@ -44,7 +43,10 @@ def test_the_risk_limit_terminates_or_truncates(env_id, action):
     if action == "terminate":
         assert info["terminated_by"] == REASONS[env_id]
 
-    for venv in (DummyVecEnv([lambda: gym.make(env_id, **kwargs)] * 2), BatchedVecEnv(gym.make(env_id, **kwargs).unwrapped, 2)):
+    for venv in (
+        DummyVecEnv([lambda: gym.make(env_id, **kwargs)] * 2),
+        BatchedVecEnv(gym.make(env_id, **kwargs).unwrapped, 2),
+    ):
         venv.seed(0)
         venv.reset()
         _, _, dones, infos = venv.step(np.stack([venv.action_space.sample() for _ in range(2)]))

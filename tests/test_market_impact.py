@@ -99,6 +99,7 @@ def test_seed_004_worked_example_under_wealth_and_currency():
     from sb3_trading.envs.market_impact_pz import MarketImpactParallelEnv
 
     weights = {"learner": [0.6, 0.4], "momentum": [0.5, 0.5], "mean_reversion": [0.3, 0.7], "market_maker": [0.05, 0.95]}
+
     def step(**kwargs):
         env = MarketImpactParallelEnv(
             learners=list(weights),

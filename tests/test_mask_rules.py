@@ -198,7 +198,7 @@ def test_info_mask_reasons_is_the_mask_of_the_decision_and_the_penalty_applies()
     assert before == {"buy_bull_1": "concentration", "buy_bear_1": "concentration", "flatten": "nothing_to_flatten"}
     _, reward, _, _, info = env.step(env.action_labels.index("buy_bull_1"))  # masked: a no-op, penalised
     assert info["invalid_action"] and reward == pytest.approx(-0.01, abs=1e-15)
-    codes = {label: MASK_RULES[c] for label, c in zip(env.action_labels, info["mask_reasons"].tolist()) if c}
+    codes = {label: MASK_RULES[c] for label, c in zip(env.action_labels, info["mask_reasons"].tolist(), strict=True) if c}
     assert codes == before
     _, reward, _, _, info = env.step(env.action_labels.index("buy_bull_0.5"))
     assert not info["invalid_action"] and reward == pytest.approx(0.0, abs=1e-15)
@@ -219,7 +219,9 @@ def test_maskable_ppo_never_takes_a_masked_action_and_the_backtest_reports_rule_
         "max_drawdown": 0.1,
     }
     env = make_env(data, **kwargs, random_start=True, episode_length=64)
-    model = MaskablePPO("MultiInputPolicy", env, n_steps=128, batch_size=64, n_epochs=1, seed=0, policy_kwargs={"net_arch": [16]})
+    model = MaskablePPO(
+        "MultiInputPolicy", env, n_steps=128, batch_size=64, n_epochs=1, seed=0, policy_kwargs={"net_arch": [16]}
+    )
     model.learn(256)
     test_env = make_env(data, **kwargs)
     result = backtest(model, test_env)

@@ -36,7 +36,7 @@ def rollout(env: gym.Env, seed: int, steps: int = 30):
     return trace
 
 
-def test_the_five_design_envs_are_registered_on_import():
+def test_the_design_envs_are_registered_on_import():
     import subprocess
     import sys
 
@@ -44,7 +44,14 @@ def test_the_five_design_envs_are_registered_on_import():
     code = f"import gymnasium as gym; [gym.make('sb3_trading:' + i) for i in {ENV_IDS!r}]"
     subprocess.run([sys.executable, "-c", code], check=True)
     names = {env_id.split("/")[1] for env_id in ENV_IDS}
-    assert names == {"MultiAsset-v0", "LeveragedPair-v0", "MaskedTrading-v0", "YieldAllocation-v0", "MarketImpact-v0"}
+    assert names == {
+        "MultiAsset-v0",
+        "LeveragedPair-v0",
+        "MaskedTrading-v0",
+        "SingleAsset-v0",
+        "YieldAllocation-v0",
+        "MarketImpact-v0",
+    }
     assert all(env_id in gym.registry for env_id in ENV_IDS)
 
 
@@ -108,8 +115,9 @@ COST_ARGS = {env_id: ("commission_bps", "slippage_bps") for env_id in ENV_IDS} |
 }
 #: the argument of each env that bounds its episode (LeveragedPair counts days)
 LENGTH_ARG = {env_id: "max_days" if "LeveragedPair" in env_id else "episode_length" for env_id in ENV_IDS}
-BOX_IDS = [env_id for env_id in ENV_IDS if "MaskedTrading" not in env_id]
-DISCRETE_IDS = [env_id for env_id in ENV_IDS if "MaskedTrading" in env_id]
+#: the envs with a discrete (masked) action space
+DISCRETE_IDS = [env_id for env_id in ENV_IDS if short_name(env_id) in ("MaskedTrading", "SingleAsset")]
+BOX_IDS = [env_id for env_id in ENV_IDS if env_id not in DISCRETE_IDS]
 
 
 def inside_action(env: gym.Env) -> np.ndarray:
@@ -299,7 +307,7 @@ def test_stepping_after_the_episode_ended_needs_a_reset(env_id, random_start):
         length |= {"YieldAllocation": {"max_drawdown": None}, "LeveragedPair": {"stop_loss": None}}.get(short_name(env_id), {})
     env = contract_env(env_id, **length)
     env.reset(seed=0)
-    action = env.action_space.sample() if "MaskedTrading" in env_id else inside_action(env)
+    action = env.action_space.sample() if env_id in DISCRETE_IDS else inside_action(env)
     info = run_to_the_end(env, action)
     if not random_start:
         assert info["t"] == env.last_t  # the last bar of the data

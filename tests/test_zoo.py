@@ -20,6 +20,7 @@ RUNS = [
     pytest.param("ppo_mask", "sb3_trading/MaskedTrading-v0", "sb3_trading.zoo", marks=pytest.mark.slow),
     pytest.param("qppo", "sb3_trading/YieldAllocation-v0", "sb3_trading.zoo", marks=pytest.mark.slow),
     pytest.param("qppo_mask", "sb3_trading/MaskedTrading-v0", "sb3_trading.zoo", marks=pytest.mark.slow),
+    pytest.param("ppo_mask", "sb3_trading/SingleAsset-v0", "sb3_trading.zoo", marks=pytest.mark.slow),
 ]
 
 
@@ -32,7 +33,9 @@ def zoo(entry: str, command: str, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("algo, env_id, entry", RUNS, ids=["ppo", "ppo_lstm", "ppo_mask", "qppo", "qppo_mask"])
+@pytest.mark.parametrize(
+    "algo, env_id, entry", RUNS, ids=["ppo", "ppo_lstm", "ppo_mask", "qppo", "qppo_mask", "ppo_mask-single"]
+)
 def test_zoo_trains_saves_and_enjoy_loads(tmp_path, algo, env_id, entry):
     logs = tmp_path / "logs"
     train = zoo(
@@ -78,8 +81,11 @@ def test_configs_are_keyed_by_every_env_id(config):
 
 
 @pytest.mark.parametrize("config", ["ppo_mask", "qppo_mask"])
-def test_masked_configs_cover_the_discrete_env(config):
-    assert set(yaml.safe_load((ZOO / f"{config}.yml").read_text())) == {"sb3_trading/MaskedTrading-v0"}
+def test_masked_configs_cover_the_discrete_envs(config):
+    assert set(yaml.safe_load((ZOO / f"{config}.yml").read_text())) == {
+        "sb3_trading/MaskedTrading-v0",
+        "sb3_trading/SingleAsset-v0",
+    }
 
 
 def test_launcher_rejects_unknown_commands():

@@ -6,6 +6,7 @@ from sb3_trading.envs.market_impact import MarketImpactEnv
 from sb3_trading.envs.masked_trading import MaskedTradingEnv
 from sb3_trading.envs.multi_asset import MultiAssetEnv, multi_asset_targets
 from sb3_trading.envs.registration import ENV_ENTRY_POINTS, check_env_id, register_envs
+from sb3_trading.envs.single_asset import SingleAssetEnv
 from sb3_trading.envs.yield_allocation import YieldAllocationEnv, project_capped_simplex, yield_weights
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "MarketImpactEnv",
     "MaskedTradingEnv",
     "MultiAssetEnv",
+    "SingleAssetEnv",
     "TradingEnv",
     "YieldAllocationEnv",
     "check_env_id",

@@ -34,6 +34,7 @@ import pandas as pd
 
 from sb3_trading.common.validation import check_bool, check_int, check_real
 from sb3_trading.data import MarketData
+from sb3_trading.envs.base import TradingKernel, Transition
 from sb3_trading.features import parse_specs, regime_label_table, rolling_volatility
 
 #: the rules of the mask, by code: ``info["mask_reasons"]`` holds one code per action (0: legal), the first rule
@@ -298,3 +299,144 @@ class BarRules:
             setattr(env, name, getattr(self, name))
         for name in self.ARRAYS:
             setattr(env, f"_{name}", getattr(self, name))
+
+
+class MaskedActions:
+    """Mixin of the discrete masked envs (before :class:`~sb3_trading.envs.base.KernelTradingEnv` in the bases):
+    ``action_masks()`` for sb3-contrib's ``MaskablePPO``, ``mask_reasons()``, and the integer action check.
+
+    The env sets ``n_actions``, ``action_labels`` and ``_kernel`` (a :class:`MaskedKernel`).
+    """
+
+    #: names of the codes of ``info["mask_reasons"]`` (read by the backtest's ``mask_rule_rates``)
+    mask_rule_names: tuple[str, ...] = MASK_RULES
+    n_actions: int
+    action_labels: tuple[str, ...]
+    _kernel: MaskedKernel
+
+    def action_masks(self) -> np.ndarray:
+        """Which actions are legal at the current bar.
+
+        :return: ``(n_actions,)`` bool array; ``True`` = legal. Hold (index 0) is always legal.
+        """
+        return self._kernel.action_masks()[0]
+
+    def mask_reasons(self) -> dict[str, str]:
+        """Why each masked action is masked at the current bar: ``{action label: rule name}`` (:data:`MASK_RULES`;
+        the first rule in that order that masks it). Legal actions are absent."""
+        codes = self._kernel.mask_codes()[0]
+        return {label: MASK_RULES[code] for label, code in zip(self.action_labels, codes.tolist(), strict=True) if code}
+
+    def _check_action(self, action: Any) -> int:
+        if isinstance(action, (int, np.integer)) and not isinstance(action, bool):
+            a = int(action)
+        else:
+            array = np.asarray(action)
+            if array.dtype.kind not in "iu":
+                raise TypeError(f"action must be an integer in [0, {self.n_actions}), got {action!r}")
+            if array.size != 1:
+                raise ValueError(f"action must be one integer (shape () or (1,)), got shape {array.shape}")
+            a = int(array.reshape(()))
+        if not 0 <= a < self.n_actions:
+            raise ValueError(f"action must be in [0, {self.n_actions}) ({', '.join(self.action_labels)}), got {a}")
+        return a
+
+    def _batch_action(self, action: Any) -> np.ndarray:
+        return np.array([self._check_action(action)], dtype=np.int64)
+
+
+class MaskedKernel(TradingKernel):
+    """Base of the batched dynamics of the discrete masked envs: ``B`` accounts, ``(B,)`` int64 actions in range.
+
+    Subclasses set :attr:`codes_kernel` and :attr:`step_kernel` (compiled; the same leading arguments
+    ``(holdings, closes, peak, day_open, t)`` and ``(holdings, peak, day_open, initial_equity, t, actions, closes)``,
+    then :meth:`rule_arguments`, then the step's outputs), :attr:`portfolio_size` and :attr:`cash_field` (the
+    ``portfolio`` entry holding the cash weight), and implement :meth:`rule_arguments`.
+
+    Extra state: :attr:`n_invalid` ``(B,)``, the masked actions chosen since each account's reset, and
+    :attr:`day_open` ``(B,)``, each account's equity at the last close of the previous trading day.
+    """
+
+    codes_kernel: Any
+    step_kernel: Any
+    portfolio_size: int
+    cash_field: int
+
+    def __init__(self, env: Any, n_envs: int) -> None:
+        super().__init__(env, n_envs, env._prices, env.costs, env.initial_cash)
+        self.n_invalid = np.zeros(self.n_envs, dtype=np.int64)
+        self.day_open = np.full(self.n_envs, float(env.initial_cash))
+        self.sizes = np.array(env.sizes, dtype=np.float64)
+        # E >= (1 - max_drawdown) peak; without the rule the floor 0 lets every account with E > 0 pass
+        self._drawdown_floor = 0.0 if env.max_drawdown is None else 1.0 - env.max_drawdown
+        self._loss_floor = 0.0 if env.daily_loss_limit is None else 1.0 - env.daily_loss_limit
+        self._session_ok, self._buy_block, self._caps, self._day = env._session_ok, env._buy_block, env._caps, env._day
+        self._penalty = float(env.invalid_action_penalty)
+        self.use_market_rules(env.frictions)
+
+    def rule_arguments(self) -> tuple[Any, ...]:
+        """The kernels' rule arguments, after their leading ones (class docstring), in order."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ masks
+    def mask_codes(self) -> np.ndarray:
+        """``(B, n_actions)`` int8: the :data:`MASK_RULES` code masking each action at each account's bar (0: legal)."""
+        book = self.book
+        return self.codes_kernel(book.holdings, self._prices, book.peak_equity, self.day_open, self.t, *self.rule_arguments())
+
+    def action_masks(self) -> np.ndarray:
+        """``(B, n_actions)`` bool: which actions are legal at each account's current bar."""
+        return self.mask_codes() == 0
+
+    # ------------------------------------------------------------ dynamics
+    def reset(self, rows: np.ndarray, draws: dict[str, np.ndarray]) -> Transition:
+        start = draws["start"]
+        self.set_clock(rows, t=start, start=start)
+        self.book.reset(self.initial_cash, index=rows)
+        self._set_equity(rows, self.initial_cash)
+        self.n_invalid = self.n_invalid.copy()
+        self.n_invalid[rows] = 0
+        self.day_open = self.day_open.copy()
+        self.day_open[rows] = self.initial_cash
+        k = start.shape[0]
+        portfolio = np.zeros((k, self.portfolio_size), dtype=np.float32)
+        portfolio[:, self.cash_field] = 1.0  # all cash
+        extras = {
+            "invalid_action": np.zeros(k, dtype=bool),
+            "n_invalid_actions": np.zeros(k, dtype=np.int64),
+            "mask_reasons": np.zeros((k, self.sizes.shape[0] * 2 + 2), dtype=np.int8),
+        }
+        return self.reset_rules(rows, self._flat(start, portfolio)._replace(extras=extras))
+
+    def step(self, actions: np.ndarray) -> Transition:
+        """A masked action is not executed: it is a hold, flagged in ``invalid_action`` and counted (and, with
+        ``invalid_action_penalty``, the penalty is taken off the step's return)."""
+        book = self.book
+        invalid, n_invalid = np.empty(self.n_envs, dtype=bool), np.empty(self.n_envs, dtype=np.int64)
+        reasons = np.empty((self.n_envs, self.sizes.shape[0] * 2 + 2), dtype=np.int8)
+        more, extras = self.rule_outputs()
+        extras = {"invalid_action": invalid, "n_invalid_actions": n_invalid, "mask_reasons": reasons, **extras}
+        tr = self.blank(self.portfolio_size, extras, reward=self._penalty > 0.0)
+        day_open = self.day_open.copy()
+        self.step_kernel(
+            book.holdings,
+            book.peak_equity,
+            day_open,
+            book.initial_equity,
+            self.t,
+            actions,
+            self._prices,
+            *self.rule_arguments(),
+            self.n_invalid,
+            self.levels,
+            self._ohlc,
+            tr.outputs,
+            more,
+            invalid,
+            n_invalid,
+            reasons,
+        )
+        self.n_invalid, self.day_open = n_invalid, day_open
+        if tr.reward is not None:
+            tr.reward[:] = tr.equity / tr.equity_t - 1.0 - self._penalty * invalid
+        return self.advance(self.with_ended(tr, more))

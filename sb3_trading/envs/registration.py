@@ -13,6 +13,7 @@ ENV_ENTRY_POINTS: dict[str, str] = {
     f"{NAMESPACE}/MultiAsset-v0": "sb3_trading.envs.multi_asset:MultiAssetEnv",
     f"{NAMESPACE}/LeveragedPair-v0": "sb3_trading.envs.leveraged_pair:LeveragedPairEnv",
     f"{NAMESPACE}/MaskedTrading-v0": "sb3_trading.envs.masked_trading:MaskedTradingEnv",
+    f"{NAMESPACE}/SingleAsset-v0": "sb3_trading.envs.single_asset:SingleAssetEnv",
     f"{NAMESPACE}/YieldAllocation-v0": "sb3_trading.envs.yield_allocation:YieldAllocationEnv",
     f"{NAMESPACE}/MarketImpact-v0": "sb3_trading.envs.market_impact:MarketImpactEnv",
 }

@@ -39,6 +39,9 @@ MaskedTrading-v0       the largest legal buy of the side ``sign(signal[index]_t)
                        one side sells the other with ``switch_sides``); flatten when the book holds
                        the wrong side and no buy of the right one is legal; else hold. Legal
                        actions only.
+SingleAsset-v0         the largest legal trade towards ``sign(signal[asset]_t)`` (long only: flatten
+                       on a negative signal); flatten when the book holds the wrong side and no trade
+                       of the right one is legal; else hold. Legal actions only.
 MarketImpact-v0        long-only: equal weight over the assets whose smoothed ``signal[asset_i]``
                        says long (5-bar average, dead band), cash when there are none: the raw
                        follower trades too often for the price impact (:class:`MarketImpactSignalFollower`)
@@ -66,6 +69,7 @@ from sb3_trading.envs.leveraged_pair import LeveragedPairEnv
 from sb3_trading.envs.market_impact import MarketImpactEnv
 from sb3_trading.envs.masked_trading import HOLD, MaskedTradingEnv
 from sb3_trading.envs.multi_asset import MultiAssetEnv
+from sb3_trading.envs.single_asset import SingleAssetEnv
 from sb3_trading.envs.trading_env import MARKET_KEY, PORTFOLIO_KEY
 from sb3_trading.envs.yield_allocation import YieldAllocationEnv
 from sb3_trading.evaluation.backtest import BacktestResult, backtest, data_calendar
@@ -88,6 +92,7 @@ __all__ = [
     "MultiAssetSignalFollower",
     "PegRecoveryFollower",
     "ReferencePolicy",
+    "SingleAssetSignalFollower",
     "SkillRatio",
     "YieldFollower",
     "format_skill_ratio",
@@ -292,6 +297,45 @@ class MaskedTradingSignalFollower(ReferencePolicy):
         return np.array(HOLD)
 
 
+class SingleAssetSignalFollower(ReferencePolicy):
+    """SingleAsset-v0: hold the side ``sign(signal[asset]_t)`` says, as large as the mask allows; legal actions only.
+
+    With the position weight ``w`` from the observation's ``portfolio`` (``[V / E, ...]``): a positive signal
+    takes the largest legal buy (which also covers a short), a negative one the largest legal sell when the env
+    is long-short, else (long only) flatten while long; when nothing on the signal's side is legal and the book
+    holds the other side, flatten; else hold. Without ``action_masks`` every trade is taken as legal (the env
+    treats a masked one as hold).
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        base = self.env
+        self._column = _feature_index(self.data, signal_column(base.asset))
+        k = len(base.sizes)
+        by_size = sorted(range(k), key=lambda i: -base.sizes[i])  # largest size first
+        self._trades = {1: [1 + i for i in by_size], -1: [k + 1 + i for i in by_size] if base.long_short else []}
+        self._flatten = int(base.flatten_action)
+
+    def act(self, observation: Any, t: int, action_masks: np.ndarray | None) -> np.ndarray:
+        signal = self._features_at(t)[self._column]
+        side = 1 if signal > 0 else -1 if signal < 0 else 0
+        if side == 0:
+            return np.array(HOLD)
+        legal = np.ones(self._flatten + 1, dtype=bool) if action_masks is None else np.asarray(action_masks, dtype=bool)
+        if not isinstance(observation, Mapping) or PORTFOLIO_KEY not in observation:
+            raise TypeError(
+                f"the SingleAsset reference reads the {PORTFOLIO_KEY!r} weight of the env's Dict observation; got "
+                f"{type(observation).__name__}: run it on the env unflattened"
+            )
+        weight = float(np.asarray(observation[PORTFOLIO_KEY]).reshape(-1)[0])
+        for action in self._trades[side]:
+            if legal[action]:
+                return np.array(action)
+        if weight * side < 0.0 and legal[self._flatten]:
+            return np.array(self._flatten)
+        return np.array(HOLD)
+
+
 class _YieldRule(ReferencePolicy):
     """Reads ``apy[<asset>]_t`` and ``depeg[<asset>]_t`` (a missing flag column counts as never de-pegged)."""
 
@@ -375,6 +419,10 @@ def _masked_trading(env: gym.Env) -> dict[str, ReferencePolicy]:
     return {SIGNAL_FOLLOWER: MaskedTradingSignalFollower(env)} if _has_signal(env, [env.unwrapped.index_asset]) else {}
 
 
+def _single_asset(env: gym.Env) -> dict[str, ReferencePolicy]:
+    return {SIGNAL_FOLLOWER: SingleAssetSignalFollower(env)} if _has_signal(env, [env.unwrapped.asset]) else {}
+
+
 def _yield_allocation(env: gym.Env) -> dict[str, ReferencePolicy]:
     data = env.unwrapped.data
     if any(_feature_index(data, apy_column(a)) is None for a in data.asset_names):
@@ -393,6 +441,7 @@ REFERENCE_POLICIES: dict[type, Callable[[gym.Env], dict[str, ReferencePolicy]]] 
     MultiAssetEnv: _multi_asset,
     LeveragedPairEnv: _leveraged_pair,
     MaskedTradingEnv: _masked_trading,
+    SingleAssetEnv: _single_asset,
     MarketImpactEnv: _market_impact,
     YieldAllocationEnv: _yield_allocation,
 }

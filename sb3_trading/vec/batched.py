@@ -44,6 +44,7 @@ SUPPORTED_ENV_IDS: tuple[str, ...] = (
     f"{NAMESPACE}/MultiAsset-v0",
     f"{NAMESPACE}/LeveragedPair-v0",
     f"{NAMESPACE}/MaskedTrading-v0",
+    f"{NAMESPACE}/SingleAsset-v0",
     f"{NAMESPACE}/YieldAllocation-v0",
     f"{NAMESPACE}/MarketImpact-v0",
 )
