@@ -40,7 +40,7 @@ from sb3_trading.data import MarketData, bootstrap_paths, stack_paths
 from sb3_trading.data.loaders import load_market_data
 from sb3_trading.envs.registration import ENV_ENTRY_POINTS, NAMESPACE, check_env_id
 from sb3_trading.evaluation.backtest import make_backtest_env
-from sb3_trading.evaluation.baselines import env_baselines
+from sb3_trading.evaluation.baselines import SINGLE_ASSET, env_baselines, env_yield_rates
 
 logger = logging.getLogger(__name__)
 
@@ -685,8 +685,14 @@ def held_out_baselines(
     """The baselines of ``agent``'s backtest on ``env``: the one path,
     :func:`~sb3_trading.evaluation.env_baselines` on the agent's rows, from the env's initial cash
     (not the agent's first equity), with the env's costs and (YieldAllocation) yields; a random baseline
-    covers the slice as the held-out backtest does (:data:`CONSECUTIVE`)."""
+    covers the slice as the held-out backtest does (:data:`CONSECUTIVE`). On an env that pays yields
+    (YieldAllocation-v0) the single-asset holds (``hold_<asset>``, one per asset) are added to named baselines."""
     start, stop = int(agent.t[0]), int(agent.t[-1])
+    base = env.unwrapped
+    if names and SINGLE_ASSET not in names:
+        traded = base.data.select_assets(list(getattr(base, "traded_assets", base.data.asset_names)))
+        if env_yield_rates(env, traded) is not None:
+            names = (*names, SINGLE_ASSET)
     return env_baselines(
         env, start, stop, tuple(names), periods_per_year, random_seed=random_seed, risk_free=risk_free, consecutive=CONSECUTIVE
     )

@@ -407,3 +407,19 @@ def test_single_asset_baselines_by_hand():
     np.testing.assert_array_equal(direct["hold_B"].equity, results["hold_B"].equity)
     with pytest.raises(ValueError, match="single_asset"):
         env_baselines(env, 0, 2, names=("hold",))
+
+
+def test_held_out_baselines_add_single_asset_holds_on_yield_envs_only():
+    """The train/backtest jobs' baselines (recipe.held_out_baselines) hold each yield asset alone; not elsewhere."""
+    import gymnasium as gym
+
+    from sb3_trading.evaluation import RandomPolicy, backtest
+    from sb3_trading.recipe import held_out_baselines
+
+    env = gym.make("sb3_trading/YieldAllocation-v0", random_start=False, episode_length=50)
+    agent = backtest(RandomPolicy(env.action_space, seed=0), env)
+    names = set(held_out_baselines(env, agent))
+    assert {"buy_and_hold", "equal_weight"} | {f"hold_{a}" for a in env.unwrapped.data.asset_names} == names
+    multi = gym.make("sb3_trading/MultiAsset-v0", random_start=False, episode_length=50)
+    agent = backtest(RandomPolicy(multi.action_space, seed=0), multi)
+    assert set(held_out_baselines(multi, agent)) == {"buy_and_hold", "equal_weight"}
