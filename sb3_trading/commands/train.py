@@ -53,8 +53,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         nargs="+",
         metavar="NAME[:ARG,KEY=VALUE]",
         default=[],
-        help="position-sizing action wrappers, innermost first, e.g. vol_target:0.15,lookback=60 or "
-        "kelly:0.5,lookback=250,cap=1 (vol_target, kelly); the validation and held-out backtests run through them",
+        help="position-sizing action wrappers, innermost first, e.g. vol_target:0.15,lookback=60, "
+        "kelly:0.5,lookback=250,cap=1 or \"regime:'vol_regime:60',scales=(1,1,0.5)\" (vol_target, kelly, regime); "
+        "the validation and held-out backtests run through them",
     )
     parser.add_argument(
         "--eval-freq",
