@@ -90,9 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(args: argparse.Namespace) -> str:
+def _run(args: argparse.Namespace, argv: Sequence[str]) -> str:
     if args.command == "train":
-        return format_train_summary(train_from_args(args))
+        # the flags given after "train", which override a --config file
+        return format_train_summary(train_from_args(args, argv[list(argv).index("train") + 1 :]))
     if args.command == "backtest":
         return format_summary(backtest_from_args(args))
     if args.command == "walk-forward":
@@ -107,10 +108,11 @@ def _run(args: argparse.Namespace) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sb3-trading`` console script."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)], format="%(message)s")
     try:
-        text = _run(args)
+        text = _run(args, argv)
     except USER_ERRORS as exc:  # user errors: one line, exit 2
         logger.debug("traceback", exc_info=True)
         message = " ".join(str(exc).split()) or type(exc).__name__

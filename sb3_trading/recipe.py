@@ -35,6 +35,7 @@ import gymnasium as gym
 import numpy as np
 import torch as th
 
+from sb3_trading.common.hyperparams import resolve_zoo_hyperparams
 from sb3_trading.common.validation import check_choice, check_int, check_real, suggest
 from sb3_trading.data import MarketData, bootstrap_paths, stack_paths
 from sb3_trading.data.loaders import load_market_data
@@ -489,10 +490,14 @@ def make_training_vec_env(
 def default_hyperparams(algo_name: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A deep copy of :data:`DEFAULT_HYPERPARAMS` ``[algo_name]`` overridden by ``overrides`` (``policy`` included).
 
-    Deep copies because SB3 mutates ``policy_kwargs``; keys of ``overrides`` replace whole entries.
+    Deep copies because SB3 mutates ``policy_kwargs``; keys of ``overrides`` replace whole entries. rl-zoo3's
+    strings in ``overrides`` are resolved (:func:`~sb3_trading.common.hyperparams.resolve_zoo_hyperparams`:
+    ``learning_rate="lin_3e-4"``, ``policy_kwargs="dict(optimizer_class=th.optim.AdamW)"``), never evaluated.
+
+    :raises ValueError: a zoo string that is not a linear schedule or a ``dict(...)`` of literals and torch classes.
     """
     base = DEFAULT_HYPERPARAMS.get(algo_name, {"policy": "MultiInputPolicy"})
-    return copy.deepcopy({**base, **dict(overrides or {})})
+    return copy.deepcopy({**base, **resolve_zoo_hyperparams(overrides or {})})
 
 
 _POSITIVE_INTS = ("n_steps", "batch_size", "n_epochs")

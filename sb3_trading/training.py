@@ -7,29 +7,44 @@ The run folder is one commit: everything is written into a temporary folder besi
 end, so ``<run_dir>`` holds one whole run or none. It carries what reuses it: ``model.zip`` (the model that
 scored best on the validation tail; ``last_model.zip`` beside it holds the final weights), ``report.json``,
 ``normalizer.json`` (the train-slice normaliser) and ``run.json`` (env, env arguments, data source, split,
-seed), which ``sb3-trading backtest <run_dir>/model.zip`` reads.
+seed), which ``sb3-trading backtest <run_dir>/model.zip`` reads, ``progress.csv`` and TensorBoard event files
+(``tensorboard --logdir <run_dir>``, when tensorboard is installed), ``backtest/`` with the same HTML/PNG
+report ``sb3-trading backtest`` writes, and ``manifest.json`` (:mod:`sb3_trading.manifest`: versions, git commit,
+data hashes, platform, device, torch threads, seeds).
 """
 
 from __future__ import annotations
 
 import copy
+import importlib.util
+import json
 import logging
 import os
 import platform
+import shutil
 import time
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import stable_baselines3
+import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import configure as configure_logger
 
 from sb3_trading.algos import get_algo
-from sb3_trading.callbacks import TradingMetricsCallback, make_eval_callback
+from sb3_trading.callbacks import (
+    AtomicCheckpointCallback,
+    TradingMetricsCallback,
+    WallClockLimit,
+    latest_checkpoint,
+    make_eval_callback,
+)
+from sb3_trading.common.validation import check_real, suggest
 from sb3_trading.data.calendar import check_annual_rate
 from sb3_trading.evaluation import backtest, skill_report
-from sb3_trading.evaluation.report import calendar_summary
+from sb3_trading.evaluation.report import calendar_summary, write_report
+from sb3_trading.manifest import MANIFEST_JSON, run_manifest
 from sb3_trading.recipe import (
     CONSECUTIVE,
     DEFAULT_ENV_ID,
@@ -72,12 +87,19 @@ from sb3_trading.recipe import (
     training_market,
     with_lookback,
 )
-from sb3_trading.utils import atomic_write_json, check_new_dir, jsonable, save_model_atomic, staged_dir
+from sb3_trading.utils import atomic_write, atomic_write_json, check_new_dir, jsonable, save_model_atomic, staged_dir
 from sb3_trading.version import __version__
 from sb3_trading.wrappers import parse_reward_spec
 from sb3_trading.wrappers.sizing import check_sizing_specs
 
 logger = logging.getLogger(__name__)
+
+#: the effective configuration in a run folder (and in its ``.checkpoints`` folder while it trains)
+CONFIG_YML = "config.yml"
+#: the checkpoints of a finished run
+CHECKPOINTS_DIR = "checkpoints"
+#: options a config file does not hold
+_NOT_IN_FILES = ("market",)
 
 #: the baselines of the held-out backtest in ``report.json``
 TRAIN_BASELINES = ("buy_and_hold", "equal_weight")
@@ -85,6 +107,17 @@ TRAIN_BASELINES = ("buy_and_hold", "equal_weight")
 EVALUATIONS_PER_RUN = 10
 #: the final weights, beside ``model.zip`` when validation chose an earlier model
 LAST_MODEL_ZIP = "last_model.zip"
+#: the run folder's held-out backtest report (report.json, report.html and the PNG plots of ``sb3-trading backtest``)
+BACKTEST_DIR = "backtest"
+
+
+def logger_formats() -> list[str]:
+    """SB3 logger formats of a training run: ``csv``, plus ``tensorboard`` when the package is installed (without
+    it, a one-line notice, not a failure)."""
+    if importlib.util.find_spec("tensorboard") is None:
+        logger.info("tensorboard is not installed: progress.csv only (pip install tensorboard for event files)")
+        return ["csv"]
+    return ["csv", "tensorboard"]
 
 
 def auto_eval_freq(timesteps: int, rollout: int = 1) -> int:
@@ -142,6 +175,13 @@ class TrainConfig:
         on its synthetic market and stationary-bootstrap paths of the training slice on market files; ``none``
         trains on the one history.
     :param n_paths: paths of the resampled training market (the training slice plus ``n_paths - 1``).
+    :param checkpoint_freq: save a checkpoint every ``checkpoint_freq`` timesteps (atomically, SB3's
+        ``CheckpointCallback`` naming ``model_<steps>_steps.zip``) into ``<run_dir>.checkpoints/`` while training,
+        moved into ``<run_dir>/checkpoints/`` at the end; 0 (default): none.
+    :param max_minutes: stop training cleanly after this many minutes of wall time, save, and still backtest (the
+        report says so: ``"stopped"``); ``None``: no budget.
+    :param resume: a run folder (or its ``.checkpoints`` folder after a crash) whose latest checkpoint, else its
+        final weights, training continues from, up to ``timesteps`` in all (the timestep count carries on).
     :param market: Python API only: ``seed -> MarketData``, the synthetic market to train and test on instead of
         the env's own (used when ``data_path`` is ``None``; its fresh paths feed ``resample="synthetic"``), e.g. a
         null market with nothing to learn. ``run.json`` records its name, but ``sb3-trading backtest`` cannot
@@ -174,6 +214,9 @@ class TrainConfig:
     overwrite: bool = False
     resample: str = "auto"
     n_paths: int = DEFAULT_N_PATHS
+    checkpoint_freq: int = 0
+    max_minutes: float | None = None
+    resume: str | None = None
     market: MarketGenerator | None = None
 
     def validate(self) -> TrainConfig:
@@ -192,6 +235,11 @@ class TrainConfig:
             check_positive_int(self.eval_freq, "eval_freq", minimum=0)
         resample = resample_kind(self.resample, self.data_path)
         check_positive_int(self.n_paths, "n_paths")
+        check_positive_int(self.checkpoint_freq, "checkpoint_freq", minimum=0)
+        if self.max_minutes is not None:
+            check_real("max_minutes", self.max_minutes, 0.0, strict_minimum=True)
+        if self.resume is not None and not isinstance(self.resume, (str, os.PathLike)):
+            raise TypeError(f"resume must be a run folder path, got {type(self.resume).__name__}")
         check_device(self.device)
         check_output_dir(self.output_dir)
         for spec in self.reward:
@@ -226,6 +274,51 @@ class TrainConfig:
         """``<algo>_<Env>_seed<seed>_<time>``."""
         return f"{self.algo}_{self.env_id.split('/')[-1]}_seed{self.seed}_{time.strftime('%Y%m%d-%H%M%S')}"
 
+    def to_dict(self) -> dict[str, Any]:
+        """The options as a config file holds them (:data:`CONFIG_YML`): every field but ``market`` (Python only),
+        with ``run_name``, ``overwrite`` and ``resume`` cleared so that a rerun makes a new run folder."""
+        values = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.name not in _NOT_IN_FILES}
+        values.update(run_name=None, overwrite=False, resume=None)
+        return jsonable(values)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "the config") -> TrainConfig:
+        """A config from ``{option: value}`` (the :class:`TrainConfig` field names; ``-`` may stand for ``_``).
+
+        :raises ValueError: an unknown option (with the closest one), naming ``source``.
+        """
+        if not isinstance(values, dict):
+            raise ValueError(f"{source} must hold a mapping of train options (timesteps: ..., env_id: ...), got {values!r}")
+        known = [f.name for f in fields(cls) if f.name not in _NOT_IN_FILES]
+        options = {str(key).replace("-", "_"): value for key, value in values.items()}
+        options = {("env_id" if key == "env" else key): value for key, value in options.items()}
+        unknown = [key for key in options if key not in known]
+        if unknown:
+            raise ValueError(f"{source}: unknown train option {unknown[0]!r}{suggest(unknown[0], known)} Options: {known}")
+        return cls(**options)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> TrainConfig:
+        """Read a config file written by a run (``<run_dir>/config.yml``) or by hand: YAML (``.yml``/``.yaml``) or
+        JSON (``.json``) with the :class:`TrainConfig` option names.
+
+        :raises ValueError: an unreadable file, another format, or an unknown option, naming the file.
+        """
+        file = Path(path)
+        if not file.is_file():
+            raise ValueError(f"config file {str(file)!r} does not exist; pass a YAML or JSON file of train options")
+        text = file.read_text(encoding="utf-8")
+        try:
+            if file.suffix.lower() in (".yml", ".yaml"):
+                values = yaml.safe_load(text)
+            elif file.suffix.lower() == ".json":
+                values = json.loads(text)
+            else:
+                raise ValueError(f"config file {str(file)!r}: use a .yml, .yaml or .json file")
+        except (yaml.YAMLError, json.JSONDecodeError) as exc:
+            raise ValueError(f"config file {str(file)!r} is not valid {file.suffix[1:].upper()}: {exc}") from None
+        return cls.from_dict(values or {}, f"config file {str(file)!r}")
+
 
 def train(config: TrainConfig | None = None) -> dict[str, Any]:
     """Train, save ``<run_dir>/model.zip``, backtest on the held-out slice, write ``<run_dir>/report.json``.
@@ -242,7 +335,12 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
     config = (config or TrainConfig()).validate()
     env_id, algo_name = config.env_id, config.algo
     _, algo_class = get_algo(algo_name)
-    run_dir = check_new_dir(Path(config.output_dir) / (config.run_name or config.default_run_name()), config.overwrite)
+    run_dir = Path(config.output_dir) / (config.run_name or config.default_run_name())
+    resume_from = None if config.resume is None else resume_weights(config.resume)
+    # resuming into the run's own folder replaces it (atomically, as every run folder is written)
+    overwrite = config.overwrite or (resume_from is not None and run_dir.resolve() == _run_folder(config.resume).resolve())
+    run_dir = check_new_dir(run_dir, overwrite)
+    checkpoint_dir = run_dir.parent / f"{run_dir.name}.checkpoints"
     vec_kind = choose_vec_env(env_id, config.vec, config.reward, config.sizing)
     env_kwargs = dict(config.env_kwargs)
     data = load_env_data(env_id, config.data_path, config.seed, env_kwargs, join=config.join, generator=config.market)
@@ -266,13 +364,28 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
         sizing=config.sizing,
     )
     try:
-        model = make_model(algo_name, algo_class, hyperparams, vec_env, config.seed, config.device)
+        if resume_from is None:
+            model = make_model(algo_name, algo_class, hyperparams, vec_env, config.seed, config.device)
+        else:
+            model = algo_class.load(resume_from, env=vec_env, device=config.device)
+            if model.num_timesteps >= config.timesteps:
+                raise ValueError(
+                    f"{resume_from} already holds {model.num_timesteps} of the {config.timesteps} timesteps; pass a "
+                    "larger --timesteps to continue training"
+                )
     except Exception:
         vec_env.close()
         raise
+    remaining = config.timesteps - model.num_timesteps
 
-    with staged_dir(run_dir, config.overwrite) as stage:
-        model.set_logger(configure_logger(str(stage), ["csv"]))  # progress.csv: train/, trading/, eval/
+    if config.checkpoint_freq > 0:
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        # what --resume needs when the run dies before its folder is committed
+        atomic_write(checkpoint_dir / CONFIG_YML, lambda tmp: tmp.write_text(yaml.safe_dump(config.to_dict())))
+
+    with staged_dir(run_dir, overwrite) as stage:
+        # progress.csv (train/, trading/, eval/) and TensorBoard event files beside it
+        model.set_logger(configure_logger(str(stage), logger_formats()))
         # metrics are annualised with the data's calendar (read off the envs' MarketData), net of the risk-free rate
         callbacks: list[BaseCallback] = [TradingMetricsCallback(risk_free=config.risk_free)]
         eval_callback = None
@@ -291,10 +404,21 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
                 consecutive=CONSECUTIVE,
             )
             callbacks.append(eval_callback)
-        logger.info("training %s on %s for %d steps -> %s", algo_name, env_id, config.timesteps, run_dir)
+        if config.checkpoint_freq > 0:
+            every = max(config.checkpoint_freq // config.n_envs, 1)  # SB3 counts calls, one per n_envs timesteps
+            callbacks.append(AtomicCheckpointCallback(every, str(checkpoint_dir), name_prefix="model"))
+        clock = None if config.max_minutes is None else WallClockLimit(config.max_minutes)
+        if clock is not None:
+            callbacks.append(clock)
+        logger.info("training %s on %s for %d steps -> %s", algo_name, env_id, remaining, run_dir)
         start = time.perf_counter()
         try:
-            model.learn(total_timesteps=config.timesteps, callback=callbacks, progress_bar=config.progress_bar)
+            model.learn(
+                total_timesteps=remaining,
+                callback=callbacks,
+                progress_bar=config.progress_bar,
+                reset_num_timesteps=resume_from is None,
+            )
         finally:
             vec_env.close()
         train_seconds = time.perf_counter() - start
@@ -329,6 +453,16 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
             effective = effective_env_config(test_env)
         finally:
             test_env.close()
+        # the same HTML/PNG report as sb3-trading backtest, in <run_dir>/backtest/
+        html = write_report(
+            {algo_name: agent, **baselines},
+            stage / BACKTEST_DIR,
+            title=f"Held-out backtest of {algo_name} on {env_id}",
+            extra={"command": "train", "env_id": env_id, "algo": algo_name, "seed": config.seed},
+            seed=config.seed,
+            references=references,
+            skill_ratio=skill,
+        )
         calendar, risk_free_entry = calendar_summary({agent.name: agent})
         if data.timezone:
             calendar["timezone"] = data.timezone
@@ -384,13 +518,71 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
             "baselines": {name: result.to_dict() for name, result in baselines.items()},
             "references": {name: result.to_dict() for name, result in references.items()},
             "skill_ratio": skill,
+            "html_report": str(run_dir / BACKTEST_DIR / Path(html["files"]["html"]).name),
+            "stopped": None
+            if clock is None or not clock.stopped
+            else {
+                "reason": f"max_minutes={config.max_minutes}: the wall-clock budget ran out",
+                "timesteps": int(model.num_timesteps),
+                "of": int(config.timesteps),
+            },
+            "resumed_from": None if resume_from is None else str(resume_from),
+            "checkpoints": str(run_dir / CHECKPOINTS_DIR) if config.checkpoint_freq > 0 else None,
+            "tensorboard": str(run_dir) if "tensorboard" in logger_formats() else None,
         }
         report = jsonable(report)
         model.logger.close()  # progress.csv complete before the folder is committed
         atomic_write_json(stage / NORMALIZER_JSON, None if probe.normalizer is None else probe.normalizer.to_dict())
         atomic_write_json(stage / RUN_JSON, jsonable(run_spec(config, source)))
+        synthetic = report["data"]["source"] if source is None else None
+        manifest = run_manifest(seeds={"seed": config.seed}, device=str(model.device), data_source=source, synthetic=synthetic)
+        atomic_write_json(stage / MANIFEST_JSON, jsonable(manifest))
+        atomic_write(stage / CONFIG_YML, lambda tmp: tmp.write_text(yaml.safe_dump(config.to_dict())))
+        if checkpoint_dir.is_dir():  # the run's checkpoints move into its folder with it
+            shutil.move(str(checkpoint_dir), str(stage / CHECKPOINTS_DIR))
         atomic_write_json(stage / REPORT_JSON, report)
     return report
+
+
+def _run_folder(path: str | os.PathLike[str]) -> Path:
+    """The run folder a ``resume`` path names (``<run>`` for ``<run>`` or ``<run>.checkpoints``)."""
+    folder = Path(path)
+    return folder.with_name(folder.name.removesuffix(".checkpoints")) if folder.name.endswith(".checkpoints") else folder
+
+
+def resume_weights(path: str | os.PathLike[str]) -> Path:
+    """The weights ``--resume <path>`` continues from: the latest checkpoint of ``<run>/checkpoints/`` or of
+    ``<run>.checkpoints/`` (a run that died before its folder was written), else ``<run>/last_model.zip`` (the final
+    weights when validation chose an earlier model), else ``<run>/model.zip``.
+
+    :raises ValueError: none of them exists.
+    """
+    run = _run_folder(path)
+    for folder in (run / CHECKPOINTS_DIR, run.with_name(f"{run.name}.checkpoints")):
+        found = latest_checkpoint(folder) if folder.is_dir() else None
+        if found is not None:
+            return found
+    for name in (LAST_MODEL_ZIP, MODEL_ZIP):
+        if (run / name).is_file():
+            return run / name
+    raise ValueError(
+        f"nothing to resume in {str(run)!r}: no checkpoints ({CHECKPOINTS_DIR}/ or {run.name}.checkpoints/), "
+        f"{LAST_MODEL_ZIP} or {MODEL_ZIP}; pass the folder of a sb3-trading train run"
+    )
+
+
+def resume_config(path: str | os.PathLike[str]) -> TrainConfig:
+    """The configuration of the run ``--resume <path>`` continues: its ``config.yml`` (in the run folder, or in its
+    ``.checkpoints`` folder), writing into the same run folder.
+
+    :raises ValueError: no ``config.yml`` there.
+    """
+    run = _run_folder(path)
+    for file in (run / CONFIG_YML, run.with_name(f"{run.name}.checkpoints") / CONFIG_YML):
+        if file.is_file():
+            config = TrainConfig.from_file(file)
+            return replace(config, output_dir=str(run.parent), run_name=run.name, resume=str(path))
+    raise ValueError(f"nothing to resume in {str(run)!r}: no {CONFIG_YML}; pass the folder of a sb3-trading train run")
 
 
 def market_name(market: MarketGenerator) -> str:
@@ -431,8 +623,14 @@ __all__ = [
     "RESAMPLE_CHOICES",
     "SYNTHETIC",
     "VEC_KINDS",
+    "BACKTEST_DIR",
+    "CHECKPOINTS_DIR",
+    "CONFIG_YML",
     "TrainConfig",
     "auto_eval_freq",
+    "logger_formats",
+    "resume_config",
+    "resume_weights",
     "choose_vec_env",
     "data_source",
     "load_env_data",

@@ -97,7 +97,7 @@ def test_parse_zoo_dict_reads_torch_classes_and_nested_dicts() -> None:
     """rl-zoo3 evaluates policy_kwargs with th and nn in scope; the parser reads those names without eval."""
     import torch as th
 
-    from sb3_trading.zoo import format_zoo_value, parse_zoo_dict
+    from sb3_trading.common.hyperparams import format_zoo_value, parse_zoo_dict
 
     text = (
         "dict(net_arch=[64, 64], optimizer_class=th.optim.AdamW, optimizer_kwargs=dict(weight_decay=0.5), "
@@ -121,7 +121,7 @@ def test_parse_zoo_dict_reads_torch_classes_and_nested_dicts() -> None:
     "text", ["dict(a=os.system)", "dict(a=th.load)", "dict(a=th.optim._functional)", "dict(a=foo)", "dict(a=print(1))"]
 )
 def test_parse_zoo_dict_evaluates_nothing_else(text: str) -> None:
-    from sb3_trading.zoo import parse_zoo_dict
+    from sb3_trading.common.hyperparams import parse_zoo_dict
 
     with pytest.raises(ValueError, match="torch"):
         parse_zoo_dict(text)

@@ -1,6 +1,16 @@
-"""Trading callbacks: per-episode trading metrics and periodic held-out backtests with best-model saving."""
+"""Trading callbacks: per-episode trading metrics, periodic held-out backtests with best-model saving, atomic
+checkpoints and a wall-clock budget."""
 
 from sb3_trading.callbacks.backtest_eval import BacktestEvalCallback, known_metrics, make_eval_callback
+from sb3_trading.callbacks.run_control import AtomicCheckpointCallback, WallClockLimit, latest_checkpoint
 from sb3_trading.callbacks.trading_metrics import TradingMetricsCallback
 
-__all__ = ["BacktestEvalCallback", "TradingMetricsCallback", "known_metrics", "make_eval_callback"]
+__all__ = [
+    "AtomicCheckpointCallback",
+    "BacktestEvalCallback",
+    "TradingMetricsCallback",
+    "WallClockLimit",
+    "known_metrics",
+    "latest_checkpoint",
+    "make_eval_callback",
+]

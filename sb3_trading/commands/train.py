@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import fields, replace
 from typing import Any
 
 from sb3_trading.commands.common import (
@@ -16,9 +17,15 @@ from sb3_trading.commands.common import (
 from sb3_trading.evaluation.reference import format_skill_ratio
 from sb3_trading.evaluation.report import describe_calendar
 from sb3_trading.recipe import DEFAULT_ENV_ID, VEC_KINDS
-from sb3_trading.training import TrainConfig, train
+from sb3_trading.training import TrainConfig, resume_config, train
 
-__all__ = ["add_train_arguments", "format_train_summary", "train_config_from_args", "train_from_args"]
+__all__ = [
+    "add_train_arguments",
+    "explicit_options",
+    "format_train_summary",
+    "train_config_from_args",
+    "train_from_args",
+]
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -75,7 +82,35 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         help="vectorised env: batched NumPy env where supported (auto: unless --reward or --sizing), or SB3's DummyVecEnv",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="YAML/JSON file of train options (TrainConfig names: timesteps, env_id, env_kwargs...); flags given on the "
+        "command line override it; every run writes its effective config.yml",
+    )
+    parser.add_argument(
+        "--checkpoint-freq", type=int, default=defaults.checkpoint_freq, metavar="N", help="checkpoint every N timesteps"
+    )
+    parser.add_argument("--max-minutes", type=float, default=None, metavar="M", help="stop training after M minutes")
+    parser.add_argument(
+        "--resume", default=None, metavar="RUN_DIR", help="continue a run from its last checkpoint (its config.yml)"
+    )
     return parser
+
+
+#: CLI destinations whose TrainConfig field has another name
+_FIELD_OF_DEST = {"env": "env_id", "no_progress": "progress_bar"}
+
+
+def explicit_options(argv: Sequence[str]) -> set[str]:
+    """The TrainConfig fields the ``train`` arguments ``argv`` set explicitly (the flags given, whatever their value)."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=True)
+    add_train_arguments(parser)
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    given, _ = parser.parse_known_args(list(argv))
+    return {_FIELD_OF_DEST.get(dest, dest) for dest in vars(given)} - {"config", "resume"}
 
 
 def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -106,12 +141,32 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
         overwrite=args.overwrite,
         resample=args.resample,
         n_paths=args.n_paths,
+        checkpoint_freq=args.checkpoint_freq,
+        max_minutes=args.max_minutes,
+        resume=args.resume,
     )
 
 
-def train_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """Run :func:`~sb3_trading.training.train` from :func:`add_train_arguments`' namespace; return the report."""
-    return train(train_config_from_args(args))
+def train_from_args(args: argparse.Namespace, argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run :func:`~sb3_trading.training.train` from :func:`add_train_arguments`' namespace; return the report.
+
+    With ``--config FILE`` (or ``--resume RUN_DIR``, whose ``config.yml`` it reads) the file is the base and the
+    flags of ``argv`` (the ``train`` arguments as given) override it; without ``argv`` every flag at a non-default
+    value does.
+    """
+    config = train_config_from_args(args)
+    if args.config is None and args.resume is None:
+        return train(config)
+    if args.config is not None and args.resume is not None:
+        raise ValueError("pass --config FILE or --resume RUN_DIR, not both (a resumed run reads its own config.yml)")
+    base = TrainConfig.from_file(args.config) if args.config is not None else resume_config(args.resume)
+    if argv is not None:
+        given = explicit_options(argv)
+    else:
+        defaults = TrainConfig()
+        given = {f.name for f in fields(TrainConfig) if getattr(config, f.name) != getattr(defaults, f.name)}
+    given -= {"resume"}
+    return train(replace(base, **{name: getattr(config, name) for name in given}))
 
 
 def format_train_summary(report: Mapping[str, Any]) -> str:
@@ -133,6 +188,9 @@ def format_train_summary(report: Mapping[str, Any]) -> str:
         )
     if report.get("skill_ratio"):
         lines.append(format_skill_ratio(report["skill_ratio"]))
+    if report.get("stopped"):
+        stopped = report["stopped"]
+        lines.append(f"training stopped early ({stopped['reason']}) at {stopped['timesteps']} of {stopped['of']} timesteps")
     lines.append(f"assets: {', '.join(report['data']['assets'])}; {describe_calendar(report)}")
     lines.append(f"\nmodel:  {report['model_path']}\nreport: {report['run_dir']}/report.json")
     return "\n".join(lines)

@@ -94,6 +94,7 @@ from optuna.samplers import BaseSampler, TPESampler
 from optuna.trial import FrozenTrial, TrialState
 
 from sb3_trading.algos import get_algo
+from sb3_trading.common.hyperparams import format_zoo_value, zoo_dict_keywords
 from sb3_trading.common.io import atomic_write, jsonable
 from sb3_trading.common.validation import is_int
 from sb3_trading.data import MarketData
@@ -103,7 +104,6 @@ from sb3_trading.recipe import DEFAULT_N_PATHS, resample_kind
 from sb3_trading.training import DEFAULT_HYPERPARAMS, load_env_data
 from sb3_trading.tuning.objective import PARAMS_ATTR, SHARPE_MOMENTS_ATTR, TradingObjective, default_worker_id
 from sb3_trading.tuning.spaces import algo_init_parameters, check_choices, params_to_hyperparams
-from sb3_trading.zoo import format_zoo_value, zoo_dict_keywords
 from sb3_trading.zoo_configs import CONFIG_DIR, config_path
 
 logger = logging.getLogger(__name__)
