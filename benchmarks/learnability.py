@@ -518,9 +518,10 @@ def markdown(results: dict[str, Any]) -> str:
     for row in results["rows"]:
         env, algo = name_of(row)
         for r in row["learnable"]:
-            skill = f"{r['skill']:.2f} [{r['skill_low']:.2f}, {r['skill_high']:.2f}]"
-            if not math.isfinite(r["skill"]):
+            if r["skill"] is None or not math.isfinite(r["skill"]):  # NaN, or None as JSON stores it (--update)
                 skill = f"undefined ({r['skill_reason']})"
+            else:
+                skill = f"{r['skill']:.2f} [{r['skill_low']:.2f}, {r['skill_high']:.2f}]"
             lines.append(
                 f"| {env} | {algo} | {r['seed']} | {skill} | {r['agent_sharpe']:+.2f} | {r['agent_return']:+.3f} | "
                 f"{r['buy_and_hold_return']:+.3f} | {r['bars']} |"
