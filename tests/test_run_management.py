@@ -162,3 +162,39 @@ def test_resume_after_a_crash_reads_the_checkpoint_folder(tmp_path):
     assert main(["train", "--resume", str(run), "--timesteps", "384", "--no-progress"]) == 0
     report = json.loads((run / "report.json").read_text())
     assert report["resumed_from"].endswith("model_256_steps.zip") and report["trained_timesteps"] >= 384
+
+
+# ----------------------------------------------------------------------------- several seeds
+def test_seeds_yield_one_run_each_and_an_aggregate_of_their_reports(tmp_path, capsys):
+    code = main(["train", *TINY, "--output-dir", str(tmp_path), "--run-name", "multi", "--seeds", "0", "1"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "2 seeds" in out and "bootstrap CI across seeds" in out
+    folder = tmp_path / "multi"
+    aggregate = json.loads((folder / "aggregate.json").read_text())
+    reports = [json.loads((folder / f"seed_{s}" / "report.json").read_text()) for s in (0, 1)]
+    assert aggregate["seeds"] == [0, 1] and [r["config"]["seed"] for r in reports] == [0, 1]
+    sharpes = [r["agent"]["metrics"]["sharpe"] for r in reports]
+    assert [row["sharpe"] for row in aggregate["per_seed"]] == sharpes
+    assert [row["total_return"] for row in aggregate["per_seed"]] == [r["agent"]["metrics"]["total_return"] for r in reports]
+    assert aggregate["summary"]["sharpe"]["median"] == pytest.approx(sum(sharpes) / 2)
+    assert aggregate["mean_sharpe"]["mean"] == pytest.approx(sum(sharpes) / 2)
+    assert min(sharpes) <= aggregate["mean_sharpe"]["low"] <= aggregate["mean_sharpe"]["high"] <= max(sharpes)
+    skills = [r["skill_ratio"]["estimate"] for r in reports]
+    assert [row["skill"] for row in aggregate["per_seed"]] == pytest.approx(skills)
+
+
+def test_seeds_are_checked(tmp_path, capsys):
+    assert main(["train", *TINY, "--output-dir", str(tmp_path), "--seeds", "1", "1"]) == 2
+    assert "seeds must be distinct" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_seeds_in_worker_processes_match_the_sequential_runs(tmp_path):
+    """--workers 2 runs the seeds in spawned processes; the per-seed metrics equal the sequential ones (CPU)."""
+    args = [*TINY, "--device", "cpu", "--seeds", "0", "1"]
+    assert main(["train", *args, "--output-dir", str(tmp_path), "--run-name", "serial"]) == 0
+    assert main(["train", *args, "--output-dir", str(tmp_path), "--run-name", "parallel", "--workers", "2"]) == 0
+    serial = json.loads((tmp_path / "serial" / "aggregate.json").read_text())
+    parallel = json.loads((tmp_path / "parallel" / "aggregate.json").read_text())
+    assert [r["sharpe"] for r in serial["per_seed"]] == [r["sharpe"] for r in parallel["per_seed"]]

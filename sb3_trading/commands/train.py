@@ -16,12 +16,14 @@ from sb3_trading.commands.common import (
 )
 from sb3_trading.evaluation.reference import format_skill_ratio
 from sb3_trading.evaluation.report import describe_calendar
+from sb3_trading.multi_seed import train_seeds
 from sb3_trading.recipe import DEFAULT_ENV_ID, VEC_KINDS
 from sb3_trading.training import TrainConfig, resume_config, train
 
 __all__ = [
     "add_train_arguments",
     "explicit_options",
+    "format_seeds_summary",
     "format_train_summary",
     "train_config_from_args",
     "train_from_args",
@@ -96,6 +98,16 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument(
         "--resume", default=None, metavar="RUN_DIR", help="continue a run from its last checkpoint (its config.yml)"
     )
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=None,
+        metavar="S",
+        help="one run per seed (instead of --seed) into <run-name>/seed_<S>/, then aggregate.json: per-seed held-out "
+        "metrics, median and IQR, a bootstrap CI of the mean Sharpe across seeds",
+    )
+    parser.add_argument("--workers", type=int, default=1, metavar="N", help="with --seeds: runs in N processes at once")
     return parser
 
 
@@ -110,7 +122,7 @@ def explicit_options(argv: Sequence[str]) -> set[str]:
     for action in parser._actions:
         action.default = argparse.SUPPRESS
     given, _ = parser.parse_known_args(list(argv))
-    return {_FIELD_OF_DEST.get(dest, dest) for dest in vars(given)} - {"config", "resume"}
+    return {_FIELD_OF_DEST.get(dest, dest) for dest in vars(given)} - {"config", "resume", "seeds", "workers"}
 
 
 def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -155,8 +167,10 @@ def train_from_args(args: argparse.Namespace, argv: Sequence[str] | None = None)
     value does.
     """
     config = train_config_from_args(args)
+    if args.seeds is not None and args.resume is not None:
+        raise ValueError("--seeds starts new runs; --resume continues one: pass one of them")
     if args.config is None and args.resume is None:
-        return train(config)
+        return train(config) if args.seeds is None else train_seeds(config, args.seeds, args.workers)
     if args.config is not None and args.resume is not None:
         raise ValueError("pass --config FILE or --resume RUN_DIR, not both (a resumed run reads its own config.yml)")
     base = TrainConfig.from_file(args.config) if args.config is not None else resume_config(args.resume)
@@ -166,12 +180,40 @@ def train_from_args(args: argparse.Namespace, argv: Sequence[str] | None = None)
         defaults = TrainConfig()
         given = {f.name for f in fields(TrainConfig) if getattr(config, f.name) != getattr(defaults, f.name)}
     given -= {"resume"}
-    return train(replace(base, **{name: getattr(config, name) for name in given}))
+    merged = replace(base, **{name: getattr(config, name) for name in given})
+    return train(merged) if args.seeds is None else train_seeds(merged, args.seeds, args.workers)
+
+
+def format_seeds_summary(result: Mapping[str, Any]) -> str:
+    """The text the CLI prints after ``--seeds``: one line per seed, the medians, IQRs and the mean Sharpe's CI."""
+
+    def number(value: Any, spec: str) -> str:
+        return "n/a" if value is None else format(value, spec)
+
+    lines = ["", f"{result['algo']} on {result['env_id']}, {len(result['seeds'])} seeds (held-out):"]
+    lines.append(f"{'seed':<8}{'return':>10}{'sharpe':>10}{'max_dd':>10}{'skill':>10}")
+    for row in result["per_seed"]:
+        lines.append(
+            f"{row['seed']:<8}{number(row['total_return'], '.2%'):>10}{number(row['sharpe'], '.2f'):>10}"
+            f"{number(row['max_drawdown'], '.2%'):>10}{number(row['skill'], '.2f'):>10}"
+        )
+    for name in ("sharpe", "skill"):
+        s = result["summary"][name]
+        if s["median"] is not None:
+            lines.append(f"median {name} {s['median']:.2f} (IQR {s['iqr'][0]:.2f} .. {s['iqr'][1]:.2f}, {s['n']} seeds)")
+    m = result["mean_sharpe"]
+    if m["mean"] is not None:
+        level = round(100 * (1 - m["alpha"]))
+        lines.append(f"mean sharpe {m['mean']:.2f}, {level} % bootstrap CI across seeds [{m['low']:.2f}, {m['high']:.2f}]")
+    lines.append(f"\nruns and aggregate.json: {result['run_dir']}")
+    return "\n".join(lines)
 
 
 def format_train_summary(report: Mapping[str, Any]) -> str:
     """The text the CLI prints after training: the held-out table (with the reference policies and the skill ratio
-    when the report has them), assets, calendar and the run's files."""
+    when the report has them), assets, calendar and the run's files; after ``--seeds``, :func:`format_seeds_summary`."""
+    if "per_seed" in report:
+        return format_seeds_summary(report)
     agent, baselines = report["agent"]["metrics"], report["baselines"]
     rows = [(report["algo"], agent)] + [(name, result["metrics"]) for name, result in baselines.items()]
     rows += [(f"ref: {name}", result["metrics"]) for name, result in (report.get("references") or {}).items()]
