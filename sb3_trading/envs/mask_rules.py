@@ -59,6 +59,20 @@ SESSION, NOTHING_TO_FLATTEN, NO_EQUITY, DRAWDOWN, DAILY_LOSS, VOLATILITY = 1, 2,
 REGIME_CRISIS, REGIME_BEAR, REGIME_BULL, CASH, POSITION_LIMIT, CONCENTRATION, NO_SHORT = 7, 8, 9, 10, 11, 12, 13
 
 
+def check_sizes(sizes: Any) -> tuple[float, ...]:
+    """The trade sizes of a discrete env's action table: a non-empty sequence of distinct fractions in ``(0, 1]``."""
+    try:
+        size_list = [] if isinstance(sizes, (str, bytes)) else list(sizes)
+    except TypeError:
+        size_list = []
+    if not size_list:
+        raise ValueError(f"sizes must be a non-empty sequence of fractions in (0, 1], got {sizes!r}")
+    checked = tuple(check_fraction(f"sizes[{i}]", f, upper=1.0) for i, f in enumerate(size_list))
+    if len(set(checked)) != len(checked):
+        raise ValueError(f"sizes must be distinct, got {checked}")
+    return checked
+
+
 def check_fraction(name: str, value: object, *, upper: float | None = None, allow_zero: bool = False) -> float:
     return check_real(name, value, 0.0, upper, strict_minimum=not allow_zero)  # type: ignore[return-value]
 

@@ -32,6 +32,7 @@ from sb3_trading.envs.mask_rules import (
     MaskedActions,
     MaskedKernel,
     check_fraction,
+    check_sizes,
 )
 from sb3_trading.sim.frictions import (
     ADVERSE,
@@ -616,15 +617,7 @@ class MaskedTradingEnv(MaskedActions, KernelTradingEnv):
         self.frictions = self._market_rules(rules, SUPPORTED_RULES, traded=columns)
 
         # ---------------------------------------------------------- action table
-        try:
-            size_list = [] if isinstance(sizes, (str, bytes)) else list(sizes)
-        except TypeError:
-            size_list = []
-        if not size_list:
-            raise ValueError(f"sizes must be a non-empty sequence of fractions in (0, 1], got {sizes!r}")
-        self.sizes = tuple(check_fraction(f"sizes[{i}]", f, upper=1.0) for i, f in enumerate(size_list))
-        if len(set(self.sizes)) != len(self.sizes):
-            raise ValueError(f"sizes must be distinct, got {self.sizes}")
+        self.sizes = check_sizes(sizes)
         self.switch_sides = check_bool("switch_sides", switch_sides)
         k = len(self.sizes)
         self.n_actions = 2 * k + 2
@@ -653,7 +646,7 @@ class MaskedTradingEnv(MaskedActions, KernelTradingEnv):
                 stacklevel=2,
             )
 
-        rules_of_bars = BarRules(
+        BarRules(
             data,
             risk_asset=index_asset,
             cap_assets=(bull_asset, bear_asset),
@@ -671,8 +664,7 @@ class MaskedTradingEnv(MaskedActions, KernelTradingEnv):
             regime_trend=regime_trend,
             crisis_drawdown=crisis_drawdown,
             position_vol_target=position_vol_target,
-        )
-        rules_of_bars.attach(self)
+        ).attach(self)
         self.invalid_action_penalty = check_real("invalid_action_penalty", invalid_action_penalty, 0.0)
 
         # ---------------------------------------------------------- book and spaces

@@ -32,6 +32,7 @@ from sb3_trading.envs.mask_rules import (
     MaskedActions,
     MaskedKernel,
     check_fraction,
+    check_sizes,
 )
 from sb3_trading.sim.frictions import ADVERSE, COMMISSION, Brackets, CostModel, Financing, Margin, resolve_market_rules
 from sb3_trading.sim.kernels import record_row, settle_row, trade_row
@@ -428,15 +429,7 @@ class SingleAssetEnv(MaskedActions, KernelTradingEnv):
         self.frictions = self._market_rules(rules, SUPPORTED_RULES, traded=[column])
 
         # ---------------------------------------------------------- action table
-        try:
-            size_list = [] if isinstance(sizes, (str, bytes)) else list(sizes)
-        except TypeError:
-            size_list = []
-        if not size_list:
-            raise ValueError(f"sizes must be a non-empty sequence of fractions in (0, 1], got {sizes!r}")
-        self.sizes = tuple(check_fraction(f"sizes[{i}]", f, upper=1.0) for i, f in enumerate(size_list))
-        if len(set(self.sizes)) != len(self.sizes):
-            raise ValueError(f"sizes must be distinct, got {self.sizes}")
+        self.sizes = check_sizes(sizes)
         self.long_short = check_bool("long_short", long_short)
         k = len(self.sizes)
         self.n_actions = 2 * k + 2

@@ -248,7 +248,36 @@ class LeveragedPairSignalFollower(ReferencePolicy):
         return np.array([1.0 if self._features_at(t)[self._column] > 0 else 0.0], dtype=np.float32)
 
 
-class MaskedTradingSignalFollower(ReferencePolicy):
+class _DiscreteSignalFollower(ReferencePolicy):
+    """The signal followers of the discrete masked envs: the signal's side at ``t``, the legal actions and the book.
+
+    :param env: the env; ``signal_asset`` names the asset whose ``signal[...]`` column is read.
+    """
+
+    def __init__(self, env: gym.Env, signal_asset: str) -> None:
+        super().__init__(env)
+        self._column = _feature_index(self.data, signal_column(signal_asset))
+        sizes = self.env.sizes
+        #: size indices, largest first
+        self._by_size = sorted(range(len(sizes)), key=lambda i: -sizes[i])
+        self._flatten = int(self.env.flatten_action)
+
+    def _state(self, observation: Any, t: int, action_masks: np.ndarray | None) -> tuple[int, np.ndarray, np.ndarray]:
+        """``(side, legal, portfolio)``: ``sign(signal_t)``, the legal actions (all without ``action_masks``) and the
+        observation's ``portfolio`` vector."""
+        signal = self._features_at(t)[self._column]
+        side = 1 if signal > 0 else -1 if signal < 0 else 0
+        legal = np.ones(self._flatten + 1, dtype=bool) if action_masks is None else np.asarray(action_masks, dtype=bool)
+        if not isinstance(observation, Mapping) or PORTFOLIO_KEY not in observation:
+            raise TypeError(
+                f"the {type(self.env).__name__} reference reads the {PORTFOLIO_KEY!r} weights of the env's Dict "
+                f"observation (keys {MARKET_KEY!r}, {PORTFOLIO_KEY!r}); got {type(observation).__name__}: run it on the "
+                "env unflattened"
+            )
+        return side, legal, np.asarray(observation[PORTFOLIO_KEY]).reshape(-1)
+
+
+class MaskedTradingSignalFollower(_DiscreteSignalFollower):
     """MaskedTrading-v0: hold the side ``sign(signal[index]_t)`` says, as large as the mask allows; legal actions only.
 
     At each bar, with the side ``X`` = bull if the signal is positive, bear if negative (none at exactly 0):
@@ -266,27 +295,15 @@ class MaskedTradingSignalFollower(ReferencePolicy):
     """
 
     def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
-        base = self.env
-        self._column = _feature_index(self.data, signal_column(base.index_asset))
-        k = len(base.sizes)
-        by_size = sorted(range(k), key=lambda i: -base.sizes[i])  # largest size first
-        self._buys = {1: [1 + i for i in by_size], -1: [k + 1 + i for i in by_size]}
-        self._flatten = int(base.flatten_action)
-        self._switch = bool(base.switch_sides)
+        super().__init__(env, env.unwrapped.index_asset)
+        k = len(self.env.sizes)
+        self._buys = {1: [1 + i for i in self._by_size], -1: [k + 1 + i for i in self._by_size]}
+        self._switch = bool(self.env.switch_sides)
 
     def act(self, observation: Any, t: int, action_masks: np.ndarray | None) -> np.ndarray:
-        signal = self._features_at(t)[self._column]
-        side = 1 if signal > 0 else -1 if signal < 0 else 0
+        side, legal, weights = self._state(observation, t, action_masks)
         if side == 0:
             return np.array(HOLD)
-        legal = np.ones(self._flatten + 1, dtype=bool) if action_masks is None else np.asarray(action_masks, dtype=bool)
-        if not isinstance(observation, Mapping) or PORTFOLIO_KEY not in observation:
-            raise TypeError(
-                f"the MaskedTrading reference reads the {PORTFOLIO_KEY!r} weights of the env's Dict observation "
-                f"(keys {MARKET_KEY!r}, {PORTFOLIO_KEY!r}); got {type(observation).__name__}: run it on the env unflattened"
-            )
-        weights = np.asarray(observation[PORTFOLIO_KEY]).reshape(-1)
         wrong_side_held = weights[1 if side > 0 else 0] > 0.0
         if not (wrong_side_held and not self._switch):
             for action in self._buys[side]:
@@ -297,7 +314,7 @@ class MaskedTradingSignalFollower(ReferencePolicy):
         return np.array(HOLD)
 
 
-class SingleAssetSignalFollower(ReferencePolicy):
+class SingleAssetSignalFollower(_DiscreteSignalFollower):
     """SingleAsset-v0: hold the side ``sign(signal[asset]_t)`` says, as large as the mask allows; legal actions only.
 
     With the position weight ``w`` from the observation's ``portfolio`` (``[V / E, ...]``): a positive signal
@@ -308,30 +325,19 @@ class SingleAssetSignalFollower(ReferencePolicy):
     """
 
     def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
-        base = self.env
-        self._column = _feature_index(self.data, signal_column(base.asset))
-        k = len(base.sizes)
-        by_size = sorted(range(k), key=lambda i: -base.sizes[i])  # largest size first
-        self._trades = {1: [1 + i for i in by_size], -1: [k + 1 + i for i in by_size] if base.long_short else []}
-        self._flatten = int(base.flatten_action)
+        super().__init__(env, env.unwrapped.asset)
+        k = len(self.env.sizes)
+        sells = [k + 1 + i for i in self._by_size] if self.env.long_short else []
+        self._trades = {1: [1 + i for i in self._by_size], -1: sells}
 
     def act(self, observation: Any, t: int, action_masks: np.ndarray | None) -> np.ndarray:
-        signal = self._features_at(t)[self._column]
-        side = 1 if signal > 0 else -1 if signal < 0 else 0
+        side, legal, portfolio = self._state(observation, t, action_masks)
         if side == 0:
             return np.array(HOLD)
-        legal = np.ones(self._flatten + 1, dtype=bool) if action_masks is None else np.asarray(action_masks, dtype=bool)
-        if not isinstance(observation, Mapping) or PORTFOLIO_KEY not in observation:
-            raise TypeError(
-                f"the SingleAsset reference reads the {PORTFOLIO_KEY!r} weight of the env's Dict observation; got "
-                f"{type(observation).__name__}: run it on the env unflattened"
-            )
-        weight = float(np.asarray(observation[PORTFOLIO_KEY]).reshape(-1)[0])
         for action in self._trades[side]:
             if legal[action]:
                 return np.array(action)
-        if weight * side < 0.0 and legal[self._flatten]:
+        if float(portfolio[0]) * side < 0.0 and legal[self._flatten]:
             return np.array(self._flatten)
         return np.array(HOLD)
 
