@@ -115,7 +115,7 @@ def logger_formats() -> list[str]:
     """SB3 logger formats of a training run: ``csv``, plus ``tensorboard`` when the package is installed (without
     it, a one-line notice, not a failure)."""
     if importlib.util.find_spec("tensorboard") is None:
-        logger.info("tensorboard is not installed: progress.csv only (pip install tensorboard for event files)")
+        logger.warning("tensorboard is not installed: progress.csv only (pip install tensorboard for event files)")
         return ["csv"]
     return ["csv", "tensorboard"]
 
@@ -283,7 +283,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "the config") -> TrainConfig:
-        """A config from ``{option: value}`` (the :class:`TrainConfig` field names; ``-`` may stand for ``_``).
+        """A config from ``{option: value}`` (the :class:`TrainConfig` field names, or the CLI's: ``-`` for ``_``,
+        ``env`` for ``env_id``, ``data`` for ``data_path``).
 
         :raises ValueError: an unknown option (with the closest one), naming ``source``.
         """
@@ -291,7 +292,8 @@ class TrainConfig:
             raise ValueError(f"{source} must hold a mapping of train options (timesteps: ..., env_id: ...), got {values!r}")
         known = [f.name for f in fields(cls) if f.name not in _NOT_IN_FILES]
         options = {str(key).replace("-", "_"): value for key, value in values.items()}
-        options = {("env_id" if key == "env" else key): value for key, value in options.items()}
+        aliases = {"env": "env_id", "data": "data_path"}  # the CLI's names of these options
+        options = {aliases.get(key, key): value for key, value in options.items()}
         unknown = [key for key in options if key not in known]
         if unknown:
             raise ValueError(f"{source}: unknown train option {unknown[0]!r}{suggest(unknown[0], known)} Options: {known}")
@@ -385,7 +387,8 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
 
     with staged_dir(run_dir, overwrite) as stage:
         # progress.csv (train/, trading/, eval/) and TensorBoard event files beside it
-        model.set_logger(configure_logger(str(stage), logger_formats()))
+        formats = logger_formats()
+        model.set_logger(configure_logger(str(stage), formats))
         # metrics are annualised with the data's calendar (read off the envs' MarketData), net of the risk-free rate
         callbacks: list[BaseCallback] = [TradingMetricsCallback(risk_free=config.risk_free)]
         eval_callback = None
@@ -528,7 +531,7 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
             },
             "resumed_from": None if resume_from is None else str(resume_from),
             "checkpoints": str(run_dir / CHECKPOINTS_DIR) if config.checkpoint_freq > 0 else None,
-            "tensorboard": str(run_dir) if "tensorboard" in logger_formats() else None,
+            "tensorboard": str(run_dir) if "tensorboard" in formats else None,
         }
         report = jsonable(report)
         model.logger.close()  # progress.csv complete before the folder is committed

@@ -198,3 +198,31 @@ def test_seeds_in_worker_processes_match_the_sequential_runs(tmp_path):
     serial = json.loads((tmp_path / "serial" / "aggregate.json").read_text())
     parallel = json.loads((tmp_path / "parallel" / "aggregate.json").read_text())
     assert [r["sharpe"] for r in serial["per_seed"]] == [r["sharpe"] for r in parallel["per_seed"]]
+
+
+def test_without_tensorboard_a_one_line_notice_and_the_csv(tmp_path, monkeypatch, caplog):
+    import importlib.util
+
+    import sb3_trading.training as training
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        training.importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a)
+    )
+    report = train(
+        TrainConfig(
+            timesteps=128,
+            n_envs=2,
+            episode_length=32,
+            eval_freq=0,
+            progress_bar=False,
+            output_dir=str(tmp_path),
+            run_name="plain",
+            hyperparams={"n_steps": 64, "batch_size": 64, "n_epochs": 1, "policy_kwargs": {"net_arch": [16]}},
+        )
+    )
+    run = tmp_path / "plain"
+    assert report["tensorboard"] is None and (run / "progress.csv").is_file()
+    assert not list(run.glob("events.out.tfevents.*"))
+    notices = [r.getMessage() for r in caplog.records if "tensorboard is not installed" in r.getMessage()]
+    assert notices and all("\n" not in n for n in notices)
