@@ -382,6 +382,9 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
 
     if config.checkpoint_freq > 0:
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        previous = None if config.resume is None else _run_folder(config.resume) / CHECKPOINTS_DIR
+        if previous is not None and previous.is_dir():  # a resumed run keeps the checkpoints it continues
+            shutil.copytree(previous, checkpoint_dir, dirs_exist_ok=True)
         # what --resume needs when the run dies before its folder is committed
         atomic_write(checkpoint_dir / CONFIG_YML, lambda tmp: tmp.write_text(yaml.safe_dump(config.to_dict())))
 

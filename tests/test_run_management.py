@@ -128,6 +128,8 @@ def test_max_minutes_stops_saves_and_resume_continues_the_timestep_count(tmp_pat
     assert main(["train", "--resume", str(tmp_path / "cut"), "--timesteps", str(done + 128), "--max-minutes", "5"]) == 0
     resumed = json.loads((tmp_path / "cut" / "report.json").read_text())
     assert resumed["resumed_from"].endswith(f"model_{done}_steps.zip")
+    kept = {p.name for p in (tmp_path / "cut" / "checkpoints").glob("model_*_steps.zip")}
+    assert {p.name for p in checkpoints} <= kept and len(kept) > len(checkpoints)  # the old ones and the new ones
     assert resumed["trained_timesteps"] >= done + 128 and resumed["stopped"] is None
     # nothing left to do
     assert main(["train", "--resume", str(tmp_path / "cut")]) == 2
