@@ -274,6 +274,7 @@ FRICTIONS: dict[str, dict] = {
     "sb3_trading/MultiAsset-v0": {"costs": ALL_COSTS, **ACCOUNT_RULES},
     "sb3_trading/LeveragedPair-v0": {"costs": ALL_COSTS, **ACCOUNT_RULES},
     "sb3_trading/MaskedTrading-v0": {"costs": pick(*LINEAR_COSTS), **ACCOUNT_RULES},
+    "sb3_trading/SingleAsset-v0": {"costs": pick(*LINEAR_COSTS), **ACCOUNT_RULES},
     "sb3_trading/YieldAllocation-v0": {"costs": pick(*LINEAR_COSTS), "brackets": ACCOUNT_RULES["brackets"]},
     "sb3_trading/MarketImpact-v0": {"costs": pick("commission_bps", "slippage_bps", "fixed_fee", "min_fee")},
 }

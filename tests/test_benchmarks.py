@@ -85,6 +85,7 @@ def test_learnability_quick_reports_every_env_and_algorithm_and_the_null_markets
         ("MultiAsset-v0", "PPO"),
         ("LeveragedPair-v0", "PPO"),
         ("MaskedTrading-v0", "MaskablePPO"),
+        ("SingleAsset-v0", "MaskablePPO"),
         ("MarketImpact-v0", "PPO"),
         ("YieldAllocation-v0", "PPO"),
         ("MultiAsset-v0", "QuantilePPO"),
