@@ -253,6 +253,21 @@ class TradingKernel:
         zeros = np.zeros(tr.t.shape[0])
         return tr._replace(extras={**tr.extras, **{name: zeros for _, name in self._rule_extras}})
 
+    def commit_opening(
+        self, rows: np.ndarray, holdings: np.ndarray, peak: np.ndarray, levels: np.ndarray, tr: Transition
+    ) -> Transition:
+        """Install the books of ``rows`` that bought at their reset (LeveragedPair's split, YieldAllocation's initial
+        weights): ``holdings`` ``(k, N + 1)``, ``peak`` ``(k,)`` and bracket ``levels`` ``(k, 3, N)`` from the opening
+        kernel, the reset equity ``tr.equity``; returns ``tr`` with the rules' reset extras."""
+        book = self.book
+        book.holdings[rows] = holdings
+        book.peak_equity[rows] = peak
+        book.initial_equity[rows] = self.initial_cash
+        self._set_equity(rows, tr.equity)
+        tr = self.reset_rules(rows, tr)
+        self.levels[rows] = levels
+        return tr
+
     def with_ended(self, tr: Transition, more: tuple[np.ndarray, ...]) -> Transition:
         """``tr`` with the ``ended`` codes of :meth:`rule_outputs` when a margin call can end episodes."""
         return tr._replace(ended=more[3]) if self.frictions.margined else tr

@@ -846,14 +846,7 @@ class YieldAllocationKernel(TradingKernel):
             levels,
             tr.outputs,
         )
-        book = self.book
-        book.holdings[rows] = holdings
-        book.peak_equity[rows] = peak
-        book.initial_equity[rows] = self.initial_cash
-        self._set_equity(rows, tr.equity)
-        tr = self.reset_rules(rows, tr)
-        self.levels[rows] = levels
-        return tr
+        return self.commit_opening(rows, holdings, peak, levels, tr)
 
     def step(self, actions: np.ndarray) -> Transition:
         n_rows, n = actions.shape
