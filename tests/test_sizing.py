@@ -78,9 +78,7 @@ def test_volatility_targeting_on_the_leveraged_pair_scales_towards_the_hedged_sp
     assert np.all(scales > 0)
 
 
-def test_market_impact_needs_the_cap_weight_mode_and_stays_unlevered():
-    with pytest.raises(TypeError, match=r"MarketImpact-v0 with weight_mode='sum'.*weight_mode='cap'"):
-        VolatilityTargeting(gym.make("sb3_trading/MarketImpact-v0"), 0.15)
+def test_market_impact_cap_mode_scales_the_action_and_stays_unlevered():
     env = VolatilityTargeting(gym.make("sb3_trading/MarketImpact-v0", weight_mode="cap"), 0.15, lookback=10, cap=5.0)
     env.reset(seed=0)
     for _ in range(15):
@@ -213,7 +211,7 @@ def test_zoo_env_wrapper_entry_builds_it(tmp_path):
     ("env_id", "message"),
     [
         ("sb3_trading/MaskedTrading-v0", r"MaskedTrading-v0 has a discrete action space"),
-        ("sb3_trading/YieldAllocation-v0", r"cannot size sb3_trading/YieldAllocation-v0: its softmax weights"),
+        ("sb3_trading/SingleAsset-v0", r"SingleAsset-v0 has a discrete action space"),
     ],
 )
 def test_envs_without_an_exposure_action_are_refused(env_id, message):
@@ -441,3 +439,38 @@ def test_regime_sizing_refuses_market_impact():
 
     with pytest.raises(TypeError, match="no table to compute a causal regime on"):
         RegimeSizing(gym.make("sb3_trading/MarketImpact-v0", weight_mode="cap"))
+
+
+
+# ----------------------------------------------------------------------------- envs that always allocate the whole book
+@pytest.mark.parametrize(
+    ("env_id", "kwargs"),
+    [
+        ("sb3_trading/YieldAllocation-v0", {"max_drawdown": None}),
+        ("sb3_trading/MarketImpact-v0", {"weight_mode": "sum"}),
+    ],
+)
+def test_book_fraction_envs_hold_the_scaled_fraction_of_the_book(env_id, kwargs):
+    """YieldAllocation's softmax and MarketImpact's sum mode are always fully invested: the scale (at most 1) goes
+    to the env's exposure_scale, and the book's risky weights sum to it (the rest cash)."""
+    env = VolatilityTargeting(gym.make(env_id, random_start=False, **kwargs), target_annual_vol=0.001, lookback=5)
+    env.reset(seed=0)
+    action = np.full(env.action_space.shape, 0.5, dtype=np.float32)
+    scales, invested = [], []
+    for _ in range(30):
+        _, _, terminated, truncated, info = env.step(action)
+        scales.append(info[SCALE_KEY])
+        invested.append(float(np.sum(info["weights"])))
+        if terminated or truncated:
+            break
+    assert scales[0] == 1.0 and invested[0] > 0.95  # warm-up: the action as asked, fully invested
+    late = np.array(scales[10:])
+    assert (late < 1.0).all() and (late >= 0.0).all()  # a tiny volatility target sizes the book down
+    # the risky weights (marked at the next close) follow the fraction of the book the scale put at risk
+    np.testing.assert_allclose(invested[10:], late, atol=0.05)
+    assert np.mean(invested[10:]) < 0.5 and env.unwrapped.exposure_scale == pytest.approx(late[-1])
+    plain = gym.make(env_id, random_start=False, **kwargs)
+    plain.reset(seed=0)
+    assert plain.unwrapped.exposure_scale == 1.0
+    with pytest.raises(ValueError, match="exposure_scale"):
+        plain.unwrapped.exposure_scale = 1.5

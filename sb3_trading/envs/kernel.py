@@ -23,7 +23,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from sb3_trading.common.jit import njit
-from sb3_trading.common.validation import check_int
+from sb3_trading.common.validation import check_int, check_real
 from sb3_trading.envs.info import standard_info
 from sb3_trading.envs.trading_env import (
     MARKET_KEY,
@@ -486,8 +486,28 @@ class KernelTradingEnv(TradingEnv):
         return obs, reward, terminated, truncated, info
 
 
+class ScalableExposure:
+    """Mixin of the envs whose action cannot express a smaller book (YieldAllocation-v0's softmax weights,
+    MarketImpact-v0's ``weight_mode="sum"``): :attr:`exposure_scale`, the fraction of the book the action's target
+    weights apply to (the rest stays cash). The position-sizing wrappers (:mod:`sb3_trading.wrappers.sizing`) set it
+    before every step; it is 1 (the action as asked) otherwise. Kernels read it as ``exposure_scale``.
+    """
+
+    _kernel: Any
+
+    @property
+    def exposure_scale(self) -> float:
+        """Fraction of the book, in ``[0, 1]``, the next steps' target weights apply to."""
+        return float(self._kernel.exposure_scale)
+
+    @exposure_scale.setter
+    def exposure_scale(self, value: float) -> None:
+        self._kernel.exposure_scale = float(check_real("exposure_scale", value, 0.0, 1.0))
+
+
 __all__ = [
     "DRAWDOWN_ACTIONS",
+    "ScalableExposure",
     "DRAWDOWN_LIMIT",
     "END_REASONS",
     "MARGIN_CALL",

@@ -28,6 +28,7 @@ from sb3_trading.envs.base import (
     clip_portfolio,
     standard_info,
 )
+from sb3_trading.envs.kernel import ScalableExposure
 from sb3_trading.sim.frictions import Brackets, CostModel, Financing, Margin, MarketRules, resolve_market_rules
 from sb3_trading.sim.impact import (
     REWARD_BASES,
@@ -120,7 +121,7 @@ def impact_portfolio_kernel(
     return out
 
 
-class MarketImpactEnv(KernelTradingEnv):
+class MarketImpactEnv(ScalableExposure, KernelTradingEnv):
     """A learning trader shares a market with heuristic traders; netted order flow moves the price.
 
     ## Description
@@ -414,6 +415,8 @@ class MarketImpactKernel(TradingKernel):
         self._wealth_basis = env.reward_basis == "wealth"
         self._reward_scale = float(env.initial_cash) if env.reward_units == "fraction" else 1.0
         self._floor = weight_floor(env.weight_mode)
+        #: fraction of the book the learners' weights apply to (set by the sizing wrappers; 1: as asked)
+        self.exposure_scale = 1.0
         #: ``(B,)`` the learners' shaped rewards of the last step
 
     def set_clock(self, rows: np.ndarray, t: np.ndarray | int | None = None, start: np.ndarray | int | None = None) -> None:
@@ -465,6 +468,8 @@ class MarketImpactKernel(TradingKernel):
         if self.n_learners != 1:
             raise ValueError(f"step() drives one learner per market, this kernel has {self.n_learners}; use step_markets()")
         weights = normalize_weights_kernel(actions, self._floor)
+        if self.exposure_scale != 1.0:
+            weights = weights * self.exposure_scale
         step, rewards, (positions, cash, fractions, block) = self.step_markets(weights.reshape(self.n_envs, 1, self.n_assets))
         extras = {"pnl": step.pnl[:, 0], **self.vector_infos(step)}
         return Transition(

@@ -34,7 +34,7 @@ from sb3_trading.envs.base import (
     TradingKernel,
     Transition,
 )
-from sb3_trading.envs.kernel import DRAWDOWN_ACTIONS, DRAWDOWN_LIMIT
+from sb3_trading.envs.kernel import DRAWDOWN_ACTIONS, DRAWDOWN_LIMIT, ScalableExposure
 from sb3_trading.sim.frictions import (
     BRACKETED,
     DEFAULT_COMMISSION_BPS,
@@ -211,6 +211,7 @@ def yield_step_kernel(
     lower: np.ndarray,
     upper: np.ndarray,
     temperature: float,
+    exposure: float,
     prices: np.ndarray,
     rates: np.ndarray,
     depth: np.ndarray,
@@ -250,6 +251,8 @@ def yield_step_kernel(
     :param actions: ``(B, K)`` float64 actions, clipped to ``[-1, 1]``.
     :param lower: ``(K,)`` lower weight bounds; ``upper`` ``(K,)`` the upper ones.
     :param temperature: softmax temperature, ``> 0``.
+    :param exposure: fraction of the book the weights are applied to, in ``[0, 1]`` (the rest stays cash; the sizing
+        wrappers' :attr:`YieldAllocationEnv.exposure_scale`, 1 otherwise).
     :param prices: ``(T, K)`` closes.
     :param rates: ``(T, K)`` yield of each bar ``t -> t + 1``, ``> -1``.
     :param depth: ``(T, K)`` de-peg depth of each bar (0 where pegged).
@@ -278,6 +281,10 @@ def yield_step_kernel(
     financing, unfilled, exits, ended = more
     n_rows, k = actions.shape
     w = project_capped_simplex_kernel(softmax_kernel(actions, temperature), lower, upper)
+    if exposure != 1.0:
+        for b in range(n_rows):
+            for i in range(k):
+                w[b, i] *= exposure
     held = np.empty((n_rows, k))
     for b in range(n_rows):
         row = t[b]
@@ -498,7 +505,7 @@ def _bounds(name: str, value: float | Sequence[float], n_assets: int) -> np.ndar
     return np.ascontiguousarray(array, dtype=np.float64)
 
 
-class YieldAllocationEnv(KernelTradingEnv):
+class YieldAllocationEnv(ScalableExposure, KernelTradingEnv):
     """Long-only allocation among ``K`` yield-bearing, pegged assets (stablecoin pools, T-bill funds).
 
     ## Description
@@ -809,6 +816,8 @@ class YieldAllocationKernel(TradingKernel):
         self.costs = env.costs
         self.use_market_rules(env.frictions)
         self.lower_bound, self.upper_bound, self.temperature = env.lower_bound, env.upper_bound, env.temperature
+        #: fraction of the book the target weights apply to (set by the sizing wrappers; 1: the action as asked)
+        self.exposure_scale = 1.0
         self._rates, self._depth = env._rates, env._depeg_depth  # (T, K), shared
         self.depeg_penalty = env.depeg_penalty
         self._max_drawdown = math.inf if env.max_drawdown is None else env.max_drawdown
@@ -865,6 +874,7 @@ class YieldAllocationKernel(TradingKernel):
             self.lower_bound,
             self.upper_bound,
             self.temperature,
+            self.exposure_scale,
             self._prices,
             self._rates,
             self._depth,

@@ -44,13 +44,16 @@ env                    exposure ``e`` and scaled action
                        (``+L`` and ``-L`` exposures cancel): ``e = (f - 1/2, 1/2 - f)`` on ``(bull, bear)``; the env
                        gets ``clip(1/2 + s (f - 1/2), 0, 1)``. The env holds no cash, so scaling moves the split
                        towards 50/50, not towards cash.
-``MarketImpact-v0``    needs ``weight_mode="cap"`` (``w = a / max(sum(a), 1)``, the rest in cash): ``e = w``; the env
-                       gets ``s w``, cut to ``w / sum(w)`` when ``s sum(w) > 1`` (long only, no leverage). With
-                       ``weight_mode="sum"`` the book is always fully invested and an exposure scale cannot be
-                       expressed: ``TypeError``.
-``YieldAllocation-v0`` refused (``TypeError``): its softmax weights always sum to 1 over the yield assets, there is no
-                       cash leg to scale towards.
-``MaskedTrading-v0``   refused (``TypeError``), as every discrete action space.
+``MarketImpact-v0``    ``e = w``. ``weight_mode="cap"`` (``w = a / max(sum(a), 1)``, the rest in cash): the env gets
+                       ``s w``, cut to ``w / sum(w)`` when ``s sum(w) > 1`` (long only, no leverage).
+                       ``weight_mode="sum"`` (always fully invested): the action is sent as is and the env's
+                       ``exposure_scale`` (:class:`~sb3_trading.envs.kernel.ScalableExposure`) is set to
+                       ``min(s, 1)``: it trades ``min(s, 1) w``, the rest in cash.
+``YieldAllocation-v0`` ``e = w``, its softmax weights (summing to 1); the action is sent as is and ``exposure_scale``
+                       is ``min(s, 1)``: the book holds ``min(s, 1) w``, the rest in cash (earning nothing). The
+                       unscaled strategy's returns ignore the yields (price moves only).
+``MaskedTrading-v0``,  refused (``TypeError``), as every discrete action space.
+``SingleAsset-v0``
 =====================  ==========================================================================================
 
 ``info`` (never removing a key, on a copy of the env's): ``info["sizing_scale"]``, the scale applied to the
@@ -79,6 +82,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from sb3_trading.envs.yield_allocation import yield_weights
+
 from sb3_trading.common.parsing import split_spec
 from sb3_trading.common.validation import check_int, check_real, suggest
 from sb3_trading.features.pipeline import regime_label_table
@@ -88,7 +93,7 @@ logger = logging.getLogger(__name__)
 
 SCALE_KEY = "sizing_scale"
 ESTIMATE_KEY = "sizing_estimate"
-SUPPORTED_ENVS = ("MultiAsset-v0", "LeveragedPair-v0", "MarketImpact-v0 (weight_mode='cap')")
+SUPPORTED_ENVS = ("MultiAsset-v0", "LeveragedPair-v0", "MarketImpact-v0", "YieldAllocation-v0")
 
 SizingSpec = str | tuple[str, dict[str, Any]]
 
@@ -199,15 +204,6 @@ class MarketImpactExposure(Exposure):
 
     name = "MarketImpact-v0"
 
-    def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
-        if env.weight_mode != "cap":  # type: ignore[attr-defined]
-            raise TypeError(
-                f"MarketImpact-v0 with weight_mode={env.weight_mode!r} is always fully invested (w = a / sum(a)), so "  # type: ignore[attr-defined]
-                "an exposure scale cannot be expressed in its action; build it with weight_mode='cap' "
-                "(env_kwargs={'weight_mode': 'cap'}: w = a / max(sum(a), 1), the rest in cash) to size positions"
-            )
-
     def exposure(self, action: np.ndarray) -> np.ndarray:
         return np.asarray(self.env.action_to_weights(action), dtype=np.float64)  # type: ignore[attr-defined]
 
@@ -228,11 +224,46 @@ class MarketImpactExposure(Exposure):
         )
 
 
+class BookFractionExposure(Exposure):
+    """Envs whose action always allocates the whole book (:class:`~sb3_trading.envs.kernel.ScalableExposure`): the
+    scale goes to the env's ``exposure_scale`` (the fraction of the book the action's weights apply to, the rest
+    cash), capped at 1 (no leverage); the action itself is sent unchanged."""
+
+    def scaled(self, action: np.ndarray, scale: float) -> np.ndarray:
+        self.env.exposure_scale = min(float(scale), 1.0)  # type: ignore[attr-defined]
+        return action.astype(np.float32)
+
+
+class YieldAllocationExposure(BookFractionExposure, _TableExposure):
+    """YieldAllocation-v0: ``e = w`` (its softmax weights, summing to 1); scaled: ``min(s, 1) w``, the rest cash."""
+
+    name = "YieldAllocation-v0"
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.columns = list(range(env.data.n_assets))  # type: ignore[attr-defined]
+
+    def exposure(self, action: np.ndarray) -> np.ndarray:
+        env = self.env
+        return yield_weights(action[None], env.lower_bound, env.upper_bound, env.temperature)[0]  # type: ignore[attr-defined]
+
+    def default_regime_columns(self) -> tuple[list[int], bool]:
+        names = list(self.env.data.asset_names)  # type: ignore[attr-defined]
+        raise ValueError(
+            f"YieldAllocation-v0 sizes its whole book with one scale: name the asset whose regime sizes it with "
+            f"asset=... (one of {names})"
+        )
+
+
+class MarketImpactBookExposure(BookFractionExposure, MarketImpactExposure):
+    """MarketImpact-v0 with ``weight_mode="sum"`` (``w = a / sum(a)``, fully invested): scaled ``min(s, 1) w``."""
+
+
 def exposure_model(env: gym.Env, wrapper: str = "a sizing wrapper") -> Exposure:
     """The :class:`Exposure` of ``env`` (read off ``env.unwrapped``).
 
-    :raises TypeError: a discrete action space, YieldAllocation-v0, MarketImpact-v0 with ``weight_mode="sum"``,
-        or an env whose action is not a known exposure; the message names the env.
+    :raises TypeError: a discrete action space, or an env whose action is not a known exposure; the message names
+        the env.
     """
     from sb3_trading.envs.leveraged_pair import LeveragedPairEnv
     from sb3_trading.envs.market_impact import MarketImpactEnv
@@ -247,16 +278,13 @@ def exposure_model(env: gym.Env, wrapper: str = "a sizing wrapper") -> Exposure:
             f"{base.action_space} (its actions are not exposures to scale); use it on {', '.join(SUPPORTED_ENVS)}"
         )
     if isinstance(base, YieldAllocationEnv):
-        raise TypeError(
-            f"{wrapper} cannot size {label}: its softmax weights always sum to 1 over the yield-bearing assets "
-            f"(no cash leg), so there is no exposure to scale; use it on {', '.join(SUPPORTED_ENVS)}"
-        )
+        return YieldAllocationExposure(base)
     if isinstance(base, MultiAssetEnv):
         return MultiAssetExposure(base)
     if isinstance(base, LeveragedPairEnv):
         return LeveragedPairExposure(base)
     if isinstance(base, MarketImpactEnv):
-        return MarketImpactExposure(base)
+        return MarketImpactExposure(base) if base.weight_mode == "cap" else MarketImpactBookExposure(base)
     raise TypeError(f"{wrapper} does not know what the action of {label} means; it supports {', '.join(SUPPORTED_ENVS)}")
 
 
