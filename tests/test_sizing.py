@@ -434,11 +434,29 @@ def test_regime_sizing_bad_arguments(kwargs, error, message):
         RegimeSizing(gym.make(MULTI, data=regime_step_market()), **kwargs)
 
 
-def test_regime_sizing_refuses_market_impact():
+@pytest.mark.parametrize("env_id", ["sb3_trading/MarketImpact-v0", "sb3_trading/YieldAllocation-v0"])
+def test_regime_sizing_of_a_whole_book_names_its_asset(env_id):
+    """One scale for the book: the regime of a named asset's data prices (MarketImpact: the exogenous path)."""
+    from sb3_trading.features.regimes import volatility_regime
     from sb3_trading.wrappers.sizing import RegimeSizing
 
-    with pytest.raises(TypeError, match="no table to compute a causal regime on"):
-        RegimeSizing(gym.make("sb3_trading/MarketImpact-v0", weight_mode="cap"))
+    with pytest.raises(ValueError, match="name the asset whose regime"):
+        RegimeSizing(gym.make(env_id))
+    base = gym.make(env_id, random_start=False)
+    asset = base.unwrapped.data.asset_names[0]
+    env = RegimeSizing(base, regime="vol_regime:20", scales=(1.0, 0.5, 0.0), asset=asset, warmup_scale=1.0)
+    labels = volatility_regime(base.unwrapped.data.prices[:, [0]], window=20)[:, 0]
+    _, info = env.reset(seed=0)
+    seen = set()
+    for _ in range(120):
+        t = info["t"]
+        _, _, terminated, truncated, info = env.step(np.full(env.action_space.shape, 0.5, dtype=np.float32))
+        expected = 1.0 if np.isnan(labels[t]) else (1.0, 0.5, 0.0)[int(labels[t])]
+        assert info[SCALE_KEY] == expected and env.unwrapped.exposure_scale == expected
+        seen.add(expected)
+        if terminated or truncated:
+            break
+    assert len(seen) >= 2
 
 
 

@@ -216,11 +216,11 @@ class MarketImpactExposure(Exposure):
     def prices(self, info: dict[str, Any]) -> np.ndarray:
         return np.asarray(self.env.market.current_prices[0], dtype=np.float64).copy()  # type: ignore[attr-defined]
 
-    def regime_columns(self, asset: str | None) -> tuple[list[int], bool]:
-        raise TypeError(
-            "RegimeSizing reads a regime from the env's price table, but MarketImpact-v0 makes its prices step by "
-            "step (its agents' trades move them), so there is no table to compute a causal regime on; size it with "
-            "'vol_target' or 'kelly' instead"
+    def default_regime_columns(self) -> tuple[list[int], bool]:
+        names = list(self.env.data.asset_names)  # type: ignore[attr-defined]
+        raise ValueError(
+            f"MarketImpact-v0 sizes its book with one scale: name the asset whose regime (of the data's exogenous "
+            f"prices) sizes it with asset=... (one of {names})"
         )
 
 
@@ -508,16 +508,17 @@ class RegimeSizing(SizingWrapper):
     with ``l_t`` the label at the decision bar ``t`` of a regime indicator (:func:`regime_label_table`: the
     rolling-volatility tercile, the trend sign or the most likely filtered HMM state, all from bars ``<= t``).
     Which asset's regime counts (``asset=None``): on MultiAsset-v0 each asset's own (a per-asset scale, an ``(N,)``
-    ``info["sizing_scale"]``), on LeveragedPair-v0 the index's (both ETFs are leveraged on it). ``asset="NAME"``
-    makes that asset's regime scale the whole exposure. MarketImpact-v0 is refused (``TypeError``): its prices are
-    made step by step, there is no table to compute a regime on.
+    ``info["sizing_scale"]``), on LeveragedPair-v0 the index's (both ETFs are leveraged on it); YieldAllocation-v0
+    and MarketImpact-v0 size the whole book with one scale and need ``asset="NAME"`` (on MarketImpact the regime of
+    the data's exogenous prices, which the agents' impact does not move). ``asset="NAME"`` makes that asset's
+    regime scale the whole exposure on every env.
 
     Stack it with a returns-based wrapper to combine the two (``--sizing vol_target:0.15 --sizing
     "regime:vol_regime"``: the outer regime scale multiplies the action the inner volatility target then sizes).
 
     ``info["sizing_estimate"]`` is the label (``(N,)`` per asset; NaN during the indicator's warm-up).
 
-    :param env: MultiAsset-v0 or LeveragedPair-v0 (or a wrapper of one).
+    :param env: a continuous sb3_trading env (or a wrapper of one).
     :param regime: a regime indicator spec (:data:`~sb3_trading.features.pipeline.REGIME_INDICATORS`):
         ``"vol_regime:60"`` (labels 0 low, 1 mid, 2 high volatility), ``"trend_regime:60"`` (-1 down, 0 flat,
         1 up), ``"regime_prob:K,fit"`` (HMM states 0 .. K-1, 0 the calmest, fitted on the first ``fit`` bars of
