@@ -459,7 +459,6 @@ def test_regime_sizing_of_a_whole_book_names_its_asset(env_id):
     assert len(seen) >= 2
 
 
-
 # ----------------------------------------------------------------------------- envs that always allocate the whole book
 @pytest.mark.parametrize(
     ("env_id", "kwargs"),

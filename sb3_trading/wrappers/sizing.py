@@ -82,10 +82,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sb3_trading.envs.yield_allocation import yield_weights
-
 from sb3_trading.common.parsing import split_spec
 from sb3_trading.common.validation import check_int, check_real, suggest
+from sb3_trading.envs.yield_allocation import yield_weights
 from sb3_trading.features.pipeline import regime_label_table
 from sb3_trading.wrappers.rewards import env_periods_per_year
 
