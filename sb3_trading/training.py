@@ -30,7 +30,7 @@ from typing import Any
 import stable_baselines3
 import yaml
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.logger import configure as configure_logger
+from stable_baselines3.common.logger import Logger, make_output_format
 
 from sb3_trading.algos import get_algo
 from sb3_trading.callbacks import (
@@ -390,8 +390,14 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
 
     with staged_dir(run_dir, overwrite) as stage:
         # progress.csv (train/, trading/, eval/) and TensorBoard event files beside it
+        # TensorBoard events go to the run folder, or to <tensorboard_log>/<run name>/ when that hyperparameter is set
         formats = logger_formats()
-        model.set_logger(configure_logger(str(stage), formats))
+        tensorboard_root = hyperparams.get("tensorboard_log")
+        tensorboard_dir = run_dir if tensorboard_root is None else Path(tensorboard_root) / run_dir.name
+        outputs = [make_output_format("csv", str(stage))]
+        if "tensorboard" in formats:
+            outputs.append(make_output_format("tensorboard", str(stage if tensorboard_root is None else tensorboard_dir)))
+        model.set_logger(Logger(str(stage), outputs))
         # metrics are annualised with the data's calendar (read off the envs' MarketData), net of the risk-free rate
         callbacks: list[BaseCallback] = [TradingMetricsCallback(risk_free=config.risk_free)]
         eval_callback = None
@@ -534,7 +540,7 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
             },
             "resumed_from": None if resume_from is None else str(resume_from),
             "checkpoints": str(run_dir / CHECKPOINTS_DIR) if config.checkpoint_freq > 0 else None,
-            "tensorboard": str(run_dir) if "tensorboard" in formats else None,
+            "tensorboard": str(tensorboard_dir) if "tensorboard" in formats else None,
         }
         report = jsonable(report)
         model.logger.close()  # progress.csv complete before the folder is committed

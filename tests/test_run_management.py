@@ -228,3 +228,22 @@ def test_without_tensorboard_a_one_line_notice_and_the_csv(tmp_path, monkeypatch
     assert not list(run.glob("events.out.tfevents.*"))
     notices = [r.getMessage() for r in caplog.records if "tensorboard is not installed" in r.getMessage()]
     assert notices and all("\n" not in n for n in notices)
+
+
+def test_a_tensorboard_log_hyperparameter_is_where_the_events_go(tmp_path, capsys):
+    pytest.importorskip("tensorboard")
+    board = tmp_path / "board"
+    report = run_cli(
+        tmp_path,
+        "tb_elsewhere",
+        "--hyperparams",
+        "n_steps=64",
+        "batch_size=64",
+        "n_epochs=1",
+        f"tensorboard_log='{board}'",
+        capsys=capsys,
+    )
+    assert report["tensorboard"] == str(board / "tb_elsewhere")
+    assert list((board / "tb_elsewhere").glob("events.out.tfevents.*"))
+    assert not list((tmp_path / "tb_elsewhere").glob("events.out.tfevents.*"))
+    assert (tmp_path / "tb_elsewhere" / "progress.csv").is_file()
