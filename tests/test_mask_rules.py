@@ -163,6 +163,9 @@ def test_session_arguments_are_checked():
         make_env(data, session_hours=("09:30", "16:00"), session_bars=7)
     with pytest.raises(ValueError, match="exchange_tz='Mars/Olympus' is not a time zone"):
         make_env(data, session_hours=("09:30", "16:00"), exchange_tz="Mars/Olympus")
+    daily = pair_data(np.zeros(100), step="D")  # midnight UTC: 19:00 the evening before in New York
+    with pytest.raises(ValueError, match=r"no bar of the data falls inside session_hours.*Daily bars"):
+        make_env(daily, session_hours=("09:30", "16:00"))
     with pytest.raises(ValueError, match="session_hours needs MarketData.timestamps"):
         make_env(MarketData(prices=data.prices, asset_names=data.asset_names), session_hours=("09:30", "16:00"))
 

@@ -227,6 +227,13 @@ class BarRules:
             else:
                 minutes = np.asarray(local.hour * 60 + local.minute, dtype=np.int64)  # type: ignore[union-attr]
                 self.session_ok = (minutes >= self.session_hours[0]) & (minutes < self.session_hours[1])
+                if not self.session_ok.any():
+                    first = pd.Timestamp(local[0]).strftime("%H:%M %Z")  # type: ignore[index]
+                    raise ValueError(
+                        f"no bar of the data falls inside session_hours={session_hours!r} in {exchange_tz} (the first "
+                        f"bar is at {first}): every action but hold would be masked. Daily bars carry no time of day; "
+                        "the session rule is for intraday bars (check exchange_tz and that timestamps are UTC)"
+                    )
         else:
             self.session_open = check_int("session_open", session_open, 0)
             if self.session_open >= self.session_bars:
