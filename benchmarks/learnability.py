@@ -58,7 +58,6 @@ import json
 import math
 import os
 import platform
-import subprocess
 import tempfile
 import time
 import warnings
@@ -78,6 +77,7 @@ from sb3_trading.envs.market_impact import DEFAULT_N_ASSETS
 from sb3_trading.evaluation.backtest import backtest, make_backtest_env
 from sb3_trading.evaluation.bootstrap import sharpe_ci
 from sb3_trading.features import normalizer_from_dict
+from sb3_trading.manifest import git_commit as manifest_git_commit
 from sb3_trading.recipe import (
     CONSECUTIVE,
     DEFAULT_EPISODE_LENGTH,
@@ -386,14 +386,8 @@ def now() -> str:
 
 def git_commit() -> str:
     """The checkout's short commit (with ``+`` when it has uncommitted changes), or ``"unknown"``."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head.stdout.strip() + ("+" if dirty.stdout.strip() else "")
+    commit = manifest_git_commit(ROOT)
+    return "unknown" if commit is None else commit[:7] + ("+" if commit.endswith("+") else "")
 
 
 def merge_rows(previous: dict[str, Any], results: dict[str, Any]) -> dict[str, Any]:

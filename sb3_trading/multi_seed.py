@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from sb3_trading.common.validation import check_int
+from sb3_trading.evaluation.bootstrap import stationary_bootstrap_ci
 from sb3_trading.training import TrainConfig, train
 from sb3_trading.utils import atomic_write_json, jsonable
 
@@ -69,15 +70,16 @@ def summarize(values: Sequence[float | None]) -> dict[str, Any]:
 
 
 def mean_ci(values: Sequence[float], n_boot: int = 2000, alpha: float = 0.1, seed: int = 0) -> dict[str, Any]:
-    """Mean of ``values`` with its percentile bootstrap interval (resampling the values with replacement)."""
+    """Mean of ``values`` with its percentile bootstrap interval: the seeds are independent, so they are resampled
+    one by one (:func:`~sb3_trading.evaluation.bootstrap.stationary_bootstrap_ci` with blocks of mean length 1)."""
     x = np.asarray(values, dtype=np.float64)
-    if x.size == 0:
-        return {"mean": None, "low": None, "high": None, "n": 0, "alpha": alpha, "n_boot": n_boot}
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
-    low, high = np.percentile(means, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-    mean = float(x.mean())
-    return {"mean": mean, "low": float(low), "high": float(high), "n": int(x.size), "alpha": alpha, "n_boot": n_boot}
+    entry: dict[str, Any] = {"mean": None, "low": None, "high": None, "n": int(x.size), "alpha": alpha, "n_boot": n_boot}
+    if x.size == 1:  # one seed: no spread to resample
+        entry.update(mean=float(x[0]), low=float(x[0]), high=float(x[0]))
+    elif x.size > 1:
+        ci = stationary_bootstrap_ci(x, lambda sample: sample.mean(axis=-1), n_boot, mean_block=1.0, alpha=alpha, seed=seed)
+        entry.update(mean=ci.estimate, low=ci.low, high=ci.high)
+    return entry
 
 
 def aggregate(reports: Sequence[dict[str, Any]], n_boot: int = 2000, alpha: float = 0.1) -> dict[str, Any]:

@@ -386,7 +386,7 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
         if previous is not None and previous.is_dir():  # a resumed run keeps the checkpoints it continues
             shutil.copytree(previous, checkpoint_dir, dirs_exist_ok=True)
         # what --resume needs when the run dies before its folder is committed
-        atomic_write(checkpoint_dir / CONFIG_YML, lambda tmp: tmp.write_text(yaml.safe_dump(config.to_dict())))
+        write_config(config, checkpoint_dir / CONFIG_YML)
 
     with staged_dir(run_dir, overwrite) as stage:
         # progress.csv (train/, trading/, eval/) and TensorBoard event files beside it
@@ -549,11 +549,17 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
         synthetic = report["data"]["source"] if source is None else None
         manifest = run_manifest(seeds={"seed": config.seed}, device=str(model.device), data_source=source, synthetic=synthetic)
         atomic_write_json(stage / MANIFEST_JSON, jsonable(manifest))
-        atomic_write(stage / CONFIG_YML, lambda tmp: tmp.write_text(yaml.safe_dump(config.to_dict())))
+        write_config(config, stage / CONFIG_YML)
         if checkpoint_dir.is_dir():  # the run's checkpoints move into its folder with it
             shutil.move(str(checkpoint_dir), str(stage / CHECKPOINTS_DIR))
         atomic_write_json(stage / REPORT_JSON, report)
     return report
+
+
+def write_config(config: TrainConfig, path: str | os.PathLike[str]) -> Path:
+    """Write ``config`` as the YAML file :meth:`TrainConfig.from_file` reads back (:meth:`TrainConfig.to_dict`), atomically."""
+    text = yaml.safe_dump(config.to_dict())
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def _run_folder(path: str | os.PathLike[str]) -> Path:
@@ -643,6 +649,7 @@ __all__ = [
     "logger_formats",
     "resume_config",
     "resume_weights",
+    "write_config",
     "choose_vec_env",
     "data_source",
     "load_env_data",

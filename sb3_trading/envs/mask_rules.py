@@ -25,6 +25,7 @@ adds long exposure), side 1 short (the bear ETF; a sell that adds short exposure
 
 from __future__ import annotations
 
+import warnings
 import zoneinfo
 from collections.abc import Sequence
 from typing import Any
@@ -36,6 +37,7 @@ from sb3_trading.common.validation import check_bool, check_int, check_real
 from sb3_trading.data import MarketData
 from sb3_trading.envs.base import TradingKernel, Transition
 from sb3_trading.features import parse_specs, regime_label_table, rolling_volatility
+from sb3_trading.sim.frictions import ADVERSE, COMMISSION, Frictions
 
 #: the rules of the mask, by code: ``info["mask_reasons"]`` holds one code per action (0: legal), the first rule
 #: (in this order) that masks it; the envs' ``mask_reasons()`` name them
@@ -55,8 +57,30 @@ MASK_RULES: tuple[str, ...] = (
     "concentration",
     "no_short",
 )
+#: action 0 of the discrete envs holds, whatever the state (always legal)
+HOLD = 0
+#: relative slack of the limit checks, so a trade landing exactly on a limit is legal despite rounding
+LIMIT_TOL = 1e-9
 SESSION, NOTHING_TO_FLATTEN, NO_EQUITY, DRAWDOWN, DAILY_LOSS, VOLATILITY = 1, 2, 3, 4, 5, 6
 REGIME_CRISIS, REGIME_BEAR, REGIME_BULL, CASH, POSITION_LIMIT, CONCENTRATION, NO_SHORT = 7, 8, 9, 10, 11, 12, 13
+
+
+def warn_unreachable_sizes(sizes: Sequence[float], frictions: Frictions, limits: dict[str, float]) -> None:
+    """Warn of the ``sizes`` no buy from a flat book can ever reach: above ``min(limits)`` or above the equity left
+    after the cheapest bar's costs, ``1 / ((1 + a)(1 + c))`` (``a`` the smallest adverse move, ``c`` the commission).
+
+    :param limits: the env's exposure limits by argument name (fractions of equity), named in the warning.
+    """
+    adverse = float(frictions.bars[:, ADVERSE].min())
+    limit = min(*limits.values(), 1.0 / (1.0 + (adverse + frictions.rules[COMMISSION] * (1.0 + adverse))))
+    never = [f for f in sizes if f > limit * (1.0 + LIMIT_TOL)]
+    if never:
+        named = ", ".join(f"{name}={value}" for name, value in limits.items())
+        warnings.warn(
+            f"sizes {never} can never be bought from a flat book: a buy may reach at most {limit:.6g} of equity "
+            f"({named}, cash after costs)",
+            stacklevel=3,
+        )
 
 
 def check_sizes(sizes: Any) -> tuple[float, ...]:
@@ -388,6 +412,7 @@ class MaskedKernel(TradingKernel):
         self.n_invalid = np.zeros(self.n_envs, dtype=np.int64)
         self.day_open = np.full(self.n_envs, float(env.initial_cash))
         self.sizes = np.array(env.sizes, dtype=np.float64)
+        self.n_actions = int(env.n_actions)
         # E >= (1 - max_drawdown) peak; without the rule the floor 0 lets every account with E > 0 pass
         self._drawdown_floor = 0.0 if env.max_drawdown is None else 1.0 - env.max_drawdown
         self._loss_floor = 0.0 if env.daily_loss_limit is None else 1.0 - env.daily_loss_limit
@@ -425,7 +450,7 @@ class MaskedKernel(TradingKernel):
         extras = {
             "invalid_action": np.zeros(k, dtype=bool),
             "n_invalid_actions": np.zeros(k, dtype=np.int64),
-            "mask_reasons": np.zeros((k, self.sizes.shape[0] * 2 + 2), dtype=np.int8),
+            "mask_reasons": np.zeros((k, self.n_actions), dtype=np.int8),
         }
         return self.reset_rules(rows, self._flat(start, portfolio)._replace(extras=extras))
 
@@ -434,7 +459,7 @@ class MaskedKernel(TradingKernel):
         ``invalid_action_penalty``, the penalty is taken off the step's return)."""
         book = self.book
         invalid, n_invalid = np.empty(self.n_envs, dtype=bool), np.empty(self.n_envs, dtype=np.int64)
-        reasons = np.empty((self.n_envs, self.sizes.shape[0] * 2 + 2), dtype=np.int8)
+        reasons = np.empty((self.n_envs, self.n_actions), dtype=np.int8)
         more, extras = self.rule_outputs()
         extras = {"invalid_action": invalid, "n_invalid_actions": n_invalid, "mask_reasons": reasons, **extras}
         tr = self.blank(self.portfolio_size, extras, reward=self._penalty > 0.0)

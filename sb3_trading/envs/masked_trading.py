@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +23,8 @@ from sb3_trading.envs.mask_rules import (
     CONCENTRATION,
     DAILY_LOSS,
     DRAWDOWN,
+    HOLD,
+    LIMIT_TOL,
     NO_EQUITY,
     NOTHING_TO_FLATTEN,
     POSITION_LIMIT,
@@ -33,6 +34,7 @@ from sb3_trading.envs.mask_rules import (
     MaskedKernel,
     check_fraction,
     check_sizes,
+    warn_unreachable_sizes,
 )
 from sb3_trading.sim.frictions import (
     ADVERSE,
@@ -49,11 +51,7 @@ from sb3_trading.sim.kernels import record_row, settle_row, trade_row
 MASKED_INDICATORS: tuple[str, ...] = ("log_return", "rsi", "macd", "bollinger", "atr", "volume_zscore")
 #: names of the ``portfolio`` observation entries, in order
 PORTFOLIO_FIELDS: tuple[str, ...] = ("bull_weight", "bear_weight", "cash_weight", "drawdown", "growth")
-#: action 0 holds, whatever the state
-HOLD = 0
 _PORTFOLIO_SIZE = len(PORTFOLIO_FIELDS)
-# relative slack of the limit checks, so a buy landing exactly on a limit is legal despite rounding
-_LIMIT_TOL = 1e-9
 #: the market rules (:data:`~sb3_trading.sim.frictions.RULE_FEATURES`) MaskedTrading-v0 models beyond proportional
 #: commission, slippage and half-spread in bps: the data's spread column, whose cost stays proportional, so the
 #: cash rule of the mask stays exact (fees per order and impact would make it approximate; lots and a
@@ -88,7 +86,7 @@ def masked_codes_row(
     ``E = V_bull + V_bear + C``, buy factor ``b_X = 1 + (a_X + c (1 + a_X))`` = ``(1 + a_X)(1 + c)`` of the bought
     ETF and sale factor ``1 - (a_Y + c (1 - a_Y))`` = ``(1 - a_Y)(1 - c)`` of the sold one (``a`` =
     ``bars[ADVERSE]``, the bar's half-spread plus slippage; ``c`` = ``rules[COMMISSION]``: exactly what a fill
-    pays with proportional frictions) and slack ``tol = _LIMIT_TOL * E``, in this order:
+    pays with proportional frictions) and slack ``tol = LIMIT_TOL * E``, in this order:
 
     * hold is always legal; outside the session (``session_ok`` False) nothing else is (``session``);
     * flatten is legal when some position value is non-zero (``nothing_to_flatten``);
@@ -131,7 +129,7 @@ def masked_codes_row(
     elif e < loss_floor * day_open:
         account = DAILY_LOSS
     c = rules[COMMISSION]
-    slack = _LIMIT_TOL * e
+    slack = LIMIT_TOL * e
     for side in range(2):
         block = account if account != 0 else buy_block[side]
         held, other = (v_bull, v_bear) if side == 0 else (v_bear, v_bull)
@@ -634,17 +632,9 @@ class MaskedTradingEnv(MaskedActions, KernelTradingEnv):
         self.max_drawdown = (
             None if max_drawdown is None else check_fraction("max_drawdown", max_drawdown, upper=1.0, allow_zero=True)
         )
-        # (1 + a)(1 + c) at the smallest adverse move a of any bar and ETF: a size above the limit is never legal
-        a = float(self.frictions.bars[:, ADVERSE].min())
-        buy_factor = 1.0 + (a + self.frictions.rules[COMMISSION] * (1.0 + a))
-        limit = min(self.max_position, self.max_concentration, 1.0 / buy_factor)
-        never = [f for f in self.sizes if f > limit * (1.0 + _LIMIT_TOL)]
-        if never:
-            warnings.warn(
-                f"sizes {never} can never be bought: a buy from an empty book may reach at most {limit:.6g} of equity "
-                f"(max_position={self.max_position}, max_concentration={self.max_concentration}, cash after costs)",
-                stacklevel=2,
-            )
+        warn_unreachable_sizes(
+            self.sizes, self.frictions, {"max_position": self.max_position, "max_concentration": self.max_concentration}
+        )
 
         BarRules(
             data,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +22,8 @@ from sb3_trading.envs.mask_rules import (
     CASH,
     DAILY_LOSS,
     DRAWDOWN,
+    HOLD,
+    LIMIT_TOL,
     NO_EQUITY,
     NO_SHORT,
     NOTHING_TO_FLATTEN,
@@ -33,17 +34,14 @@ from sb3_trading.envs.mask_rules import (
     MaskedKernel,
     check_fraction,
     check_sizes,
+    warn_unreachable_sizes,
 )
 from sb3_trading.sim.frictions import ADVERSE, COMMISSION, Brackets, CostModel, Financing, Margin, resolve_market_rules
 from sb3_trading.sim.kernels import record_row, settle_row, trade_row
 
 #: names of the ``portfolio`` observation entries, in order
 PORTFOLIO_FIELDS: tuple[str, ...] = ("weight", "cash_weight", "drawdown", "growth")
-#: action 0 holds, whatever the state
-HOLD = 0
 _PORTFOLIO_SIZE = len(PORTFOLIO_FIELDS)
-# relative slack of the limit checks, so a trade landing exactly on a limit is legal despite rounding
-_LIMIT_TOL = 1e-9
 #: the market rules SingleAsset-v0 models beyond proportional commission, slippage and half-spread in bps (the
 #: cash rule of the mask stays exact with proportional costs only, as in MaskedTrading-v0)
 SUPPORTED_RULES: tuple[str, ...] = ('half_spread_bps="data"', "financing", "margin", "brackets")
@@ -106,7 +104,7 @@ def single_codes_row(
         account = DRAWDOWN
     elif e < loss_floor * day_open:
         account = DAILY_LOSS
-    slack = _LIMIT_TOL * abs(e)
+    slack = LIMIT_TOL * abs(e)
     adverse = bar[ADVERSE, 0]
     buy_factor = 1.0 + (adverse + rules[COMMISSION] * (1.0 + adverse))
     for j in range(n_sizes):
@@ -445,16 +443,7 @@ class SingleAssetEnv(MaskedActions, KernelTradingEnv):
         self.max_drawdown = (
             None if max_drawdown is None else check_fraction("max_drawdown", max_drawdown, upper=1.0, allow_zero=True)
         )
-        # (1 + a)(1 + c) at the smallest adverse move of any bar: a buy above the limit is never legal from cash
-        adverse = float(self.frictions.bars[:, ADVERSE].min())
-        limit = min(self.max_position, 1.0 / (1.0 + (adverse + self.frictions.rules[COMMISSION] * (1.0 + adverse))))
-        never = [f for f in self.sizes if f > limit * (1.0 + _LIMIT_TOL)]
-        if never:
-            warnings.warn(
-                f"sizes {never} can never be bought from a flat book: a buy may reach at most {limit:.6g} of equity "
-                f"(max_position={self.max_position}, cash after costs)",
-                stacklevel=2,
-            )
+        warn_unreachable_sizes(self.sizes, self.frictions, {"max_position": self.max_position})
         BarRules(
             data,
             risk_asset=asset,

@@ -67,7 +67,8 @@ from sb3_trading.data.synthetic import signal_column
 from sb3_trading.data.yield_market import apy_column, depeg_column
 from sb3_trading.envs.leveraged_pair import LeveragedPairEnv
 from sb3_trading.envs.market_impact import MarketImpactEnv
-from sb3_trading.envs.masked_trading import HOLD, MaskedTradingEnv
+from sb3_trading.envs.mask_rules import HOLD
+from sb3_trading.envs.masked_trading import MaskedTradingEnv
 from sb3_trading.envs.multi_asset import MultiAssetEnv
 from sb3_trading.envs.single_asset import SingleAssetEnv
 from sb3_trading.envs.trading_env import MARKET_KEY, PORTFOLIO_KEY
