@@ -22,6 +22,11 @@ every observation, so the backtest never does that. It takes the normaliser from
 4. otherwise the chronological split of ``sb3-trading train``: fitted on the leading
    ``1 - test_fraction`` of the data, and the trailing ``test_fraction`` is backtested.
 
+Indicators with fitted state (``regime_prob``'s Gaussian HMMs) follow the normaliser: their training fit comes
+from ``feature_fits.json`` beside the normaliser file (1; walk-forward folds save it), from the training data (2),
+from the run folder's ``feature_fits.json`` (3; refitted on the training split, deterministically, for a run saved
+without it) or from the training split (4). The report's ``"feature_fits"`` says which.
+
 Data, calendar, risk-free rate
 ------------------------------
 Metrics are annualised with the data's calendar (``MarketData.periods_per_year``) and Sharpe/Sortino
@@ -52,6 +57,7 @@ from sb3_trading.recipe import (
     CONSECUTIVE,
     DEFAULT_ENV_ID,
     DEFAULT_TEST_FRACTION,
+    FEATURE_FITS_JSON,
     JOIN_CHOICES,
     NORMALIZER_JSON,
     check_device,
@@ -65,6 +71,7 @@ from sb3_trading.recipe import (
     load_env_data,
     make_backtest_env,
     probe_env,
+    read_feature_fits,
     read_run_spec,
     split_train_test,
 )
@@ -237,17 +244,22 @@ def run_backtest(config: BacktestConfig) -> dict[str, Any]:
     algo_name, model = load_model(config.model_path, config.algo, config.device)
     source = data_source(config.data_path)
     data = load_env_data(env_id, source, seed, env_kwargs, join=config.join)
-    run_normalizer = (
-        None if spec is None else Path(config.model_path).resolve().parent / spec.get("normalizer", NORMALIZER_JSON)
-    )
+    run_dir = None if spec is None else Path(config.model_path).resolve().parent
+    run_normalizer = None if run_dir is None else run_dir / spec.get("normalizer", NORMALIZER_JSON)
+    run_fits = None if run_dir is None else run_dir / spec.get("feature_fits", FEATURE_FITS_JSON)
+    sizing = (spec or {}).get("sizing") or ()
     split = False
+    fits = None
     if config.normalizer_path is not None:
         normalizer = _read_normalizer(config.normalizer_path)
         test_data, normalizer_source = data, f"file {config.normalizer_path}"
+        fits_file = Path(config.normalizer_path).parent / FEATURE_FITS_JSON  # a walk-forward fold's, beside it
+        fits, fits_source = read_feature_fits(fits_file), f"file {fits_file}"
     elif config.train_data_path is not None:
         train_data = load_env_data(env_id, data_source(config.train_data_path), seed, env_kwargs, join=config.join)
-        normalizer, test_data = probe_env(env_id, train_data, env_kwargs).normalizer, data
-        normalizer_source = f"fitted on {config.train_data_path}"
+        probe = probe_env(env_id, train_data, env_kwargs, sizing)
+        normalizer, fits, test_data = probe.normalizer, probe.feature_fits, data
+        normalizer_source = fits_source = f"fitted on {config.train_data_path}"
     else:
         split = True
         train_data, test_data = split_train_test(data, config.test_fraction)
@@ -255,11 +267,17 @@ def run_backtest(config: BacktestConfig) -> dict[str, Any]:
         if run_normalizer is not None and run_normalizer.is_file():
             normalizer = _read_normalizer(run_normalizer)
             normalizer_source = f"{fitted} by the training run: {run_normalizer}"
-        else:
-            normalizer = probe_env(env_id, train_data, env_kwargs).normalizer
-            normalizer_source = fitted
+            fits, fits_source = read_feature_fits(run_fits), f"{fitted} by the training run: {run_fits}"
+        if fits is None:
+            # no saved fits (a run from before feature_fits.json): the same deterministic fit on the training split
+            probe = probe_env(env_id, train_data, env_kwargs, sizing)
+            fits, fits_source = probe.feature_fits, fitted
+            if run_normalizer is None or not run_normalizer.is_file():
+                normalizer, normalizer_source = probe.normalizer, fitted
+    if fits is None:
+        fits_source = "none: indicators with fitted state (regime_prob) are fitted on the backtest data's look-back rows"
 
-    env = make_backtest_env(env_id, test_data, normalizer, env_kwargs, (spec or {}).get("sizing"))
+    env = make_backtest_env(env_id, test_data, normalizer, env_kwargs, sizing, fits)
     try:
         _check_spaces(model, env, env_id)
         agent = backtest(model, env, deterministic=True, name=algo_name, risk_free=config.risk_free, consecutive=CONSECUTIVE)
@@ -299,6 +317,7 @@ def run_backtest(config: BacktestConfig) -> dict[str, Any]:
         "timezone": data.timezone,
         "risk_free": float(config.risk_free),
         "normalizer": normalizer_source,
+        "feature_fits": fits_source,
         "test_fraction": config.test_fraction if split else None,
         "seed": seed,
     }

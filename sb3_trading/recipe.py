@@ -11,7 +11,7 @@ construction (rl-zoo3's ``ExperimentManager.create_envs`` lesson, without its go
     check_algo_env(algo_name, probe)                              # maskable algorithms need action_masks()
     vec_env = make_training_vec_env(env_id, training_env_kwargs(env_kwargs, train_data, probe, 256), n_envs, seed)
     model = make_model(algo_name, default_hyperparams(algo_name, overrides), vec_env, seed, device)
-    test_env = make_backtest_env(env_id, test_data, probe.normalizer, env_kwargs)
+    test_env = make_backtest_env(env_id, test_data, probe.normalizer, env_kwargs, feature_fits=probe.feature_fits)
     baselines = env_baselines(test_env, start, stop)              # from the env's initial cash
 
 Nothing here imports the training job, the commands or the CLI.
@@ -62,11 +62,13 @@ DEFAULT_EPISODE_LENGTH = 256
 #: (LeveragedPair's ``max_days``, a stop-loss) is measured on every bar of the slice, not on its first episode
 CONSECUTIVE = True
 VEC_KINDS = ("auto", "batched", "dummy")
-#: files of a run folder (``sb3-trading train``): the model, the report, the train-slice normaliser and the
-#: run spec (env, env arguments, data source, split, seed) that ``sb3-trading backtest`` reads
+#: files of a run folder (``sb3-trading train``): the model, the report, the train-slice normaliser, the
+#: train-slice indicator fits (``regime_prob``'s HMMs) and the run spec (env, env arguments, data source, split,
+#: seed) that ``sb3-trading backtest`` reads
 MODEL_ZIP = "model.zip"
 REPORT_JSON = "report.json"
 NORMALIZER_JSON = "normalizer.json"
+FEATURE_FITS_JSON = "feature_fits.json"
 RUN_JSON = "run.json"
 
 _PPO_FAMILY: dict[str, Any] = {
@@ -366,6 +368,8 @@ class Probe:
     :ivar masking: whether the env exposes ``action_masks()`` (sb3-contrib's ``is_masking_supported``).
     :ivar observation_space: the env's observation space.
     :ivar action_space: the env's action space.
+    :ivar feature_fits: fitted indicator state of the training slice (``regime_prob``'s HMMs, those of the sizing
+        wrappers' regimes included; :data:`~sb3_trading.features.FeatureFits`): the held-out envs reuse it.
     """
 
     normalizer: Any
@@ -375,18 +379,27 @@ class Probe:
     masking: bool
     observation_space: gym.Space
     action_space: gym.Space
+    feature_fits: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-def probe_env(env_id: str, train_data: MarketData, env_kwargs: Mapping[str, Any] | None = None) -> Probe:
+def probe_env(
+    env_id: str, train_data: MarketData, env_kwargs: Mapping[str, Any] | None = None, sizing: Sequence[Any] = ()
+) -> Probe:
     """Build the env once on ``train_data`` with ``normalizer="fit"`` (the train-slice z-score, causal for every
-    later bar) and read what the recipe needs; an explicit ``env_kwargs["normalizer"]`` wins.
+    later bar) and read what the recipe needs; an explicit ``env_kwargs["normalizer"]`` wins. The ``sizing``
+    wrappers (:func:`~sb3_trading.wrappers.sizing.wrap_sizing` specs) are applied only to fit their regimes on
+    the training slice (``Probe.feature_fits``); the spaces are the env's own.
     """
     from sb3_contrib.common.maskable.utils import is_masking_supported
+
+    from sb3_trading.wrappers.sizing import wrap_sizing
 
     kwargs = {"normalizer": "fit", **dict(env_kwargs or {}), "data": train_data}
     env = gym.make(env_id, **kwargs)
     try:
         base = env.unwrapped
+        if sizing:
+            wrap_sizing(env, list(sizing))  # fits the sizing regimes into base.feature_fits
         return Probe(
             normalizer=base.normalizer,
             first_t=int(base.first_t),
@@ -395,6 +408,7 @@ def probe_env(env_id: str, train_data: MarketData, env_kwargs: Mapping[str, Any]
             masking=bool(is_masking_supported(env)),
             observation_space=env.observation_space,
             action_space=env.action_space,
+            feature_fits=copy.deepcopy(base.feature_fits),
         )
     finally:
         env.close()
@@ -412,10 +426,17 @@ def check_algo_env(algo_name: str, probe: Probe, env_id: str) -> None:
 def training_env_kwargs(
     env_kwargs: Mapping[str, Any] | None, train_data: MarketData, probe: Probe, episode_length: int
 ) -> dict[str, Any]:
-    """The training envs' arguments: the user's, the training slice, the fitted normaliser, random starts and,
-    for envs that otherwise run to the end of the data, ``episode_length`` (at most the slice's usable bars)."""
+    """The training envs' arguments: the user's, the training slice, the fitted normaliser and indicator state,
+    random starts and, for envs that otherwise run to the end of the data, ``episode_length`` (at most the slice's
+    usable bars)."""
     check_positive_int(episode_length, "episode_length")
-    kwargs = {**dict(env_kwargs or {}), "data": train_data, "normalizer": probe.normalizer, "random_start": True}
+    kwargs = {
+        **dict(env_kwargs or {}),
+        "data": train_data,
+        "normalizer": probe.normalizer,
+        "feature_fits": probe.feature_fits,
+        "random_start": True,
+    }
     if probe.episode_length is None:
         kwargs["episode_length"] = max(1, min(int(episode_length), probe.last_t - probe.first_t))
     return kwargs
@@ -619,6 +640,23 @@ def effective_env_config(env: gym.Env) -> dict[str, Any]:
     return config
 
 
+def read_feature_fits(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The :data:`~sb3_trading.features.FeatureFits` saved at ``path`` (a run or fold folder's
+    ``feature_fits.json``), or ``None`` when there is no such file (a run saved before the file existed).
+
+    :raises ValueError: the file is not JSON of that shape.
+    """
+    from sb3_trading.features import check_feature_fits
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return check_feature_fits(json.loads(path.read_text()), str(path))
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ValueError(f"{str(path)!r} is not a feature_fits JSON (env.unwrapped.feature_fits): {exc}") from exc
+
+
 def read_run_spec(model_path: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The :data:`RUN_JSON` beside ``model_path`` (``None`` when the model is not in a run folder).
 
@@ -666,6 +704,7 @@ __all__ = [
     "make_model",
     "make_training_vec_env",
     "path_seed",
+    "read_feature_fits",
     "read_run_spec",
     "probe_env",
     "resample_kind",

@@ -6,7 +6,8 @@ tuning objective use); ``sb3-trading train`` (:mod:`sb3_trading.commands.train`)
 The run folder is one commit: everything is written into a temporary folder beside it and renamed at the
 end, so ``<run_dir>`` holds one whole run or none. It carries what reuses it: ``model.zip`` (the model that
 scored best on the validation tail; ``last_model.zip`` beside it holds the final weights), ``report.json``,
-``normalizer.json`` (the train-slice normaliser) and ``run.json`` (env, env arguments, data source, split,
+``normalizer.json`` (the train-slice normaliser), ``feature_fits.json`` (the train-slice fits of indicators
+with fitted state: ``regime_prob``'s HMMs) and ``run.json`` (env, env arguments, data source, split,
 seed), which ``sb3-trading backtest <run_dir>/model.zip`` reads, ``progress.csv`` and TensorBoard event files
 (``tensorboard --logdir <run_dir>``, when tensorboard is installed), ``backtest/`` with the same HTML/PNG
 report ``sb3-trading backtest`` writes, and ``manifest.json`` (:mod:`sb3_trading.manifest`: versions, git commit,
@@ -53,6 +54,7 @@ from sb3_trading.recipe import (
     DEFAULT_N_PATHS,
     DEFAULT_TEST_FRACTION,
     DEFAULT_VALIDATION_FRACTION,
+    FEATURE_FITS_JSON,
     JOIN_CHOICES,
     MODEL_ZIP,
     NORMALIZER_JSON,
@@ -350,7 +352,7 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
     train_all, validation_data = train_data, None
     if config.eval_freq > 0:
         train_data, validation_data = split_validation(train_all, config.validation_fraction)
-    probe = probe_env(env_id, train_data, env_kwargs)
+    probe = probe_env(env_id, train_data, env_kwargs, config.sizing)
     check_algo_env(algo_name, probe, env_id)
     hyperparams = default_hyperparams(algo_name, config.hyperparams)
     market = training_market(
@@ -404,7 +406,9 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
         if validation_data is not None:
             # the validation rows with their look-back just before them, as the tuning objective validates
             context = with_lookback(train_all, train_data.n_steps, train_all.n_steps, probe.first_t)
-            validation_env = make_backtest_env(env_id, context, probe.normalizer, env_kwargs, config.sizing)
+            validation_env = make_backtest_env(
+                env_id, context, probe.normalizer, env_kwargs, config.sizing, probe.feature_fits
+            )
             eval_callback = make_eval_callback(
                 validation_env,
                 config.eval_freq,
@@ -442,7 +446,7 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
             (stage / "best_model.zip").replace(stage / MODEL_ZIP)
             chosen = algo_class.load(stage / MODEL_ZIP, device=config.device)
 
-        test_env = make_backtest_env(env_id, test_data, probe.normalizer, env_kwargs, config.sizing)
+        test_env = make_backtest_env(env_id, test_data, probe.normalizer, env_kwargs, config.sizing, probe.feature_fits)
         try:
             agent = backtest(
                 chosen, test_env, deterministic=True, name=algo_name, risk_free=config.risk_free, consecutive=CONSECUTIVE
@@ -545,6 +549,7 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
         report = jsonable(report)
         model.logger.close()  # progress.csv complete before the folder is committed
         atomic_write_json(stage / NORMALIZER_JSON, None if probe.normalizer is None else probe.normalizer.to_dict())
+        atomic_write_json(stage / FEATURE_FITS_JSON, probe.feature_fits)
         atomic_write_json(stage / RUN_JSON, jsonable(run_spec(config, source)))
         synthetic = report["data"]["source"] if source is None else None
         manifest = run_manifest(seeds={"seed": config.seed}, device=str(model.device), data_source=source, synthetic=synthetic)
@@ -623,6 +628,8 @@ def run_spec(config: TrainConfig, source: str | list[str] | None) -> dict[str, A
         "seed": config.seed,
         "test_fraction": config.test_fraction,
         "normalizer": NORMALIZER_JSON,
+        # the train-slice fits of indicators with fitted state (regime_prob's HMMs) the backtest env reuses
+        "feature_fits": FEATURE_FITS_JSON,
         # position-sizing wrappers (wrap_sizing specs) the backtest env must be wrapped in
         "sizing": list(config.sizing),
     }

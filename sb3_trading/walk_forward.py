@@ -44,7 +44,9 @@ from sb3_trading.recipe import (
     DEFAULT_ENV_ID,
     DEFAULT_EPISODE_LENGTH,
     DEFAULT_N_PATHS,
+    FEATURE_FITS_JSON,
     JOIN_CHOICES,
+    NORMALIZER_JSON,
     Probe,
     check_algo_env,
     check_device,
@@ -578,7 +580,9 @@ class _Recipe:
         backtest and the baselines on its rows, re-indexed to rows of ``data``; plus the test env's effective config."""
         context_start = max(0, test_start - probe.first_t)
         test_data = with_lookback(data, test_start, test_end, probe.first_t)
-        test_env = make_backtest_env(self.env_id, test_data, probe.normalizer, self.env_kwargs)
+        test_env = make_backtest_env(
+            self.env_id, test_data, probe.normalizer, self.env_kwargs, feature_fits=probe.feature_fits
+        )
         ppy, risk_free = self.periods_per_year, self.risk_free
         try:
             agent = backtest(
@@ -603,12 +607,15 @@ class _Recipe:
 
 
 def _save_fold(model: Any, probe: Probe, output_dir: str | Path | None, name: str) -> str | None:
-    """Save ``model.zip`` and ``normalizer.json`` into ``output_dir/name`` (nothing without ``output_dir``)."""
+    """Save ``model.zip``, ``normalizer.json`` and ``feature_fits.json`` (the fold's training fits, which
+    ``sb3-trading backtest --normalizer <fold>/normalizer.json`` reads beside it) into ``output_dir/name``
+    (nothing without ``output_dir``)."""
     if output_dir is None:
         return None
     fold_dir = Path(output_dir) / name
     model_path = str(save_model_atomic(model, fold_dir / "model.zip"))
-    atomic_write_json(fold_dir / "normalizer.json", None if probe.normalizer is None else probe.normalizer.to_dict())
+    atomic_write_json(fold_dir / NORMALIZER_JSON, None if probe.normalizer is None else probe.normalizer.to_dict())
+    atomic_write_json(fold_dir / FEATURE_FITS_JSON, probe.feature_fits)
     return model_path
 
 

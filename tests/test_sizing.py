@@ -367,12 +367,12 @@ def test_regime_sizing_is_causal():
         if regime.startswith("weekly"):
             stamps = np.datetime64("2020-01-06") + np.arange(data.n_steps).astype("timedelta64[D]")
             data = MarketData(prices=data.prices, asset_names=data.asset_names, timestamps=stamps)
-        base, _ = regime_label_table(data, regime)
+        base, _, _ = regime_label_table(data, regime)
         t = 300
         prices = data.prices.copy()
         prices[t + 1 :] *= np.exp(np.random.default_rng(9).normal(0, 0.05, prices[t + 1 :].shape))
         changed = MarketData(prices=prices, asset_names=data.asset_names, timestamps=data.timestamps)
-        other, _ = regime_label_table(changed, regime)
+        other, _, _ = regime_label_table(changed, regime)
         np.testing.assert_array_equal(base[: t + 1], other[: t + 1])
         assert not np.array_equal(base[t + 1 :], other[t + 1 :], equal_nan=True)
 

@@ -38,6 +38,7 @@ from sb3_trading.recipe import (
     CONSECUTIVE,
     DEFAULT_ENV_ID,
     DEFAULT_TEST_FRACTION,
+    FEATURE_FITS_JSON,
     NORMALIZER_JSON,
     REPORT_JSON,
     check_device,
@@ -47,6 +48,8 @@ from sb3_trading.recipe import (
     held_out_baselines,
     load_env_data,
     make_backtest_env,
+    probe_env,
+    read_feature_fits,
     read_run_spec,
     split_train_test,
 )
@@ -89,9 +92,12 @@ def load_run(
     seed = int(spec.get("seed", 0))
     algo_name, model = load_model(run / "model.zip", spec.get("algo"), device)
     data = load_env_data(env_id, data_source(spec.get("data_path")), seed, env_kwargs, join=spec.get("join", "exact"))
-    _, test_data = split_train_test(data, float(spec.get("test_fraction", DEFAULT_TEST_FRACTION)))
+    train_data, test_data = split_train_test(data, float(spec.get("test_fraction", DEFAULT_TEST_FRACTION)))
     normalizer = normalizer_from_dict(_read_json(run / spec.get("normalizer", NORMALIZER_JSON)))
-    env = make_backtest_env(env_id, test_data, normalizer, env_kwargs, spec.get("sizing"))
+    fits = read_feature_fits(run / spec.get("feature_fits", FEATURE_FITS_JSON))
+    if fits is None:  # a run saved before feature_fits.json: the same deterministic fit on the training split
+        fits = probe_env(env_id, train_data, env_kwargs, spec.get("sizing") or ()).feature_fits
+    env = make_backtest_env(env_id, test_data, normalizer, env_kwargs, spec.get("sizing"), fits)
     try:
         check_spaces(model, env, env_id)
         agent = backtest(model, env, deterministic=True, name=algo_name, risk_free=risk_free, consecutive=CONSECUTIVE)

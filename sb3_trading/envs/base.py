@@ -78,7 +78,7 @@ from sb3_trading.envs.trading_env import (
     clip_portfolio,
     sample_start,
 )
-from sb3_trading.features import DEFAULT_NORMALIZER, NormalizerArg
+from sb3_trading.features import DEFAULT_NORMALIZER, FeatureFits, NormalizerArg
 
 __all__ = [
     "DEFAULT_NORMALIZER",
@@ -93,6 +93,7 @@ __all__ = [
     "PORTFOLIO_KEY",
     "RESET_NEEDED_MESSAGE",
     "TIMESTAMP_KEY",
+    "FeatureFits",
     "KernelTradingEnv",
     "NormalizerArg",
     "TradingEnv",

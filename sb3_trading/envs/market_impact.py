@@ -21,6 +21,7 @@ from sb3_trading.envs.base import (
     DEFAULT_NORMALIZER,
     MARKET_KEY,
     PORTFOLIO_KEY,
+    FeatureFits,
     KernelTradingEnv,
     NormalizerArg,
     TradingKernel,
@@ -219,6 +220,8 @@ class MarketImpactEnv(ScalableExposure, KernelTradingEnv):
         up to it), ``"rolling"``/``"rolling:<window>"``, ``"fit"`` (fitted on this env's whole data: make it on
         the training slice), a normaliser instance (e.g. the training env's ``normalizer``), or ``None``; see
         :class:`~sb3_trading.envs.base.TradingEnv`.
+    :param feature_fits: fitted indicator state from the training data (``regime_prob``'s HMM), e.g. the training
+        env's ``feature_fits``; ``None`` fits it on this env's data (see :class:`~sb3_trading.envs.TradingEnv`).
     :param synthetic_seed: seed of the synthetic market used when ``data`` is ``None``.
     :param render_mode: ``None`` or ``"ansi"``.
     :param costs: a :class:`~sb3_trading.sim.CostModel`, a dict of its fields, or a venue preset name
@@ -249,6 +252,7 @@ class MarketImpactEnv(ScalableExposure, KernelTradingEnv):
         random_start: bool = True,
         indicators: Sequence[str] | None = None,
         normalizer: NormalizerArg = DEFAULT_NORMALIZER,
+        feature_fits: FeatureFits | None = None,
         synthetic_seed: int = 0,
         render_mode: str | None = None,
         costs: CostModel | str | dict | None = None,
@@ -268,6 +272,7 @@ class MarketImpactEnv(ScalableExposure, KernelTradingEnv):
             random_start=random_start,
             indicators=indicators,
             normalizer=normalizer,
+            feature_fits=feature_fits,
             render_mode=render_mode,
         )
         check_choice("weight_mode", weight_mode, WEIGHT_MODES)

@@ -36,7 +36,7 @@ import pandas as pd
 from sb3_trading.common.validation import check_bool, check_int, check_real
 from sb3_trading.data import MarketData
 from sb3_trading.envs.base import TradingKernel, Transition
-from sb3_trading.features import parse_specs, regime_label_table, rolling_volatility
+from sb3_trading.features import FeatureFits, check_feature_fits, parse_specs, regime_label_table, rolling_volatility
 from sb3_trading.sim.frictions import ADVERSE, COMMISSION, Frictions
 
 #: the rules of the mask, by code: ``info["mask_reasons"]`` holds one code per action (0: legal), the first rule
@@ -145,17 +145,22 @@ def _check_regime_spec(name: str, spec: Any, kinds: tuple[str, ...]) -> str:
     return str(spec)
 
 
-def _direction_regimes(index: MarketData, volatility: str, trend: str, crisis_drawdown: float) -> np.ndarray:
+def _direction_regimes(
+    index: MarketData, volatility: str, trend: str, crisis_drawdown: float, fits: FeatureFits
+) -> tuple[np.ndarray, FeatureFits]:
     """Seed 002's direction-aware regimes of the index, causal: ``(T,)`` int8 codes.
 
     High volatility is the top label of the ``volatility`` spec (``vol_regime``: the top tercile of the rolling
     volatility in its own history; ``regime_prob:K``: the most volatile HMM state); with it the index is in a
     **crisis** (:data:`REGIME_CRISIS`) when it is more than ``crisis_drawdown`` below its running peak (per path),
     else a high-volatility **bear** (:data:`REGIME_BEAR`) or **bull** (:data:`REGIME_BULL`) by the sign of the
-    ``trend`` spec (``trend_regime``); 0 otherwise, and wherever a label is still undefined (warm-up).
+    ``trend`` spec (``trend_regime``); 0 otherwise, and wherever a label is still undefined (warm-up). An HMM
+    ``volatility`` spec uses the fit of ``fits`` (the training env's) when it has one.
+
+    :return: ``(codes, fits)``: the codes and ``fits`` plus what was fitted here.
     """
-    vol, vol_labels = regime_label_table(index, volatility)
-    direction, _ = regime_label_table(index, trend)
+    vol, vol_labels, fits = regime_label_table(index, volatility, fits)
+    direction, _, fits = regime_label_table(index, trend, fits)
     peak = np.concatenate([np.maximum.accumulate(index.prices[a:b, 0]) for a, b in index.path_bounds])
     drawdown = 1.0 - index.prices[:, 0] / peak
     high = vol[:, 0] == vol_labels[-1]
@@ -163,7 +168,7 @@ def _direction_regimes(index: MarketData, volatility: str, trend: str, crisis_dr
     codes[high & (direction[:, 0] < 0)] = REGIME_BEAR
     codes[high & (direction[:, 0] > 0)] = REGIME_BULL
     codes[high & (drawdown > crisis_drawdown)] = REGIME_CRISIS
-    return codes
+    return codes, fits
 
 
 class BarRules:
@@ -180,6 +185,7 @@ class BarRules:
     :ivar caps: ``(T, 2)`` float64 the position cap of each side, fraction of equity.
     :ivar index_volatility: ``(T,)`` the risk asset's volatility of the ``volatility`` rule (``None`` without it).
     :ivar regimes: ``(T,)`` int8 regime codes with ``regime_rules`` (0 or REGIME_CRISIS/BEAR/BULL), else ``None``.
+    :ivar feature_fits: the env's ``feature_fits`` (``fits``) plus the HMM fitted for ``regime_volatility``, if any.
 
     The other arguments are the envs' (see :class:`~sb3_trading.envs.masked_trading.MaskedTradingEnv`) and are kept
     as attributes of the same names (checked); :meth:`attach` copies them onto the env.
@@ -202,6 +208,7 @@ class BarRules:
         "crisis_drawdown",
         "regimes",
         "position_vol_target",
+        "feature_fits",
     )
     ARRAYS: tuple[str, ...] = ("session_ok", "day", "buy_block", "caps")
 
@@ -225,7 +232,9 @@ class BarRules:
         regime_trend: str = "trend_regime:20",
         crisis_drawdown: float = 0.2,
         position_vol_target: float | None = None,
+        fits: FeatureFits | None = None,
     ) -> None:
+        self.feature_fits = check_feature_fits(fits)
         # row numbers counted from the start of each path (the session clock restarts with every path)
         t_rows = np.arange(data.n_steps) - np.repeat(data.path_starts, np.diff([*data.path_starts, data.n_steps]))
         self.session_bars = None if session_bars is None else check_int("session_bars", session_bars, 1)
@@ -316,7 +325,9 @@ class BarRules:
         self.regimes: np.ndarray | None = None
         if self.regime_rules:
             risk = data.select_assets([risk_asset])
-            self.regimes = _direction_regimes(risk, self.regime_volatility, self.regime_trend, self.crisis_drawdown)
+            self.regimes, self.feature_fits = _direction_regimes(
+                risk, self.regime_volatility, self.regime_trend, self.crisis_drawdown, self.feature_fits
+            )
             crisis = self.regimes == REGIME_CRISIS
             free = buy_block == 0
             buy_block[free[:, 0] & crisis, 0] = REGIME_CRISIS

@@ -13,6 +13,7 @@ from sb3_trading.common.validation import check_bool, check_int, check_real
 from sb3_trading.data import MarketData, make_leveraged_pair_market
 from sb3_trading.envs.base import (
     DEFAULT_NORMALIZER,
+    FeatureFits,
     KernelTradingEnv,
     NormalizerArg,
     clip_bound,
@@ -515,6 +516,8 @@ class MaskedTradingEnv(MaskedActions, KernelTradingEnv):
         up to it), ``"rolling"``/``"rolling:<window>"``, ``"fit"`` (fitted on this env's whole data: make it on
         the training slice), a normaliser instance (e.g. the training env's ``normalizer``), or ``None``; see
         :class:`~sb3_trading.envs.base.TradingEnv`.
+    :param feature_fits: fitted indicator state from the training data (``regime_prob``'s HMM), e.g. the training
+        env's ``feature_fits``; ``None`` fits it on this env's data (see :class:`~sb3_trading.envs.TradingEnv`).
     :param synthetic_seed: seed of the synthetic market used when ``data`` is ``None``.
     :param render_mode: ``None`` or ``"ansi"``.
     :param costs: a :class:`~sb3_trading.sim.CostModel` or a dict of its fields (``None``:
@@ -561,6 +564,7 @@ class MaskedTradingEnv(MaskedActions, KernelTradingEnv):
         indicators: Sequence[str] | None = None,
         feature_assets: Sequence[str] | None = None,
         normalizer: NormalizerArg = DEFAULT_NORMALIZER,
+        feature_fits: FeatureFits | None = None,
         synthetic_seed: int = 0,
         render_mode: str | None = None,
         costs: CostModel | str | dict | None = None,
@@ -597,6 +601,7 @@ class MaskedTradingEnv(MaskedActions, KernelTradingEnv):
             random_start=random_start,
             indicators=indicators,
             normalizer=normalizer,
+            feature_fits=feature_fits,
             render_mode=render_mode,
             feature_assets=feature_assets,
         )
@@ -654,6 +659,7 @@ class MaskedTradingEnv(MaskedActions, KernelTradingEnv):
             regime_trend=regime_trend,
             crisis_drawdown=crisis_drawdown,
             position_vol_target=position_vol_target,
+            fits=self.feature_fits,
         ).attach(self)
         self.invalid_action_penalty = check_real("invalid_action_penalty", invalid_action_penalty, 0.0)
 

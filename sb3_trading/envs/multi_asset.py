@@ -14,6 +14,7 @@ from sb3_trading.data.synthetic import make_regime_market
 from sb3_trading.envs.base import (
     DEFAULT_NORMALIZER,
     EXECUTIONS,
+    FeatureFits,
     KernelTradingEnv,
     NormalizerArg,
     TradingKernel,
@@ -200,6 +201,8 @@ class MultiAssetEnv(KernelTradingEnv):
         up to it), ``"rolling"``/``"rolling:<window>"``, ``"fit"`` (fitted on this env's whole data: make it on
         the training slice), a normaliser instance (e.g. the training env's ``normalizer``), or ``None``; see
         :class:`~sb3_trading.envs.base.TradingEnv`.
+    :param feature_fits: fitted indicator state from the training data (``regime_prob``'s HMM), e.g. the training
+        env's ``feature_fits``; ``None`` fits it on this env's data (see :class:`~sb3_trading.envs.TradingEnv`).
     :param synthetic_seed: seed of the synthetic market used when ``data`` is ``None``.
     :param render_mode: ``None`` or ``"ansi"``.
     """
@@ -216,6 +219,7 @@ class MultiAssetEnv(KernelTradingEnv):
         execution: str = "close",
         indicators: Sequence[str] | None = None,
         normalizer: NormalizerArg = DEFAULT_NORMALIZER,
+        feature_fits: FeatureFits | None = None,
         synthetic_seed: int = 0,
         render_mode: str | None = None,
         costs: CostModel | str | dict | None = None,
@@ -234,6 +238,7 @@ class MultiAssetEnv(KernelTradingEnv):
             random_start=random_start,
             indicators=indicators,
             normalizer=normalizer,
+            feature_fits=feature_fits,
             render_mode=render_mode,
         )
         check_choice("execution", execution, EXECUTIONS)

@@ -13,6 +13,7 @@ from sb3_trading.common.validation import check_bool, check_int, check_real
 from sb3_trading.data import MarketData, make_regime_market
 from sb3_trading.envs.base import (
     DEFAULT_NORMALIZER,
+    FeatureFits,
     KernelTradingEnv,
     NormalizerArg,
     clip_bound,
@@ -344,6 +345,8 @@ class SingleAssetEnv(MaskedActions, KernelTradingEnv):
     :param indicators: indicator specs (default :data:`sb3_trading.features.DEFAULT_INDICATORS`).
     :param feature_assets: assets the indicators are computed on (default: the traded one).
     :param normalizer: as in every env (default: the causal expanding z-score).
+    :param feature_fits: fitted indicator state from the training data (``regime_prob``'s HMM), e.g. the training
+        env's ``feature_fits``; ``None`` fits it on this env's data (see :class:`~sb3_trading.envs.TradingEnv`).
     :param synthetic_seed: seed of the synthetic market used when ``data`` is ``None``.
     :param render_mode: ``None`` or ``"ansi"``.
     :param costs: a :class:`~sb3_trading.sim.CostModel`, a dict of its fields or a venue preset name; only
@@ -386,6 +389,7 @@ class SingleAssetEnv(MaskedActions, KernelTradingEnv):
         indicators: Sequence[str] | None = None,
         feature_assets: Sequence[str] | None = None,
         normalizer: NormalizerArg = DEFAULT_NORMALIZER,
+        feature_fits: FeatureFits | None = None,
         synthetic_seed: int = 0,
         render_mode: str | None = None,
         costs: CostModel | str | dict | None = None,
@@ -414,6 +418,7 @@ class SingleAssetEnv(MaskedActions, KernelTradingEnv):
             random_start=random_start,
             indicators=indicators,
             normalizer=normalizer,
+            feature_fits=feature_fits,
             render_mode=render_mode,
             feature_assets=[asset] if feature_assets is None else feature_assets,
         )
@@ -462,6 +467,7 @@ class SingleAssetEnv(MaskedActions, KernelTradingEnv):
             regime_trend=regime_trend,
             crisis_drawdown=crisis_drawdown,
             position_vol_target=position_vol_target,
+            fits=self.feature_fits,
         ).attach(self)
         self.invalid_action_penalty = check_real("invalid_action_penalty", invalid_action_penalty, 0.0)
 

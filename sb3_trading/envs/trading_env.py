@@ -23,8 +23,10 @@ from sb3_trading.features import (
     DEFAULT_INDICATORS,
     DEFAULT_NORMALIZER,
     CausalNormalizer,
+    FeatureFits,
     FeatureNormalizer,
     NormalizerArg,
+    check_feature_fits,
     compute_features,
     make_normalizer,
 )
@@ -119,6 +121,11 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         slice, then pass ``env.unwrapped.normalizer`` to the evaluation env); a normaliser instance is
         applied as is (a fitted one with its statistics, a causal one to this env's own past);
         ``None`` leaves features raw. ``env.normalizer`` holds the instance used.
+    :param feature_fits: fitted indicator state (:data:`~sb3_trading.features.FeatureFits`) from the training
+        data, e.g. the training env's ``env.unwrapped.feature_fits`` or a run folder's ``feature_fits.json``: an
+        indicator with fitted state (``"regime_prob"``, an HMM) uses it instead of fitting on the leading rows of
+        this env's data. ``None`` fits it here, on the first path (the other paths reuse that fit).
+        ``env.feature_fits`` holds what was given plus what was fitted.
     """
 
     metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 1}
@@ -135,6 +142,7 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         normalizer: NormalizerArg = DEFAULT_NORMALIZER,
         render_mode: str | None = None,
         feature_assets: Sequence[str] | None = None,
+        feature_fits: FeatureFits | None = None,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             # TypeError, not ValueError: SB3's make_vec_env asks for "rgb_array" and retries without it on TypeError
@@ -162,7 +170,14 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         source = data if feature_assets is None else data.select_assets(feature_assets)
         names = DEFAULT_INDICATORS if indicators is None else tuple(indicators)
         # features, normalisation and warm-up per path: no indicator or causal statistic crosses a path boundary
-        matrices = [compute_features(path, names) for path in (source.paths() if data.n_paths > 1 else [source])]
+        # (a fitted state -- an HMM -- is fitted once, on the first path, unless given)
+        fits = check_feature_fits(feature_fits)
+        matrices = []
+        for path in source.paths() if data.n_paths > 1 else [source]:
+            matrices.append(compute_features(path, names, fits=fits))
+            fits = matrices[-1].fits
+        #: fitted indicator state: ``feature_fits`` plus what this env fitted (pass it to the held-out envs)
+        self.feature_fits: FeatureFits = fits
         matrix = matrices[0]
         self.feature_names = matrix.names
         fit_rows = np.concatenate([m.values[m.warmup :] for m in matrices]) if len(matrices) > 1 else matrix.values

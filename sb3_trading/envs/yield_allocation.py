@@ -29,6 +29,7 @@ from sb3_trading.data import MarketData
 from sb3_trading.data.yield_market import PEG, apy_column, make_yield_market, peg_dev_column
 from sb3_trading.envs.base import (
     DEFAULT_NORMALIZER,
+    FeatureFits,
     KernelTradingEnv,
     NormalizerArg,
     TradingKernel,
@@ -628,6 +629,8 @@ class YieldAllocationEnv(ScalableExposure, KernelTradingEnv):
         up to it), ``"rolling"``/``"rolling:<window>"``, ``"fit"`` (fitted on this env's whole data: make it on
         the training slice), a normaliser instance (e.g. the training env's ``normalizer``), or ``None``; see
         :class:`~sb3_trading.envs.base.TradingEnv`.
+    :param feature_fits: fitted indicator state from the training data (``regime_prob``'s HMM), e.g. the training
+        env's ``feature_fits``; ``None`` fits it on this env's data (see :class:`~sb3_trading.envs.TradingEnv`).
     :param synthetic_seed: seed of the synthetic market used when ``data`` is ``None``.
     :param render_mode: ``None`` or ``"ansi"``.
     :param costs: a :class:`~sb3_trading.sim.CostModel`, a dict of its fields (its commission defaults to
@@ -661,6 +664,7 @@ class YieldAllocationEnv(ScalableExposure, KernelTradingEnv):
         initial_weights: Sequence[float] | np.ndarray | None = None,
         indicators: Sequence[str] | None = None,
         normalizer: NormalizerArg = DEFAULT_NORMALIZER,
+        feature_fits: FeatureFits | None = None,
         synthetic_seed: int = 0,
         render_mode: str | None = None,
         costs: CostModel | str | dict | None = None,
@@ -689,6 +693,7 @@ class YieldAllocationEnv(ScalableExposure, KernelTradingEnv):
             random_start=random_start,
             indicators=indicators,
             normalizer=normalizer,
+            feature_fits=feature_fits,
             render_mode=render_mode,
         )
         n_assets = data.n_assets

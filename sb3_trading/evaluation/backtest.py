@@ -254,6 +254,7 @@ def make_backtest_env(
     normalizer: FeatureNormalizer | str | None,
     env_kwargs: Mapping[str, Any] | None = None,
     sizing: Sequence[Any] | None = None,
+    feature_fits: Mapping[str, Any] | None = None,
 ) -> gym.Env:
     """A single env that backtests ``data`` from its first usable bar to its end.
 
@@ -268,10 +269,15 @@ def make_backtest_env(
     :param env_kwargs: further env arguments (those above win over them).
     :param sizing: position-sizing wrappers the policy trades through (``run.json["sizing"]``,
         :func:`sb3_trading.wrappers.sizing.wrap_sizing` specs, innermost first); ``None``: none.
+    :param feature_fits: the fitted indicator state *of the training data* (``train_env.unwrapped.feature_fits``,
+        a run folder's ``feature_fits.json``): ``regime_prob``'s HMM then keeps its training fit on ``data``
+        instead of being fitted on the leading (look-back) rows of ``data``. ``None``: ``env_kwargs``'s, if any.
     """
     kwargs = dict(env_kwargs or {})
     kwargs.pop("data", None)
     kwargs["normalizer"] = normalizer
+    if feature_fits is not None:
+        kwargs["feature_fits"] = feature_fits
     kwargs["random_start"] = False
     spec = gym.spec(env_id)
     entry = spec.entry_point

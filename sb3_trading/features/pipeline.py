@@ -35,8 +35,8 @@ after which ``"regime_prob"``, ``"regime_prob:3,500"`` and ``"weekly:regime_prob
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -261,15 +261,16 @@ INDICATORS: dict[str, Indicator] = {
     "regime_prob": Indicator(
         columns=("regime_prob_0", "regime_prob_1"),
         requires=(),
-        function=lambda d, n_states, fit, refit: regimes.hmm_regime_probabilities(
-            d.prices, n_states=n_states, fit=fit, refit=refit or None
+        function=lambda d, n_states, fit, refit, states: regimes.hmm_regime_probabilities(
+            d.prices, n_states=n_states, fit=fit, refit=refit or None, params=states
         ),
+        fit=lambda d, n_states, fit, refit: regimes.fit_hmm_params(d.prices, n_states=n_states, fit=fit),
         params=(Parameter("n_states", 2, 2), Parameter("fit", 250, 5), Parameter("refit", 0, 0)),
         warmup_of=lambda n_states, fit, refit: fit - 1,
         columns_of=lambda n_states, fit, refit: tuple(f"regime_prob_{k}" for k in range(n_states)),
         description="filtered (forward-only) Gaussian-HMM state probabilities of the log returns, one column per "
-        "state, state 0 the calmest; fitted on the first `fit` bars, refitted every `refit` bars on an expanding "
-        "window (0: never); needs hmmlearn",
+        "state, state 0 the calmest; fitted on the first `fit` bars of the training data (a held-out env reuses "
+        "that fit), refitted every `refit` bars on an expanding window (0: never); needs hmmlearn",
     ),
     "vol_regime": Indicator(
         columns=("vol_regime",),
@@ -290,6 +291,12 @@ INDICATORS: dict[str, Indicator] = {
 }
 """Registry of indicator names accepted by :func:`compute_features` (see the module docstring to add one)."""
 
+FeatureFits = dict[str, dict[str, Any]]
+"""Fitted indicator state, ``{canonical spec: {asset name: state}}`` (``{"regime_prob:2,250,0": {"SPY": {"means":
+[...], "variances": [...], "transmat": [[...]]}}}``), JSON-ready. An env fits it on its own data
+(``env.feature_fits``); the recipe passes the training env's to the held-out envs (``feature_fits=``) and writes it
+to the run folder (``feature_fits.json``), as it does the normaliser, so held-out bars use the training fit."""
+
 REGIME_INDICATORS: tuple[str, ...] = ("regime_prob", "trend_regime", "vol_regime")
 """The regime entries of :data:`INDICATORS` (:mod:`sb3_trading.features.regimes`): their warm-up is long (a
 volatility history, an HMM's training slice) and ``regime_prob`` needs the ``hmm`` extra."""
@@ -305,11 +312,14 @@ class FeatureMatrix:
     :param values: float64 array ``(T, F)``; row ``t`` uses data up to bar ``t`` only.
     :param names: ``F`` column names, e.g. ``"log_return[asset_0]"``, ``"macd_hist[asset_1]"``.
     :param warmup: number of leading rows that contain a NaN; rows ``>= warmup`` are all finite.
+    :param fits: the fitted state of every indicator with one (:data:`FeatureFits`): those given to
+        :func:`compute_features` plus those it fitted on this data.
     """
 
     values: np.ndarray
     names: tuple[str, ...]
     warmup: int
+    fits: FeatureFits = field(default_factory=dict)
 
     @property
     def n_features(self) -> int:
@@ -343,8 +353,30 @@ def parse_specs(indicators: Sequence[str]) -> tuple[Spec, ...]:
     return specs
 
 
-def _evaluate(spec: Spec, data: MarketData) -> tuple[np.ndarray, ...]:
-    """The ``(T, N)`` output arrays of one parsed spec on ``data`` (higher timeframes forward-filled)."""
+def check_feature_fits(fits: Any, name: str = "feature_fits") -> FeatureFits:
+    """A copy of ``fits`` checked to be :data:`FeatureFits` (``None`` gives ``{}``).
+
+    :raises TypeError: not a mapping of spec text to a mapping of asset name to state.
+    """
+    if fits is None:
+        return {}
+    if not isinstance(fits, Mapping) or not all(
+        isinstance(key, str) and isinstance(value, Mapping) and all(isinstance(asset, str) for asset in value)
+        for key, value in fits.items()
+    ):
+        raise TypeError(
+            f"{name} must map a spec (e.g. 'regime_prob:2,250,0') to {{asset name: fitted state}}, as env.feature_fits "
+            f"or a run folder's feature_fits.json holds; got {fits!r:.200}"
+        )
+    return {key: dict(value) for key, value in fits.items()}
+
+
+def _evaluate(spec: Spec, data: MarketData, fits: FeatureFits) -> tuple[np.ndarray, ...]:
+    """The ``(T, N)`` output arrays of one parsed spec on ``data`` (higher timeframes forward-filled).
+
+    An indicator with a ``fit`` reuses the states of ``fits[spec.canonical]`` for the assets it has and fits the
+    others on the leading rows of ``data`` (their rows before the fit's end are NaN); ``fits`` is updated in place.
+    """
     indicator = INDICATORS[spec.name]
     warmup = int(indicator.warmup_of(*spec.params))
     fix = "use shorter windows (smaller parameters) or more data"
@@ -363,16 +395,32 @@ def _evaluate(spec: Spec, data: MarketData) -> tuple[np.ndarray, ...]:
                 f"{spec.timeframe.label} bar; use a shorter timeframe or more data"
             )
         source = resample(data, starts, ends, timeframe_periods_per_year(data, spec.timeframe))
-    if warmup >= source.n_steps:
+    assets = list(source.asset_names)
+    given = fits.get(spec.canonical, {}) if indicator.fit is not None else {}
+    to_fit = [asset for asset in assets if asset not in given]
+    if to_fit and warmup >= source.n_steps:
         raise ValueError(
             f"indicator {spec.text!r} cannot be computed on {data!r}: it needs more than {warmup} {unit} of warm-up but "
             f"the data has {source.n_steps}; {fix}"
         )
     try:
-        outputs = indicator.compute(source, *spec.params)
+        if indicator.fit is None:
+            outputs = indicator.compute(source, *spec.params)
+        else:
+            states = dict(given)
+            if to_fit:
+                subset = source if len(to_fit) == len(assets) else source.select_assets(to_fit)
+                states.update(zip(to_fit, indicator.fit(subset, *spec.params), strict=True))
+            outputs = indicator.function(source, *spec.params, states=[states[asset] for asset in assets])
+            fits[spec.canonical] = {**fits.get(spec.canonical, {}), **states}
     except ValueError as exc:
         raise ValueError(f"indicator {spec.text!r} cannot be computed on {data!r}: {exc}") from exc
-    outputs = tuple(np.asarray(output, dtype=np.float64) for output in outputs)
+    outputs = tuple(np.array(output, dtype=np.float64) for output in outputs)
+    if indicator.fit is not None and to_fit:
+        # rows before the end of a fit on this data's own leading rows used parameters from later rows
+        fitted_here = np.array([asset in to_fit for asset in assets])
+        for output in outputs:
+            output[:warmup, fitted_here] = np.nan
     if known is not None:
         outputs = tuple(forward_fill(output, known, data.n_steps) for output in outputs)
     return outputs
@@ -382,6 +430,7 @@ def compute_features(
     data: MarketData,
     indicators: Sequence[str] = DEFAULT_INDICATORS,
     include_data_features: bool = True,
+    fits: FeatureFits | None = None,
 ) -> FeatureMatrix:
     """Compute indicator columns for every asset, then append ``data.features``.
 
@@ -391,16 +440,20 @@ def compute_features(
     :param indicators: indicator specs (``"rsi"``, ``"rsi:7"``, ``"momentum:5,20,60"``, ``"weekly:rsi:14"``,
         ``"tf5:macd"``), each at most once.
     :param include_data_features: append the ``data.features`` columns (already finite) after the indicators.
-    :return: a :class:`FeatureMatrix` with ``T = data.n_steps`` rows.
+    :param fits: fitted indicator state from training data (:data:`FeatureFits`, e.g. the training env's
+        ``feature_fits``): an indicator with fitted state (``regime_prob``) uses it for the assets it covers
+        instead of fitting on the leading rows of ``data``. Not modified.
+    :return: a :class:`FeatureMatrix` with ``T = data.n_steps`` rows; its ``fits`` are ``fits`` plus what was fitted.
     :raises ValueError: unknown indicator (the message suggests the closest one) or bad parameters, a duplicated
         spec, an indicator needing ``high``/``low``/``volume`` (or a calendar timeframe needing timestamps) that
         ``data`` lacks, too few rows for an indicator's warm-up, or no column selected at all.
     """
     specs = parse_specs(indicators)
+    fitted = check_feature_fits(fits, "fits")
     for spec in specs:
-        missing = [field for field in INDICATORS[spec.name].requires if getattr(data, field) is None]
+        missing = [name for name in INDICATORS[spec.name].requires if getattr(data, name) is None]
         if missing:
-            fields = ", ".join(f"MarketData.{field}" for field in missing)
+            fields = ", ".join(f"MarketData.{name}" for name in missing)
             raise ValueError(
                 f"indicator {spec.text!r} needs {fields}, which this data lacks; pass {missing[0]}=... to MarketData"
             )
@@ -410,7 +463,7 @@ def compute_features(
     for spec in specs:
         indicator = INDICATORS[spec.name]
         columns = spec.column_stems(indicator)
-        outputs = _evaluate(spec, data)
+        outputs = _evaluate(spec, data, fitted)
         if len(outputs) != len(columns):
             raise ValueError(f"indicator {spec.text!r} returned {len(outputs)} arrays but declares columns {columns}")
         for column, output in zip(columns, outputs, strict=True):
@@ -430,22 +483,26 @@ def compute_features(
     if warmup >= data.n_steps:
         raise ValueError(f"no row of the feature matrix is finite ({data!r}); use more data or shorter indicators")
     values.setflags(write=False)
-    return FeatureMatrix(values=values, names=tuple(names), warmup=warmup)
+    return FeatureMatrix(values=values, names=tuple(names), warmup=warmup, fits=fitted)
 
 
-def regime_label_table(data: MarketData, regime: str) -> tuple[np.ndarray, tuple[float, ...]]:
+def regime_label_table(
+    data: MarketData, regime: str, fits: FeatureFits | None = None
+) -> tuple[np.ndarray, tuple[float, ...], FeatureFits]:
     """Causal regime labels of every bar and asset of ``data``, from one regime indicator spec.
 
     The spec is computed with :func:`~sb3_trading.features.pipeline.compute_features` on each path of ``data``
     (no statistic crosses a path boundary), so the label at bar ``t`` uses bars ``<= t`` of its path only:
     ``vol_regime`` and ``trend_regime`` are labels already; ``regime_prob`` gives the most likely filtered HMM
-    state (:func:`~sb3_trading.features.regimes.regime_labels`).
+    state (:func:`~sb3_trading.features.regimes.regime_labels`), with the HMM of ``fits`` (the training data's)
+    where it has one, else fitted on the first path's leading rows and reused on the other paths.
 
     :param data: the market.
     :param regime: a spec of :data:`~sb3_trading.features.pipeline.REGIME_INDICATORS`, e.g. ``"vol_regime:60"``,
         ``"regime_prob:2,250"``, ``"weekly:trend_regime:4"``.
-    :return: ``(labels, possible)``: float64 ``(T, N)`` labels (NaN during the warm-up) and the sorted labels the
-        spec can take.
+    :param fits: fitted indicator state to reuse (:data:`FeatureFits`); not modified.
+    :return: ``(labels, possible, fits)``: float64 ``(T, N)`` labels (NaN during the warm-up), the sorted labels the
+        spec can take, and ``fits`` plus what was fitted here.
     :raises ValueError: a spec that is not a regime indicator (listing those that are), or too little data.
     """
     spec = parse_specs((regime,))[0]
@@ -456,8 +513,10 @@ def regime_label_table(data: MarketData, regime: str) -> tuple[np.ndarray, tuple
         )
     n_assets = int(data.n_assets)
     blocks = []
+    fitted = check_feature_fits(fits, "fits")
     for path in data.paths() if data.n_paths > 1 else [data]:
-        values = compute_features(path, (regime,), include_data_features=False).values
+        matrix = compute_features(path, (regime,), include_data_features=False, fits=fitted)
+        values, fitted = matrix.values, matrix.fits
         columns = values.reshape(path.n_steps, -1, n_assets).transpose(1, 0, 2)  # (C, T, N)
         if spec.name == "regime_prob":
             labels = regimes.regime_labels(columns).astype(np.float64)
@@ -471,7 +530,7 @@ def regime_label_table(data: MarketData, regime: str) -> tuple[np.ndarray, tuple
         possible = (0.0, 1.0, 2.0)
     else:
         possible = (-1.0, 0.0, 1.0)
-    return np.concatenate(blocks) if len(blocks) > 1 else blocks[0], possible
+    return np.concatenate(blocks) if len(blocks) > 1 else blocks[0], possible, fitted
 
 
 def describe(as_text: bool = False) -> pd.DataFrame | str:
@@ -498,7 +557,7 @@ def describe(as_text: bool = False) -> pd.DataFrame | str:
         columns = ", ".join(bare_columns)
         if full_columns != bare_columns:
             columns += f" ({example}: {', '.join(full_columns)})"
-        fields = ["close", *indicator.requires, *(f"[{field}]" for field in indicator.optional)]
+        fields = ["close", *indicator.requires, *(f"[{name}]" for name in indicator.optional)]
         rule = _warmup_rule(indicator)
         rows.append(
             {

@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -260,6 +260,87 @@ def _fit_gaussian_hmm(
     return means[order], variances[order], transmat
 
 
+def _check_fit_args(
+    n_states: int, fit: int, n_rows: int, seed: int, n_iter: int, tol: float, fitted_here: bool
+) -> tuple[int, int, int, int]:
+    n_states = _check_int("n_states", n_states, 2)
+    if fitted_here:
+        fit = _check_window("fit", fit, n_rows, minimum=2 * n_states + 1, offset=-1)
+    else:
+        fit = _check_int("fit", fit, 2 * n_states + 1)
+    seed = _check_int("seed", seed, 0)
+    n_iter = _check_int("n_iter", n_iter, 1)
+    if not is_real(tol) or not np.isfinite(tol) or tol <= 0:
+        raise ValueError(f"tol must be a finite number > 0, got {tol!r}")
+    if fitted_here and fit - 1 < MIN_RETURNS_PER_STATE * n_states:
+        warnings.warn(
+            f"fit={fit} gives {fit - 1} training returns for {n_states} states (< {MIN_RETURNS_PER_STATE} per state): "
+            "the HMM estimates will be noisy",
+            stacklevel=3,
+        )
+    return n_states, fit, seed, n_iter
+
+
+def _log_returns(prices: np.ndarray) -> np.ndarray:
+    returns = np.zeros(prices.shape)
+    returns[1:] = np.log(prices[1:] / prices[:-1])
+    return returns
+
+
+def fit_hmm_params(
+    prices: np.ndarray,
+    n_states: int = 2,
+    fit: int = 250,
+    seed: int = 0,
+    n_iter: int = 100,
+    tol: float = 1e-2,
+) -> list[dict[str, list[Any]]]:
+    """Fit one Gaussian HMM per asset on the log returns of price rows ``0 .. fit - 1`` (step 1 and 2 of
+    :func:`hmm_regime_probabilities`), as plain JSON-ready parameters.
+
+    This is the *training-slice fit* a held-out env reuses: pass the result as ``params=`` to
+    :func:`hmm_regime_probabilities` on later data (the envs carry it as ``feature_fits``), so the held-out
+    probabilities use the training parameters instead of a refit on the held-out rows.
+
+    :param prices: close prices, shape ``(T, N)``, finite and ``> 0``, ``T >= fit``.
+    :return: ``N`` dicts ``{"means": (K,), "variances": (K,), "transmat": (K, K)}`` (lists of floats, log-return
+        units), states in canonical order (variance ascending).
+    :raises ImportError: without hmmlearn (``pip install "sb3-trading[hmm]"``).
+    """
+    prices = _as_panel("prices", prices, positive=True)
+    n_states, fit, seed, n_iter = _check_fit_args(n_states, fit, prices.shape[0], seed, n_iter, tol, True)
+    hmm_class = _gaussian_hmm_class()
+    returns = _log_returns(prices)
+    out = []
+    for i in range(prices.shape[1]):
+        means, variances, transmat = _fit_gaussian_hmm(hmm_class, returns[1:fit, i], n_states, seed, n_iter, tol)
+        out.append({"means": means.tolist(), "variances": variances.tolist(), "transmat": transmat.tolist()})
+    return out
+
+
+def _read_params(params: Sequence[Any], n_assets: int, n_states: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(means (N, K), variances (N, K), transmat (N, K, K))`` of :func:`fit_hmm_params`-style parameters."""
+    if isinstance(params, Mapping) or len(params) != n_assets:
+        raise ValueError(f"params must hold one fitted HMM per asset ({n_assets}), got {params!r:.200}")
+    arrays = []
+    for key, shape in (("means", (n_states,)), ("variances", (n_states,)), ("transmat", (n_states, n_states))):
+        try:
+            values = [np.asarray(p[key], dtype=np.float64) for p in params]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(
+                f"params must be dicts with 'means', 'variances' and 'transmat' (as fit_hmm_params gives): {exc}"
+            ) from exc
+        bad = [v.shape for v in values if v.shape != shape]
+        if bad:
+            raise ValueError(f"params {key!r} must have shape {shape} for n_states={n_states}, got {bad[0]}")
+        arrays.append(np.stack(values))
+    means, variances, transmat = arrays
+    if not (np.isfinite(means).all() and np.isfinite(variances).all() and (variances > 0).all()):
+        raise ValueError(f"params need finite means and finite variances > 0, got {means!r} and {variances!r}")
+    _check_stochastic("params 'transmat'", transmat)
+    return means, variances, transmat
+
+
 def hmm_regime_probabilities(
     prices: np.ndarray,
     n_states: int = 2,
@@ -268,6 +349,7 @@ def hmm_regime_probabilities(
     seed: int = 0,
     n_iter: int = 100,
     tol: float = 1e-2,
+    params: Sequence[Any] | None = None,
 ) -> tuple[np.ndarray, ...]:
     """Filtered (forward-only) Gaussian-HMM regime probabilities of each asset's log returns.
 
@@ -275,53 +357,47 @@ def hmm_regime_probabilities(
 
     1. **Fit** a ``n_states`` Gaussian HMM (hmmlearn ``GaussianHMM``, EM from a k-means start seeded by
        ``seed``; uniform, not learned, initial distribution) on the returns of price rows ``0 .. fit - 1``,
-       i.e. ``r_1 .. r_{fit-1}``.
+       i.e. ``r_1 .. r_{fit-1}`` (:func:`fit_hmm_params`) -- or take ``params``, fitted on earlier data
+       (the training slice), as they are.
     2. **Order** the states canonically by variance ascending (state 0 is the calmest, ``n_states - 1``
        the most volatile), so a column means the same regime across refits and across assets.
     3. **Filter** forward, :func:`hmm_filter`, from ``r_1``: ``P(s_t = k | r_1 .. r_t)``. Rows before
-       ``fit - 1`` (where the parameters were fitted on later rows) are NaN.
+       ``fit - 1`` (where the parameters were fitted on later rows) are NaN; with ``params`` only row 0
+       (no return yet) is.
     4. With ``refit=k``: refit on the expanding window of rows ``0 .. L`` at every
        ``L = fit - 1 + k, fit - 1 + 2k, ... < T - 1``; the filter is *continued* (its state carried
        over, not restarted) with the new parameters from row ``L + 1``, the prediction step into row
        ``L + 1`` included. The value at ``L`` itself keeps the previous parameters.
 
-    So the parameters used at row ``t`` are always fitted on rows ``<= t`` and the output at ``t`` is
-    unchanged, bit for bit, when any price after ``t`` changes. Deterministic for a given ``seed``
-    (every fit uses the same ``random_state``). Cost: one EM fit per asset and per (re)fit
-    (tens of milliseconds each for a few thousand bars); the filter itself is compiled and negligible.
+    So the parameters used at row ``t`` are always fitted on rows ``<= t`` (or on data before this panel)
+    and the output at ``t`` is unchanged, bit for bit, when any price after ``t`` changes. Deterministic
+    for a given ``seed`` (every fit uses the same ``random_state``). Cost: one EM fit per asset and per
+    (re)fit (tens of milliseconds each for a few thousand bars); the filter itself is compiled and negligible.
 
     :param prices: close prices, shape ``(T, N)``, finite and ``> 0``.
     :param n_states: number of hidden states ``K >= 2``.
     :param fit: number of price rows of the first training slice (``fit - 1`` returns), ``>= 2 K + 1``
-        and ``<= T``; fewer than ``50`` returns per state warns.
+        and ``<= T`` (unless ``params`` are given); fewer than ``50`` returns per state warns.
     :param refit: refit every ``refit`` bars on an expanding window (``>= 1``), or ``None`` to keep the
         first fit.
     :param seed: ``random_state`` of every fit.
     :param n_iter: maximum EM iterations per fit, ``>= 1``.
     :param tol: EM convergence threshold on the log-likelihood gain, ``> 0`` (hmmlearn's default ``1e-2``).
+    :param params: ``N`` fitted HMMs (:func:`fit_hmm_params` of the training data) used instead of step 1's fit.
     :return: ``n_states`` float64 ``(T, N)`` arrays, probability (in ``[0, 1]``, summing to 1 over the
-        states) of state ``0`` (lowest variance) .. ``K - 1`` (highest); warm-up ``fit - 1`` rows.
-    :raises ImportError: without hmmlearn (``pip install "sb3-trading[hmm]"``).
+        states) of state ``0`` (lowest variance) .. ``K - 1`` (highest); warm-up ``fit - 1`` rows (1 with
+        ``params``).
+    :raises ImportError: without hmmlearn (``pip install "sb3-trading[hmm]"``), unless ``params`` are given and
+        there is no refit.
     """
     prices = _as_panel("prices", prices, positive=True)
     n_rows, n_assets = prices.shape
-    n_states = _check_int("n_states", n_states, 2)
-    fit = _check_window("fit", fit, n_rows, minimum=2 * n_states + 1, offset=-1)
+    n_states, fit, seed, n_iter = _check_fit_args(n_states, fit, n_rows, seed, n_iter, tol, params is None)
     if refit is not None:
         refit = _check_int("refit", refit, 1)
-    seed = _check_int("seed", seed, 0)
-    n_iter = _check_int("n_iter", n_iter, 1)
-    if not is_real(tol) or not np.isfinite(tol) or tol <= 0:
-        raise ValueError(f"tol must be a finite number > 0, got {tol!r}")
-    if fit - 1 < MIN_RETURNS_PER_STATE * n_states:
-        warnings.warn(
-            f"fit={fit} gives {fit - 1} training returns for {n_states} states (< {MIN_RETURNS_PER_STATE} per state): "
-            "the HMM estimates will be noisy",
-            stacklevel=2,
-        )
-    hmm_class = _gaussian_hmm_class()
-    returns = np.zeros(prices.shape)
-    returns[1:] = np.log(prices[1:] / prices[:-1])
+    if n_rows < 2:
+        raise ValueError(f"prices need at least 2 rows (one return), got {n_rows}")
+    returns = _log_returns(prices)
     last_rows = [fit - 1]
     if refit is not None:
         last_rows += list(range(fit - 1 + refit, n_rows - 1, refit))
@@ -329,12 +405,20 @@ def hmm_regime_probabilities(
     means = np.empty((n_segments, n_assets, n_states))
     variances = np.empty((n_segments, n_assets, n_states))
     transmat = np.empty((n_segments, n_assets, n_states, n_states))
-    for s, last in enumerate(last_rows):
-        for i in range(n_assets):
-            means[s, i], variances[s, i], transmat[s, i] = _fit_gaussian_hmm(
-                hmm_class, returns[1 : last + 1, i], n_states, seed, n_iter, tol
-            )
-    logger.debug("fitted %d x %d Gaussian HMMs (%d states), last training rows %s", n_segments, n_assets, n_states, last_rows)
+    first_fit = 0
+    if params is not None:
+        means[0], variances[0], transmat[0] = _read_params(params, n_assets, n_states)
+        first_fit = 1
+    if n_segments > first_fit:
+        hmm_class = _gaussian_hmm_class()
+        for s in range(first_fit, n_segments):
+            for i in range(n_assets):
+                means[s, i], variances[s, i], transmat[s, i] = _fit_gaussian_hmm(
+                    hmm_class, returns[1 : last_rows[s] + 1, i], n_states, seed, n_iter, tol
+                )
+        logger.debug(
+            "fitted %d x %d Gaussian HMMs (%d states), last training rows %s", n_segments, n_assets, n_states, last_rows
+        )
     # parameter set s applies from row last_rows[s] + 1; the first one from row 1 (the first return)
     segment_start = np.array([1] + [last + 1 for last in last_rows[1:]], dtype=np.int64)
     out = _forward_filter_kernel(
@@ -346,7 +430,7 @@ def hmm_regime_probabilities(
         _log(transmat),
         np.full((n_assets, n_states), -np.log(n_states)),
     )
-    out[:, : fit - 1] = np.nan
+    out[:, : 1 if params is not None else fit - 1] = np.nan
     return tuple(out[k].copy() for k in range(n_states))
 
 
@@ -434,6 +518,7 @@ def regime_labels(probabilities: Sequence[np.ndarray] | np.ndarray, min_probabil
 __all__ = [
     "HMM_INSTALL_HINT",
     "NO_REGIME",
+    "fit_hmm_params",
     "hmm_filter",
     "hmm_regime_probabilities",
     "regime_labels",

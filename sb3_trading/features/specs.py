@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -92,6 +93,10 @@ class Indicator:
     :param optional: ``MarketData`` fields it uses when present (documented in the description).
     :param columns_of: optional ``(*params) -> stems`` for an indicator whose number of output columns depends on
         its parameters (``"regime_prob:3"``: one column per state); ``columns`` are then the stems at the defaults.
+    :param fit: for an indicator with fitted state (``"regime_prob"``: an HMM), ``(data, *params) -> states``, one
+        JSON-ready state per asset of ``data`` fitted on its leading ``warmup_of(*params) + 1`` rows; ``function``
+        then takes them as ``states=`` (one per asset, in ``data.asset_names`` order). A held-out env passes the
+        training env's states (``feature_fits``) instead of fitting on its own rows.
     """
 
     columns: tuple[str, ...]
@@ -104,6 +109,7 @@ class Indicator:
     variadic: bool = False
     optional: tuple[str, ...] = ()
     columns_of: Callable[..., tuple[str, ...]] | None = None
+    fit: Callable[..., list[Any]] | None = None
 
     @property
     def defaults(self) -> tuple[int | float, ...]:
@@ -116,8 +122,12 @@ class Indicator:
         return int(self.warmup_of(*self.defaults))
 
     def compute(self, data: MarketData, *params: int | float) -> tuple[np.ndarray, ...]:
-        """The output arrays on ``data`` at ``params`` (the defaults when none are given)."""
-        return self.function(data, *(params or self.defaults))
+        """The output arrays on ``data`` at ``params`` (the defaults when none are given); an indicator with a
+        ``fit`` is fitted on the leading rows of ``data`` itself."""
+        params = params or self.defaults
+        if self.fit is None:
+            return self.function(data, *params)
+        return self.function(data, *params, states=None)
 
     def column_stems(self, params: tuple[int | float, ...], bare: bool) -> tuple[str, ...]:
         """Output column names (before the ``[asset]`` suffix) at ``params``; ``bare`` keeps the plain stems."""
@@ -176,6 +186,13 @@ class Spec:
     def key(self) -> tuple[object, ...]:
         """What the spec computes: equal keys are duplicates (``"rsi"`` and ``"rsi:14"``)."""
         return (None if self.timeframe is None else self.timeframe.label, self.name, self.params)
+
+    @property
+    def canonical(self) -> str:
+        """The spec with every parameter written out, e.g. ``"regime_prob:2,250,0"`` for ``"regime_prob"``: the
+        key of its fitted state in ``feature_fits``."""
+        text = self.name if not self.params else f"{self.name}:{','.join(_format(p) for p in self.params)}"
+        return text if self.timeframe is None else f"{self.timeframe.label}:{text}"
 
     def column_stems(self, indicator: Indicator) -> tuple[str, ...]:
         """Output column names (before ``[asset]``), prefixed by the timeframe's label if any."""

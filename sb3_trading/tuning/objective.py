@@ -291,6 +291,8 @@ class TradingObjective:
         probe = probe_env(self.env_id, self.train_data, self.env_kwargs)
         #: feature normaliser fitted on the training fold only
         self.normalizer = probe.normalizer
+        #: indicator fits (regime_prob's HMMs) of the training fold, reused by the validation env
+        self.feature_fits = probe.feature_fits
         check_algo_env(self.algo, probe, self.env_id)
         lookback = probe.first_t
         #: the training envs' arguments (data, normaliser, random starts, episode length)
@@ -307,7 +309,9 @@ class TradingObjective:
 
     def make_validation_env(self) -> gym.Env:
         """The validation env: the whole validation fold, deterministic start, the training normaliser."""
-        return make_backtest_env(self.env_id, self.validation_data, self.normalizer, self.env_kwargs)
+        return make_backtest_env(
+            self.env_id, self.validation_data, self.normalizer, self.env_kwargs, feature_fits=self.feature_fits
+        )
 
     def make_training_vec_env(self) -> Any:
         """The training VecEnv of a trial (:func:`sb3_trading.recipe.make_training_vec_env`, as ``sb3-trading train``)."""

@@ -545,7 +545,10 @@ class RegimeSizing(SizingWrapper):
         self.regime = regime
         self.warmup_scale = float(check_real("warmup_scale", warmup_scale, 0.0))
         columns, self.per_asset = self.exposure.regime_columns(asset)
-        table, possible = regime_label_table(self.env.unwrapped.data, regime)  # type: ignore[attr-defined]
+        base = self.env.unwrapped
+        # the HMM of a regime_prob spec: the env's training fit (feature_fits) when it has one, else fitted here
+        table, possible, fits = regime_label_table(base.data, regime, getattr(base, "feature_fits", None))
+        base.feature_fits = fits  # type: ignore[attr-defined]  # so a probe carries it to the held-out envs
         #: ``(T, n)`` float64 labels of the regime columns (``n = N`` per asset, else 1); NaN in the warm-up
         self.labels = np.ascontiguousarray(table[:, columns])
         self.possible_labels = possible
