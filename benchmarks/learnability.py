@@ -82,10 +82,12 @@ from sb3_trading.recipe import (
     CONSECUTIVE,
     DEFAULT_EPISODE_LENGTH,
     DEFAULT_N_PATHS,
+    FEATURE_FITS_JSON,
     NORMALIZER_JSON,
     MarketGenerator,
     default_market,
     load_env_data,
+    read_feature_fits,
     split_train_test,
 )
 from sb3_trading.training import TrainConfig, train
@@ -230,7 +232,8 @@ def held_out_returns(
     data = load_env_data(report["env_id"], None, config["seed"], env_kwargs, generator=market)
     _, test_data = split_train_test(data, config["test_fraction"])
     state = json.loads((Path(report["run_dir"]) / NORMALIZER_JSON).read_text())
-    env = make_backtest_env(report["env_id"], test_data, normalizer_from_dict(state), env_kwargs)
+    fits = read_feature_fits(Path(report["run_dir"]) / FEATURE_FITS_JSON)
+    env = make_backtest_env(report["env_id"], test_data, normalizer_from_dict(state), env_kwargs, feature_fits=fits)
     try:
         _, model = load_model(report["model_path"], report["algo"], device=report["device"])
         result = backtest(model, env, deterministic=True, risk_free=config["risk_free"], consecutive=CONSECUTIVE)

@@ -74,7 +74,6 @@ def test_yield_default_costs_and_the_commission_shortcut():
         ({"costs": {"impact_k": 1}}, "impact_k"),
         ({"costs": {"lot_size": 1}}, "lot_size"),
         ({"costs": {"participation": 0.1}}, "participation"),
-        ({"financing": {"cash_rate": 0.01}}, "financing"),
         ({"margin": {"max_leverage": 2.0}}, "margin"),
     ],
 )
@@ -82,6 +81,28 @@ def test_yield_refuses_rules_beyond_proportional_costs_by_name(kwargs, name):
     with pytest.raises(ValueError, match=name) as error:
         yield_env(**kwargs)
     assert "MultiAsset-v0" in str(error.value)
+
+
+def test_yield_cash_of_a_sized_down_book_earns_interest_compounding():
+    """financing: with half the book in cash (exposure_scale 0.5, as a sizing wrapper sets it), flat prices and no
+    costs, every bar the cash earns cash_rate / periods_per_year, so equity compounds at half that rate."""
+    n_bars = 6
+    env = yield_env(prices=np.ones((n_bars + 2, 2)), rebalance_cost_bps=0.0, financing={"cash_rate": 0.0504})
+    env.exposure_scale = 0.5
+    env.reset(seed=0)
+    rate = 0.0504 / 252  # the data's calendar: 252 bars a year
+    equity = E0
+    for _ in range(n_bars):
+        _, reward, _, _, info = env.step(np.zeros(2))
+        assert info["financing"] == pytest.approx(0.5 * equity * rate, rel=1e-12)  # the cash is half the equity
+        equity *= 1 + 0.5 * rate
+        assert info["equity"] == pytest.approx(equity, rel=1e-12)
+        assert reward == pytest.approx(0.5 * rate, rel=1e-9)
+    assert equity == pytest.approx(E0 * (1 + 0.5 * rate) ** n_bars, rel=1e-12)
+    # fully invested (the default scale): no cash, no interest
+    full = yield_env(rebalance_cost_bps=0.0, financing={"cash_rate": 0.0504})
+    full.reset(seed=0)
+    assert full.step(np.zeros(2))[4]["financing"] == pytest.approx(0.0, abs=1e-9)
 
 
 def yield_ohlc_env(low_a: float, open_a: float = 1.0, **kwargs) -> YieldAllocationEnv:

@@ -241,6 +241,38 @@ def test_rebalance_with_costs():
     assert truncated  # the last bar
 
 
+def test_rebalance_band_keeps_the_book_until_a_target_leaves_it():
+    """Threshold rebalancing: a target within the band of the weights held trades nothing (the book drifts with
+    prices); one past it rebalances all the way to the target, paying the usual self-financing cost."""
+    c = 5e-4
+    prices = np.array([[1.0, 1.0], [1.0, 1.0], [1.2, 1.0], [1.2, 1.0], [1.2, 1.0]])
+    env = hand_env(prices=prices, rebalance_cost_bps=5.0, lower_bound=0.3, upper_bound=0.7, rebalance_band=0.12)
+    env.reset()
+    _, _, _, _, info = env.step(np.zeros(2))  # all cash -> [0.5, 0.5]: the gap 0.5 is past the band
+    v1 = E0 / (1 + c)
+    assert info["costs"] == pytest.approx(c * v1, abs=1e-9)
+    shares = np.array([v1 / 2, v1 / 2])  # bought at 1; A then rose 20 %: weights [0.545, 0.455]
+    np.testing.assert_allclose(info["weights"], [0.6 / 1.1, 0.5 / 1.1], atol=1e-12)
+
+    # softmax([0.1, -0.1]) = [0.550, 0.450]: within 0.12 of every weight held -> no trade, the same shares
+    _, _, _, _, info = env.step(np.array([0.1, -0.1]))
+    assert info["costs"] == 0.0 and info["turnover"] == 0.0
+    asked = np.exp([0.1, -0.1]) / np.exp([0.1, -0.1]).sum()
+    np.testing.assert_allclose(info["target_weights"], asked, atol=1e-15)  # what was asked, not what was held
+    np.testing.assert_allclose(info["positions"], shares, rtol=1e-12)  # share counts
+    equity = info["equity"]
+    assert equity == pytest.approx(v1 * 1.1, rel=1e-12)
+
+    # softmax([1, -1]) projected onto [0.3, 0.7] = [0.7, 0.3]: A's gap 0.7 - 0.545 = 0.155 is past the band
+    _, _, _, _, info = env.step(np.array([1.0, -1.0]))
+    held_a, held_b = shares[0] * 1.2, shares[1]
+    # buy A, sell B: V + c ((0.7 V - v_A) + (v_B - 0.3 V)) = E  =>  V = (E - c (v_B - v_A)) / (1 + 0.4 c)
+    invested = (equity - c * (held_b - held_a)) / (1 + 0.4 * c)
+    assert info["costs"] == pytest.approx(c * (0.4 * invested - held_a + held_b), rel=1e-9)
+    assert info["equity"] == pytest.approx(invested, rel=1e-12)  # flat prices over the step
+    np.testing.assert_allclose(info["weights"], [0.7, 0.3], atol=1e-12)
+
+
 @pytest.mark.parametrize("price_b, penalty", [(0.95, 2.0 * 0.4 * 0.05), (0.997, 0.0)])
 def test_depeg_penalty(price_b, penalty):
     prices = np.array([[1.0, 1.0], [1.0, 1.0], [1.0, price_b]])

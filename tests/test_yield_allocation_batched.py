@@ -31,6 +31,7 @@ CASES = {
         "upper_bound": 0.7,
         "temperature": 0.5,
         "rebalance_cost_bps": 10.0,
+        "rebalance_band": 0.05,  # threshold rebalancing: some accounts keep their book on some steps
     },
     # resampled markets: episodes drawn over every path and never crossing a boundary
     "paths": {

@@ -70,11 +70,11 @@ DEFAULT_REBALANCE_COST_BPS = 5.0
 
 
 #: the market rules (:data:`~sb3_trading.sim.frictions.RULE_FEATURES`) YieldAllocation-v0 models beyond
-#: proportional costs: brackets (they act after the fill, so the self-financing rebalance stays exact); per-order
-#: fees, impact, lots, a participation cap or the data's spread would make it approximate, and a book fully
-#: invested at every decision holds no cash to earn interest on and never borrows, so ``financing`` and
-#: ``margin`` would have nothing to act on
-SUPPORTED_RULES: tuple[str, ...] = ("brackets",)
+#: proportional costs: ``financing`` (interest on the cash a sized-down book -- ``exposure_scale < 1`` -- or a
+#: bracket exit holds) and brackets (both act after the fill, so the self-financing rebalance stays exact);
+#: per-order fees, impact, lots, a participation cap or the data's spread would make it approximate, and a
+#: long-only book that never holds more than its equity never borrows, so ``margin`` would have nothing to act on
+SUPPORTED_RULES: tuple[str, ...] = ("financing", "brackets")
 
 
 def yield_market_rules(
@@ -213,6 +213,7 @@ def yield_step_kernel(
     upper: np.ndarray,
     temperature: float,
     exposure: float,
+    band: float,
     prices: np.ndarray,
     rates: np.ndarray,
     depth: np.ndarray,
@@ -254,6 +255,8 @@ def yield_step_kernel(
     :param temperature: softmax temperature, ``> 0``.
     :param exposure: fraction of the book the weights are applied to, in ``[0, 1]`` (the rest stays cash; the sizing
         wrappers' :attr:`YieldAllocationEnv.exposure_scale`, 1 otherwise).
+    :param band: the rebalance band, ``>= 0``: an account whose every target weight is within ``band`` of its current
+        weight (holding value / ``E_t``) does not trade this bar (its book drifts); ``0``: always rebalance.
     :param prices: ``(T, K)`` closes.
     :param rates: ``(T, K)`` yield of each bar ``t -> t + 1``, ``> -1``.
     :param depth: ``(T, K)`` de-peg depth of each bar (0 where pegged).
@@ -271,7 +274,7 @@ def yield_step_kernel(
         float32 holds the weights, the cash weight and the drawdown (no clip: all lie in ``[0, 1]`` up to rounding).
     :param more: ``(financing, unfilled, bracket_exits, ended)`` ``(B,)`` each, written
         (:meth:`~sb3_trading.envs.kernel.TradingKernel.rule_outputs`).
-    :param target: ``(B, K)`` out: the target weights ``w``.
+    :param target: ``(B, K)`` out: the target weights ``w`` asked for (before the rebalance band).
     :param income: ``(B,)`` out: the yield paid, currency at ``p_{t+1}``.
     :param penalty: ``(B,)`` out: the de-peg penalty.
     :param reward: ``(B,)`` out: the reward, the step return ``E_{t+1} / E_t - 1`` minus the penalty.
@@ -291,6 +294,17 @@ def yield_step_kernel(
         row = t[b]
         for i in range(k):
             held[b, i] = holdings[b, i] * prices[row, i]
+            target[b, i] = w[b, i]
+    hold = np.zeros(n_rows, dtype=np.bool_)
+    if band > 0.0:
+        for b in range(n_rows):
+            gap = 0.0
+            for i in range(k):
+                gap = max(gap, abs(w[b, i] - held[b, i] / equity_t[b]))
+            if gap < band:  # within the band: keep the book, whose weights are then the ones held over the step
+                hold[b] = True
+                for i in range(k):
+                    w[b, i] = held[b, i] / equity_t[b]
     invest, _, _ = self_financing_kernel(equity_t, w, held, commission, adverse)
     shares = np.empty(k)
     before = np.empty(k)
@@ -301,8 +315,7 @@ def yield_step_kernel(
         row = t[b]
         t_next[b] = row + 1
         for i in range(k):
-            target[b, i] = w[b, i]
-            shares[i] = w[b, i] * invest[b] / prices[row, i]
+            shares[i] = holdings[b, i] if hold[b] else w[b, i] * invest[b] / prices[row, i]
             rates_t[b, i] = rates[row, i]
             prices_next[b, i] = prices[row + 1, i]
         for i in range(k):
@@ -538,10 +551,15 @@ class YieldAllocationEnv(ScalableExposure, KernelTradingEnv):
     (``costs``), which the self-financing solve prices exactly. ``brackets`` close a position at its stop-loss
     or take-profit over the bar after the decision (a stop below a stablecoin's entry is a de-peg exit),
     selling to cash at the level (at the open when the bar opens through it); a closed position earns no yield
-    for that bar and the account stays in cash until the next decision; ``info`` adds ``bracket_exits``. Fees
-    per order, the data's spread, impact, a
-    participation cap, lots, ``financing`` and ``margin`` (a book fully invested at every decision holds no cash
-    and never borrows) are refused by name (``ValueError``; MultiAsset-v0 models every rule).
+    for that bar and the account stays in cash until the next decision; ``info`` adds ``bracket_exits``.
+    ``financing`` accrues interest on positive cash every bar (``cash_rate / periods_per_year``, compounding;
+    ``info["financing"]``): the cash of a book sized down by a sizing wrapper (``exposure_scale < 1``) or of a
+    bracket exit; its loan rate and borrow fee never apply (no negative cash, no shorts). Fees per order, the
+    data's spread, impact, a participation cap, lots and ``margin`` (a long-only book never larger than its equity
+    never borrows) are refused by name (``ValueError``; MultiAsset-v0 models every rule).
+    ``rebalance_band`` is threshold rebalancing (a common mandate rule): no trade while every target weight is within
+    the band of the weight held, so a policy whose targets jitter around its book pays no cost for the jitter; a
+    move past the band rebalances all the way to the target.
 
     ## Action Space
     ``Box(-1, 1, (K,), float32)``, mapped to weights by ``softmax(a / temperature)`` and the
@@ -568,9 +586,10 @@ class YieldAllocationEnv(ScalableExposure, KernelTradingEnv):
 
         reward = (E_{t+1} / E_t - 1) - depeg_penalty * sum_i w_i,t * depth_i,t+1
 
-    where ``w_t`` are the target weights held over the step and ``depth_{t+1}`` the de-peg depths
-    at ``t + 1``. ``info["portfolio_return"]`` is the raw return, ``info["depeg_penalty"]`` the
-    subtracted term; ``info["target_weights"]`` holds ``w_t`` and ``info["yield_income"]`` the
+    where ``w_t`` are the weights held over the step (the target weights; the weights already held when the
+    ``rebalance_band`` keeps the book) and ``depth_{t+1}`` the de-peg depths at ``t + 1``.
+    ``info["portfolio_return"]`` is the raw return, ``info["depeg_penalty"]`` the
+    subtracted term; ``info["target_weights"]`` holds the target asked for and ``info["yield_income"]`` the
     value of the interest paid (currency, at ``p_{t+1}``).
 
     ## Starting State
@@ -607,6 +626,9 @@ class YieldAllocationEnv(ScalableExposure, KernelTradingEnv):
     :param upper_bound: per-asset maximum weight, a number or ``(K,)``; needs ``sum(upper) >= 1``
         (``K * upper_bound >= 1``).
     :param temperature: softmax temperature, ``> 0``.
+    :param rebalance_band: threshold rebalancing, in ``[0, 1)``: when every target weight is within ``rebalance_band``
+        of the weight the account holds (``|w_i - v_i / E_t| < band`` for all ``i``) it does not trade that bar, and
+        its book drifts with prices and yield (see Market rules); ``0`` (default): rebalance every bar.
     :param periods_per_year: bars per year over which an APY is spread, ``> 0``; ``None`` (default) takes
         the data's calendar, ``data.periods_per_year`` (252 for business-day bars such as the synthetic
         market's, 365 for daily 7-day data, ...); a number overrides it (and, without ``data``, is passed
@@ -638,8 +660,9 @@ class YieldAllocationEnv(ScalableExposure, KernelTradingEnv):
         (see Market rules).
     :param slippage_bps: adverse fill price move in bps, in ``[0, 10000)``; a shortcut for
         ``costs={"slippage_bps": ...}``.
-    :param financing: must be ``None`` (or all rates zero): not modelled.
-    :param margin: must be ``None``: not modelled.
+    :param financing: a :class:`~sb3_trading.sim.Financing` or a dict of its fields (``None``: none): interest on
+        positive cash (see Market rules).
+    :param margin: must be ``None``: not modelled (the book never borrows).
     :param brackets: a :class:`~sb3_trading.sim.Brackets` or a dict of its fields (``None``: none); needs the
         data's open, high and low.
     """
@@ -655,6 +678,7 @@ class YieldAllocationEnv(ScalableExposure, KernelTradingEnv):
         lower_bound: float | Sequence[float] = 0.05,
         upper_bound: float | Sequence[float] = 0.60,
         temperature: float = 1.0,
+        rebalance_band: float = 0.0,
         periods_per_year: float | None = None,
         depeg_penalty: float = 1.0,
         peg: float | Sequence[float] | None = None,
@@ -707,6 +731,7 @@ class YieldAllocationEnv(ScalableExposure, KernelTradingEnv):
                 f"(K * lower <= 1 <= K * upper), got sum(lower_bound)={lower.sum():.6g}, sum(upper_bound)={upper.sum():.6g}"
             )
         temperature = check_real("temperature", temperature, 0.0, strict_minimum=True)
+        rebalance_band = check_real("rebalance_band", rebalance_band, 0.0, 1.0, strict_maximum=True)
         depeg_penalty = check_real("depeg_penalty", depeg_penalty, 0.0)
         tolerance = _depeg_tolerance(depeg_tolerance, n_assets)
         max_drawdown = check_real("max_drawdown", max_drawdown, 0.0, 1.0, strict_minimum=True, allow_none=True)
@@ -754,6 +779,8 @@ class YieldAllocationEnv(ScalableExposure, KernelTradingEnv):
         self.lower_bound = lower
         self.upper_bound = upper
         self.temperature = float(temperature)
+        #: threshold rebalancing: no trade while every target weight is within this of the weight held
+        self.rebalance_band = float(rebalance_band)
         #: bars per year of the APY accrual (``data.periods_per_year`` unless overridden)
         self.periods_per_year = periods_per_year
         self.depeg_penalty = float(depeg_penalty)
@@ -821,6 +848,7 @@ class YieldAllocationKernel(TradingKernel):
         self.costs = env.costs
         self.use_market_rules(env.frictions)
         self.lower_bound, self.upper_bound, self.temperature = env.lower_bound, env.upper_bound, env.temperature
+        self.rebalance_band = env.rebalance_band
         #: fraction of the book the target weights apply to (set by the sizing wrappers; 1: the action as asked)
         self.exposure_scale = 1.0
         self._rates, self._depth = env._rates, env._depeg_depth  # (T, K), shared
@@ -880,6 +908,7 @@ class YieldAllocationKernel(TradingKernel):
             self.upper_bound,
             self.temperature,
             self.exposure_scale,
+            self.rebalance_band,
             self._prices,
             self._rates,
             self._depth,
