@@ -275,8 +275,16 @@ FRICTIONS: dict[str, dict] = {
     "sb3_trading/LeveragedPair-v0": {"costs": ALL_COSTS, **ACCOUNT_RULES},
     "sb3_trading/MaskedTrading-v0": {"costs": pick(*LINEAR_COSTS), **ACCOUNT_RULES},
     "sb3_trading/SingleAsset-v0": {"costs": pick(*LINEAR_COSTS), **ACCOUNT_RULES},
-    "sb3_trading/YieldAllocation-v0": {"costs": pick(*LINEAR_COSTS), "brackets": ACCOUNT_RULES["brackets"]},
-    "sb3_trading/MarketImpact-v0": {"costs": pick("commission_bps", "slippage_bps", "fixed_fee", "min_fee")},
+    "sb3_trading/YieldAllocation-v0": {
+        "costs": pick(*LINEAR_COSTS),
+        "financing": ACCOUNT_RULES["financing"],
+        "brackets": ACCOUNT_RULES["brackets"],
+        "rebalance_band": 0.02,
+    },
+    "sb3_trading/MarketImpact-v0": {
+        "costs": pick("commission_bps", "slippage_bps", "fixed_fee", "min_fee"),
+        "financing": ACCOUNT_RULES["financing"],
+    },
 }
 
 

@@ -262,7 +262,6 @@ def test_impact_min_fee_and_defaults():
         ({"costs": {"half_spread_bps": "data"}}, 'half_spread_bps="data"'),
         ({"costs": {"participation": 0.1}}, "participation"),
         ({"costs": {"lot_size": 1}}, "lot_size"),
-        ({"financing": {"cash_rate": 0.01}}, "financing"),
         ({"margin": {"max_leverage": 2.0}}, "margin"),
         ({"brackets": {"stop_loss": 0.1}}, "brackets"),
         ({"costs": "us_equities"}, "impact_k"),
@@ -272,6 +271,55 @@ def test_impact_refuses_rules_it_does_not_model_by_name(kwargs, name):
     with pytest.raises(ValueError, match="MarketImpact-v0 has its own impact model") as error:
         impact_env(**kwargs)
     assert name in str(error.value) and "not modelled" in str(error.value)
+
+
+def test_impact_financing_accrues_on_every_agents_cash_after_the_fills():
+    """One bar of financing after the fills, every agent: the learner and momentum paid their commission on credit
+    (cash -100, loan rate), mean reversion holds 100,000 of cash (cash rate); 252 bars a year."""
+    env = impact_env(costs={"commission_bps": 10}, financing={"cash_rate": 0.0252, "loan_rate": 0.0504})
+    _, info = env.reset(seed=0)
+    assert info["financing"] == 0.0
+    _, _, _, _, info = env.step(np.array([1.0, 0.0]))  # 1000 A at 100: 100 of commission, cash -100
+    loan = -100.0 * 0.0504 / 252
+    assert info["financing"] == pytest.approx(loan, rel=1e-12)
+    assert info["cash"] == pytest.approx(-100.0 + loan, rel=1e-12)
+    assert info["equity"] == pytest.approx(1000.0 * 101.0 - 100.0 + loan, rel=1e-12)
+    # momentum: 500 A and 1000 B, the same commission on credit; mean reversion: interest on its cash
+    np.testing.assert_allclose(
+        info["agent_pnl"], [1000.0 - 100.0 + loan, -500.0 - 100.0 + loan, 100_000.0 * 0.0252 / 252], rtol=1e-12
+    )
+    # batched: the same numbers per market
+    venv = make_vec_env(
+        "sb3_trading/MarketImpact-v0",
+        2,
+        seed=0,
+        env_kwargs={
+            "data": impact_data(),
+            "initial_cash": 100_000.0,
+            "impact_coef": 0.0,
+            "traders": (HeuristicTrader("momentum", lookback=1), HeuristicTrader("mean_reversion", lookback=1)),
+            "indicators": ["return"],
+            "normalizer": None,
+            "episode_length": None,
+            "costs": {"commission_bps": 10},
+            "financing": {"cash_rate": 0.0252, "loan_rate": 0.0504},
+        },
+    )
+    venv.reset()
+    _, _, _, infos = venv.step(np.array([[1.0, 0.0], [1.0, 0.0]], dtype=np.float32))
+    assert [i["financing"] for i in infos] == pytest.approx([loan, loan], rel=1e-12)
+    pz = pytest.importorskip("sb3_trading.envs.market_impact_pz")
+    par = pz.parallel_env(
+        learners=2,
+        data=impact_data(),
+        indicators=["return"],
+        normalizer=None,
+        episode_length=None,
+        financing={"cash_rate": 0.0252},
+    )
+    par.reset(seed=0)
+    _, _, _, _, pz_infos = par.step({"agent_0": np.zeros(2), "agent_1": np.zeros(2)})  # both stay in cash
+    assert pz_infos["agent_0"]["financing"] == pytest.approx(par.env.initial_cash * 0.0252 / 252, rel=1e-12)
 
 
 def test_impact_market_refuses_data_dependent_costs():

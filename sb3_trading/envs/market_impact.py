@@ -54,14 +54,17 @@ VECTOR_INFO_KEYS: tuple[str, ...] = ("agent_pnl", "agent_equity", "impact", "exe
 _ROW0 = np.zeros(1, dtype=np.int64)
 _ROW0.setflags(write=False)
 #: the :data:`~sb3_trading.sim.frictions.RULE_FEATURES` MarketImpact-v0 models: fees per order (constant frictions)
-SUPPORTED_RULES: tuple[str, ...] = ("fixed_fee", "min_fee")
+#: and financing (interest on every book's cash, accrued after the fills). Its prices are simulated close to close by
+#: the impact model, so there is no intrabar range for brackets; long-only books no larger than their equity plus
+#: the costs of one trade never need margin
+SUPPORTED_RULES: tuple[str, ...] = ("fixed_fee", "min_fee", "financing")
 
 
 def check_impact_rules(rules: MarketRules, env_name: str = "MarketImpact-v0") -> None:
     """Refuse, by name, the market rules the market-impact market does not model (all but :data:`SUPPORTED_RULES`).
 
     :raises ValueError: for the data's spread (``half_spread_bps="data"``), ``impact_k``, ``participation``,
-        ``lot_size``, ``financing``, ``margin`` or ``brackets``.
+        ``lot_size``, ``margin`` or ``brackets``.
     """
     refused = [name for name in rules.features if name not in SUPPORTED_RULES]
     if refused:
@@ -147,9 +150,13 @@ class MarketImpactEnv(ScalableExposure, KernelTradingEnv):
     ## Market rules
     Every agent pays the same constant frictions on top of the impact: commission, slippage and a half-spread in
     bps (``costs``), and a fixed fee and a minimum commission per order (each asset an agent trades in a step is
-    one order). The market has its own impact model, so the rules that need the data (square-root
-    ``impact_k``, ``half_spread_bps="data"``, ``participation``) and ``lot_size``, ``financing``, ``margin`` and
-    ``brackets`` are refused by name (``ValueError``; MultiAsset-v0 models them).
+    one order). ``financing`` accrues one bar of interest on every book after the fills, with the data's calendar
+    (compounding; ``info["financing"]``): positive cash (``weight_mode="cap"``, the all-zero action, a sized-down
+    book) earns ``cash_rate``, the slightly negative cash of a fully invested book that paid impact and costs on
+    credit pays ``loan_rate``. The market has its own impact model, so the rules that need the data (square-root
+    ``impact_k``, ``half_spread_bps="data"``, ``participation``) and ``lot_size`` are refused by name, and so are
+    ``margin`` (long-only books never borrow beyond one trade's costs) and ``brackets`` (prices are simulated close
+    to close: there is no intrabar high/low to trigger them) (``ValueError``; MultiAsset-v0 models them).
 
     ## Action Space
     ``Box(0, 1, (N,), float32)``: raw scores, renormalised to weights of equity. With
@@ -226,7 +233,8 @@ class MarketImpactEnv(ScalableExposure, KernelTradingEnv):
     :param render_mode: ``None`` or ``"ansi"``.
     :param costs: a :class:`~sb3_trading.sim.CostModel`, a dict of its fields, or a venue preset name
         (:data:`~sb3_trading.sim.VENUES`); only constant frictions (see Market rules).
-    :param financing: must be ``None`` (or all rates zero): not modelled.
+    :param financing: a :class:`~sb3_trading.sim.Financing` or a dict of its fields (``None``: none): interest on
+        cash, every agent's (see Market rules).
     :param margin: must be ``None``: not modelled.
     :param brackets: must be ``None``: not modelled.
     """
@@ -293,6 +301,9 @@ class MarketImpactEnv(ScalableExposure, KernelTradingEnv):
             "liquidity": liquidity,
             "impact_bounds": impact_bounds,
             "impact_decay": impact_decay,
+            "financing": rules.financing,
+            "periods_per_year": float(data.periods_per_year),
+            "asset_names": tuple(data.asset_names),
         }
         self.action_space = spaces.Box(0.0, 1.0, shape=(self.n_assets,), dtype=np.float32)
         self.observation_space = self._observation_space(3 * self.n_assets + 1)
@@ -380,8 +391,10 @@ class MarketImpactEnv(ScalableExposure, KernelTradingEnv):
         )
         infos = [standard_info(row, *columns) for row in range(n_learners)]
         shared = kernel.vector_infos(step)
-        for info in infos:
+        for row, info in enumerate(infos):
             info.update((key, values[0]) for key, values in shared.items())
+            if kernel.impact_market.financing is not None:
+                info["financing"] = float(step.financing[0, row])
         self._last_info = infos[0]
         portfolio = clip_portfolio(block)
         market = self._market_window(self._t)
@@ -445,6 +458,8 @@ class MarketImpactKernel(TradingKernel):
             "impact": np.ones((k, n)),
             "exec_prices": self._prices.take(start, axis=0),  # P_start = D_start
         }
+        if self.impact_market.financing is not None:
+            extras["financing"] = np.zeros(k)
         return self._flat(start, portfolio)._replace(extras=extras)
 
     def step_markets(
@@ -477,6 +492,8 @@ class MarketImpactKernel(TradingKernel):
             weights = weights * self.exposure_scale
         step, rewards, (positions, cash, fractions, block) = self.step_markets(weights.reshape(self.n_envs, 1, self.n_assets))
         extras = {"pnl": step.pnl[:, 0], **self.vector_infos(step)}
+        if self.impact_market.financing is not None:
+            extras["financing"] = step.financing[:, 0]
         return Transition(
             step.equity[:, 0],
             step.equity_before[:, 0],

@@ -66,8 +66,8 @@ import numpy as np
 from sb3_trading.common.jit import njit
 from sb3_trading.common.validation import check_float_array, check_int, check_real, suggest
 from sb3_trading.sim.core import CostModel, Portfolio
-from sb3_trading.sim.frictions import SPREAD_FROM_DATA, batch_bars
-from sb3_trading.sim.kernels import mark_kernel, trade_to_kernel
+from sb3_trading.sim.frictions import BORROW, CASH_RATE, FINANCED, LOAN_RATE, SPREAD_FROM_DATA, Financing, batch_bars
+from sb3_trading.sim.kernels import finance_row, mark_kernel, trade_to_kernel
 
 #: heuristic trader kinds; a kind's code in the kernels is its index here
 TRADER_KINDS: tuple[str, ...] = ("momentum", "mean_reversion", "market_maker")
@@ -506,7 +506,7 @@ def market_price_row(data_prices: np.ndarray, history: np.ndarray, market: int, 
 
 
 #: the blocks of :func:`impact_step_kernel`'s packed result, in column order: ``A`` columns each, then ``N`` each
-STEP_AGENT_BLOCKS: tuple[str, ...] = ("equity", "drawdown", "notional", "costs", "pnl")
+STEP_AGENT_BLOCKS: tuple[str, ...] = ("equity", "drawdown", "notional", "costs", "pnl", "financing")
 STEP_ASSET_BLOCKS: tuple[str, ...] = ("net_notional", "impact", "log_impact", "exec_prices", "prices", "log_premium")
 
 
@@ -548,19 +548,22 @@ def impact_step_kernel(
     :param slope: ``(N,)`` ``impact_coef / (liquidity + 1)``; ``lo``, ``hi`` the impact bounds.
     :param decay: ``impact_decay``.
     :param bars: ``(B A, N_BAR_FIELDS, N)`` the frictions of every book row (the book's constant
-        :meth:`~sb3_trading.sim.frictions.CostModel.constant_bars`); ``rules`` ``(N_RULES,)`` its
-        :meth:`~sb3_trading.sim.frictions.CostModel.rules` (:mod:`sb3_trading.sim.frictions`).
-    :return: ``(B, 5 A + 6 N)`` new array, the blocks of :data:`STEP_AGENT_BLOCKS` (equity at ``P_{t+1}``,
-        drawdown, traded notional, costs, P&L; ``A`` columns each) then of :data:`STEP_ASSET_BLOCKS` (net notional,
-        impact ``I``, ``log I``, execution prices ``X_t``, ``P_{t+1}``, ``log M_{t+1}``; ``N`` columns each).
+        :meth:`~sb3_trading.sim.frictions.CostModel.constant_bars`, with the per-bar borrow fee when financed);
+        ``rules`` ``(N_RULES,)`` its :meth:`~sb3_trading.sim.frictions.CostModel.rules` (:mod:`sb3_trading.sim.frictions`),
+        with the per-bar cash and loan rates when financed (``rules[FINANCED] > 0``: after the fills, one bar of
+        :func:`~sb3_trading.sim.kernels.finance_row` on every book, shorts valued at the execution prices).
+    :return: ``(B, 6 A + 6 N)`` new array, the blocks of :data:`STEP_AGENT_BLOCKS` (equity at ``P_{t+1}``,
+        drawdown, traded notional, costs, P&L, net financing; ``A`` columns each) then of :data:`STEP_ASSET_BLOCKS`
+        (net notional, impact ``I``, ``log I``, execution prices ``X_t``, ``P_{t+1}``, ``log M_{t+1}``; ``N`` columns each).
         One array: every array a compiled function returns costs a boxing.
     """
     n_markets, n_learners, n_assets = learner_weights.shape
     n_agents = equity.shape[1]
     n_heuristics = kinds.shape[0]
     depth = history.shape[1]
-    out = np.empty((n_markets, 5 * n_agents + 6 * n_assets))
-    assets = 5 * n_agents  # first column of the asset blocks
+    n_blocks = 6  # len(STEP_AGENT_BLOCKS)
+    out = np.empty((n_markets, n_blocks * n_agents + 6 * n_assets))
+    assets = n_blocks * n_agents  # first column of the asset blocks
     targets = np.empty((n_markets * n_agents, n_assets))
     exec_rows = np.empty((n_markets * n_agents, n_assets))
     mark_rows = np.empty((n_markets * n_agents, n_assets))
@@ -598,6 +601,10 @@ def impact_step_kernel(
                 exec_rows[first + a, i] = out[b, assets + 3 * n_assets + i]
                 mark_rows[first + a, i] = out[b, assets + 4 * n_assets + i]
     _, _, notional, costs = trade_to_kernel(holdings, targets, exec_rows, bars, rules)
+    financing = np.zeros(n_markets * n_agents)
+    if rules[FINANCED] > 0.0:
+        for row in range(n_markets * n_agents):
+            financing[row] = finance_row(holdings, row, exec_rows[row], bars[row], rules)
     _, equity_next, drawdown = mark_kernel(holdings, mark_rows, peak)
     for b in range(n_markets):
         for a in range(n_agents):
@@ -607,6 +614,7 @@ def impact_step_kernel(
             out[b, 2 * n_agents + a] = notional[row]
             out[b, 3 * n_agents + a] = costs[row]
             out[b, 4 * n_agents + a] = equity_next[row] - equity[b, a]
+            out[b, 5 * n_agents + a] = financing[row]
     return out
 
 
@@ -633,7 +641,8 @@ class MarketStep(NamedTuple):
     :ivar drawdown: ``(B, A)`` ``1 - equity / peak``.
     :ivar notional: ``(B, A)`` traded notional at the execution prices ``X_t`` (currency).
     :ivar costs: ``(B, A)`` frictions paid on top of the impact: commission, slippage, half-spread, fees (currency).
-    :ivar pnl: ``(B, A)`` ``equity - equity_before`` (currency).
+    :ivar pnl: ``(B, A)`` ``equity - equity_before`` (currency), financing included.
+    :ivar financing: ``(B, A)`` net financing of the bar (currency, + received; 0 without ``financing``).
     :ivar net_notional: ``(B, N)`` netted order flow at ``P_t``.
     :ivar impact: ``(B, N)`` impact factors ``I``.
     :ivar log_impact: ``(B, N)`` ``log I``.
@@ -648,6 +657,7 @@ class MarketStep(NamedTuple):
     notional: np.ndarray
     costs: np.ndarray
     pnl: np.ndarray
+    financing: np.ndarray
     net_notional: np.ndarray
     impact: np.ndarray
     log_impact: np.ndarray
@@ -680,6 +690,11 @@ class ImpactMarket:
     :param impact_bounds: ``(lo, hi)`` bounds of the impact factor, ``0 < lo <= 1 <= hi``.
     :param impact_decay: fraction of the log impact premium that decays each bar, in ``[0, 1]``.
     :param n_markets: number of independent markets ``B``, ``>= 1``.
+    :param financing: interest on every agent's cash and fees on its shorts, accrued every bar after the fills
+        (:class:`~sb3_trading.sim.frictions.Financing`; ``None``: none): positive cash earns ``cash_rate``, negative
+        cash (costs a fully invested book paid on credit) pays ``loan_rate``, shorts ``borrow_bps``.
+    :param periods_per_year: bars per year of the data's calendar: the per-bar rates are the annual ones over it.
+    :param asset_names: the assets' names (for a per-asset ``borrow_bps`` mapping); default ``asset_<i>``.
     """
 
     def __init__(
@@ -694,6 +709,9 @@ class ImpactMarket:
         impact_bounds: tuple[float, float] = (0.95, 1.05),
         impact_decay: float = 0.0,
         n_markets: int = 1,
+        financing: Financing | None = None,
+        periods_per_year: float = 252.0,
+        asset_names: Sequence[str] | None = None,
     ) -> None:
         prices = np.ascontiguousarray(prices, dtype=np.float64)
         if prices.ndim != 2 or not np.all(np.isfinite(prices)) or np.any(prices <= 0):
@@ -738,15 +756,28 @@ class ImpactMarket:
         self.book = Portfolio(self.n_markets * self.n_agents, n_assets, costs)
         self.book.reset(self.initial_cash)
         #: ``(B A, N_BAR_FIELDS, N)`` read-only: every book row's (constant) frictions; ``(N_RULES,)`` the rules
-        self._bars = batch_bars(costs.constant_bars(n_assets), self.n_markets * self.n_agents)
-        self._rules = costs.rules()
+        bars, rules = costs.constant_bars(n_assets), costs.rules()
+        if financing is not None:
+            if not isinstance(financing, Financing):
+                raise TypeError(f"financing must be a Financing or None, got {type(financing).__name__}")
+            ppy = check_real("periods_per_year", periods_per_year, 0.0, strict_minimum=True)
+            names = [f"asset_{i}" for i in range(n_assets)] if asset_names is None else list(asset_names)
+            rules[CASH_RATE] = financing.cash_rate / ppy
+            rules[LOAN_RATE] = financing.loan_rate / ppy
+            bars[BORROW] = financing.borrow(names) / ppy
+            rules[FINANCED] = 1.0
+        #: the financing rules (``None``: none)
+        self.financing = financing
+        self._bars = batch_bars(bars, self.n_markets * self.n_agents)
+        self._rules = rules
         # the last max_lookback + 1 market prices of each market (P_u in row u % R; rows of bars <= start unused)
         self._history = np.zeros((self.n_markets, self.heuristics.max_lookback + 1, n_assets))
         self._impact_slope = impact_slopes(self.impact_coef, self.liquidity, n_assets)
         a = self.n_agents
         #: the columns of each block of :func:`impact_step_kernel`'s packed result, in :class:`MarketStep` order
         self._step_blocks = tuple(slice(k * a, (k + 1) * a) for k in range(len(STEP_AGENT_BLOCKS))) + tuple(
-            slice(5 * a + k * n_assets, 5 * a + (k + 1) * n_assets) for k in range(len(STEP_ASSET_BLOCKS))
+            slice(len(STEP_AGENT_BLOCKS) * a + k * n_assets, len(STEP_AGENT_BLOCKS) * a + (k + 1) * n_assets)
+            for k in range(len(STEP_ASSET_BLOCKS))
         )
         b = self.n_markets
         self.t = np.zeros(b, dtype=np.int64)
