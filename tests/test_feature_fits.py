@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+from test_regimes import switching_market
 
 import sb3_trading  # noqa: F401  (registers the envs)
 import sb3_trading.features.regimes as regimes
@@ -24,17 +25,9 @@ SPEC = "regime_prob:2,300"
 KEY = "regime_prob:2,300,0"
 
 
-def switching_prices(n_steps: int, n_assets: int = 2, seed: int = 0, vols=(0.005, 0.025), stay: float = 0.98):
-    """Markov-switching GBM: ``(prices (T, N), true regime (T, N))``, regime 0 calm, 1 volatile."""
-    rng = np.random.default_rng(seed)
-    regime = np.zeros((n_steps, n_assets), dtype=np.int64)
-    switch = rng.random((n_steps, n_assets)) > stay
-    for t in range(1, n_steps):
-        regime[t] = np.where(switch[t], 1 - regime[t - 1], regime[t - 1])
-    sigma = np.asarray(vols)[regime]
-    returns = rng.normal(-0.5 * sigma**2, sigma)
-    returns[0] = 0.0
-    return 100.0 * np.exp(np.cumsum(returns, axis=0)), regime
+def switching_prices(n_steps: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two assets of test_regimes' Markov-switching GBM: ``(prices (T, 2), true regime (T, 2))``."""
+    return switching_market(n_steps, n_assets=2, seed=seed)
 
 
 def market(n_steps: int = 1200, seed: int = 5) -> tuple[MarketData, np.ndarray]:

@@ -215,8 +215,10 @@ def impact_data() -> MarketData:
     return MarketData(prices=prices, asset_names=["A", "B"])
 
 
-def impact_env(**kwargs) -> MarketImpactEnv:
-    kwargs = {
+def impact_kwargs(**kwargs) -> dict:
+    """The arguments of :func:`impact_env` (also for vectorised envs of it)."""
+    return {
+        "data": impact_data(),
         "initial_cash": 100_000.0,
         "impact_coef": 0.0,
         # momentum buys both assets (both rose); mean reversion stays in cash (nothing fell)
@@ -227,7 +229,10 @@ def impact_env(**kwargs) -> MarketImpactEnv:
         "random_start": False,
         **kwargs,
     }
-    return MarketImpactEnv(data=impact_data(), **kwargs)
+
+
+def impact_env(**kwargs) -> MarketImpactEnv:
+    return MarketImpactEnv(**impact_kwargs(**kwargs))
 
 
 def test_impact_fixed_fee_is_charged_per_asset_traded_per_agent():
@@ -293,17 +298,7 @@ def test_impact_financing_accrues_on_every_agents_cash_after_the_fills():
         "sb3_trading/MarketImpact-v0",
         2,
         seed=0,
-        env_kwargs={
-            "data": impact_data(),
-            "initial_cash": 100_000.0,
-            "impact_coef": 0.0,
-            "traders": (HeuristicTrader("momentum", lookback=1), HeuristicTrader("mean_reversion", lookback=1)),
-            "indicators": ["return"],
-            "normalizer": None,
-            "episode_length": None,
-            "costs": {"commission_bps": 10},
-            "financing": {"cash_rate": 0.0252, "loan_rate": 0.0504},
-        },
+        env_kwargs=impact_kwargs(costs={"commission_bps": 10}, financing={"cash_rate": 0.0252, "loan_rate": 0.0504}),
     )
     venv.reset()
     _, _, _, infos = venv.step(np.array([[1.0, 0.0], [1.0, 0.0]], dtype=np.float32))
