@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from test_masked_trading import hand_data, hand_env
 
-from sb3_trading.data import MarketData
+from sb3_trading.data import MarketData, make_leveraged_pair_market
 from sb3_trading.envs.leveraged_pair import LeveragedPairEnv, leveraged_pair_targets
+from sb3_trading.envs.masked_trading import MaskedTradingEnv
 from sb3_trading.sim import CostModel
 from sb3_trading.sim.frictions import ADVERSE, N_BAR_FIELDS
 
@@ -252,12 +253,47 @@ def test_masked_trading_cash_interest_and_brackets():
         hand_env(brackets={"stop_loss": 0.05})
 
 
+def test_masked_trading_fees_per_order_by_hand_and_the_mask_stays_exact():
+    """A fixed fee and a minimum commission per order: the fill pays them, and the cash rule prices them, so a size
+    that fits the cash without the fee is masked with it."""
+    env = hand_env(costs={"fixed_fee": 5.0, "min_fee": 200.0})
+    env.reset()
+    _, _, _, _, info = env.step(BULL_10)  # 100,000 of the bull at 50: max(10 bps = 100, 200) + 5
+    assert info["costs"] == pytest.approx(205.0, rel=1e-12)
+    assert info["cash"] == pytest.approx(E0 - 100_000.0 - 205.0, rel=1e-12)
+    # 0.999 E costs 999,000 + 999 of commission: affordable; with a fee of 5 it is 4 over the cash
+    kwargs = {"sizes": (0.5, 0.999), "max_concentration": 1.0}
+    plain, fee = hand_env(**kwargs), hand_env(costs={"fixed_fee": 5.0}, **kwargs)
+    plain.reset()
+    fee.reset()
+    assert plain.action_masks()[2] and not fee.action_masks()[2]
+    assert fee.mask_reasons()[fee.action_labels[2]] == "cash"
+    assert fee.step(2)[4]["invalid_action"]  # chosen anyway: not executed
+
+
+def test_masked_trading_fees_and_impact_never_leave_negative_cash():
+    """Random legal actions on a market with volume, square-root impact, a fixed fee and a minimum commission: the
+    mask prices every order as the fill does, so the cash never goes below zero; the venue preset 'fx' is taken."""
+    data = make_leveraged_pair_market(n_steps=600, seed=0)
+    costs = {"impact_k": 1.0, "fixed_fee": 3.0, "min_fee": 10.0}
+    env = MaskedTradingEnv(data=data, costs=costs, max_concentration=1.0, sizes=(0.25, 0.5, 0.99))
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    traded = 0
+    for _ in range(300):
+        action = int(rng.choice(np.flatnonzero(env.action_masks())))
+        _, _, terminated, truncated, info = env.step(action)
+        assert info["cash"] >= -1e-9 * info["equity"] and not info["invalid_action"]
+        traded += info["costs"] > 0.0
+        if terminated or truncated:
+            env.reset()
+    assert traded > 20
+    assert MaskedTradingEnv(data=data, costs="fx").costs.min_fee == 2.0
+
+
 @pytest.mark.parametrize(
     "kwargs, feature",
     [
-        ({"costs": {"fixed_fee": 1.0}}, "fixed_fee"),
-        ({"costs": {"min_fee": 1.0}}, "min_fee"),
-        ({"costs": {"impact_k": 0.5}}, "impact_k"),
         ({"costs": {"participation": 0.1}}, "participation"),
         ({"costs": {"lot_size": 1.0}}, "lot_size"),
     ],
@@ -279,8 +315,8 @@ def test_all_zero_financing_is_no_rule():
 
 
 def test_masked_trading_refuses_a_venue_preset_naming_what_it_carries():
-    """A venue preset carries fees per order, impact, lots and a participation cap, which the mask cannot price."""
-    with pytest.raises(ValueError, match=r"does not model min_fee, impact_k, participation, lot_size"):
+    """us_equities carries lots and a participation cap, which would fill other sizes than the action table's."""
+    with pytest.raises(ValueError, match=r"does not model participation, lot_size"):
         hand_env(costs="us_equities")
 
 

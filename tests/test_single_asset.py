@@ -59,6 +59,29 @@ def test_buy_sell_flatten_by_hand():
     assert info["positions"].tolist() == [0.0] and info["weights"].tolist() == [0.0]
 
 
+def test_fees_per_order_are_paid_and_priced_by_the_cash_rule():
+    """A 5 fixed fee and a 60 minimum commission: the buy pays max(10 bps, 60) + 5; a size that fits the cash only
+    without the fee is masked ('cash')."""
+    env = make_env(
+        flat_data([99.0, 100.0, 110.0, 110.0]),
+        sizes=(0.25, 0.5),
+        costs={"commission_bps": 10, "fixed_fee": 5.0, "min_fee": 60.0},
+    )
+    env.reset()
+    _, _, _, _, info = env.step(label(env, "buy_0.5"))  # 50,000 at 100: max(50, 60) + 5
+    assert info["costs"] == pytest.approx(65.0) and info["cash"] == pytest.approx(100_000.0 - 50_000.0 - 65.0)
+    # 0.999 E = 99,900 + 99.9 of commission fits 100,000; with the 5 fee it does not
+    sizes = {"sizes": (0.5, 0.999), "max_position": 1.0}
+    plain, fee = (
+        make_env(flat_data([99.0, 100.0, 110.0]), **sizes),
+        make_env(flat_data([99.0, 100.0, 110.0]), costs={"commission_bps": 10, "fixed_fee": 5.0}, **sizes),
+    )
+    plain.reset()
+    fee.reset()
+    assert plain.action_masks()[label(plain, "buy_0.999")] and not fee.action_masks()[label(fee, "buy_0.999")]
+    assert fee.mask_reasons()["buy_0.999"] == "cash"
+
+
 # ----------------------------------------------------------------------------- each rule, on a hand-built state
 def test_long_only_cash_position_and_flatten_rules():
     env = make_env(flat_data(np.full(20, 100.0)), sizes=(0.5, 0.95))

@@ -38,15 +38,13 @@ from sb3_trading.envs.mask_rules import (
     warn_unreachable_sizes,
 )
 from sb3_trading.sim.frictions import (
-    ADVERSE,
-    COMMISSION,
     Brackets,
     CostModel,
     Financing,
     Margin,
     resolve_market_rules,
 )
-from sb3_trading.sim.kernels import record_row, settle_row, trade_row
+from sb3_trading.sim.kernels import order_cost, record_row, settle_row, trade_row
 
 #: indicators computed on the index by default (ATR and the volume z-score need ``high``/``low``/``volume``)
 MASKED_INDICATORS: tuple[str, ...] = ("log_return", "rsi", "macd", "bollinger", "atr", "volume_zscore")
@@ -54,10 +52,18 @@ MASKED_INDICATORS: tuple[str, ...] = ("log_return", "rsi", "macd", "bollinger", 
 PORTFOLIO_FIELDS: tuple[str, ...] = ("bull_weight", "bear_weight", "cash_weight", "drawdown", "growth")
 _PORTFOLIO_SIZE = len(PORTFOLIO_FIELDS)
 #: the market rules (:data:`~sb3_trading.sim.frictions.RULE_FEATURES`) MaskedTrading-v0 models beyond proportional
-#: commission, slippage and half-spread in bps: the data's spread column, whose cost stays proportional, so the
-#: cash rule of the mask stays exact (fees per order and impact would make it approximate; lots and a
-#: participation cap would fill other sizes than the action table's), financing, margin and brackets
-SUPPORTED_RULES: tuple[str, ...] = ('half_spread_bps="data"', "financing", "margin", "brackets")
+#: commission, slippage and half-spread in bps: fees per order, square-root impact and the data's spread column
+#: (the cash rule of the mask prices each order with the fill's own ``order_cost``, so it stays exact), financing,
+#: margin and brackets; lots and a participation cap would fill other sizes than the action table's
+SUPPORTED_RULES: tuple[str, ...] = (
+    "fixed_fee",
+    "min_fee",
+    'half_spread_bps="data"',
+    "impact_k",
+    "financing",
+    "margin",
+    "brackets",
+)
 
 
 @njit
@@ -84,18 +90,18 @@ def masked_codes_row(
 
     Actions: ``0`` hold, ``1 .. k`` buy bull ``sizes[i - 1]``, ``k + 1 .. 2k`` buy bear ``sizes[i - k - 1]``,
     ``2k + 1`` flatten. With ``V = (V_bull, V_bear)`` and cash ``C`` marked at ``prices``,
-    ``E = V_bull + V_bear + C``, buy factor ``b_X = 1 + (a_X + c (1 + a_X))`` = ``(1 + a_X)(1 + c)`` of the bought
-    ETF and sale factor ``1 - (a_Y + c (1 - a_Y))`` = ``(1 - a_Y)(1 - c)`` of the sold one (``a`` =
-    ``bars[ADVERSE]``, the bar's half-spread plus slippage; ``c`` = ``rules[COMMISSION]``: exactly what a fill
-    pays with proportional frictions) and slack ``tol = LIMIT_TOL * E``, in this order:
+    ``E = V_bull + V_bear + C``, ``cost(q)`` the frictions of an order of ``q`` shares
+    (:func:`~sb3_trading.sim.kernels.order_cost`, exactly what the fill pays: half-spread, slippage and impact,
+    the commission with its minimum, the fixed fee) and slack ``tol = LIMIT_TOL * E``, in this order:
 
     * hold is always legal; outside the session (``session_ok`` False) nothing else is (``session``);
-    * flatten is legal when some position value is non-zero (``nothing_to_flatten``);
+    * flatten is legal when some position value is non-zero (``nothing_to_flatten``) and the sales leave cash
+      ``C + sum_X (V_X - cost(-h_X)) >= -tol`` (``cash``: binds only when fees per order exceed what is left);
     * every buy needs ``E > 0`` (``no_equity``), ``E >= drawdown_floor * peak`` (``drawdown``) and
       ``E >= loss_floor * day_open`` (``daily_loss``); then a buy of ETF ``X`` is masked by the bar's rule
       ``buy_block[X]`` (``volatility``, ``regime_*``; 0: none);
-    * then a buy of ``f E`` in ``X`` needs cash ``C + (1 - a_Y)(1 - c) V_other_sold - b_X f E >= -tol`` (the
-      other side is sold when ``switch_sides``; ``cash``), gross exposure ``V_X + V_other_kept + f E <=
+    * then a buy of ``f E`` in ``X`` needs cash ``C + (V_Y - cost(-h_Y)) - f E - cost(f E / S_X) >= -tol`` (the
+      other side ``Y`` is sold only when ``switch_sides``; ``cash``), gross exposure ``V_X + V_other_kept + f E <=
       caps[X] E + tol`` (``position_limit``) and ``V_X + f E <= max_concentration E + tol`` (``concentration``).
 
     :param holdings: ``(B, 3)`` the books (bull and bear shares, then cash).
@@ -129,15 +135,16 @@ def masked_codes_row(
         account = DRAWDOWN
     elif e < loss_floor * day_open:
         account = DAILY_LOSS
-    c = rules[COMMISSION]
     slack = LIMIT_TOL * e
+    # what selling each whole position brings in, net of its order's frictions (the fill's own order_cost)
+    net_bull = v_bull - order_cost(-holdings[b, 0], prices[0], bars, 0, rules)
+    net_bear = v_bear - order_cost(-holdings[b, 1], prices[1], bars, 1, rules)
+    if codes[flatten] == 0 and cash + net_bull + net_bear < -slack:
+        codes[flatten] = CASH  # fees per order larger than what is left: flattening would leave negative cash
     for side in range(2):
         block = account if account != 0 else buy_block[side]
         held, other = (v_bull, v_bear) if side == 0 else (v_bear, v_bull)
-        a_buy, a_sell = bars[ADVERSE, side], bars[ADVERSE, 1 - side]
-        buy_factor = 1.0 + (a_buy + c * (1.0 + a_buy))
-        sell_factor = 1.0 - (a_sell + c * (1.0 - a_sell))
-        proceeds = sell_factor * other if switch_sides else 0.0
+        proceeds = (net_bear if side == 0 else net_bull) if switch_sides else 0.0
         kept = 0.0 if switch_sides else other
         for j in range(n_sizes):
             action = 1 + side * n_sizes + j
@@ -145,7 +152,8 @@ def masked_codes_row(
                 codes[action] = block
                 continue
             bought = sizes[j] * e
-            if cash + proceeds - buy_factor * bought < -slack:
+            spend = bought + order_cost(bought / prices[side], prices[side], bars, side, rules)
+            if cash + proceeds - spend < -slack:
                 codes[action] = CASH
             elif held + kept + bought > caps[side] * e + slack:
                 codes[action] = POSITION_LIMIT
@@ -402,13 +410,11 @@ class MaskedTradingEnv(MaskedActions, KernelTradingEnv):
 
     ## Market rules
     ``costs`` may add to the commission a slippage and a half-spread in bps, or a half-spread
-    read bar by bar from the data's ``spread`` column (``half_spread_bps="data"``): every one of
-    them is a fixed fraction of the traded notional of each ETF, so the cash rule above is
-    exact (an action the mask allows never leaves negative cash). The other rules are refused
-    with a ``ValueError`` naming them: fees per order (``fixed_fee``, ``min_fee``) and
-    ``impact_k`` would make the cash rule approximate; ``participation`` and ``lot_size`` would
-    fill other sizes than the action table's. So are the venue presets (``costs="us_equities"``
-    etc.), which carry several of them. ``financing`` accrues interest on the cash (the book is
+    read bar by bar from the data's ``spread`` column (``half_spread_bps="data"``), fees per order
+    (``fixed_fee``, ``min_fee``) and square-root impact (``impact_k``): the cash rule above prices each
+    order with the fill's own cost, so it stays exact (an action the mask allows never leaves negative
+    cash). ``participation`` and ``lot_size`` are refused with a ``ValueError`` naming them: they would
+    fill other sizes than the action table's (so are the venue presets that carry them). ``financing`` accrues interest on the cash (the book is
     long only and never borrows, so loan rates and borrow fees never apply), ``margin`` is accepted
     and never binds for the same reason, and ``brackets`` close an ETF position at its stop-loss
     or take-profit over the bar after the decision (the account stays in cash until the next
@@ -521,8 +527,8 @@ class MaskedTradingEnv(MaskedActions, KernelTradingEnv):
     :param synthetic_seed: seed of the synthetic market used when ``data`` is ``None``.
     :param render_mode: ``None`` or ``"ansi"``.
     :param costs: a :class:`~sb3_trading.sim.CostModel` or a dict of its fields (``None``:
-        ``CostModel(commission_bps, slippage_bps)``); only proportional frictions (:data:`SUPPORTED_RULES`, see
-        *Market rules*). ``env.costs`` is the resolved model.
+        ``CostModel(commission_bps, slippage_bps)``); every friction but lots and a participation cap
+        (:data:`SUPPORTED_RULES`, see *Market rules*). ``env.costs`` is the resolved model.
     :param financing: a :class:`~sb3_trading.sim.Financing` or a dict of its fields (``None``: none).
     :param margin: a :class:`~sb3_trading.sim.Margin` or a dict of its fields (``None``: none; never binds: a leverage
         cap below 1 is refused).

@@ -37,15 +37,24 @@ from sb3_trading.envs.mask_rules import (
     check_sizes,
     warn_unreachable_sizes,
 )
-from sb3_trading.sim.frictions import ADVERSE, COMMISSION, Brackets, CostModel, Financing, Margin, resolve_market_rules
-from sb3_trading.sim.kernels import record_row, settle_row, trade_row
+from sb3_trading.sim.frictions import Brackets, CostModel, Financing, Margin, resolve_market_rules
+from sb3_trading.sim.kernels import order_cost, record_row, settle_row, trade_row
 
 #: names of the ``portfolio`` observation entries, in order
 PORTFOLIO_FIELDS: tuple[str, ...] = ("weight", "cash_weight", "drawdown", "growth")
 _PORTFOLIO_SIZE = len(PORTFOLIO_FIELDS)
-#: the market rules SingleAsset-v0 models beyond proportional commission, slippage and half-spread in bps (the
-#: cash rule of the mask stays exact with proportional costs only, as in MaskedTrading-v0)
-SUPPORTED_RULES: tuple[str, ...] = ('half_spread_bps="data"', "financing", "margin", "brackets")
+#: the market rules SingleAsset-v0 models beyond proportional commission, slippage and half-spread in bps: those of
+#: MaskedTrading-v0 (its cash rule prices each buy with the fill's own ``order_cost``, so fees per order and
+#: impact keep it exact; lots and a participation cap would fill other sizes than the action table's)
+SUPPORTED_RULES: tuple[str, ...] = (
+    "fixed_fee",
+    "min_fee",
+    'half_spread_bps="data"',
+    "impact_k",
+    "financing",
+    "margin",
+    "brackets",
+)
 
 
 @njit
@@ -79,8 +88,8 @@ def single_codes_row(
     * a risk-adding trade needs ``E > 0`` (``no_equity``), ``E >= drawdown_floor * peak`` (``drawdown``),
       ``E >= loss_floor * day_open`` (``daily_loss``) and its side open at the bar (``block``: ``volatility``,
       ``regime_*``);
-    * a buy needs cash ``C - (1 + a)(1 + c) f E >= -tol`` (``cash``; ``a`` the bar's adverse move, ``c`` the
-      commission: what the fill pays); a risk-adding trade needs ``|V'| <= caps[side] E + tol``
+    * a buy needs cash ``C - f E - cost(f E / p) >= -tol`` (``cash``; ``cost`` the order's frictions,
+      :func:`~sb3_trading.sim.kernels.order_cost`: exactly what the fill pays, fees and impact included); a risk-adding trade needs ``|V'| <= caps[side] E + tol``
       (``position_limit``); long only (``long_short`` False), a sell below ``V' = 0`` is refused (``no_short``).
 
     :param holdings: ``(B, 2)`` the books (shares, then cash).
@@ -106,15 +115,13 @@ def single_codes_row(
     elif e < loss_floor * day_open:
         account = DAILY_LOSS
     slack = LIMIT_TOL * abs(e)
-    adverse = bar[ADVERSE, 0]
-    buy_factor = 1.0 + (adverse + rules[COMMISSION] * (1.0 + adverse))
     for j in range(n_sizes):
         f = sizes[j] * e
         after = value + f  # buy
         code = 0
         if after > slack:  # opens or adds long risk
             code = account if account != 0 else block[0]
-        if code == 0 and cash - buy_factor * f < -slack:
+        if code == 0 and cash - f - order_cost(f / price, price, bar, 0, rules) < -slack:
             code = CASH
         if code == 0 and after > caps[0] * e + slack:
             code = POSITION_LIMIT
@@ -349,8 +356,8 @@ class SingleAssetEnv(MaskedActions, KernelTradingEnv):
         env's ``feature_fits``; ``None`` fits it on this env's data (see :class:`~sb3_trading.envs.TradingEnv`).
     :param synthetic_seed: seed of the synthetic market used when ``data`` is ``None``.
     :param render_mode: ``None`` or ``"ansi"``.
-    :param costs: a :class:`~sb3_trading.sim.CostModel`, a dict of its fields or a venue preset name; only
-        proportional frictions (:data:`SUPPORTED_RULES`).
+    :param costs: a :class:`~sb3_trading.sim.CostModel`, a dict of its fields or a venue preset name; every friction
+        but lots and a participation cap (:data:`SUPPORTED_RULES`).
     :param financing: a :class:`~sb3_trading.sim.Financing` or a dict of its fields (interest on cash, short
         borrow fees).
     :param margin: a :class:`~sb3_trading.sim.Margin` or a dict of its fields (a margin call liquidates and ends the
