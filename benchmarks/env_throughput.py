@@ -255,6 +255,8 @@ ALL_COSTS: dict[str, float] = {
     "lot_size": 1.0,
 }
 LINEAR_COSTS = ("commission_bps", "slippage_bps", "half_spread_bps")
+#: the costs of an order that depend on its size beyond proportion (the discrete envs' masks price them exactly)
+ORDER_COSTS = ("fixed_fee", "min_fee", "impact_k")
 
 
 def pick(*keys: str) -> dict[str, float]:
@@ -273,8 +275,8 @@ ACCOUNT_RULES: dict[str, dict] = {
 FRICTIONS: dict[str, dict] = {
     "sb3_trading/MultiAsset-v0": {"costs": ALL_COSTS, **ACCOUNT_RULES},
     "sb3_trading/LeveragedPair-v0": {"costs": ALL_COSTS, **ACCOUNT_RULES},
-    "sb3_trading/MaskedTrading-v0": {"costs": pick(*LINEAR_COSTS), **ACCOUNT_RULES},
-    "sb3_trading/SingleAsset-v0": {"costs": pick(*LINEAR_COSTS), **ACCOUNT_RULES},
+    "sb3_trading/MaskedTrading-v0": {"costs": pick(*LINEAR_COSTS, *ORDER_COSTS), **ACCOUNT_RULES},
+    "sb3_trading/SingleAsset-v0": {"costs": pick(*LINEAR_COSTS, *ORDER_COSTS), **ACCOUNT_RULES},
     "sb3_trading/YieldAllocation-v0": {
         "costs": pick(*LINEAR_COSTS),
         "financing": ACCOUNT_RULES["financing"],
