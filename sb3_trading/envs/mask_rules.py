@@ -61,6 +61,19 @@ MASK_RULES: tuple[str, ...] = (
 HOLD = 0
 #: relative slack of the limit checks, so a trade landing exactly on a limit is legal despite rounding
 LIMIT_TOL = 1e-9
+#: the market rules (:data:`~sb3_trading.sim.frictions.RULE_FEATURES`) the discrete masked envs model beyond
+#: proportional commission, slippage and half-spread in bps: fees per order, square-root impact and the data's
+#: spread column (their cash rule prices each order with the fill's own ``order_cost``, so it stays exact),
+#: financing, margin and brackets; lots and a participation cap would fill other sizes than the action table's
+MASKED_MARKET_RULES: tuple[str, ...] = (
+    "fixed_fee",
+    "min_fee",
+    'half_spread_bps="data"',
+    "impact_k",
+    "financing",
+    "margin",
+    "brackets",
+)
 SESSION, NOTHING_TO_FLATTEN, NO_EQUITY, DRAWDOWN, DAILY_LOSS, VOLATILITY = 1, 2, 3, 4, 5, 6
 REGIME_CRISIS, REGIME_BEAR, REGIME_BULL, CASH, POSITION_LIMIT, CONCENTRATION, NO_SHORT = 7, 8, 9, 10, 11, 12, 13
 

@@ -26,6 +26,7 @@ from sb3_trading.envs.mask_rules import (
     DRAWDOWN,
     HOLD,
     LIMIT_TOL,
+    MASKED_MARKET_RULES,
     NO_EQUITY,
     NOTHING_TO_FLATTEN,
     POSITION_LIMIT,
@@ -51,19 +52,8 @@ MASKED_INDICATORS: tuple[str, ...] = ("log_return", "rsi", "macd", "bollinger", 
 #: names of the ``portfolio`` observation entries, in order
 PORTFOLIO_FIELDS: tuple[str, ...] = ("bull_weight", "bear_weight", "cash_weight", "drawdown", "growth")
 _PORTFOLIO_SIZE = len(PORTFOLIO_FIELDS)
-#: the market rules (:data:`~sb3_trading.sim.frictions.RULE_FEATURES`) MaskedTrading-v0 models beyond proportional
-#: commission, slippage and half-spread in bps: fees per order, square-root impact and the data's spread column
-#: (the cash rule of the mask prices each order with the fill's own ``order_cost``, so it stays exact), financing,
-#: margin and brackets; lots and a participation cap would fill other sizes than the action table's
-SUPPORTED_RULES: tuple[str, ...] = (
-    "fixed_fee",
-    "min_fee",
-    'half_spread_bps="data"',
-    "impact_k",
-    "financing",
-    "margin",
-    "brackets",
-)
+#: the market rules this env models (shared by the discrete masked envs, see mask_rules)
+SUPPORTED_RULES: tuple[str, ...] = MASKED_MARKET_RULES
 
 
 @njit
@@ -409,16 +399,15 @@ class MaskedTradingEnv(MaskedActions, KernelTradingEnv):
     masked when flat, where it would do nothing.
 
     ## Market rules
-    ``costs`` may add to the commission a slippage and a half-spread in bps, or a half-spread
-    read bar by bar from the data's ``spread`` column (``half_spread_bps="data"``), fees per order
-    (``fixed_fee``, ``min_fee``) and square-root impact (``impact_k``): the cash rule above prices each
-    order with the fill's own cost, so it stays exact (an action the mask allows never leaves negative
-    cash). ``participation`` and ``lot_size`` are refused with a ``ValueError`` naming them: they would
-    fill other sizes than the action table's (so are the venue presets that carry them). ``financing`` accrues interest on the cash (the book is
-    long only and never borrows, so loan rates and borrow fees never apply), ``margin`` is accepted
-    and never binds for the same reason, and ``brackets`` close an ETF position at its stop-loss
-    or take-profit over the bar after the decision (the account stays in cash until the next
-    decision). ``info`` adds ``financing`` and ``bracket_exits`` when their rule is on.
+    ``costs`` may add to the commission a slippage and a half-spread in bps, or a half-spread read bar by bar from the
+    data's ``spread`` column (``half_spread_bps="data"``), fees per order (``fixed_fee``, ``min_fee``) and square-root
+    impact (``impact_k``): the cash rule above prices each order with the fill's own cost, so it stays exact (an
+    action the mask allows never leaves negative cash). ``participation`` and ``lot_size`` are refused with a
+    ``ValueError`` naming them: they would fill other sizes than the action table's (so are the venue presets that
+    carry them). ``financing`` accrues interest on the cash (the book is long only and never borrows, so loan rates
+    and borrow fees never apply), ``margin`` is accepted and never binds for the same reason, and ``brackets`` close
+    an ETF position at its stop-loss or take-profit over the bar after the decision (the account stays in cash until
+    the next decision). ``info`` adds ``financing`` and ``bracket_exits`` when their rule is on.
 
     A masked action chosen anyway (e.g. by plain ``PPO``) is **not executed**: it is a no-op,
     treated exactly as hold, and ``info["invalid_action"]`` is ``True`` for that step while

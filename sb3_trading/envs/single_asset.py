@@ -25,6 +25,7 @@ from sb3_trading.envs.mask_rules import (
     DRAWDOWN,
     HOLD,
     LIMIT_TOL,
+    MASKED_MARKET_RULES,
     NO_EQUITY,
     NO_SHORT,
     NOTHING_TO_FLATTEN,
@@ -43,18 +44,8 @@ from sb3_trading.sim.kernels import order_cost, record_row, settle_row, trade_ro
 #: names of the ``portfolio`` observation entries, in order
 PORTFOLIO_FIELDS: tuple[str, ...] = ("weight", "cash_weight", "drawdown", "growth")
 _PORTFOLIO_SIZE = len(PORTFOLIO_FIELDS)
-#: the market rules SingleAsset-v0 models beyond proportional commission, slippage and half-spread in bps: those of
-#: MaskedTrading-v0 (its cash rule prices each buy with the fill's own ``order_cost``, so fees per order and
-#: impact keep it exact; lots and a participation cap would fill other sizes than the action table's)
-SUPPORTED_RULES: tuple[str, ...] = (
-    "fixed_fee",
-    "min_fee",
-    'half_spread_bps="data"',
-    "impact_k",
-    "financing",
-    "margin",
-    "brackets",
-)
+#: the market rules this env models (shared by the discrete masked envs, see mask_rules)
+SUPPORTED_RULES: tuple[str, ...] = MASKED_MARKET_RULES
 
 
 @njit
@@ -89,8 +80,9 @@ def single_codes_row(
       ``E >= loss_floor * day_open`` (``daily_loss``) and its side open at the bar (``block``: ``volatility``,
       ``regime_*``);
     * a buy needs cash ``C - f E - cost(f E / p) >= -tol`` (``cash``; ``cost`` the order's frictions,
-      :func:`~sb3_trading.sim.kernels.order_cost`: exactly what the fill pays, fees and impact included); a risk-adding trade needs ``|V'| <= caps[side] E + tol``
-      (``position_limit``); long only (``long_short`` False), a sell below ``V' = 0`` is refused (``no_short``).
+      :func:`~sb3_trading.sim.kernels.order_cost`: exactly what the fill pays, fees and impact included); a
+      risk-adding trade needs ``|V'| <= caps[side] E + tol`` (``position_limit``); long only (``long_short`` False), a
+      sell below ``V' = 0`` is refused (``no_short``).
 
     :param holdings: ``(B, 2)`` the books (shares, then cash).
     :param block: ``(2,)`` int8 the bar's rule blocking new ``(long, short)`` risk (0: open).
