@@ -35,11 +35,15 @@ SB3_SHAPE_WARNING = "unconventional shape"
 E0 = 10_000.0
 
 
-def hand_data(prices, apy) -> MarketData:
-    """Two assets ``A``, ``B``; row 0 only warms up the 'return' indicator."""
+def hand_data(prices, apy=0.0, extra_features=None, extra_names=()) -> MarketData:
+    """Two assets ``A``, ``B`` with constant APYs and optional extra feature columns; row 0 only warms up the
+    'return' indicator."""
     prices = np.asarray(prices, dtype=np.float64)
-    apy = np.broadcast_to(np.asarray(apy, dtype=np.float64), prices.shape)
-    return MarketData(prices=prices, features=apy, asset_names=["A", "B"], feature_names=["apy[A]", "apy[B]"])
+    features = np.broadcast_to(np.asarray(apy, dtype=np.float64), prices.shape)
+    if extra_features is not None:
+        features = np.hstack([features, extra_features])
+    names = ["apy[A]", "apy[B]", *extra_names]
+    return MarketData(prices=prices, features=features, asset_names=["A", "B"], feature_names=names)
 
 
 def hand_env(prices=None, apy=0.0, **kwargs) -> YieldAllocationEnv:

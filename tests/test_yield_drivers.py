@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from lookahead import assert_no_look_ahead
 from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
+from test_yield_allocation import E0, hand_data, hand_env
 from test_yield_allocation_batched import assert_info_equal
 
 import sb3_trading  # noqa: F401  (registers the IDs)
@@ -35,36 +36,11 @@ from sb3_trading.sim import CostModel
 from sb3_trading.vec import BatchedVecEnv
 
 ENV_ID = "sb3_trading/YieldAllocation-v0"
-E0 = 10_000.0
 OHLCV = ("prices", "open", "high", "low", "volume")
 
 
 def column(data: MarketData, name: str) -> np.ndarray:
     return data.features[:, data.feature_names.index(name)]
-
-
-def hand_data(prices, apy=0.0, extra_features=None, extra_names=()) -> MarketData:
-    """Two assets ``A``, ``B`` with constant APYs and optional extra feature columns."""
-    prices = np.asarray(prices, dtype=np.float64)
-    features = np.broadcast_to(np.asarray(apy, dtype=np.float64), prices.shape)
-    if extra_features is not None:
-        features = np.hstack([features, extra_features])
-    names = ["apy[A]", "apy[B]", *extra_names]
-    return MarketData(prices=prices, features=features, asset_names=["A", "B"], feature_names=names)
-
-
-def hand_env(prices=None, apy=0.0, data=None, **kwargs) -> YieldAllocationEnv:
-    kwargs = {
-        "initial_cash": E0,
-        "rebalance_cost_bps": 0.0,
-        "indicators": ["return"],
-        "normalizer": None,
-        "lower_bound": 0.0,
-        "upper_bound": 1.0,
-        **kwargs,
-    }
-    data = hand_data(np.ones((4, 2)) if prices is None else prices, apy) if data is None else data
-    return YieldAllocationEnv(data=data, **kwargs)
 
 
 # --------------------------------------------------------------------------- drivers
