@@ -393,7 +393,7 @@ class MarketImpactEnv(ScalableExposure, KernelTradingEnv):
         shared = kernel.vector_infos(step)
         for row, info in enumerate(infos):
             info.update((key, values[0]) for key, values in shared.items())
-            if kernel.impact_market.financing is not None:
+            if kernel.financed:
                 info["financing"] = float(step.financing[0, row])
         self._last_info = infos[0]
         portfolio = clip_portfolio(block)
@@ -427,6 +427,8 @@ class MarketImpactKernel(TradingKernel):
         super().__init__(env, n_envs, env.data.prices, env.costs, env.initial_cash)
         self.impact_market = ImpactMarket(env.data.prices, n_learners=n_learners, n_markets=self.n_envs, **env._market_kwargs)
         self.book = self.impact_market.book
+        #: the market accrues financing: the infos then report it (``financing``)
+        self.financed = self.impact_market.financing is not None
         self.n_learners = int(n_learners)
         self.n_agents = self.impact_market.n_agents
         self.cooperation, self.competition = float(env.cooperation), float(env.competition)
@@ -458,7 +460,7 @@ class MarketImpactKernel(TradingKernel):
             "impact": np.ones((k, n)),
             "exec_prices": self._prices.take(start, axis=0),  # P_start = D_start
         }
-        if self.impact_market.financing is not None:
+        if self.financed:
             extras["financing"] = np.zeros(k)
         return self._flat(start, portfolio)._replace(extras=extras)
 
@@ -492,7 +494,7 @@ class MarketImpactKernel(TradingKernel):
             weights = weights * self.exposure_scale
         step, rewards, (positions, cash, fractions, block) = self.step_markets(weights.reshape(self.n_envs, 1, self.n_assets))
         extras = {"pnl": step.pnl[:, 0], **self.vector_infos(step)}
-        if self.impact_market.financing is not None:
+        if self.financed:
             extras["financing"] = step.financing[:, 0]
         return Transition(
             step.equity[:, 0],

@@ -577,6 +577,18 @@ def _shift_rows(values: np.ndarray, shift: int) -> np.ndarray:
     return np.vstack([values[shift:], np.repeat(values[-1:], shift, axis=0)])
 
 
+def write_financing(
+    rules: np.ndarray, borrow: np.ndarray, financing: Financing, assets: Sequence[str], periods_per_year: float
+) -> None:
+    """Compile ``financing`` into the per-bar rates the kernels read, in place: ``rules[CASH_RATE]``,
+    ``rules[LOAN_RATE]`` and ``rules[FINANCED]`` of a ``(N_RULES,)`` rules array, and the borrow fee of each asset
+    into ``borrow`` (``(..., N)``, the ``BORROW`` field of the bars), each annual rate over ``periods_per_year``."""
+    rules[CASH_RATE] = financing.cash_rate / periods_per_year
+    rules[LOAN_RATE] = financing.loan_rate / periods_per_year
+    borrow[...] = financing.borrow(assets) / periods_per_year
+    rules[FINANCED] = 1.0
+
+
 def build_frictions(
     rules_model: MarketRules,
     prices: np.ndarray,
@@ -633,10 +645,7 @@ def build_frictions(
         bars[:, MAX_TRADE] = np.where(illiquid, 0.0, bars[:, MAX_TRADE])  # no volume: nothing fills
     rules = costs.rules()
     if financing is not None:
-        rules[CASH_RATE] = financing.cash_rate / periods_per_year
-        rules[LOAN_RATE] = financing.loan_rate / periods_per_year
-        bars[:, BORROW] = financing.borrow(assets) / periods_per_year
-        rules[FINANCED] = 1.0
+        write_financing(rules, bars[:, BORROW], financing, assets, periods_per_year)
     if margin is not None:
         rules[LEVERAGE] = margin.leverage_cap
         rules[MAINTENANCE] = margin.maintenance_margin or 0.0
@@ -681,4 +690,5 @@ __all__ = [
     "build_frictions",
     "resolve_market_rules",
     "venue",
+    "write_financing",
 ]

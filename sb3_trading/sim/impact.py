@@ -66,7 +66,7 @@ import numpy as np
 from sb3_trading.common.jit import njit
 from sb3_trading.common.validation import check_float_array, check_int, check_real, suggest
 from sb3_trading.sim.core import CostModel, Portfolio
-from sb3_trading.sim.frictions import BORROW, CASH_RATE, FINANCED, LOAN_RATE, SPREAD_FROM_DATA, Financing, batch_bars
+from sb3_trading.sim.frictions import BORROW, FINANCED, SPREAD_FROM_DATA, Financing, batch_bars, write_financing
 from sb3_trading.sim.kernels import finance_row, mark_kernel, trade_to_kernel
 
 #: heuristic trader kinds; a kind's code in the kernels is its index here
@@ -762,10 +762,7 @@ class ImpactMarket:
                 raise TypeError(f"financing must be a Financing or None, got {type(financing).__name__}")
             ppy = check_real("periods_per_year", periods_per_year, 0.0, strict_minimum=True)
             names = [f"asset_{i}" for i in range(n_assets)] if asset_names is None else list(asset_names)
-            rules[CASH_RATE] = financing.cash_rate / ppy
-            rules[LOAN_RATE] = financing.loan_rate / ppy
-            bars[BORROW] = financing.borrow(names) / ppy
-            rules[FINANCED] = 1.0
+            write_financing(rules, bars[BORROW], financing, names, ppy)
         #: the financing rules (``None``: none)
         self.financing = financing
         self._bars = batch_bars(bars, self.n_markets * self.n_agents)
