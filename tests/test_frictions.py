@@ -169,9 +169,9 @@ def test_margin_call_liquidates_at_the_price_with_costs():
     rules[MAINTENANCE] = 0.25
     bars = CostModel(commission_bps=10, slippage_bps=5).constant_bars(1)
     healthy = book(100.0, -7000.0)  # equity 3000 on gross 10000: 30 % >= 25 %
-    assert margin_call_row(healthy, 0, np.array([100.0]), bars, rules) == (False, 0.0, 0.0)
+    assert margin_call_row(healthy, 0, np.array([[100.0]]), bars[None], 0, rules) == (False, 0.0, 0.0)
     holdings = book(100.0, -8000.0)  # equity 2000 on gross 10000: 20 % < 25 %
-    called, notional, costs = margin_call_row(holdings, 0, np.array([100.0]), bars, rules)
+    called, notional, costs = margin_call_row(holdings, 0, np.array([[100.0]]), bars[None], 0, rules)
     fill = 100.0 * (1 - 5 * BPS)
     assert called and notional == pytest.approx(10_000.0)
     assert costs == pytest.approx(100 * (100.0 - fill) + 0.001 * 100 * fill)
@@ -192,7 +192,7 @@ def test_stop_hit_intrabar_fills_at_the_level():
     rules = CostModel(commission_bps=10).rules()
     holdings = book(10.0, 0.0)
     exits, notional, costs = bracket_row(
-        holdings, levels, 0, np.array([99.0]), np.array([101.0]), np.array([94.0]), True, bars_of(), rules
+        holdings, levels, 0, np.array([[99.0]]), np.array([[101.0]]), np.array([[94.0]]), 0, True, bars_of(), rules
     )
     assert (exits, notional, costs) == (1, pytest.approx(950.0), pytest.approx(0.95))
     assert holdings[0, 0] == 0.0 and holdings[0, 1] == pytest.approx(950.0 - 0.95)
@@ -205,14 +205,14 @@ def test_gap_through_a_stop_fills_at_the_open():
     holdings = book(-10.0, 2000.0)
     rules = CostModel(commission_bps=0).rules()
     exits, notional, _ = bracket_row(
-        holdings, levels, 0, np.array([108.0]), np.array([109.0]), np.array([104.0]), True, bars_of(), rules
+        holdings, levels, 0, np.array([[108.0]]), np.array([[109.0]]), np.array([[104.0]]), 0, True, bars_of(), rules
     )
     assert exits == 1 and notional == pytest.approx(1080.0)  # bought back at the open, worse than the stop
     assert holdings[0, 1] == pytest.approx(2000.0 - 1080.0)
     # with next-open execution the fill was that open: no gap fill, the level
     levels = _levels(0.0, -10.0, 100.0, 0.05, 0.10)
     holdings = book(-10.0, 2000.0)
-    bracket_row(holdings, levels, 0, np.array([108.0]), np.array([109.0]), np.array([104.0]), False, bars_of(), rules)
+    bracket_row(holdings, levels, 0, np.array([[108.0]]), np.array([[109.0]]), np.array([[104.0]]), 0, False, bars_of(), rules)
     assert holdings[0, 1] == pytest.approx(2000.0 - 1050.0)
 
 
@@ -220,7 +220,7 @@ def test_a_bar_touching_both_levels_takes_the_stop():
     levels = _levels(0.0, 10.0, 100.0, 0.05, 0.10)
     holdings = book(10.0, 0.0)
     rules = CostModel(commission_bps=0).rules()
-    bracket_row(holdings, levels, 0, np.array([100.0]), np.array([111.0]), np.array([94.0]), True, bars_of(), rules)
+    bracket_row(holdings, levels, 0, np.array([[100.0]]), np.array([[111.0]]), np.array([[94.0]]), 0, True, bars_of(), rules)
     assert holdings[0, 1] == pytest.approx(950.0)  # the stop, not the take-profit at 110
 
 
@@ -277,7 +277,7 @@ def test_invariants_with_every_friction_on(held, wanted, prices, cash, volume, c
     assert trade_row(again, 0, holdings[0, :3].copy(), p, bars, rules) == (0.0, 0.0)
     np.testing.assert_array_equal(again, holdings)
     finance_row(holdings, 0, p, bars, rules)
-    called, _, call_costs = margin_call_row(holdings, 0, p, bars, rules)
+    called, _, call_costs = margin_call_row(holdings, 0, p[None], bars[None], 0, rules)
     assert call_costs >= 0.0 and np.isfinite(holdings).all()
     if called:
         assert (holdings[0, :3] == 0.0).all()  # a liquidated book is flat

@@ -142,15 +142,17 @@ def pair_step(
     t_next, equity, cash, positions, weights, notional, costs, drawdown, portfolio = out
     financing, unfilled, exits, ended = more
     before = np.empty(2)
-    scratch = np.empty(2)
+    bracketed = rules[BRACKETED] > 0.0
     for b in range(t.shape[0]):
         row = t[b]
         before[0], before[1] = holdings[b, 0], holdings[b, 1]
         notional[b], costs[b], unfilled[b] = pair_trade_row(
             holdings, b, fractions[b], equity_t[b], closes[row], bars[row], rules
         )
+        if bracketed:
+            enter_brackets_row(levels, b, before, holdings, closes[row], bars[row], rules)
         financed, closed, exit_notional, exit_costs, called = settle_row(
-            holdings, levels, b, before, closes[row], row, closes, bars, rules, ohlc, True, scratch
+            holdings, levels, b, closes[row], row, closes, bars, rules, ohlc, True
         )
         financing[b], exits[b], ended[b] = financed, closed, MARGIN_CALL if called else 0
         notional[b] += exit_notional
@@ -201,7 +203,6 @@ def pair_open(
     """
     t_out, equity, cash, positions, weights, notional, costs, drawdown, portfolio = out
     flat = np.zeros(2)
-    scratch = np.empty(2)
     bracketed = rules[BRACKETED] > 0.0
     for b in range(start.shape[0]):
         holdings[b, 0] = 0.0
@@ -212,7 +213,7 @@ def pair_open(
         notional[b], costs[b], _ = pair_trade_row(holdings, b, split[b], initial_cash, closes[row], bars[row], rules)
         levels[b, :, :] = np.nan
         if bracketed:
-            enter_brackets_row(levels, b, flat, holdings, closes[row], bars[row], rules, scratch)
+            enter_brackets_row(levels, b, flat, holdings, closes[row], bars[row], rules)
         t_out[b] = row
         e = record_row(holdings, peak, b, closes[row], equity, cash, positions, weights, drawdown)
         pair_portfolio_row(weights[b], cash[b], e, initial_cash, 0, horizon[b], portfolio[b])

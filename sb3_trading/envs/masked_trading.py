@@ -39,13 +39,14 @@ from sb3_trading.envs.mask_rules import (
     warn_unreachable_sizes,
 )
 from sb3_trading.sim.frictions import (
+    BRACKETED,
     Brackets,
     CostModel,
     Financing,
     Margin,
     resolve_market_rules,
 )
-from sb3_trading.sim.kernels import order_cost, record_row, settle_row, trade_row
+from sb3_trading.sim.kernels import enter_brackets_row, order_cost, record_row, settle_row, trade_row
 
 #: indicators computed on the index by default (ATR and the volume z-score need ``high``/``low``/``volume``)
 MASKED_INDICATORS: tuple[str, ...] = ("log_return", "rsi", "macd", "bollinger", "atr", "volume_zscore")
@@ -280,7 +281,7 @@ def masked_step(
     financing, unfilled, exits, ended = more
     target = np.empty(2)
     before = np.empty(2)
-    scratch = np.empty(2)
+    bracketed = rules[BRACKETED] > 0.0
     for b in range(t.shape[0]):
         row = t[b]
         prices = closes[row]
@@ -311,8 +312,10 @@ def masked_step(
         notional[b], costs[b] = trade_row(holdings, b, target, prices, bar, rules)
         if day[row + 1] != day[row]:
             day_open[b] = holdings[b, 0] * prices[0] + holdings[b, 1] * prices[1] + holdings[b, 2]
+        if bracketed:
+            enter_brackets_row(levels, b, before, holdings, prices, bar, rules)
         financed, closed, exit_notional, exit_costs, called = settle_row(
-            holdings, levels, b, before, prices, row, closes, bars, rules, ohlc, True, scratch
+            holdings, levels, b, prices, row, closes, bars, rules, ohlc, True
         )
         financing[b], unfilled[b], exits[b], ended[b] = financed, 0.0, closed, MARGIN_CALL if called else 0
         notional[b] += exit_notional

@@ -22,7 +22,6 @@ from sb3_trading.envs.base import (
 )
 from sb3_trading.envs.kernel import MARGIN_CALL, clip_bound
 from sb3_trading.sim.frictions import (
-    LIMITED,
     RULE_FEATURES,
     Brackets,
     CostModel,
@@ -30,7 +29,7 @@ from sb3_trading.sim.frictions import (
     Margin,
     resolve_market_rules,
 )
-from sb3_trading.sim.kernels import limit_row, record_row, settle_row, trade_row
+from sb3_trading.sim.kernels import order_row, record_row, settle_row
 
 
 @njit
@@ -99,21 +98,15 @@ def multi_asset_step(
     t_next, equity, cash, positions, weights, notional, costs, drawdown, portfolio = out
     financing, unfilled, exits, ended = more
     n_rows, n_assets = actions.shape
-    limited = rules[LIMITED] > 0.0
     target = np.empty(n_assets)
-    before = np.empty(n_assets)
-    scratch = np.empty(n_assets)
     for b in range(n_rows):
         row = t[b]
         t_next[b] = row + 1
         multi_asset_targets_row(equity_t[b], actions[b], prices[row], target)
         fill = fill_prices[row + fill_shift]
-        unfilled[b] = limit_row(holdings, b, target, fill, bars[row], rules) if limited else 0.0
-        for i in range(n_assets):
-            before[i] = holdings[b, i]
-        notional[b], costs[b] = trade_row(holdings, b, target, fill, bars[row], rules)
+        unfilled[b], notional[b], costs[b] = order_row(holdings, levels, b, target, fill, bars[row], rules)
         financed, closed, more_notional, more_costs, called = settle_row(
-            holdings, levels, b, before, fill, row, prices, bars, rules, ohlc, fill_shift == 0, scratch
+            holdings, levels, b, fill, row, prices, bars, rules, ohlc, fill_shift == 0
         )
         financing[b], exits[b] = financed, closed
         notional[b] += more_notional

@@ -38,8 +38,8 @@ from sb3_trading.envs.mask_rules import (
     check_sizes,
     warn_unreachable_sizes,
 )
-from sb3_trading.sim.frictions import Brackets, CostModel, Financing, Margin, resolve_market_rules
-from sb3_trading.sim.kernels import order_cost, record_row, settle_row, trade_row
+from sb3_trading.sim.frictions import BRACKETED, Brackets, CostModel, Financing, Margin, resolve_market_rules
+from sb3_trading.sim.kernels import enter_brackets_row, order_cost, record_row, settle_row, trade_row
 
 #: names of the ``portfolio`` observation entries, in order
 PORTFOLIO_FIELDS: tuple[str, ...] = ("weight", "cash_weight", "drawdown", "growth")
@@ -219,7 +219,7 @@ def single_step(
     n_sizes = sizes.shape[0]
     target = np.empty(1)
     before = np.empty(1)
-    scratch = np.empty(1)
+    bracketed = rules[BRACKETED] > 0.0
     for b in range(t.shape[0]):
         row = t[b]
         prices = closes[row]
@@ -257,8 +257,10 @@ def single_step(
         notional[b], costs[b] = trade_row(holdings, b, target, prices, bar, rules)
         if day[row + 1] != day[row]:
             day_open[b] = holdings[b, 0] * prices[0] + holdings[b, 1]
+        if bracketed:
+            enter_brackets_row(levels, b, before, holdings, prices, bar, rules)
         financed, closed, exit_notional, exit_costs, called = settle_row(
-            holdings, levels, b, before, prices, row, closes, bars, rules, ohlc, True, scratch
+            holdings, levels, b, prices, row, closes, bars, rules, ohlc, True
         )
         financing[b], unfilled[b], exits[b], ended[b] = financed, 0.0, closed, MARGIN_CALL if called else 0
         notional[b] += exit_notional

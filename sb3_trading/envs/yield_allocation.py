@@ -37,7 +37,6 @@ from sb3_trading.envs.base import (
 )
 from sb3_trading.envs.kernel import DRAWDOWN_ACTIONS, DRAWDOWN_LIMIT, ScalableExposure
 from sb3_trading.sim.frictions import (
-    BRACKETED,
     DEFAULT_COMMISSION_BPS,
     MAX_BPS,
     Brackets,
@@ -49,11 +48,10 @@ from sb3_trading.sim.frictions import (
 )
 from sb3_trading.sim.kernels import (
     accrue_yield_kernel,
-    enter_brackets_row,
+    order_row,
     record_row,
     self_financing_kernel,
     settle_row,
-    trade_row,
 )
 
 #: indicators computed per asset by default (prices barely move: returns and their volatility suffice;
@@ -307,8 +305,6 @@ def yield_step_kernel(
                     w[b, i] = held[b, i] / equity_t[b]
     invest, _, _ = self_financing_kernel(equity_t, w, held, commission, adverse)
     shares = np.empty(k)
-    before = np.empty(k)
-    scratch = np.empty(k)
     rates_t = np.empty((n_rows, k))
     prices_next = np.empty((n_rows, k))
     for b in range(n_rows):
@@ -318,11 +314,9 @@ def yield_step_kernel(
             shares[i] = holdings[b, i] if hold[b] else w[b, i] * invest[b] / prices[row, i]
             rates_t[b, i] = rates[row, i]
             prices_next[b, i] = prices[row + 1, i]
-        for i in range(k):
-            before[i] = holdings[b, i]
-        notional[b], costs[b] = trade_row(holdings, b, shares, prices[row], bars[row], rules)
+        _, notional[b], costs[b] = order_row(holdings, levels, b, shares, prices[row], bars[row], rules)
         financed, closed, exit_notional, exit_costs, _ = settle_row(
-            holdings, levels, b, before, prices[row], row, prices, bars, rules, ohlc, True, scratch
+            holdings, levels, b, prices[row], row, prices, bars, rules, ohlc, True
         )
         financing[b], unfilled[b], exits[b], ended[b] = financed, 0.0, closed, 0  # no margin: nothing ends here
         notional[b] += exit_notional
@@ -388,10 +382,7 @@ def yield_open_kernel(
             w[b, i] = initial_weights[i]
     equity_0 = np.full(n_rows, initial_cash)
     invest, _, _ = self_financing_kernel(equity_0, w, np.zeros((n_rows, k)), commission, adverse)
-    flat = np.zeros(k)
     shares = np.empty(k)
-    scratch = np.empty(k)
-    bracketed = rules[BRACKETED] > 0.0
     for b in range(n_rows):
         row = start[b]
         for i in range(k):
@@ -399,10 +390,8 @@ def yield_open_kernel(
             shares[i] = initial_weights[i] * invest[b] / prices[row, i]
         holdings[b, k] = initial_cash
         peak[b] = initial_cash
-        notional[b], costs[b] = trade_row(holdings, b, shares, prices[row], bars[row], rules)
         levels[b, :, :] = np.nan
-        if bracketed:
-            enter_brackets_row(levels, b, flat, holdings, prices[row], bars[row], rules, scratch)
+        _, notional[b], costs[b] = order_row(holdings, levels, b, shares, prices[row], bars[row], rules)
         t_out[b] = row
         e = record_row(holdings, peak, b, prices[row], equity, cash, positions, weights, drawdown)
         for i in range(k):

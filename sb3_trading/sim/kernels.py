@@ -21,6 +21,8 @@ marked at the mid falls by the friction.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from sb3_trading.common.jit import njit
@@ -35,6 +37,7 @@ from sb3_trading.sim.frictions import (
     FIXED_FEE,
     IMPACT,
     LEVERAGE,
+    LIMITED,
     LOAN_RATE,
     LOT,
     MAINTENANCE,
@@ -69,7 +72,9 @@ def friction_rate(side: float, commission: float, adverse: float) -> float:
 @njit
 def fill_price(price: float, quantity: float, adverse: float) -> float:
     """Execution price of ``quantity`` shares at mid ``price``, moving ``adverse`` against the trade: ``p (1 + a sign(q))``."""
-    return price * (1.0 + adverse * np.sign(quantity))
+    if quantity == 0.0:
+        return price
+    return price * (1.0 + math.copysign(adverse, quantity))  # = adverse * sign(q), without a branch on the side
 
 
 @njit
@@ -110,14 +115,14 @@ def order_cost(quantity: float, price: float, bars: np.ndarray, i: int, rules: n
     """
     if quantity == 0.0:
         return 0.0
-    side = np.sign(quantity)
     a = adverse_fraction(quantity, bars, i)
+    signed = math.copysign(a, quantity)  # a * sign(q): branch-free (the side of a random book is unpredictable)
     amount = abs(quantity) * price
     c = rules[COMMISSION]
     fixed, minimum = rules[FIXED_FEE], rules[MIN_FEE]
     if fixed == 0.0 and minimum == 0.0:
-        return amount * (a + c * (1.0 + a * side))
-    return amount * a + max(c * amount * (1.0 + a * side), minimum) + fixed
+        return amount * (a + c * (1.0 + signed))
+    return amount * a + max(c * amount * (1.0 + signed), minimum) + fixed
 
 
 @njit
@@ -207,11 +212,25 @@ def limit_row(
 
     :return: the mid notional ``sum |q| p`` of the order that the participation and leverage caps left unfilled.
     """
-    n_assets = target.shape[0]
+    unfilled, gross_now = _size_limits(holdings, b, target, prices, bars, rules)
+    if rules[LEVERAGE] < np.inf and not _leverage_ok(holdings, b, target, prices, bars, rules, gross_now):
+        unfilled += _leverage_cut(holdings, b, target, prices, bars, rules, gross_now)
+    return unfilled
+
+
+@njit
+def _size_limits(
+    holdings: np.ndarray, b: int, target: np.ndarray, prices: np.ndarray, bars: np.ndarray, rules: np.ndarray
+) -> tuple[float, float]:
+    """The lot size and the participation cap of :func:`limit_row` (``target`` in place).
+
+    :return: ``(unfilled, gross_now)``: the mid notional the participation cap left unfilled, and row ``b``'s gross
+        exposure before the trade (``sum |h| p``).
+    """
     lot = rules[LOT]
     unfilled = 0.0
     gross_now = 0.0
-    for i in range(n_assets):
+    for i in range(target.shape[0]):
         held = holdings[b, i]
         gross_now += abs(held) * prices[i]
         if lot > 0.0:
@@ -223,21 +242,96 @@ def limit_row(
                 most = np.floor(most / lot) * lot
             unfilled += (abs(q) - most) * prices[i]
             target[i] = held + np.sign(q) * most
-    if rules[LEVERAGE] < np.inf and not _leverage_ok(holdings, b, target, prices, bars, rules, gross_now):
-        full = target.copy()
-        trial = np.empty(n_assets)
-        low, high = 0.0, 1.0  # low: a scale known to pass (no trade), high: one known to fail
-        for _ in range(LEVERAGE_BISECTIONS):
-            middle = 0.5 * (low + high)
-            _scaled(holdings, b, full, middle, lot, trial)
-            if _leverage_ok(holdings, b, trial, prices, bars, rules, gross_now):
-                low = middle
-            else:
-                high = middle
-        _scaled(holdings, b, full, low, lot, target)
-        for i in range(n_assets):
-            unfilled += abs(full[i] - target[i]) * prices[i]
+    return unfilled, gross_now
+
+
+@njit
+def _leverage_cut(
+    holdings: np.ndarray,
+    b: int,
+    target: np.ndarray,
+    prices: np.ndarray,
+    bars: np.ndarray,
+    rules: np.ndarray,
+    gross_now: float,
+) -> float:
+    """Scale the trade of row ``b`` to ``target`` (in place) by the largest factor in ``[0, 1]`` that passes the leverage
+    cap (:func:`limit_row`), for a ``target`` that fails it. :return: the mid notional this left unfilled."""
+    n_assets = target.shape[0]
+    lot = rules[LOT]
+    full = target.copy()
+    trial = np.empty(n_assets)
+    low, high = 0.0, 1.0  # low: a scale known to pass (no trade), high: one known to fail
+    for _ in range(LEVERAGE_BISECTIONS):
+        middle = 0.5 * (low + high)
+        _scaled(holdings, b, full, middle, lot, trial)
+        if _leverage_ok(holdings, b, trial, prices, bars, rules, gross_now):
+            low = middle
+        else:
+            high = middle
+    _scaled(holdings, b, full, low, lot, target)
+    unfilled = 0.0
+    for i in range(n_assets):
+        unfilled += abs(full[i] - target[i]) * prices[i]
     return unfilled
+
+
+@njit
+def order_row(
+    holdings: np.ndarray,
+    levels: np.ndarray,
+    b: int,
+    target: np.ndarray,
+    prices: np.ndarray,
+    bars: np.ndarray,
+    rules: np.ndarray,
+) -> tuple[float, float, float]:
+    """An order of row ``b`` of ``holdings`` ``(B, N + 1)`` to ``target`` ``(N,)`` share counts at mid ``prices``
+    ``(N,)``, in place: the order limits (:func:`limit_row`, when ``rules[LIMITED]``), the trade
+    (:func:`trade_row`) and the bracket levels of the new positions (:func:`enter_brackets_row`, when
+    ``rules[BRACKETED]``; ``levels`` ``(B, 3, N)``).
+
+    The same result as those three in turn, in fewer passes over the assets: the order is priced once, and that
+    pricing also answers the leverage cap unless the cap binds (then the bisection of :func:`limit_row` runs).
+
+    :param bars: ``(N_BAR_FIELDS, N)`` the fill bar's frictions; ``rules``: ``(N_RULES,)``.
+    :return: ``(unfilled, notional, costs)``: the mid notional the caps left unfilled, and the traded mid
+        notional and frictions paid, currency.
+    """
+    n_assets = target.shape[0]
+    unfilled, gross_now = 0.0, 0.0
+    if rules[LIMITED] > 0.0:
+        unfilled, gross_now = _size_limits(holdings, b, target, prices, bars, rules)
+    # one pass: the trade's price (as price_row) and the book it leaves (as _leverage_ok)
+    capped = rules[LEVERAGE] < np.inf
+    spent, notional, costs = 0.0, 0.0, 0.0
+    gross, equity = 0.0, holdings[b, n_assets]
+    for i in range(n_assets):
+        held, p = holdings[b, i], prices[i]
+        q = target[i] - held
+        if q != 0.0:
+            cost = order_cost(q, p, bars, i, rules)
+            notional += abs(q) * p
+            costs += cost
+            spent += q * p
+        else:
+            cost = 0.0
+        if capped:
+            gross += abs(target[i]) * p
+            equity += held * p - cost
+    if capped and not (gross <= gross_now or gross <= rules[LEVERAGE] * equity):
+        unfilled += _leverage_cut(holdings, b, target, prices, bars, rules, gross_now)
+        spent, notional, costs = price_row(holdings, b, target, prices, bars, rules)
+    bracketed = rules[BRACKETED] > 0.0
+    atr = rules[BRACKET_ATR] > 0.0
+    for i in range(n_assets):
+        old, new = holdings[b, i], target[i]
+        holdings[b, i] = new
+        if bracketed and _bracket_entry(levels, b, i, old, new):
+            q = new - old
+            _enter_levels(levels, b, i, old, new, fill_price(prices[i], q, adverse_fraction(q, bars, i)), bars, atr)
+    holdings[b, n_assets] -= spent + costs
+    return unfilled, notional, costs
 
 
 @njit
@@ -262,19 +356,19 @@ def finance_row(holdings: np.ndarray, b: int, prices: np.ndarray, bars: np.ndarr
     cash = holdings[b, n_assets]
     net = cash * rules[CASH_RATE] if cash > 0.0 else cash * rules[LOAN_RATE]
     for i in range(n_assets):
-        h = holdings[b, i]
-        if h < 0.0:
-            net += h * prices[i] * bars[BORROW, i]
+        net += min(holdings[b, i], 0.0) * prices[i] * bars[BORROW, i]  # branch-free: a long adds 0
     holdings[b, n_assets] = cash + net
     return net
 
 
 @njit
 def margin_call_row(
-    holdings: np.ndarray, b: int, prices: np.ndarray, bars: np.ndarray, rules: np.ndarray
+    holdings: np.ndarray, b: int, prices: np.ndarray, bars: np.ndarray, r: int, rules: np.ndarray
 ) -> tuple[bool, float, float]:
-    """Liquidate row ``b`` at mid ``prices`` ``(N,)``, paying every friction, when its equity there is below the
-    maintenance margin ``rules[MAINTENANCE]`` times its gross exposure.
+    """Liquidate row ``b`` at the mid prices of bar ``r`` of ``prices`` ``(T, N)``, paying the frictions of bar ``r``
+    of ``bars`` ``(T, N_BAR_FIELDS, N)``, when its equity there is below the maintenance margin
+    ``rules[MAINTENANCE]`` times its gross exposure. (Whole arrays and a bar index rather than a bar's rows: a
+    compiled call given array views pays two atomic reference counts per view.)
 
     :return: ``(called, notional, costs)``: whether the book was liquidated (it is then flat, all cash), and the
         liquidation's mid notional and frictions (0 when not called).
@@ -282,18 +376,52 @@ def margin_call_row(
     maintenance = rules[MAINTENANCE]
     if maintenance <= 0.0:
         return False, 0.0, 0.0
-    n_assets = prices.shape[0]
+    n_assets = prices.shape[1]
     gross = 0.0
     equity = holdings[b, n_assets]
     for i in range(n_assets):
-        value = holdings[b, i] * prices[i]
+        value = holdings[b, i] * prices[r, i]
         gross += abs(value)
         equity += value
     if gross <= 0.0 or equity >= maintenance * gross:
         return False, 0.0, 0.0
-    flat = np.zeros(prices.shape[0])
-    notional, costs = trade_row(holdings, b, flat, prices, bars, rules)
+    flat = np.zeros(n_assets)
+    notional, costs = trade_row(holdings, b, flat, prices[r], bars[r], rules)
     return True, notional, costs
+
+
+@njit
+def _bracket_entry(levels: np.ndarray, b: int, i: int, old: float, new: float) -> bool:
+    """Whether asset ``i`` of row ``b`` needs fresh bracket levels after going from ``old`` to ``new`` shares: a
+    position that is new, reversed or added to does; a closed one loses its levels here (and does not); a reduced
+    or unchanged one keeps them."""
+    if new == 0.0:
+        levels[b, 0, i] = levels[b, 1, i] = levels[b, 2, i] = np.nan
+        return False
+    return _fresh_side(old, new) | (abs(new) > abs(old))
+
+
+@njit
+def _fresh_side(old: float, new: float) -> bool:
+    """``sign(old) != sign(new)`` for ``new != 0`` (a position opened or reversed), without branches."""
+    return ((old > 0.0) != (new > 0.0)) | (old == 0.0)
+
+
+@njit
+def _enter_levels(
+    levels: np.ndarray, b: int, i: int, old: float, new: float, fill: float, bars: np.ndarray, atr: bool
+) -> None:
+    """Set the entry (average price of the position's shares), stop and take-profit of asset ``i`` of row ``b``
+    after it went from ``old`` to ``new`` shares with the added ones executed at ``fill``."""
+    side = math.copysign(1.0, new)
+    added = (abs(old) * levels[b, 0, i] + abs(new - old) * fill) / abs(new)  # NaN for a fresh position: not used
+    entry = fill if _fresh_side(old, new) else added
+    levels[b, 0, i] = entry
+    stop, take = bars[STOP, i], bars[TAKE, i]
+    if not atr:
+        stop, take = stop * entry, take * entry
+    levels[b, 1, i] = entry - side * stop if stop > 0.0 else np.nan
+    levels[b, 2, i] = entry + side * take if take > 0.0 else np.nan
 
 
 @njit
@@ -317,22 +445,8 @@ def set_brackets_row(
     atr = rules[BRACKET_ATR] > 0.0
     for i in range(fills.shape[0]):
         old, new = before[i], holdings[b, i]
-        if new == 0.0:
-            levels[b, 0, i] = levels[b, 1, i] = levels[b, 2, i] = np.nan
-            continue
-        side = np.sign(new)
-        if np.sign(old) != side:
-            entry = fills[i]
-        elif abs(new) > abs(old):
-            entry = (abs(old) * levels[b, 0, i] + abs(new - old) * fills[i]) / abs(new)
-        else:
-            continue  # reduced or unchanged: the levels stay
-        levels[b, 0, i] = entry
-        stop, take = bars[STOP, i], bars[TAKE, i]
-        if not atr:
-            stop, take = stop * entry, take * entry
-        levels[b, 1, i] = entry - side * stop if stop > 0.0 else np.nan
-        levels[b, 2, i] = entry + side * take if take > 0.0 else np.nan
+        if _bracket_entry(levels, b, i, old, new):
+            _enter_levels(levels, b, i, old, new, fills[i], bars, atr)
 
 
 @njit
@@ -343,38 +457,37 @@ def bracket_row(
     open_: np.ndarray,
     high: np.ndarray,
     low: np.ndarray,
+    r: int,
     gaps: bool,
     bars: np.ndarray,
     rules: np.ndarray,
 ) -> tuple[int, float, float]:
-    """Check row ``b``'s bracket levels against one bar (``open_``, ``high``, ``low`` ``(N,)``) and close the touched
+    """Check row ``b``'s bracket levels against bar ``r`` of ``open_``, ``high``, ``low`` ``(T, N)`` and close the touched
     positions, in place, at the level (or at the open when ``gaps`` and the bar opened beyond it), paying the
-    frictions of ``bars``. When a bar touches both levels the stop is taken (conservative).
+    frictions of ``bars`` ``(N_BAR_FIELDS, N)``. When a bar touches both levels the stop is taken (conservative).
 
     :return: ``(exits, notional, costs)``: positions closed, and their mid notional and frictions.
     """
     exits = 0
     notional = 0.0
     costs = 0.0
-    n_assets = open_.shape[0]
+    n_assets = open_.shape[1]
     for i in range(n_assets):
         h = holdings[b, i]
         if h == 0.0:
             continue
-        stop, take = levels[b, 1, i], levels[b, 2, i]
-        if h > 0.0:
-            stopped = low[i] <= stop  # False for NaN
-            taken = high[i] >= take
-        else:
-            stopped = high[i] >= stop
-            taken = low[i] <= take
-        if not (stopped or taken):
+        stop, take, up, down = levels[b, 1, i], levels[b, 2, i], high[r, i], low[r, i]
+        long = h > 0.0  # the comparisons are False for NaN levels; selected, not branched on (the side is random)
+        stopped = (down <= stop) if long else (up >= stop)
+        taken = (up >= take) if long else (down <= take)
+        if not (stopped | taken):
             continue
         level = stop if stopped else take
         if gaps:
-            beyond = (open_[i] <= level) if (h > 0.0) == stopped else (open_[i] >= level)
+            first = open_[r, i]
+            beyond = (first <= level) if long == stopped else (first >= level)
             if beyond:
-                level = open_[i]
+                level = first
         q = -h
         friction = order_cost(q, level, bars, i, rules)
         notional += abs(q) * level
@@ -432,21 +545,17 @@ def clip_action(action: np.ndarray, low: np.ndarray, high: np.ndarray, out: np.n
 
 @njit
 def enter_brackets_row(
-    levels: np.ndarray,
-    b: int,
-    before: np.ndarray,
-    holdings: np.ndarray,
-    fill: np.ndarray,
-    bars: np.ndarray,
-    rules: np.ndarray,
-    fills: np.ndarray,
+    levels: np.ndarray, b: int, before: np.ndarray, holdings: np.ndarray, fill: np.ndarray, bars: np.ndarray, rules: np.ndarray
 ) -> None:
     """:func:`set_brackets_row` after row ``b`` traded from ``before`` ``(N,)`` at mid ``fill`` ``(N,)`` with the frictions
-    ``bars`` ``(N_BAR_FIELDS, N)`` (the execution prices are :func:`fill_row`'s); ``fills`` ``(N,)`` is scratch space."""
+    ``bars`` ``(N_BAR_FIELDS, N)``: the execution price (:func:`fill_price`) is computed only for the positions that
+    get fresh levels."""
+    atr = rules[BRACKET_ATR] > 0.0
     for i in range(fill.shape[0]):
-        fills[i] = holdings[b, i] - before[i]  # the traded shares, then their execution prices
-    fill_row(fills, fill, bars, fills)
-    set_brackets_row(levels, b, before, holdings, fills, bars, rules)
+        old, new = before[i], holdings[b, i]
+        if _bracket_entry(levels, b, i, old, new):
+            q = new - old
+            _enter_levels(levels, b, i, old, new, fill_price(fill[i], q, adverse_fraction(q, bars, i)), bars, atr)
 
 
 @njit
@@ -454,7 +563,6 @@ def settle_row(
     holdings: np.ndarray,
     levels: np.ndarray,
     b: int,
-    before: np.ndarray,
     fill: np.ndarray,
     row: int,
     closes: np.ndarray,
@@ -462,39 +570,31 @@ def settle_row(
     rules: np.ndarray,
     ohlc: tuple[np.ndarray, np.ndarray, np.ndarray],
     gaps: bool,
-    fills: np.ndarray,
 ) -> tuple[float, float, float, float, bool]:
     """Everything that follows row ``b``'s fill of decision bar ``row`` until its mark at the close of ``row + 1``:
-    the bracket levels of the new positions, one bar of financing, the bracket orders over bar ``row + 1``, and the
-    margin call at its close. The one sequence every env with these rules runs after its trade (in place).
+    one bar of financing, the bracket orders over bar ``row + 1``, and the margin call at its close. The one
+    sequence every env with these rules runs after its order (in place); the order set the bracket levels of its
+    new positions (:func:`order_row`, or :func:`enter_brackets_row` after :func:`trade_row`).
 
     :param holdings: ``(B, N + 1)`` the books, right after the fill (written).
     :param levels: ``(B, 3, N)`` bracket entry, stop and take-profit prices (written; NaN: none).
-    :param before: ``(N,)`` row ``b``'s share counts before the fill.
     :param fill: ``(N,)`` the mid prices the order filled at.
     :param closes: ``(T, N)`` closes (the margin call is checked at ``closes[row + 1]``).
     :param bars: ``(T, N_BAR_FIELDS, N)`` per-bar frictions; ``rules`` ``(N_RULES,)``.
     :param ohlc: ``(open, high, low)`` ``(T, N)`` each (read only with brackets).
     :param gaps: whether a bar that opens beyond a level fills at the open (``False`` when the order filled at that open).
-    :param fills: ``(N,)`` scratch space.
     :return: ``(financing, exits, notional, costs, called)``: net financing (currency, + received), positions the
         brackets closed, the mid notional and frictions of those exits and of a liquidation, and whether the margin
         call liquidated the book.
     """
-    bar = bars[row]
-    bracketed = rules[BRACKETED] > 0.0
-    if bracketed:
-        enter_brackets_row(levels, b, before, holdings, fill, bar, rules, fills)
-    financing = finance_row(holdings, b, fill, bar, rules) if rules[FINANCED] > 0.0 else 0.0
+    financing = finance_row(holdings, b, fill, bars[row], rules) if rules[FINANCED] > 0.0 else 0.0
     exits, notional, costs = 0, 0.0, 0.0
-    if bracketed:
+    if rules[BRACKETED] > 0.0:
         open_, high, low = ohlc
-        exits, notional, costs = bracket_row(
-            holdings, levels, b, open_[row + 1], high[row + 1], low[row + 1], gaps, bar, rules
-        )
+        exits, notional, costs = bracket_row(holdings, levels, b, open_, high, low, row + 1, gaps, bars[row], rules)
     called = False
     if rules[MAINTENANCE] > 0.0:
-        called, call_notional, call_costs = margin_call_row(holdings, b, closes[row + 1], bars[row + 1], rules)
+        called, call_notional, call_costs = margin_call_row(holdings, b, closes, bars, row + 1, rules)
         if called:
             notional += call_notional
             costs += call_costs
@@ -756,6 +856,7 @@ __all__ = [
     "finance_row",
     "gross_row",
     "limit_row",
+    "order_row",
     "margin_call_row",
     "order_cost",
     "enter_brackets_row",
