@@ -229,8 +229,7 @@ class TradingKernel:
         ``(B, 3, N)`` and the ``info`` entries the rules in use report (:data:`RULE_EXTRAS`)."""
         self.frictions = frictions
         self._friction_bars, self._friction_rules = frictions.bars, frictions.rules
-        blank = np.zeros((1, self.n_assets))
-        self._ohlc = frictions.ohlc or (blank, blank, blank)
+        self._ohlc = np.zeros((3, 1, self.n_assets)) if frictions.ohlc is None else frictions.ohlc
         #: ``(B, 3, N)`` bracket entry, stop and take-profit prices of each position (NaN: none)
         self.levels = np.full((self.n_envs, 3, self.n_assets), np.nan)
         on = (frictions.financed, frictions.limited, frictions.bracketed)

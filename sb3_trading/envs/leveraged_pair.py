@@ -118,7 +118,7 @@ def pair_step(
     bars: np.ndarray,
     rules: np.ndarray,
     levels: np.ndarray,
-    ohlc: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ohlc: np.ndarray,
     out: tuple[np.ndarray, ...],
     more: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
 ) -> None:
@@ -134,7 +134,7 @@ def pair_step(
     :param closes: ``(T, 2)`` closes ``(bull, bear)``.
     :param bars: ``(T, N_BAR_FIELDS, 2)`` per-bar frictions of ``(bull, bear)``; row ``t`` prices the fill at the
         close of ``t``; ``rules`` ``(N_RULES,)`` (:mod:`sb3_trading.sim.frictions`).
-    :param levels: ``(B, 3, 2)`` bracket levels (written); ``ohlc``: ``(open, high, low)`` ``(T, 2)`` for them.
+    :param levels: ``(B, 3, 2)`` bracket levels (written); ``ohlc``: ``(3, T, 2)`` open, high and low for them.
     :param out: the transition's arrays (:attr:`~sb3_trading.envs.kernel.Transition.outputs`), written.
     :param more: ``(financing, unfilled, bracket_exits, ended)`` ``(B,)`` each, written
         (:meth:`~sb3_trading.envs.kernel.TradingKernel.rule_outputs`).

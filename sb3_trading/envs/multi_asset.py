@@ -72,7 +72,7 @@ def multi_asset_step(
     fill_shift: int,
     bars: np.ndarray,
     rules: np.ndarray,
-    ohlc: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ohlc: np.ndarray,
     out: tuple[np.ndarray, ...],
     more: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
 ) -> None:
@@ -87,7 +87,7 @@ def multi_asset_step(
     :param actions: ``(B, N)`` float64 actions in ``[-1, 1]``.
     :param prices: ``(T, N)`` closes; ``fill_prices`` ``(T, N)``: the prices orders fill at, row ``t + fill_shift``.
     :param bars: ``(T, N_BAR_FIELDS, N)`` per-bar frictions; ``rules`` ``(N_RULES,)`` (:mod:`sb3_trading.sim.frictions`).
-    :param ohlc: ``(open, high, low)`` ``(T, N)`` each, read by the brackets (any ``(1, N)`` arrays without them).
+    :param ohlc: ``(3, T, N)`` open, high and low, read by the brackets (any ``(3, 1, N)`` array without them).
     :param out: the transition's arrays, written: ``t, equity, cash, positions, weights, notional, costs, drawdown,
         portfolio`` (see :meth:`~sb3_trading.envs.kernel.TradingKernel.blank`); ``portfolio`` ``(B, N + 1)`` float32
         holds the weights then the cash weight, clipped to ``[-PORTFOLIO_BOUND, PORTFOLIO_BOUND]``.

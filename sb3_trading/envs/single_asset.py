@@ -197,7 +197,7 @@ def single_step(
     rules: np.ndarray,
     n_invalid: np.ndarray,
     levels: np.ndarray,
-    ohlc: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ohlc: np.ndarray,
     out: tuple[np.ndarray, ...],
     more: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     invalid: np.ndarray,

@@ -220,7 +220,7 @@ def yield_step_kernel(
     bars: np.ndarray,
     rules: np.ndarray,
     levels: np.ndarray,
-    ohlc: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ohlc: np.ndarray,
     depeg_penalty: float,
     max_drawdown: float,
     out: tuple[np.ndarray, ...],
@@ -264,7 +264,7 @@ def yield_step_kernel(
     :param bars: ``(T, N_BAR_FIELDS, K)`` the per-bar frictions (constant proportional costs here, plus the
         bracket fields); ``rules`` ``(N_RULES,)`` (:mod:`sb3_trading.sim.frictions`; the same
         commission and adverse move), read by the trade and :func:`~sb3_trading.sim.kernels.settle_row`.
-    :param levels: ``(B, 3, K)`` bracket levels (written); ``ohlc``: ``(open, high, low)`` ``(T, K)`` for them.
+    :param levels: ``(B, 3, K)`` bracket levels (written); ``ohlc``: ``(3, T, K)`` open, high and low for them.
     :param depeg_penalty: weight of the de-peg penalty, ``>= 0``.
     :param max_drawdown: drawdown past which an episode is truncated (``inf``: never).
     :param out: the transition's arrays, written: ``t, equity, cash, positions, weights, notional, costs, drawdown,

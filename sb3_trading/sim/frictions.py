@@ -506,10 +506,10 @@ class Frictions:
     :ivar rules: ``(N_RULES,)`` float64: commission, fees, lot, leverage cap, maintenance margin, per-bar rates and
         flags (the module's ``COMMISSION`` ... ``BRACKETED``).
     :ivar rules_model: the :class:`MarketRules` compiled.
-    :ivar ohlc: ``(open, high, low)`` ``(T, N)`` arrays for the brackets (``None`` without brackets).
+    :ivar ohlc: ``(3, T, N)`` open, high and low for the brackets (``None`` without brackets).
     """
 
-    def __init__(self, bars: np.ndarray, rules: np.ndarray, model: MarketRules, ohlc: tuple[np.ndarray, ...] | None):
+    def __init__(self, bars: np.ndarray, rules: np.ndarray, model: MarketRules, ohlc: np.ndarray | None):
         bars.setflags(write=False)
         rules.setflags(write=False)
         self.bars, self.rules, self.rules_model, self.ohlc = bars, rules, model, ohlc
@@ -664,11 +664,7 @@ def build_frictions(
             bars[:, STOP] = brackets.stop_loss or 0.0
             bars[:, TAKE] = brackets.take_profit or 0.0
         rules[BRACKETED] = 1.0
-        ohlc = (
-            np.ascontiguousarray(open_, dtype=np.float64),
-            np.ascontiguousarray(high, dtype=np.float64),
-            np.ascontiguousarray(low, dtype=np.float64),
-        )
+        ohlc = np.stack([open_, high, low]).astype(np.float64)
     return Frictions(np.ascontiguousarray(bars), rules, rules_model, ohlc)
 
 

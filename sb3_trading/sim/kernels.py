@@ -454,15 +454,13 @@ def bracket_row(
     holdings: np.ndarray,
     levels: np.ndarray,
     b: int,
-    open_: np.ndarray,
-    high: np.ndarray,
-    low: np.ndarray,
+    ohlc: np.ndarray,
     r: int,
     gaps: bool,
     bars: np.ndarray,
     rules: np.ndarray,
 ) -> tuple[int, float, float]:
-    """Check row ``b``'s bracket levels against bar ``r`` of ``open_``, ``high``, ``low`` ``(T, N)`` and close the touched
+    """Check row ``b``'s bracket levels against bar ``r`` of ``ohlc`` ``(3, T, N)`` (open, high, low) and close the touched
     positions, in place, at the level (or at the open when ``gaps`` and the bar opened beyond it), paying the
     frictions of ``bars`` ``(N_BAR_FIELDS, N)``. When a bar touches both levels the stop is taken (conservative).
 
@@ -471,12 +469,12 @@ def bracket_row(
     exits = 0
     notional = 0.0
     costs = 0.0
-    n_assets = open_.shape[1]
+    n_assets = ohlc.shape[2]
     for i in range(n_assets):
         h = holdings[b, i]
         if h == 0.0:
             continue
-        stop, take, up, down = levels[b, 1, i], levels[b, 2, i], high[r, i], low[r, i]
+        stop, take, up, down = levels[b, 1, i], levels[b, 2, i], ohlc[1, r, i], ohlc[2, r, i]
         long = h > 0.0  # the comparisons are False for NaN levels; selected, not branched on (the side is random)
         stopped = (down <= stop) if long else (up >= stop)
         taken = (up >= take) if long else (down <= take)
@@ -484,7 +482,7 @@ def bracket_row(
             continue
         level = stop if stopped else take
         if gaps:
-            first = open_[r, i]
+            first = ohlc[0, r, i]
             beyond = (first <= level) if long == stopped else (first >= level)
             if beyond:
                 level = first
@@ -568,7 +566,7 @@ def settle_row(
     closes: np.ndarray,
     bars: np.ndarray,
     rules: np.ndarray,
-    ohlc: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ohlc: np.ndarray,
     gaps: bool,
 ) -> tuple[float, float, float, float, bool]:
     """Everything that follows row ``b``'s fill of decision bar ``row`` until its mark at the close of ``row + 1``:
@@ -581,7 +579,7 @@ def settle_row(
     :param fill: ``(N,)`` the mid prices the order filled at.
     :param closes: ``(T, N)`` closes (the margin call is checked at ``closes[row + 1]``).
     :param bars: ``(T, N_BAR_FIELDS, N)`` per-bar frictions; ``rules`` ``(N_RULES,)``.
-    :param ohlc: ``(open, high, low)`` ``(T, N)`` each (read only with brackets).
+    :param ohlc: ``(3, T, N)`` open, high and low (read only with brackets).
     :param gaps: whether a bar that opens beyond a level fills at the open (``False`` when the order filled at that open).
     :return: ``(financing, exits, notional, costs, called)``: net financing (currency, + received), positions the
         brackets closed, the mid notional and frictions of those exits and of a liquidation, and whether the margin
@@ -590,8 +588,7 @@ def settle_row(
     financing = finance_row(holdings, b, fill, bars[row], rules) if rules[FINANCED] > 0.0 else 0.0
     exits, notional, costs = 0, 0.0, 0.0
     if rules[BRACKETED] > 0.0:
-        open_, high, low = ohlc
-        exits, notional, costs = bracket_row(holdings, levels, b, open_, high, low, row + 1, gaps, bars[row], rules)
+        exits, notional, costs = bracket_row(holdings, levels, b, ohlc, row + 1, gaps, bars[row], rules)
     called = False
     if rules[MAINTENANCE] > 0.0:
         called, call_notional, call_costs = margin_call_row(holdings, b, closes, bars, row + 1, rules)
