@@ -229,20 +229,21 @@ class TradingKernel:
         ``(B, 3, N)`` and the ``info`` entries the rules in use report (:data:`RULE_EXTRAS`)."""
         self.frictions = frictions
         self._friction_bars, self._friction_rules = frictions.bars, frictions.rules
-        self._ohlc = np.zeros((3, 1, self.n_assets)) if frictions.ohlc is None else frictions.ohlc
+        self._ohlc = np.zeros((1, 3, self.n_assets)) if frictions.ohlc is None else frictions.ohlc
         #: ``(B, 3, N)`` bracket entry, stop and take-profit prices of each position (NaN: none)
         self.levels = np.full((self.n_envs, 3, self.n_assets), np.nan)
         on = (frictions.financed, frictions.limited, frictions.bracketed)
         #: ``(row of rule_outputs' values, name)`` of each ``info`` extra the rules in use report
         self._rule_extras = tuple((k, name) for k, (name, used) in enumerate(zip(RULE_EXTRAS, on, strict=True)) if used)
 
-    def rule_outputs(self) -> tuple[tuple[np.ndarray, ...], dict[str, np.ndarray]]:
+    def rule_outputs(self) -> tuple[tuple[np.ndarray, ...], dict[str, np.ndarray], np.ndarray | None]:
         """Fresh ``(financing, unfilled, bracket_exits, ended)`` ``(B,)`` arrays for a step kernel to write (``ended``
-        int8), and the ``info`` extras among them that the rules in use report."""
+        int8), the ``info`` extras among them that the rules in use report, and ``ended`` when a margin call can end
+        episodes (else ``None``: the :attr:`Transition.ended` of the step, for :meth:`blank`)."""
         n = self.n_envs
         values = np.empty((3, n))
         more = (values[0], values[1], values[2], np.empty(n, dtype=np.int8))
-        return more, {name: values[k] for k, name in self._rule_extras}
+        return more, {name: values[k] for k, name in self._rule_extras}, more[3] if self.frictions.margined else None
 
     def reset_rules(self, rows: np.ndarray, tr: Transition) -> Transition:
         """Clear the bracket levels of reset ``rows`` and give the reset ``tr`` the rules' extras (zeros)."""
@@ -266,10 +267,6 @@ class TradingKernel:
         tr = self.reset_rules(rows, tr)
         self.levels[rows] = levels
         return tr
-
-    def with_ended(self, tr: Transition, more: tuple[np.ndarray, ...]) -> Transition:
-        """``tr`` with the ``ended`` codes of :meth:`rule_outputs` when a margin call can end episodes."""
-        return tr._replace(ended=more[3]) if self.frictions.margined else tr
 
     def end_reason(self, ended: int, equity: float) -> str:
         """``info["terminated_by"]`` of a terminated step: the :data:`END_REASONS` entry of its ``ended`` code, or
@@ -307,12 +304,14 @@ class TradingKernel:
         extras: dict[str, np.ndarray] | None = None,
         n_rows: int | None = None,
         reward: bool = False,
+        ended: np.ndarray | None = None,
     ) -> Transition:
         """A step's :class:`Transition` with fresh, unfilled arrays, for a compiled step kernel to write
         (:attr:`Transition.outputs`, which starts with ``t``: the kernel writes the next bar): ``equity_t`` is the
         current equity, ``portfolio`` ``(B, portfolio_size)`` float32. Finish the step with :meth:`advance`.
         ``n_rows``: a transition of that many rows instead of ``B`` (a reset's; set its ``equity_t`` yourself);
-        ``reward``: with a ``(B,)`` :attr:`Transition.reward` for the kernel to write (a reward that is not the return)."""
+        ``reward``: with a ``(B,)`` :attr:`Transition.reward` for the kernel to write (a reward that is not the return);
+        ``ended``: the :attr:`Transition.ended` array the kernel writes (:meth:`rule_outputs`)."""
         n, n_assets = self.n_envs if n_rows is None else n_rows, self.n_assets
         return Transition(
             np.empty(n),
@@ -327,6 +326,7 @@ class TradingKernel:
             np.empty((n, portfolio_size), dtype=np.float32),
             NO_EXTRAS if extras is None else extras,
             np.empty(n) if reward else None,
+            ended,
         )
 
     def advance(self, tr: Transition) -> Transition:

@@ -134,7 +134,7 @@ def pair_step(
     :param closes: ``(T, 2)`` closes ``(bull, bear)``.
     :param bars: ``(T, N_BAR_FIELDS, 2)`` per-bar frictions of ``(bull, bear)``; row ``t`` prices the fill at the
         close of ``t``; ``rules`` ``(N_RULES,)`` (:mod:`sb3_trading.sim.frictions`).
-    :param levels: ``(B, 3, 2)`` bracket levels (written); ``ohlc``: ``(3, T, 2)`` open, high and low for them.
+    :param levels: ``(B, 3, 2)`` bracket levels (written); ``ohlc``: ``(T, 3, 2)`` open, high and low for them.
     :param out: the transition's arrays (:attr:`~sb3_trading.envs.kernel.Transition.outputs`), written.
     :param more: ``(financing, unfilled, bracket_exits, ended)`` ``(B,)`` each, written
         (:meth:`~sb3_trading.envs.kernel.TradingKernel.rule_outputs`).
@@ -549,8 +549,8 @@ class LeveragedPairKernel(TradingKernel):
 
     def step(self, actions: np.ndarray) -> Transition:
         fraction = actions[:, 0]
-        more, extras = self.rule_outputs()
-        tr = self.blank(PORTFOLIO_SIZE, {"bull_fraction": fraction, **extras})
+        more, extras, ended = self.rule_outputs()
+        tr = self.blank(PORTFOLIO_SIZE, {"bull_fraction": fraction, **extras}, ended=ended)
         pair_step(
             self.book.holdings,
             self.book.peak_equity,
@@ -568,7 +568,7 @@ class LeveragedPairKernel(TradingKernel):
             tr.outputs,
             more,
         )
-        return self.advance(self.with_ended(tr, more))
+        return self.advance(tr)
 
     def end_reason(self, ended: int, equity: float) -> str:
         """LeveragedPair episodes end at the stop-loss level (``"stop_loss"``), or on a margin call."""

@@ -484,9 +484,9 @@ class MaskedKernel(TradingKernel):
         book = self.book
         invalid, n_invalid = np.empty(self.n_envs, dtype=bool), np.empty(self.n_envs, dtype=np.int64)
         reasons = np.empty((self.n_envs, self.n_actions), dtype=np.int8)
-        more, extras = self.rule_outputs()
+        more, extras, ended = self.rule_outputs()
         extras = {"invalid_action": invalid, "n_invalid_actions": n_invalid, "mask_reasons": reasons, **extras}
-        tr = self.blank(self.portfolio_size, extras, reward=self._penalty > 0.0)
+        tr = self.blank(self.portfolio_size, extras, reward=self._penalty > 0.0, ended=ended)
         day_open = self.day_open.copy()
         self.step_kernel(
             book.holdings,
@@ -509,4 +509,4 @@ class MaskedKernel(TradingKernel):
         self.n_invalid, self.day_open = n_invalid, day_open
         if tr.reward is not None:
             tr.reward[:] = tr.equity / tr.equity_t - 1.0 - self._penalty * invalid
-        return self.advance(self.with_ended(tr, more))
+        return self.advance(tr)

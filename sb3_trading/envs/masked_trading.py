@@ -271,7 +271,7 @@ def masked_step(
     :param initial_equity: ``(B,)`` equity ``E_0`` at each account's reset; ``n_invalid`` ``(B,)`` the masked
         actions counted so far.
     :param actions: ``(B,)`` int64 actions in range; the rule arguments are :func:`masked_codes_kernel`'s.
-    :param levels: ``(B, 3, 2)`` bracket levels (written); ``ohlc``: ``(3, T, 2)`` open, high and low for them.
+    :param levels: ``(B, 3, 2)`` bracket levels (written); ``ohlc``: ``(T, 3, 2)`` open, high and low for them.
     :param out: the transition's arrays (:attr:`~sb3_trading.envs.kernel.Transition.outputs`), written.
     :param more: ``(financing, unfilled, bracket_exits, ended)`` ``(B,)`` each, written
         (:meth:`~sb3_trading.envs.kernel.TradingKernel.rule_outputs`).

@@ -87,7 +87,7 @@ def multi_asset_step(
     :param actions: ``(B, N)`` float64 actions in ``[-1, 1]``.
     :param prices: ``(T, N)`` closes; ``fill_prices`` ``(T, N)``: the prices orders fill at, row ``t + fill_shift``.
     :param bars: ``(T, N_BAR_FIELDS, N)`` per-bar frictions; ``rules`` ``(N_RULES,)`` (:mod:`sb3_trading.sim.frictions`).
-    :param ohlc: ``(3, T, N)`` open, high and low, read by the brackets (any ``(3, 1, N)`` array without them).
+    :param ohlc: ``(T, 3, N)`` open, high and low of each bar, read by the brackets (any ``(1, 3, N)`` array without them).
     :param out: the transition's arrays, written: ``t, equity, cash, positions, weights, notional, costs, drawdown,
         portfolio`` (see :meth:`~sb3_trading.envs.kernel.TradingKernel.blank`); ``portfolio`` ``(B, N + 1)`` float32
         holds the weights then the cash weight, clipped to ``[-PORTFOLIO_BOUND, PORTFOLIO_BOUND]``.
@@ -283,8 +283,8 @@ class MultiAssetKernel(TradingKernel):
         return self.reset_rules(rows, self._flat(start, portfolio))
 
     def step(self, actions: np.ndarray) -> Transition:
-        more, extras = self.rule_outputs()
-        tr = self.blank(self.n_assets + 1, extras)  # portfolio: the weights, then the cash weight
+        more, extras, ended = self.rule_outputs()
+        tr = self.blank(self.n_assets + 1, extras, ended=ended)  # portfolio: the weights, then the cash weight
         multi_asset_step(
             self.book.holdings,
             self.book.peak_equity,
@@ -301,4 +301,4 @@ class MultiAssetKernel(TradingKernel):
             tr.outputs,
             more,
         )
-        return self.advance(self.with_ended(tr, more))
+        return self.advance(tr)

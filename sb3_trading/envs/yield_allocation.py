@@ -264,7 +264,7 @@ def yield_step_kernel(
     :param bars: ``(T, N_BAR_FIELDS, K)`` the per-bar frictions (constant proportional costs here, plus the
         bracket fields); ``rules`` ``(N_RULES,)`` (:mod:`sb3_trading.sim.frictions`; the same
         commission and adverse move), read by the trade and :func:`~sb3_trading.sim.kernels.settle_row`.
-    :param levels: ``(B, 3, K)`` bracket levels (written); ``ohlc``: ``(3, T, K)`` open, high and low for them.
+    :param levels: ``(B, 3, K)`` bracket levels (written); ``ohlc``: ``(T, 3, K)`` open, high and low for them.
     :param depeg_penalty: weight of the de-peg penalty, ``>= 0``.
     :param max_drawdown: drawdown past which an episode is truncated (``inf``: never).
     :param out: the transition's arrays, written: ``t, equity, cash, positions, weights, notional, costs, drawdown,
@@ -884,9 +884,9 @@ class YieldAllocationKernel(TradingKernel):
         book, costs = self.book, self.costs
         target, income, penalty, end_t = np.empty((n_rows, n)), np.empty(n_rows), np.empty(n_rows), self.end_t.copy()
         # target_weights (B, K): the info builder hands each account its row, as for positions
-        more, rule_extras = self.rule_outputs()
+        more, rule_extras, ended = self.rule_outputs()
         extras = {"target_weights": target, "depeg_penalty": penalty, "yield_income": income, **rule_extras}
-        tr = self.blank(n + 2, extras, reward=True)
+        tr = self.blank(n + 2, extras, reward=True, ended=ended)
         yield_step_kernel(
             book.holdings,
             book.peak_equity,
@@ -917,7 +917,6 @@ class YieldAllocationKernel(TradingKernel):
             end_t,
             tr.reward,
         )
-        tr = self.with_ended(tr, more)
         if self._terminate_on_drawdown:
             hit = tr.drawdown > self._max_drawdown  # the kernel's own test: it moved end_t of these rows
             end_t[hit] = self.end_t[hit]

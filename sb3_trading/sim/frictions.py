@@ -506,7 +506,7 @@ class Frictions:
     :ivar rules: ``(N_RULES,)`` float64: commission, fees, lot, leverage cap, maintenance margin, per-bar rates and
         flags (the module's ``COMMISSION`` ... ``BRACKETED``).
     :ivar rules_model: the :class:`MarketRules` compiled.
-    :ivar ohlc: ``(3, T, N)`` open, high and low for the brackets (``None`` without brackets).
+    :ivar ohlc: ``(T, 3, N)`` open, high and low of each bar, for the brackets (``None`` without brackets).
     """
 
     def __init__(self, bars: np.ndarray, rules: np.ndarray, model: MarketRules, ohlc: np.ndarray | None):
@@ -664,7 +664,7 @@ def build_frictions(
             bars[:, STOP] = brackets.stop_loss or 0.0
             bars[:, TAKE] = brackets.take_profit or 0.0
         rules[BRACKETED] = 1.0
-        ohlc = np.stack([open_, high, low]).astype(np.float64)
+        ohlc = np.stack([open_, high, low], axis=1).astype(np.float64)  # a bar's three rows side by side in memory
     return Frictions(np.ascontiguousarray(bars), rules, rules_model, ohlc)
 
 

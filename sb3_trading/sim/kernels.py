@@ -460,7 +460,7 @@ def bracket_row(
     bars: np.ndarray,
     rules: np.ndarray,
 ) -> tuple[int, float, float]:
-    """Check row ``b``'s bracket levels against bar ``r`` of ``ohlc`` ``(3, T, N)`` (open, high, low) and close the touched
+    """Check row ``b``'s bracket levels against bar ``r`` of ``ohlc`` ``(T, 3, N)`` (open, high, low) and close the touched
     positions, in place, at the level (or at the open when ``gaps`` and the bar opened beyond it), paying the
     frictions of ``bars`` ``(N_BAR_FIELDS, N)``. When a bar touches both levels the stop is taken (conservative).
 
@@ -474,7 +474,7 @@ def bracket_row(
         h = holdings[b, i]
         if h == 0.0:
             continue
-        stop, take, up, down = levels[b, 1, i], levels[b, 2, i], ohlc[1, r, i], ohlc[2, r, i]
+        stop, take, up, down = levels[b, 1, i], levels[b, 2, i], ohlc[r, 1, i], ohlc[r, 2, i]
         long = h > 0.0  # the comparisons are False for NaN levels; selected, not branched on (the side is random)
         stopped = (down <= stop) if long else (up >= stop)
         taken = (up >= take) if long else (down <= take)
@@ -482,7 +482,7 @@ def bracket_row(
             continue
         level = stop if stopped else take
         if gaps:
-            first = ohlc[0, r, i]
+            first = ohlc[r, 0, i]
             beyond = (first <= level) if long == stopped else (first >= level)
             if beyond:
                 level = first
@@ -579,7 +579,7 @@ def settle_row(
     :param fill: ``(N,)`` the mid prices the order filled at.
     :param closes: ``(T, N)`` closes (the margin call is checked at ``closes[row + 1]``).
     :param bars: ``(T, N_BAR_FIELDS, N)`` per-bar frictions; ``rules`` ``(N_RULES,)``.
-    :param ohlc: ``(3, T, N)`` open, high and low (read only with brackets).
+    :param ohlc: ``(T, 3, N)`` open, high and low of each bar (read only with brackets).
     :param gaps: whether a bar that opens beyond a level fills at the open (``False`` when the order filled at that open).
     :return: ``(financing, exits, notional, costs, called)``: net financing (currency, + received), positions the
         brackets closed, the mid notional and frictions of those exits and of a liquidation, and whether the margin
