@@ -191,9 +191,7 @@ def test_stop_hit_intrabar_fills_at_the_level():
     np.testing.assert_allclose(levels[0, :, 0], [100.0, 95.0, 110.0])
     rules = CostModel(commission_bps=10).rules()
     holdings = book(10.0, 0.0)
-    exits, notional, costs = bracket_row(
-        holdings, levels, 0, np.array([[[99.0], [101.0], [94.0]]]), 0, True, bars_of(), rules
-    )
+    exits, notional, costs = bracket_row(holdings, levels, 0, np.array([[[99.0], [101.0], [94.0]]]), 0, True, bars_of(), rules)
     assert (exits, notional, costs) == (1, pytest.approx(950.0), pytest.approx(0.95))
     assert holdings[0, 0] == 0.0 and holdings[0, 1] == pytest.approx(950.0 - 0.95)
     assert np.isnan(levels).all()
@@ -204,9 +202,7 @@ def test_gap_through_a_stop_fills_at_the_open():
     np.testing.assert_allclose(levels[0, 1:, 0], [105.0, 90.0])
     holdings = book(-10.0, 2000.0)
     rules = CostModel(commission_bps=0).rules()
-    exits, notional, _ = bracket_row(
-        holdings, levels, 0, np.array([[[108.0], [109.0], [104.0]]]), 0, True, bars_of(), rules
-    )
+    exits, notional, _ = bracket_row(holdings, levels, 0, np.array([[[108.0], [109.0], [104.0]]]), 0, True, bars_of(), rules)
     assert exits == 1 and notional == pytest.approx(1080.0)  # bought back at the open, worse than the stop
     assert holdings[0, 1] == pytest.approx(2000.0 - 1080.0)
     # with next-open execution the fill was that open: no gap fill, the level
