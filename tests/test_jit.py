@@ -36,3 +36,34 @@ def test_kernels_give_identical_results_with_and_without_the_jit(tmp_path):
     assert any(key.startswith("core/") for key in compiled)
     for env_id in jit_runner.SUPPORTED_ENV_IDS:
         assert any(compiled[f"{env_id}/dones/{step}"].any() for step in range(jit_runner.N_STEPS)), env_id
+
+
+CALLEE = "from sb3_trading.common.jit import njit\n\n\n@njit\ndef rate(x):\n    return x * {factor}\n"
+CALLER = (
+    "from sb3_trading.common.jit import njit\n\nfrom pkg.callee import rate\n\n\n"
+    "@njit\ndef book(x):\n    return rate(x) + 1.0\n\n\n"
+    "print(book(2.0), sum(book.stats.cache_hits.values()))\n"
+)
+
+
+def _run_caller(root: Path) -> tuple[float, int]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    env.pop("NUMBA_CACHE_DIR", None)  # the cache beside the sources, as in an installed package
+    result = subprocess.run([sys.executable, "-c", "import pkg.caller"], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    value, hits = result.stdout.split()
+    return float(value), int(hits)
+
+
+def test_a_cached_kernel_is_recompiled_when_a_kernel_it_calls_changes(tmp_path):
+    # numba alone keys a cache on the kernel's own file: the caller would keep the old callee's machine code
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "callee.py").write_text(CALLEE.format(factor=3.0))
+    (package / "caller.py").write_text(CALLER)
+    assert _run_caller(tmp_path) == (7.0, 0)  # compiled
+    assert _run_caller(tmp_path) == (7.0, 1)  # loaded from the cache
+    (package / "callee.py").write_text(CALLEE.format(factor=5.0))  # only the callee's file changes
+    assert _run_caller(tmp_path) == (11.0, 0)  # recompiled with the new callee, not the stale cache
+    assert (package / "__pycache__").is_dir()

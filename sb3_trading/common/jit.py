@@ -13,21 +13,91 @@ Kernels follow three rules so that they run identically compiled and uncompiled:
 * outputs are returned (fresh arrays or tuples of scalars) or written into arrays passed in;
 * scalar transcendental functions come from :mod:`math` (``math.exp``, ``math.log``): compiled and plain they
   both call the C library, while NumPy's scalar ``np.exp`` may use its own SIMD code and differ in the last bit.
+
+**Cache freshness.** numba keys a cached kernel on the source of its own file only, but a kernel's machine code
+contains the kernels it calls from other modules (an env's step calls :mod:`sb3_trading.sim.kernels`). Edit
+``sim/kernels.py`` alone -- or upgrade the package to a release whose ``envs/multi_asset.py`` is unchanged, since
+the cache files beside the sources survive ``pip install -U`` -- and numba would load the env's step compiled
+with the old accounting, silently. :func:`njit` therefore keys every cache entry on the sources of all the
+package's modules that compile kernels (:func:`package_fingerprint`) as well: any change to any of them
+recompiles them all on first use.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numba
+from numba.core import caching
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def njit(function: F) -> F:
-    """Compile ``function`` with ``numba.njit(cache=True, nogil=True)`` (plain Python under ``NUMBA_DISABLE_JIT=1``)."""
-    return numba.njit(cache=True, nogil=True)(function)  # type: ignore[no-any-return]
+    """Compile ``function`` with ``numba.njit(nogil=True)`` and an on-disk cache keyed on the package's kernel
+    sources (see the module docstring); plain Python under ``NUMBA_DISABLE_JIT=1``."""
+    dispatcher = numba.njit(nogil=True)(function)
+    if not jit_disabled():
+        # what numba.njit(cache=True) does (Dispatcher.enable_caching), with the package-keyed cache
+        dispatcher._cache = _PackageFunctionCache(function)
+    return dispatcher  # type: ignore[no-any-return]
+
+
+def package_root(source_file: str | Path) -> Path:
+    """The top-level package directory of ``source_file`` (the highest parent that has an ``__init__.py``)."""
+    directory = Path(source_file).resolve().parent
+    while (directory.parent / "__init__.py").exists():
+        directory = directory.parent
+    return directory
+
+
+@functools.cache
+def package_fingerprint(root: Path) -> str:
+    """SHA-256 of the path and bytes of every module under ``root`` that compiles kernels (mentions ``njit``).
+
+    Read once per process; a change to any of these files changes it, and with it every cache key.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        source = path.read_bytes()
+        if b"njit" in source:
+            digest.update(path.relative_to(root).as_posix().encode())
+            digest.update(source)
+    return digest.hexdigest()
+
+
+class _PackageStamp:
+    """Cache locator mixin: the source stamp of the function's own file and the :func:`package_fingerprint`."""
+
+    _py_file: str
+
+    def get_source_stamp(self) -> Any:
+        return super().get_source_stamp(), package_fingerprint(package_root(self._py_file))  # type: ignore[misc]
+
+
+def _package_locator(base: type) -> type:
+    return type(f"Package{base.__name__}", (_PackageStamp, base), {})
+
+
+class _PackageCacheImpl(caching.CompileResultCacheImpl):
+    # numba's own locators (user-provided NUMBA_CACHE_DIR, beside the sources, user-wide, zip), package-stamped
+    _locator_classes = [
+        _package_locator(base)
+        for base in (
+            caching.UserProvidedCacheLocator,
+            caching.InTreeCacheLocator,
+            caching.UserWideCacheLocator,
+            caching.ZipCacheLocator,
+        )
+    ]
+
+
+class _PackageFunctionCache(caching.FunctionCache):
+    _impl_class = _PackageCacheImpl
 
 
 def jit_disabled() -> bool:
@@ -35,4 +105,4 @@ def jit_disabled() -> bool:
     return bool(numba.config.DISABLE_JIT)
 
 
-__all__ = ["jit_disabled", "njit"]
+__all__ = ["jit_disabled", "njit", "package_fingerprint", "package_root"]
