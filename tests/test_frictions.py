@@ -17,10 +17,13 @@ from sb3_trading.sim import VENUES, Brackets, CostModel, Financing, Margin, reso
 from sb3_trading.sim.frictions import (
     ADVERSE,
     BORROW,
+    BRACKETED,
     CASH_RATE,
     IMPACT,
     LEVERAGE,
+    LIMITED,
     LOAN_RATE,
+    LOT,
     MAINTENANCE,
     MAX_TRADE,
     N_BAR_FIELDS,
@@ -30,11 +33,13 @@ from sb3_trading.sim.frictions import (
 )
 from sb3_trading.sim.kernels import (
     bracket_row,
+    enter_brackets_row,
     finance_row,
     gross_row,
     limit_row,
     margin_call_row,
     order_cost,
+    order_row,
     set_brackets_row,
     trade_row,
 )
@@ -233,6 +238,43 @@ def test_entry_price_averages_adds_and_keeps_levels_on_reductions():
 
 
 # ------------------------------------------------------------------------------------------------- properties
+@settings(max_examples=80, deadline=None)
+@given(
+    held=st.lists(st.floats(-500, 500), min_size=4, max_size=4),
+    wanted=st.lists(st.floats(-500, 500), min_size=4, max_size=4),
+    prices=st.lists(st.floats(1.0, 500.0), min_size=4, max_size=4),
+    cash=st.floats(-1e4, 1e5),
+    cap=st.sampled_from([math.inf, 0.8, 2.0, 5.0]),
+    lot=st.sampled_from([0.0, 1.0, 10.0]),
+    most=st.sampled_from([math.inf, 5.0, 200.0]),
+    fees=st.booleans(),
+)
+def test_order_row_is_limits_then_trade_then_bracket_entries_bit_for_bit(held, wanted, prices, cash, cap, lot, most, fees):
+    """The fused order (one pricing pass) gives exactly what the three steps it replaces give, one after another."""
+    model = CostModel(commission_bps=7, slippage_bps=3, fixed_fee=0.5 if fees else 0.0, min_fee=1.0 if fees else 0.0)
+    p = np.array(prices)
+    bars = bars_of(4, adverse=model.adverse, impact=3e-4, most=most)
+    bars[STOP], bars[TAKE] = 0.03, 0.06
+    rules = model.rules()
+    rules[LEVERAGE], rules[LOT] = cap, lot
+    rules[LIMITED] = float(cap < math.inf or lot > 0.0 or most < math.inf)
+    rules[BRACKETED] = 1.0
+    start = np.array([[*held, cash]])
+    levels = np.full((1, 3, 4), np.nan)
+    levels[0, :, :2] = [[100.0, 101.0], [97.0, 98.0], [106.0, 107.0]]  # two positions with levels already
+    fused_book, fused_levels, fused_target = start.copy(), levels.copy(), np.array(wanted)
+    fused = order_row(fused_book, fused_levels, 0, fused_target, p, bars, rules)
+    steps_book, steps_levels, steps_target = start.copy(), levels.copy(), np.array(wanted)
+    unfilled = limit_row(steps_book, 0, steps_target, p, bars, rules) if rules[LIMITED] else 0.0
+    before = steps_book[0, :4].copy()
+    notional, costs = trade_row(steps_book, 0, steps_target, p, bars, rules)
+    enter_brackets_row(steps_levels, 0, before, steps_book, p, bars, rules)
+    assert fused == (unfilled, notional, costs)
+    np.testing.assert_array_equal(fused_book, steps_book)
+    np.testing.assert_array_equal(fused_target, steps_target)
+    np.testing.assert_array_equal(fused_levels, steps_levels)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     held=st.lists(st.floats(-500, 500), min_size=3, max_size=3),

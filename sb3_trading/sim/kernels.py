@@ -227,22 +227,30 @@ def _size_limits(
     :return: ``(unfilled, gross_now)``: the mid notional the participation cap left unfilled, and row ``b``'s gross
         exposure before the trade (``sum |h| p``).
     """
-    lot = rules[LOT]
     unfilled = 0.0
     gross_now = 0.0
     for i in range(target.shape[0]):
-        held = holdings[b, i]
-        gross_now += abs(held) * prices[i]
-        if lot > 0.0:
-            target[i] = np.trunc(target[i] / lot) * lot
-        q = target[i] - held
-        most = bars[MAX_TRADE, i]
-        if abs(q) > most:
-            if lot > 0.0:
-                most = np.floor(most / lot) * lot
-            unfilled += (abs(q) - most) * prices[i]
-            target[i] = held + np.sign(q) * most
+        gross_now += abs(holdings[b, i]) * prices[i]
+        unfilled += _size_limit(holdings[b, i], target, i, prices[i], bars, rules[LOT])
     return unfilled, gross_now
+
+
+@njit
+def _size_limit(held: float, target: np.ndarray, i: int, price: float, bars: np.ndarray, lot: float) -> float:
+    """Asset ``i``'s lot size and participation cap (``target[i]`` in place, from ``held`` shares at ``price``).
+
+    :return: the mid notional the participation cap left unfilled (0 when it does not bind).
+    """
+    if lot > 0.0:
+        target[i] = np.trunc(target[i] / lot) * lot
+    q = target[i] - held
+    most = bars[MAX_TRADE, i]
+    if abs(q) <= most:
+        return 0.0
+    if lot > 0.0:
+        most = np.floor(most / lot) * lot
+    target[i] = held + np.sign(q) * most
+    return (abs(q) - most) * price
 
 
 @njit
@@ -299,15 +307,17 @@ def order_row(
         notional and frictions paid, currency.
     """
     n_assets = target.shape[0]
+    limited, lot = rules[LIMITED] > 0.0, rules[LOT]
     unfilled, gross_now = 0.0, 0.0
-    if rules[LIMITED] > 0.0:
-        unfilled, gross_now = _size_limits(holdings, b, target, prices, bars, rules)
-    # one pass: the trade's price (as price_row) and the book it leaves (as _leverage_ok)
+    # one pass: the size limits (as limit_row), the trade's price (as price_row), the book it leaves (as _leverage_ok)
     capped = rules[LEVERAGE] < np.inf
     spent, notional, costs = 0.0, 0.0, 0.0
     gross, equity = 0.0, holdings[b, n_assets]
     for i in range(n_assets):
         held, p = holdings[b, i], prices[i]
+        if limited:
+            gross_now += abs(held) * p
+            unfilled += _size_limit(held, target, i, p, bars, lot)
         q = target[i] - held
         if q != 0.0:
             cost = order_cost(q, p, bars, i, rules)
