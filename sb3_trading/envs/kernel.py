@@ -213,7 +213,10 @@ class TradingKernel:
         portfolio_return = equity / equity_t - 1.0
         terminated = equity <= 0.0
         if ended is not None:
-            terminated = terminated | (ended > 0)
+            if isinstance(terminated, np.ndarray):
+                np.logical_or(terminated, ended, out=terminated)  # any non-zero code ends the episode
+            else:
+                terminated = terminated or bool(ended > 0)
         return (
             portfolio_return if reward is None else reward,
             portfolio_return,
