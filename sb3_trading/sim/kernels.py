@@ -196,6 +196,13 @@ def _leverage_ok(
         p = prices[i]
         gross += abs(target[i]) * p
         equity += holdings[b, i] * p - order_cost(target[i] - holdings[b, i], p, bars, i, rules)
+    return _within_leverage(gross, gross_now, equity, rules)
+
+
+@njit
+def _within_leverage(gross: float, gross_now: float, equity: float, rules: np.ndarray) -> bool:
+    """The leverage cap's test of a book left with ``gross`` exposure and ``equity``: at most ``rules[LEVERAGE]`` times
+    the equity, or no more exposure than ``gross_now`` (a trade that does not add exposure always passes)."""
     return gross <= gross_now or gross <= rules[LEVERAGE] * equity
 
 
@@ -329,7 +336,7 @@ def order_row(
         if capped:
             gross += abs(target[i]) * p
             equity += held * p - cost
-    if capped and not (gross <= gross_now or gross <= rules[LEVERAGE] * equity):
+    if capped and not _within_leverage(gross, gross_now, equity, rules):
         unfilled += _leverage_cut(holdings, b, target, prices, bars, rules, gross_now)
         spent, notional, costs = price_row(holdings, b, target, prices, bars, rules)
     bracketed = rules[BRACKETED] > 0.0
