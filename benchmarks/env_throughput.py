@@ -278,7 +278,7 @@ FRICTIONS: dict[str, dict] = {
     "sb3_trading/MaskedTrading-v0": {"costs": pick(*LINEAR_COSTS, *ORDER_COSTS), **ACCOUNT_RULES},
     "sb3_trading/SingleAsset-v0": {"costs": pick(*LINEAR_COSTS, *ORDER_COSTS), **ACCOUNT_RULES},
     "sb3_trading/YieldAllocation-v0": {
-        "costs": pick(*LINEAR_COSTS),
+        "costs": pick(*LINEAR_COSTS, "fixed_fee", "min_fee"),
         "financing": ACCOUNT_RULES["financing"],
         "brackets": ACCOUNT_RULES["brackets"],
         "rebalance_band": 0.02,

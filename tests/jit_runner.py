@@ -45,7 +45,11 @@ EVERY_RULE = {
 RULE_ENV_KWARGS = {
     "sb3_trading/MultiAsset-v0": {"episode_length": 12, **EVERY_RULE},
     "sb3_trading/LeveragedPair-v0": {"max_days": 12, **EVERY_RULE},
-    "sb3_trading/YieldAllocation-v0": {"episode_length": 12, "brackets": {"stop_loss": 0.002, "take_profit": 0.002}},
+    "sb3_trading/YieldAllocation-v0": {
+        "episode_length": 12,
+        "costs": {"commission_bps": 5.0, "fixed_fee": 0.5, "min_fee": 3.0},
+        "brackets": {"stop_loss": 0.002, "take_profit": 0.002},
+    },
 }
 
 

@@ -3,6 +3,8 @@ proportional and constant frictions they take, priced by hand, and the rules the
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sb3_trading.data import MarketData, make_regime_market, make_yield_market
 from sb3_trading.envs.market_impact import MarketImpactEnv
@@ -10,8 +12,9 @@ from sb3_trading.envs.yield_allocation import YieldAllocationEnv
 from sb3_trading.evaluation.baselines import buy_and_hold, equal_weight
 from sb3_trading.sim import CostModel
 from sb3_trading.sim.accrual import friction_rates, self_financing_value
-from sb3_trading.sim.frictions import IMPACT, MarketRules, build_frictions
+from sb3_trading.sim.frictions import ADVERSE, COMMISSION, IMPACT, N_BAR_FIELDS, MarketRules, build_frictions
 from sb3_trading.sim.impact import HeuristicTrader, ImpactMarket
+from sb3_trading.sim.kernels import order_cost, self_financing_kernel
 from sb3_trading.vec import make_vec_env
 
 E0 = 10_000.0
@@ -66,11 +69,69 @@ def test_yield_default_costs_and_the_commission_shortcut():
         yield_env(rebalance_cost_bps=7.0, costs={"commission_bps": 3.0})
 
 
+def test_yield_fixed_fee_per_order_is_paid_out_of_the_rebalance():
+    env = yield_env(rebalance_cost_bps=0.0, costs={"fixed_fee": 2.0})
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(np.zeros(2))  # w = [0.5, 0.5], two orders from all cash
+    value = E0 - 2 * 2.0  # V + F(V) = E0 with F = two fixed fees
+    np.testing.assert_allclose(info["positions"], [0.5 * value, 0.5 * value], rtol=1e-13)
+    assert info["costs"] == pytest.approx(4.0, rel=1e-12)
+    assert info["cash"] == pytest.approx(0.0, abs=1e-9)
+    # the same weights again at the same prices: nothing trades, nothing is paid
+    _, _, _, _, info = env.step(np.zeros(2))
+    assert info["costs"] == 0.0 and info["equity"] == pytest.approx(value, rel=1e-13)
+
+
+@pytest.mark.parametrize(("min_fee", "binds"), [(8.0, True), (1.0, False)])
+def test_yield_minimum_fee_replaces_a_smaller_commission(min_fee, binds):
+    env = yield_env(rebalance_cost_bps=10.0, costs={"min_fee": min_fee})
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(np.zeros(2))
+    c = 1e-3
+    # each asset buys 0.5 V: a commission of 0.5 c V ~ 5, so a minimum of 8 is paid instead, one of 1 is not
+    value = E0 - 2 * min_fee if binds else E0 / (1.0 + c)
+    assert (0.5 * c * value < min_fee) == binds
+    np.testing.assert_allclose(info["positions"], [0.5 * value, 0.5 * value], rtol=1e-12)
+    assert info["costs"] == pytest.approx(E0 - value, rel=1e-9)
+    assert info["cash"] == pytest.approx(0.0, abs=1e-8)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    equity=st.floats(100.0, 1e6),
+    weights=st.lists(st.floats(0.0, 1.0), min_size=3, max_size=3),
+    held=st.lists(st.floats(0.0, 1.0), min_size=3, max_size=3),
+    commission=st.sampled_from([0.0, 5e-4, 2e-3]),
+    adverse=st.sampled_from([0.0, 3e-4]),
+    fixed=st.sampled_from([0.0, 1.0, 25.0]),
+    minimum=st.sampled_from([0.0, 2.0, 40.0]),
+)
+def test_self_financing_with_fees_is_the_largest_value_its_frictions_allow(
+    equity, weights, held, commission, adverse, fixed, minimum
+):
+    """V + F(V) = equity (F priced as the core's order_cost charges it), and any larger V costs more than the equity."""
+    w = np.array([weights]) / max(sum(weights), 1.0)
+    held_values = np.array([held]) * equity / max(sum(held), 1.0)  # a book worth at most the equity
+    value = self_financing_kernel(np.array([equity]), w, held_values, commission, adverse, fixed, minimum)[0][0]
+    rules = CostModel(fixed_fee=fixed, min_fee=minimum).rules()
+    rules[COMMISSION] = commission
+    bars = np.zeros((N_BAR_FIELDS, 3))
+    bars[ADVERSE] = adverse
+
+    def total(v: float) -> float:  # V + F(V), each order priced at a mid of 1
+        return v + sum(order_cost(v * w[0, i] - held_values[0, i], 1.0, bars, i, rules) for i in range(3))
+
+    assert value >= 0.0
+    if value > 0.0:
+        assert total(value) == pytest.approx(equity, rel=1e-9)
+    # V = 0: selling out costs more than the equity, or the first share bought would (its fees)
+    larger = value * (1 + 1e-7) + 1e-6
+    assert total(larger) > equity
+
+
 @pytest.mark.parametrize(
     ("kwargs", "name"),
     [
-        ({"costs": {"fixed_fee": 1}}, "fixed_fee"),
-        ({"costs": {"min_fee": 1}}, "min_fee"),
         ({"costs": {"impact_k": 1}}, "impact_k"),
         ({"costs": {"lot_size": 1}}, "lot_size"),
         ({"costs": {"participation": 0.1}}, "participation"),
@@ -170,8 +231,9 @@ def make_yield_ohlc(seed: int) -> MarketData:
     )
 
 
-def test_yield_brackets_batched_equals_single():
-    kwargs = {"brackets": {"stop_loss": 0.002, "take_profit": 0.002}, "costs": {"half_spread_bps": 3}}
+def test_yield_brackets_and_fees_batched_equals_single():
+    costs = {"half_spread_bps": 3, "fixed_fee": 0.5, "min_fee": 2.0}
+    kwargs = {"brackets": {"stop_loss": 0.002, "take_profit": 0.002}, "costs": costs}
     data = make_yield_ohlc(seed=3)
     actions = np.random.default_rng(0).uniform(-1, 1, size=(40, 3, data.n_assets)).astype(np.float32)
     singles = [YieldAllocationEnv(data=data, episode_length=50, **kwargs) for _ in range(3)]
@@ -195,15 +257,18 @@ def test_yield_brackets_batched_equals_single():
     assert exits > 0  # the brackets did trigger
 
 
-def test_self_financing_value_uses_the_adverse_move_and_refuses_non_linear_costs():
+def test_self_financing_value_uses_the_adverse_move_prices_fees_and_refuses_impact():
     costs = CostModel(commission_bps=5.0, slippage_bps=1.0, half_spread_bps=2.0)
     a, c = 3e-4, 5e-4
     assert friction_rates(costs) == pytest.approx((a + c * (1 + a), a + c * (1 - a)), rel=1e-15)
     value = self_financing_value(np.array([E0]), np.array([[0.5, 0.5]]), np.zeros((1, 2)), np.ones(2), costs)
     assert value[0] == pytest.approx(E0 / (1.0 + a + c * (1 + a)), rel=1e-14)
-    for bad, name in ((CostModel(fixed_fee=1.0), "fixed_fee"), (CostModel(impact_k=0.5), "impact_k")):
-        with pytest.raises(ValueError, match=name):
-            self_financing_value(np.array([E0]), np.array([[0.5, 0.5]]), np.zeros((1, 2)), np.ones(2), bad)
+    fees = CostModel(commission_bps=0.0, fixed_fee=1.0)  # fees per order are priced exactly: V = E0 - 2 fees
+    value = self_financing_value(np.array([E0]), np.array([[0.5, 0.5]]), np.zeros((1, 2)), np.ones(2), fees)
+    assert value[0] == pytest.approx(E0 - 2.0, rel=1e-14)
+    with pytest.raises(ValueError, match="impact_k"):
+        self_financing_value(np.array([E0]), np.array([[0.5, 0.5]]), np.zeros((1, 2)), np.ones(2), CostModel(impact_k=0.5))
+    for bad in (CostModel(fixed_fee=1.0), CostModel(impact_k=0.5)):
         with pytest.raises(ValueError, match="proportional"):
             friction_rates(bad)
 

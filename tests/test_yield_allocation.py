@@ -403,7 +403,7 @@ def test_self_financing_value_is_the_root(rows, commission_bps, slippage_bps, at
         rel=1e-15,
     )
     held = positions * prices
-    root, traded, notional = self_financing_kernel(equity, weights, held, costs.commission, costs.slippage)
+    root, traded, notional = self_financing_kernel(equity, weights, held, costs.commission, costs.slippage, 0.0, 0.0)
     np.testing.assert_array_equal(root, value)  # the one solve, behind the public front
     for i in range(len(rows)):
         v = value[i]

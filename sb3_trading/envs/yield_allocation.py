@@ -38,7 +38,9 @@ from sb3_trading.envs.base import (
 from sb3_trading.envs.kernel import DRAWDOWN_ACTIONS, DRAWDOWN_LIMIT, ScalableExposure
 from sb3_trading.sim.frictions import (
     DEFAULT_COMMISSION_BPS,
+    FIXED_FEE,
     MAX_BPS,
+    MIN_FEE,
     Brackets,
     CostModel,
     Financing,
@@ -68,11 +70,12 @@ DEFAULT_REBALANCE_COST_BPS = 5.0
 
 
 #: the market rules (:data:`~sb3_trading.sim.frictions.RULE_FEATURES`) YieldAllocation-v0 models beyond
-#: proportional costs: ``financing`` (interest on the cash a sized-down book -- ``exposure_scale < 1`` -- or a
-#: bracket exit holds) and brackets (both act after the fill, so the self-financing rebalance stays exact);
-#: per-order fees, impact, lots, a participation cap or the data's spread would make it approximate, and a
-#: long-only book that never holds more than its equity never borrows, so ``margin`` would have nothing to act on
-SUPPORTED_RULES: tuple[str, ...] = ("financing", "brackets")
+#: proportional costs: a fixed and a minimum fee per order (the self-financing solve prices them exactly),
+#: ``financing`` (interest on the cash a sized-down book -- ``exposure_scale < 1`` -- or a bracket exit holds) and
+#: brackets (both act after the fill, so the rebalance stays exact); impact, lots, a participation cap or the data's
+#: spread would make it approximate, and a long-only book that never holds more than its equity never borrows, so
+#: ``margin`` would have nothing to act on
+SUPPORTED_RULES: tuple[str, ...] = ("fixed_fee", "min_fee", "financing", "brackets")
 
 
 def yield_market_rules(
@@ -259,11 +262,12 @@ def yield_step_kernel(
     :param rates: ``(T, K)`` yield of each bar ``t -> t + 1``, ``> -1``.
     :param depth: ``(T, K)`` de-peg depth of each bar (0 where pegged).
     :param commission: commission rate (fraction of filled notional); ``adverse``: the adverse move of every fill,
-        slippage plus half-spread (fraction of the mid): the self-financing solve's proportional rates, exact for
-        the proportional costs this env takes.
+        slippage plus half-spread (fraction of the mid): the self-financing solve's proportional rates (its fees
+        per order come from ``rules``), exact for the costs this env takes.
     :param bars: ``(T, N_BAR_FIELDS, K)`` the per-bar frictions (constant proportional costs here, plus the
         bracket fields); ``rules`` ``(N_RULES,)`` (:mod:`sb3_trading.sim.frictions`; the same
-        commission and adverse move), read by the trade and :func:`~sb3_trading.sim.kernels.settle_row`.
+        commission and adverse move, and the fees per order), read by the solve, the trade and
+        :func:`~sb3_trading.sim.kernels.settle_row`.
     :param levels: ``(B, 3, K)`` bracket levels (written); ``ohlc``: ``(T, 3, K)`` open, high and low for them.
     :param depeg_penalty: weight of the de-peg penalty, ``>= 0``.
     :param max_drawdown: drawdown past which an episode is truncated (``inf``: never).
@@ -303,7 +307,7 @@ def yield_step_kernel(
                 hold[b] = True
                 for i in range(k):
                     w[b, i] = held[b, i] / equity_t[b]
-    invest, _, _ = self_financing_kernel(equity_t, w, held, commission, adverse)
+    invest, _, _ = self_financing_kernel(equity_t, w, held, commission, adverse, rules[FIXED_FEE], rules[MIN_FEE])
     shares = np.empty(k)
     rates_t = np.empty((n_rows, k))
     prices_next = np.empty((n_rows, k))
@@ -360,10 +364,11 @@ def yield_open_kernel(
     marked there; no decision is made yet.
 
     The purchase is the step's self-financing trade from all cash (:func:`~sb3_trading.sim.kernels.self_financing_kernel`
-    with ``held = 0``): with the proportional rate ``r`` of a buy (commission plus adverse move) it invests
-    ``V = E_0 / (1 + r sum(w))``, buys ``V w_i / p_i`` shares (:func:`~sb3_trading.sim.kernels.trade_row`) and keeps
-    ``V (1 - sum(w))`` in cash, so that after its costs ``r V sum(w)`` the book holds exactly the weights ``w`` of its
-    equity ``V`` (and the cash weight ``1 - sum(w)``). Bracket levels are set for the new positions.
+    with ``held = 0``): with the proportional rate ``r`` of a buy (commission plus adverse move) and no fees per order
+    it invests ``V = E_0 / (1 + r sum(w))``, buys ``V w_i / p_i`` shares (:func:`~sb3_trading.sim.kernels.order_row`)
+    and keeps ``V (1 - sum(w))`` in cash, so that after its costs ``r V sum(w)`` the book holds exactly the weights
+    ``w`` of its equity ``V`` (and the cash weight ``1 - sum(w)``); fees per order lower ``V`` by what they cost.
+    Bracket levels are set for the new positions.
 
     :param holdings: ``(k, K + 1)`` written: the new books; ``peak`` ``(k,)`` written: their peaks ``max(E_0, E)``.
     :param initial_weights: ``(K,)`` weights ``>= 0`` with ``sum <= 1``.
@@ -381,7 +386,9 @@ def yield_open_kernel(
         for i in range(k):
             w[b, i] = initial_weights[i]
     equity_0 = np.full(n_rows, initial_cash)
-    invest, _, _ = self_financing_kernel(equity_0, w, np.zeros((n_rows, k)), commission, adverse)
+    invest, _, _ = self_financing_kernel(
+        equity_0, w, np.zeros((n_rows, k)), commission, adverse, rules[FIXED_FEE], rules[MIN_FEE]
+    )
     shares = np.empty(k)
     for b in range(n_rows):
         row = start[b]
@@ -536,16 +543,19 @@ class YieldAllocationEnv(ScalableExposure, KernelTradingEnv):
     this env is its batch of one and :class:`sb3_trading.vec.BatchedVecEnv` runs it for many accounts.
 
     ## Market rules
-    Proportional costs: a commission (``rebalance_cost_bps``, or ``costs``), slippage and a half-spread in bps
-    (``costs``), which the self-financing solve prices exactly. ``brackets`` close a position at its stop-loss
+    Proportional costs -- a commission (``rebalance_cost_bps``, or ``costs``), slippage and a half-spread in bps
+    (``costs``) -- and fees per order (``costs``: ``fixed_fee`` per asset traded, ``min_fee`` in place of a smaller
+    commission), which the self-financing solve prices exactly: ``V`` plus the frictions of rebalancing to ``V w`` is
+    the equity (with fees this is still convex and increasing in ``V``, and Newton's method still lands on it), so
+    the rebalance pays its own costs and leaves no negative cash. ``brackets`` close a position at its stop-loss
     or take-profit over the bar after the decision (a stop below a stablecoin's entry is a de-peg exit),
     selling to cash at the level (at the open when the bar opens through it); a closed position earns no yield
     for that bar and the account stays in cash until the next decision; ``info`` adds ``bracket_exits``.
     ``financing`` accrues interest on positive cash every bar (``cash_rate / periods_per_year``, compounding;
     ``info["financing"]``): the cash of a book sized down by a sizing wrapper (``exposure_scale < 1``) or of a
-    bracket exit; its loan rate and borrow fee never apply (no negative cash, no shorts). Fees per order, the
-    data's spread, impact, a participation cap, lots and ``margin`` (a long-only book never larger than its equity
-    never borrows) are refused by name (``ValueError``; MultiAsset-v0 models every rule).
+    bracket exit; its loan rate and borrow fee never apply (no negative cash, no shorts). The data's spread,
+    impact, a participation cap and lots (the solve would no longer be exact) and ``margin`` (a long-only book never
+    larger than its equity never borrows) are refused by name (``ValueError``; MultiAsset-v0 models every rule).
     ``rebalance_band`` is threshold rebalancing (a common mandate rule): no trade while every target weight is within
     the band of the weight held, so a policy whose targets jitter around its book pays no cost for the jitter; a
     move past the band rebalances all the way to the target.
@@ -645,8 +655,8 @@ class YieldAllocationEnv(ScalableExposure, KernelTradingEnv):
     :param synthetic_seed: seed of the synthetic market used when ``data`` is ``None``.
     :param render_mode: ``None`` or ``"ansi"``.
     :param costs: a :class:`~sb3_trading.sim.CostModel`, a dict of its fields (its commission defaults to
-        ``rebalance_cost_bps``), or a venue preset name (:data:`~sb3_trading.sim.VENUES`); proportional costs only
-        (see Market rules).
+        ``rebalance_cost_bps``), or a venue preset name (:data:`~sb3_trading.sim.VENUES`); proportional costs and
+        fees per order (see Market rules).
     :param slippage_bps: adverse fill price move in bps, in ``[0, 10000)``; a shortcut for
         ``costs={"slippage_bps": ...}``.
     :param financing: a :class:`~sb3_trading.sim.Financing` or a dict of its fields (``None``: none): interest on
@@ -787,7 +797,7 @@ class YieldAllocationEnv(ScalableExposure, KernelTradingEnv):
         self._depeg_depth = np.ascontiguousarray(np.where(depegged, depth, 0.0), dtype=np.float64)
         self.market_rules = rules
         self.costs = rules.costs
-        #: the compiled rules (proportional costs, brackets); refuses every other rule by name
+        #: the compiled rules (proportional costs, fees per order, financing, brackets); refuses the others by name
         self.frictions = self._market_rules(rules, SUPPORTED_RULES)
 
         self.action_space = spaces.Box(-1.0, 1.0, shape=(n_assets,), dtype=np.float32)

@@ -16,6 +16,7 @@ Shapes use ``B`` for the batch and ``N`` for the assets, as in the core. No gymn
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import numpy as np
@@ -60,22 +61,24 @@ def accrue_yield(positions: np.ndarray, rates: np.ndarray, prices: np.ndarray) -
     return Accrual(grown, income)
 
 
-def _check_linear(costs: CostModel) -> None:
-    """Refuse a :class:`CostModel` whose frictions are not a fixed fraction of the traded notional."""
-    if not costs.is_linear:
-        used = [
-            name
-            for name, on in (
-                ("fixed_fee", costs.fixed_fee > 0.0),
-                ("min_fee", costs.min_fee > 0.0),
-                ("impact_k", costs.impact_k > 0.0),
-                ('half_spread_bps="data"', costs.half_spread_bps == SPREAD_FROM_DATA),
-            )
-            if on
-        ]
+def _check_linear(costs: CostModel, fees: bool = False) -> None:
+    """Refuse a :class:`CostModel` whose frictions are not a fixed fraction of the traded notional (``fees``: plus a
+    fixed and a minimum fee per order, which the self-financing solve prices exactly too)."""
+    used = [
+        name
+        for name, on in (
+            ("fixed_fee", costs.fixed_fee > 0.0 and not fees),
+            ("min_fee", costs.min_fee > 0.0 and not fees),
+            ("impact_k", costs.impact_k > 0.0),
+            ('half_spread_bps="data"', costs.half_spread_bps == SPREAD_FROM_DATA),
+        )
+        if on
+    ]
+    if used:
+        what = "proportional costs" + (" and fees per order" if fees else "")
         raise ValueError(
-            f"the self-financing rebalance prices proportional costs only (commission, slippage, half-spread in bps), "
-            f"but costs={costs} has {', '.join(used)}: its frictions are not a fixed fraction of the traded notional"
+            f"the self-financing rebalance prices {what} only (commission, slippage, half-spread in bps"
+            f"{', fixed_fee, min_fee' if fees else ''}), but costs={costs} has {', '.join(used)}"
         )
 
 
@@ -104,32 +107,34 @@ def self_financing_value(
     Trading from holdings worth ``v_i = positions_i * prices_i`` to target values ``V w_i`` costs
     (see :func:`sb3_trading.sim.core.fill_trades`, with ``x_i = V w_i - v_i``)
     ``F(V) = sum_i |x_i| (a + c (1 + a sign(x_i)))``, ``a`` the adverse move of a fill (slippage plus
-    half-spread, :attr:`~sb3_trading.sim.frictions.CostModel.adverse`) and ``c`` the commission. This returns the
+    half-spread, :attr:`~sb3_trading.sim.frictions.CostModel.adverse`) and ``c`` the commission; with fees per order
+    each traded asset pays ``|x_i| a + max(c |x_i| (1 + a sign x_i), min_fee) + fixed_fee`` instead. This returns the
     root of ``V + F(V) = equity``, so that after ``Portfolio.trade_to(V * weights / prices, prices)`` the cash is
     ``equity - V sum(w) - F(V) = V (1 - sum(w))``: zero when the weights sum to 1.
 
     ``V + F(V)`` is convex, piecewise linear and increasing in ``V`` (slope ``>= 1 - a - c (1 + a) > 0``),
     so Newton's method from ``V = equity`` lands on the root in at most ``N + 1`` steps (usually one: the
     root lies on the linear piece left of ``equity`` unless a trade changes side in between); frictions of
-    zero give ``V = equity``. The solve is :func:`~sb3_trading.sim.kernels.self_financing_kernel`, the one
-    the environments run.
+    zero give ``V = equity``. Fees keep it convex and increasing, piecewise linear but for the single points where an
+    asset's trade is zero (and pays nothing): at most ``4 N + 1`` Newton steps. The solve is
+    :func:`~sb3_trading.sim.kernels.self_financing_kernel`, the one the environments run.
 
     :param equity: ``(B,)`` equity before the trade, marked at ``prices``, ``> 0``.
     :param weights: ``(B, N)`` target weights ``>= 0`` (fractions of ``V``).
     :param positions: ``(B, N)`` current share counts.
     :param prices: ``(B, N)`` (or ``(N,)``) mid prices at execution.
-    :param costs: the friction model: linear (:attr:`~sb3_trading.sim.frictions.CostModel.is_linear`), with
-        ``a + c (1 + a) < 1``.
+    :param costs: the friction model: proportional costs with ``a + c (1 + a) < 1``, and fees per order.
     :return: ``(B,)`` investable value ``V`` (``<= equity``).
-    :raises ValueError: if ``costs`` has fees per order, impact or the data's spread (the solve would not be
-        exact), or if the frictions reach 100 % of traded notional.
+    :raises ValueError: if ``costs`` has impact or the data's spread (the solve would not be exact), or if the
+        frictions reach 100 % of traded notional.
     """
-    friction_rates(costs)  # refuses non-linear frictions, and frictions that leave nothing to invest
+    _check_linear(costs, fees=True)
+    friction_rates(dataclasses.replace(costs, fixed_fee=0.0, min_fee=0.0))  # refuses costs that leave nothing to invest
     weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
     shape = weights.shape
     held = _rows(positions, shape) * _rows(prices, shape)
     equity = np.asarray(equity, dtype=np.float64).reshape(shape[0])
-    value, _, _ = self_financing_kernel(equity, weights, held, costs.commission, costs.adverse)
+    value, _, _ = self_financing_kernel(equity, weights, held, costs.commission, costs.adverse, costs.fixed_fee, costs.min_fee)
     return value
 
 

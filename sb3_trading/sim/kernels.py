@@ -795,19 +795,31 @@ def fractions_kernel(values: np.ndarray, equity: np.ndarray) -> np.ndarray:
 
 @njit
 def self_financing_kernel(
-    equity: np.ndarray, weights: np.ndarray, held: np.ndarray, commission: float, adverse: float
+    equity: np.ndarray,
+    weights: np.ndarray,
+    held: np.ndarray,
+    commission: float,
+    adverse: float,
+    fixed_fee: float,
+    min_fee: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Value ``V`` per row to invest so that rebalancing to ``V * weights`` pays its frictions out of ``equity``.
 
-    Trading from holdings worth ``held_i`` to ``V w_i`` costs ``F(V) = sum_i |x_i| (s + c (1 + s sign x_i))``
-    with ``x_i = V w_i - held_i``, ``s`` the adverse move and ``c`` the commission; this is the root of
-    ``V + F(V) = equity``. ``V + F(V)`` is convex, piecewise linear and increasing (slope
-    ``>= 1 - s - c (1 + s) > 0``), so Newton's method from ``V = equity`` lands on it in at most ``N + 1`` steps
-    (usually one).
+    Trading from holdings worth ``held_i`` to ``V w_i`` costs ``F(V) = sum_i cost(x_i)`` with ``x_i = V w_i - held_i``
+    and, as :func:`order_cost` charges it, ``cost(x) = |x| s + max(c |x| (1 + s sign x), m) + f`` for ``x != 0``
+    (``s`` the adverse move, ``c`` the commission, ``m`` the minimum fee, ``f`` the fixed fee per order) and 0 for
+    no trade; this is the root of ``V + F(V) = equity``. ``V + F(V)`` is convex and increasing (slope
+    ``>= 1 - s - c (1 + s) > 0``) and piecewise linear -- apart from the single points where an asset's trade is
+    zero and its fees vanish -- so Newton's method from ``V = equity`` approaches the root from above, one linear
+    piece at a time: at most ``N + 1`` steps without fees (usually one), ``4 N + 1`` with them. When even the
+    smallest ``V > 0`` costs more than the equity -- the fees of selling out, or of the first share bought, are too
+    large -- ``V = 0``: the book is sold, and the cash keeps what is left (negative when selling cost more than the
+    equity).
 
     :param equity: ``(B,)`` equity before the trade, ``> 0``.
     :param weights: ``(B, N)`` target weights ``>= 0``.
     :param held: ``(B, N)`` current position values ``positions * prices``.
+    :param fixed_fee: ``f``, currency per asset traded; ``min_fee``: ``m``, currency (both 0: proportional costs).
     :return: ``(V (B,), traded (B, N), notional (B,))``: the investable value, the traded values
         ``V w - held`` at it (currency, + = buy) and their gross ``sum |traded|``.
     """
@@ -815,22 +827,31 @@ def self_financing_kernel(
     value = equity.copy()
     traded = np.empty((n_rows, n_assets))
     notional = np.zeros(n_rows)
+    fees = fixed_fee != 0.0 or min_fee != 0.0
     for b in range(n_rows):
         v = equity[b]
         tolerance = NEWTON_RTOL * abs(equity[b])
-        for _ in range(n_assets + 3):  # N + 1 linear pieces, then float slack
+        for _ in range(4 * n_assets + 3 if fees else n_assets + 3):  # the linear pieces, then float slack
             friction = 0.0
             slope = 1.0
             for i in range(n_assets):
                 gap = v * weights[b, i] - held[b, i]
-                side = np.sign(gap)
-                rate = friction_rate(side, commission, adverse)
-                friction += rate * abs(gap)
-                slope += rate * side * weights[b, i]
+                if fees:
+                    cost, rate = _order_cost_slope(gap, commission, adverse, fixed_fee, min_fee)
+                    friction += cost
+                    slope += rate * weights[b, i]
+                else:
+                    side = np.sign(gap)
+                    rate = friction_rate(side, commission, adverse)
+                    friction += rate * abs(gap)
+                    slope += rate * side * weights[b, i]
             excess = v + friction - equity[b]
             if excess <= tolerance:
                 break
             v -= excess / slope
+            if v <= 0.0:  # the fees of selling out exceed the equity: no root at V >= 0
+                v = 0.0
+                break
         value[b] = v
         gross = 0.0
         for i in range(n_assets):
@@ -839,6 +860,20 @@ def self_financing_kernel(
             gross += abs(gap)
         notional[b] = gross
     return value, traded, notional
+
+
+@njit
+def _order_cost_slope(gap: float, commission: float, adverse: float, fixed_fee: float, min_fee: float) -> tuple[float, float]:
+    """The frictions of trading ``gap`` currency of one asset at its mid (:func:`order_cost`, with fees) and their
+    derivative in ``gap`` (``(0, 0)`` for no trade)."""
+    if gap == 0.0:
+        return 0.0, 0.0
+    amount = abs(gap)
+    signed = math.copysign(adverse, gap)
+    linear = commission * amount * (1.0 + signed)
+    if linear >= min_fee:
+        return amount * adverse + linear + fixed_fee, signed + commission * (1.0 + signed) * math.copysign(1.0, gap)
+    return amount * adverse + min_fee + fixed_fee, signed
 
 
 @njit
