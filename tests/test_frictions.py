@@ -40,7 +40,6 @@ from sb3_trading.sim.kernels import (
     margin_call_row,
     order_cost,
     order_row,
-    set_brackets_row,
     trade_row,
 )
 from sb3_trading.vec import BatchedVecEnv
@@ -187,7 +186,7 @@ def _levels(h_before: float, h_after: float, fill: float, stop: float, take: flo
     levels = np.full((1, 3, 1), np.nan)
     bars = bars_of()
     bars[STOP], bars[TAKE] = stop, take
-    set_brackets_row(levels, 0, np.array([h_before]), book(h_after, 0.0), np.array([fill]), bars, np.zeros(12))
+    enter_brackets_row(levels, 0, np.array([h_before]), book(h_after, 0.0), np.array([fill]), bars, np.zeros(12))
     return levels
 
 
@@ -229,11 +228,11 @@ def test_entry_price_averages_adds_and_keeps_levels_on_reductions():
     levels = _levels(0.0, 10.0, 100.0, 0.05, 0.0)
     bars = bars_of()
     bars[STOP] = 0.05
-    set_brackets_row(levels, 0, np.array([10.0]), book(30.0, 0.0), np.array([130.0]), bars, np.zeros(12))
+    enter_brackets_row(levels, 0, np.array([10.0]), book(30.0, 0.0), np.array([130.0]), bars, np.zeros(12))
     assert levels[0, 0, 0] == pytest.approx((10 * 100 + 20 * 130) / 30)  # added to: the average entry
     assert np.isnan(levels[0, 2, 0])  # no take-profit asked
     before = levels.copy()
-    set_brackets_row(levels, 0, np.array([30.0]), book(5.0, 0.0), np.array([90.0]), bars, np.zeros(12))
+    enter_brackets_row(levels, 0, np.array([30.0]), book(5.0, 0.0), np.array([90.0]), bars, np.zeros(12))
     np.testing.assert_array_equal(levels, before)  # a partial close keeps the levels
 
 

@@ -442,31 +442,6 @@ def _enter_levels(
 
 
 @njit
-def set_brackets_row(
-    levels: np.ndarray,
-    b: int,
-    before: np.ndarray,
-    holdings: np.ndarray,
-    fills: np.ndarray,
-    bars: np.ndarray,
-    rules: np.ndarray,
-) -> None:
-    """Update the bracket levels ``levels`` ``(B, 3, N)`` (entry, stop, take; NaN: none) of row ``b`` after a fill.
-
-    :param before: ``(N,)`` the share counts before the trade; ``holdings`` holds those after it.
-    :param fills: ``(N,)`` execution prices of the trade (after the adverse move).
-    :param bars: the decision bar's frictions (``STOP``/``TAKE`` distances). A position that is new, reversed or
-        added to gets the average entry price of its shares and fresh levels; a reduced one keeps its levels; a
-        closed one has none.
-    """
-    atr = rules[BRACKET_ATR] > 0.0
-    for i in range(fills.shape[0]):
-        old, new = before[i], holdings[b, i]
-        if _bracket_entry(levels, b, i, old, new):
-            _enter_levels(levels, b, i, old, new, fills[i], bars, atr)
-
-
-@njit
 def bracket_row(
     holdings: np.ndarray,
     levels: np.ndarray,
@@ -562,9 +537,13 @@ def clip_action(action: np.ndarray, low: np.ndarray, high: np.ndarray, out: np.n
 def enter_brackets_row(
     levels: np.ndarray, b: int, before: np.ndarray, holdings: np.ndarray, fill: np.ndarray, bars: np.ndarray, rules: np.ndarray
 ) -> None:
-    """:func:`set_brackets_row` after row ``b`` traded from ``before`` ``(N,)`` at mid ``fill`` ``(N,)`` with the frictions
-    ``bars`` ``(N_BAR_FIELDS, N)``: the execution price (:func:`fill_price`) is computed only for the positions that
-    get fresh levels."""
+    """Update the bracket levels ``levels`` ``(B, 3, N)`` (entry, stop, take; NaN: none) of row ``b`` after it traded
+    from ``before`` ``(N,)`` to its ``holdings`` at mid ``fill`` ``(N,)`` with the frictions ``bars``
+    ``(N_BAR_FIELDS, N)`` of the decision bar (also its ``STOP``/``TAKE`` distances).
+
+    A position that is new, reversed or added to gets the average entry price of its shares (at their execution
+    prices, :func:`fill_price`, computed only for these) and fresh levels; a reduced one keeps its levels; a closed
+    one has none. :func:`order_row` does the same inside its write pass."""
     atr = rules[BRACKET_ATR] > 0.0
     for i in range(fill.shape[0]):
         old, new = before[i], holdings[b, i]
@@ -909,7 +888,6 @@ __all__ = [
     "margin_call_row",
     "order_cost",
     "enter_brackets_row",
-    "set_brackets_row",
     "settle_row",
     "clip_action",
     "equity_row",
