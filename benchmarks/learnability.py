@@ -2,6 +2,11 @@
 
     python benchmarks/learnability.py            # 7 rows x (5 seeds + 2 null markets x 10 seeds) at the zoo budget
     python benchmarks/learnability.py --quick    # CI-sized (~1 min): one rollout, 1 seed, 2 null seeds, 2 paths
+    python benchmarks/learnability.py --envs MarketImpact-v0 --seeds 3 4 --null-seeds 2 3 --extend  # add seeds
+
+Rows run apart (``--results DIR`` per process) join the committed result with ``--merge DIR/learnability.json``;
+``--extend`` and ``--merge`` keep each run's wall time, date and commit, and a seed run again says whether it
+reproduced its old numbers.
 
 Every run is the main job (:func:`sb3_trading.training.train`) with the hyperparameters, ``n_envs``,
 ``env_kwargs`` and ``n_timesteps`` (the *zoo budget*) of ``zoo_configs/<algo>.yml`` for the env; ``--timesteps``
@@ -338,14 +343,18 @@ def run(args: Args) -> dict[str, Any]:
             start = time.perf_counter()
             _, settings = zoo_entry(env_id, algo)
             env_kwargs, _ = job_env_kwargs(settings)
-            learnable = [learnable_run(run_one(args, env_id, algo, seed, tmp, None, "learnable")) for seed in args.seeds]
+            learnable = []
+            for seed in args.seeds:
+                since = time.perf_counter()
+                learnable.append(stamped(learnable_run(run_one(args, env_id, algo, seed, tmp, None, "learnable")), since))
             learnable_seconds = time.perf_counter() - start
             nulls: dict[str, list[dict[str, Any]]] = {}
             for name, market in null_markets(env_id, env_kwargs).items():
-                nulls[name] = [
-                    null_run(run_one(args, env_id, algo, seed, tmp, market, name), market, env_kwargs, seed)
-                    for seed in args.null_seeds
-                ]
+                nulls[name] = []
+                for seed in args.null_seeds:
+                    since = time.perf_counter()
+                    report = run_one(args, env_id, algo, seed, tmp, market, name)
+                    nulls[name].append(stamped(null_run(report, market, env_kwargs, seed), since))
             rows.append(
                 {
                     "env_id": env_id,
@@ -383,6 +392,12 @@ def run(args: Args) -> dict[str, Any]:
     }
 
 
+def stamped(numbers: dict[str, Any], since: float) -> dict[str, Any]:
+    """The numbers of one run with its wall time (from ``since``, a :func:`time.perf_counter`), date and commit, which
+    it keeps when ``--extend`` merges runs of several invocations into one row."""
+    return {**numbers, "seconds": time.perf_counter() - since, "date": now(), "commit": git_commit()}
+
+
 def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
@@ -393,14 +408,91 @@ def git_commit() -> str:
     return "unknown" if commit is None else commit[:7] + ("+" if commit.endswith("+") else "")
 
 
-def merge_rows(previous: dict[str, Any], results: dict[str, Any]) -> dict[str, Any]:
+def merge_rows(previous: dict[str, Any], results: dict[str, Any], extend: bool = False) -> dict[str, Any]:
     """``results`` with the rows of ``previous`` it did not rerun kept (in :data:`ROWS` order, each with its own
-    ``date`` and ``commit``): ``--update`` reruns some rows of a committed result."""
-    rerun = {(row["env_id"], row["algo"]) for row in results["rows"]}
-    kept = [row for row in previous.get("rows", []) if (row["env_id"], row["algo"]) not in rerun]
+    ``date`` and ``commit``): ``--update`` reruns some rows of a committed result.
+
+    With ``extend`` a rerun row also keeps the previous row's runs of the seeds it did not rerun (``--extend``: add
+    seeds to a row; a seed run again replaces its old run, and :func:`compare_runs` says whether it reproduced it).
+    Every run then carries its own wall time, date and commit (:func:`with_run_stamps`)."""
+    old = {(row["env_id"], row["algo"]): row for row in previous.get("rows", [])}
+    new = {(row["env_id"], row["algo"]): row for row in results["rows"]}
+    if extend:
+        new = {key: extend_row(old[key], row) if key in old else row for key, row in new.items()}
+    kept = [row for key, row in old.items() if key not in new]
     order = {key: k for k, key in enumerate(ROWS)}
-    rows = sorted([*kept, *results["rows"]], key=lambda row: order.get((row["env_id"], row["algo"]), len(order)))
+    rows = sorted([*kept, *new.values()], key=lambda row: order.get((row["env_id"], row["algo"]), len(order)))
     return {**results, "rows": rows}
+
+
+def with_run_stamps(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with a wall time, date and commit on every run: a run recorded before runs carried their own gets its
+    row's (the mean wall time of the row's learnable runs, or of its null runs)."""
+    n_null = sum(len(runs) for runs in row["null"].values())
+    null_seconds = row["seconds"] - row["learnable_seconds"]
+    stamp = {"date": row.get("date"), "commit": row.get("commit", "unknown")}
+    learnable = [{"seconds": row["learnable_seconds"] / max(len(row["learnable"]), 1), **stamp, **r} for r in row["learnable"]]
+    null = {
+        name: [{"seconds": null_seconds / max(n_null, 1), **stamp, **r} for r in runs] for name, runs in row["null"].items()
+    }
+    return {**row, "learnable": learnable, "null": null}
+
+
+def merge_runs(old: list[dict[str, Any]], new: list[dict[str, Any]], label: str) -> list[dict[str, Any]]:
+    """The runs of ``old`` and ``new`` by seed (``new`` replacing a seed of ``old``), sorted by seed."""
+    by_seed = {r["seed"]: r for r in old}
+    for r in new:
+        if r["seed"] in by_seed:
+            compare_runs(by_seed[r["seed"]], r, label)
+        by_seed[r["seed"]] = r
+    return [by_seed[seed] for seed in sorted(by_seed)]
+
+
+#: the numbers two runs of one seed must share to count as a reproduction
+REPRODUCED = ("skill", "agent_sharpe", "agent_return", "sharpe", "low", "high")
+
+
+def compare_runs(old: dict[str, Any], new: dict[str, Any], label: str) -> None:
+    """Print whether ``new`` (a rerun of ``old``'s seed at another commit) reproduced ``old``'s numbers."""
+    keys = [key for key in REPRODUCED if key in old and key in new]
+    same = all(
+        math.isclose(number(old[key]), number(new[key]), rel_tol=1e-9, abs_tol=1e-12)
+        or (math.isnan(number(old[key])) and math.isnan(number(new[key])))
+        for key in keys
+    )
+    numbers = ", ".join(f"{key} {number(old[key]):+.4f} -> {number(new[key]):+.4f}" for key in keys)
+    print(
+        f"{label} seed {new['seed']}: {'reproduced' if same else 'DIFFERS'} "
+        f"({old.get('commit', 'unknown')} -> {new.get('commit', 'unknown')}: {numbers})",
+        flush=True,
+    )
+
+
+def extend_row(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """One row of the runs of ``old`` and ``new`` (same env, algorithm and budget), by seed."""
+    if (old["timesteps"], old["n_envs"]) != (new["timesteps"], new["n_envs"]):
+        raise SystemExit(
+            f"--extend: {new['env_id']} / {new['algo']} ran {new['timesteps']:,} timesteps x {new['n_envs']} envs, the "
+            f"kept row {old['timesteps']:,} x {old['n_envs']}: rerun the whole row without --extend"
+        )
+    old, new = with_run_stamps(old), with_run_stamps(new)
+    label = f"{new['env_id']} / {new['algo']}"
+    learnable = merge_runs(old["learnable"], new["learnable"], f"{label} learnable")
+    null = {
+        name: merge_runs(old["null"].get(name, []), new["null"].get(name, []), f"{label} {name}")
+        for name in dict.fromkeys([*old["null"], *new["null"]])
+    }
+    runs = [*learnable, *(r for rs in null.values() for r in rs)]
+    learnable_seconds = sum(r["seconds"] for r in learnable)
+    return {
+        **new,
+        "learnable": learnable,
+        "null": null,
+        "learnable_seconds": learnable_seconds,
+        "seconds": learnable_seconds + sum(r["seconds"] for rs in null.values() for r in rs),
+        "date": max(r["date"] for r in runs if r["date"]),
+        "commit": ", ".join(dict.fromkeys(sorted(r["commit"] for r in runs))),
+    }
 
 
 # ----------------------------------------------------------------------------- summaries and the markdown
@@ -444,6 +536,11 @@ def verdict(passed: bool) -> str:
     return "PASS" if passed else "FAIL"
 
 
+def run_stamp(run: dict[str, Any], row: dict[str, Any]) -> str:
+    """``date commit`` of one run (its row's for a run recorded before runs carried their own)."""
+    return f"{(run.get('date') or row.get('date') or '')[:10]} {run.get('commit') or row.get('commit', 'unknown')}"
+
+
 def markdown(results: dict[str, Any]) -> str:
     machine = results["machine"]
     budgets = sorted({row["timesteps"] for row in results["rows"]})
@@ -456,7 +553,9 @@ def markdown(results: dict[str, Any]) -> str:
         "# Learning what is learnable (held-out skill on learnable markets, nothing on null markets)",
         "",
         f"{'**Quick run** (a smoke test, not a result). ' if results['quick'] else ''}"
-        f"Date {results['date']} (rows kept by --update show their own run date and commit); "
+        f"Date {results['date']} (rows kept by --update show their own run date and commit; a row extended with "
+        "seeds of other runs, --extend or --merge, lists the commits of its runs, and each run's date and commit are in "
+        "the per-seed tables); "
         f"{machine['platform']}, python {machine['python']}, {machine['cpu_count']} CPUs, "
         f"torch threads {machine['torch_threads']}, GPU {machine['cuda'] or 'none'}; sb3_trading {machine['sb3_trading']}.",
         f"Budget: {budget}; seeds {results['seeds']} on the learnable market (the latest run's; each row's own are in "
@@ -489,7 +588,8 @@ def markdown(results: dict[str, Any]) -> str:
         "## Learnable markets",
         "",
         "Median and IQR over seeds of the held-out skill ratio; median held-out total return of the agent and of "
-        "buy-and-hold; wall time of the row's learnable runs and of the whole row (null runs included).",
+        "buy-and-hold; wall time of the row's learnable runs and of the whole row (null runs included; the sum of its "
+        "runs' times when they come from several invocations).",
         "",
         "| env | algorithm | timesteps | seeds | skill ratio median | skill IQR | agent return | buy-and-hold return "
         "| wall (learnable / row) | target |",
@@ -509,8 +609,8 @@ def markdown(results: dict[str, Any]) -> str:
         "Per seed (skill ratio with its 90 % bootstrap CI):",
         "",
         "| env | algorithm | seed | skill ratio [90 % CI] | agent Sharpe | agent return | buy-and-hold return "
-        "| held-out bars |",
-        "|---|---|---|---|---|---|---|---|",
+        "| held-out bars | run (date, commit) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results["rows"]:
         env, algo = name_of(row)
@@ -521,7 +621,7 @@ def markdown(results: dict[str, Any]) -> str:
                 skill = f"{r['skill']:.2f} [{r['skill_low']:.2f}, {r['skill_high']:.2f}]"
             lines.append(
                 f"| {env} | {algo} | {r['seed']} | {skill} | {r['agent_sharpe']:+.2f} | {r['agent_return']:+.3f} | "
-                f"{r['buy_and_hold_return']:+.3f} | {r['bars']} |"
+                f"{r['buy_and_hold_return']:+.3f} | {r['bars']} | {run_stamp(r, row)} |"
             )
     lines += [
         "",
@@ -546,8 +646,8 @@ def markdown(results: dict[str, Any]) -> str:
         "Per seed (held-out Sharpe with its 90 % CI):",
         "",
         "| env | algorithm | null market | seed | Sharpe [90 % CI] | CI excludes 0 | agent return | buy-and-hold return "
-        "| held-out bars |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| held-out bars | run (date, commit) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results["rows"]:
         env, algo = name_of(row)
@@ -556,7 +656,8 @@ def markdown(results: dict[str, Any]) -> str:
                 side = {1: "yes (above)", -1: "yes (below)", 0: "no"}[r["excludes_zero"]]
                 lines.append(
                     f"| {env} | {algo} | {name} | {r['seed']} | {r['sharpe']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}] | "
-                    f"{side} | {r['agent_return']:+.3f} | {r['buy_and_hold_return']:+.3f} | {r['bars']} |"
+                    f"{side} | {r['agent_return']:+.3f} | {r['buy_and_hold_return']:+.3f} | {r['bars']} | "
+                    f"{run_stamp(r, row)} |"
                 )
     return "\n".join(lines) + "\n"
 
@@ -580,11 +681,27 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=None, help="override every row's zoo budget")
     parser.add_argument("--envs", nargs="+", default=None, help="only these envs (IDs or names like MultiAsset-v0)")
     parser.add_argument("--algos", nargs="+", default=None, choices=sorted(ALGOS), help="only these algorithms")
-    parser.add_argument("--seeds", nargs="+", type=int, default=None, help="learnable-market seeds (default 0 1 2 3 4)")
-    parser.add_argument("--null-seeds", nargs="+", type=int, default=None, help="null-market seeds (default 0..9)")
+    parser.add_argument(
+        "--seeds", nargs="*", type=int, default=None, help="learnable-market seeds (default 0 1 2 3 4; none: no run)"
+    )
+    parser.add_argument("--null-seeds", nargs="*", type=int, default=None, help="null-market seeds (default 0..9)")
     parser.add_argument("--n-paths", type=int, default=None, help=f"training paths per run (default {DEFAULT_N_PATHS})")
     parser.add_argument(
         "--update", action="store_true", help="keep the rows of the existing learnability.json that this run does not rerun"
+    )
+    parser.add_argument(
+        "--extend",
+        action="store_true",
+        help="--update, and a rerun row keeps its old runs of the seeds not given (add seeds to a row)",
+    )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="train nothing: add the runs of these learnability.json files (runs of other invocations, e.g. in "
+        "parallel with --results elsewhere) to the results' learnability.json, as --extend would",
     )
     cli = parser.parse_args()
     args = Args(rows=select_rows(cli.envs, cli.algos))
@@ -597,10 +714,15 @@ def main() -> None:
     args = replace(args, **{k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if v is not None})
     if cli.results is not None:
         args = replace(args, results=cli.results)
-    results = run(args)
     previous = args.results / "learnability.json"
-    if cli.update and previous.is_file():
-        results = merge_rows(json.loads(previous.read_text()), results)
+    if cli.merge:
+        results = json.loads(previous.read_text())
+        for path in cli.merge:
+            results = merge_rows(results, json.loads(path.read_text()), extend=True)
+    else:
+        results = run(args)
+        if (cli.update or cli.extend) and previous.is_file():
+            results = merge_rows(json.loads(previous.read_text()), results, extend=cli.extend)
     text = markdown(results)
     print(text)
     args.results.mkdir(parents=True, exist_ok=True)
