@@ -506,8 +506,11 @@ def skill_summary(row: dict[str, Any]) -> dict[str, Any]:
         "q25": q25,
         "q75": q75,
         "undefined": int(skills.size - finite.size),
-        "agent_return": float(np.median([r["agent_return"] for r in row["learnable"]])),
-        "buy_and_hold_return": float(np.median([r["buy_and_hold_return"] for r in row["learnable"]])),
+        # a row run with --seeds and no seed (null runs only, to --merge) has no learnable runs yet
+        "agent_return": float(np.median([r["agent_return"] for r in row["learnable"]])) if row["learnable"] else math.nan,
+        "buy_and_hold_return": (
+            float(np.median([r["buy_and_hold_return"] for r in row["learnable"]])) if row["learnable"] else math.nan
+        ),
         # a median over a minority of the seeds is no verdict: most seeds must have a defined skill ratio
         "passed": bool(np.isfinite(median) and median >= SKILL_TARGET and 2 * finite.size > skills.size),
     }
