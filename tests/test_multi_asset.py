@@ -69,6 +69,34 @@ def test_hand_example_close_execution():
     assert truncated and not terminated  # the last bar of the data
 
 
+def test_rebalance_band_keeps_the_book_until_a_target_leaves_it():
+    """Threshold rebalancing: targets within the band of the weights held trade nothing (the book drifts with
+    prices); a target past it trades all the way, as without a band."""
+    env = hand_env(rebalance_band=0.2)
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(np.array([0.5, -1.0]))  # from cash: gaps 0.5 and 1 (action units), past the band
+    np.testing.assert_allclose(info["positions"], [25.0, -100.0], atol=1e-9)
+    cash_1, equity_2 = 12_492.5, 10_742.5
+    assert info["equity"] == pytest.approx(equity_2, abs=1e-9)
+    # exposures held N q S / E = 2 [2,750, -4,500] / 10,742.5 = [0.512, -0.838]; actions [0.6, -0.9]: gaps 0.088, 0.062
+    _, reward, _, truncated, info = env.step(np.array([0.6, -0.9]))
+    assert info["costs"] == 0.0 and info["turnover"] == 0.0
+    np.testing.assert_allclose(info["positions"], [25.0, -100.0], atol=1e-9)
+    assert info["cash"] == pytest.approx(cash_1, abs=1e-9)
+    assert info["equity"] == pytest.approx(cash_1 + 25 * 121.0 - 100 * 40.0, abs=1e-9)
+    assert reward == pytest.approx(info["equity"] / equity_2 - 1.0, abs=1e-12) and truncated
+
+    # one gap past the band (A: 1 - 0.512): both assets trade to their targets, as with no band
+    banded, plain = hand_env(rebalance_band=0.2), hand_env()
+    for env in (banded, plain):
+        env.reset(seed=0)
+        env.step(np.array([0.5, -1.0]))
+    infos = [env.step(np.array([1.0, -0.9]))[4] for env in (banded, plain)]
+    for key in ("positions", "cash", "costs", "equity"):
+        np.testing.assert_array_equal(infos[0][key], infos[1][key])
+    assert infos[0]["costs"] > 0.0
+
+
 def test_hand_example_next_open_with_slippage():
     opens = np.array([[100.0, 50.0], [100.0, 50.0], [105.0, 48.0], [120.0, 41.0]])
     env = hand_env(data=hand_data(open=opens), execution="next_open", slippage_bps=5.0)
@@ -108,6 +136,8 @@ def test_ruin_terminates():
         ({"indicators": ["rsii"]}, ValueError, "rsi"),
         ({"render_mode": "human"}, TypeError, "render_mode"),
         ({"data": np.ones((10, 2))}, TypeError, "MarketData"),
+        ({"rebalance_band": 2.0}, ValueError, "rebalance_band"),
+        ({"rebalance_band": -0.1}, ValueError, "rebalance_band"),
     ],
 )
 def test_bad_arguments_raise(kwargs, error, match):

@@ -31,6 +31,8 @@ MULTI, PAIR, MASKED = SUPPORTED_ENV_IDS[:3]  # YieldAllocation and MarketImpact:
 # short episodes and random starts, so every run crosses several auto-resets
 CASES = {
     "multi": (MULTI, {"episode_length": 25, "random_start": True, "slippage_bps": 5.0}),
+    # threshold rebalancing: some accounts keep their book on some steps
+    "multi-band": (MULTI, {"episode_length": 25, "random_start": True, "rebalance_band": 0.8}),
     "multi-next-open-window": (
         MULTI,
         {

@@ -8,7 +8,7 @@ import numpy as np
 from gymnasium import spaces
 
 from sb3_trading.common.jit import njit
-from sb3_trading.common.validation import check_choice, check_int
+from sb3_trading.common.validation import check_choice, check_int, check_real
 from sb3_trading.data import MarketData
 from sb3_trading.data.synthetic import make_regime_market
 from sb3_trading.envs.base import (
@@ -39,6 +39,19 @@ def multi_asset_targets_row(equity: float, actions: np.ndarray, prices: np.ndarr
     scale = equity / n_assets
     for i in range(n_assets):
         out[i] = scale * actions[i] / prices[i]
+
+
+@njit
+def keep_within_band(holdings: np.ndarray, b: int, equity: float, prices: np.ndarray, band: float, target: np.ndarray) -> None:
+    """Threshold rebalancing: when every target exposure is within ``band`` of the exposure account ``b`` holds, in
+    action units (``|target_i - q_i| S_i N / E_t < band`` for all ``i``; ``a_i = 1`` is ``E_t / N`` long), set
+    ``target`` ``(N,)`` to the shares held (no trade)."""
+    n_assets = target.shape[0]
+    for i in range(n_assets):
+        if abs(target[i] - holdings[b, i]) * prices[i] * n_assets >= band * equity:
+            return
+    for i in range(n_assets):
+        target[i] = holdings[b, i]
 
 
 @njit
@@ -75,6 +88,7 @@ def multi_asset_step(
     ohlc: np.ndarray,
     out: tuple[np.ndarray, ...],
     more: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    band: float,
 ) -> None:
     """One MultiAsset step of every account, in place: targets at the closes of ``t``, the order limits, the trade
     at the fill prices of row ``t + fill_shift``, a bar of financing, the bracket orders over bar ``t + 1``, the
@@ -94,6 +108,7 @@ def multi_asset_step(
     :param more: ``(financing, unfilled, bracket_exits, ended)`` ``(B,)`` each, written: the net financing
         (currency), the mid notional left unfilled, the positions the brackets closed, and the
         :attr:`~sb3_trading.envs.kernel.Transition.ended` code (int8, :data:`~sb3_trading.envs.kernel.MARGIN_CALL`).
+    :param band: the rebalance band (:func:`keep_within_band`), ``0``: trade to the target every bar.
     """
     t_next, equity, cash, positions, weights, notional, costs, drawdown, portfolio = out
     financing, unfilled, exits, ended = more
@@ -103,6 +118,8 @@ def multi_asset_step(
         row = t[b]
         t_next[b] = row + 1
         multi_asset_targets_row(equity_t[b], actions[b], prices[row], target)
+        if band > 0.0:
+            keep_within_band(holdings, b, equity_t[b], prices[row], band, target)
         fill = fill_prices[row + fill_shift]
         unfilled[b], notional[b], costs[b] = order_row(holdings, levels, b, target, fill, bars[row], rules)
         financed, closed, more_notional, more_costs, called = settle_row(
@@ -139,6 +156,8 @@ class MultiAssetEnv(KernelTradingEnv):
     -> mark at its close -> margin call. ``info`` then also holds ``financing`` (net, currency),
     ``unfilled`` (mid notional the caps left unfilled) and ``bracket_exits`` (positions closed), each
     only when its rule is on.
+    ``rebalance_band`` is threshold rebalancing: no trade while every action is within the band of the
+    exposure held.
 
     ## Action Space
     ``Box(-1, 1, (N,), float32)``: ``a_i = 1`` holds ``E_t / N`` long in asset ``i``,
@@ -185,6 +204,11 @@ class MultiAssetEnv(KernelTradingEnv):
     :param margin: a :class:`~sb3_trading.sim.Margin` or a dict of its fields (``None``: none).
     :param brackets: a :class:`~sb3_trading.sim.Brackets` or a dict of its fields (``None``: none); needs the
         data's open, high and low.
+    :param rebalance_band: threshold rebalancing, in action units, in ``[0, 2)``: when every action ``a_i`` is within
+        ``rebalance_band`` of the exposure held (``|a_i - N q_i S_i,t / E_t| < band`` for all ``i``) the account
+        does not trade that bar and its book drifts with prices; a move past the band trades all the way to the target.
+        ``0`` (default): trade to the target every bar. A policy whose targets jitter around its book then pays no
+        cost for the jitter.
     :param window: bars in the ``market`` observation.
     :param episode_length: decisions per episode (``None``: to the end of the data).
     :param random_start: draw the start bar uniformly from ``self.np_random``.
@@ -219,7 +243,9 @@ class MultiAssetEnv(KernelTradingEnv):
         financing: Financing | dict | None = None,
         margin: Margin | dict | None = None,
         brackets: Brackets | dict | None = None,
+        rebalance_band: float = 0.0,
     ) -> None:
+        self.rebalance_band = check_real("rebalance_band", rebalance_band, 0.0, 2.0, strict_maximum=True)
         rules = resolve_market_rules(costs, commission_bps, slippage_bps, financing, margin, brackets)
         if data is None:
             data = self.default_market(check_int("synthetic_seed", synthetic_seed, 0))
@@ -271,6 +297,7 @@ class MultiAssetKernel(TradingKernel):
         super().__init__(env, n_envs, env._prices, env.costs, env.initial_cash)
         self._fill_prices = env._fill_prices  # (T, N), row t + fill_shift fills the order of t
         self._fill_shift = env._fill_shift
+        self._rebalance_band = env.rebalance_band
         self.use_market_rules(env.frictions)
 
     def reset(self, rows: np.ndarray, draws: dict[str, np.ndarray]) -> Transition:
@@ -300,5 +327,6 @@ class MultiAssetKernel(TradingKernel):
             self._ohlc,
             tr.outputs,
             more,
+            self._rebalance_band,
         )
         return self.advance(tr)
