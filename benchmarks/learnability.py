@@ -415,7 +415,8 @@ def merge_rows(previous: dict[str, Any], results: dict[str, Any], extend: bool =
     With ``extend`` a rerun row also keeps the previous row's runs of the seeds it did not rerun (``--extend``: add
     seeds to a row; a seed run again replaces its old run, and :func:`compare_runs` says whether it reproduced it).
     Every run then carries its own wall time, date and commit (:func:`with_run_stamps`)."""
-    old = {(row["env_id"], row["algo"]): row for row in previous.get("rows", [])}
+    # a row saved without its own date (older files) is dated by its file, as the markdown has always shown it
+    old = {(row["env_id"], row["algo"]): {"date": previous.get("date"), **row} for row in previous.get("rows", [])}
     new = {(row["env_id"], row["algo"]): row for row in results["rows"]}
     if extend:
         new = {key: extend_row(old[key], row) if key in old else row for key, row in new.items()}
@@ -539,9 +540,9 @@ def verdict(passed: bool) -> str:
     return "PASS" if passed else "FAIL"
 
 
-def run_stamp(run: dict[str, Any], row: dict[str, Any]) -> str:
-    """``date commit`` of one run (its row's for a run recorded before runs carried their own)."""
-    return f"{(run.get('date') or row.get('date') or '')[:10]} {run.get('commit') or row.get('commit', 'unknown')}"
+def run_stamp(run: dict[str, Any]) -> str:
+    """``date commit`` of one run of :func:`with_run_stamps`."""
+    return f"{(run['date'] or '')[:10]} {run['commit']}"
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -615,7 +616,7 @@ def markdown(results: dict[str, Any]) -> str:
         "| held-out bars | run (date, commit) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for row in results["rows"]:
+    for row in map(with_run_stamps, results["rows"]):
         env, algo = name_of(row)
         for r in row["learnable"]:
             if r["skill"] is None or not math.isfinite(r["skill"]):  # NaN, or None as JSON stores it (--update)
@@ -624,7 +625,7 @@ def markdown(results: dict[str, Any]) -> str:
                 skill = f"{r['skill']:.2f} [{r['skill_low']:.2f}, {r['skill_high']:.2f}]"
             lines.append(
                 f"| {env} | {algo} | {r['seed']} | {skill} | {r['agent_sharpe']:+.2f} | {r['agent_return']:+.3f} | "
-                f"{r['buy_and_hold_return']:+.3f} | {r['bars']} | {run_stamp(r, row)} |"
+                f"{r['buy_and_hold_return']:+.3f} | {r['bars']} | {run_stamp(r)} |"
             )
     lines += [
         "",
@@ -652,7 +653,7 @@ def markdown(results: dict[str, Any]) -> str:
         "| held-out bars | run (date, commit) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for row in results["rows"]:
+    for row in map(with_run_stamps, results["rows"]):
         env, algo = name_of(row)
         for name, runs in row["null"].items():
             for r in runs:
@@ -660,7 +661,7 @@ def markdown(results: dict[str, Any]) -> str:
                 lines.append(
                     f"| {env} | {algo} | {name} | {r['seed']} | {r['sharpe']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}] | "
                     f"{side} | {r['agent_return']:+.3f} | {r['buy_and_hold_return']:+.3f} | {r['bars']} | "
-                    f"{run_stamp(r, row)} |"
+                    f"{run_stamp(r)} |"
                 )
     return "\n".join(lines) + "\n"
 

@@ -116,3 +116,16 @@ def test_extend_refuses_runs_of_another_budget(learnability):
 
 MACHINE = {"platform": "test", "python": "3", "cpu_count": 2, "torch_threads": 1, "cuda": None, "sb3_trading": "0"}
 HEADER = {"quick": False, "timesteps_override": None, "seeds": [1, 2], "null_seeds": [1], "n_paths": 2, "eval_freq": None}
+
+
+def test_a_row_saved_without_a_date_is_dated_by_its_file(learnability):
+    old = row([learnable(0, 0.5)], [null(0, -1.0)])
+    del old["date"]  # older files dated their rows only in the file's header
+    stamp = {"seconds": 3.0, "date": "2026-12-07T06:00:00+00:00", "commit": "bbbbbbb"}
+    new = row([learnable(1, 0.7, **stamp)], [null(1, 0.3, **stamp)], commit="bbbbbbb")
+    previous = {"date": "2026-12-06T23:00:00+00:00", "rows": [old, other_row()]}
+    merged = learnability.merge_rows(previous, {"rows": [new], "date": "2026-12-07T07:00:00+00:00"}, extend=True)
+    kept, joined = merged["rows"]
+    assert kept["date"] == other_row()["date"]  # a row with its own date keeps it
+    assert [r["date"] for r in joined["learnable"]] == ["2026-12-06T23:00:00+00:00", "2026-12-07T06:00:00+00:00"]
+    assert [r["commit"] for r in joined["null"]["permuted"]] == ["unknown", "bbbbbbb"]
