@@ -97,6 +97,25 @@ def test_rebalance_band_keeps_the_book_until_a_target_leaves_it():
     assert infos[0]["costs"] > 0.0
 
 
+def test_dead_zone_holds_nothing_near_zero_and_shrinks_the_rest():
+    """``dead_zone=d``: ``|a| <= d`` targets no shares; a larger action ``sign(a) (|a| - d) / (1 - d)`` of ``E_t / N``."""
+    env = hand_env(dead_zone=0.2)
+    env.reset(seed=0)
+    # E_1 = 10,000, N = 2 -> 5,000 per asset; a = [0.6, -0.2]: A (0.6 - 0.2) / 0.8 = 0.5 -> 2,500 = 25 shares, B none
+    _, reward, _, _, info = env.step(np.array([0.6, -0.2]))
+    np.testing.assert_allclose(info["positions"], [25.0, 0.0], atol=1e-9)
+    assert info["costs"] == pytest.approx(0.001 * 2_500.0, abs=1e-9)
+    equity_2 = 10_000.0 - 2_500.0 - 2.5 + 25 * 110.0
+    assert info["equity"] == pytest.approx(equity_2, abs=1e-9)
+    assert reward == pytest.approx(equity_2 / 10_000.0 - 1.0, abs=1e-12)
+    # inside the zone on both assets: the whole book is closed; +-1 stay the full size
+    _, _, _, _, info = env.step(np.array([0.15, -0.05]))
+    np.testing.assert_allclose(info["positions"], [0.0, 0.0], atol=1e-9)
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(np.array([1.0, -1.0]))
+    np.testing.assert_allclose(info["positions"], [50.0, -100.0], atol=1e-9)
+
+
 def test_hand_example_next_open_with_slippage():
     opens = np.array([[100.0, 50.0], [100.0, 50.0], [105.0, 48.0], [120.0, 41.0]])
     env = hand_env(data=hand_data(open=opens), execution="next_open", slippage_bps=5.0)
@@ -138,6 +157,8 @@ def test_ruin_terminates():
         ({"data": np.ones((10, 2))}, TypeError, "MarketData"),
         ({"rebalance_band": 2.0}, ValueError, "rebalance_band"),
         ({"rebalance_band": -0.1}, ValueError, "rebalance_band"),
+        ({"dead_zone": 1.0}, ValueError, "dead_zone"),
+        ({"dead_zone": -0.1}, ValueError, "dead_zone"),
     ],
 )
 def test_bad_arguments_raise(kwargs, error, match):

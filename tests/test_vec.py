@@ -33,6 +33,8 @@ CASES = {
     "multi": (MULTI, {"episode_length": 25, "random_start": True, "slippage_bps": 5.0}),
     # threshold rebalancing: some accounts keep their book on some steps
     "multi-band": (MULTI, {"episode_length": 25, "random_start": True, "rebalance_band": 0.8}),
+    # a dead zone: actions near 0 hold nothing, the others a shrunk position
+    "multi-dead-zone": (MULTI, {"episode_length": 25, "random_start": True, "dead_zone": 0.4, "rebalance_band": 0.1}),
     "multi-next-open-window": (
         MULTI,
         {

@@ -33,12 +33,27 @@ from sb3_trading.sim.kernels import order_row, record_row, settle_row
 
 
 @njit
-def multi_asset_targets_row(equity: float, actions: np.ndarray, prices: np.ndarray, out: np.ndarray) -> None:
-    """One account's MultiAsset targets into ``out`` ``(N,)``: ``(E_t / N) * a_i / S_i,t`` shares (the one rule)."""
+def dead_zone_action(action: float, dead_zone: float) -> float:
+    """The exposure of one action with a dead zone ``d`` in ``[0, 1)``: ``0`` for ``|a| <= d``, else
+    ``sign(a) (|a| - d) / (1 - d)`` (continuous; ``+-1`` stay the full size; ``d = 0``: ``a`` itself)."""
+    if dead_zone == 0.0:
+        return action
+    size = abs(action) - dead_zone
+    if size <= 0.0:
+        return 0.0
+    return size / (1.0 - dead_zone) if action > 0.0 else -size / (1.0 - dead_zone)
+
+
+@njit
+def multi_asset_targets_row(
+    equity: float, actions: np.ndarray, prices: np.ndarray, out: np.ndarray, dead_zone: float = 0.0
+) -> None:
+    """One account's MultiAsset targets into ``out`` ``(N,)``: ``(E_t / N) * a'_i / S_i,t`` shares (the one rule),
+    ``a'_i`` the action past the dead zone (:func:`dead_zone_action`)."""
     n_assets = actions.shape[0]
     scale = equity / n_assets
     for i in range(n_assets):
-        out[i] = scale * actions[i] / prices[i]
+        out[i] = scale * dead_zone_action(actions[i], dead_zone) / prices[i]
 
 
 @njit
@@ -89,6 +104,7 @@ def multi_asset_step(
     out: tuple[np.ndarray, ...],
     more: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     band: float,
+    dead_zone: float,
 ) -> None:
     """One MultiAsset step of every account, in place: targets at the closes of ``t``, the order limits, the trade
     at the fill prices of row ``t + fill_shift``, a bar of financing, the bracket orders over bar ``t + 1``, the
@@ -109,6 +125,7 @@ def multi_asset_step(
         (currency), the mid notional left unfilled, the positions the brackets closed, and the
         :attr:`~sb3_trading.envs.kernel.Transition.ended` code (int8, :data:`~sb3_trading.envs.kernel.MARGIN_CALL`).
     :param band: the rebalance band (:func:`keep_within_band`), ``0``: trade to the target every bar.
+    :param dead_zone: the actions' dead zone (:func:`dead_zone_action`), ``0``: none.
     """
     t_next, equity, cash, positions, weights, notional, costs, drawdown, portfolio = out
     financing, unfilled, exits, ended = more
@@ -117,7 +134,7 @@ def multi_asset_step(
     for b in range(n_rows):
         row = t[b]
         t_next[b] = row + 1
-        multi_asset_targets_row(equity_t[b], actions[b], prices[row], target)
+        multi_asset_targets_row(equity_t[b], actions[b], prices[row], target, dead_zone)
         if band > 0.0:
             keep_within_band(holdings, b, equity_t[b], prices[row], band, target)
         fill = fill_prices[row + fill_shift]
@@ -158,10 +175,12 @@ class MultiAssetEnv(KernelTradingEnv):
     only when its rule is on.
     ``rebalance_band`` is threshold rebalancing: no trade while every action is within the band of the
     exposure held.
+    ``dead_zone`` is a minimum position: an action within it of 0 holds none of that asset.
 
     ## Action Space
     ``Box(-1, 1, (N,), float32)``: ``a_i = 1`` holds ``E_t / N`` long in asset ``i``,
-    ``-1`` the same short, ``0`` nothing. Actions outside ``[-1, 1]`` are clipped;
+    ``-1`` the same short, ``0`` nothing; with a ``dead_zone`` ``d``, ``|a_i| <= d`` holds nothing and a larger
+    action holds ``sign(a_i) (|a_i| - d) / (1 - d)`` of ``E_t / N``. Actions outside ``[-1, 1]`` are clipped;
     a wrong shape or a non-finite value raises ``ValueError``.
 
     ## Observation Space
@@ -205,10 +224,16 @@ class MultiAssetEnv(KernelTradingEnv):
     :param brackets: a :class:`~sb3_trading.sim.Brackets` or a dict of its fields (``None``: none); needs the
         data's open, high and low.
     :param rebalance_band: threshold rebalancing, in action units, in ``[0, 2)``: when every action ``a_i`` is within
-        ``rebalance_band`` of the exposure held (``|a_i - N q_i S_i,t / E_t| < band`` for all ``i``) the account
+        ``rebalance_band`` of the exposure held (``|a_i - N q_i S_i,t / E_t| < band`` for all ``i``, ``a_i`` past the
+        ``dead_zone``) the account
         does not trade that bar and its book drifts with prices; a move past the band trades all the way to the target.
         ``0`` (default): trade to the target every bar. A policy whose targets jitter around its book then pays no
         cost for the jitter.
+    :param dead_zone: the actions' dead zone, in ``[0, 1)``: an action ``|a_i| <= dead_zone`` holds none of asset
+        ``i``, a larger one ``sign(a_i) (|a_i| - d) / (1 - d)`` of the full size ``E_t / N`` (continuous, ``+-1`` still
+        the full size). ``0`` (default): none. A policy whose actions on a market with nothing to learn shrink
+        towards 0 (README "Learning what is learnable") then holds exactly nothing instead of small positions
+        whose costs and noise still make a Sharpe ratio.
     :param window: bars in the ``market`` observation.
     :param episode_length: decisions per episode (``None``: to the end of the data).
     :param random_start: draw the start bar uniformly from ``self.np_random``.
@@ -244,8 +269,10 @@ class MultiAssetEnv(KernelTradingEnv):
         margin: Margin | dict | None = None,
         brackets: Brackets | dict | None = None,
         rebalance_band: float = 0.0,
+        dead_zone: float = 0.0,
     ) -> None:
         self.rebalance_band = check_real("rebalance_band", rebalance_band, 0.0, 2.0, strict_maximum=True)
+        self.dead_zone = check_real("dead_zone", dead_zone, 0.0, 1.0, strict_maximum=True)
         rules = resolve_market_rules(costs, commission_bps, slippage_bps, financing, margin, brackets)
         if data is None:
             data = self.default_market(check_int("synthetic_seed", synthetic_seed, 0))
@@ -298,6 +325,7 @@ class MultiAssetKernel(TradingKernel):
         self._fill_prices = env._fill_prices  # (T, N), row t + fill_shift fills the order of t
         self._fill_shift = env._fill_shift
         self._rebalance_band = env.rebalance_band
+        self._dead_zone = env.dead_zone
         self.use_market_rules(env.frictions)
 
     def reset(self, rows: np.ndarray, draws: dict[str, np.ndarray]) -> Transition:
@@ -328,5 +356,6 @@ class MultiAssetKernel(TradingKernel):
             tr.outputs,
             more,
             self._rebalance_band,
+            self._dead_zone,
         )
         return self.advance(tr)
