@@ -225,8 +225,8 @@ class MultiAssetEnv(KernelTradingEnv):
         data's open, high and low.
     :param rebalance_band: threshold rebalancing, in action units, in ``[0, 2)``: when every action ``a_i`` is within
         ``rebalance_band`` of the exposure held (``|a_i - N q_i S_i,t / E_t| < band`` for all ``i``, ``a_i`` past the
-        ``dead_zone``) the account
-        does not trade that bar and its book drifts with prices; a move past the band trades all the way to the target.
+        ``dead_zone``) the account does not trade that bar and its book drifts with prices; a move past the band
+        trades all the way to the target.
         ``0`` (default): trade to the target every bar. A policy whose targets jitter around its book then pays no
         cost for the jitter.
     :param dead_zone: the actions' dead zone, in ``[0, 1)``: an action ``|a_i| <= dead_zone`` holds none of asset
