@@ -38,6 +38,7 @@ from sb3_trading.callbacks import (
     AtomicCheckpointCallback,
     TradingMetricsCallback,
     WallClockLimit,
+    check_confidence,
     latest_checkpoint,
     make_eval_callback,
 )
@@ -107,6 +108,9 @@ _NOT_IN_FILES = ("market",)
 TRAIN_BASELINES = ("buy_and_hold", "equal_weight")
 #: validation backtests per run when ``eval_freq`` is left to its default
 EVALUATIONS_PER_RUN = 10
+#: the main job's validation gate (``TrainConfig.eval_confidence``): a checkpoint replaces the untrained policy only
+#: when its validation Sharpe ratio is above 0 with this probability (README "Learning what is learnable")
+DEFAULT_EVAL_CONFIDENCE = 0.9
 #: the final weights, beside ``model.zip`` when validation chose an earlier model
 LAST_MODEL_ZIP = "last_model.zip"
 #: the run folder's held-out backtest report (report.json, report.html and the PNG plots of ``sb3-trading backtest``)
@@ -162,6 +166,11 @@ class TrainConfig:
         the final model).
     :param eval_metric: validation metric that picks the best model (``sharpe``...).
     :param patience: stop after this many evaluations without a new best (``None``: never).
+    :param eval_confidence: the validation gate (:class:`~sb3_trading.callbacks.BacktestEvalCallback`
+        ``min_confidence``, default :data:`DEFAULT_EVAL_CONFIDENCE`): the untrained policy is evaluated first and
+        kept unless a later checkpoint's validation probabilistic Sharpe ratio (``P(true Sharpe > 0)``) reaches it,
+        so a run that finds nothing significant on validation ships the untrained policy (near flat where the env's
+        action mapping has a flat zone) and the report says so (``validation.selected_initial``); ``None``: off.
     :param validation_fraction: tail of the *training* slice used for validation when ``eval_freq > 0``
         (the held-out test slice is never used to pick a model).
     :param vec: ``"batched"`` (:mod:`sb3_trading.vec`, all accounts in one NumPy step), ``"dummy"`` (SB3's
@@ -209,6 +218,7 @@ class TrainConfig:
     eval_freq: int | None = None
     eval_metric: str = "sharpe"
     patience: int | None = None
+    eval_confidence: float | None = DEFAULT_EVAL_CONFIDENCE
     validation_fraction: float = DEFAULT_VALIDATION_FRACTION
     vec: str = "auto"
     join: str = "exact"
@@ -235,6 +245,7 @@ class TrainConfig:
         check_fraction(self.validation_fraction, "validation_fraction")
         if self.eval_freq is not None:
             check_positive_int(self.eval_freq, "eval_freq", minimum=0)
+        check_confidence(self.eval_confidence)
         resample = resample_kind(self.resample, self.data_path)
         check_positive_int(self.n_paths, "n_paths")
         check_positive_int(self.checkpoint_freq, "checkpoint_freq", minimum=0)
@@ -418,6 +429,7 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
                 n_envs=config.n_envs,
                 risk_free=config.risk_free,
                 consecutive=CONSECUTIVE,
+                min_confidence=config.eval_confidence,
             )
             callbacks.append(eval_callback)
         if config.checkpoint_freq > 0:
@@ -517,13 +529,21 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
             "reward_wrappers": list(config.reward),
             "sizing_wrappers": list(config.sizing),
             "training_market": {"resample": config.resample, "paths": market.n_paths, "rows": market.n_steps},
-            "model": "best on validation" if selected else "last",
+            "model": (
+                "initial (no checkpoint passed the validation gate)"
+                if eval_callback.selected_initial
+                else "best on validation"
+            )
+            if selected
+            else "last",
             "validation": None
             if eval_callback is None
             else {
                 "rows": validation_data.n_steps,
                 "metric": config.eval_metric,
                 "eval_freq": config.eval_freq,
+                "confidence": config.eval_confidence,
+                "selected_initial": eval_callback.selected_initial,
                 "best": eval_callback.best_metrics,
                 "best_timestep": eval_callback.best_timestep,
                 "last_model_path": str(run_dir / LAST_MODEL_ZIP) if selected else None,
@@ -641,6 +661,7 @@ def _absolute(source: str | list[str]) -> str | list[str]:
 
 __all__ = [
     "DEFAULT_ENV_ID",
+    "DEFAULT_EVAL_CONFIDENCE",
     "DEFAULT_HYPERPARAMS",
     "EVALUATIONS_PER_RUN",
     "JOIN_CHOICES",

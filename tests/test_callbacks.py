@@ -311,3 +311,75 @@ def test_trading_metrics_of_an_env_without_a_calendar_warn_and_assume_252():
     with pytest.warns(UserWarning, match="252 bars a year"):
         model.learn(total_timesteps=3, callback=callback)
     assert callback.periods_per_year == 252
+
+
+class ScriptedEvaluations(BacktestEvalCallback):
+    """Replays scripted validation results (``sharpe``, ``psr``) instead of backtesting: the selection rule alone."""
+
+    def __init__(self, script, **kwargs):
+        super().__init__(gym.make(ENV_ID), **kwargs)
+        self.script = list(script)
+
+    def evaluate(self):
+        sharpe, psr = self.script.pop(0)
+        self.last_metrics = {"sharpe": sharpe, "psr": psr}
+        return self.last_metrics
+
+
+def test_validation_gate_keeps_the_untrained_policy_until_a_checkpoint_is_significant(market, tmp_path):
+    vec_env = train_env(market, n_envs=1)
+    # start (flat), then 4 periodic evaluations and the final one: high Sharpe without confidence is not enough
+    script = [(0.0, 0.0), (1.5, 0.7), (0.8, 0.95), (2.0, 0.93), (1.0, 0.99), (3.0, 0.5)]
+    gated = ScriptedEvaluations(script, eval_freq=64, min_confidence=0.9, best_model_save_path=tmp_path / "gated")
+    PPO("MultiInputPolicy", vec_env, **TINY_PPO).learn(total_timesteps=256, callback=gated)
+    assert [t for t, _ in gated.evaluations] == [0, 64, 128, 192, 256, 256]
+    # 0.8 (psr 0.95) replaces the fallback although its Sharpe is below 1.5's; then 2.0 (0.93) is the best that passes
+    assert gated.best_timestep == 192 and gated.best_metrics == {"sharpe": 2.0, "psr": 0.93}
+    assert not gated.selected_initial and (tmp_path / "gated" / "best_model.zip").exists()
+
+    never = ScriptedEvaluations([(0.0, 0.0), (1.5, 0.7), (2.5, 0.89), (0.5, 0.2)], eval_freq=64, min_confidence=0.9)
+    PPO("MultiInputPolicy", vec_env, **TINY_PPO).learn(total_timesteps=128, callback=never)
+    assert never.selected_initial and never.best_timestep == 0 and never.best_metrics["sharpe"] == 0.0
+
+    ungated = ScriptedEvaluations(script[1:], eval_freq=64)  # no gate: nothing at the start, the best Sharpe wins
+    PPO("MultiInputPolicy", vec_env, **TINY_PPO).learn(total_timesteps=256, callback=ungated)
+    assert [t for t, _ in ungated.evaluations] == [64, 128, 192, 256, 256]
+    assert ungated.best_metrics["sharpe"] == 3.0 and not ungated.selected_initial
+
+
+def test_validation_gate_on_a_real_backtest_keeps_a_flat_untrained_policy(tmp_path):
+    """MultiAsset-v0 with a dead zone: the untrained policy holds nothing, so the fallback is exactly flat."""
+    train_data, validation = make_regime_market(n_steps=400, n_assets=2, seed=3, drift=0.0).split(0.6)
+    kwargs = dict(episode_length=32, random_start=True, dead_zone=0.5)
+    vec_env = make_vec_env(ENV_ID, n_envs=1, seed=0, env_kwargs={**kwargs, "data": train_data, "render_mode": None})
+    normalizer = vec_env.get_attr("normalizer", indices=[0])[0]
+    eval_env = gym.make(ENV_ID, data=validation, normalizer=normalizer, dead_zone=0.5)
+    callback = BacktestEvalCallback(eval_env, eval_freq=64, min_confidence=0.9, best_model_save_path=tmp_path)
+    model = PPO("MultiInputPolicy", vec_env, **TINY_PPO)
+    model.learn(total_timesteps=192, callback=callback)
+    start_t, start = callback.evaluations[0]
+    assert start_t == 0 and start["psr"] == 0.0 and start["exposure"] == 0.0 and start["total_return"] == 0.0
+    passed = [metrics["psr"] >= 0.9 for t, metrics in callback.evaluations[1:]]
+    assert callback.selected_initial == (not any(passed))
+    best = PPO.load(tmp_path / "best_model.zip", device="cpu")
+    kept = backtest(best, eval_env).metrics
+    assert kept["sharpe"] == pytest.approx(callback.best_metrics["sharpe"])
+    if callback.selected_initial:
+        assert kept["exposure"] == 0.0
+
+
+def test_validation_psr_matches_the_probabilistic_sharpe_ratio_and_treats_a_flat_book_as_no_evidence():
+    from sb3_trading.callbacks import validation_psr
+    from sb3_trading.evaluation import probabilistic_sharpe_ratio
+
+    returns = np.random.default_rng(0).normal(0.001, 0.01, 300)
+    assert validation_psr(returns) == pytest.approx(probabilistic_sharpe_ratio(returns))
+    assert validation_psr(returns, 0.0005) == pytest.approx(probabilistic_sharpe_ratio(returns - 0.0005))
+    assert validation_psr(returns, 0.0005) < validation_psr(returns)
+    assert validation_psr(np.zeros(100)) == 0.0  # cash: no variance, no evidence of skill
+    assert validation_psr(np.full(100, 0.001), 0.0002) == 0.0  # a constant excess return has no variance either
+    assert validation_psr(np.array([0.01, 0.02])) == 0.0
+    with pytest.raises(ValueError, match=r"min_confidence must be in \(0, 1\)"):
+        BacktestEvalCallback(gym.make(ENV_ID), min_confidence=1.0)
+    with pytest.raises(TypeError, match="min_confidence must be a probability"):
+        BacktestEvalCallback(gym.make(ENV_ID), min_confidence="0.9")

@@ -14,13 +14,15 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sb3_trading.common.io import save_model_atomic
 from sb3_trading.common.validation import check_int, is_int, suggest
-from sb3_trading.data.calendar import check_annual_rate
+from sb3_trading.data.calendar import check_annual_rate, per_bar_rate
 from sb3_trading.envs.registration import check_env_id
-from sb3_trading.evaluation import backtest, compute_metrics
+from sb3_trading.evaluation import backtest, compute_metrics, probabilistic_sharpe_ratio
 
 logger = logging.getLogger(__name__)
 
 BEST_MODEL_NAME = "best_model.zip"
+#: key of each evaluation's probabilistic Sharpe ratio (logged as ``eval/psr``), which ``min_confidence`` gates on
+PSR_KEY = "psr"
 #: metrics where smaller is better; every other metric of ``compute_metrics`` is maximised
 LOWER_IS_BETTER = frozenset(
     {
@@ -92,6 +94,16 @@ class BacktestEvalCallback(EventCallback):
     training ends with is evaluated too (at the same ``num_timesteps``) and kept if it is the best,
     unless a child callback stopped training.
 
+    **Validation gate** (``min_confidence``): on a market with nothing to learn every checkpoint is noise, and the
+    best of them on validation is still a book that trades noise. With ``min_confidence`` set, the policy is also
+    evaluated when training starts (the untrained policy: near flat for an action mapping with a dead zone or a
+    cash position at ``a = 0``) and kept as the fallback; a later evaluation can replace it only when its
+    validation backtest's probabilistic Sharpe ratio (:func:`~sb3_trading.evaluation.probabilistic_sharpe_ratio`,
+    Bailey & López de Prado 2012: the probability that the true Sharpe ratio is above 0, from the Sharpe ratio,
+    the number of bars, skewness and kurtosis; logged as ``eval/psr``) is at least ``min_confidence``, and among
+    those the best by ``metric`` is kept. A book that never changes value (no variance) counts as no evidence
+    (``psr = 0``). :attr:`selected_initial` says whether the fallback was kept.
+
     A model trained under ``VecNormalize`` is evaluated on observations normalised with the
     training statistics. With several training envs one call is ``n_envs`` timesteps:
     ``eval_freq = max(eval_freq_in_steps // n_envs, 1)`` (see :func:`make_eval_callback`).
@@ -118,6 +130,8 @@ class BacktestEvalCallback(EventCallback):
     :param consecutive: each evaluation episode chains the env's episodes to the end of its data
         (:func:`~sb3_trading.evaluation.backtest` ``consecutive=True``: an env with its own horizon or
         stop-loss is scored on its whole slice).
+    :param min_confidence: the validation gate, in ``(0, 1)`` (e.g. ``0.9``); ``None`` (default): every
+        evaluation competes on ``metric`` alone and nothing is evaluated at the start.
     """
 
     def __init__(
@@ -137,6 +151,7 @@ class BacktestEvalCallback(EventCallback):
         *,
         risk_free: float = 0.0,
         consecutive: bool = False,
+        min_confidence: float | None = None,
     ) -> None:
         super().__init__(callback_after_eval, verbose=verbose)
         if isinstance(eval_env, (VecEnv, gym.vector.VectorEnv)):
@@ -172,6 +187,9 @@ class BacktestEvalCallback(EventCallback):
         self.periods_per_year = periods_per_year
         self.risk_free = check_annual_rate(risk_free)
         self.consecutive = bool(consecutive)
+        self.min_confidence = check_confidence(min_confidence)
+        #: whether the best model is the policy evaluated at the start (the gate's fallback, see ``min_confidence``)
+        self.selected_initial = False
         #: best score so far (``metric``'s value, negated when lower is better); read by SB3's stop callbacks
         self.best_mean_reward = -np.inf
         #: score of the latest evaluation
@@ -228,9 +246,20 @@ class BacktestEvalCallback(EventCallback):
                 risk_free=self.risk_free,
                 consecutive=self.consecutive,
             )
-            runs.append({**result.metrics, "final_equity": float(result.equity[-1])})
+            runs.append(
+                {
+                    **result.metrics,
+                    "final_equity": float(result.equity[-1]),
+                    PSR_KEY: validation_psr(result.returns, per_bar_rate(self.risk_free, result.periods_per_year)),
+                }
+            )
         self.last_metrics = {key: float(np.mean([run[key] for run in runs])) for key in runs[0]}
         return self.last_metrics
+
+    def _on_training_start(self) -> None:
+        # the gate's fallback: the policy before any update (the weights learn() was given)
+        if self.min_confidence is not None and self.eval_freq > 0:
+            self._evaluate_and_keep(initial=True)
 
     def _on_step(self) -> bool:
         if self.eval_freq <= 0 or self.n_calls % self.eval_freq != 0:
@@ -246,8 +275,11 @@ class BacktestEvalCallback(EventCallback):
         if self.evaluations and not self._stopped_early:
             self._evaluate_and_keep()
 
-    def _evaluate_and_keep(self) -> bool:
-        """Backtest the current policy, log, keep it if it is the best so far; ``False`` asks to stop training."""
+    def _evaluate_and_keep(self, initial: bool = False) -> bool:
+        """Backtest the current policy, log, keep it if it is the best so far; ``False`` asks to stop training.
+
+        :param initial: the gate's fallback evaluation at the start (kept as the best unconditionally).
+        """
         metrics = self.evaluate()
         if self.metric not in metrics:
             raise ValueError(f"the backtest did not report metric {self.metric!r}; it reported {sorted(metrics)}")
@@ -259,8 +291,15 @@ class BacktestEvalCallback(EventCallback):
             self.logger.record(f"eval/{key}", metric_value)
 
         continue_training = True
-        new_best = score > self.best_mean_reward
+        if initial:
+            new_best = True
+        elif self.min_confidence is not None:
+            passes = metrics[PSR_KEY] >= self.min_confidence
+            new_best = passes and (self.selected_initial or score > self.best_mean_reward)
+        else:
+            new_best = score > self.best_mean_reward
         if new_best:
+            self.selected_initial = initial
             self.best_mean_reward = score
             self.best_metrics = dict(metrics)
             self.best_timestep = int(self.num_timesteps)
@@ -278,6 +317,8 @@ class BacktestEvalCallback(EventCallback):
                 self.best_metrics.get(self.metric, float("nan")),
                 f", saved {self.best_model_path}" if new_best and self.best_model_path is not None else "",
             )
+        if initial:  # a fallback, not an improvement: the child callbacks (stop rules) see periodic evaluations only
+            return True
         if new_best and self.callback_on_new_best is not None:
             continue_training = self.callback_on_new_best.on_step()
         if self.callback is not None:
@@ -289,6 +330,33 @@ class BacktestEvalCallback(EventCallback):
             self.callback.update_locals(locals_)
         if self.callback_on_new_best is not None:
             self.callback_on_new_best.update_locals(locals_)
+
+
+def check_confidence(min_confidence: float | None) -> float | None:
+    """``min_confidence`` of the validation gate: ``None``, or a probability strictly between 0 and 1.
+
+    :raises TypeError: not a real number.
+    :raises ValueError: outside ``(0, 1)``.
+    """
+    if min_confidence is None:
+        return None
+    if isinstance(min_confidence, bool) or not isinstance(min_confidence, (int, float, np.floating)):
+        raise TypeError(f"min_confidence must be a probability in (0, 1) or None, got {min_confidence!r}")
+    if not 0.0 < float(min_confidence) < 1.0:
+        raise ValueError(
+            f"min_confidence must be in (0, 1) (e.g. 0.9), got {min_confidence!r}; None switches the validation gate off"
+        )
+    return float(min_confidence)
+
+
+def validation_psr(returns: np.ndarray, risk_free_per_bar: float = 0.0) -> float:
+    """Probabilistic Sharpe ratio of a validation backtest's per-bar returns ``(T,)`` in excess of
+    ``risk_free_per_bar``: ``P(true Sharpe > 0)``; ``0`` (no evidence of skill) for fewer than 3 bars or a book
+    whose value never changes (no variance)."""
+    excess = np.asarray(returns, dtype=np.float64) - float(risk_free_per_bar)
+    if excess.shape[0] < 3 or not np.ptp(excess) > 0.0:
+        return 0.0
+    return probabilistic_sharpe_ratio(excess)
 
 
 def make_eval_callback(

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import fields, replace
 from typing import Any
 
+from sb3_trading.callbacks import check_confidence
 from sb3_trading.commands.common import (
     add_data_arguments,
     add_resample_arguments,
@@ -18,7 +19,7 @@ from sb3_trading.evaluation.reference import format_skill_ratio
 from sb3_trading.evaluation.report import describe_calendar
 from sb3_trading.multi_seed import train_seeds
 from sb3_trading.recipe import DEFAULT_ENV_ID, VEC_KINDS
-from sb3_trading.training import TrainConfig, resume_config, train
+from sb3_trading.training import DEFAULT_EVAL_CONFIDENCE, TrainConfig, resume_config, train
 
 __all__ = [
     "add_train_arguments",
@@ -28,6 +29,16 @@ __all__ = [
     "train_config_from_args",
     "train_from_args",
 ]
+
+
+def confidence_arg(text: str) -> float | None:
+    """``--eval-confidence``: a probability in ``(0, 1)``, or ``none`` (the validation gate off)."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return check_confidence(float(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{error} (got {text!r}; 'none' switches it off)") from None
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -77,6 +88,14 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     add_resample_arguments(parser)
     parser.add_argument("--eval-metric", default="sharpe", help="validation metric picking the best model")
     parser.add_argument("--patience", type=int, default=None, help="stop after N evaluations without a new best")
+    parser.add_argument(
+        "--eval-confidence",
+        type=confidence_arg,
+        default=DEFAULT_EVAL_CONFIDENCE,
+        metavar="P",
+        help="validation gate: keep the untrained policy unless a checkpoint's validation Sharpe is above 0 with "
+        f"probability P (probabilistic Sharpe ratio; default {DEFAULT_EVAL_CONFIDENCE}; 'none': off)",
+    )
     parser.add_argument(
         "--vec",
         choices=VEC_KINDS,
@@ -147,6 +166,7 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
         eval_freq=args.eval_freq,
         eval_metric=args.eval_metric,
         patience=args.patience,
+        eval_confidence=args.eval_confidence,
         vec=args.vec,
         join=args.join,
         risk_free=args.risk_free,
