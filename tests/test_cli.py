@@ -75,6 +75,7 @@ def test_train_with_reward_wrappers_and_validation_callback(tmp_path, capsys):
         [
             "train", "--timesteps", "1024", "--n-envs", "2", "--output-dir", str(tmp_path), "--run-name", "shaped",
             "--reward", "differential_sharpe:0.05", "drawdown:0.5", "--eval-freq", "256", "--patience", "1", "--no-progress",
+            "--eval-confidence", "none",  # no gate: the best periodic checkpoint of 1,024 steps, whatever its confidence
         ]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
@@ -82,6 +83,7 @@ def test_train_with_reward_wrappers_and_validation_callback(tmp_path, capsys):
     report = json.loads((run_dir / "report.json").read_text())
     assert report["reward_wrappers"] == ["differential_sharpe:0.05", "drawdown:0.5"]
     assert report["validation"]["metric"] == "sharpe" and "sharpe" in report["validation"]["best"]
+    assert report["validation"]["confidence"] is None and not report["validation"]["selected_initial"]
     # validation picks the model: model.zip is the best on validation, last_model.zip the final weights
     assert report["model"] == "best on validation" and not (run_dir / "best_model.zip").exists()
     assert (run_dir / "model.zip").exists() and (run_dir / "last_model.zip").exists()
@@ -343,3 +345,28 @@ def test_a_run_on_a_relative_data_path_is_reusable_from_another_folder(tmp_path,
     zero = ["backtest", str(model), "--n-boot", "0", "--no-plots", "--n-trials", "0", "--output-dir", str(zero_out)]
     assert main(zero) == 2
     assert "n_trials (--n-trials)" in capsys.readouterr().err and not zero_out.exists()
+
+
+def test_train_validation_gate_keeps_the_untrained_policy_of_a_tiny_run(tmp_path, capsys):
+    """The default gate: 512 steps find nothing significant on validation, so model.zip is the untrained policy."""
+    code = main(["train", "--timesteps", "512", "--n-envs", "2", "--output-dir", str(tmp_path), "--run-name", "g",
+                 "--eval-freq", "256", "--no-progress", "--env-kwargs", "dead_zone=0.3"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "model.zip is the untrained policy" in out and "--eval-confidence none" in out
+    report = json.loads((tmp_path / "g" / "report.json").read_text())
+    validation = report["validation"]
+    assert validation["confidence"] == 0.9 and validation["selected_initial"]
+    assert validation["best_timestep"] == 0 and validation["best"]["psr"] == 0.0 and report["model"].startswith("initial")
+    # the untrained policy's actions are inside the dead zone: it holds nothing on the held-out bars either
+    assert report["agent"]["metrics"]["exposure"] == 0.0 and report["agent"]["metrics"]["total_return"] == 0.0
+    assert (tmp_path / "g" / "last_model.zip").exists()  # the final weights are kept beside it
+
+
+@pytest.mark.parametrize("value", ["1.5", "0", "x"])
+def test_train_bad_eval_confidence_is_a_one_line_error(tmp_path, capsys, value):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--timesteps", "64", "--output-dir", str(tmp_path), "--eval-confidence", value])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--eval-confidence" in err and "Traceback" not in err

@@ -253,6 +253,13 @@ def format_train_summary(report: Mapping[str, Any]) -> str:
     if report.get("stopped"):
         stopped = report["stopped"]
         lines.append(f"training stopped early ({stopped['reason']}) at {stopped['timesteps']} of {stopped['of']} timesteps")
+    validation = report.get("validation") or {}
+    if validation.get("selected_initial"):
+        lines.append(
+            f"model.zip is the untrained policy: no checkpoint's validation Sharpe was above 0 with probability "
+            f"{validation['confidence']} (the validation gate; last_model.zip holds the final weights, "
+            "--eval-confidence none keeps the best checkpoint instead)"
+        )
     lines.append(f"assets: {', '.join(report['data']['assets'])}; {describe_calendar(report)}")
     lines.append(f"\nmodel:  {report['model_path']}\nreport: {report['run_dir']}/report.json")
     return "\n".join(lines)
