@@ -353,7 +353,7 @@ def test_train_validation_gate_keeps_the_untrained_policy_of_a_tiny_run(tmp_path
                  "--eval-freq", "256", "--no-progress", "--env-kwargs", "dead_zone=0.3"])  # fmt: skip
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert "model.zip is the untrained policy" in out and "--eval-confidence none" in out
+    assert "model.zip is the policy training started from" in out and "--eval-confidence none" in out
     report = json.loads((tmp_path / "g" / "report.json").read_text())
     validation = report["validation"]
     assert validation["confidence"] == 0.9 and validation["selected_initial"]

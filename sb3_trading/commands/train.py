@@ -256,9 +256,9 @@ def format_train_summary(report: Mapping[str, Any]) -> str:
     validation = report.get("validation") or {}
     if validation.get("selected_initial"):
         lines.append(
-            f"model.zip is the untrained policy: no checkpoint's validation Sharpe was above 0 with probability "
-            f"{validation['confidence']} (the validation gate; last_model.zip holds the final weights, "
-            "--eval-confidence none keeps the best checkpoint instead)"
+            f"model.zip is the policy training started from (the untrained one unless resumed): no checkpoint's "
+            f"validation Sharpe was above 0 with probability >= {validation['confidence']} (the validation gate; "
+            "last_model.zip holds the final weights, --eval-confidence none keeps the best checkpoint instead)"
         )
     lines.append(f"assets: {', '.join(report['data']['assets'])}; {describe_calendar(report)}")
     lines.append(f"\nmodel:  {report['model_path']}\nreport: {report['run_dir']}/report.json")
