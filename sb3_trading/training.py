@@ -169,8 +169,10 @@ class TrainConfig:
     :param eval_confidence: the validation gate (:class:`~sb3_trading.callbacks.BacktestEvalCallback`
         ``min_confidence``, default :data:`DEFAULT_EVAL_CONFIDENCE`): the untrained policy is evaluated first and
         kept unless a later checkpoint's validation probabilistic Sharpe ratio (``P(true Sharpe > 0)``) reaches it,
-        so a run that finds nothing significant on validation ships the untrained policy (near flat where the env's
-        action mapping has a flat zone) and the report says so (``validation.selected_initial``); ``None``: off.
+        so a run that finds nothing significant on validation ships the untrained policy and the report says so
+        (``validation.selected_initial``); only where that policy is flat on validation (an action mapping with a
+        dead zone or a cash action at ``a = 0``; otherwise ``validation.gate_active`` is false and the gate is off
+        for the run); ``None``: off.
     :param validation_fraction: tail of the *training* slice used for validation when ``eval_freq > 0``
         (the held-out test slice is never used to pick a model).
     :param vec: ``"batched"`` (:mod:`sb3_trading.vec`, all accounts in one NumPy step), ``"dummy"`` (SB3's
@@ -543,6 +545,7 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
                 "metric": config.eval_metric,
                 "eval_freq": config.eval_freq,
                 "confidence": config.eval_confidence,
+                "gate_active": eval_callback.gate_active,
                 "selected_initial": eval_callback.selected_initial,
                 "best": eval_callback.best_metrics,
                 "best_timestep": eval_callback.best_timestep,

@@ -321,8 +321,8 @@ class ScriptedEvaluations(BacktestEvalCallback):
         self.script = list(script)
 
     def evaluate(self):
-        sharpe, psr = self.script.pop(0)
-        self.last_metrics = {"sharpe": sharpe, "psr": psr}
+        sharpe, psr, *exposure = self.script.pop(0)
+        self.last_metrics = {"sharpe": sharpe, "psr": psr, "exposure": exposure[0] if exposure else 0.0}
         return self.last_metrics
 
 
@@ -334,8 +334,8 @@ def test_validation_gate_keeps_the_untrained_policy_until_a_checkpoint_is_signif
     PPO("MultiInputPolicy", vec_env, **TINY_PPO).learn(total_timesteps=256, callback=gated)
     assert [t for t, _ in gated.evaluations] == [0, 64, 128, 192, 256, 256]
     # 0.8 (psr 0.95) replaces the fallback although its Sharpe is below 1.5's; then 2.0 (0.93) is the best that passes
-    assert gated.best_timestep == 192 and gated.best_metrics == {"sharpe": 2.0, "psr": 0.93}
-    assert not gated.selected_initial and (tmp_path / "gated" / "best_model.zip").exists()
+    assert gated.best_timestep == 192 and gated.best_metrics == {"sharpe": 2.0, "psr": 0.93, "exposure": 0.0}
+    assert gated.gate_active and not gated.selected_initial and (tmp_path / "gated" / "best_model.zip").exists()
 
     never = ScriptedEvaluations([(0.0, 0.0), (1.5, 0.7), (2.5, 0.89), (0.5, 0.2)], eval_freq=64, min_confidence=0.9)
     PPO("MultiInputPolicy", vec_env, **TINY_PPO).learn(total_timesteps=128, callback=never)
@@ -344,7 +344,13 @@ def test_validation_gate_keeps_the_untrained_policy_until_a_checkpoint_is_signif
     ungated = ScriptedEvaluations(script[1:], eval_freq=64)  # no gate: nothing at the start, the best Sharpe wins
     PPO("MultiInputPolicy", vec_env, **TINY_PPO).learn(total_timesteps=256, callback=ungated)
     assert [t for t, _ in ungated.evaluations] == [64, 128, 192, 256, 256]
-    assert ungated.best_metrics["sharpe"] == 3.0 and not ungated.selected_initial
+    assert ungated.best_metrics["sharpe"] == 3.0 and not ungated.selected_initial and not ungated.gate_active
+
+    # an untrained policy that holds a book is no flat fallback: the gate switches itself off, Sharpe alone decides
+    not_flat = ScriptedEvaluations([(-1.0, 0.2, 0.01), *script[1:]], eval_freq=64, min_confidence=0.9)
+    PPO("MultiInputPolicy", vec_env, **TINY_PPO).learn(total_timesteps=256, callback=not_flat)
+    assert not not_flat.gate_active and not not_flat.selected_initial
+    assert not_flat.best_metrics["sharpe"] == 3.0 and not_flat.best_timestep == 256
 
 
 def test_validation_gate_on_a_real_backtest_keeps_a_flat_untrained_policy(tmp_path):

@@ -83,7 +83,8 @@ def test_train_with_reward_wrappers_and_validation_callback(tmp_path, capsys):
     report = json.loads((run_dir / "report.json").read_text())
     assert report["reward_wrappers"] == ["differential_sharpe:0.05", "drawdown:0.5"]
     assert report["validation"]["metric"] == "sharpe" and "sharpe" in report["validation"]["best"]
-    assert report["validation"]["confidence"] is None and not report["validation"]["selected_initial"]
+    assert report["validation"]["confidence"] is None and not report["validation"]["gate_active"]
+    assert not report["validation"]["selected_initial"]
     # validation picks the model: model.zip is the best on validation, last_model.zip the final weights
     assert report["model"] == "best on validation" and not (run_dir / "best_model.zip").exists()
     assert (run_dir / "model.zip").exists() and (run_dir / "last_model.zip").exists()
@@ -356,7 +357,7 @@ def test_train_validation_gate_keeps_the_untrained_policy_of_a_tiny_run(tmp_path
     assert "model.zip is the policy training started from" in out and "--eval-confidence none" in out
     report = json.loads((tmp_path / "g" / "report.json").read_text())
     validation = report["validation"]
-    assert validation["confidence"] == 0.9 and validation["selected_initial"]
+    assert validation["confidence"] == 0.9 and validation["gate_active"] and validation["selected_initial"]
     assert validation["best_timestep"] == 0 and validation["best"]["psr"] == 0.0 and report["model"].startswith("initial")
     # the untrained policy's actions are inside the dead zone: it holds nothing on the held-out bars either
     assert report["agent"]["metrics"]["exposure"] == 0.0 and report["agent"]["metrics"]["total_return"] == 0.0

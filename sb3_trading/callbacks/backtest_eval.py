@@ -102,7 +102,10 @@ class BacktestEvalCallback(EventCallback):
     Bailey & López de Prado 2012: the probability that the true Sharpe ratio is above 0, from the Sharpe ratio,
     the number of bars, skewness and kurtosis; logged as ``eval/psr``) is at least ``min_confidence``, and among
     those the best by ``metric`` is kept. A book that never changes value (no variance) counts as no evidence
-    (``psr = 0``). :attr:`selected_initial` says whether the fallback was kept.
+    (``psr = 0``). :attr:`selected_initial` says whether the fallback was kept. The gate needs a flat fallback: when
+    the untrained policy holds anything on validation (``exposure > 0``: a tiny book's Sharpe is as large as a big
+    one's, and it pays costs; an env with no cash action, a discrete policy that starts long) the gate is off for the
+    run (:attr:`gate_active` ``False``, a warning is logged) and every evaluation competes on ``metric`` alone.
 
     A model trained under ``VecNormalize`` is evaluated on observations normalised with the
     training statistics. With several training envs one call is ``n_envs`` timesteps:
@@ -190,6 +193,8 @@ class BacktestEvalCallback(EventCallback):
         self.min_confidence = check_confidence(min_confidence)
         #: whether the best model is the policy evaluated at the start (the gate's fallback, see ``min_confidence``)
         self.selected_initial = False
+        #: whether the gate applies: ``min_confidence`` set and, once training started, a flat untrained policy
+        self.gate_active = self.min_confidence is not None
         #: best score so far (``metric``'s value, negated when lower is better); read by SB3's stop callbacks
         self.best_mean_reward = -np.inf
         #: score of the latest evaluation
@@ -291,9 +296,17 @@ class BacktestEvalCallback(EventCallback):
             self.logger.record(f"eval/{key}", metric_value)
 
         continue_training = True
+        if initial and metrics["exposure"] > 0.0:
+            self.gate_active = False
+            logger.warning(
+                "validation gate off: the untrained policy holds a book on validation (mean gross exposure %.4g), "
+                "so it is no flat fallback; every checkpoint competes on %s alone",
+                metrics["exposure"],
+                self.metric,
+            )
         if initial:
-            new_best = True
-        elif self.min_confidence is not None:
+            new_best = self.gate_active
+        elif self.gate_active:
             passes = metrics[PSR_KEY] >= self.min_confidence
             new_best = passes and (self.selected_initial or score > self.best_mean_reward)
         else:
