@@ -365,13 +365,11 @@ def test_validation_gate_on_a_real_backtest_keeps_a_flat_untrained_policy(tmp_pa
     model.learn(total_timesteps=192, callback=callback)
     start_t, start = callback.evaluations[0]
     assert start_t == 0 and start["psr"] == 0.0 and start["exposure"] == 0.0 and start["total_return"] == 0.0
-    passed = [metrics["psr"] >= 0.9 for t, metrics in callback.evaluations[1:]]
-    assert callback.selected_initial == (not any(passed))
-    best = PPO.load(tmp_path / "best_model.zip", device="cpu")
-    kept = backtest(best, eval_env).metrics
-    assert kept["sharpe"] == pytest.approx(callback.best_metrics["sharpe"])
-    if callback.selected_initial:
-        assert kept["exposure"] == 0.0
+    # 192 steps on a driftless market learn nothing significant: the flat untrained policy stays the best
+    assert all(metrics["psr"] < 0.9 for _, metrics in callback.evaluations[1:])
+    assert callback.gate_active and callback.selected_initial and callback.best_timestep == 0
+    kept = backtest(PPO.load(tmp_path / "best_model.zip", device="cpu"), eval_env).metrics
+    assert kept["exposure"] == 0.0 and kept["total_return"] == 0.0
 
 
 def test_validation_psr_matches_the_probabilistic_sharpe_ratio_and_treats_a_flat_book_as_no_evidence():
