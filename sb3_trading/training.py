@@ -455,8 +455,10 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
         # validation picks the model: model.zip is the best on validation, last_model.zip the final weights
         selected = eval_callback is not None and (stage / "best_model.zip").exists()
         save_model_atomic(model, stage / (LAST_MODEL_ZIP if selected else MODEL_ZIP))
-        chosen = model
+        chosen, model_kind = model, "last"
         if selected:
+            gated = eval_callback.selected_initial
+            model_kind = "initial (no checkpoint passed the validation gate)" if gated else "best on validation"
             (stage / "best_model.zip").replace(stage / MODEL_ZIP)
             chosen = algo_class.load(stage / MODEL_ZIP, device=config.device)
 
@@ -531,13 +533,7 @@ def train(config: TrainConfig | None = None) -> dict[str, Any]:
             "reward_wrappers": list(config.reward),
             "sizing_wrappers": list(config.sizing),
             "training_market": {"resample": config.resample, "paths": market.n_paths, "rows": market.n_steps},
-            "model": (
-                "initial (no checkpoint passed the validation gate)"
-                if eval_callback.selected_initial
-                else "best on validation"
-            )
-            if selected
-            else "last",
+            "model": model_kind,
             "validation": None
             if eval_callback is None
             else {

@@ -296,16 +296,16 @@ class BacktestEvalCallback(EventCallback):
             self.logger.record(f"eval/{key}", metric_value)
 
         continue_training = True
-        if initial and metrics["exposure"] > 0.0:
-            self.gate_active = False
-            logger.warning(
-                "validation gate off: the untrained policy holds a book on validation (mean gross exposure %.4g), "
-                "so it is no flat fallback; every checkpoint competes on %s alone",
-                metrics["exposure"],
-                self.metric,
-            )
         if initial:
-            new_best = self.gate_active
+            # the fallback counts only when flat: then it is the best so far, else the gate is off for the run
+            self.gate_active = new_best = not metrics["exposure"] > 0.0
+            if not self.gate_active:
+                logger.warning(
+                    "validation gate off: the untrained policy holds a book on validation (mean gross exposure %.4g), "
+                    "so it is no flat fallback; every checkpoint competes on %s alone",
+                    metrics["exposure"],
+                    self.metric,
+                )
         elif self.gate_active:
             passes = metrics[PSR_KEY] >= self.min_confidence
             new_best = passes and (self.selected_initial or score > self.best_mean_reward)
