@@ -212,10 +212,31 @@ def test_impact_off_fills_at_the_market_price():
 )
 def test_weight_modes(mode, action, weights):
     env = hand_env(weight_mode=mode)
+    _check_weights(env, action, weights)
+
+
+@pytest.mark.parametrize(
+    "mode, action, weights",
+    [
+        # |a| <= 0.2 holds nothing; past it (a - 0.2) / 0.8: 0.6 -> 0.5, 1 stays 1
+        ("cap", [0.15, 0.6], [0.0, 0.5]),
+        ("cap", [0.2, 0.1], [0.0, 0.0]),  # the untrained policy's near-zero scores: flat
+        ("cap", [1.0, 0.6], [1.0 / 1.5, 0.5 / 1.5]),  # 1 + 0.5 > 1: renormalised
+        ("sum", [0.1, 0.6], [0.0, 1.0]),  # fully invested in what passes the dead zone
+        ("sum", [0.19, 0.05], [0.0, 0.0]),  # nothing passes: all cash
+    ],
+)
+def test_dead_zone_weights(mode, action, weights):
+    env = hand_env(weight_mode=mode, dead_zone=0.2)
+    _check_weights(env, action, weights, atol=1e-7)  # the scores pass through float32
+
+
+def _check_weights(env, action, weights, atol=1e-15):
+    """``action_to_weights`` gives ``weights``, and a step from all cash buys exactly those weights of equity."""
     env.reset()
-    np.testing.assert_allclose(env.action_to_weights(action), weights, atol=1e-15)
+    np.testing.assert_allclose(env.action_to_weights(action), weights, atol=atol)
     _, _, _, _, info = env.step(np.array(action))
-    np.testing.assert_allclose(info["positions"], np.array(weights) * 100_000.0 / [100.0, 50.0], atol=1e-9)
+    np.testing.assert_allclose(info["positions"], np.array(weights) * 100_000.0 / [100.0, 50.0], atol=atol * 1e4)
 
 
 # --------------------------------------------------------------------------- sim.impact pure functions
@@ -479,6 +500,8 @@ def test_market_equity_identity_and_one_book():
         ({"cooperation": -1.0}, ValueError, "cooperation"),
         ({"competition": float("inf")}, ValueError, "competition"),
         ({"weight_mode": "softmax"}, ValueError, "weight_mode"),
+        ({"dead_zone": 1.0}, ValueError, "dead_zone"),
+        ({"dead_zone": -0.1}, ValueError, "dead_zone"),
         ({"initial_cash": 0.0}, ValueError, "initial_cash"),
         ({"commission_bps": -1.0}, ValueError, "commission_bps"),
         ({"window": 4}, ValueError, "window=4"),

@@ -24,6 +24,7 @@ CASES = {
         "impact_decay": 0.5,
         "impact_coef": 1.0,
         "weight_mode": "cap",
+        "dead_zone": 0.3,
         "slippage_bps": 5.0,
         "traders": (HeuristicTrader("momentum", 3), "market_maker", HeuristicTrader("mean_reversion", 40)),
     },

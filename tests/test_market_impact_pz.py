@@ -70,8 +70,9 @@ def test_hand_example_two_learners():
         env.step({})
 
 
-def test_one_learner_matches_the_gymnasium_env():
-    kwargs = {"episode_length": 25, "impact_coef": 0.5}
+@pytest.mark.parametrize("kwargs", [{}, {"weight_mode": "cap", "dead_zone": 0.4}])
+def test_one_learner_matches_the_gymnasium_env(kwargs):
+    kwargs = {"episode_length": 25, "impact_coef": 0.5, **kwargs}
     gym_env = MarketImpactEnv(**kwargs)
     pz_env = parallel_env(learners=("solo",), **kwargs)
     obs, _ = gym_env.reset(seed=4)

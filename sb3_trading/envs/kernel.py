@@ -114,6 +114,18 @@ def clip_bound(value: float) -> float:
     return min(max(value, -PORTFOLIO_BOUND), PORTFOLIO_BOUND)
 
 
+@njit
+def dead_zone_action(action: float, dead_zone: float) -> float:
+    """The exposure of one action with a dead zone ``d`` in ``[0, 1)``: ``0`` for ``|a| <= d``, else
+    ``sign(a) (|a| - d) / (1 - d)`` (continuous; ``+-1`` stay the full size; ``d = 0``: ``a`` itself)."""
+    if dead_zone == 0.0:
+        return action
+    size = abs(action) - dead_zone
+    if size <= 0.0:
+        return 0.0
+    return size / (1.0 - dead_zone) if action > 0.0 else -size / (1.0 - dead_zone)
+
+
 # the extras of a transition without env-specific info entries (shared: never mutate it)
 NO_EXTRAS: dict[str, np.ndarray] = {}
 

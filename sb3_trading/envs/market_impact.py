@@ -29,7 +29,7 @@ from sb3_trading.envs.base import (
     clip_portfolio,
     standard_info,
 )
-from sb3_trading.envs.kernel import ScalableExposure
+from sb3_trading.envs.kernel import ScalableExposure, dead_zone_action
 from sb3_trading.sim.frictions import Brackets, CostModel, Financing, Margin, MarketRules, resolve_market_rules
 from sb3_trading.sim.impact import (
     REWARD_BASES,
@@ -39,8 +39,7 @@ from sb3_trading.sim.impact import (
     HeuristicTrader,
     ImpactMarket,
     MarketStep,
-    normalize_weights,
-    normalize_weights_kernel,
+    normalize_row,
     shaped_rewards_batch,
     weight_floor,
 )
@@ -58,6 +57,20 @@ _ROW0.setflags(write=False)
 #: the impact model, so there is no intrabar range for brackets; long-only books no larger than their equity plus
 #: the costs of one trade never need margin
 SUPPORTED_RULES: tuple[str, ...] = ("fixed_fee", "min_fee", "financing")
+
+
+@njit
+def learner_weights_kernel(scores: np.ndarray, floor: float, dead_zone: float) -> np.ndarray:
+    """The learners' ``(k, N)`` scores in ``[0, 1]`` -> target weights ``(k, N)`` (a new array): each score past the
+    dead zone (:func:`~sb3_trading.envs.kernel.dead_zone_action`: ``0`` for ``a <= dead_zone``, else
+    ``(a - dead_zone) / (1 - dead_zone)``), then renormalised, ``a' / max(sum(a'), floor)``
+    (:func:`~sb3_trading.sim.impact.normalize_row`; ``floor``: :func:`~sb3_trading.sim.impact.weight_floor`)."""
+    out = np.empty(scores.shape)
+    for b in range(scores.shape[0]):
+        for i in range(scores.shape[1]):
+            out[b, i] = dead_zone_action(scores[b, i], dead_zone)
+        normalize_row(out[b], floor, out[b])
+    return out
 
 
 def check_impact_rules(rules: MarketRules, env_name: str = "MarketImpact-v0") -> None:
@@ -162,6 +175,9 @@ class MarketImpactEnv(ScalableExposure, KernelTradingEnv):
     ``Box(0, 1, (N,), float32)``: raw scores, renormalised to weights of equity. With
     ``weight_mode="sum"`` (default) ``w = a / sum(a)`` (fully invested), and the all-zero action means
     all cash; with ``weight_mode="cap"`` ``w = a / max(sum(a), 1)`` (``1 - sum(w)`` stays cash).
+    With a ``dead_zone`` ``d`` each score is first taken past it: ``a <= d`` counts as 0, a larger one as
+    ``(a - d) / (1 - d)`` (1 stays 1), so the near-zero scores of an untrained policy hold nothing -- a flat start,
+    which the main job's validation gate needs (README "Why raw advantages looked flat, and the validation gate").
     Orders are sized at ``P_t`` and filled at ``X_t``, so buying into impact (or paying costs from an
     all-in target) can leave cash slightly negative (at most the impact and costs of that trade).
     Values outside ``[0, 1]`` are clipped; a wrong shape or a non-finite value raises ``ValueError``.
@@ -219,6 +235,8 @@ class MarketImpactEnv(ScalableExposure, KernelTradingEnv):
         ``"step_pnl"`` (their step P&L).
     :param reward_units: ``"fraction"`` (the reward divided by ``initial_cash``) or ``"currency"``.
     :param weight_mode: ``"sum"`` or ``"cap"`` (see Action Space).
+    :param dead_zone: the scores' dead zone, in ``[0, 1)``: a score ``<= dead_zone`` holds none of that asset (see
+        Action Space); ``0`` (default): none.
     :param window: bars in the ``market`` observation.
     :param episode_length: decisions per episode (``None``: to the end of the data).
     :param random_start: draw the start bar uniformly from ``self.np_random``.
@@ -255,6 +273,7 @@ class MarketImpactEnv(ScalableExposure, KernelTradingEnv):
         reward_basis: str = "wealth",
         reward_units: str = "fraction",
         weight_mode: str = "sum",
+        dead_zone: float = 0.0,
         window: int = 1,
         episode_length: int | None = 252,
         random_start: bool = True,
@@ -293,6 +312,7 @@ class MarketImpactEnv(ScalableExposure, KernelTradingEnv):
         self.costs = rules.costs
         self.n_assets = data.n_assets
         self.weight_mode = weight_mode
+        self.dead_zone = check_real("dead_zone", dead_zone, 0.0, 1.0, strict_maximum=True)
         self._market_kwargs: dict[str, Any] = {
             "traders": tuple(traders) if not isinstance(traders, (str, HeuristicTrader)) else traders,
             "initial_cash": self.initial_cash,
@@ -338,8 +358,9 @@ class MarketImpactEnv(ScalableExposure, KernelTradingEnv):
         return self.market.impact_coef
 
     def action_to_weights(self, action: Any) -> np.ndarray:
-        """The ``(N,)`` target weights an action stands for (validated, clipped, renormalised)."""
-        return normalize_weights(self._box_action(action)[None, :], self.weight_mode)[0]
+        """The ``(N,)`` target weights an action stands for (validated, clipped, past the dead zone, renormalised)."""
+        scores = self._box_action(action).astype(np.float64)[None, :]
+        return learner_weights_kernel(scores, weight_floor(self.weight_mode), self.dead_zone)[0]
 
     # ------------------------------------------------------------------ several learners (PettingZoo)
     def _reset_learners(
@@ -435,6 +456,7 @@ class MarketImpactKernel(TradingKernel):
         self._wealth_basis = env.reward_basis == "wealth"
         self._reward_scale = float(env.initial_cash) if env.reward_units == "fraction" else 1.0
         self._floor = weight_floor(env.weight_mode)
+        self._dead_zone = env.dead_zone
         #: fraction of the book the learners' weights apply to (set by the sizing wrappers; 1: as asked)
         self.exposure_scale = 1.0
         #: ``(B,)`` the learners' shaped rewards of the last step
@@ -489,7 +511,7 @@ class MarketImpactKernel(TradingKernel):
     def step(self, actions: np.ndarray) -> Transition:
         if self.n_learners != 1:
             raise ValueError(f"step() drives one learner per market, this kernel has {self.n_learners}; use step_markets()")
-        weights = normalize_weights_kernel(actions, self._floor)
+        weights = learner_weights_kernel(actions, self._floor, self._dead_zone)
         if self.exposure_scale != 1.0:
             weights = weights * self.exposure_scale
         step, rewards, (positions, cash, fractions, block) = self.step_markets(weights.reshape(self.n_envs, 1, self.n_assets))

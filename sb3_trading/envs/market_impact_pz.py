@@ -29,7 +29,6 @@ except ImportError as exc:  # an optional extra: say how to get it, never fall b
 from sb3_trading.common.validation import is_int
 from sb3_trading.envs.base import TradingEnv
 from sb3_trading.envs.market_impact import MarketImpactEnv
-from sb3_trading.sim.impact import normalize_weights
 
 
 def _learner_names(learners: Sequence[str] | int) -> list[str]:
@@ -134,7 +133,7 @@ class MarketImpactParallelEnv(ParallelEnv):
         # ValueError on a wrong shape or a non-finite value, before anything changes
         raw = {agent: env._box_action(actions[agent]) for agent in self.agents}
         for agent, action in raw.items():
-            self._weights[self._rows[agent]] = normalize_weights(action[None, :], env.weight_mode)[0]
+            self._weights[self._rows[agent]] = env.action_to_weights(action)
         observations, rewards, ruined, over, infos = env._step_learners(self._weights)
 
         live = self.agents

@@ -20,7 +20,7 @@ from sb3_trading.envs.base import (
     TradingKernel,
     Transition,
 )
-from sb3_trading.envs.kernel import MARGIN_CALL, clip_bound
+from sb3_trading.envs.kernel import MARGIN_CALL, clip_bound, dead_zone_action
 from sb3_trading.sim.frictions import (
     RULE_FEATURES,
     Brackets,
@@ -30,18 +30,6 @@ from sb3_trading.sim.frictions import (
     resolve_market_rules,
 )
 from sb3_trading.sim.kernels import order_row, record_row, settle_row
-
-
-@njit
-def dead_zone_action(action: float, dead_zone: float) -> float:
-    """The exposure of one action with a dead zone ``d`` in ``[0, 1)``: ``0`` for ``|a| <= d``, else
-    ``sign(a) (|a| - d) / (1 - d)`` (continuous; ``+-1`` stay the full size; ``d = 0``: ``a`` itself)."""
-    if dead_zone == 0.0:
-        return action
-    size = abs(action) - dead_zone
-    if size <= 0.0:
-        return 0.0
-    return size / (1.0 - dead_zone) if action > 0.0 else -size / (1.0 - dead_zone)
 
 
 @njit
