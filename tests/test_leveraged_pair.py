@@ -96,6 +96,59 @@ def test_hand_example_whole_shares_and_leftover_cash():
     assert info["costs"] == pytest.approx(0.001 * notional, abs=1e-9)
 
 
+def test_net_mode_by_hand_cash_and_dead_zone():
+    """``action_mode="net"``: ``"even"`` starts in cash, ``|a| <= dead_zone`` holds nothing, a larger action holds
+    ``(|a| - d) / (1 - d)`` of equity in the bull (``a > 0``) or bear ETF (``a < 0``), the rest cash."""
+    env = hand_env(action_mode="net", dead_zone=0.2)
+    assert env.action_space.low[0] == -1.0 and env.action_space.high[0] == 1.0
+    obs, info = env.reset(seed=0)
+    assert info["net_target"] == 0.0 and "bull_fraction" not in info
+    np.testing.assert_array_equal(info["positions"], [0.0, 0.0])
+    assert info["cash"] == info["equity"] == 10_000.0 and info["costs"] == 0.0
+    assert obs[PORTFOLIO_KEY][2] == 1.0  # all cash
+    # a = 0.15 is inside the dead zone: no trade, the book stays cash over the bar
+    _, reward, _, _, info = env.step(np.array([0.15], dtype=np.float32))
+    assert reward == 0.0 and info["turnover"] == 0.0 and info["net_target"] == pytest.approx(0.15)
+    # a = -0.6 at E = 10,000: (0.6 - 0.2) / 0.8 = 0.5 in bear -> floor(5,000 / 63) = 79 bear; commission 10 bps
+    _, reward, _, _, info = env.step(np.array([-0.6]))
+    cash = 10_000.0 - 79 * 63.0 * 1.001
+    np.testing.assert_array_equal(info["positions"], [0.0, 79.0])
+    assert info["cash"] == pytest.approx(cash, abs=1e-9)
+    assert info["equity"] == pytest.approx(cash + 79 * 66.0, abs=1e-9)
+    # a = 1 stays all in: sell the 79 bear at 66, buy floor(E / 31) bull, cut by the commission if unaffordable
+    equity = cash + 79 * 66.0
+    _, _, _, _, info = env.step(np.array([1.0]))
+    bull = np.floor(equity / 31.0)
+    if (bull * 31.0 + 79 * 66.0) * 0.001 > equity - bull * 31.0:
+        bull -= 1
+    np.testing.assert_array_equal(info["positions"], [bull, 0.0])
+
+
+def test_net_mode_without_dead_zone_matches_the_split_on_one_side():
+    """A net position ``a >= 0`` without dead zone is the split's bull fraction ``a`` minus its bear leg: the same
+    bull shares; ``a = 1`` is the same book as the split's ``a = 1``, and ``a = -1`` as its ``a = 0``."""
+    for net_action, split_action in ((1.0, 1.0), (-1.0, 0.0)):
+        net = hand_env(action_mode="net", initial_split=net_action, stop_loss=None)
+        split = hand_env(initial_split=split_action, stop_loss=None)
+        _, net_info = net.reset(seed=0)
+        _, split_info = split.reset(seed=0)
+        np.testing.assert_array_equal(net_info["positions"], split_info["positions"])
+        assert net_info["equity"] == split_info["equity"]
+        for _ in range(3):
+            _, net_reward, _, _, net_info = net.step(np.array([net_action]))
+            _, split_reward, _, _, split_info = split.step(np.array([split_action]))
+            assert net_reward == split_reward and net_info["cash"] == split_info["cash"]
+    equity = np.array([10_000.0])
+    targets = leveraged_pair_targets(
+        np.array([0.5]), equity, equity, np.zeros((1, 2)), np.array([[30.0, 70.0]]), CostModel(), action_mode="net"
+    )
+    np.testing.assert_array_equal(targets, [[166.0, 0.0]])  # floor(5,000 / 30) bull, no bear
+    targets = leveraged_pair_targets(
+        np.array([-0.1]), equity, equity, np.zeros((1, 2)), np.array([[30.0, 70.0]]), CostModel(), "net", 0.2
+    )
+    np.testing.assert_array_equal(targets, [[0.0, 0.0]])
+
+
 def test_cumulative_pnl_reward_by_hand():
     env = hand_env(reward="cumulative_pnl")
     env.reset()
@@ -325,6 +378,11 @@ def test_seeded_resets_reproduce():
         ({"reward": "pnl"}, ValueError, "reward"),
         ({"initial_split": "half"}, ValueError, "initial_split"),
         ({"initial_split": 1.5}, ValueError, "initial_split"),
+        ({"initial_split": -0.5}, ValueError, r"initial_split.*\[0, 1\]"),
+        ({"initial_split": -1.5, "action_mode": "net"}, ValueError, r"initial_split.*\[-1, 1\]"),
+        ({"action_mode": "short"}, ValueError, "action_mode"),
+        ({"dead_zone": 0.2}, ValueError, "dead_zone=0.2 needs action_mode='net'"),
+        ({"dead_zone": 1.0, "action_mode": "net"}, ValueError, "dead_zone"),
         ({"initial_cash": -1.0}, ValueError, "initial_cash"),
         ({"commission_bps": -1.0}, ValueError, "commission_bps"),
         ({"window": 5}, ValueError, "window=5"),

@@ -79,6 +79,16 @@ def test_signal_follower_earns_a_positive_held_out_sharpe(env_id, env_class, kwa
         assert follower.metrics["invalid_action_rate"] == 0.0
 
 
+def test_leveraged_pair_follower_holds_the_same_book_in_either_action_mode():
+    """The follower's all-bear action is ``a = 0`` of a split and ``a = -1`` of a net position: the same backtest."""
+    kwargs = {"max_days": None, "stop_loss": None, "initial_split": 1.0}
+    split = reference_baselines(held_out_env("sb3_trading/LeveragedPair-v0", LeveragedPairEnv, kwargs))
+    net_kwargs = {**kwargs, "action_mode": "net", "dead_zone": 0.2}
+    net = reference_baselines(held_out_env("sb3_trading/LeveragedPair-v0", LeveragedPairEnv, net_kwargs))
+    np.testing.assert_array_equal(net[SIGNAL_FOLLOWER].returns, split[SIGNAL_FOLLOWER].returns)
+    assert net[SIGNAL_FOLLOWER].metrics["sharpe"] > 0.5
+
+
 def test_masked_trading_reference_takes_legal_actions_and_follows_the_signal():
     env = held_out_env("sb3_trading/MaskedTrading-v0", MaskedTradingEnv, {"episode_length": None})
     base = env.unwrapped

@@ -47,6 +47,7 @@ CASES = {
     ),
     "pair-even": (PAIR, {"max_days": 20}),
     "pair-random-split-cumulative": (PAIR, {"initial_split": "random", "reward": "cumulative_pnl", "stop_loss": -0.03}),
+    "pair-net-random-dead-zone": (PAIR, {"action_mode": "net", "dead_zone": 0.3, "initial_split": "random", "max_days": 20}),
     "masked": (MASKED, {"window": 20, "episode_length": 30, "max_drawdown": 0.03}),
     # resampled training markets: several paths, episodes drawn over all of them and never crossing a boundary
     "multi-paths": (

@@ -21,7 +21,7 @@ from sb3_trading.envs.base import (
     Transition,
     clip_bound,
 )
-from sb3_trading.envs.kernel import DRAWDOWN_ACTIONS, END_REASONS, MARGIN_CALL
+from sb3_trading.envs.kernel import DRAWDOWN_ACTIONS, END_REASONS, MARGIN_CALL, dead_zone_action
 from sb3_trading.sim.frictions import (
     BRACKETED,
     LIMITED,
@@ -48,8 +48,11 @@ from sb3_trading.sim.kernels import (
 LEVERAGED_PAIR_INDICATORS: tuple[str, ...] = ("log_return", "volatility", "rsi", "macd")
 #: accepted ``reward`` values
 REWARDS: tuple[str, ...] = ("step_return", "cumulative_pnl")
-#: accepted ``initial_split`` strings (a number in ``[0, 1]`` is accepted as well)
+#: accepted ``initial_split`` strings (a number in the action space's range is accepted as well)
 INITIAL_SPLITS: tuple[str, ...] = ("even", "random")
+#: accepted ``action_mode`` values: ``"split"`` (the bull fraction, the rest in the bear ETF: always invested) or
+#: ``"net"`` (a signed position in ``[-1, 1]``: bull when positive, bear when negative, the rest cash)
+ACTION_MODES: tuple[str, ...] = ("split", "net")
 #: size of the ``portfolio`` observation vector
 PORTFOLIO_SIZE = 5
 #: the market rules (:data:`~sb3_trading.sim.frictions.RULE_FEATURES`) LeveragedPair-v0 models: all of them
@@ -57,33 +60,56 @@ SUPPORTED_RULES: tuple[str, ...] = RULE_FEATURES
 
 
 @njit
-def whole_share_row(fraction: float, equity: float, prices: np.ndarray, target: np.ndarray) -> None:
-    """One account's whole-share targets before affordability, into ``target`` ``(2,)``: ``trunc(E f / S_bull)``
-    and ``trunc((E - E f) / S_bear)``. Rounding toward zero never buys more than the target value; the remainder
+def whole_share_row(
+    action: float, equity: float, prices: np.ndarray, target: np.ndarray, net: bool = False, dead_zone: float = 0.0
+) -> None:
+    """One account's whole-share targets before affordability, into ``target`` ``(2,)``.
+
+    ``action_mode="split"`` (``net`` false): the bull fraction ``f = action``, ``trunc(E f / S_bull)`` and
+    ``trunc((E - E f) / S_bear)``. ``"net"``: the signed position ``n = dead_zone_action(action, dead_zone)``
+    (:func:`~sb3_trading.envs.kernel.dead_zone_action`), ``trunc(E max(n, 0) / S_bull)`` and
+    ``trunc(E max(-n, 0) / S_bear)``. Rounding toward zero never buys more than the target value; the remainder
     stays cash."""
-    bull = equity * fraction
+    if net:
+        position = dead_zone_action(action, dead_zone)
+        bull = equity * max(position, 0.0)
+        bear = equity * max(-position, 0.0)
+    else:
+        bull = equity * action
+        bear = equity - bull
     target[0] = np.trunc(bull / prices[0])
-    target[1] = np.trunc((equity - bull) / prices[1])
+    target[1] = np.trunc(bear / prices[1])
 
 
 @njit
-def whole_share_targets(fractions: np.ndarray, equity: np.ndarray, prices: np.ndarray) -> np.ndarray:
+def whole_share_targets(
+    actions: np.ndarray, equity: np.ndarray, prices: np.ndarray, net: bool = False, dead_zone: float = 0.0
+) -> np.ndarray:
     """:func:`whole_share_row` of every account.
 
-    :param fractions: ``(B,)`` fraction of equity in the bull ETF, in ``[0, 1]``.
+    :param actions: ``(B,)`` the actions: bull fractions in ``[0, 1]`` (``net`` false) or signed positions in
+        ``[-1, 1]`` (``net``, with ``dead_zone``).
     :param equity: ``(B,)`` equity ``E_t``, currency.
     :param prices: ``(B, 2)`` prices ``(bull, bear)`` per share.
     :return: ``(B, 2)`` whole share counts ``(bull, bear)``.
     """
-    target = np.empty((fractions.shape[0], 2))
-    for b in range(fractions.shape[0]):
-        whole_share_row(fractions[b], equity[b], prices[b], target[b])
+    target = np.empty((actions.shape[0], 2))
+    for b in range(actions.shape[0]):
+        whole_share_row(actions[b], equity[b], prices[b], target[b], net, dead_zone)
     return target
 
 
 @njit
 def pair_trade_row(
-    holdings: np.ndarray, b: int, fraction: float, equity: float, prices: np.ndarray, bars: np.ndarray, rules: np.ndarray
+    holdings: np.ndarray,
+    b: int,
+    action: float,
+    equity: float,
+    prices: np.ndarray,
+    bars: np.ndarray,
+    rules: np.ndarray,
+    net: bool = False,
+    dead_zone: float = 0.0,
 ) -> tuple[float, float, float]:
     """One LeveragedPair trade of row ``b``, in place: whole-share targets (:func:`whole_share_row`), the order limits
     (:func:`~sb3_trading.sim.kernels.limit_row`: lots, participation; the leverage cap never binds, the book does
@@ -92,12 +118,12 @@ def pair_trade_row(
     (:func:`~sb3_trading.sim.kernels.trade_row`).
 
     :param bars: ``(N_BAR_FIELDS, 2)`` the fill bar's frictions of ``(bull, bear)``; ``rules`` ``(N_RULES,)``
-        (:mod:`sb3_trading.sim.frictions`).
+        (:mod:`sb3_trading.sim.frictions`); ``action``, ``net`` and ``dead_zone`` as in :func:`whole_share_row`.
     :return: ``(notional, costs, unfilled)``: traded notional at mid prices, frictions paid, and the mid notional
         the participation cap left unfilled, currency.
     """
     target = np.empty(2)
-    whole_share_row(fraction, equity, prices, target)
+    whole_share_row(action, equity, prices, target, net, dead_zone)
     unfilled = limit_row(holdings, b, target, prices, bars, rules) if rules[LIMITED] > 0.0 else 0.0
     affordable_row(holdings, b, target, prices, bars, rules, max(rules[LOT], 1.0))
     notional, costs = trade_row(holdings, b, target, prices, bars, rules)
@@ -110,7 +136,7 @@ def pair_step(
     peak: np.ndarray,
     equity_t: np.ndarray,
     t: np.ndarray,
-    fractions: np.ndarray,
+    actions: np.ndarray,
     closes: np.ndarray,
     start: np.ndarray,
     horizon: np.ndarray,
@@ -121,6 +147,8 @@ def pair_step(
     ohlc: np.ndarray,
     out: tuple[np.ndarray, ...],
     more: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    net: bool = False,
+    dead_zone: float = 0.0,
 ) -> None:
     """One LeveragedPair step of every account, in place: the trade at the closes of ``t`` (:func:`pair_trade_row`),
     the market rules until the next close (:func:`~sb3_trading.sim.kernels.settle_row`: financing, bracket orders),
@@ -130,7 +158,8 @@ def pair_step(
     :param equity_t: ``(B,)`` equity at the close of ``t`` (the targets are sized on it).
     :param t: ``(B,)`` int64 decision bars; ``start`` ``(B,)`` the episodes' first bars; ``horizon`` ``(B,)`` their
         lengths in decisions.
-    :param fractions: ``(B,)`` bull fractions in ``[0, 1]``.
+    :param actions: ``(B,)`` bull fractions in ``[0, 1]`` or, with ``net``, signed positions in ``[-1, 1]`` (past
+        ``dead_zone``; :func:`whole_share_row`).
     :param closes: ``(T, 2)`` closes ``(bull, bear)``.
     :param bars: ``(T, N_BAR_FIELDS, 2)`` per-bar frictions of ``(bull, bear)``; row ``t`` prices the fill at the
         close of ``t``; ``rules`` ``(N_RULES,)`` (:mod:`sb3_trading.sim.frictions`).
@@ -147,7 +176,7 @@ def pair_step(
         row = t[b]
         before[0], before[1] = holdings[b, 0], holdings[b, 1]
         notional[b], costs[b], unfilled[b] = pair_trade_row(
-            holdings, b, fractions[b], equity_t[b], closes[row], bars[row], rules
+            holdings, b, actions[b], equity_t[b], closes[row], bars[row], rules, net, dead_zone
         )
         if bracketed:
             enter_brackets_row(levels, b, before, holdings, closes[row], bars[row], rules)
@@ -188,12 +217,15 @@ def pair_open(
     rules: np.ndarray,
     levels: np.ndarray,
     out: tuple[np.ndarray, ...],
+    net: bool = False,
+    dead_zone: float = 0.0,
 ) -> None:
     """Fresh all-cash accounts buy their initial split at the close of their start bar with the step's rule
     (:func:`pair_trade_row`) and are marked there; no decision is made yet (the clock is 0).
 
     :param holdings: ``(k, 3)`` written: the new books; ``peak`` ``(k,)`` written: their peaks ``max(E_0, E)``.
-    :param split: ``(k,)`` bull fractions in ``[0, 1]``.
+    :param split: ``(k,)`` initial actions: bull fractions in ``[0, 1]``, or signed positions with ``net``
+        (:func:`whole_share_row`).
     :param closes: ``(T, 2)`` closes ``(bull, bear)``; ``start`` ``(k,)`` the start bars; ``horizon`` ``(k,)``.
     :param initial_cash: the starting capital ``E_0`` of every account.
     :param bars: ``(T, N_BAR_FIELDS, 2)`` per-bar frictions (row ``start`` prices the purchase); ``rules``
@@ -210,7 +242,9 @@ def pair_open(
         holdings[b, 2] = initial_cash
         peak[b] = initial_cash
         row = start[b]
-        notional[b], costs[b], _ = pair_trade_row(holdings, b, split[b], initial_cash, closes[row], bars[row], rules)
+        notional[b], costs[b], _ = pair_trade_row(
+            holdings, b, split[b], initial_cash, closes[row], bars[row], rules, net, dead_zone
+        )
         levels[b, :, :] = np.nan
         if bracketed:
             enter_brackets_row(levels, b, flat, holdings, closes[row], bars[row], rules)
@@ -226,10 +260,13 @@ def leveraged_pair_targets(
     positions: np.ndarray,
     prices: np.ndarray,
     costs: CostModel,
+    action_mode: str = "split",
+    dead_zone: float = 0.0,
 ) -> np.ndarray:
     """LeveragedPair action -> affordable whole-share targets ``(bull, bear)``, batched. Pure function.
 
-    1. Target values ``V = E_t * (f, 1 - f)``; target shares ``floor(V / S_t)`` (whole shares,
+    1. Target values ``V = E_t * (f, 1 - f)`` (``action_mode="split"``; ``"net"``: ``E_t * (max(n, 0), max(-n, 0))``
+       with ``n`` the action past the ``dead_zone``, :func:`whole_share_row`); target shares ``floor(V / S_t)`` (whole shares,
        rounded toward zero: :func:`whole_share_targets`); the rounding remainder stays cash.
     2. Affordability, the core's rule (:meth:`~sb3_trading.sim.Portfolio.affordable` with ``lot_size=1``,
        :func:`~sb3_trading.sim.kernels.affordable_kernel`): if the trade from ``positions`` to those targets
@@ -241,7 +278,8 @@ def leveraged_pair_targets(
        sell). With a fixed or minimum fee per order the cut is repeated on the new shortfall (a row still
        short keeps only its sells). Sells are never changed.
 
-    :param fractions: ``(B,)`` fraction of equity in the bull ETF, in ``[0, 1]``.
+    :param fractions: ``(B,)`` the actions: fraction of equity in the bull ETF, in ``[0, 1]`` (``"split"``), or
+        signed positions in ``[-1, 1]`` (``"net"``).
     :param equity: ``(B,)`` equity ``E_t`` marked at ``prices``.
     :param cash: ``(B,)`` cash before the trade, ``>= 0``.
     :param positions: ``(B, 2)`` current whole-share holdings ``(bull, bear)``, ``>= 0``.
@@ -249,9 +287,11 @@ def leveraged_pair_targets(
     :param costs: the friction model of the book that will execute the trade; its frictions must not need the
         data (:attr:`~sb3_trading.sim.CostModel.is_constant`: no impact, spread column or participation cap),
         since no bar is given here.
+    :param action_mode: one of :data:`ACTION_MODES`; ``dead_zone`` in ``[0, 1)`` (``"net"`` only).
     :return: ``(B, 2)`` whole-share targets, ``>= 0``.
-    :raises ValueError: for a ``costs`` that needs the market data.
+    :raises ValueError: for a ``costs`` that needs the market data, or a bad ``action_mode``/``dead_zone``.
     """
+    net, dead_zone = _action_rule(action_mode, dead_zone)
     if not costs.is_constant:
         raise ValueError(
             f"leveraged_pair_targets prices every row with the same frictions, but {costs} needs the market data "
@@ -259,9 +299,23 @@ def leveraged_pair_targets(
         )
     prices = np.asarray(prices, dtype=np.float64)
     holdings = np.column_stack((np.asarray(positions, dtype=np.float64), np.asarray(cash, dtype=np.float64)))
-    target = whole_share_targets(np.asarray(fractions, dtype=np.float64), np.asarray(equity, dtype=np.float64), prices)
+    target = whole_share_targets(
+        np.asarray(fractions, dtype=np.float64), np.asarray(equity, dtype=np.float64), prices, net, dead_zone
+    )
     bars = batch_bars(costs.constant_bars(2), target.shape[0])
     return affordable_kernel(holdings, target, prices, bars, costs.rules(), 1.0)
+
+
+def _action_rule(action_mode: str, dead_zone: float) -> tuple[bool, float]:
+    """``(net, dead_zone)`` of an ``action_mode`` and ``dead_zone`` (checked: a dead zone needs ``"net"``)."""
+    check_choice("action_mode", action_mode, ACTION_MODES)
+    dead_zone = check_real("dead_zone", dead_zone, 0.0, 1.0, strict_maximum=True)
+    if dead_zone > 0.0 and action_mode != "net":
+        raise ValueError(
+            f"dead_zone={dead_zone} needs action_mode='net' (a split is always fully invested, so it has no flat "
+            "action for a dead zone to keep); pass action_mode='net' or dead_zone=0"
+        )
+    return action_mode == "net", float(dead_zone)
 
 
 def check_whole_lots(costs: CostModel) -> None:
@@ -282,7 +336,8 @@ class LeveragedPairEnv(KernelTradingEnv):
     :func:`sb3_trading.data.derive_leveraged_pair`): a daily-rebalanced ``+L`` ETF
     (``bull``) and its ``-L`` inverse (``bear``). The agent sees the index only and
     decides, at the close of each bar ``t``, which fraction of its equity ``E_t`` to hold
-    in the bull ETF; the rest goes to the bear ETF. Targets are whole shares
+    in the bull ETF; the rest goes to the bear ETF (``action_mode="net"``: which signed fraction to hold in
+    one of them, the rest in cash; see Action Space). Targets are whole shares
     ``floor(a E_t / S^bull_t)`` and ``floor((1 - a) E_t / S^bear_t)``; the remainder stays
     cash (no interest). The trade fills at the close of ``t`` through the accounting core,
     paying the frictions of ``costs`` (default: 10 bps commission). If the frictions would
@@ -301,9 +356,14 @@ class LeveragedPairEnv(KernelTradingEnv):
     they are. ``info`` adds ``financing``, ``unfilled`` and ``bracket_exits`` when their rule is on.
 
     ## Action Space
-    ``Box(0, 1, (1,), float32)``: the fraction ``a`` of equity in the bull ETF, ``1 - a`` in
-    the bear ETF. Actions outside ``[0, 1]`` are clipped; a wrong shape or a non-finite value
-    raises ``ValueError``.
+    ``action_mode="split"`` (default, seed 001): ``Box(0, 1, (1,), float32)``, the fraction ``a`` of equity in the
+    bull ETF, ``1 - a`` in the bear ETF (always invested). ``action_mode="net"``: ``Box(-1, 1, (1,), float32)``, a
+    signed position: ``a > 0`` holds ``a`` of equity in the bull ETF, ``a < 0`` holds ``|a|`` in the bear ETF, the
+    rest stays cash; with a ``dead_zone`` ``d``, ``|a| <= d`` holds nothing and a larger action
+    ``sign(a) (|a| - d) / (1 - d)`` (``+-1`` stay all in), so the near-zero actions of an untrained policy hold
+    cash -- the flat start the main job's validation gate needs (README "Why raw advantages looked flat, and the
+    validation gate"). Actions outside the box are clipped; a wrong shape or a non-finite value raises
+    ``ValueError``.
 
     ## Observation Space
     ``Dict`` in the shared layout (see :mod:`sb3_trading.envs.base`):
@@ -337,8 +397,8 @@ class LeveragedPairEnv(KernelTradingEnv):
     ## Starting State
     At bar ``t_0`` (uniformly drawn with ``random_start=True``, else the first bar past the
     indicators' warm-up) the account holds ``initial_cash`` and buys the initial split
-    ``a_0`` (``"even"``: 0.5; ``"random"``: ``U(0, 1)`` from ``self.np_random``; or a given
-    number) with the same whole-share and affordability rule, at the close of ``t_0``,
+    ``a_0`` (``"even"``: 0.5, or 0 -- all cash -- with ``action_mode="net"``; ``"random"``: uniform over the
+    action space from ``self.np_random``; or a given number) with the same whole-share and affordability rule, at the close of ``t_0``,
     paying the frictions of ``costs``. The reset ``info`` reports that purchase: ``costs``,
     ``turnover`` (notional / ``initial_cash``) and ``portfolio_return = E_{t_0} / E_0 - 1``
     (minus the costs). The first ``step`` decides at the same close ``t_0`` and trades from
@@ -369,7 +429,10 @@ class LeveragedPairEnv(KernelTradingEnv):
     :param drawdown_action: ``"terminate"`` or ``"truncate"``: what reaching ``stop_loss`` does (Episode End);
         the same argument as YieldAllocation-v0's.
     :param reward: ``"step_return"`` or ``"cumulative_pnl"``.
-    :param initial_split: bull fraction bought at reset: ``"even"`` (0.5), ``"random"`` or a number in ``[0, 1]``.
+    :param initial_split: the action bought at reset: ``"even"`` (0.5; ``"net"``: 0, all cash), ``"random"`` or a
+        number in the action space's range (``[0, 1]``; ``"net"``: ``[-1, 1]``).
+    :param action_mode: ``"split"`` (default) or ``"net"`` (see Action Space).
+    :param dead_zone: the ``"net"`` action's dead zone, in ``[0, 1)`` (see Action Space); ``0`` (default): none.
     :param random_start: draw the start bar uniformly from ``self.np_random``.
     :param index_asset: name of the index column in ``data``.
     :param bull_asset: name of the leveraged ETF column.
@@ -403,6 +466,8 @@ class LeveragedPairEnv(KernelTradingEnv):
         drawdown_action: str = "terminate",
         reward: str = "step_return",
         initial_split: str | float = "even",
+        action_mode: str = "split",
+        dead_zone: float = 0.0,
         random_start: bool = True,
         index_asset: str = "index",
         bull_asset: str = "bull",
@@ -431,11 +496,17 @@ class LeveragedPairEnv(KernelTradingEnv):
         max_days = check_int("max_days", max_days, 1, allow_none=True)
         stop_loss = check_real("stop_loss", stop_loss, -1.0, 0.0, strict_minimum=True, strict_maximum=True, allow_none=True)
         check_choice("reward", reward, REWARDS)
+        net, dead_zone = _action_rule(action_mode, dead_zone)
+        low = -1.0 if net else 0.0
         if isinstance(initial_split, str):
-            if initial_split not in INITIAL_SPLITS:
-                raise ValueError(f"initial_split must be one of {INITIAL_SPLITS} or a number in [0, 1], got {initial_split!r}")
-        elif not is_real(initial_split) or not 0.0 <= initial_split <= 1.0:  # type: ignore[operator]
-            raise ValueError(f"initial_split must be one of {INITIAL_SPLITS} or a number in [0, 1], got {initial_split!r}")
+            ok = initial_split in INITIAL_SPLITS
+        else:
+            ok = is_real(initial_split) and low <= initial_split <= 1.0  # type: ignore[operator]
+        if not ok:
+            raise ValueError(
+                f"initial_split must be one of {INITIAL_SPLITS} or a number in [{low:g}, 1] "
+                f"(action_mode={action_mode!r}), got {initial_split!r}"
+            )
         indicators = LEVERAGED_PAIR_INDICATORS if indicators is None else indicators
         super().__init__(
             data=data,
@@ -455,6 +526,7 @@ class LeveragedPairEnv(KernelTradingEnv):
         self.drawdown_action = check_choice("drawdown_action", drawdown_action, DRAWDOWN_ACTIONS)
         self.reward_mode = reward
         self.initial_split = initial_split if isinstance(initial_split, str) else float(initial_split)
+        self.action_mode, self.dead_zone = action_mode, dead_zone
         self.index_asset, self.bull_asset, self.bear_asset = index_asset, bull_asset, bear_asset
         self.n_assets = 2  # the traded pair; info positions/weights are (bull, bear)
         self.traded_assets = (bull_asset, bear_asset)
@@ -467,7 +539,7 @@ class LeveragedPairEnv(KernelTradingEnv):
         # equity at or below this level terminates the episode
         self._stop_level = -np.inf if self.stop_loss is None else (1.0 + self.stop_loss) * self.initial_cash
 
-        self.action_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
+        self.action_space = spaces.Box(low, 1.0, shape=(1,), dtype=np.float32)
         self.observation_space = self._observation_space(PORTFOLIO_SIZE)
         self._kernel = self.make_kernel(1)
 
@@ -483,7 +555,8 @@ class LeveragedPairEnv(KernelTradingEnv):
 
 class LeveragedPairKernel(TradingKernel):
     """Batched LeveragedPair-v0 dynamics: ``B`` accounts splitting equity between the bull and bear ETF
-    (see :class:`LeveragedPairEnv`). ``step`` takes ``(B, 1)`` bull fractions already clipped to ``[0, 1]``.
+    (see :class:`LeveragedPairEnv`). ``step`` takes ``(B, 1)`` actions already clipped to the action space: bull
+    fractions (``action_mode="split"``) or signed positions (``"net"``).
 
     The per-step work is compiled: :func:`pair_step` (targets, affordability, fills, mark, observation) and
     :func:`pair_open` (the reset's initial split).
@@ -496,13 +569,18 @@ class LeveragedPairKernel(TradingKernel):
         self.costs = env.costs
         self.use_market_rules(env.frictions)
         self.initial_split = env.initial_split
+        self._net, self._dead_zone = env.action_mode == "net", env.dead_zone
+        #: the ``info`` key of the action: the bull fraction of a split, the signed target of a net position
+        self._action_key = "net_target" if self._net else "bull_fraction"
         self.reward_mode = env.reward_mode
         self._stop_level = env._stop_level
         self._terminate_on_stop = env.drawdown_action == "terminate"
         self._horizons(self.start_t)
 
     def _fixed_split(self) -> float:
-        return 0.5 if self.initial_split == "even" else float(self.initial_split)
+        if self.initial_split == "even":
+            return 0.0 if self._net else 0.5
+        return float(self.initial_split)
 
     def _horizons(self, start: np.ndarray) -> None:
         if self.episode_length is not None:
@@ -516,10 +594,12 @@ class LeveragedPairKernel(TradingKernel):
             self._horizons(self.start_t)
 
     def draw(self, rngs: Sequence[np.random.Generator]) -> dict[str, np.ndarray]:
-        """Per reset: the start bar, then the initial bull fraction (``U(0, 1)`` with ``initial_split="random"``)."""
+        """Per reset: the start bar, then the initial action (uniform over the action space with
+        ``initial_split="random"``)."""
         starts = self.draw_starts(rngs)  # each generator draws its start before its split
         if self.initial_split == "random":
-            splits = np.array([rng.uniform(0.0, 1.0) for rng in rngs])
+            low = -1.0 if self._net else 0.0
+            splits = np.array([rng.uniform(low, 1.0) for rng in rngs])
         else:
             splits = np.full(len(rngs), self._fixed_split())
         return {"start": starts, "split": splits}
@@ -531,7 +611,7 @@ class LeveragedPairKernel(TradingKernel):
         self.set_clock(rows, t=start, start=start)
         k = start.shape[0]
         holdings, peak, levels = np.empty((k, 3)), np.empty(k), np.empty((k, 3, 2))
-        tr = self.blank(PORTFOLIO_SIZE, {"bull_fraction": split}, n_rows=k)._replace(equity_t=np.full(k, self.initial_cash))
+        tr = self.blank(PORTFOLIO_SIZE, {self._action_key: split}, n_rows=k)._replace(equity_t=np.full(k, self.initial_cash))
         pair_open(
             holdings,
             peak,
@@ -544,13 +624,15 @@ class LeveragedPairKernel(TradingKernel):
             self._friction_rules,
             levels,
             tr.outputs,
+            self._net,
+            self._dead_zone,
         )
         return self.commit_opening(rows, holdings, peak, levels, tr)
 
     def step(self, actions: np.ndarray) -> Transition:
         fraction = actions[:, 0]
         more, extras, ended = self.rule_outputs()
-        tr = self.blank(PORTFOLIO_SIZE, {"bull_fraction": fraction, **extras}, ended=ended)
+        tr = self.blank(PORTFOLIO_SIZE, {self._action_key: fraction, **extras}, ended=ended)
         pair_step(
             self.book.holdings,
             self.book.peak_equity,
@@ -567,6 +649,8 @@ class LeveragedPairKernel(TradingKernel):
             self._ohlc,
             tr.outputs,
             more,
+            self._net,
+            self._dead_zone,
         )
         return self.advance(tr)
 

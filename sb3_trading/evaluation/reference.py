@@ -34,7 +34,8 @@ stand-in.
 env                    ``"signal_follower"`` (the skill ratio's denominator)
 =====================  ======================================================================
 MultiAsset-v0          ``a_i = sign(signal[asset_i]_t)`` (``0`` for an asset without a signal column)
-LeveragedPair-v0       all bull (``a = 1``) when ``signal[index]_t > 0``, else all bear (``a = 0``)
+LeveragedPair-v0       all bull (``a = 1``) when ``signal[index]_t > 0``, else all bear (``a = 0``;
+                       ``a = -1`` with ``action_mode="net"``)
 MaskedTrading-v0       the largest legal buy of the side ``sign(signal[index]_t)`` says (a buy of
                        one side sells the other with ``switch_sides``); flatten when the book holds
                        the wrong side and no buy of the right one is legal; else hold. Legal
@@ -239,14 +240,16 @@ class MarketImpactSignalFollower(ReferencePolicy):
 
 
 class LeveragedPairSignalFollower(ReferencePolicy):
-    """LeveragedPair-v0: all bull (``a = 1``, the bull fraction) when ``signal[index]_t > 0``, else all bear (``a = 0``)."""
+    """LeveragedPair-v0: all bull (``a = 1``) when ``signal[index]_t > 0``, else all bear: ``a = 0`` (the bull
+    fraction of ``action_mode="split"``) or ``a = -1`` (the signed position of ``"net"``): the same book either way."""
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
         self._column = _feature_index(self.data, signal_column(self.env.index_asset))
+        self._bear = -1.0 if self.env.action_mode == "net" else 0.0
 
     def act(self, observation: Any, t: int, action_masks: np.ndarray | None) -> np.ndarray:
-        return np.array([1.0 if self._features_at(t)[self._column] > 0 else 0.0], dtype=np.float32)
+        return np.array([1.0 if self._features_at(t)[self._column] > 0 else self._bear], dtype=np.float32)
 
 
 class _DiscreteSignalFollower(ReferencePolicy):
