@@ -22,6 +22,7 @@ from sb3_trading.wrappers.sizing import (
     SIZING_WRAPPERS,
     FractionalKelly,
     VolatilityTargeting,
+    exposure_model,
     parse_sizing_spec,
     wrap_sizing,
 )
@@ -100,6 +101,35 @@ def kelly_run(mu: float, seed: int, sign_random: bool = False) -> np.ndarray:
     signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=3000).astype(np.float32)
     policy = (lambda i: signs[i : i + 1]) if sign_random else constant(1.0)
     return run(env, policy)[1][1000:]
+
+
+@pytest.mark.parametrize(
+    ("env_id", "kwargs"),
+    [
+        (MULTI, {"dead_zone": 0.3}),
+        (MULTI, {}),
+        (PAIR, {"action_mode": "net", "dead_zone": 0.2}),
+        (PAIR, {"action_mode": "net"}),
+        ("sb3_trading/MarketImpact-v0", {"weight_mode": "cap", "dead_zone": 0.2}),
+        ("sb3_trading/YieldAllocation-v0", {"size_action": True, "dead_zone": 0.2}),
+    ],
+)
+def test_scaled_actions_hold_the_scaled_exposure_past_a_dead_zone(env_id, kwargs):
+    """The exposure of the scaled action is ``s`` times the action's, also where a dead zone bends the action's map
+    (a scaled action is put back past the dead zone, not multiplied inside it)."""
+    env = gym.make(env_id, **kwargs)
+    model = exposure_model(env)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        action = model.clip(rng.uniform(model.low, model.high))
+        exposure = model.exposure(action)
+        for scale in (0.0, 0.3, 0.8):
+            scaled = model.clip(model.scaled(action, scale))
+            if env_id.endswith("YieldAllocation-v0"):  # the action is sent as is; the env's exposure_scale sizes it
+                np.testing.assert_array_equal(scaled, action.astype(np.float32))
+                assert env.unwrapped.exposure_scale == scale
+            else:
+                np.testing.assert_allclose(model.exposure(scaled), scale * exposure, atol=2e-7)
 
 
 def test_kelly_shrinks_to_zero_without_an_edge_and_is_positive_with_one():

@@ -245,6 +245,37 @@ def test_rebalance_with_costs():
     assert truncated  # the last bar
 
 
+def test_size_action_invests_a_fraction_past_its_dead_zone():
+    """``size_action=True``: the last entry ``s`` invests ``x = max((|s| - d) / (1 - d), 0)`` (sign kept) of the
+    book, the rest cash earning the cash rate; ``s <= d`` (the untrained policy's near-zero action) stays all cash."""
+    c = 5e-4
+    prices = np.array([[1.0, 1.0]] * 5 + [[1.1, 0.9]])
+    env = hand_env(prices=prices, apy=[0.0252, 0.0504], rebalance_cost_bps=5.0, size_action=True, dead_zone=0.2,
+                   financing={"cash_rate": 0.0252}, depeg_penalty=0.0)  # fmt: skip
+    assert env.action_space.shape == (3,)
+    env.reset()
+    # s = 0.1 is inside the dead zone: nothing invested, the cash earns 0.0252 / 252 = 1e-4
+    _, reward, _, _, info = env.step(np.array([1.0, -1.0, 0.1]))
+    np.testing.assert_array_equal(info["target_weights"], [0.0, 0.0])
+    assert info["costs"] == 0.0 and info["positions"].tolist() == [0.0, 0.0]
+    assert reward == pytest.approx(1e-4, abs=1e-15) and info["financing"] == pytest.approx(E0 * 1e-4)
+    # s = -0.5: negative past the dead zone is still nothing (no shorting the book)
+    _, _, _, _, info = env.step(np.array([0.0, 0.0, -0.5]))
+    np.testing.assert_array_equal(info["target_weights"], [0.0, 0.0])
+    # s = 0.6: x = 0.4 / 0.8 = 0.5 of V in [0.5, 0.5]: V + c * 0.5 V = E, half of V in cash
+    e = info["equity"]
+    _, reward, _, _, info = env.step(np.array([0.0, 0.0, 0.6]))
+    np.testing.assert_allclose(info["target_weights"], [0.25, 0.25], atol=1e-7)
+    v = e / (1 + 0.5 * c)
+    assert info["costs"] == pytest.approx(0.5 * c * v, rel=1e-6)
+    yields = 0.25 * v * (0.0252 + 0.0504) / 252
+    cash = e - 0.5 * v * (1 + c)
+    assert info["equity"] == pytest.approx(0.5 * v + yields + cash * (1 + 1e-4), rel=1e-6)
+    # s = 1 is fully invested, as without the sizing entry
+    _, _, _, _, info = env.step(np.array([0.0, 0.0, 1.0]))
+    np.testing.assert_allclose(info["target_weights"], [0.5, 0.5], atol=1e-12)
+
+
 def test_rebalance_band_keeps_the_book_until_a_target_leaves_it():
     """Threshold rebalancing: a target within the band of the weights held trades nothing (the book drifts with
     prices); one past it rebalances all the way to the target, paying the usual self-financing cost."""
@@ -590,6 +621,9 @@ def test_ppo_smoke():
         ({"lower_bound": [0.1, 0.1, 0.1]}, ValueError, "lower_bound"),
         ({"upper_bound": 1.5}, ValueError, "upper_bound"),
         ({"temperature": 0.0}, ValueError, "temperature"),
+        ({"dead_zone": 0.2}, ValueError, "dead_zone=0.2 needs size_action=True"),
+        ({"dead_zone": 1.0, "size_action": True}, ValueError, "dead_zone"),
+        ({"size_action": "yes"}, TypeError, "size_action"),
         ({"max_drawdown": 0.0}, ValueError, "max_drawdown"),
         ({"depeg_penalty": -1.0}, ValueError, "depeg_penalty"),
         ({"depeg_tolerance": 1.0}, ValueError, "depeg_tolerance"),

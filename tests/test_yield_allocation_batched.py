@@ -33,6 +33,15 @@ CASES = {
         "rebalance_cost_bps": 10.0,
         "rebalance_band": 0.05,  # threshold rebalancing: some accounts keep their book on some steps
     },
+    # the sizing entry: some accounts in cash (inside the dead zone), some partly invested
+    "size-action-financed": {
+        "episode_length": 18,
+        "random_start": True,
+        "size_action": True,
+        "dead_zone": 0.3,
+        "financing": {"cash_rate": 0.03},
+        "rebalance_cost_bps": 10.0,
+    },
     # resampled markets: episodes drawn over every path and never crossing a boundary
     "paths": {
         "data": stack_paths([make_yield_market(n_steps=n, n_assets=3, seed=s) for n, s in ((90, 1), (120, 2), (70, 3))]),

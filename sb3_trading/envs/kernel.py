@@ -126,6 +126,19 @@ def dead_zone_action(action: float, dead_zone: float) -> float:
     return size / (1.0 - dead_zone) if action > 0.0 else -size / (1.0 - dead_zone)
 
 
+def past_dead_zone(action: np.ndarray, dead_zone: float) -> np.ndarray:
+    """The exposures of actions with a dead zone ``d``, elementwise (:func:`dead_zone_action` vectorised):
+    ``sign(a) max(|a| - d, 0) / (1 - d)``."""
+    return np.sign(action) * np.maximum(np.abs(action) - dead_zone, 0.0) / (1.0 - dead_zone)
+
+
+def into_dead_zone(exposure: np.ndarray, dead_zone: float) -> np.ndarray:
+    """The actions that hold ``exposure`` in ``[-1, 1]`` past a dead zone ``d``, the inverse of
+    :func:`past_dead_zone`: ``0`` for ``0``, else ``sign(m) (d + |m| (1 - d))``."""
+    size = np.abs(exposure)
+    return np.where(size > 0.0, np.sign(exposure) * (dead_zone + size * (1.0 - dead_zone)), 0.0)
+
+
 # the extras of a transition without env-specific info entries (shared: never mutate it)
 NO_EXTRAS: dict[str, np.ndarray] = {}
 
@@ -533,4 +546,7 @@ __all__ = [
     "Transition",
     "clip_bound",
     "clip_portfolio",
+    "dead_zone_action",
+    "into_dead_zone",
+    "past_dead_zone",
 ]

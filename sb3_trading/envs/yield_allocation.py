@@ -35,7 +35,7 @@ from sb3_trading.envs.base import (
     TradingKernel,
     Transition,
 )
-from sb3_trading.envs.kernel import DRAWDOWN_ACTIONS, DRAWDOWN_LIMIT, ScalableExposure
+from sb3_trading.envs.kernel import DRAWDOWN_ACTIONS, DRAWDOWN_LIMIT, ScalableExposure, past_dead_zone
 from sb3_trading.sim.frictions import (
     DEFAULT_COMMISSION_BPS,
     FIXED_FEE,
@@ -213,7 +213,7 @@ def yield_step_kernel(
     lower: np.ndarray,
     upper: np.ndarray,
     temperature: float,
-    exposure: float,
+    exposure: np.ndarray,
     band: float,
     prices: np.ndarray,
     rates: np.ndarray,
@@ -251,11 +251,12 @@ def yield_step_kernel(
     :param peak: ``(B,)`` peak equity (written).
     :param equity_t: ``(B,)`` equity ``E_t`` marked at ``p_t``, ``> 0``.
     :param t: ``(B,)`` int64 decision bars (each has a next bar).
-    :param actions: ``(B, K)`` float64 actions, clipped to ``[-1, 1]``.
+    :param actions: ``(B, K)`` float64 weight actions, clipped to ``[-1, 1]``.
     :param lower: ``(K,)`` lower weight bounds; ``upper`` ``(K,)`` the upper ones.
     :param temperature: softmax temperature, ``> 0``.
-    :param exposure: fraction of the book the weights are applied to, in ``[0, 1]`` (the rest stays cash; the sizing
-        wrappers' :attr:`YieldAllocationEnv.exposure_scale`, 1 otherwise).
+    :param exposure: ``(B,)`` fraction of each book the weights are applied to, in ``[0, 1]`` (the rest stays cash):
+        the sizing action's invested fraction (``size_action=True``, else 1) times the sizing wrappers'
+        :attr:`YieldAllocationEnv.exposure_scale` (1 otherwise).
     :param band: the rebalance band, ``>= 0``: an account whose every target weight is within ``band`` of its current
         weight (holding value / ``E_t``) does not trade this bar (its book drifts); ``0``: always rebalance.
     :param prices: ``(T, K)`` closes.
@@ -287,10 +288,10 @@ def yield_step_kernel(
     financing, unfilled, exits, ended = more
     n_rows, k = actions.shape
     w = project_capped_simplex_kernel(softmax_kernel(actions, temperature), lower, upper)
-    if exposure != 1.0:
-        for b in range(n_rows):
+    for b in range(n_rows):
+        if exposure[b] != 1.0:
             for i in range(k):
-                w[b, i] *= exposure
+                w[b, i] *= exposure[b]
     held = np.empty((n_rows, k))
     for b in range(n_rows):
         row = t[b]
@@ -563,8 +564,14 @@ class YieldAllocationEnv(ScalableExposure, KernelTradingEnv):
     ## Action Space
     ``Box(-1, 1, (K,), float32)``, mapped to weights by ``softmax(a / temperature)`` and the
     Euclidean projection onto ``{w : lower_bound <= w <= upper_bound, sum(w) = 1}``
-    (:func:`yield_weights`): the weights always sum to 1 and lie within the bounds. Actions
-    outside ``[-1, 1]`` are clipped; a wrong shape or a non-finite value raises ``ValueError``.
+    (:func:`yield_weights`): the weights always sum to 1 and lie within the bounds (seed 003: always fully
+    invested). With ``size_action=True`` the space is ``Box(-1, 1, (K + 1,))`` and its last entry ``s`` sizes the
+    book: the invested fraction is ``x = max(s', 0)``, ``s'`` the entry past the ``dead_zone`` ``d``
+    (``0`` for ``|s| <= d``, else ``sign(s) (|s| - d) / (1 - d)``), so the book holds ``x w`` and ``1 - x`` in
+    cash (earning ``financing``'s cash rate, if any); ``s = 1`` is fully invested, ``s <= d`` all cash -- the
+    near-zero actions of an untrained policy hold nothing, the flat start the main job's validation gate needs
+    (README "Why raw advantages looked flat, and the validation gate"). Actions outside ``[-1, 1]`` are clipped;
+    a wrong shape or a non-finite value raises ``ValueError``.
 
     ## Observation Space
     ``Dict`` in the shared layout (see :mod:`sb3_trading.envs.base`):
@@ -625,6 +632,9 @@ class YieldAllocationEnv(ScalableExposure, KernelTradingEnv):
     :param upper_bound: per-asset maximum weight, a number or ``(K,)``; needs ``sum(upper) >= 1``
         (``K * upper_bound >= 1``).
     :param temperature: softmax temperature, ``> 0``.
+    :param size_action: add a last action entry that sizes the invested fraction of the book (see Action Space);
+        ``False`` (default): always fully invested.
+    :param dead_zone: the sizing entry's dead zone, in ``[0, 1)`` (needs ``size_action``); ``0`` (default): none.
     :param rebalance_band: threshold rebalancing, in ``[0, 1)``: when every target weight is within ``rebalance_band``
         of the weight the account holds (``|w_i - v_i / E_t| < band`` for all ``i``) it does not trade that bar, and
         its book drifts with prices and yield (see Market rules); ``0`` (default): rebalance every bar.
@@ -677,6 +687,8 @@ class YieldAllocationEnv(ScalableExposure, KernelTradingEnv):
         lower_bound: float | Sequence[float] = 0.05,
         upper_bound: float | Sequence[float] = 0.60,
         temperature: float = 1.0,
+        size_action: bool = False,
+        dead_zone: float = 0.0,
         rebalance_band: float = 0.0,
         periods_per_year: float | None = None,
         depeg_penalty: float = 1.0,
@@ -731,6 +743,14 @@ class YieldAllocationEnv(ScalableExposure, KernelTradingEnv):
             )
         temperature = check_real("temperature", temperature, 0.0, strict_minimum=True)
         rebalance_band = check_real("rebalance_band", rebalance_band, 0.0, 1.0, strict_maximum=True)
+        if not isinstance(size_action, (bool, np.bool_)):
+            raise TypeError(f"size_action must be True or False, got {size_action!r}")
+        dead_zone = check_real("dead_zone", dead_zone, 0.0, 1.0, strict_maximum=True)
+        if dead_zone > 0.0 and not size_action:
+            raise ValueError(
+                f"dead_zone={dead_zone} needs size_action=True (the softmax weights are always fully invested, so "
+                "only the sizing action has a flat value for a dead zone to keep); pass size_action=True or dead_zone=0"
+            )
         depeg_penalty = check_real("depeg_penalty", depeg_penalty, 0.0)
         tolerance = _depeg_tolerance(depeg_tolerance, n_assets)
         max_drawdown = check_real("max_drawdown", max_drawdown, 0.0, 1.0, strict_minimum=True, allow_none=True)
@@ -778,6 +798,8 @@ class YieldAllocationEnv(ScalableExposure, KernelTradingEnv):
         self.lower_bound = lower
         self.upper_bound = upper
         self.temperature = float(temperature)
+        #: whether the action's last entry sizes the invested fraction of the book, past ``dead_zone``
+        self.size_action, self.dead_zone = bool(size_action), float(dead_zone)
         #: threshold rebalancing: no trade while every target weight is within this of the weight held
         self.rebalance_band = float(rebalance_band)
         #: bars per year of the APY accrual (``data.periods_per_year`` unless overridden)
@@ -800,7 +822,7 @@ class YieldAllocationEnv(ScalableExposure, KernelTradingEnv):
         #: the compiled rules (proportional costs, fees per order, financing, brackets); refuses the others by name
         self.frictions = self._market_rules(rules, SUPPORTED_RULES)
 
-        self.action_space = spaces.Box(-1.0, 1.0, shape=(n_assets,), dtype=np.float32)
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(n_assets + int(self.size_action),), dtype=np.float32)
         self.observation_space = self._observation_space(n_assets + 2)
         self._kernel = self.make_kernel(1)
 
@@ -832,8 +854,8 @@ class YieldAllocationEnv(ScalableExposure, KernelTradingEnv):
 
 class YieldAllocationKernel(TradingKernel):
     """Batched YieldAllocation-v0 dynamics: ``B`` accounts allocating among the env's ``K`` assets
-    (see :class:`YieldAllocationEnv`). ``step`` takes ``(B, K)`` actions already clipped to ``[-1, 1]``
-    and runs :func:`yield_step_kernel`.
+    (see :class:`YieldAllocationEnv`). ``step`` takes ``(B, K)`` actions (``(B, K + 1)`` with ``size_action``)
+    already clipped to ``[-1, 1]`` and runs :func:`yield_step_kernel`.
 
     The reward of a step (:attr:`~sb3_trading.envs.kernel.Transition.reward`) is the step return minus the
     de-peg penalty. An account whose drawdown exceeds ``max_drawdown`` ends its episode on that step: with
@@ -848,6 +870,7 @@ class YieldAllocationKernel(TradingKernel):
         self.use_market_rules(env.frictions)
         self.lower_bound, self.upper_bound, self.temperature = env.lower_bound, env.upper_bound, env.temperature
         self.rebalance_band = env.rebalance_band
+        self._size_action, self._dead_zone = env.size_action, env.dead_zone
         #: fraction of the book the target weights apply to (set by the sizing wrappers; 1: the action as asked)
         self.exposure_scale = 1.0
         self._rates, self._depth = env._rates, env._depeg_depth  # (T, K), shared
@@ -890,7 +913,12 @@ class YieldAllocationKernel(TradingKernel):
         return self.commit_opening(rows, holdings, peak, levels, tr)
 
     def step(self, actions: np.ndarray) -> Transition:
-        n_rows, n = actions.shape
+        n_rows, n = actions.shape[0], self.n_assets
+        if self._size_action:  # the last entry sizes the book: invested fraction max(s', 0), s' past the dead zone
+            invested = np.maximum(past_dead_zone(actions[:, n], self._dead_zone), 0.0) * self.exposure_scale
+            actions = np.ascontiguousarray(actions[:, :n])
+        else:
+            invested = np.full(n_rows, self.exposure_scale)
         book, costs = self.book, self.costs
         target, income, penalty, end_t = np.empty((n_rows, n)), np.empty(n_rows), np.empty(n_rows), self.end_t.copy()
         # target_weights (B, K): the info builder hands each account its row, as for positions
@@ -906,7 +934,7 @@ class YieldAllocationKernel(TradingKernel):
             self.lower_bound,
             self.upper_bound,
             self.temperature,
-            self.exposure_scale,
+            invested,
             self.rebalance_band,
             self._prices,
             self._rates,

@@ -347,16 +347,29 @@ class SingleAssetSignalFollower(_DiscreteSignalFollower):
 
 
 class _YieldRule(ReferencePolicy):
-    """Reads ``apy[<asset>]_t`` and ``depeg[<asset>]_t`` (a missing flag column counts as never de-pegged)."""
+    """Reads ``apy[<asset>]_t`` and ``depeg[<asset>]_t`` (a missing flag column counts as never de-pegged).
+
+    Subclasses give the weight action of bar ``t`` (:meth:`weight_action`, ``(K,)``); with the env's
+    ``size_action`` the sizing entry ``1`` (fully invested, as the rules are) is appended.
+    """
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
         assets = list(self.data.asset_names)
         self._apy = np.array([_feature_index(self.data, apy_column(a)) for a in assets])
         self._has_flag, self._depeg = _feature_columns(self.data, [depeg_column(a) for a in assets])
+        self._sized = bool(self.env.size_action)
 
     def _flags(self, row: np.ndarray) -> np.ndarray:
         return self._has_flag & (row[self._depeg] > 0.5)
+
+    def weight_action(self, t: int) -> np.ndarray:
+        """``(K,)`` float32 the softmax action of the rule's weights at bar ``t``."""
+        raise NotImplementedError
+
+    def act(self, observation: Any, t: int, action_masks: np.ndarray | None) -> np.ndarray:
+        action = self.weight_action(t)
+        return np.append(action, np.float32(1.0)) if self._sized else action
 
 
 class PegRecoveryFollower(_YieldRule):
@@ -383,7 +396,7 @@ class PegRecoveryFollower(_YieldRule):
     (``"signal_follower"``), the reward-consistent rule.
     """
 
-    def act(self, observation: Any, t: int, action_masks: np.ndarray | None) -> np.ndarray:
+    def weight_action(self, t: int) -> np.ndarray:
         return self._flags(self._features_at(t)).astype(np.float32)
 
 
@@ -397,7 +410,7 @@ class YieldFollower(_YieldRule):
     de-peg penalty asks: the rule an allocator would start from, and the one consistent with the reward.
     """
 
-    def act(self, observation: Any, t: int, action_masks: np.ndarray | None) -> np.ndarray:
+    def weight_action(self, t: int) -> np.ndarray:
         row = self._features_at(t)
         flagged = self._flags(row)
         action = np.full(self._apy.shape[0], -1.0, dtype=np.float32)

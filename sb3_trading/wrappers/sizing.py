@@ -37,20 +37,24 @@ How each env's action is scaled
 =====================  ==========================================================================================
 env                    exposure ``e`` and scaled action
 =====================  ==========================================================================================
-``MultiAsset-v0``      ``a in [-1, 1]^N`` holds ``a_i / N`` of equity in asset ``i``: ``e = a / N``; the env gets
-                       ``clip(s a, -1, 1)`` (the action bound caps the scaled exposure: with ``s > 1`` an asset
-                       already at ``|a_i| = 1`` stays there, so the realised scale can fall short of ``s``).
-``LeveragedPair-v0``   the bull fraction ``f`` (the rest in the inverse ETF); the neutral book is the 50/50 split
-                       (``+L`` and ``-L`` exposures cancel): ``e = (f - 1/2, 1/2 - f)`` on ``(bull, bear)``; the env
-                       gets ``clip(1/2 + s (f - 1/2), 0, 1)``. The env holds no cash, so scaling moves the split
-                       towards 50/50, not towards cash.
-``MarketImpact-v0``    ``e = w``. ``weight_mode="cap"`` (``w = a / max(sum(a), 1)``, the rest in cash): the env gets
-                       ``s w``, cut to ``w / sum(w)`` when ``s sum(w) > 1`` (long only, no leverage).
+``MultiAsset-v0``      ``a in [-1, 1]^N`` holds ``a'_i / N`` of equity in asset ``i`` (``a'`` the action past the env's
+                       ``dead_zone``, ``a`` itself without one): ``e = a' / N``; the env gets the action whose ``a'``
+                       is ``clip(s a', -1, 1)`` (the action bound caps the scaled exposure: with ``s > 1`` an asset
+                       already at ``|a'_i| = 1`` stays there, so the realised scale can fall short of ``s``).
+``LeveragedPair-v0``   ``action_mode="split"``: the bull fraction ``f`` (the rest in the inverse ETF); the neutral book
+                       is the 50/50 split (``+L`` and ``-L`` exposures cancel): ``e = (f - 1/2, 1/2 - f)`` on
+                       ``(bull, bear)``; the env gets ``clip(1/2 + s (f - 1/2), 0, 1)``. The split holds no cash, so
+                       scaling moves it towards 50/50, not towards cash. ``"net"``: the signed position ``n`` (past
+                       the dead zone) holds ``e = (max(n, 0), max(-n, 0))``; the env gets the action of ``clip(s n,
+                       -1, 1)``, the rest in cash.
+``MarketImpact-v0``    ``e = w``. ``weight_mode="cap"`` (``w = a' / max(sum(a'), 1)``, the rest in cash): the env gets
+                       the scores of ``s w``, cut to ``w / sum(w)`` when ``s sum(w) > 1`` (long only, no leverage).
                        ``weight_mode="sum"`` (always fully invested): the action is sent as is and the env's
                        ``exposure_scale`` (:class:`~sb3_trading.envs.kernel.ScalableExposure`) is set to
                        ``min(s, 1)``: it trades ``min(s, 1) w``, the rest in cash.
-``YieldAllocation-v0`` ``e = w``, its softmax weights (summing to 1); the action is sent as is and ``exposure_scale``
-                       is ``min(s, 1)``: the book holds ``min(s, 1) w``, the rest in cash (earning nothing). The
+``YieldAllocation-v0`` ``e = x w``, its softmax weights (summing to 1) times the invested fraction ``x`` (1, or the
+                       sizing action's with ``size_action=True``); the action is sent as is and ``exposure_scale``
+                       is ``min(s, 1)``: the book holds ``min(s, 1) x w``, the rest in cash (earning nothing). The
                        unscaled strategy's returns ignore the yields (price moves only).
 ``MaskedTrading-v0``,  refused (``TypeError``), as every discrete action space.
 ``SingleAsset-v0``
@@ -84,6 +88,7 @@ from gymnasium import spaces
 
 from sb3_trading.common.parsing import split_spec
 from sb3_trading.common.validation import check_int, check_real, suggest
+from sb3_trading.envs.kernel import into_dead_zone, past_dead_zone
 from sb3_trading.envs.yield_allocation import yield_weights
 from sb3_trading.features.pipeline import regime_label_table
 from sb3_trading.wrappers.rewards import env_periods_per_year
@@ -167,17 +172,21 @@ class MultiAssetExposure(_TableExposure):
         self.columns = list(range(env.data.n_assets))  # type: ignore[attr-defined]
 
     def exposure(self, action: np.ndarray) -> np.ndarray:
-        return action / action.shape[0]
+        return past_dead_zone(action, self.env.dead_zone) / action.shape[0]  # type: ignore[attr-defined]
 
     def default_regime_columns(self) -> tuple[list[int], bool]:
         return self.columns, True
 
     def scaled(self, action: np.ndarray, scale: float) -> np.ndarray:
-        return np.clip(scale * action, self.low, self.high).astype(np.float32)
+        dead_zone = self.env.dead_zone  # type: ignore[attr-defined]
+        held = np.clip(scale * past_dead_zone(action, dead_zone), -1.0, 1.0)
+        return np.clip(into_dead_zone(held, dead_zone), self.low, self.high).astype(np.float32)
 
 
 class LeveragedPairExposure(_TableExposure):
-    """LeveragedPair-v0: ``e = (f - 1/2, 1/2 - f)`` on ``(bull, bear)``; scaled action ``clip(1/2 + s (f - 1/2), 0, 1)``."""
+    """LeveragedPair-v0. ``action_mode="split"``: ``e = (f - 1/2, 1/2 - f)`` on ``(bull, bear)``; scaled action
+    ``clip(1/2 + s (f - 1/2), 0, 1)``. ``"net"``: ``e = (max(n, 0), max(-n, 0))`` for the position ``n`` past the
+    dead zone; scaled: the action of ``clip(s n, -1, 1)``."""
 
     name = "LeveragedPair-v0"
 
@@ -186,15 +195,22 @@ class LeveragedPairExposure(_TableExposure):
         names = list(env.data.asset_names)  # type: ignore[attr-defined]
         self.columns = [names.index(asset) for asset in env.traded_assets]  # type: ignore[attr-defined]
         self.index_column = names.index(env.index_asset)  # type: ignore[attr-defined]
+        self.net, self.dead_zone = env.action_mode == "net", env.dead_zone  # type: ignore[attr-defined]
 
     def default_regime_columns(self) -> tuple[list[int], bool]:
         return [self.index_column], False  # both ETFs are leveraged on the index: its regime is theirs
 
     def exposure(self, action: np.ndarray) -> np.ndarray:
+        if self.net:
+            position = float(past_dead_zone(action, self.dead_zone)[0])
+            return np.array([max(position, 0.0), max(-position, 0.0)])
         tilt = float(action[0]) - 0.5
         return np.array([tilt, -tilt])
 
     def scaled(self, action: np.ndarray, scale: float) -> np.ndarray:
+        if self.net:
+            held = np.clip(scale * past_dead_zone(action, self.dead_zone), -1.0, 1.0)
+            return np.clip(into_dead_zone(held, self.dead_zone), self.low, self.high).astype(np.float32)
         return np.clip(0.5 + scale * (action - 0.5), self.low, self.high).astype(np.float32)
 
 
@@ -210,7 +226,8 @@ class MarketImpactExposure(Exposure):
         weights = self.exposure(action)
         total = float(weights.sum())
         factor = min(scale, 1.0 / total) if total > 0.0 else 0.0
-        return np.clip(factor * weights, self.low, self.high).astype(np.float32)
+        scores = into_dead_zone(factor * weights, self.env.dead_zone)  # type: ignore[attr-defined]
+        return np.clip(scores, self.low, self.high).astype(np.float32)
 
     def prices(self, info: dict[str, Any]) -> np.ndarray:
         return np.asarray(self.env.market.current_prices[0], dtype=np.float64).copy()  # type: ignore[attr-defined]
@@ -234,7 +251,8 @@ class BookFractionExposure(Exposure):
 
 
 class YieldAllocationExposure(BookFractionExposure, _TableExposure):
-    """YieldAllocation-v0: ``e = w`` (its softmax weights, summing to 1); scaled: ``min(s, 1) w``, the rest cash."""
+    """YieldAllocation-v0: ``e = x w`` (its softmax weights, summing to 1, times the sizing action's invested fraction
+    ``x``, 1 without one); scaled: ``min(s, 1) x w``, the rest cash."""
 
     name = "YieldAllocation-v0"
 
@@ -243,8 +261,12 @@ class YieldAllocationExposure(BookFractionExposure, _TableExposure):
         self.columns = list(range(env.data.n_assets))  # type: ignore[attr-defined]
 
     def exposure(self, action: np.ndarray) -> np.ndarray:
-        env = self.env
-        return yield_weights(action[None], env.lower_bound, env.upper_bound, env.temperature)[0]  # type: ignore[attr-defined]
+        env: Any = self.env
+        n = len(self.columns)
+        weights = yield_weights(action[None, :n], env.lower_bound, env.upper_bound, env.temperature)[0]
+        if env.size_action:  # the sizing entry's invested fraction, past its dead zone
+            weights = weights * max(float(past_dead_zone(action[n:], env.dead_zone)[0]), 0.0)
+        return weights
 
     def default_regime_columns(self) -> tuple[list[int], bool]:
         names = list(self.env.data.asset_names)  # type: ignore[attr-defined]
