@@ -359,7 +359,7 @@ class MarketImpactEnv(ScalableExposure, KernelTradingEnv):
 
     def action_to_weights(self, action: Any) -> np.ndarray:
         """The ``(N,)`` target weights an action stands for (validated, clipped, past the dead zone, renormalised)."""
-        scores = self._box_action(action).astype(np.float64)[None, :]
+        scores = self._box_action(action)[None, :]
         return learner_weights_kernel(scores, weight_floor(self.weight_mode), self.dead_zone)[0]
 
     # ------------------------------------------------------------------ several learners (PettingZoo)
