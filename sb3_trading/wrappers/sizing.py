@@ -130,6 +130,12 @@ class Exposure:
         """The action (float32, in the action space) that holds ``scale`` times the exposure of ``action``."""
         raise NotImplementedError
 
+    def scaled_past_dead_zone(self, action: np.ndarray, scale: float, dead_zone: float) -> np.ndarray:
+        """A signed action in ``[-1, 1]`` with a dead zone (the position is the action past it): the action whose
+        position is ``clip(scale * position, -1, 1)``, float32."""
+        held = np.clip(scale * past_dead_zone(action, dead_zone), -1.0, 1.0)
+        return np.clip(into_dead_zone(held, dead_zone), self.low, self.high).astype(np.float32)
+
     def prices(self, info: dict[str, Any]) -> np.ndarray:
         """``(N,)`` the traded assets' prices at the env's current bar (after a reset or step with ``info``)."""
         raise NotImplementedError
@@ -178,9 +184,7 @@ class MultiAssetExposure(_TableExposure):
         return self.columns, True
 
     def scaled(self, action: np.ndarray, scale: float) -> np.ndarray:
-        dead_zone = self.env.dead_zone  # type: ignore[attr-defined]
-        held = np.clip(scale * past_dead_zone(action, dead_zone), -1.0, 1.0)
-        return np.clip(into_dead_zone(held, dead_zone), self.low, self.high).astype(np.float32)
+        return self.scaled_past_dead_zone(action, scale, self.env.dead_zone)  # type: ignore[attr-defined]
 
 
 class LeveragedPairExposure(_TableExposure):
@@ -209,8 +213,7 @@ class LeveragedPairExposure(_TableExposure):
 
     def scaled(self, action: np.ndarray, scale: float) -> np.ndarray:
         if self.net:
-            held = np.clip(scale * past_dead_zone(action, self.dead_zone), -1.0, 1.0)
-            return np.clip(into_dead_zone(held, self.dead_zone), self.low, self.high).astype(np.float32)
+            return self.scaled_past_dead_zone(action, scale, self.dead_zone)
         return np.clip(0.5 + scale * (action - 0.5), self.low, self.high).astype(np.float32)
 
 
