@@ -398,8 +398,8 @@ class LeveragedPairEnv(KernelTradingEnv):
     At bar ``t_0`` (uniformly drawn with ``random_start=True``, else the first bar past the
     indicators' warm-up) the account holds ``initial_cash`` and buys the initial split
     ``a_0`` (``"even"``: 0.5, or 0 -- all cash -- with ``action_mode="net"``; ``"random"``: uniform over the
-    action space from ``self.np_random``; or a given number) with the same whole-share and affordability rule, at the close of ``t_0``,
-    paying the frictions of ``costs``. The reset ``info`` reports that purchase: ``costs``,
+    action space from ``self.np_random``; or a given number) with the same whole-share and affordability rule,
+    at the close of ``t_0``, paying the frictions of ``costs``. The reset ``info`` reports that purchase: ``costs``,
     ``turnover`` (notional / ``initial_cash``) and ``portfolio_return = E_{t_0} / E_0 - 1``
     (minus the costs). The first ``step`` decides at the same close ``t_0`` and trades from
     these holdings.
