@@ -35,7 +35,7 @@ from sb3_trading.envs.base import (
     TradingKernel,
     Transition,
 )
-from sb3_trading.envs.kernel import DRAWDOWN_ACTIONS, DRAWDOWN_LIMIT, ScalableExposure, past_dead_zone
+from sb3_trading.envs.kernel import DRAWDOWN_ACTIONS, DRAWDOWN_LIMIT, ScalableExposure, dead_zone_action
 from sb3_trading.sim.frictions import (
     DEFAULT_COMMISSION_BPS,
     FIXED_FEE,
@@ -213,7 +213,9 @@ def yield_step_kernel(
     lower: np.ndarray,
     upper: np.ndarray,
     temperature: float,
-    exposure: np.ndarray,
+    exposure: float,
+    size_action: bool,
+    dead_zone: float,
     band: float,
     prices: np.ndarray,
     rates: np.ndarray,
@@ -237,8 +239,9 @@ def yield_step_kernel(
     """One YieldAllocation step of every account, in place: weights, self-financing rebalance at ``p_t``, one
     period of yield, the mark at ``p_{t+1}``, the ``portfolio`` block and the de-peg penalty.
 
-    Per account ``b`` at bar ``t_b``: target weights ``w = project(softmax(a / temperature))``
-    (:func:`softmax_kernel`, :func:`project_capped_simplex_kernel`); the investable value ``V`` of
+    Per account ``b`` at bar ``t_b``: target weights ``w = x project(softmax(a / temperature))``
+    (:func:`softmax_kernel`, :func:`project_capped_simplex_kernel`; ``x`` the invested fraction: ``exposure``, times
+    ``max(s', 0)`` of the sizing entry ``s`` past ``dead_zone`` with ``size_action``); the investable value ``V`` of
     :func:`~sb3_trading.sim.kernels.self_financing_kernel` (equity ``E_t``, holdings worth ``positions * p_t``);
     the trade to ``V w / p_t`` shares (:func:`~sb3_trading.sim.kernels.trade_row`, paying its frictions from
     cash, which is left at a rounding residual); the market rules until the next close
@@ -251,12 +254,15 @@ def yield_step_kernel(
     :param peak: ``(B,)`` peak equity (written).
     :param equity_t: ``(B,)`` equity ``E_t`` marked at ``p_t``, ``> 0``.
     :param t: ``(B,)`` int64 decision bars (each has a next bar).
-    :param actions: ``(B, K)`` float64 weight actions, clipped to ``[-1, 1]``.
+    :param actions: ``(B, K)`` float64 actions, clipped to ``[-1, 1]`` (``(B, K + 1)`` with ``size_action``: the
+        last column is the sizing entry).
     :param lower: ``(K,)`` lower weight bounds; ``upper`` ``(K,)`` the upper ones.
     :param temperature: softmax temperature, ``> 0``.
-    :param exposure: ``(B,)`` fraction of each book the weights are applied to, in ``[0, 1]`` (the rest stays cash):
-        the sizing action's invested fraction (``size_action=True``, else 1) times the sizing wrappers'
-        :attr:`YieldAllocationEnv.exposure_scale` (1 otherwise).
+    :param exposure: fraction of the book the weights are applied to, in ``[0, 1]`` (the rest stays cash; the sizing
+        wrappers' :attr:`YieldAllocationEnv.exposure_scale`, 1 otherwise).
+    :param size_action: whether the actions' last column sizes each book: its invested fraction
+        ``max(dead_zone_action(s, dead_zone), 0)`` (:func:`~sb3_trading.envs.kernel.dead_zone_action`) multiplies
+        ``exposure``; ``dead_zone`` in ``[0, 1)``.
     :param band: the rebalance band, ``>= 0``: an account whose every target weight is within ``band`` of its current
         weight (holding value / ``E_t``) does not trade this bar (its book drifts); ``0``: always rebalance.
     :param prices: ``(T, K)`` closes.
@@ -286,12 +292,14 @@ def yield_step_kernel(
     """
     t_next, equity, cash, positions, weights, notional, costs, drawdown, portfolio = out
     financing, unfilled, exits, ended = more
-    n_rows, k = actions.shape
-    w = project_capped_simplex_kernel(softmax_kernel(actions, temperature), lower, upper)
+    n_rows, k = actions.shape[0], prices.shape[1]
+    scores = np.ascontiguousarray(actions[:, :k]) if size_action else actions
+    w = project_capped_simplex_kernel(softmax_kernel(scores, temperature), lower, upper)
     for b in range(n_rows):
-        if exposure[b] != 1.0:
+        invested = exposure * max(dead_zone_action(actions[b, k], dead_zone), 0.0) if size_action else exposure
+        if invested != 1.0:
             for i in range(k):
-                w[b, i] *= exposure[b]
+                w[b, i] *= invested
     held = np.empty((n_rows, k))
     for b in range(n_rows):
         row = t[b]
@@ -914,11 +922,6 @@ class YieldAllocationKernel(TradingKernel):
 
     def step(self, actions: np.ndarray) -> Transition:
         n_rows, n = actions.shape[0], self.n_assets
-        if self._size_action:  # the last entry sizes the book: invested fraction max(s', 0), s' past the dead zone
-            invested = np.maximum(past_dead_zone(actions[:, n], self._dead_zone), 0.0) * self.exposure_scale
-            actions = np.ascontiguousarray(actions[:, :n])
-        else:
-            invested = np.full(n_rows, self.exposure_scale)
         book, costs = self.book, self.costs
         target, income, penalty, end_t = np.empty((n_rows, n)), np.empty(n_rows), np.empty(n_rows), self.end_t.copy()
         # target_weights (B, K): the info builder hands each account its row, as for positions
@@ -934,7 +937,9 @@ class YieldAllocationKernel(TradingKernel):
             self.lower_bound,
             self.upper_bound,
             self.temperature,
-            invested,
+            self.exposure_scale,
+            self._size_action,
+            self._dead_zone,
             self.rebalance_band,
             self._prices,
             self._rates,
