@@ -359,8 +359,12 @@ class MarketImpactEnv(ScalableExposure, KernelTradingEnv):
 
     def action_to_weights(self, action: Any) -> np.ndarray:
         """The ``(N,)`` target weights an action stands for (validated, clipped, past the dead zone, renormalised)."""
-        scores = self._box_action(action)[None, :]
-        return learner_weights_kernel(scores, weight_floor(self.weight_mode), self.dead_zone)[0]
+        return self.score_weights(self._box_action(action)[None, :])[0]
+
+    def score_weights(self, scores: np.ndarray) -> np.ndarray:
+        """``(k, N)`` float64 scores already clipped to ``[0, 1]`` (e.g. several learners') -> ``(k, N)`` target
+        weights: past the dead zone, renormalised by the weight mode (:func:`learner_weights_kernel`)."""
+        return learner_weights_kernel(scores, weight_floor(self.weight_mode), self.dead_zone)
 
     # ------------------------------------------------------------------ several learners (PettingZoo)
     def _reset_learners(

@@ -131,9 +131,8 @@ class MarketImpactParallelEnv(ParallelEnv):
             )
         env = self.env
         # ValueError on a wrong shape or a non-finite value, before anything changes
-        raw = {agent: env._box_action(actions[agent]) for agent in self.agents}
-        for agent, action in raw.items():
-            self._weights[self._rows[agent]] = env.action_to_weights(action)
+        raw = [env._box_action(actions[agent]) for agent in self.agents]
+        self._weights[[self._rows[agent] for agent in self.agents]] = env.score_weights(np.stack(raw))
         observations, rewards, ruined, over, infos = env._step_learners(self._weights)
 
         live = self.agents
