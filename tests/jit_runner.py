@@ -22,8 +22,15 @@ ENV_KWARGS = {
     "sb3_trading/LeveragedPair-v0": {"max_days": 12, **FRICTIONS},
     "sb3_trading/MaskedTrading-v0": {"episode_length": 12, **FRICTIONS},
     "sb3_trading/SingleAsset-v0": {"episode_length": 12, "long_short": True, "max_drawdown": 0.02, **FRICTIONS},
-    "sb3_trading/YieldAllocation-v0": {"episode_length": 12, "rebalance_cost_bps": 7.0, "max_drawdown": 0.01},
-    "sb3_trading/MarketImpact-v0": {"episode_length": 12, "impact_decay": 0.3, **FRICTIONS},
+    # the action options that give an untrained policy a flat start: a sizing entry, score and net dead zones
+    "sb3_trading/YieldAllocation-v0": {
+        "episode_length": 12,
+        "rebalance_cost_bps": 7.0,
+        "max_drawdown": 0.01,
+        "size_action": True,
+        "dead_zone": 0.3,
+    },
+    "sb3_trading/MarketImpact-v0": {"episode_length": 12, "impact_decay": 0.3, "dead_zone": 0.3, **FRICTIONS},
 }
 N_ENVS, N_STEPS = 5, 30
 #: every market rule (issue 20) on the envs that model them all, with tight brackets and margin so that they act
@@ -44,7 +51,7 @@ EVERY_RULE = {
 }
 RULE_ENV_KWARGS = {
     "sb3_trading/MultiAsset-v0": {"episode_length": 12, **EVERY_RULE},
-    "sb3_trading/LeveragedPair-v0": {"max_days": 12, **EVERY_RULE},
+    "sb3_trading/LeveragedPair-v0": {"max_days": 12, "action_mode": "net", "dead_zone": 0.2, **EVERY_RULE},
     "sb3_trading/YieldAllocation-v0": {
         "episode_length": 12,
         "costs": {"commission_bps": 5.0, "fixed_fee": 0.5, "min_fee": 3.0},

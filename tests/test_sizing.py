@@ -15,6 +15,7 @@ from sb3_trading.cli import main
 from sb3_trading.commands.compare import load_run
 from sb3_trading.data import MarketData
 from sb3_trading.data.synthetic import make_gbm_market, make_leveraged_pair_market
+from sb3_trading.envs.kernel import dead_zone_action, into_dead_zone, past_dead_zone
 from sb3_trading.recipe import choose_vec_env, make_backtest_env, read_run_spec
 from sb3_trading.wrappers.sizing import (
     ESTIMATE_KEY,
@@ -130,6 +131,16 @@ def test_scaled_actions_hold_the_scaled_exposure_past_a_dead_zone(env_id, kwargs
                 assert env.unwrapped.exposure_scale == scale
             else:
                 np.testing.assert_allclose(model.exposure(scaled), scale * exposure, atol=2e-7)
+
+
+@pytest.mark.parametrize("dead_zone", [0.0, 0.02, 0.2, 0.9])
+def test_vectorised_dead_zone_is_the_kernels_rule_and_inverts(dead_zone):
+    """``past_dead_zone`` is the envs' compiled ``dead_zone_action`` elementwise; ``into_dead_zone`` inverts it."""
+    actions = np.concatenate([np.linspace(-1.0, 1.0, 401), [dead_zone, -dead_zone, 0.0]])
+    expected = np.array([dead_zone_action(float(a), dead_zone) for a in actions])
+    np.testing.assert_array_equal(past_dead_zone(actions, dead_zone), expected)
+    positions = np.linspace(-1.0, 1.0, 201)
+    np.testing.assert_allclose(past_dead_zone(into_dead_zone(positions, dead_zone), dead_zone), positions, atol=1e-12)
 
 
 def test_kelly_shrinks_to_zero_without_an_edge_and_is_positive_with_one():
