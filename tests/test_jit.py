@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import jit_runner
 import numpy as np
+import pytest
 
 from sb3_trading.common.jit import jit_disabled
 
@@ -67,3 +69,37 @@ def test_a_cached_kernel_is_recompiled_when_a_kernel_it_calls_changes(tmp_path):
     (package / "callee.py").write_text(CALLEE.format(factor=5.0))  # only the callee's file changes
     assert _run_caller(tmp_path) == (11.0, 0)  # recompiled with the new callee, not the stale cache
     assert (package / "__pycache__").is_dir()
+
+
+#: every env once, single and batched, in a fresh process with an empty cache; then the signatures each of the
+#: accounting core's shared kernels was compiled for
+EVERY_ENV = """
+import json
+import gymnasium as gym
+import numpy as np
+import sb3_trading
+from sb3_trading.sim import kernels
+from sb3_trading.vec import SUPPORTED_ENV_IDS, make_vec_env
+for env_id in sorted(sb3_trading.ENV_ENTRY_POINTS):
+    env = gym.make(env_id)
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+for env_id in SUPPORTED_ENV_IDS:
+    vec = make_vec_env(env_id, 4, seed=0)
+    vec.reset()
+    vec.step(np.stack([vec.action_space.sample() for _ in range(4)]))
+names = ["order_row", "settle_row", "record_row", "bracket_row", "margin_call_row", "order_cost", "adverse_fraction",
+         "limit_row", "_leverage_cut", "enter_brackets_row"]
+print(json.dumps({name: [str(s) for s in getattr(kernels, name).signatures] for name in names}))
+"""
+
+
+@pytest.mark.slow
+def test_the_envs_share_one_compiled_form_of_each_core_kernel(tmp_path):
+    # numba compiles a kernel once per argument type; writability, layout and Python constants are part of the type,
+    # so an env handing a writable price array, a broadcast view or a literal ``True`` compiles the core again
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", EVERY_ENV], env=env, capture_output=True, text=True, check=True)
+    signatures = json.loads(result.stdout.splitlines()[-1])
+    assert all(signatures.values()), signatures  # each was compiled here (an empty cache)
+    assert {name: len(s) for name, s in signatures.items() if len(s) > 1} == {}, signatures

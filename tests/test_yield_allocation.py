@@ -22,6 +22,7 @@ from sb3_trading.envs.yield_allocation import (
     CappedSimplexProjection,
     YieldAllocationEnv,
     project_capped_simplex,
+    stable_order,
     yield_weights,
 )
 from sb3_trading.features import FeatureNormalizer, compute_features
@@ -153,6 +154,16 @@ def projection_cases(draw):
     values = st.one_of(grid, st.floats(-scale, scale))
     x = np.array(draw(st.lists(st.lists(values, min_size=k, max_size=k), min_size=1, max_size=4)))
     return x, lower, upper
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from([-1.0, -0.25, 0.0, 0.5, 2.0]) | st.floats(-3.0, 3.0), min_size=1, max_size=40))
+def test_stable_order_is_numpys_stable_argsort(values):
+    """The projection's insertion sort orders like ``np.argsort(kind="stable")``, ties in index order."""
+    values = np.array(values)
+    order = np.empty(values.shape[0], dtype=np.int64)
+    stable_order(values, order)
+    np.testing.assert_array_equal(order, np.argsort(values, kind="stable"))
 
 
 @settings(max_examples=100, deadline=None)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numba
+import numpy as np
 from numba.core import caching
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -100,9 +101,25 @@ class _PackageFunctionCache(caching.FunctionCache):
     _impl_class = _PackageCacheImpl
 
 
+def kernel_array(values: Any) -> np.ndarray:
+    """``values`` in the one form market arrays take into the kernels: float64, C-contiguous, read-only (a
+    read-only view when ``values`` already is float64 and C-contiguous; the caller's array stays writable).
+
+    numba compiles a kernel once per distinct argument type, and writability and memory layout are part of the
+    type: an env handing a writable price array where another hands a read-only one would compile every kernel
+    they share twice (seconds each on the first ``make``). Every array of market data an env keeps for its
+    kernels goes through here.
+    """
+    array = np.ascontiguousarray(values, dtype=np.float64)
+    if array.flags.writeable:
+        array = array.view()
+        array.setflags(write=False)
+    return array
+
+
 def jit_disabled() -> bool:
     """Whether kernels run as plain Python (``NUMBA_DISABLE_JIT=1``)."""
     return bool(numba.config.DISABLE_JIT)
 
 
-__all__ = ["jit_disabled", "njit", "package_fingerprint", "package_root"]
+__all__ = ["jit_disabled", "kernel_array", "njit", "package_fingerprint", "package_root"]

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from sb3_trading.common.jit import njit
+from sb3_trading.common.jit import kernel_array, njit
 from sb3_trading.common.validation import check_choice, check_int, check_real, is_real
 from sb3_trading.data import MarketData
 from sb3_trading.data.synthetic import make_leveraged_pair_market
@@ -35,6 +35,7 @@ from sb3_trading.sim.frictions import (
     resolve_market_rules,
 )
 from sb3_trading.sim.kernels import (
+    GAPS_FILL_AT_OPEN,
     affordable_kernel,
     affordable_row,
     enter_brackets_row,
@@ -181,7 +182,7 @@ def pair_step(
         if bracketed:
             enter_brackets_row(levels, b, before, holdings, closes[row], bars[row], rules)
         financed, closed, exit_notional, exit_costs, called = settle_row(
-            holdings, levels, b, closes[row], row, closes, bars, rules, ohlc, True
+            holdings, levels, b, closes[row], row, closes, bars, rules, ohlc, GAPS_FILL_AT_OPEN
         )
         financing[b], exits[b], ended[b] = financed, closed, MARGIN_CALL if called else 0
         notional[b] += exit_notional
@@ -250,7 +251,7 @@ def pair_open(
             enter_brackets_row(levels, b, flat, holdings, closes[row], bars[row], rules)
         t_out[b] = row
         e = record_row(holdings, peak, b, closes[row], equity, cash, positions, weights, drawdown)
-        pair_portfolio_row(weights[b], cash[b], e, initial_cash, 0, horizon[b], portfolio[b])
+        pair_portfolio_row(weights[b], cash[b], e, initial_cash, row - start[b], horizon[b], portfolio[b])  # 0 decisions
 
 
 def leveraged_pair_targets(
@@ -303,7 +304,7 @@ def leveraged_pair_targets(
         np.asarray(fractions, dtype=np.float64), np.asarray(equity, dtype=np.float64), prices, net, dead_zone
     )
     bars = batch_bars(costs.constant_bars(2), target.shape[0])
-    return affordable_kernel(holdings, target, prices, bars, costs.rules(), 1.0)
+    return affordable_kernel(holdings, target, prices, bars, kernel_array(costs.rules()), 1.0)
 
 
 def _action_rule(action_mode: str, dead_zone: float) -> tuple[bool, float]:
@@ -535,7 +536,7 @@ class LeveragedPairEnv(KernelTradingEnv):
         self.costs = rules.costs
         #: the compiled rules of the pair (``bars`` ``(T, F, 2)``, columns ``(bull, bear)``) the kernels read
         self.frictions = self._market_rules(rules, SUPPORTED_RULES, traded=columns)
-        self._prices = np.ascontiguousarray(data.prices[:, columns])  # (T, 2) closes of (bull, bear)
+        self._prices = kernel_array(data.prices[:, columns])  # (T, 2) closes of (bull, bear)
         # equity at or below this level terminates the episode
         self._stop_level = -np.inf if self.stop_loss is None else (1.0 + self.stop_loss) * self.initial_cash
 

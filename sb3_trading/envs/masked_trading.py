@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from sb3_trading.common.jit import njit
+from sb3_trading.common.jit import kernel_array, njit
 from sb3_trading.common.validation import check_bool, check_int, check_real
 from sb3_trading.data import MarketData, make_leveraged_pair_market
 from sb3_trading.envs.base import (
@@ -46,13 +46,16 @@ from sb3_trading.sim.frictions import (
     Margin,
     resolve_market_rules,
 )
-from sb3_trading.sim.kernels import enter_brackets_row, order_cost, record_row, settle_row, trade_row
+from sb3_trading.sim.kernels import GAPS_FILL_AT_OPEN, enter_brackets_row, order_cost, record_row, settle_row, trade_row
 
 #: indicators computed on the index by default (ATR and the volume z-score need ``high``/``low``/``volume``)
 MASKED_INDICATORS: tuple[str, ...] = ("log_return", "rsi", "macd", "bollinger", "atr", "volume_zscore")
 #: names of the ``portfolio`` observation entries, in order
 PORTFOLIO_FIELDS: tuple[str, ...] = ("bull_weight", "bear_weight", "cash_weight", "drawdown", "growth")
 _PORTFOLIO_SIZE = len(PORTFOLIO_FIELDS)
+#: the columns of the two legs, as NumPy ints: a Python constant passed from one kernel to another compiles the
+#: callee once more (for ``Literal[int](0)``), so the kernels index the legs with these
+BULL, BEAR = np.int64(0), np.int64(1)
 #: the market rules this env models (shared by the discrete masked envs, see mask_rules)
 SUPPORTED_RULES: tuple[str, ...] = MASKED_MARKET_RULES
 
@@ -128,8 +131,8 @@ def masked_codes_row(
         account = DAILY_LOSS
     slack = LIMIT_TOL * e
     # what selling each whole position brings in, net of its order's frictions (the fill's own order_cost)
-    net_bull = v_bull - order_cost(-holdings[b, 0], prices[0], bars, 0, rules)
-    net_bear = v_bear - order_cost(-holdings[b, 1], prices[1], bars, 1, rules)
+    net_bull = v_bull - order_cost(-holdings[b, 0], prices[0], bars, BULL, rules)
+    net_bear = v_bear - order_cost(-holdings[b, 1], prices[1], bars, BEAR, rules)
     if codes[flatten] == 0 and cash + net_bull + net_bear < -slack:
         codes[flatten] = CASH  # fees per order larger than what is left: flattening would leave negative cash
     for side in range(2):
@@ -315,7 +318,7 @@ def masked_step(
         if bracketed:
             enter_brackets_row(levels, b, before, holdings, prices, bar, rules)
         financed, closed, exit_notional, exit_costs, called = settle_row(
-            holdings, levels, b, prices, row, closes, bars, rules, ohlc, True
+            holdings, levels, b, prices, row, closes, bars, rules, ohlc, GAPS_FILL_AT_OPEN
         )
         financing[b], unfilled[b], exits[b], ended[b] = financed, 0.0, closed, MARGIN_CALL if called else 0
         notional[b] += exit_notional
@@ -662,7 +665,7 @@ class MaskedTradingEnv(MaskedActions, KernelTradingEnv):
         self.invalid_action_penalty = check_real("invalid_action_penalty", invalid_action_penalty, 0.0)
 
         # ---------------------------------------------------------- book and spaces
-        self._prices = np.ascontiguousarray(data.prices[:, columns])  # (T, 2) closes of [bull, bear]
+        self._prices = kernel_array(data.prices[:, columns])  # (T, 2) closes of [bull, bear]
         self.action_space = spaces.Discrete(self.n_actions)
         self.observation_space = self._observation_space(len(PORTFOLIO_FIELDS))
         self._kernel = self.make_kernel(1)  # a valid flat book, so action_masks() works before reset()

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from sb3_trading.common.jit import njit
+from sb3_trading.common.jit import kernel_array, njit
 from sb3_trading.common.validation import check_bool, check_int, check_real
 from sb3_trading.data import MarketData, make_regime_market
 from sb3_trading.envs.base import (
@@ -39,11 +39,14 @@ from sb3_trading.envs.mask_rules import (
     warn_unreachable_sizes,
 )
 from sb3_trading.sim.frictions import BRACKETED, Brackets, CostModel, Financing, Margin, resolve_market_rules
-from sb3_trading.sim.kernels import enter_brackets_row, order_cost, record_row, settle_row, trade_row
+from sb3_trading.sim.kernels import GAPS_FILL_AT_OPEN, enter_brackets_row, order_cost, record_row, settle_row, trade_row
 
 #: names of the ``portfolio`` observation entries, in order
 PORTFOLIO_FIELDS: tuple[str, ...] = ("weight", "cash_weight", "drawdown", "growth")
 _PORTFOLIO_SIZE = len(PORTFOLIO_FIELDS)
+#: the traded asset's column, as a NumPy int: a Python constant passed from one kernel to another compiles the
+#: callee once more (for ``Literal[int](0)``)
+ASSET = np.int64(0)
 #: the market rules this env models (shared by the discrete masked envs, see mask_rules)
 SUPPORTED_RULES: tuple[str, ...] = MASKED_MARKET_RULES
 
@@ -113,7 +116,7 @@ def single_codes_row(
         code = 0
         if after > slack:  # opens or adds long risk
             code = account if account != 0 else block[0]
-        if code == 0 and cash - f - order_cost(f / price, price, bar, 0, rules) < -slack:
+        if code == 0 and cash - f - order_cost(f / price, price, bar, ASSET, rules) < -slack:
             code = CASH
         if code == 0 and after > caps[0] * e + slack:
             code = POSITION_LIMIT
@@ -260,7 +263,7 @@ def single_step(
         if bracketed:
             enter_brackets_row(levels, b, before, holdings, prices, bar, rules)
         financed, closed, exit_notional, exit_costs, called = settle_row(
-            holdings, levels, b, prices, row, closes, bars, rules, ohlc, True
+            holdings, levels, b, prices, row, closes, bars, rules, ohlc, GAPS_FILL_AT_OPEN
         )
         financing[b], unfilled[b], exits[b], ended[b] = financed, 0.0, closed, MARGIN_CALL if called else 0
         notional[b] += exit_notional
@@ -473,7 +476,7 @@ class SingleAssetEnv(MaskedActions, KernelTradingEnv):
         self.invalid_action_penalty = check_real("invalid_action_penalty", invalid_action_penalty, 0.0)
 
         # ---------------------------------------------------------- book and spaces
-        self._prices = np.ascontiguousarray(data.prices[:, [column]])  # (T, 1)
+        self._prices = kernel_array(data.prices[:, [column]])  # (T, 1)
         self.action_space = spaces.Discrete(self.n_actions)
         self.observation_space = self._observation_space(_PORTFOLIO_SIZE)
         self._kernel = self.make_kernel(1)  # a valid flat book, so action_masks() works before reset()

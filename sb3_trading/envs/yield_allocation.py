@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from gymnasium import spaces
 
-from sb3_trading.common.jit import njit
+from sb3_trading.common.jit import kernel_array, njit
 from sb3_trading.common.validation import (
     ArgumentTypeError,
     check_choice,
@@ -49,7 +49,9 @@ from sb3_trading.sim.frictions import (
     resolve_market_rules,
 )
 from sb3_trading.sim.kernels import (
+    GAPS_FILL_AT_OPEN,
     accrue_yield_kernel,
+    copy_row,
     order_row,
     record_row,
     self_financing_kernel,
@@ -141,6 +143,20 @@ def softmax_kernel(actions: np.ndarray, temperature: float) -> np.ndarray:
 
 
 @njit
+def stable_order(values: np.ndarray, order: np.ndarray) -> None:
+    """Write into ``order`` ``(M,)`` int64 the indices that sort ``values`` ``(M,)`` ascending, ties in index order
+    (``np.argsort(values, kind="stable")``), by insertion sort: ``M`` is the ``2K`` breakpoints of a handful of
+    assets, where it runs as fast as NumPy's merge sort and compiles in a fraction of its time."""
+    for j in range(values.shape[0]):
+        value = values[j]
+        k = j
+        while k > 0 and values[order[k - 1]] > value:  # strict: an equal value stays behind (stable)
+            order[k] = order[k - 1]
+            k -= 1
+        order[k] = j
+
+
+@njit
 def project_capped_simplex_kernel(x: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     """Exact Euclidean projection of each row of ``x`` onto ``{w : lower <= w <= upper, sum(w) = 1}``.
 
@@ -172,6 +188,7 @@ def project_capped_simplex_kernel(x: np.ndarray, lower: np.ndarray, upper: np.nd
         slack -= lower[i]
     out = np.empty((n_rows, k))
     neg_breaks = np.empty(n_breaks)  # minus the breakpoints: lower - x, then upper - x
+    order = np.empty(n_breaks, dtype=np.int64)
     for b in range(n_rows):
         inside = True
         total = 0.0
@@ -185,7 +202,7 @@ def project_capped_simplex_kernel(x: np.ndarray, lower: np.ndarray, upper: np.nd
             for i in range(k):
                 out[b, i] = x[b, i]  # already feasible: the projection is the identity
             continue
-        order = np.argsort(neg_breaks, kind="mergesort")  # stable: a lower bound's breakpoint first at a tie
+        stable_order(neg_breaks, order)  # stable: a lower bound's breakpoint first at a tie
         free = 0  # n_j: assets strictly between their bounds below breakpoint j
         below = 0.0  # G_{j-1}
         tau = 0.0
@@ -293,7 +310,11 @@ def yield_step_kernel(
     t_next, equity, cash, positions, weights, notional, costs, drawdown, portfolio = out
     financing, unfilled, exits, ended = more
     n_rows, k = actions.shape[0], prices.shape[1]
-    scores = np.ascontiguousarray(actions[:, :k]) if size_action else actions
+    scores = actions
+    if size_action:  # the weights' scores, without the sizing entry of each row
+        scores = np.empty((n_rows, k))
+        for b in range(n_rows):
+            copy_row(actions[b], scores[b])
     w = project_capped_simplex_kernel(softmax_kernel(scores, temperature), lower, upper)
     for b in range(n_rows):
         invested = exposure * max(dead_zone_action(actions[b, k], dead_zone), 0.0) if size_action else exposure
@@ -329,7 +350,7 @@ def yield_step_kernel(
             prices_next[b, i] = prices[row + 1, i]
         _, notional[b], costs[b] = order_row(holdings, levels, b, shares, prices[row], bars[row], rules)
         financed, closed, exit_notional, exit_costs, _ = settle_row(
-            holdings, levels, b, prices[row], row, prices, bars, rules, ohlc, True
+            holdings, levels, b, prices[row], row, prices, bars, rules, ohlc, GAPS_FILL_AT_OPEN
         )
         financing[b], unfilled[b], exits[b], ended[b] = financed, 0.0, closed, 0  # no margin: nothing ends here
         notional[b] += exit_notional
@@ -821,10 +842,10 @@ class YieldAllocationEnv(ScalableExposure, KernelTradingEnv):
         self.initial_weights = weights_0
         self.max_drawdown = None if max_drawdown is None else float(max_drawdown)
         self.drawdown_action = check_choice("drawdown_action", drawdown_action, DRAWDOWN_ACTIONS)
-        self._prices = np.ascontiguousarray(data.prices, dtype=np.float64)  # (T, K)
-        self._rates = np.ascontiguousarray(apy / periods_per_year, dtype=np.float64)  # (T, K) yield of t -> t+1
+        self._prices = kernel_array(data.prices)  # (T, K)
+        self._rates = kernel_array(apy / periods_per_year)  # (T, K) yield of t -> t+1
         # (T, K) de-peg depth of each bar: only read at t + 1 for the reward, never in the observation
-        self._depeg_depth = np.ascontiguousarray(np.where(depegged, depth, 0.0), dtype=np.float64)
+        self._depeg_depth = kernel_array(np.where(depegged, depth, 0.0))
         self.market_rules = rules
         self.costs = rules.costs
         #: the compiled rules (proportional costs, fees per order, financing, brackets); refuses the others by name

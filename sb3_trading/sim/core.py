@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from sb3_trading.common.jit import kernel_array
 from sb3_trading.sim.frictions import BPS, MAX_BPS, N_BAR_FIELDS, CostModel, batch_bars
 from sb3_trading.sim.kernels import (
     affordable_kernel,
@@ -81,7 +82,7 @@ def fill_trades(traded: np.ndarray, prices: np.ndarray, costs: CostModel) -> Fil
     traded = np.atleast_2d(np.asarray(traded, dtype=np.float64))
     prices = np.broadcast_to(np.asarray(prices, dtype=np.float64), traded.shape)
     bars = batch_bars(costs.constant_bars(traded.shape[1]), traded.shape[0])
-    fill_prices, notional, frictions = fill_trades_kernel(traded, prices, bars, costs.rules())
+    fill_prices, notional, frictions = fill_trades_kernel(traded, prices, bars, kernel_array(costs.rules()))
     return Fills(traded, fill_prices, notional, frictions)
 
 
@@ -119,6 +120,7 @@ class Portfolio:
         self.holdings = np.zeros((n_envs, n_assets + 1))
         self.peak_equity = np.zeros(n_envs)
         self.initial_equity = np.zeros(n_envs)
+        self._constants: tuple[CostModel, np.ndarray, np.ndarray] | None = None  # see _constant_rules
 
     @property
     def positions(self) -> np.ndarray:
@@ -140,7 +142,8 @@ class Portfolio:
 
     @property
     def bars(self) -> np.ndarray:
-        """``(B, N_BAR_FIELDS, N)`` read-only view: the per-asset frictions of :attr:`costs` for every row.
+        """``(B, N_BAR_FIELDS, N)`` read-only: the per-asset frictions of :attr:`costs` for every row (built once per
+        :attr:`costs`).
 
         :raises ValueError: when :attr:`costs` needs the data (impact, a spread column, a participation cap): the
             envs price those fills bar by bar (:mod:`sb3_trading.sim.frictions`).
@@ -150,7 +153,17 @@ class Portfolio:
                 f"{self.costs} needs the market data (impact, a spread column or a participation cap): trade through "
                 "an env, which prices each bar's fills, or use a CostModel without them"
             )
-        return batch_bars(self.costs.constant_bars(self.n_assets), self.n_envs)
+        return self._constant_rules()[1]
+
+    def _constant_rules(self) -> tuple[CostModel, np.ndarray, np.ndarray]:
+        """``(costs, bars, rules)``: :attr:`costs`, its :attr:`bars` and its read-only ``(N_RULES,)`` rules, built once
+        per :attr:`costs` (the kernels take the same read-only arrays as an env's, so they compile once for both)."""
+        cached = self._constants
+        if cached is None or cached[0] is not self.costs or cached[1].shape[0] != self.n_envs:
+            costs = self.costs
+            cached = costs, batch_bars(costs.constant_bars(self.n_assets), self.n_envs), kernel_array(costs.rules())
+            self._constants = cached
+        return cached
 
     @property
     def n_envs(self) -> int:
@@ -205,7 +218,7 @@ class Portfolio:
         """
         lot = 0.0 if lot_size is None else float(lot_size)
         return affordable_kernel(
-            self.holdings, self._batch(target, "target"), self._batch(prices), self._bars(bars), self.costs.rules(), lot
+            self.holdings, self._batch(target, "target"), self._batch(prices), self._bars(bars), self._rules(), lot
         )
 
     def trade_to(self, target: np.ndarray, prices: np.ndarray, bars: np.ndarray | None = None) -> Fills:
@@ -222,7 +235,7 @@ class Portfolio:
         :return: the :class:`Fills` of the trades.
         """
         traded, fill_prices, notional, frictions = trade_to_kernel(
-            self.holdings, self._batch(target, "target"), self._batch(prices), self._bars(bars), self.costs.rules()
+            self.holdings, self._batch(target, "target"), self._batch(prices), self._bars(bars), self._rules()
         )
         return Fills(traded, fill_prices, notional, frictions)
 
@@ -246,6 +259,10 @@ class Portfolio:
     def weights(self, prices: np.ndarray, equity: np.ndarray) -> np.ndarray:
         """Position values as fractions of equity, ``(B, N)`` (negative for shorts)."""
         return equity_fractions(self.positions * prices, equity)
+
+    def _rules(self) -> np.ndarray:
+        """The read-only ``(N_RULES,)`` rules of :attr:`costs` (:meth:`_constant_rules`)."""
+        return self._constant_rules()[2]
 
     def _bars(self, bars: np.ndarray | None) -> np.ndarray:
         """``bars`` (one bar's ``(N_BAR_FIELDS, N)`` frictions, or ``(B, N_BAR_FIELDS, N)``) as ``(B, N_BAR_FIELDS, N)``

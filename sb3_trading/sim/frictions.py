@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from sb3_trading.common.jit import kernel_array
 from sb3_trading.common.validation import check_choice, check_int, check_real, is_real, suggest
 
 BPS = 1e-4  # one basis point as a fraction
@@ -178,9 +179,10 @@ class CostModel:
 
 
 def batch_bars(bars: np.ndarray, n_rows: int) -> np.ndarray:
-    """One bar's frictions ``bars`` ``(N_BAR_FIELDS, N)`` as a read-only ``(n_rows, N_BAR_FIELDS, N)`` view, the same
-    for every row (what the batched kernels take)."""
-    return np.broadcast_to(bars, (n_rows, *bars.shape))
+    """One bar's frictions ``bars`` ``(N_BAR_FIELDS, N)`` repeated into a read-only ``(n_rows, N_BAR_FIELDS, N)``
+    array, the same for every row (what the batched kernels take; C-contiguous like an env's
+    :attr:`Frictions.bars`, so that the kernels compile once for both)."""
+    return kernel_array(np.broadcast_to(bars, (n_rows, *bars.shape)))
 
 
 def _per_asset(name: str, value: Any, assets: Sequence[str], minimum: float = 0.0) -> np.ndarray:

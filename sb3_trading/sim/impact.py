@@ -63,11 +63,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sb3_trading.common.jit import njit
+from sb3_trading.common.jit import kernel_array, njit
 from sb3_trading.common.validation import check_float_array, check_int, check_real, suggest
 from sb3_trading.sim.core import CostModel, Portfolio
 from sb3_trading.sim.frictions import BORROW, FINANCED, SPREAD_FROM_DATA, Financing, batch_bars, write_financing
-from sb3_trading.sim.kernels import finance_row, mark_kernel, trade_to_kernel
+from sb3_trading.sim.kernels import copy_row, finance_row, mark_kernel, trade_to_kernel
 
 #: heuristic trader kinds; a kind's code in the kernels is its index here
 TRADER_KINDS: tuple[str, ...] = ("momentum", "mean_reversion", "market_maker")
@@ -572,12 +572,12 @@ def impact_step_kernel(
     current = np.empty(n_assets)
     for b in range(n_markets):
         tb, sb = t[b], start[b]
-        current[:] = market_price_row(data_prices, history, b, sb, tb)  # a copy: its ring row is overwritten below
+        copy_row(market_price_row(data_prices, history, b, sb, tb), current)  # a copy: its ring row is overwritten below
         for a in range(n_learners):
-            weights[a] = learner_weights[b, a]
+            copy_row(learner_weights[b, a], weights[a])
         if n_heuristics > 0:
             for h in range(n_heuristics):
-                past[h] = market_price_row(data_prices, history, b, sb, max(tb - lookbacks[h], 0))
+                copy_row(market_price_row(data_prices, history, b, sb, max(tb - lookbacks[h], 0)), past[h])
             heuristic_weights_kernel(current, past, last_net[b], kinds, skews, weights[n_learners:])
         first = b * n_agents
         target = targets[first : first + n_agents]
@@ -766,7 +766,7 @@ class ImpactMarket:
         #: the financing rules (``None``: none)
         self.financing = financing
         self._bars = batch_bars(bars, self.n_markets * self.n_agents)
-        self._rules = rules
+        self._rules = kernel_array(rules)
         # the last max_lookback + 1 market prices of each market (P_u in row u % R; rows of bars <= start unused)
         self._history = np.zeros((self.n_markets, self.heuristics.max_lookback + 1, n_assets))
         self._impact_slope = impact_slopes(self.impact_coef, self.liquidity, n_assets)

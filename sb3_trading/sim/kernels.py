@@ -53,6 +53,11 @@ MAX_CUTS = 8
 #: :func:`limit_row` bisects the leverage scale this many times (a fraction ``2 ** -40`` of the order)
 LEVERAGE_BISECTIONS = 40
 
+#: :func:`settle_row`'s ``gaps`` for the envs whose orders fill at the decision bar's close. A NumPy bool, not
+#: ``True``: numba compiles a kernel once more for each Python constant passed to it from another kernel
+#: (``Literal[bool](True)`` is not ``bool``), so every caller hands the same type
+GAPS_FILL_AT_OPEN = np.bool_(True)
+
 #: :func:`self_financing_values` stops once ``V + F(V) - equity <= NEWTON_RTOL * equity`` (the cash left negative)
 NEWTON_RTOL = 1e-13
 
@@ -520,6 +525,15 @@ def record_row(
 
 
 @njit
+def copy_row(source: np.ndarray, out: np.ndarray) -> None:
+    """``out[:] = source[:len(out)]`` for 1-d arrays (``source`` at least as long), as a loop: numba's slice
+    assignment checks that the shapes broadcast and formats its error message, which compiles seconds of string
+    code into every kernel that uses it."""
+    for i in range(out.shape[0]):
+        out[i] = source[i]
+
+
+@njit
 def clip_action(action: np.ndarray, low: np.ndarray, high: np.ndarray, out: np.ndarray) -> bool:
     """Clip the flat float64 ``action`` into ``out`` between ``low`` and ``high`` (all ``(M,)``).
 
@@ -875,6 +889,7 @@ def accrue_yield_kernel(positions: np.ndarray, rates: np.ndarray, prices: np.nda
 
 
 __all__ = [
+    "GAPS_FILL_AT_OPEN",
     "LEVERAGE_BISECTIONS",
     "MAX_CUTS",
     "NEWTON_RTOL",
@@ -890,6 +905,7 @@ __all__ = [
     "enter_brackets_row",
     "settle_row",
     "clip_action",
+    "copy_row",
     "equity_row",
     "fill_price",
     "price_row",
