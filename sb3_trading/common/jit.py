@@ -39,9 +39,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def njit(function: F) -> F:
-    """Compile ``function`` with ``numba.njit(nogil=True)`` and an on-disk cache keyed on the package's kernel
-    sources (see the module docstring); plain Python under ``NUMBA_DISABLE_JIT=1``."""
-    dispatcher = numba.njit(nogil=True)(function)
+    """Compile ``function`` with ``numba.njit(nogil=True, no_cfunc_wrapper=True)`` and an on-disk cache keyed on the
+    package's kernel sources (see the module docstring); plain Python under ``NUMBA_DISABLE_JIT=1``.
+
+    ``no_cfunc_wrapper``: numba otherwise also compiles a C-callable wrapper of every kernel, for passing it as a
+    first-class function value, which no kernel does; skipping it takes a tenth off the first ``make`` of every
+    env with an empty cache."""
+    dispatcher = numba.njit(nogil=True, no_cfunc_wrapper=True)(function)
     if not jit_disabled():
         # what numba.njit(cache=True) does (Dispatcher.enable_caching), with the package-keyed cache
         dispatcher._cache = _PackageFunctionCache(function)
