@@ -103,3 +103,18 @@ def test_the_envs_share_one_compiled_form_of_each_core_kernel(tmp_path):
     signatures = json.loads(result.stdout.splitlines()[-1])
     assert all(signatures.values()), signatures  # each was compiled here (an empty cache)
     assert {name: len(s) for name, s in signatures.items() if len(s) > 1} == {}, signatures
+
+
+@pytest.mark.skipif(jit_disabled(), reason="uncompiled, an internal kernel is the plain Python function")
+def test_an_internal_kernel_refuses_a_python_call_instead_of_crashing():
+    # compiled without numba's CPython wrapper: a Python call would jump into nothing; it raises a TypeError first
+    from sb3_trading.sim.frictions import LEVERAGE, N_BAR_FIELDS, N_RULES
+    from sb3_trading.sim.kernels import fill_price, order_row
+
+    with pytest.raises(TypeError, match=r"sb3_trading\.sim\.kernels\.fill_price is an internal kernel"):
+        fill_price(100.0, 1.0, 0.001)
+    holdings, levels = np.array([[0.0, 1000.0]]), np.full((1, 3, 1), np.nan)
+    bars, rules = np.zeros((N_BAR_FIELDS, 1)), np.zeros(N_RULES)
+    rules[LEVERAGE] = np.inf
+    order_row(holdings, levels, 0, np.array([2.0]), np.array([100.0]), bars, rules)  # a public kernel calls it
+    np.testing.assert_array_equal(holdings, [[2.0, 800.0]])

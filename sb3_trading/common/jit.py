@@ -14,6 +14,13 @@ Kernels follow three rules so that they run identically compiled and uncompiled:
 * scalar transcendental functions come from :mod:`math` (``math.exp``, ``math.log``): compiled and plain they
   both call the C library, while NumPy's scalar ``np.exp`` may use its own SIMD code and differ in the last bit.
 
+**Compile time.** numba compiles each kernel once per argument type, then links it into every kernel that calls it.
+Market arrays enter the kernels in one form (:func:`kernel_array`), kernels hand each other NumPy scalars rather
+than Python constants (``Literal[int](0)`` is a type of its own), a helper called only by other kernels is
+``@njit(internal=True)`` (no CPython wrapper), and no kernel uses slice assignment or ``np.argsort`` (numba's
+versions compile seconds of error-message and sorting code): together they took the first ``make`` of every env
+with an empty cache from about 27 s to 19 s on the development machine (alternated runs, 2026-12-07).
+
 **Cache freshness.** numba keys a cached kernel on the source of its own file only, but a kernel's machine code
 contains the kernels it calls from other modules (an env's step calls :mod:`sb3_trading.sim.kernels`). Edit
 ``sim/kernels.py`` alone -- or upgrade the package to a release whose ``envs/multi_asset.py`` is unchanged, since
@@ -29,27 +36,60 @@ import functools
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import numba
 import numpy as np
 from numba.core import caching
+from numba.core.registry import CPUDispatcher
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def njit(function: F) -> F:
+@overload
+def njit(function: F, *, internal: bool = False) -> F: ...
+
+
+@overload
+def njit(function: None = None, *, internal: bool = False) -> Callable[[F], F]: ...
+
+
+def njit(function: F | None = None, *, internal: bool = False) -> F | Callable[[F], F]:
     """Compile ``function`` with ``numba.njit(nogil=True, no_cfunc_wrapper=True)`` and an on-disk cache keyed on the
-    package's kernel sources (see the module docstring); plain Python under ``NUMBA_DISABLE_JIT=1``.
+    package's kernel sources (see the module docstring); plain Python under ``NUMBA_DISABLE_JIT=1``. Use as
+    ``@njit`` or ``@njit(internal=True)``.
 
     ``no_cfunc_wrapper``: numba otherwise also compiles a C-callable wrapper of every kernel, for passing it as a
     first-class function value, which no kernel does; skipping it takes a tenth off the first ``make`` of every
-    env with an empty cache."""
-    dispatcher = numba.njit(nogil=True, no_cfunc_wrapper=True)(function)
-    if not jit_disabled():
-        # what numba.njit(cache=True) does (Dispatcher.enable_caching), with the package-keyed cache
-        dispatcher._cache = _PackageFunctionCache(function)
+    env with an empty cache.
+
+    :param internal: the kernel is called only by other kernels, never from Python (a helper of one rule inside a
+        step): numba then builds no CPython wrapper for it (argument unboxing, result boxing), another tenth off
+        the first ``make``. Calling it from Python raises ``TypeError`` (numba alone would crash the interpreter).
+    """
+    if function is None:
+        return functools.partial(njit, internal=internal)  # type: ignore[return-value]
+    if jit_disabled():
+        return numba.njit(function)  # type: ignore[no-any-return]  # the function itself
+    options = {"nopython": True, "nogil": True, "no_cfunc_wrapper": True, "boundscheck": None}
+    if internal:
+        dispatcher: Any = _InternalKernel(function, targetoptions={**options, "no_cpython_wrapper": True})
+    else:
+        dispatcher = numba.njit(**{k: v for k, v in options.items() if k != "nopython"})(function)
+    # what numba.njit(cache=True) does (Dispatcher.enable_caching), with the package-keyed cache
+    dispatcher._cache = _PackageFunctionCache(function)
     return dispatcher  # type: ignore[no-any-return]
+
+
+class _InternalKernel(CPUDispatcher):
+    """The dispatcher of an ``@njit(internal=True)`` kernel: compiled for its callers in other kernels only."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        name = f"{self.py_func.__module__}.{self.py_func.__qualname__}"
+        raise TypeError(
+            f"{name} is an internal kernel, called only by other compiled kernels (it has no Python entry point); "
+            "call the public function that uses it, or run with NUMBA_DISABLE_JIT=1 to step through it as Python"
+        )
 
 
 def package_root(source_file: str | Path) -> Path:

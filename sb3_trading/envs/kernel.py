@@ -108,7 +108,7 @@ DRAWDOWN_ACTIONS: tuple[str, ...] = ("terminate", "truncate")
 TERMINATED_BY_KEY = "terminated_by"
 
 
-@njit
+@njit(internal=True)
 def clip_bound(value: float) -> float:
     """``value`` clipped to ``[-PORTFOLIO_BOUND, PORTFOLIO_BOUND]``: one entry of a ``portfolio`` observation."""
     return min(max(value, -PORTFOLIO_BOUND), PORTFOLIO_BOUND)

@@ -60,7 +60,7 @@ PORTFOLIO_SIZE = 5
 SUPPORTED_RULES: tuple[str, ...] = RULE_FEATURES
 
 
-@njit
+@njit(internal=True)
 def whole_share_row(
     action: float, equity: float, prices: np.ndarray, target: np.ndarray, net: bool = False, dead_zone: float = 0.0
 ) -> None:
@@ -100,7 +100,7 @@ def whole_share_targets(
     return target
 
 
-@njit
+@njit(internal=True)
 def pair_trade_row(
     holdings: np.ndarray,
     b: int,
@@ -192,7 +192,7 @@ def pair_step(
         pair_portfolio_row(weights[b], cash[b], e, initial_cash, row + 1 - start[b], horizon[b], portfolio[b])
 
 
-@njit
+@njit(internal=True)
 def pair_portfolio_row(
     weights: np.ndarray, cash: float, equity: float, initial_cash: float, decisions: int, horizon: int, out: np.ndarray
 ) -> None:

@@ -60,7 +60,7 @@ BULL, BEAR = np.int64(0), np.int64(1)
 SUPPORTED_RULES: tuple[str, ...] = MASKED_MARKET_RULES
 
 
-@njit
+@njit(internal=True)
 def masked_codes_row(
     holdings: np.ndarray,
     b: int,
@@ -206,7 +206,7 @@ def masked_codes_kernel(
     return codes
 
 
-@njit
+@njit(internal=True)
 def masked_target_row(
     positions: np.ndarray,
     prices: np.ndarray,

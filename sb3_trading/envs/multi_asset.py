@@ -32,7 +32,7 @@ from sb3_trading.sim.frictions import (
 from sb3_trading.sim.kernels import order_row, record_row, settle_row
 
 
-@njit
+@njit(internal=True)
 def multi_asset_targets_row(
     equity: float, actions: np.ndarray, prices: np.ndarray, out: np.ndarray, dead_zone: float = 0.0
 ) -> None:
@@ -44,7 +44,7 @@ def multi_asset_targets_row(
         out[i] = scale * dead_zone_action(actions[i], dead_zone) / prices[i]
 
 
-@njit
+@njit(internal=True)
 def keep_within_band(holdings: np.ndarray, b: int, equity: float, prices: np.ndarray, band: float, target: np.ndarray) -> None:
     """Threshold rebalancing: when every target exposure is within ``band`` of the exposure account ``b`` holds, in
     action units (``|target_i - q_i| S_i N / E_t < band`` for all ``i``; ``a_i = 1`` is ``E_t / N`` long), set

@@ -51,7 +51,7 @@ ASSET = np.int64(0)
 SUPPORTED_RULES: tuple[str, ...] = MASKED_MARKET_RULES
 
 
-@njit
+@njit(internal=True)
 def single_codes_row(
     holdings: np.ndarray,
     b: int,

@@ -54,7 +54,7 @@ MIN_RETURNS_PER_STATE = 50
 
 
 # ------------------------------------------------------------------ the filter (compiled)
-@njit
+@njit(internal=True)
 def _logsumexp(values: np.ndarray) -> float:
     """``log(sum(exp(values)))`` of a 1-D array, stable; ``-inf`` when every entry is ``-inf``."""
     peak = values[0]

@@ -131,31 +131,31 @@ def weight_floor(mode: str) -> float:
 
 
 # ----------------------------------------------------------------------------- scalar rules
-@njit
+@njit(internal=True)
 def momentum_score(r: float) -> float:
     """Momentum's raw score of one asset with look-back return ``r``: ``max(r, 0)``."""
     return max(r, 0.0)
 
 
-@njit
+@njit(internal=True)
 def mean_reversion_score(r: float) -> float:
     """Mean reversion's raw score of one asset with look-back return ``r``: ``max(-r, 0)``."""
     return max(-r, 0.0)
 
 
-@njit
+@njit(internal=True)
 def market_maker_score(flow: float, skew: float) -> float:
     """The market maker's raw score of one asset with flow share ``f = net / sum|net|``: ``1 - skew f`` (``>= 0``)."""
     return 1.0 - skew * flow
 
 
-@njit
+@njit(internal=True)
 def target_share(weight: float, equity: float, price: float) -> float:
     """Target share count of one asset: ``weight * max(equity, 0) / price`` (currency / currency per share)."""
     return weight * (max(equity, 0.0) / price)
 
 
-@njit
+@njit(internal=True)
 def impact_factor(net: float, slope: float, lo: float, hi: float) -> float:
     """Multiplicative impact of one asset: ``clip(1 + slope * net, lo, hi)``, ``slope = impact_coef / (liquidity + 1)``."""
     return min(max(1.0 + slope * net, lo), hi)
@@ -168,7 +168,7 @@ def decayed_log_premium(log_premium: float, log_impact: float, decay: float) -> 
 
 
 # ----------------------------------------------------------------------------- array rules
-@njit
+@njit(internal=True)
 def normalize_row(scores: np.ndarray, floor: float, out: np.ndarray) -> None:
     """One row of non-negative scores ``(N,)`` -> weights ``a / max(sum(a), floor)``, written into ``out`` ``(N,)``
     (may be ``scores`` itself; summed left to right)."""
@@ -240,7 +240,7 @@ def mean_reversion_weights(returns: np.ndarray) -> np.ndarray:
     return normalize_weights_kernel(scores, ZERO_ACTION)
 
 
-@njit
+@njit(internal=True)
 def flow_shares(net: np.ndarray) -> np.ndarray:
     """``(N,)`` flow shares ``f = net / sum|net|`` of a net order flow ``(N,)`` (currency); zeros without flow."""
     gross = 0.0

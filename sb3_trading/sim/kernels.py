@@ -74,7 +74,7 @@ def friction_rate(side: float, commission: float, adverse: float) -> float:
     return adverse + commission * (1.0 + adverse * side)
 
 
-@njit
+@njit(internal=True)
 def fill_price(price: float, quantity: float, adverse: float) -> float:
     """Execution price of ``quantity`` shares at mid ``price``, moving ``adverse`` against the trade: ``p (1 + a sign(q))``."""
     if quantity == 0.0:
@@ -82,7 +82,7 @@ def fill_price(price: float, quantity: float, adverse: float) -> float:
     return price * (1.0 + math.copysign(adverse, quantity))  # = adverse * sign(q), without a branch on the side
 
 
-@njit
+@njit(internal=True)
 def equity_row(holdings: np.ndarray, b: int, prices: np.ndarray) -> float:
     """Equity of row ``b`` of ``holdings`` ``(B, N + 1)`` at ``prices`` ``(N,)``: ``positions . prices + cash``."""
     n_assets = prices.shape[0]
@@ -92,7 +92,7 @@ def equity_row(holdings: np.ndarray, b: int, prices: np.ndarray) -> float:
     return total + holdings[b, n_assets]
 
 
-@njit
+@njit(internal=True)
 def raise_peak(peak: np.ndarray, b: int, equity: float) -> float:
     """Raise ``peak[b]`` to ``equity`` if it is higher (in place) and return the drawdown ``1 - equity / peak``."""
     if equity > peak[b]:
@@ -130,7 +130,7 @@ def order_cost(quantity: float, price: float, bars: np.ndarray, i: int, rules: n
     return amount * a + max(c * amount * (1.0 + signed), minimum) + fixed
 
 
-@njit
+@njit(internal=True)
 def price_row(
     holdings: np.ndarray, b: int, target: np.ndarray, prices: np.ndarray, bars: np.ndarray, rules: np.ndarray
 ) -> tuple[float, float, float]:
@@ -182,7 +182,7 @@ def gross_row(holdings: np.ndarray, b: int, prices: np.ndarray) -> float:
     return total
 
 
-@njit
+@njit(internal=True)
 def _leverage_ok(
     holdings: np.ndarray,
     b: int,
@@ -204,7 +204,7 @@ def _leverage_ok(
     return _within_leverage(gross, gross_now, equity, rules)
 
 
-@njit
+@njit(internal=True)
 def _within_leverage(gross: float, gross_now: float, equity: float, rules: np.ndarray) -> bool:
     """The leverage cap's test of a book left with ``gross`` exposure and ``equity``: at most ``rules[LEVERAGE]`` times
     the equity, or no more exposure than ``gross_now`` (a trade that does not add exposure always passes)."""
@@ -230,7 +230,7 @@ def limit_row(
     return unfilled
 
 
-@njit
+@njit(internal=True)
 def _size_limits(
     holdings: np.ndarray, b: int, target: np.ndarray, prices: np.ndarray, bars: np.ndarray, rules: np.ndarray
 ) -> tuple[float, float]:
@@ -247,7 +247,7 @@ def _size_limits(
     return unfilled, gross_now
 
 
-@njit
+@njit(internal=True)
 def _size_limit(held: float, target: np.ndarray, i: int, price: float, bars: np.ndarray, lot: float) -> float:
     """Asset ``i``'s lot size and participation cap (``target[i]`` in place, from ``held`` shares at ``price``).
 
@@ -412,7 +412,7 @@ def margin_call_row(
     return True, notional, costs
 
 
-@njit
+@njit(internal=True)
 def _bracket_entry(levels: np.ndarray, b: int, i: int, old: float, new: float) -> bool:
     """Whether asset ``i`` of row ``b`` needs fresh bracket levels after going from ``old`` to ``new`` shares: a
     position that is new, reversed or added to does; a closed one loses its levels here (and does not); a reduced
@@ -423,13 +423,13 @@ def _bracket_entry(levels: np.ndarray, b: int, i: int, old: float, new: float) -
     return _fresh_side(old, new) | (abs(new) > abs(old))
 
 
-@njit
+@njit(internal=True)
 def _fresh_side(old: float, new: float) -> bool:
     """``sign(old) != sign(new)`` for ``new != 0`` (a position opened or reversed), without branches."""
     return ((old > 0.0) != (new > 0.0)) | (old == 0.0)
 
 
-@njit
+@njit(internal=True)
 def _enter_levels(
     levels: np.ndarray, b: int, i: int, old: float, new: float, fill: float, bars: np.ndarray, atr: bool
 ) -> None:
@@ -524,7 +524,7 @@ def record_row(
     return total
 
 
-@njit
+@njit(internal=True)
 def copy_row(source: np.ndarray, out: np.ndarray) -> None:
     """``out[:] = source[:len(out)]`` for 1-d arrays (``source`` at least as long), as a loop: numba's slice
     assignment checks that the shapes broadcast and formats its error message, which compiles seconds of string
@@ -632,7 +632,7 @@ def fill_trades_kernel(
     return fill_prices, notional, costs
 
 
-@njit
+@njit(internal=True)
 def fill_row(traded: np.ndarray, prices: np.ndarray, bars: np.ndarray, out: np.ndarray) -> None:
     """Execution prices ``(N,)`` of the trades ``traded`` ``(N,)`` at mid ``prices``, into ``out``: ``p (1 + a sign q)``."""
     for i in range(traded.shape[0]):
@@ -662,7 +662,7 @@ def trade_to_kernel(
     return traded, fill_prices, notional, costs
 
 
-@njit
+@njit(internal=True)
 def affordable_row(
     holdings: np.ndarray,
     b: int,
@@ -855,7 +855,7 @@ def self_financing_kernel(
     return value, traded, notional
 
 
-@njit
+@njit(internal=True)
 def _order_cost_slope(gap: float, commission: float, adverse: float, fixed_fee: float, min_fee: float) -> tuple[float, float]:
     """The frictions of trading ``gap`` currency of one asset at its mid (:func:`order_cost`, with fees) and their
     derivative in ``gap`` (``(0, 0)`` for no trade)."""
