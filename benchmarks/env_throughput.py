@@ -205,23 +205,7 @@ def bench_pandas(args: Args) -> float:
 
 
 #: the cold-start probe: first make + reset + step of every env, first batched step of every batched env
-COLD_START = """
-import time
-import gymnasium as gym
-import numpy as np
-import sb3_trading
-from sb3_trading.vec import SUPPORTED_ENV_IDS, make_vec_env
-start = time.perf_counter()
-for env_id in sorted(sb3_trading.ENV_ENTRY_POINTS):
-    env = gym.make(env_id)
-    env.reset(seed=0)
-    env.step(env.action_space.sample())
-for env_id in SUPPORTED_ENV_IDS:
-    vec = make_vec_env(env_id, 4, seed=0)
-    vec.reset()
-    vec.step(np.stack([vec.action_space.sample() for _ in range(4)]))
-print(time.perf_counter() - start)
-"""
+COLD_START = "from sb3_trading.vec import compile_kernels; print(compile_kernels())"
 
 
 def bench_cold_start() -> tuple[float, float]:

@@ -75,19 +75,9 @@ def test_a_cached_kernel_is_recompiled_when_a_kernel_it_calls_changes(tmp_path):
 #: accounting core's shared kernels was compiled for
 EVERY_ENV = """
 import json
-import gymnasium as gym
-import numpy as np
-import sb3_trading
 from sb3_trading.sim import kernels
-from sb3_trading.vec import SUPPORTED_ENV_IDS, make_vec_env
-for env_id in sorted(sb3_trading.ENV_ENTRY_POINTS):
-    env = gym.make(env_id)
-    env.reset(seed=0)
-    env.step(env.action_space.sample())
-for env_id in SUPPORTED_ENV_IDS:
-    vec = make_vec_env(env_id, 4, seed=0)
-    vec.reset()
-    vec.step(np.stack([vec.action_space.sample() for _ in range(4)]))
+from sb3_trading.vec import compile_kernels
+compile_kernels()
 names = ["order_row", "settle_row", "record_row", "bracket_row", "margin_call_row", "order_cost", "adverse_fraction",
          "limit_row", "_leverage_cut", "enter_brackets_row"]
 print(json.dumps({name: [str(s) for s in getattr(kernels, name).signatures] for name in names}))

@@ -45,6 +45,7 @@ from sb3_trading.vec.batched import (
     make_vec_env,
     use_in_rl_zoo,
 )
+from sb3_trading.vec.compile import compile_kernels
 from sb3_trading.vec.infos import LazyInfo, StepInfos
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "BatchedVecEnvFromFns",
     "LazyInfo",
     "StepInfos",
+    "compile_kernels",
     "make_vec_env",
     "use_in_rl_zoo",
 ]
