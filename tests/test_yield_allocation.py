@@ -19,6 +19,7 @@ from sb3_trading.data.yield_market import apy_column, depeg_column, make_yield_m
 from sb3_trading.envs import INFO_KEYS, MARKET_KEY, PORTFOLIO_KEY
 from sb3_trading.envs.yield_allocation import (
     DEFAULT_YIELD_INDICATORS,
+    FEASIBLE_SUM_TOL,
     CappedSimplexProjection,
     YieldAllocationEnv,
     project_capped_simplex,
@@ -180,7 +181,7 @@ def test_projection_is_exact(case):
         # one row alone (the single env's batch of one) is the same arithmetic as the batch
         np.testing.assert_array_equal(projection(row[None])[0], w)
         np.testing.assert_array_equal(project_capped_simplex(row[None], lower, upper)[0], w)
-    feasible = x[((x >= lower) & (x <= upper)).all(axis=1) & (np.abs(x.sum(axis=1) - 1.0) <= 1e-12)]
+    feasible = x[((x >= lower) & (x <= upper)).all(axis=1) & (np.abs(x.sum(axis=1) - 1.0) <= FEASIBLE_SUM_TOL)]
     np.testing.assert_array_equal(projection(feasible) if len(feasible) else feasible, feasible)  # rows as they are
 
 

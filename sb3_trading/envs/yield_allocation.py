@@ -63,8 +63,9 @@ from sb3_trading.sim.kernels import (
 DEFAULT_YIELD_INDICATORS: tuple[str, ...] = ("log_return", "volatility")
 #: absolute slack allowed on ``sum(lower) <= 1 <= sum(upper)`` for float bounds such as ``10 * 0.1``
 BOUNDS_SLACK = 1e-12
-#: a row already within the bounds is returned as is when its sum is 1 within this tolerance
-FEASIBLE_SUM_TOL = 1e-12
+#: a row already within the bounds is returned as is when its sum is 1 within this tolerance: a few ulps of 1, the
+#: rounding of a softmax row's sum (at 1e-12, a row summing to 1 + 1e-13 came back 5e-14 off its projection)
+FEASIBLE_SUM_TOL = 4e-15
 #: the ``info`` entries YieldAllocation adds to the standard keys, in order
 YIELD_INFO_KEYS: tuple[str, ...] = ("target_weights", "depeg_penalty", "yield_income")
 #: the default ``rebalance_cost_bps`` (the commission of YieldAllocation-v0), bps
