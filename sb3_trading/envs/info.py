@@ -98,7 +98,7 @@ def standard_info(
     """
     # entry ``row`` of each column: a Python scalar of a (k,) array (``item``), a row view of a (k, M) one, or a
     # sequence's element. Written out per column, not as a helper: this runs every step of every env, and a
-    # function call per entry was a third of its time
+    # function call per entry was nearly half of its time
     nd = np.ndarray
     step_return = portfolio_return.item(row) if type(portfolio_return) is nd else portfolio_return[row]
     bar = t.item(row) if type(t) is nd else t[row]
